@@ -12,6 +12,8 @@ export interface JobEventMap {
   job_cancelled: { job: FirmwareJob };
   /** Kiln extra: history changed without a lifecycle event (clear, prune, re-route). */
   jobs_changed: { reason: string };
+  /** Kiln extra: a problem the job engine recovered from (corrupt jobs file, failed save). */
+  engine_warning: { message: string };
 }
 
 /** Offloader side of the peer-link (events the remote runner and scheduler consume). */
