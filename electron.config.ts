@@ -1,0 +1,72 @@
+// electron-builder configuration (not auto-discovered: every script passes
+// `--config electron.config.ts`). Environment flags, read at build time:
+//   KILN_ELECTRON_DIST=<dir>   use an unpacked Electron distribution instead of downloading one
+//                              (tools/pack-check.mjs points it at a generated stub). Implies fuses off.
+//   KILN_FUSES=0|1             force fuse flipping off/on (default: on, except with a stub dist,
+//                              where @electron/fuses cannot find the sentinel in the fake binary).
+//   KILN_E2E_INSPECT=1         keep the Node inspect fuse on: Playwright's `_electron.launch`
+//                              always passes `--inspect=0`, so an e2e flavour needs it.
+import type { Configuration } from 'electron-builder';
+
+export const APP_ID = 'io.kiln.app';
+
+const stubDist = process.env.KILN_ELECTRON_DIST?.trim() || undefined;
+const fusesOn = process.env.KILN_FUSES ? process.env.KILN_FUSES === '1' : !stubDist;
+
+const config: Configuration = {
+  appId: APP_ID, // also the Windows AppUserModelID; main/electron/main.ts sets the same value
+  productName: 'Kiln',
+  copyright: 'Copyright © Kiln contributors',
+  directories: { output: 'release', buildResources: 'assets' },
+  // The bundles only: electron-vite writes out/{main,preload,renderer}; out/node is the plain-Node
+  // CLI bundle and does not belong in the desktop app. Source maps and tests never ship.
+  files: [
+    'out/main/**',
+    'out/preload/**',
+    'out/renderer/**',
+    'package.json',
+    '!**/*.map',
+    '!**/*.{test,spec}.{js,cjs,mjs,ts}',
+    '!**/{test,tests,__tests__,e2e}/**',
+  ],
+  asar: true,
+  // Nothing in the app is spawned from inside the archive (esphome is the user's own install), so
+  // nothing needs unpacking; list such files here if that ever changes.
+  asarUnpack: [],
+  npmRebuild: false, // no native modules (electron.md §11); also keeps packaging offline-capable
+  electronDist: stubDist,
+  electronFuses: fusesOn
+    ? {
+        runAsNode: false,
+        enableCookieEncryption: true,
+        enableNodeOptionsEnvironmentVariable: false,
+        enableNodeCliInspectArguments: process.env.KILN_E2E_INSPECT === '1',
+        enableEmbeddedAsarIntegrityValidation: true,
+        onlyLoadAppFromAsar: true,
+        grantFileProtocolExtraPrivileges: false,
+      }
+    : null,
+  linux: {
+    target: ['AppImage', 'deb'],
+    category: 'Development',
+    maintainer: 'Kiln contributors <kiln@example.invalid>',
+    synopsis: 'Queue, run and offload ESPHome firmware builds',
+    icon: 'assets/icons',
+    executableName: 'kiln',
+    desktop: { entry: { StartupWMClass: 'Kiln', Keywords: 'ESPHome;firmware;build;' } },
+  },
+  deb: { depends: ['libnotify4', 'libxss1', 'libnss3', 'xdg-utils', 'libsecret-1-0'] },
+  mac: {
+    target: ['dmg'],
+    category: 'public.app-category.developer-tools',
+    icon: 'assets/icon.icns',
+  },
+  win: {
+    target: ['nsis'],
+    icon: 'assets/icon.ico',
+  },
+  nsis: { oneClick: false, perMachine: false, allowToChangeInstallationDirectory: true },
+  publish: null,
+};
+
+export default config;

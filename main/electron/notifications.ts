@@ -1,0 +1,60 @@
+// OS notifications (electron.md §7): guarded by Notification.isSupported() with the in-app toast
+// as fallback (no notification daemon/D-Bus in CI, or the OS refused it: `failed`). A click
+// focuses the window and selects the job. What to notify is decided by DesktopPolicy in core.
+import { Notification } from 'electron';
+import type { DesktopNotice } from '../core/desktop';
+
+export interface NotifierDeps {
+  focusWindow(): void;
+  /** Ask the renderer to open this job (over the RPC connection). */
+  selectJob(jobId: string): void;
+  /** In-app toast when OS notifications are unavailable or fail. */
+  fallbackToast(notice: DesktopNotice): void;
+  platform?: NodeJS.Platform;
+}
+
+/** Live notifications are referenced until they end, or their click handler is collected. */
+const MAX_LIVE = 20;
+
+export class ElectronNotifier {
+  private readonly live = new Set<Notification>();
+
+  constructor(private readonly deps: NotifierDeps) {}
+
+  show(notice: DesktopNotice): void {
+    if (!Notification.isSupported()) {
+      this.deps.fallbackToast(notice);
+      return;
+    }
+    const platform = this.deps.platform ?? process.platform;
+    const n = new Notification({
+      title: notice.title,
+      body: notice.body,
+      silent: notice.kind === 'info',
+      ...(platform === 'linux' ? { urgency: notice.kind === 'failed' ? 'critical' : 'normal', timeoutType: 'default' } : {}),
+    } as ConstructorParameters<typeof Notification>[0]);
+    const forget = () => this.live.delete(n);
+    n.on('click', () => {
+      forget();
+      this.deps.focusWindow();
+      if (notice.jobId) this.deps.selectJob(notice.jobId);
+    });
+    n.on('failed', () => {
+      forget();
+      this.deps.fallbackToast(notice);
+    });
+    n.on('close', forget);
+    this.live.add(n);
+    if (this.live.size > MAX_LIVE) this.live.delete(this.live.values().next().value as Notification);
+    n.show();
+  }
+
+  get liveCount(): number {
+    return this.live.size;
+  }
+
+  dispose(): void {
+    for (const n of this.live) n.close();
+    this.live.clear();
+  }
+}
