@@ -1,0 +1,157 @@
+// Streaming, validating gzip-tar extraction shared by bundle extraction (receiver) and artifact
+// materialisation (offloader). Nothing here trusts the archive: every member is a regular file
+// with a normalised relative POSIX name, the inflated byte count is bounded while streaming (a
+// gzip bomb is refused, not unpacked), and files are only ever created inside a fresh directory
+// we own, with O_EXCL, so a later member cannot overwrite or redirect an earlier one.
+import { mkdir, open } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import * as tarStream from 'tar-stream';
+
+export class UnsafeArchiveError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsafeArchiveError';
+  }
+}
+
+export interface SafeTarLimits {
+  /** Bound on the inflated tar stream (headers + data), counted while streaming. */
+  maxUncompressedBytes: number;
+  /** Bound on the number of members (an inode bomb is refused too). Default 20 000. */
+  maxMembers?: number;
+}
+
+export interface ExtractedMember {
+  /** Normalised POSIX relative name. */
+  name: string;
+  size: number;
+}
+
+const MAX_NAME_LENGTH = 1024;
+const MAX_COMPONENT_LENGTH = 255;
+
+/**
+ * Normalises a tar member name to a relative POSIX path, or throws `UnsafeArchiveError`:
+ * no absolute paths (`/x`, `C:x`), no `..`, no backslashes or NUL, no empty result.
+ * `.` components and repeated slashes are dropped.
+ */
+export function normalizeMemberName(raw: string): string {
+  if (typeof raw !== 'string' || raw.length === 0) throw new UnsafeArchiveError('member with an empty name');
+  if (raw.includes('\0')) throw new UnsafeArchiveError(`member name contains NUL: ${JSON.stringify(raw)}`);
+  if (raw.includes('\\')) throw new UnsafeArchiveError(`member name contains a backslash: ${JSON.stringify(raw)}`);
+  if (raw.startsWith('/')) throw new UnsafeArchiveError(`absolute member path: ${JSON.stringify(raw)}`);
+  if (/^[A-Za-z]:/.test(raw)) throw new UnsafeArchiveError(`drive-qualified member path: ${JSON.stringify(raw)}`);
+  if (raw.length > MAX_NAME_LENGTH) throw new UnsafeArchiveError('member name too long');
+  const parts: string[] = [];
+  for (const part of raw.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') throw new UnsafeArchiveError(`member path escapes the root: ${JSON.stringify(raw)}`);
+    if (Buffer.byteLength(part) > MAX_COMPONENT_LENGTH) throw new UnsafeArchiveError('member path component too long');
+    parts.push(part);
+  }
+  if (parts.length === 0) throw new UnsafeArchiveError(`member name names no file: ${JSON.stringify(raw)}`);
+  return parts.join('/');
+}
+
+/**
+ * Extracts a gzip tar into `destDir`, which must be a fresh, empty directory owned by the caller
+ * (so no symlink can pre-exist inside it). Throws `UnsafeArchiveError` for any refused member or
+ * limit, and leaves cleanup of `destDir` to the caller.
+ */
+export async function extractTarGzSafely(
+  gz: Uint8Array,
+  destDir: string,
+  limits: SafeTarLimits,
+  signal?: AbortSignal,
+): Promise<ExtractedMember[]> {
+  const maxMembers = limits.maxMembers ?? 20_000;
+  const source = Readable.from([Buffer.from(gz.buffer, gz.byteOffset, gz.byteLength)]);
+  const gunzip = createGunzip();
+  const extract = tarStream.extract();
+  let inflated = 0;
+  let failure: Error | null = null;
+
+  const fail = (err: Error): void => {
+    if (failure) return;
+    failure = err;
+    source.destroy();
+    gunzip.destroy();
+    extract.destroy(err);
+  };
+
+  // Manual pump so the inflated count is checked before any byte reaches the tar parser.
+  gunzip.on('data', (chunk: Buffer) => {
+    inflated += chunk.length;
+    if (inflated > limits.maxUncompressedBytes) {
+      fail(new UnsafeArchiveError(`archive inflates beyond ${limits.maxUncompressedBytes} bytes`));
+      return;
+    }
+    if (!extract.write(chunk)) gunzip.pause();
+  });
+  extract.on('drain', () => gunzip.resume());
+  gunzip.on('end', () => {
+    // streamx's typings insist on an argument; end() without one is the documented call.
+    if (!failure) (extract as unknown as { end(): void }).end();
+  });
+  gunzip.on('error', (err) => fail(new UnsafeArchiveError(`not a valid gzip stream: ${err.message}`)));
+  source.on('error', (err) => fail(err));
+  const onAbort = (): void => fail(abortError(signal));
+  if (signal) {
+    if (signal.aborted) throw abortError(signal);
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
+  source.pipe(gunzip);
+
+  const members: ExtractedMember[] = [];
+  const seen = new Set<string>();
+  let declared = 0;
+  try {
+    for await (const entry of extract) {
+      const header = entry.header;
+      if (header.type !== 'file') throw new UnsafeArchiveError(`member ${JSON.stringify(header.name)} is a ${header.type}, only regular files are allowed`);
+      const name = normalizeMemberName(header.name);
+      if (seen.has(name)) throw new UnsafeArchiveError(`duplicate member ${JSON.stringify(name)}`);
+      seen.add(name);
+      if (members.length >= maxMembers) throw new UnsafeArchiveError(`more than ${maxMembers} members`);
+      const size = header.size ?? 0;
+      declared += size;
+      if (declared > limits.maxUncompressedBytes) throw new UnsafeArchiveError(`members total more than ${limits.maxUncompressedBytes} bytes`);
+      const target = join(destDir, ...name.split('/'));
+      await mkdir(dirname(target), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+        throw new UnsafeArchiveError(`member ${JSON.stringify(name)} conflicts with another member (${err.code})`);
+      });
+      const fh = await open(target, 'wx', 0o644).catch((err: NodeJS.ErrnoException) => {
+        throw new UnsafeArchiveError(`member ${JSON.stringify(name)} cannot be created (${err.code})`);
+      });
+      let written = 0;
+      try {
+        for await (const chunk of entry as AsyncIterable<Buffer>) {
+          written += chunk.length;
+          await fh.write(chunk);
+        }
+      } finally {
+        await fh.close();
+      }
+      if (written !== size) throw new UnsafeArchiveError(`member ${JSON.stringify(name)} is truncated`);
+      members.push({ name, size });
+    }
+  } catch (err) {
+    const reported = failure ?? err;
+    fail(reported instanceof Error ? reported : new Error(String(reported)));
+    throw reported;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  if (failure) throw failure;
+  return members;
+}
+
+function abortError(signal?: AbortSignal): Error {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof Error) return reason;
+  const err = new Error('aborted');
+  err.name = 'AbortError';
+  return err;
+}
