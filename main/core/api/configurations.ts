@@ -1,0 +1,122 @@
+// The user's configurations: list the YAML files in the config dir, and import one from content
+// (drag-and-drop or a file picker — content-first, electron.md §6). Imports are validated
+// before anything touches the disk and never clobber a file unless overwrite was asked for.
+import { link, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { ConfigurationEntry, ImportResult } from '../../../preload/contract';
+import { ApiError } from '../errors';
+import { CONFIG_NAME_RE, MAX_IMPORT_BYTES } from './schemas';
+
+/** Files in the config dir that are never device configurations. */
+const NOT_DEVICES = new Set(['secrets.yaml', 'secrets.yml']);
+
+export interface DeviceInfo {
+  deviceName: string;
+  friendlyName: string;
+  platform: string;
+}
+
+const PLATFORM_KEYS = ['esp32', 'esp8266', 'rp2040', 'bk72xx', 'rtl87xx', 'ln882x', 'nrf52', 'host', 'libretiny'];
+
+/**
+ * Parses ESPHome YAML leniently: custom tags (!secret, !include, !lambda, …) resolve to their
+ * plain value with a warning, which is fine for reading names. Throws on syntax errors.
+ */
+export function parseDevice(text: string): DeviceInfo {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const where = e.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';
+    throw new ApiError('invalid_args', `not valid YAML: ${e.message.split('\n')[0]}${where}`);
+  }
+  const root = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  if (!isRecord(root)) throw new ApiError('invalid_args', 'not an ESPHome configuration: the top level must be a mapping');
+  const esphome = root.esphome;
+  if (!isRecord(esphome) || typeof esphome.name !== 'string' || esphome.name.trim() === '') {
+    throw new ApiError('invalid_args', 'not an ESPHome configuration: it has no "esphome: name:"');
+  }
+  const subs = isRecord(root.substitutions) ? root.substitutions : {};
+  const expand = (s: string): string =>
+    s.replace(/\$\{?([A-Za-z0-9_]+)\}?/g, (m, key: string) => (typeof subs[key] === 'string' || typeof subs[key] === 'number' ? String(subs[key]) : m));
+  return {
+    deviceName: expand(esphome.name.trim()),
+    friendlyName: typeof esphome.friendly_name === 'string' ? expand(esphome.friendly_name.trim()) : '',
+    platform: PLATFORM_KEYS.find((k) => k in root) ?? '',
+  };
+}
+
+export async function listConfigurations(configDir: string): Promise<ConfigurationEntry[]> {
+  let names: string[];
+  try {
+    names = await readdir(configDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const entries: ConfigurationEntry[] = [];
+  for (const name of names.sort((a, b) => a.localeCompare(b))) {
+    if (!CONFIG_NAME_RE.test(name) || NOT_DEVICES.has(name.toLowerCase())) continue;
+    const full = join(configDir, name);
+    const entry: ConfigurationEntry = { name, deviceName: '', friendlyName: '', platform: '', error: '' };
+    try {
+      const st = await stat(full);
+      if (!st.isFile()) continue;
+      if (st.size > MAX_IMPORT_BYTES) throw new Error('file is larger than 1 MiB');
+      Object.assign(entry, parseDevice(await readFile(full, 'utf8')));
+    } catch (err) {
+      entry.error = err instanceof Error ? err.message : String(err);
+    }
+    entries.push(entry);
+  }
+  return entries;
+}
+
+/** Validates and writes an imported YAML into the config dir. */
+export async function importYaml(
+  configDir: string,
+  req: { name: string; content: string; overwrite?: boolean },
+): Promise<ImportResult> {
+  const name = req.name.trim();
+  if (name.includes('/') || name.includes('\\') || name.includes('\0')) {
+    throw new ApiError('invalid_args', `"${name}" must be a file name without folders`);
+  }
+  if (!/\.ya?ml$/i.test(name)) throw new ApiError('invalid_args', `"${name}" is not a .yaml or .yml file`);
+  if (!CONFIG_NAME_RE.test(name)) throw new ApiError('invalid_args', `"${name}" is not a valid configuration file name`);
+  if (NOT_DEVICES.has(name.toLowerCase())) throw new ApiError('invalid_args', `"${name}" is reserved for secrets`);
+  const bytes = Buffer.byteLength(req.content, 'utf8');
+  if (bytes > MAX_IMPORT_BYTES) throw new ApiError('invalid_args', `"${name}" is larger than 1 MiB (${bytes} bytes)`);
+  const info = parseDevice(req.content);
+
+  await mkdir(configDir, { recursive: true });
+  const dest = join(configDir, name);
+  const tmp = join(configDir, `.${name}.import-${process.pid}-${Math.random().toString(16).slice(2)}`);
+  await writeFile(tmp, req.content, { mode: 0o644 });
+  try {
+    if (req.overwrite) {
+      let existed = true;
+      await stat(dest).catch(() => (existed = false));
+      await rename(tmp, dest);
+      return { configuration: name, deviceName: info.deviceName, overwritten: existed };
+    }
+    // link() fails with EEXIST instead of replacing: no check-then-write race.
+    try {
+      await link(tmp, dest);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new ApiError('precondition_failed', `A configuration named "${name}" already exists`, {
+          reason: 'exists',
+          configuration: name,
+        });
+      }
+      throw err;
+    }
+    return { configuration: name, deviceName: info.deviceName, overwritten: false };
+  } finally {
+    await unlink(tmp).catch(() => undefined);
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

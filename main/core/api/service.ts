@@ -1,0 +1,589 @@
+// The API service: the contract (preload/contract.ts) implemented once over the core. Transports
+// (WebSocket in main/headless, MessagePort in main/electron) call `connect()` per client after
+// the hello and feed it raw method names and params; everything is validated here, so an
+// in-process caller gets the same guarantees as a remote one.
+import type {
+  BackendMethods,
+  BuildServerRoleState,
+  Environment,
+  EventName,
+  FollowLogResult,
+  FrontendEvents,
+  HelloResult,
+  Job,
+  JobLifecycleKind,
+  MethodName,
+  ParamsOf,
+  ResultOf,
+  Settings,
+} from '../../../preload/contract';
+import { PROTOCOL_VERSION } from '../../../preload/contract';
+import { ApiError, toApiError } from '../errors';
+import type { EventBus } from '../events';
+import { isTerminal, serializeJob, type FirmwareJob } from '../jobs/model';
+import { importYaml, listConfigurations } from './configurations';
+import { probeEsphome } from './esphome-status';
+import { LogBatcher, type LogBatcherOptions } from './log-batcher';
+import type { EsphomeProbe, IdentityPort, JobsPort, OffloaderPort, OffloaderSettings, ReceiverRolePort } from './ports';
+import { isMethodName, schemas } from './schemas';
+import type { SettingsStore } from './settings-store';
+
+export interface ApiServiceOptions {
+  jobs: JobsPort;
+  settings: SettingsStore;
+  /** The esphome argv used when the stored setting is empty (--esphome, KILN_ESPHOME, default). */
+  defaultEsphome: string[];
+  /** Applies a new esphome command to the engine; returns false when only a restart can. */
+  applyEsphomeCommand?: (argv: string[]) => boolean;
+  probe?: EsphomeProbe;
+  offloader?: OffloaderPort;
+  receiver?: ReceiverRolePort;
+  identity?: IdentityPort;
+  appVersion?: string;
+  desktop?: boolean;
+  logBatch?: LogBatcherOptions;
+  /** Minimum spacing of jobProgress events per job (default 100 ms: ≤ 10/s). */
+  progressIntervalMs?: number;
+}
+
+export type EventSink = <E extends EventName>(event: E, data: FrontendEvents[E]) => void;
+
+export interface ConnectionOptions {
+  /** Bytes queued on the transport (WebSocket bufferedAmount) for log backpressure. */
+  backlog?: () => number;
+}
+
+export interface ApiConnection {
+  readonly id: string;
+  /** Validates and runs one call. Rejects with an ApiError (never a raw Error). */
+  call(method: string, params: unknown): Promise<unknown>;
+  close(): void;
+}
+
+type Handlers = {
+  [M in Exclude<MethodName, 'hello'>]: (params: ParamsOf<M>, conn: Connection) => Promise<ResultOf<M>> | ResultOf<M>;
+};
+
+const TERMINAL_KINDS: Record<string, JobLifecycleKind> = {
+  job_completed: 'completed',
+  job_failed: 'failed',
+  job_cancelled: 'cancelled',
+};
+
+const TYPE_LABEL: Record<string, string> = {
+  compile: 'Compile',
+  upload: 'Upload',
+  install: 'Install',
+  clean: 'Clean',
+  reset_build_env: 'Reset',
+  rename: 'Rename',
+};
+
+export function jobView(job: FirmwareJob): Job {
+  return serializeJob(job, { withOutput: false }) as Job;
+}
+
+class Follow {
+  constructor(
+    readonly conn: Connection,
+    readonly batcher: LogBatcher,
+  ) {}
+}
+
+class Connection implements ApiConnection {
+  readonly follows = new Map<string, Follow>();
+  holdsWindow = false;
+  closed = false;
+
+  constructor(
+    readonly id: string,
+    readonly service: ApiService,
+    readonly sink: EventSink,
+    readonly opts: ConnectionOptions,
+  ) {}
+
+  async call(method: string, params: unknown): Promise<unknown> {
+    if (this.closed) throw new ApiError('unavailable', 'connection closed');
+    if (!isMethodName(method) || method === 'hello') throw new ApiError('invalid_args', `unknown method: ${method}`);
+    const parsed = schemas[method].safeParse(params ?? {});
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`);
+      throw new ApiError('invalid_args', `${method}: ${issues.join('; ')}`, { issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) });
+    }
+    try {
+      const handler = this.service.handlers[method] as (p: unknown, c: Connection) => unknown;
+      return await handler(parsed.data, this);
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  send<E extends EventName>(event: E, data: FrontendEvents[E]): void {
+    if (this.closed) return;
+    try {
+      this.sink(event, data);
+    } catch (err) {
+      console.error(`[kiln] event ${event} could not be sent:`, err);
+    }
+  }
+
+  unfollow(jobId: string): void {
+    const f = this.follows.get(jobId);
+    if (!f) return;
+    this.follows.delete(jobId);
+    f.batcher.close();
+    this.service.dropFollower(jobId, f);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    for (const jobId of [...this.follows.keys()]) this.unfollow(jobId);
+    this.closed = true;
+    this.service.dropConnection(this);
+  }
+}
+
+export class ApiService {
+  private readonly connections = new Set<Connection>();
+  /** job_id → follows of that job across connections (one bus listener for all). */
+  private readonly followers = new Map<string, Set<Follow>>();
+  private readonly progressPending = new Map<string, { value: number; timer: ReturnType<typeof setTimeout> | null; last: number }>();
+  private readonly offBus: Array<() => void> = [];
+  private esphomeStatus: ReturnType<EsphomeProbe> | null = null;
+  private nextConnId = 1;
+  private readonly bus: EventBus;
+
+  constructor(private readonly opts: ApiServiceOptions) {
+    this.bus = opts.jobs.bus;
+    this.subscribe();
+  }
+
+  connect(sink: EventSink, opts: ConnectionOptions = {}): ApiConnection {
+    const conn = new Connection(`c${this.nextConnId++}`, this, sink, opts);
+    this.connections.add(conn);
+    return conn;
+  }
+
+  hello(): HelloResult {
+    return {
+      protocol: PROTOCOL_VERSION,
+      serverVersion: this.opts.appVersion ?? '0.0.0',
+      capabilities: { desktop: this.opts.desktop ?? false, buildServerRole: !!this.opts.receiver, pairing: !!this.opts.offloader },
+    };
+  }
+
+  /** Stops listening to the bus and closes every connection. */
+  dispose(): void {
+    for (const off of this.offBus.splice(0)) off();
+    for (const c of [...this.connections]) c.close();
+    for (const p of this.progressPending.values()) if (p.timer) clearTimeout(p.timer);
+    this.progressPending.clear();
+  }
+
+  broadcast<E extends EventName>(event: E, data: FrontendEvents[E]): void {
+    for (const c of this.connections) c.send(event, data);
+  }
+
+  /** @internal */
+  dropFollower(jobId: string, f: Follow): void {
+    const set = this.followers.get(jobId);
+    if (!set) return;
+    set.delete(f);
+    if (set.size === 0) this.followers.delete(jobId);
+  }
+
+  /** @internal */
+  dropConnection(conn: Connection): void {
+    this.connections.delete(conn);
+    if (conn.holdsWindow && this.opts.receiver) {
+      conn.holdsWindow = false;
+      try {
+        this.opts.receiver.closeWindow(conn.id);
+      } catch (err) {
+        console.error('[kiln] releasing the pairing window failed:', err);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Bus → events
+
+  private subscribe(): void {
+    const on = this.bus.on.bind(this.bus);
+    this.offBus.push(
+      on('job_output', ({ job_id, line }) => {
+        const set = this.followers.get(job_id);
+        if (set) for (const f of set) f.batcher.push(line);
+      }),
+      on('job_progress', ({ job_id, progress }) => this.queueProgress(job_id, progress)),
+      on('job_queued', ({ job }) => this.lifecycle('queued', job)),
+      on('job_started', ({ job }) => this.lifecycle('started', job)),
+      on('job_completed', ({ job }) => this.lifecycle('completed', job)),
+      on('job_failed', ({ job }) => this.lifecycle('failed', job)),
+      on('job_cancelled', ({ job }) => this.lifecycle('cancelled', job)),
+      on('jobs_changed', ({ reason }) => this.broadcast('jobsChanged', { reason })),
+      on('peer_link_opened', ({ pin }) => {
+        this.broadcast('buildServerConnection', { pin, connection: 'connected', lastError: '' });
+        this.broadcast('buildServersChanged', { pin, change: 'connected' });
+      }),
+      on('peer_link_closed', ({ pin, reason, detail }) => {
+        const lastError = detail ? `${reason}: ${detail}` : reason;
+        this.broadcast('buildServerConnection', { pin, connection: 'disconnected', lastError });
+        this.broadcast('buildServersChanged', { pin, change: 'disconnected' });
+        if (this.notificationsOn()) {
+          const label = this.opts.offloader?.get(pin)?.label || pin.slice(0, 8);
+          this.broadcast('toast', { kind: 'error', title: `Build server ${label} disconnected`, body: lastError });
+        }
+      }),
+      on('offloader_queue_status', ({ pin, idle, running, queue_depth }) =>
+        this.broadcast('buildServerQueue', { pin, queue: { idle, running, queueDepth: queue_depth } }),
+      ),
+      on('pairings_changed', ({ pin, change }) => {
+        this.broadcast('buildServersChanged', { pin, change });
+        if (change === 'approved' || change === 'rejected') {
+          this.broadcast('pairStatus', { pin, status: change, reason: '' });
+        }
+      }),
+      on('pair_request_received', ({ dashboard_id, pin, label, peer_ip }) => {
+        this.broadcast('pairRequest', { dashboardId: dashboard_id, pin, label, peerIp: peer_ip, requestedAt: new Date().toISOString() });
+        this.broadcast('buildServerRoleChanged', { reason: 'pair_request' });
+      }),
+      on('pair_status_changed', ({ status }) => this.broadcast('buildServerRoleChanged', { reason: `pair_${status}` })),
+      on('pairing_window_changed', ({ open, expires_in_seconds }) =>
+        this.broadcast('pairingWindow', { open, expiresInSeconds: expires_in_seconds }),
+      ),
+      on('receiver_session_opened', () => this.broadcast('buildServerRoleChanged', { reason: 'session_opened' })),
+      on('receiver_session_closed', () => this.broadcast('buildServerRoleChanged', { reason: 'session_closed' })),
+    );
+  }
+
+  private lifecycle(kind: JobLifecycleKind, job: FirmwareJob): void {
+    const terminal = kind === 'completed' || kind === 'failed' || kind === 'cancelled';
+    if (terminal) {
+      // The job's last lines go out before its end, and its pending progress is moot.
+      const set = this.followers.get(job.job_id);
+      if (set) {
+        for (const f of [...set]) f.conn.unfollow(job.job_id);
+      }
+      this.dropProgress(job.job_id);
+    } else {
+      this.flushProgress(job.job_id);
+    }
+    this.broadcast('jobLifecycle', { kind, job: jobView(job) });
+    // A held upload cancelled because its compile failed is noise: the compile already told.
+    const cascaded = kind === 'cancelled' && job.depends_on !== '' && !job.started_at;
+    if (terminal && !cascaded && this.notificationsOn()) this.broadcast('toast', jobToast(kind, job));
+  }
+
+  private queueProgress(jobId: string, progress: number): void {
+    const interval = this.opts.progressIntervalMs ?? 100;
+    const now = Date.now();
+    const p = this.progressPending.get(jobId);
+    if (!p) {
+      this.progressPending.set(jobId, { value: progress, timer: null, last: now });
+      this.broadcast('jobProgress', { jobId, progress });
+      return;
+    }
+    p.value = progress;
+    if (p.timer) return;
+    const wait = Math.max(0, p.last + interval - now);
+    if (wait === 0) {
+      p.last = now;
+      this.broadcast('jobProgress', { jobId, progress });
+      return;
+    }
+    p.timer = setTimeout(() => {
+      p.timer = null;
+      p.last = Date.now();
+      this.broadcast('jobProgress', { jobId, progress: p.value });
+    }, wait);
+  }
+
+  private flushProgress(jobId: string): void {
+    const p = this.progressPending.get(jobId);
+    if (p?.timer) {
+      clearTimeout(p.timer);
+      p.timer = null;
+      p.last = Date.now();
+      this.broadcast('jobProgress', { jobId, progress: p.value });
+    }
+  }
+
+  private dropProgress(jobId: string): void {
+    this.flushProgress(jobId);
+    this.progressPending.delete(jobId);
+  }
+
+  private notificationsOn(): boolean {
+    return this.opts.settings.get().notifications;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Helpers used by handlers
+
+  private mustJob(jobId: string): FirmwareJob {
+    const job = this.opts.jobs.getJob(jobId);
+    if (!job) throw new ApiError('not_found', `Job not found: ${jobId}`);
+    return job;
+  }
+
+  private dependentOf(jobId: string): FirmwareJob | undefined {
+    return this.opts.jobs.getJobs().find((j) => j.depends_on === jobId);
+  }
+
+  private offloader(): OffloaderPort {
+    if (!this.opts.offloader) throw new ApiError('unavailable', 'sending builds to a build server is not available in this mode');
+    return this.opts.offloader;
+  }
+
+  private receiver(): ReceiverRolePort {
+    if (!this.opts.receiver) throw new ApiError('unavailable', 'the build-server role is not available in this mode');
+    return this.opts.receiver;
+  }
+
+  effectiveEsphome(): string[] {
+    const stored = this.opts.settings.get().esphome_command;
+    return stored.length > 0 ? stored : this.opts.defaultEsphome;
+  }
+
+  private esphome(): ReturnType<EsphomeProbe> {
+    if (!this.esphomeStatus) {
+      const probe = this.opts.probe ?? probeEsphome;
+      this.esphomeStatus = probe(this.effectiveEsphome());
+    }
+    return this.esphomeStatus;
+  }
+
+  private settingsView(): Settings {
+    const s = this.opts.settings.get();
+    const off: OffloaderSettings = this.opts.offloader
+      ? this.opts.offloader.getSettings()
+      : { remoteBuildsEnabled: s.remote_builds_enabled, includeLocalInPool: s.include_local_in_pool, versionPolicy: s.version_match_policy };
+    return {
+      esphomeCommand: s.esphome_command,
+      configDir: s.config_dir || this.opts.jobs.configDir,
+      notifications: s.notifications,
+      ...off,
+    };
+  }
+
+  private roleState(): BuildServerRoleState {
+    return this.receiver().state();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Handlers (params are already validated)
+
+  readonly handlers: Handlers = {
+    getEnvironment: async (): Promise<Environment> => ({
+      appVersion: this.opts.appVersion ?? '0.0.0',
+      configDir: this.opts.jobs.configDir,
+      dataDir: this.opts.jobs.dataDir,
+      esphome: await this.esphome(),
+    }),
+
+    getJobs: (p) => this.opts.jobs.getJobs(p).map(jobView),
+    getJob: (p) => {
+      const job = this.opts.jobs.getJob(p.jobId);
+      return job ? jobView(job) : null;
+    },
+    compile: (p) => jobView(this.opts.jobs.compile(p)),
+    upload: (p) => jobView(this.opts.jobs.upload(p)),
+    install: (p) => jobView(this.opts.jobs.install({ ...p, port: p.port ?? 'OTA' })),
+    clean: (p) => jobView(this.opts.jobs.clean(p)),
+    cancel: (p) => {
+      this.opts.jobs.cancel(p.jobId);
+      return { ok: true as const };
+    },
+    retry: (p) => {
+      const job = this.mustJob(p.jobId);
+      if (!isTerminal(job) || job.status === 'completed') {
+        throw new ApiError('invalid_args', `Only failed or cancelled jobs can be retried (this one is ${job.status})`);
+      }
+      const configuration = job.configuration;
+      switch (job.job_type) {
+        case 'compile': {
+          const upload = this.dependentOf(job.job_id);
+          if (upload) {
+            return jobView(
+              this.opts.jobs.install({ configuration, port: upload.port || 'OTA', bootloader: upload.flash_bootloader, forceLocal: p.forceLocal }),
+            );
+          }
+          return jobView(this.opts.jobs.compile({ configuration, forceLocal: p.forceLocal }));
+        }
+        case 'install':
+          return jobView(this.opts.jobs.install({ configuration, port: job.port || 'OTA', bootloader: job.flash_bootloader, forceLocal: p.forceLocal }));
+        case 'upload':
+          return jobView(this.opts.jobs.upload({ configuration, port: job.port, bootloader: job.flash_bootloader }));
+        case 'clean':
+          return jobView(this.opts.jobs.clean({ configuration }));
+        default:
+          throw new ApiError('invalid_args', `A ${job.job_type} job cannot be retried`);
+      }
+    },
+    buildLocally: (p) => {
+      const job = this.mustJob(p.jobId);
+      if (job.job_type !== 'compile' && job.job_type !== 'install') {
+        throw new ApiError('invalid_args', 'Only a compile or install can be switched to a local build');
+      }
+      if (job.source === 'local') throw new ApiError('invalid_args', 'This job already builds locally');
+      const upload = this.dependentOf(job.job_id);
+      if (!isTerminal(job)) {
+        try {
+          this.opts.jobs.cancel(job.job_id);
+        } catch (err) {
+          // The remote job may have finished in the meantime: tolerated, we re-submit anyway.
+          const e = toApiError(err);
+          if (e.code !== 'not_found' && e.code !== 'invalid_args') throw e;
+        }
+      }
+      if (upload || job.job_type === 'install') {
+        const port = upload ? upload.port : job.port;
+        const bootloader = upload ? upload.flash_bootloader : job.flash_bootloader;
+        return jobView(this.opts.jobs.install({ configuration: job.configuration, port: port || 'OTA', bootloader, forceLocal: true }));
+      }
+      return jobView(this.opts.jobs.compile({ configuration: job.configuration, forceLocal: true }));
+    },
+    clearJobs: (p) => ({ removed: this.opts.jobs.clear(p.status) }),
+
+    followLog: async (p, conn): Promise<FollowLogResult> => {
+      const job = this.mustJob(p.jobId);
+      // Re-opening detaches the previous follow first (leaked subscriptions duplicated lines).
+      conn.unfollow(p.jobId);
+      if (isTerminal(job)) {
+        const lines = await this.opts.jobs.readLog(p.jobId);
+        return { job: jobView(job), lines, truncated: isTrimmed(lines) };
+      }
+      // Subscribe first, then snapshot in the same tick: JS cannot interleave a job_output
+      // between the two, so history + live has no gap and no duplicate.
+      const lines = [...job.output];
+      const batcher = new LogBatcher(
+        p.jobId,
+        lines.length,
+        (b) => conn.send('logBatch', b),
+        (g) => conn.send('logGap', g),
+        { ...this.opts.logBatch, backlog: conn.opts.backlog },
+      );
+      const follow = new Follow(conn, batcher);
+      conn.follows.set(p.jobId, follow);
+      let set = this.followers.get(p.jobId);
+      if (!set) this.followers.set(p.jobId, (set = new Set()));
+      set.add(follow);
+      return { job: jobView(job), lines, truncated: isTrimmed(lines) };
+    },
+    unfollowLog: (p, conn) => {
+      conn.unfollow(p.jobId);
+      return { ok: true as const };
+    },
+
+    listConfigurations: () => listConfigurations(this.opts.jobs.configDir),
+    importYaml: async (p) => {
+      const result = await importYaml(this.opts.jobs.configDir, p);
+      this.broadcast('configurationsChanged', { reason: 'import' });
+      return result;
+    },
+
+    getSettings: () => this.settingsView(),
+    updateSettings: async (p) => {
+      let restartRequired = false;
+      const before = this.opts.settings.get();
+      const patch: Parameters<SettingsStore['update']>[0] = {};
+      if (p.esphomeCommand !== undefined) patch.esphome_command = p.esphomeCommand;
+      if (p.notifications !== undefined) patch.notifications = p.notifications;
+      if (p.configDir !== undefined) {
+        patch.config_dir = p.configDir;
+        if (p.configDir !== this.opts.jobs.configDir) restartRequired = true;
+      }
+      const off: Partial<OffloaderSettings> = {};
+      if (p.remoteBuildsEnabled !== undefined) off.remoteBuildsEnabled = p.remoteBuildsEnabled;
+      if (p.includeLocalInPool !== undefined) off.includeLocalInPool = p.includeLocalInPool;
+      if (p.versionPolicy !== undefined) off.versionPolicy = p.versionPolicy;
+      if (this.opts.offloader) {
+        if (Object.keys(off).length > 0) await this.opts.offloader.updateSettings(off);
+      } else {
+        if (off.remoteBuildsEnabled !== undefined) patch.remote_builds_enabled = off.remoteBuildsEnabled;
+        if (off.includeLocalInPool !== undefined) patch.include_local_in_pool = off.includeLocalInPool;
+        if (off.versionPolicy !== undefined) patch.version_match_policy = off.versionPolicy;
+      }
+      await this.opts.settings.update(patch);
+      if (p.esphomeCommand !== undefined && p.esphomeCommand.join('\0') !== before.esphome_command.join('\0')) {
+        this.esphomeStatus = null;
+        const applied = this.opts.applyEsphomeCommand?.(this.effectiveEsphome()) ?? false;
+        if (!applied) restartRequired = true;
+      }
+      const settings = this.settingsView();
+      this.broadcast('settingsChanged', settings);
+      return { settings, restartRequired };
+    },
+
+    getIdentity: () => {
+      if (!this.opts.identity) throw new ApiError('unavailable', 'no peer-link identity in this mode');
+      return this.opts.identity.identity();
+    },
+
+    listBuildServers: () => (this.opts.offloader ? this.opts.offloader.list() : []),
+    previewBuildServer: (p) => this.offloader().preview(p.host, p.port),
+    pairBuildServer: (p) => this.offloader().pair(p),
+    getBuildServer: (p) => this.offloader().get(p.pin),
+    unpairBuildServer: async (p) => {
+      if (!this.offloader().get(p.pin)) throw new ApiError('not_found', `No pairing with pin ${p.pin.slice(0, 16)}…`);
+      await this.offloader().unpair(p.pin);
+      return { ok: true as const };
+    },
+    setBuildServerEnabled: (p) => {
+      if (!this.offloader().get(p.pin)) throw new ApiError('not_found', `No pairing with pin ${p.pin.slice(0, 16)}…`);
+      return this.offloader().setEnabled(p.pin, p.enabled);
+    },
+
+    getBuildServerRole: () => this.roleState(),
+    setBuildServerRole: async (p) => {
+      await this.receiver().setEnabled(p.enabled);
+      this.broadcast('buildServerRoleChanged', { reason: p.enabled ? 'enabled' : 'disabled' });
+      return this.roleState();
+    },
+    openPairingWindow: (_p, conn) => {
+      const w = this.receiver().openWindow(conn.id);
+      conn.holdsWindow = true;
+      return w;
+    },
+    extendPairingWindow: (_p, conn) => {
+      const w = this.receiver().extendWindow(conn.id);
+      conn.holdsWindow = true;
+      return w;
+    },
+    closePairingWindow: (_p, conn) => {
+      conn.holdsWindow = false;
+      return this.receiver().closeWindow(conn.id);
+    },
+    approvePairRequest: async (p) => {
+      await this.receiver().approve(p.dashboardId);
+      return { ok: true as const };
+    },
+    rejectPairRequest: async (p) => {
+      await this.receiver().reject(p.dashboardId);
+      return { ok: true as const };
+    },
+    removeSender: async (p) => {
+      await this.receiver().removeSender(p.dashboardId);
+      return { ok: true as const };
+    },
+  };
+}
+
+function isTrimmed(lines: string[]): boolean {
+  return lines.length > 0 && lines[0].startsWith('... [output trimmed:');
+}
+
+function jobToast(kind: JobLifecycleKind, job: FirmwareJob): FrontendEvents['toast'] {
+  const name = job.device_friendly_name || job.device_name || job.configuration || 'build environment';
+  const label = TYPE_LABEL[job.job_type] ?? job.job_type;
+  const outcome = TERMINAL_KINDS[`job_${kind}`] ?? kind;
+  return {
+    kind: kind === 'completed' ? 'success' : kind === 'failed' ? 'error' : 'info',
+    title: `${label} ${outcome}: ${name}`,
+    body: kind === 'failed' ? (job.error ?? 'failed') : kind === 'cancelled' ? (job.error ?? 'Stopped') : '',
+    jobId: job.job_id,
+  };
+}
+
+export type { BackendMethods };

@@ -1,0 +1,382 @@
+// Kiln's one typed API contract between the window (renderer) and the backend (main/core).
+//
+// Dependency-free on purpose: main, preload and the renderer all import it, and the renderer is
+// type-checked with DOM types only (no Node). Everything here is a type except PROTOCOL_VERSION
+// and a few literal lists that both sides need at runtime (enum values for pickers/validation).
+//
+// Carried by one RPC message format (see RpcMessage below and docs/notes/ui.md) over two
+// transports: WebSocket (`kiln serve`, JSON text frames) and Electron MessagePort (structured
+// clone of the same objects).
+
+/** Bumped on any incompatible change to methods, params, results or events. Checked in `hello`. */
+export const PROTOCOL_VERSION = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Shared vocabulary (mirrors main/core/jobs/model.ts; a compile-time check in
+// main/core/api/contract-check.ts keeps the two in sync)
+
+export const JOB_STATUS_VALUES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUS_VALUES)[number];
+export const JOB_TYPE_VALUES = ['compile', 'upload', 'install', 'clean', 'reset_build_env', 'rename'] as const;
+export type JobType = (typeof JOB_TYPE_VALUES)[number];
+export type JobSource = 'local' | 'remote' | 'remote_pending';
+export const CLEARABLE_STATUS_VALUES = ['completed', 'failed', 'cancelled'] as const;
+export type ClearableStatus = (typeof CLEARABLE_STATUS_VALUES)[number];
+export const VERSION_POLICY_VALUES = ['any', 'release', 'exact', 'exact_required'] as const;
+export type VersionPolicy = (typeof VERSION_POLICY_VALUES)[number];
+
+/** A firmware job as clients see it (firmware-jobs.md §2.2, snake_case like upstream). */
+export interface Job {
+  job_id: string;
+  configuration: string;
+  job_type: JobType;
+  status: JobStatus;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  compile_started_at: string | null;
+  compile_ended_at: string | null;
+  exit_code: number | null;
+  /** Always [] in lists and events; the log travels through followLog + logBatch. */
+  output: string[];
+  error: string | null;
+  port: string;
+  flash_bootloader: boolean;
+  is_deferred_install: boolean;
+  new_name: string;
+  depends_on: string;
+  dependency_released: boolean;
+  progress: number | null;
+  remote_peer: string;
+  remote_job_id: string;
+  remote_peer_label: string;
+  device_name: string;
+  device_friendly_name: string;
+  source: JobSource;
+  source_pin_sha256: string;
+  source_label: string;
+  source_esphome_version: string;
+  target_esphome_version: string;
+  failure_reason: '' | 'provision';
+}
+
+/** Error codes that cross the API (main/core/errors.ts). */
+export type ApiErrorCode =
+  | 'invalid_args'
+  | 'not_found'
+  | 'internal_error'
+  | 'unavailable'
+  | 'precondition_failed'
+  | 'no_pairing_window'
+  | 'no_compatible_peer';
+
+/** Every failed call rejects with this shape (never a raw Error). */
+export interface ApiErrorShape {
+  code: ApiErrorCode;
+  message: string;
+  data?: unknown;
+}
+
+export interface QueueState {
+  idle: boolean;
+  running: boolean;
+  queueDepth: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+export interface HelloResult {
+  protocol: number;
+  serverVersion: string;
+  /** Desktop-only features are false in browser mode (electron.md §4.3). */
+  capabilities: { desktop: boolean; buildServerRole: boolean; pairing: boolean };
+}
+
+export interface EsphomeStatus {
+  /** argv prefix in use, e.g. ["esphome"] or ["/usr/bin/node", "tools/esphome-sim/esphome"]. */
+  command: string[];
+  /** true once `esphome version` ran and printed `Version: …`. */
+  found: boolean;
+  version: string;
+  /** The version output says it is Kiln's simulator: the UI labels jobs with a badge. */
+  simulator: boolean;
+  /** Why it was not found (spawn error, exit code), for the empty state. */
+  error: string;
+}
+
+export interface Environment {
+  appVersion: string;
+  configDir: string;
+  dataDir: string;
+  esphome: EsphomeStatus;
+}
+
+export interface ConfigurationEntry {
+  /** File name relative to the config dir, e.g. "kitchen.yaml". */
+  name: string;
+  /** `esphome: name:` ("" when the file could not be read). */
+  deviceName: string;
+  friendlyName: string;
+  /** Platform key found at the top level (esp32, esp8266, rp2040, …) or "". */
+  platform: string;
+  /** Parse problem, shown on the row; such files can still be selected. */
+  error: string;
+}
+
+export interface ImportResult {
+  configuration: string;
+  deviceName: string;
+  /** true when an existing file was replaced (only with overwrite: true). */
+  overwritten: boolean;
+}
+
+export interface Settings {
+  /** argv prefix of the esphome command; [] = default (`esphome`, or --esphome/KILN_ESPHOME). */
+  esphomeCommand: string[];
+  configDir: string;
+  remoteBuildsEnabled: boolean;
+  includeLocalInPool: boolean;
+  versionPolicy: VersionPolicy;
+  notifications: boolean;
+}
+
+export interface SettingsUpdateResult {
+  settings: Settings;
+  /** Some settings (config dir) only take effect after a restart of the backend. */
+  restartRequired: boolean;
+}
+
+export interface Identity {
+  /** SHA-256 of our static peer-link key, lowercase hex (the "pin"). */
+  pin: string;
+  dashboardId: string;
+  label: string;
+}
+
+export interface BuildServerPreview {
+  host: string;
+  port: number;
+  pin: string;
+  friendlyName: string;
+  esphomeVersion: string;
+  requiresPairingKey: boolean;
+}
+
+export type PeerConnectionState = 'connected' | 'connecting' | 'disconnected';
+
+/** Sender side: one paired (or pending) build server. */
+export interface BuildServerPairing {
+  pin: string;
+  host: string;
+  port: number;
+  /** Local name for the server (user-chosen, else its friendly name, else host). */
+  label: string;
+  friendlyName: string;
+  status: 'pending' | 'approved';
+  enabled: boolean;
+  connection: PeerConnectionState;
+  /** "Last connection error: …" while disconnected; "" otherwise. */
+  lastError: string;
+  esphomeVersion: string;
+  /** Last queue_status the server pushed, null until the first one. */
+  queue: QueueState | null;
+  /** ISO-8601. */
+  pairedAt: string;
+}
+
+export interface PairRequestResult {
+  status: 'approved' | 'pending';
+  pairing: BuildServerPairing;
+}
+
+/** Build-server side: a request waiting in the inbox. */
+export interface PendingPairRequest {
+  dashboardId: string;
+  pin: string;
+  label: string;
+  peerIp: string;
+  /** ISO-8601. */
+  requestedAt: string;
+}
+
+/** Build-server side: an approved sender. */
+export interface PairedSender {
+  dashboardId: string;
+  pin: string;
+  label: string;
+  peerIp: string;
+  pairedAt: string;
+  connected: boolean;
+}
+
+export interface PairingWindowState {
+  open: boolean;
+  expiresInSeconds: number;
+}
+
+export interface BuildServerRoleState {
+  enabled: boolean;
+  /** Listener bound ("Listener active"); false with enabled = "Listener offline". */
+  listening: boolean;
+  port: number | null;
+  listenError: string;
+  identity: Identity;
+  window: PairingWindowState;
+  pending: PendingPairRequest[];
+  senders: PairedSender[];
+  queue: QueueState;
+}
+
+export interface FollowLogResult {
+  /** The job at subscription time (without output). */
+  job: Job;
+  /** Retained history, each entry with its terminator; live lines continue at seq = lines.length. */
+  lines: string[];
+  /** Lines the backend dropped before these (trim notice already in `lines` when it applies). */
+  truncated: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests: method name → [params, result]. Params are plain JSON objects; every call is
+// validated on the backend (zod) and a bad one fails with invalid_args and changes nothing.
+
+export interface BackendMethods {
+  /** Must be the first call on a connection. token: the per-launch token of `kiln serve`. */
+  hello: [{ protocol: number; token?: string; client?: string }, HelloResult];
+
+  getEnvironment: [Record<string, never>, Environment];
+
+  // Jobs (firmware-jobs.md §15)
+  getJobs: [{ status?: JobStatus; configuration?: string }, Job[]];
+  getJob: [{ jobId: string }, Job | null];
+  compile: [{ configuration: string; forceLocal?: boolean }, Job];
+  upload: [{ configuration: string; port?: string; bootloader?: boolean }, Job];
+  /** Returns the chain's compile job; port defaults to "OTA". */
+  install: [{ configuration: string; port?: string; forceLocal?: boolean; bootloader?: boolean }, Job];
+  clean: [{ configuration: string }, Job];
+  cancel: [{ jobId: string }, { ok: true }];
+  /** Re-submits a failed/cancelled job's operation (install keeps port + bootloader). */
+  retry: [{ jobId: string; forceLocal?: boolean }, Job];
+  /** "Build locally instead": cancel a remote install's compile, re-submit it with forceLocal. */
+  buildLocally: [{ jobId: string }, Job];
+  /** Removes terminal jobs: all, or only one status. */
+  clearJobs: [{ status?: ClearableStatus }, { removed: number }];
+  /** Start following a job's log on this connection: history now, then `logBatch` events. */
+  followLog: [{ jobId: string }, FollowLogResult];
+  unfollowLog: [{ jobId: string }, { ok: true }];
+
+  // Configurations
+  listConfigurations: [Record<string, never>, ConfigurationEntry[]];
+  /** Content-first import (drop or file picker). name: leaf file name ending .yaml/.yml. */
+  importYaml: [{ name: string; content: string; overwrite?: boolean }, ImportResult];
+
+  // Settings
+  getSettings: [Record<string, never>, Settings];
+  updateSettings: [Partial<Settings>, SettingsUpdateResult];
+
+  // Identity
+  getIdentity: [Record<string, never>, Identity];
+
+  // Sender side: build servers we send builds to
+  listBuildServers: [Record<string, never>, BuildServerPairing[]];
+  previewBuildServer: [{ host: string; port: number }, BuildServerPreview];
+  /** Re-handshakes and refuses (precondition_failed) if the pin differs from expectedPin. */
+  pairBuildServer: [
+    { host: string; port: number; expectedPin: string; label?: string; introduceAs?: string; pairingKey?: string },
+    PairRequestResult,
+  ];
+  getBuildServer: [{ pin: string }, BuildServerPairing | null];
+  unpairBuildServer: [{ pin: string }, { ok: true }];
+  setBuildServerEnabled: [{ pin: string; enabled: boolean }, BuildServerPairing];
+
+  // Build-server role: this machine compiles for paired senders
+  getBuildServerRole: [Record<string, never>, BuildServerRoleState];
+  setBuildServerRole: [{ enabled: boolean }, BuildServerRoleState];
+  openPairingWindow: [Record<string, never>, PairingWindowState];
+  extendPairingWindow: [Record<string, never>, PairingWindowState];
+  closePairingWindow: [Record<string, never>, PairingWindowState];
+  approvePairRequest: [{ dashboardId: string }, { ok: true }];
+  rejectPairRequest: [{ dashboardId: string }, { ok: true }];
+  removeSender: [{ dashboardId: string }, { ok: true }];
+}
+
+export type MethodName = keyof BackendMethods;
+export type ParamsOf<M extends MethodName> = BackendMethods[M][0];
+export type ResultOf<M extends MethodName> = BackendMethods[M][1];
+
+/** The promise-returning API a client sees (hello is done by the client itself). */
+export type BackendApi = {
+  [M in Exclude<MethodName, 'hello'>]: (params: ParamsOf<M>) => Promise<ResultOf<M>>;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Events: backend → client, fire-and-forget, pushed to every connection after hello (logBatch
+// only for jobs this connection follows).
+
+export type JobLifecycleKind = 'queued' | 'started' | 'completed' | 'failed' | 'cancelled';
+
+export interface ToastEvent {
+  kind: 'info' | 'success' | 'error';
+  title: string;
+  body: string;
+  jobId?: string;
+}
+
+export interface FrontendEvents {
+  /** A job was queued/started/ended: the full job (no output). */
+  jobLifecycle: { kind: JobLifecycleKind; job: Job };
+  /** History changed without a lifecycle event (clear, prune, re-route): re-fetch the list. */
+  jobsChanged: { reason: string };
+  /** Coalesced to at most ~10 per second per job. */
+  jobProgress: { jobId: string; progress: number };
+  /** New lines of a followed job, batched every ~50 ms or 64 KiB. seq = line index since follow. */
+  logBatch: { jobId: string; firstSeq: number; lines: string[] };
+  /** Lines that were dropped for a slow client (fromSeq inclusive, toSeq exclusive). */
+  logGap: { jobId: string; fromSeq: number; toSeq: number };
+  /** Sender side: the set or state of pairings changed (re-fetch listBuildServers). */
+  buildServersChanged: { pin: string; change: string };
+  /** Sender side: one pairing's connection changed. */
+  buildServerConnection: { pin: string; connection: PeerConnectionState; lastError: string };
+  /** Sender side: a build server's compile lane. */
+  buildServerQueue: { pin: string; queue: QueueState };
+  /** Sender side: outcome of a pending pair request (long-poll ended). */
+  pairStatus: { pin: string; status: 'approved' | 'rejected'; reason: string };
+  /** Build-server side: a new pairing request arrived. */
+  pairRequest: PendingPairRequest;
+  /** Build-server side: window opened/extended/closed. */
+  pairingWindow: PairingWindowState;
+  /** Build-server side: role state changed (senders, pending, listener): re-fetch. */
+  buildServerRoleChanged: { reason: string };
+  settingsChanged: Settings;
+  configurationsChanged: { reason: string };
+  /** In-app toast / notification (job finished, build server lost, …). */
+  toast: ToastEvent;
+}
+
+export type EventName = keyof FrontendEvents;
+
+// ---------------------------------------------------------------------------------------------
+// Wire format (identical on both transports; JSON text over WebSocket)
+
+export interface RpcRequest {
+  t: 'req';
+  id: number;
+  method: string;
+  params?: unknown;
+}
+
+export type RpcResponse =
+  | { t: 'res'; id: number; ok: true; result: unknown }
+  | { t: 'res'; id: number; ok: false; error: ApiErrorShape };
+
+export interface RpcEvent {
+  t: 'evt';
+  event: string;
+  data: unknown;
+}
+
+export type RpcMessage = RpcRequest | RpcResponse | RpcEvent;
+
+/** Close code a WebSocket server uses when hello fails (bad token / protocol). */
+export const RPC_CLOSE_UNAUTHORIZED = 4401;
