@@ -1,0 +1,305 @@
+// Receiver-side pairing state and decision rules (peer-link-protocol.md §4.3, §5): APPROVED rows
+// from the store, PENDING rows in RAM, the pairing window, key mode, and change notifications
+// for waiting pair_status polls.
+import { ApiError } from '../errors';
+import type { EventBus } from '../events';
+import { defaultReporter, type Reporter } from './atomic-json';
+import { PAIRING_KEY_WINDOW_MS, type IntentResponseKind, type RejectReason } from './constants';
+import { generatePairingKey, pairingKeysMatch } from './pairing-key';
+import { PairingWindow } from './pairing-window';
+import type { ReceiverPeerStore, StoredPeer } from './receiver-store';
+
+export interface PendingPeer extends StoredPeer {
+  label_auto: boolean;
+}
+
+/** What the receiver answers (the rest of the response frame is filled in by the listener). */
+export interface Decision {
+  intent_response: IntentResponseKind;
+  reason?: RejectReason;
+}
+
+export interface PairRequestInput {
+  dashboardId: string;
+  pin: string;
+  staticKey: Buffer;
+  label: string;
+  labelAuto: boolean;
+  friendlyName: string;
+  haAddon: boolean;
+  peerIp: string;
+  pairingKey?: unknown;
+}
+
+export interface KeyModeOptions {
+  /** Defaults to a fresh random key. */
+  key?: string;
+  /** Bootstrap window length (default 900 s). */
+  windowMs?: number;
+  /** Optional source-IP allow-list for the key-mode approval. */
+  allowedSources?: string[];
+}
+
+export interface ReceiverPairingOptions {
+  store: ReceiverPeerStore;
+  bus: EventBus;
+  windowIdleMs?: number;
+  report?: Reporter;
+  now?: () => number;
+}
+
+const KEY_MODE_HOLDER = 'key-mode';
+
+export class ReceiverPairing {
+  readonly store: ReceiverPeerStore;
+  readonly window: PairingWindow;
+  private readonly bus: EventBus;
+  private readonly pendingRows = new Map<string, PendingPeer>();
+  private readonly changeListeners = new Set<(dashboardId: string, status: 'approved' | 'removed' | 'pending') => void>();
+  private readonly removedListeners = new Set<(dashboardId: string) => void>();
+  private keyMode: { key: string; allowedSources?: Set<string> } | undefined;
+  private readonly report: Reporter;
+  private readonly now: () => number;
+
+  constructor(opts: ReceiverPairingOptions) {
+    this.store = opts.store;
+    this.bus = opts.bus;
+    this.report = opts.report ?? defaultReporter;
+    this.now = opts.now ?? Date.now;
+    this.window = new PairingWindow({
+      idleMs: opts.windowIdleMs,
+      now: this.now,
+      onChange: (open, expires) => this.bus.emit('pairing_window_changed', { open, expires_in_seconds: expires }),
+      onClose: () => this.onWindowClosed(),
+    });
+  }
+
+  // ---- UI-facing API -------------------------------------------------------------------------
+
+  pending(): PendingPeer[] {
+    return [...this.pendingRows.values()].map((p) => ({ ...p }));
+  }
+
+  approved(): StoredPeer[] {
+    return this.store.list();
+  }
+
+  /** Approves a PENDING row: it is persisted (flushed) before waiting polls are answered. */
+  async approve(dashboardId: string): Promise<StoredPeer> {
+    const row = this.pendingRows.get(dashboardId);
+    if (!row) throw new ApiError('not_found', 'That request is no longer pending');
+    this.pendingRows.delete(dashboardId);
+    const { label_auto: _labelAuto, ...peer } = row;
+    this.store.put(peer);
+    await this.store.flush();
+    this.emitStatus(dashboardId, 'approved');
+    return peer;
+  }
+
+  /** Rejects (deletes) a PENDING row; the waiting poll answers `rejected`. */
+  reject(dashboardId: string): void {
+    if (!this.pendingRows.delete(dashboardId)) throw new ApiError('not_found', 'That request is no longer pending');
+    this.emitStatus(dashboardId, 'removed');
+  }
+
+  /** Revokes an approved sender (its live session is closed by the listener). */
+  async removePeer(dashboardId: string): Promise<boolean> {
+    if (!this.store.remove(dashboardId)) return false;
+    await this.store.flush();
+    this.emitStatus(dashboardId, 'removed');
+    for (const fn of [...this.removedListeners]) fn(dashboardId);
+    return true;
+  }
+
+  /** Fired when an APPROVED sender is removed (the listener ends its session). */
+  onPeerRemoved(fn: (dashboardId: string) => void): () => void {
+    this.removedListeners.add(fn);
+    return () => this.removedListeners.delete(fn);
+  }
+
+  /** Opens (or joins) the window for a UI holder; idempotent per holder id. */
+  openWindow(holder: string): void {
+    this.window.acquire(holder);
+  }
+
+  extendWindow(): boolean {
+    return this.window.extend();
+  }
+
+  releaseWindow(holder: string): void {
+    this.window.release(holder);
+  }
+
+  closeWindow(): void {
+    this.window.close();
+  }
+
+  /** Arms headless key mode: returns the one-time key and opens the bootstrap window. */
+  armKeyMode(opts: KeyModeOptions = {}): string {
+    const key = opts.key ?? generatePairingKey();
+    this.keyMode = { key, allowedSources: opts.allowedSources ? new Set(opts.allowedSources) : undefined };
+    this.window.acquire(KEY_MODE_HOLDER, opts.windowMs ?? PAIRING_KEY_WINDOW_MS);
+    return key;
+  }
+
+  disarmKeyMode(): void {
+    if (!this.keyMode) return;
+    this.keyMode = undefined;
+    this.window.release(KEY_MODE_HOLDER);
+  }
+
+  get keyModeArmed(): boolean {
+    return this.keyMode !== undefined;
+  }
+
+  // ---- decision rules ------------------------------------------------------------------------
+
+  /** pair_request, steps 1–5 of §4.3. */
+  async pairRequest(req: PairRequestInput): Promise<Decision> {
+    const approved = this.store.get(req.dashboardId);
+    if (approved) {
+      return approved.pin_sha256 === req.pin ? { intent_response: 'approved' } : { intent_response: 'rejected', reason: 'pin_mismatch' };
+    }
+    if (!this.window.isOpen) return { intent_response: 'no_pairing_window' };
+    if (this.keyMode && this.store.list().length === 0) return this.keyModeRequest(req);
+    const existing = this.pendingRows.get(req.dashboardId);
+    if (existing && existing.pin_sha256 !== req.pin) return { intent_response: 'rejected', reason: 'pin_mismatch' };
+    const row: PendingPeer = {
+      dashboard_id: req.dashboardId,
+      pin_sha256: req.pin,
+      static_x25519_pub: Buffer.from(req.staticKey),
+      label: req.label,
+      label_auto: req.labelAuto,
+      paired_at: this.now() / 1000,
+      peer_ip: req.peerIp,
+      connect_back_port: 0,
+      friendly_name: req.friendlyName,
+      ha_addon: req.haAddon,
+    };
+    this.pendingRows.set(req.dashboardId, row);
+    this.bus.emit('pair_request_received', { dashboard_id: row.dashboard_id, pin: row.pin_sha256, label: row.label, peer_ip: row.peer_ip });
+    this.emitStatus(req.dashboardId, 'pending');
+    return { intent_response: 'pending' };
+  }
+
+  /**
+   * Lookup shared by peer_link (`ok`) and pair_status (`approved`). A PENDING row answers
+   * `pending` / `pending_not_approved`.
+   */
+  lookup(dashboardId: string, pin: string, okWord: 'ok' | 'approved'): Decision {
+    const pending = this.pendingRows.get(dashboardId);
+    if (pending) {
+      return pending.pin_sha256 === pin ? { intent_response: 'pending', reason: 'pending_not_approved' } : { intent_response: 'rejected', reason: 'pin_mismatch' };
+    }
+    const approved = this.store.get(dashboardId);
+    if (approved) return approved.pin_sha256 === pin ? { intent_response: okWord } : { intent_response: 'rejected', reason: 'pin_mismatch' };
+    return { intent_response: 'rejected', reason: 'no_approved_peer' };
+  }
+
+  /**
+   * pair_status long-poll: subscribes to changes first, then looks up; while the row is PENDING
+   * with this pin, waits for the next change. No server-side timeout; `signal` aborts (client
+   * gone or listener shutting down) with an AbortError.
+   */
+  async waitForDecision(dashboardId: string, pin: string, signal?: AbortSignal): Promise<Decision> {
+    let wake: (() => void) | undefined;
+    let changed = false;
+    const off = this.onStatusChange((id) => {
+      if (id !== dashboardId) return;
+      changed = true;
+      wake?.();
+    });
+    try {
+      for (;;) {
+        changed = false;
+        const decision = this.lookup(dashboardId, pin, 'approved');
+        if (decision.intent_response !== 'pending') return decision;
+        if (changed) continue;
+        await new Promise<void>((resolve, reject) => {
+          if (signal?.aborted) return reject(abortError());
+          const onAbort = () => reject(abortError());
+          signal?.addEventListener('abort', onAbort, { once: true });
+          wake = () => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+          };
+        });
+        wake = undefined;
+      }
+    } finally {
+      off();
+    }
+  }
+
+  /** Internal change stream (also mirrored on the bus as pair_status_changed). */
+  onStatusChange(fn: (dashboardId: string, status: 'approved' | 'removed' | 'pending') => void): () => void {
+    this.changeListeners.add(fn);
+    return () => this.changeListeners.delete(fn);
+  }
+
+  /** Refreshes peer_ip / connect_back_port / display fields of an APPROVED row on register. */
+  refreshApproved(dashboardId: string, patch: { peerIp?: string; connectBackPort?: number; friendlyName?: string; haAddon?: boolean }): StoredPeer | undefined {
+    const row = this.store.get(dashboardId);
+    if (!row) return undefined;
+    const next: StoredPeer = { ...row };
+    // Never overwrite a known value with an empty one (§15).
+    if (patch.peerIp) next.peer_ip = patch.peerIp;
+    if (patch.connectBackPort && patch.connectBackPort > 0) next.connect_back_port = patch.connectBackPort;
+    if (patch.friendlyName) next.friendly_name = patch.friendlyName;
+    if (patch.haAddon !== undefined) next.ha_addon = patch.haAddon;
+    if (next.peer_ip !== row.peer_ip || next.connect_back_port !== row.connect_back_port || next.friendly_name !== row.friendly_name || next.ha_addon !== row.ha_addon) {
+      this.store.put(next);
+    }
+    return next;
+  }
+
+  private async keyModeRequest(req: PairRequestInput): Promise<Decision> {
+    const km = this.keyMode!;
+    const sourceOk = !km.allowedSources || km.allowedSources.has(req.peerIp);
+    // Evaluate the key even when the source is refused so both refusals take the same path.
+    const keyOk = pairingKeysMatch(km.key, req.pairingKey);
+    if (!sourceOk || !keyOk) return { intent_response: 'no_pairing_window' };
+    const peer: StoredPeer = {
+      dashboard_id: req.dashboardId,
+      pin_sha256: req.pin,
+      static_x25519_pub: Buffer.from(req.staticKey),
+      label: req.label,
+      paired_at: this.now() / 1000,
+      peer_ip: req.peerIp,
+      connect_back_port: 0,
+      friendly_name: req.friendlyName,
+      ha_addon: req.haAddon,
+    };
+    this.store.put(peer);
+    await this.store.flush(); // MUST be on disk before answering (§15)
+    this.keyMode = undefined;
+    this.window.close();
+    this.emitStatus(req.dashboardId, 'approved');
+    return { intent_response: 'approved' };
+  }
+
+  private onWindowClosed(): void {
+    // The key is only good for its bootstrap window.
+    this.keyMode = undefined;
+    const dropped = [...this.pendingRows.keys()];
+    this.pendingRows.clear();
+    for (const id of dropped) this.emitStatus(id, 'removed');
+  }
+
+  private emitStatus(dashboardId: string, status: 'approved' | 'removed' | 'pending'): void {
+    for (const fn of [...this.changeListeners]) {
+      try {
+        fn(dashboardId, status);
+      } catch (err) {
+        this.report(`pair status listener threw: ${(err as Error).message}`);
+      }
+    }
+    if (status !== 'pending') this.bus.emit('pair_status_changed', { dashboard_id: dashboardId, status });
+  }
+}
+
+function abortError(): Error {
+  const err = new Error('aborted');
+  err.name = 'AbortError';
+  return err;
+}

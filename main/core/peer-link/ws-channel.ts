@@ -1,0 +1,134 @@
+// A WebSocket seen as a stream of binary frames: `read()` with a timeout during the handshake,
+// then a push handler for the session. Frames that arrive between the two are queued so none
+// is lost when the session takes over.
+import type { WebSocket } from 'ws';
+
+export type ChannelErrorKind = 'timeout' | 'text_frame' | 'closed' | 'transport';
+
+export class ChannelError extends Error {
+  override name = 'ChannelError';
+  constructor(
+    readonly kind: ChannelErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface InboundFrame {
+  data: Buffer;
+  binary: boolean;
+}
+
+export interface ChannelHandlers {
+  onFrame(frame: InboundFrame): void;
+  onClose(info: { code: number; reason: string; error?: Error }): void;
+}
+
+const CLOSE_GRACE_MS = 1000;
+
+export class WsChannel {
+  private readonly queue: InboundFrame[] = [];
+  private waiter: { resolve: (f: InboundFrame) => void; reject: (e: Error) => void } | undefined;
+  private handlers: ChannelHandlers | undefined;
+  private closedInfo: { code: number; reason: string; error?: Error } | undefined;
+  private lastError: Error | undefined;
+
+  constructor(readonly ws: WebSocket) {
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+      this.push({ data: buf, binary: isBinary });
+    });
+    ws.on('error', (err: Error) => {
+      this.lastError = err;
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      this.closedInfo = { code, reason: reason.toString('utf8'), error: this.lastError };
+      const w = this.waiter;
+      this.waiter = undefined;
+      w?.reject(this.lastError ? new ChannelError('transport', this.lastError.message) : new ChannelError('closed', `connection closed (code ${code})`));
+      this.handlers?.onClose(this.closedInfo);
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closedInfo !== undefined || this.ws.readyState >= 2;
+  }
+
+  /** Next binary frame. Rejects on a text frame, on close, or after `timeoutMs` (null = never). */
+  read(timeoutMs: number | null): Promise<Buffer> {
+    if (this.handlers) return Promise.reject(new Error('channel is in push mode'));
+    const next = this.queue.shift();
+    if (next) return next.binary ? Promise.resolve(next.data) : Promise.reject(new ChannelError('text_frame', 'text frame received'));
+    if (this.closedInfo) return Promise.reject(new ChannelError('closed', 'connection closed'));
+    return new Promise<Buffer>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      if (timeoutMs !== null) {
+        timer = setTimeout(() => {
+          this.waiter = undefined;
+          reject(new ChannelError('timeout', `no message within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      this.waiter = {
+        resolve: (f) => {
+          if (timer) clearTimeout(timer);
+          if (f.binary) resolve(f.data);
+          else reject(new ChannelError('text_frame', 'text frame received'));
+        },
+        reject: (e) => {
+          if (timer) clearTimeout(timer);
+          reject(e);
+        },
+      };
+    });
+  }
+
+  /** Switches to push mode: queued frames are delivered first, synchronously. */
+  attach(handlers: ChannelHandlers): void {
+    this.handlers = handlers;
+    while (this.queue.length > 0 && this.handlers) handlers.onFrame(this.queue.shift()!);
+    if (this.closedInfo) handlers.onClose(this.closedInfo);
+  }
+
+  /** Sends one binary frame; resolves once it was handed to the socket. */
+  send(data: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.ws.readyState !== 1) return reject(new ChannelError('closed', 'connection is not open'));
+      this.ws.send(data, { binary: true }, (err) => (err ? reject(new ChannelError('transport', err.message)) : resolve()));
+    });
+  }
+
+  /** Closing handshake, then a hard terminate if the peer does not answer within a second. */
+  close(code = 1000, reason = ''): void {
+    if (this.ws.readyState === 3) return;
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      this.ws.terminate();
+      return;
+    }
+    const t = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+    t.unref?.();
+    this.ws.once('close', () => clearTimeout(t));
+  }
+
+  /** Drops the TCP connection at once. */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  private push(frame: InboundFrame): void {
+    if (this.handlers) {
+      this.handlers.onFrame(frame);
+      return;
+    }
+    const w = this.waiter;
+    if (w) {
+      this.waiter = undefined;
+      w.resolve(frame);
+      return;
+    }
+    this.queue.push(frame);
+  }
+}
