@@ -33,6 +33,14 @@ export interface PeerLinkEventMap {
   offloader_queue_status: { pin: string } & QueueStatus;
   /** Pairings added/removed/enabled/status changed (wakes the dispatch pool). */
   pairings_changed: { pin: string; change: string };
+  /** Offloader client state of one pairing changed (UI pill, last error, alert). */
+  peer_link_state_changed: {
+    pin: string;
+    status: 'connected' | 'connecting' | 'disconnected';
+    last_error: { reason: string; detail: string; at: number } | null;
+    /** Orphan alert: reconnecting stopped until re-pair/unpair. */
+    alert: 'pin_mismatch' | 'peer_revoked' | 'superseded' | null;
+  };
 }
 
 /** Receiver side (UI events of the build-server role). */
