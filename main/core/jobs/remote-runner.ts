@@ -1,0 +1,405 @@
+// The source-routed remote runner (firmware-jobs.md §10, upstream PR #560 + its install branch):
+// a job with `source === 'remote'` is bundled here, submitted to the build server it is bound to
+// over the live peer-link session, and the server's streamed output and verdict are translated
+// into the same local bookkeeping a local compile produces. Install/upload jobs then download the
+// artifacts and flash locally. Waiting is purely event-driven: a terminal frame, the session
+// closing, or the job's cancel signal — never a poll.
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { esphomeArgs } from '../esphome/argv';
+import { runTracked, SpawnError } from '../esphome/tracked-process';
+import type { PeerLinkEventMap } from '../events';
+import type { FirmwareJob, JobType } from './model';
+import type { RemoteRunContext, RunEsphomeResult } from './remote';
+
+/** Job types a build server can take (§10 step 1). */
+export const REMOTE_JOB_TYPES: ReadonlySet<JobType> = new Set(['compile', 'upload', 'install', 'clean']);
+
+/** The live session surface the runner needs (a subset of the peer-link PeerSession). */
+export interface RemoteSession {
+  readonly pin: string;
+  readonly closed: boolean;
+}
+
+export interface SubmitHeader {
+  job_id: string;
+  configuration_filename: string;
+  target: 'compile' | 'clean';
+  device_name: string;
+  device_friendly_name: string;
+  target_esphome_version: string;
+}
+
+export interface RemoteRunnerDeps<S extends RemoteSession = RemoteSession> {
+  /** The open session for a pin; throws with a readable reason when there is none. */
+  getSession(pin: string): S;
+  /** Sends the header + chunks and resolves with the server's `submit_job_ack`. */
+  submitJob(session: S, header: SubmitHeader, bundle: Buffer): Promise<{ accepted: boolean; reason?: string }>;
+  /** Fire-and-forget wire `cancel_job`. */
+  cancelJob(session: S, jobId: string): Promise<void>;
+  downloadArtifacts(session: S, jobId: string): Promise<{ tarball: Buffer; firmwareOffset: string }>;
+  /** Stage the artifact tarball where esphome expects it in the local build tree (§10.1). */
+  materialiseArtifacts(a: { job: FirmwareJob; configDir: string; tarball: Buffer; signal: AbortSignal }): Promise<void>;
+  /** `esphome bundle`; default: the CLI through `runTracked` with a 60 s timeout. */
+  buildBundle?(ctx: RemoteRunContext, signal: AbortSignal): Promise<Buffer>;
+  /** Display names from the local device list ("" when unknown). */
+  deviceNames?(configuration: string): { device_name: string; device_friendly_name: string };
+  /** Sent as `target_esphome_version` so a provisioning server can match it ("" = none). */
+  localEsphomeVersion?(): string;
+  /**
+   * How long to wait for the server to confirm a wire cancel before ending the job cancelled
+   * anyway (a hung server must not hold a Stop hostage). Default 15 s.
+   */
+  cancelConfirmTimeoutMs?: number;
+  /** Bundle timeout, default 60 s (`_BUNDLE_BUILD_TIMEOUT_SECONDS`). */
+  bundleTimeoutMs?: number;
+}
+
+export type RemoteOutcome =
+  | { status: 'completed'; exitCode?: number | null }
+  | { status: 'failed'; error: string; exitCode?: number | null; failureReason?: 'provision' }
+  | { status: 'cancelled'; error?: string }
+  /** Pool mode only: the session died mid-build; the dispatch pool re-routes the job. */
+  | { status: 'server_lost'; reason: string; detail: string }
+  /** Pool mode only: the server could not provision the esphome version; rebuild locally. */
+  | { status: 'provision_failed'; error: string };
+
+/** Thrown (never returned) on engine shutdown so the cancellation propagates after bookkeeping. */
+export class RemoteRunnerShutdown extends Error {
+  constructor() {
+    super('runner shutdown');
+    this.name = 'RemoteRunnerShutdown';
+  }
+}
+
+export interface RunOptions {
+  /** Dispatch-pool driver: session loss and provision failure become re-route outcomes. */
+  poolMode?: boolean;
+}
+
+type StateFrame = PeerLinkEventMap['offloader_job_state_changed'];
+type Lost = { reason: string; detail: string };
+
+const PREFIX = 'remote build: ';
+const DEFAULT_CANCEL_CONFIRM_MS = 15_000;
+
+export function formatCloseReason(lost: Lost): string {
+  return lost.detail ? `${lost.reason}: ${lost.detail}` : lost.reason;
+}
+
+/** The synthetic log line written when the session dies under a running build (§10 step 7). */
+export function sessionClosedLine(lost: Lost, lastChunk: string | undefined): string {
+  const needsBreak = lastChunk !== undefined && lastChunk !== '' && !/[\r\n]$/.test(lastChunk);
+  return `${needsBreak ? '\n' : ''}*** remote build session closed (${formatCloseReason(lost)}); the build was aborted ***\n`;
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** A one-shot latch whose promise resolves with the first value it is given. */
+class Latch<T> {
+  value: T | undefined;
+  fired = false;
+  readonly promise: Promise<T>;
+  private resolveFn!: (v: T) => void;
+  constructor() {
+    this.promise = new Promise<T>((r) => (this.resolveFn = r));
+  }
+  fire(v: T): void {
+    if (this.fired) return;
+    this.fired = true;
+    this.value = v;
+    this.resolveFn(v);
+  }
+}
+
+function abortLatch(signal: AbortSignal | undefined): Latch<'abort'> {
+  const l = new Latch<'abort'>();
+  if (!signal) return l;
+  if (signal.aborted) l.fire('abort');
+  else signal.addEventListener('abort', () => l.fire('abort'), { once: true });
+  return l;
+}
+
+/**
+ * Runs one remote job to its outcome. Throws RemoteRunnerShutdown (after nothing else) when the
+ * engine is shutting down; every other path returns an outcome.
+ */
+export async function runRemoteJob<S extends RemoteSession>(
+  ctx: RemoteRunContext,
+  deps: RemoteRunnerDeps<S>,
+  opts: RunOptions = {},
+): Promise<RemoteOutcome> {
+  const { job, bus } = ctx;
+  const poolMode = opts.poolMode === true;
+  const pin = job.source_pin_sha256;
+
+  // 1. Validation.
+  if (!REMOTE_JOB_TYPES.has(job.job_type)) {
+    return {
+      status: 'failed',
+      error: `${PREFIX}job type ${job.job_type.toUpperCase()} cannot run on a build server (only COMPILE, UPLOAD, INSTALL and CLEAN)`,
+    };
+  }
+  if (!pin) return { status: 'failed', error: `${PREFIX}job has no source_pin_sha256: it is not bound to a build server` };
+
+  // 2. Waiters. The cancel latch replays a cancel that was requested before we got here.
+  const terminal = new Latch<StateFrame>();
+  const sessionLost = new Latch<Lost>();
+  const cancel = abortLatch(ctx.cancelSignal);
+  if (ctx.cancelRequested()) cancel.fire('abort');
+  const shutdown = abortLatch(ctx.shutdownSignal);
+  let sessionArmed = false;
+  const ours = (f: { pin: string; job_id: string }): boolean => f.pin === pin && f.job_id === job.job_id;
+
+  // 3. Listeners attached before anything that can produce frames; released on every exit.
+  return bus.listening(
+    {
+      offloader_job_output: (f) => {
+        if (ours(f) && !terminal.fired) ctx.ingest(f.line);
+      },
+      offloader_job_state_changed: (f) => {
+        if (!ours(f)) return;
+        if (f.status === 'completed' || f.status === 'failed' || f.status === 'cancelled') terminal.fire(f);
+      },
+      peer_link_closed: (f) => {
+        if (f.pin === pin && sessionArmed) sessionLost.fire({ reason: f.reason, detail: f.detail });
+      },
+    },
+    async (): Promise<RemoteOutcome> => {
+      const userCancelled = (): boolean => cancel.fired || ctx.cancelRequested();
+      const shuttingDown = (): boolean => shutdown.fired;
+      /** Failure path honouring "user intent wins". */
+      const fail = (error: string, extra: Partial<Extract<RemoteOutcome, { status: 'failed' }>> = {}): RemoteOutcome => {
+        if (shuttingDown()) throw new RemoteRunnerShutdown();
+        if (userCancelled()) return { status: 'cancelled' };
+        return { status: 'failed', error, ...extra };
+      };
+      const cancelledNow = (): RemoteOutcome => {
+        if (shuttingDown()) throw new RemoteRunnerShutdown();
+        return { status: 'cancelled' };
+      };
+      /** Races work against cancel / shutdown; a lost race leaves `work` running unobserved. */
+      const untilInterrupted = async <T>(work: Promise<T>): Promise<{ ok: T } | { interrupted: true }> => {
+        work.catch(() => undefined);
+        const r = await Promise.race([
+          work.then((v) => ({ ok: v }) as { ok: T }),
+          cancel.promise.then(() => ({ interrupted: true }) as const),
+          shutdown.promise.then(() => ({ interrupted: true }) as const),
+        ]);
+        return r;
+      };
+
+      if (shuttingDown()) throw new RemoteRunnerShutdown();
+      if (userCancelled()) return cancelledNow();
+
+      // 4. Bundle.
+      const yamlPath = ctx.yamlPath;
+      try {
+        await stat(yamlPath);
+      } catch {
+        return fail(`${PREFIX}configuration not found: ${job.configuration}`);
+      }
+      const bundleAbort = new AbortController();
+      const onInterrupt = (): void => bundleAbort.abort();
+      void cancel.promise.then(onInterrupt);
+      void shutdown.promise.then(onInterrupt);
+      let bundle: Buffer;
+      try {
+        const build = deps.buildBundle ? deps.buildBundle(ctx, bundleAbort.signal) : bundleWithCli(ctx, bundleAbort.signal, deps.bundleTimeoutMs);
+        const r = await untilInterrupted(build);
+        if ('interrupted' in r) return cancelledNow();
+        bundle = r.ok;
+      } catch (err) {
+        const msg = errText(err);
+        return fail(`${PREFIX}${/^(bundle failed|configuration not found)/.test(msg) ? msg : `bundle failed: ${msg}`}`);
+      }
+      if (shuttingDown()) throw new RemoteRunnerShutdown();
+      if (userCancelled()) return cancelledNow();
+
+      // 5. Session lookup.
+      let session: S;
+      try {
+        session = deps.getSession(pin);
+        if (session.closed) throw new Error('the peer-link session is closed');
+      } catch (err) {
+        return fail(`${PREFIX}receiver not reachable: ${errText(err)}`);
+      }
+      sessionArmed = true;
+
+      // 6. Submit with the job's own id (the server echoes it on every frame).
+      const header: SubmitHeader = {
+        job_id: job.job_id,
+        configuration_filename: basename(job.configuration),
+        target: job.job_type === 'clean' ? 'clean' : 'compile',
+        device_name: deps.deviceNames?.(job.configuration).device_name ?? '',
+        device_friendly_name: deps.deviceNames?.(job.configuration).device_friendly_name ?? '',
+        target_esphome_version: deps.localEsphomeVersion?.() ?? '',
+      };
+      const submit = deps.submitJob(session, header, bundle);
+      let ack: { accepted: boolean; reason?: string };
+      try {
+        const r = await untilInterrupted(submit);
+        if ('interrupted' in r) {
+          // The bundle may already be on the server: once it acks, cancel it there too. Aborting
+          // the chunk stream instead would leave the session's submit slot wedged.
+          if (!shuttingDown()) {
+            void submit.then((a) => (a.accepted && !session.closed ? deps.cancelJob(session, job.job_id) : undefined)).catch(() => undefined);
+          }
+          return cancelledNow();
+        }
+        ack = r.ok;
+      } catch (err) {
+        if (sessionLost.fired && poolMode && !userCancelled() && !shuttingDown()) return { status: 'server_lost', ...sessionLost.value! };
+        return fail(`${PREFIX}dispatch failed: ${errText(err)}`);
+      }
+      if (!ack.accepted) return fail(`${PREFIX}receiver rejected job: ${ack.reason ?? 'no reason given'}`);
+
+      // 7. Wait for terminal / session lost / cancel / shutdown.
+      const lostOutcome = (lost: Lost): RemoteOutcome => {
+        if (shuttingDown()) throw new RemoteRunnerShutdown();
+        if (userCancelled()) return { status: 'cancelled' };
+        if (poolMode) return { status: 'server_lost', ...lost };
+        ctx.ingest(sessionClosedLine(lost, job.output[job.output.length - 1]));
+        return { status: 'failed', error: `${PREFIX}peer-link session lost (${formatCloseReason(lost)})` };
+      };
+      const first = await Promise.race([
+        terminal.promise.then((f) => ({ kind: 'terminal' as const, f })),
+        sessionLost.promise.then((l) => ({ kind: 'lost' as const, l })),
+        cancel.promise.then(() => ({ kind: 'cancel' as const })),
+        shutdown.promise.then(() => ({ kind: 'shutdown' as const })),
+      ]);
+      // A terminal frame that landed in the same turn as a cancel still loses to the cancel.
+      if (first.kind === 'shutdown') throw new RemoteRunnerShutdown();
+      if (first.kind === 'lost' && !terminal.fired) return lostOutcome(first.l);
+      if (first.kind === 'cancel' || (userCancelled() && !terminal.fired)) {
+        return awaitCancelConfirmation(session);
+      }
+      const frame = terminal.value!;
+      if (userCancelled()) return { status: 'cancelled' };
+      if (frame.status === 'cancelled') return { status: 'cancelled', ...(frame.error_message ? { error: frame.error_message } : {}) };
+      if (frame.status === 'failed') {
+        if (frame.failure_reason === 'provision') {
+          job.failure_reason = 'provision';
+          if (poolMode) return { status: 'provision_failed', error: frame.error_message || 'could not provision esphome' };
+        }
+        return { status: 'failed', error: frame.error_message || 'compile failed', ...(frame.failure_reason === 'provision' ? { failureReason: 'provision' as const } : {}) };
+      }
+
+      // 9. Completed.
+      if (job.job_type === 'clean') return { status: 'completed', exitCode: 0 };
+      let tarball: Buffer;
+      try {
+        const r = await untilInterrupted(raceLost(deps.downloadArtifacts(session, job.job_id)));
+        if ('interrupted' in r) return cancelledNow();
+        tarball = r.ok.tarball;
+      } catch (err) {
+        return fail(`${PREFIX}artifact download failed: ${errText(err)}`);
+      }
+      try {
+        const r = await untilInterrupted(deps.materialiseArtifacts({ job, configDir: ctx.configDir, tarball, signal: bundleAbort.signal }));
+        if ('interrupted' in r) return cancelledNow();
+      } catch (err) {
+        return fail(`${PREFIX}could not stage the build artifacts: ${errText(err)}`);
+      }
+      if (shuttingDown()) throw new RemoteRunnerShutdown();
+      if (userCancelled()) return cancelledNow();
+      if (job.job_type === 'compile') return { status: 'completed', exitCode: 0 };
+
+      // Upload / install: flash locally, a new progress phase.
+      ctx.resetProgress();
+      if (userCancelled()) return cancelledNow();
+      let result: RunEsphomeResult;
+      try {
+        result = await ctx.runEsphome(localUploadArgs(job, yamlPath));
+      } catch (err) {
+        return fail(`${PREFIX}local upload failed: ${errText(err)}`);
+      }
+      if (shuttingDown()) throw new RemoteRunnerShutdown();
+      if (userCancelled() || result.skipped) return cancelledNow();
+      if (result.exitCode === 0) return { status: 'completed', exitCode: 0 };
+      const code = result.exitCode ?? (result.signal ? `signal ${result.signal}` : 'unknown');
+      return fail(`${PREFIX}local upload failed (exit ${code})`, { exitCode: result.exitCode });
+
+      /** Makes a pending request fail as soon as the session dies. */
+      function raceLost<T>(p: Promise<T>): Promise<T> {
+        return Promise.race([
+          p,
+          sessionLost.promise.then((l) => {
+            throw new Error(`peer-link session lost (${formatCloseReason(l)})`);
+          }),
+        ]);
+      }
+
+      /** Cancel: exactly one wire cancel_job, then whichever of terminal / session lost comes first. */
+      async function awaitCancelConfirmation(s: S): Promise<RemoteOutcome> {
+        if (s.closed || sessionLost.fired) return cancelledNow();
+        try {
+          await deps.cancelJob(s, job.job_id);
+        } catch {
+          return cancelledNow();
+        }
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<void>((r) => {
+          timer = setTimeout(r, deps.cancelConfirmTimeoutMs ?? DEFAULT_CANCEL_CONFIRM_MS);
+          timer.unref?.();
+        });
+        try {
+          await Promise.race([terminal.promise, sessionLost.promise, shutdown.promise, timeout]);
+        } finally {
+          clearTimeout(timer);
+        }
+        return cancelledNow();
+      }
+    },
+  );
+}
+
+/** argv after the esphome prefix for the local flash step of a remote install/upload. */
+export function localUploadArgs(job: FirmwareJob, yamlPath: string): string[] {
+  return esphomeArgs({ command: 'upload', yamlPath, port: job.port, bootloader: job.flash_bootloader });
+}
+
+export const BUNDLE_TIMEOUT_MS = 60_000;
+
+/**
+ * `esphome bundle <abs yaml> -o <tmp>.tar.gz` as a tracked process (own group, closed stdin):
+ * returns the archive bytes, or rejects with `bundle failed: <CLI output>`.
+ */
+export async function bundleWithCli(ctx: RemoteRunContext, signal: AbortSignal, timeoutMs = BUNDLE_TIMEOUT_MS): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-bundle-'));
+  const stem = basename(ctx.yamlPath).replace(/\.ya?ml$/i, '');
+  const outPath = join(dir, `${stem}.esphomebundle.tar.gz`);
+  const output: string[] = [];
+  let size = 0;
+  try {
+    let res;
+    try {
+      res = await runTracked([...ctx.esphome, ...esphomeArgs({ command: 'bundle', yamlPath: ctx.yamlPath, outPath })], {
+        env: ctx.env(),
+        signal,
+        timeoutMs,
+        onChunk: (c) => {
+          // Keep the tail only: the error text needs the CLI's last words, not a megabyte of log.
+          output.push(c);
+          size += c.length;
+          while (size > 16_384 && output.length > 1) size -= output.shift()!.length;
+        },
+      });
+    } catch (err) {
+      if (err instanceof SpawnError) throw new Error(`bundle failed: ${err.message}`);
+      throw err;
+    }
+    if (signal.aborted) throw new Error('bundle cancelled');
+    if (res.timedOut) throw new Error(`bundle failed: timed out after ${Math.round(timeoutMs / 1000)} s`);
+    if (res.exitCode !== 0) {
+      const text = output.join('').trim();
+      throw new Error(`bundle failed: ${text || `exit ${res.exitCode ?? res.signal}`}`);
+    }
+    return await readFile(outPath);
+  } finally {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
