@@ -272,7 +272,8 @@ export class DesktopPolicy {
       disconnectCooldownMs: 5 * 60_000,
       trayDebounceMs: 100,
       now: () => Date.now(),
-      ...options,
+      // An option passed as `undefined` keeps its default.
+      ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as DesktopPolicyOptions),
     };
   }
 

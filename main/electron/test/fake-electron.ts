@@ -45,7 +45,6 @@ export function resetFakeElectron(): void {
   defaultSession.reset();
   contextBridge.exposed.clear();
   ipcRenderer.reset();
-  nextWebContentsId = 1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -428,7 +427,12 @@ export const shell = {
 };
 
 export const dialog = {
-  async showMessageBox(_win: unknown, opts: { message: string; buttons?: string[] }): Promise<{ response: number; checkboxChecked: boolean }> {
+  async showMessageBox(
+    winOrOpts: unknown,
+    maybeOpts?: { message: string; buttons?: string[] },
+  ): Promise<{ response: number; checkboxChecked: boolean }> {
+    // (window, options) or (options), like Electron
+    const opts = (maybeOpts ?? winOrOpts) as { message: string; buttons?: string[] };
     fake.messageBoxes.push({ message: opts.message, buttons: opts.buttons });
     return { response: fake.messageBoxResponses.shift() ?? 0, checkboxChecked: false };
   },

@@ -1,0 +1,70 @@
+// The preload exposes only window.bridge (no ipcRenderer, no Electron event objects, no env),
+// forwards the RPC port to the page on its own origin, and sends dropped-file paths to main.
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+vi.mock('electron', () => import('./fake-electron'));
+
+import { IPC } from '../constants';
+import { MessageChannelMain, contextBridge, ipcRenderer, resetFakeElectron } from './fake-electron';
+
+const posted: Array<{ message: unknown; origin: string; transfer: unknown[] }> = [];
+type Bridge = { capabilities: Record<string, boolean>; connect(): void; importDroppedFile(f: unknown): Promise<unknown> };
+let bridge: Bridge;
+
+// The preload runs once, like in a page; between tests only the recordings are cleared.
+beforeAll(async () => {
+  resetFakeElectron();
+  vi.stubGlobal('window', { postMessage: (message: unknown, origin: string, transfer: unknown[] = []) => posted.push({ message, origin, transfer }) });
+  vi.stubGlobal('location', { origin: 'app://kiln' });
+  await import('../../../preload/index');
+  bridge = contextBridge.exposed.get('bridge') as Bridge;
+});
+afterAll(() => vi.unstubAllGlobals());
+beforeEach(() => {
+  posted.length = 0;
+  ipcRenderer.sent = [];
+  ipcRenderer.invoked = [];
+});
+const loadPreload = async () => bridge;
+
+describe('preload bridge', () => {
+  it('exposes exactly one frozen object with connect, importDroppedFile and capabilities', async () => {
+    const bridge = await loadPreload();
+    expect([...contextBridge.exposed.keys()]).toEqual(['bridge']);
+    expect(Object.keys(bridge).sort()).toEqual(['capabilities', 'connect', 'importDroppedFile']);
+    expect(Object.isFrozen(bridge)).toBe(true);
+    expect(bridge.capabilities).toEqual({ desktop: true, importPath: true, tray: true, osNotifications: true });
+    for (const value of Object.values(bridge)) {
+      expect(value).not.toBe(ipcRenderer);
+      expect(value).not.toBe(process.env);
+    }
+  });
+
+  it('connect() asks main for a port; the port is forwarded to the page on its own origin', async () => {
+    const bridge = await loadPreload();
+    expect(bridge.connect()).toBeUndefined();
+    expect(ipcRenderer.sent).toEqual([{ channel: IPC.connect, args: [] }]);
+    const { port2 } = new MessageChannelMain();
+    ipcRenderer.emit(IPC.port, { ports: [port2], sender: ipcRenderer });
+    expect(posted).toEqual([{ message: 'rpc:port', origin: 'app://kiln', transfer: [port2] }]);
+    // an rpc:port message without a port forwards nothing
+    ipcRenderer.emit(IPC.port, { ports: [], sender: ipcRenderer });
+    expect(posted).toHaveLength(1);
+  });
+
+  it('importDroppedFile sends the disk path to main and returns main\'s result, never the path', async () => {
+    const bridge = await loadPreload();
+    ipcRenderer.invokeResult = (channel, args) => ({ status: 'imported', configuration: 'kitchen.yaml', deviceName: 'kitchen', overwritten: false, echo: [channel, ...args].length });
+    const res = await bridge.importDroppedFile({ fakePath: '/home/me/kitchen.yaml' });
+    expect(ipcRenderer.invoked).toEqual([{ channel: IPC.importPath, args: ['/home/me/kitchen.yaml'] }]);
+    expect(res).toMatchObject({ status: 'imported', configuration: 'kitchen.yaml' });
+    expect(JSON.stringify(res)).not.toContain('/home/me');
+  });
+
+  it('a File without a disk path (JS-constructed) or a non-File is refused locally', async () => {
+    const bridge = await loadPreload();
+    expect(await bridge.importDroppedFile({})).toMatchObject({ status: 'refused', code: 'no_path' });
+    expect(await bridge.importDroppedFile('not a file')).toMatchObject({ status: 'refused', code: 'no_path' });
+    expect(ipcRenderer.invoked).toEqual([]);
+  });
+});
