@@ -10,7 +10,7 @@ import {
   PEER_LINK_PATH,
   TCP_CONNECT_TIMEOUT_MS,
 } from './constants';
-import { PeerLinkConnectError, PeerLinkError, PeerLinkPinMismatchError, PeerLinkProtocolError, PeerLinkTimeoutError } from './errors';
+import { PeerLinkAuthRejectedError, PeerLinkConnectError, PeerLinkError, PeerLinkPinMismatchError, PeerLinkProtocolError, PeerLinkTimeoutError } from './errors';
 import type { PeerLinkIdentity } from './identity';
 import { parseIntentResponse, type IntentResponse } from './intents';
 import { HandshakeState, NoiseError, type TransportCiphers } from './noise';
@@ -79,6 +79,7 @@ function mapChannelError(err: unknown, step: string): Error {
   if (err instanceof ChannelError) {
     if (err.kind === 'timeout') return new PeerLinkTimeoutError(`receiver did not answer ${step} in time`);
     if (err.kind === 'text_frame') return new PeerLinkProtocolError(`receiver sent a text frame during ${step}`);
+    if (step === 'the response') return new PeerLinkAuthRejectedError('receiver closed the connection after msg3 without answering (identity not accepted)');
     return new PeerLinkProtocolError(`receiver closed the connection during ${step}`);
   }
   if (err instanceof NoiseError) return new PeerLinkProtocolError(`handshake failed at ${step}: ${err.message}`);
@@ -200,16 +201,25 @@ export interface PairRequestArgs {
   friendlyName?: string;
 }
 
-export async function pairRequest(host: string, port: number, args: PairRequestArgs, opts: OneShotOptions): Promise<IntentResponse> {
+/** Result of pair_request / pair_status: the response and the responder key that answered. */
+export interface OneShotResult {
+  response: IntentResponse;
+  pin: string;
+  staticKey: Buffer;
+}
+
+export async function pairRequest(host: string, port: number, args: PairRequestArgs, opts: OneShotOptions): Promise<OneShotResult> {
   const payload: Record<string, unknown> = { label: args.label, dashboard_id: args.dashboardId, ha_addon: false, label_auto: args.labelAuto ?? false };
   if (args.friendlyName) payload.friendly_name = args.friendlyName;
   if (args.pairingKey) payload.pairing_key = args.pairingKey;
-  return (await oneShot(host, port, opts, 'pair_request', payload, args.expectedPin, ONE_SHOT_TIMEOUT_MS, undefined)).response;
+  const r = await oneShot(host, port, opts, 'pair_request', payload, args.expectedPin, ONE_SHOT_TIMEOUT_MS, undefined);
+  return { response: r.response, pin: r.remotePin, staticKey: r.remoteStaticKey };
 }
 
 /** Long-poll until the receiver decides a PENDING request (default total timeout 3600 s). */
-export async function pairStatus(host: string, port: number, args: { expectedPin: string; dashboardId: string }, opts: OneShotOptions): Promise<IntentResponse> {
-  return (await oneShot(host, port, opts, 'pair_status', { dashboard_id: args.dashboardId }, args.expectedPin, PAIR_STATUS_TIMEOUT_MS, null)).response;
+export async function pairStatus(host: string, port: number, args: { expectedPin: string; dashboardId: string }, opts: OneShotOptions): Promise<OneShotResult> {
+  const r = await oneShot(host, port, opts, 'pair_status', { dashboard_id: args.dashboardId }, args.expectedPin, PAIR_STATUS_TIMEOUT_MS, null);
+  return { response: r.response, pin: r.remotePin, staticKey: r.remoteStaticKey };
 }
 
 /** Offloader side of an open session. */

@@ -56,3 +56,8 @@ export class PeerLinkSessionClosedError extends PeerLinkError {
 export class PeerLinkFrameTooLargeError extends PeerLinkError {
   override name = 'PeerLinkFrameTooLargeError';
 }
+
+/** The receiver hung up right after msg3 without a response: it did not accept our identity. */
+export class PeerLinkAuthRejectedError extends PeerLinkProtocolError {
+  override name = 'PeerLinkAuthRejectedError';
+}

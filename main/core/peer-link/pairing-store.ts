@@ -85,6 +85,8 @@ export class PairingStore {
   private readonly bus?: EventBus;
   private readonly listeners = new Set<(pin: string, change: PairingChange) => void>();
   private writeChain: Promise<void> = Promise.resolve();
+  /** True when no dashboard_id was on disk and a fresh one was generated at load. */
+  readonly dashboardIdGenerated: boolean;
 
   constructor(file: string, opts: PairingStoreOptions = {}) {
     this.file = file;
@@ -99,6 +101,7 @@ export class PairingStore {
       include_local_in_pool: s.include_local_in_pool ?? false,
     };
     this.dashboardIdValue = s.dashboard_id ?? newDashboardId();
+    this.dashboardIdGenerated = !s.dashboard_id;
     if (!s.dashboard_id) this.save().catch((err) => this.report(`could not write ${file}: ${(err as Error).message}`));
   }
 

@@ -88,6 +88,8 @@ export class ReceiverPeerStore {
   private timer: NodeJS.Timeout | undefined;
   private writeChain: Promise<void> = Promise.resolve();
   private dirty = false;
+  /** True when no dashboard_id was on disk and a fresh one was generated at load. */
+  readonly dashboardIdGenerated: boolean;
 
   constructor(file: string, opts: ReceiverPeerStoreOptions = {}) {
     this.file = file;
@@ -101,6 +103,7 @@ export class ReceiverPeerStore {
       cleanup_ttl_seconds: s.cleanup_ttl_seconds ?? CLEANUP_TTL_DEFAULT_S,
       dashboard_id: s.dashboard_id ?? newDashboardId(),
     };
+    this.dashboardIdGenerated = !s.dashboard_id;
     if (!loaded || !s.dashboard_id) this.markDirty();
   }
 

@@ -95,6 +95,12 @@ export class NoisePeerSession implements PeerSession {
     this.debug = opts.debug ?? (() => undefined);
     this.heartbeat = setInterval(() => this.heartbeatTick(), opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS);
     this.heartbeat.unref?.();
+    // Attach on the next macrotask: frames that arrived with the handshake response are then
+    // delivered after the creator had its synchronous chance to register onMessage listeners.
+    setImmediate(() => this.attach());
+  }
+
+  private attach(): void {
     this.channel.attach({
       onFrame: (f) => this.handleFrame(f),
       onClose: (info) => {

@@ -20,8 +20,10 @@ describe('peer-link intents', () => {
     await rx.stop();
   });
 
-  const req = (over: Partial<Parameters<typeof pairRequest>[2]> = {}, who = offloader) =>
-    pairRequest(host, rx.port, { expectedPin: rx.identity.pin, dashboardId: DASH, label: 'Laptop', ...over }, { identity: who });
+  const req = async (over: Partial<Parameters<typeof pairRequest>[2]> = {}, who = offloader) =>
+    (await pairRequest(host, rx.port, { expectedPin: rx.identity.pin, dashboardId: DASH, label: 'Laptop', ...over }, { identity: who })).response;
+  const status = async (dashboardId = DASH, who = offloader) =>
+    (await pairStatus(host, rx.port, { expectedPin: rx.identity.pin, dashboardId }, { identity: who })).response;
 
   it('preview answers ok with the receiver pin and response fields, and changes nothing', async () => {
     const events = captureEvents(rx.bus, ['pair_request_received', 'pair_status_changed', 'pairing_window_changed']);
@@ -83,7 +85,7 @@ describe('peer-link intents', () => {
     rx.pairing.openWindow('ui');
     expect((await req()).intent_response).toBe('pending');
     let settled = false;
-    const poll = pairStatus(host, rx.port, { expectedPin: rx.identity.pin, dashboardId: DASH }, { identity: offloader }).finally(() => (settled = true));
+    const poll = status().finally(() => (settled = true));
     await sleep(150);
     expect(settled).toBe(false);
     await rx.pairing.approve(DASH);
@@ -99,13 +101,13 @@ describe('peer-link intents', () => {
     expect((await req()).intent_response).toBe('approved');
     expect(await req({}, newIdentity())).toMatchObject({ intent_response: 'rejected', reason: 'pin_mismatch' });
     // pair_status for an approved row answers at once
-    expect((await pairStatus(host, rx.port, { expectedPin: rx.identity.pin, dashboardId: DASH }, { identity: offloader })).intent_response).toBe('approved');
+    expect((await status()).intent_response).toBe('approved');
   });
 
   it('pair_status resolves rejected when the request is rejected', async () => {
     rx.pairing.openWindow('ui');
     await req();
-    const poll = pairStatus(host, rx.port, { expectedPin: rx.identity.pin, dashboardId: DASH }, { identity: offloader });
+    const poll = status();
     await sleep(100);
     rx.pairing.reject(DASH);
     expect(await poll).toMatchObject({ intent_response: 'rejected', reason: 'no_approved_peer' });
@@ -118,7 +120,7 @@ describe('peer-link intents', () => {
     rx.pairing.openWindow('ui-a');
     rx.pairing.openWindow('ui-b');
     await req();
-    const poll = pairStatus(host, rx.port, { expectedPin: rx.identity.pin, dashboardId: DASH }, { identity: offloader });
+    const poll = status();
     await sleep(100);
     rx.pairing.releaseWindow('ui-a');
     expect(rx.pairing.window.isOpen).toBe(true); // refcounted: one holder left
@@ -131,8 +133,8 @@ describe('peer-link intents', () => {
   it('pair_status with a different key on a pending row → pin_mismatch; with no row → no_approved_peer', async () => {
     rx.pairing.openWindow('ui');
     await req();
-    expect(await pairStatus(host, rx.port, { expectedPin: rx.identity.pin, dashboardId: DASH }, { identity: newIdentity() })).toMatchObject({ intent_response: 'rejected', reason: 'pin_mismatch' });
-    expect(await pairStatus(host, rx.port, { expectedPin: rx.identity.pin, dashboardId: 'nobody' }, { identity: offloader })).toMatchObject({ intent_response: 'rejected', reason: 'no_approved_peer' });
+    expect(await status(DASH, newIdentity())).toMatchObject({ intent_response: 'rejected', reason: 'pin_mismatch' });
+    expect(await status('nobody')).toMatchObject({ intent_response: 'rejected', reason: 'no_approved_peer' });
   });
 
   it('peer_link lookup: no row, pending row, approved row with the wrong pin, approved row', async () => {

@@ -1,0 +1,22 @@
+// Public surface of the peer-link (Node side). The renderer imports './fingerprint' directly.
+export * from './constants';
+export * from './errors';
+export * from './fingerprint';
+export { loadOrCreateIdentity, rotateIdentity, identityFromPrivateKey, identityFilePath, IDENTITY_FILE_NAME, type PeerLinkIdentity } from './identity';
+export { newDashboardId } from './dashboard-id';
+export type { PeerMessage } from './frames';
+export { parseQueueStatus, parseJobOutput, parseJobStateChanged, type JobOutputFrame, type JobStateChangedFrame, type WireJobStatus } from './frames';
+export type { PeerSession, ReceiverSession } from './session';
+export type { IntentResponse } from './intents';
+export { startPeerLinkListener, type PeerLinkListener, type PeerLinkListenerOptions } from './listener';
+export { ReceiverSessionRegistry } from './receiver-sessions';
+export { ReceiverPairing, type PendingPeer, type KeyModeOptions } from './receiver-pairing';
+export { ReceiverPeerStore, type StoredPeer, type ReceiverSettings, RECEIVER_PEERS_FILE_NAME } from './receiver-store';
+export { PairingStore, type StoredPairing, type OffloaderSettings, type VersionMatchPolicy, VERSION_MATCH_POLICIES, PAIRINGS_FILE_NAME } from './pairing-store';
+export { PairingWindow } from './pairing-window';
+export { generatePairingKey, pairingKeysMatch, PAIRING_KEY_ALPHABET } from './pairing-key';
+export { preview, pairRequest, pairStatus, openPeerLink, dialIntent, peerLinkUrl, type OffloaderSession, type OneShotOptions, type OneShotResult, type PreviewResult } from './client';
+export { PeerLinkClientManager, backoffDelay, type PeerLinkPinState, type PeerLinkAlert, type PeerLinkConnStatus } from './client-manager';
+export { OffloaderPairingFlow, FINGERPRINT_CHANGED_MESSAGE, type PreviewInfo, type SendPairRequestArgs } from './offloader-pairing';
+export { BuildServerAdvertiser, browseBuildServers, buildTxtRecord, instanceName, type BonjourLike, type DiscoveredBuildServer } from './mdns';
+export { openPeerLinkState, type PeerLinkState } from './state';

@@ -1,0 +1,226 @@
+// mDNS for build servers (peer-link-protocol.md §16): the receiver advertises
+// _esphomebuilder._tcp while its listener is bound; offloaders browse for unpaired servers. The
+// bonjour instance is injected (bonjour-service in the app, a fake in tests).
+import { MDNS_SERVICE_TYPE, LABEL_MAX_CHARS, VERSION_MAX_CHARS } from './constants';
+import { isPin } from './fingerprint';
+import { normaliseText } from './wire';
+
+export interface MdnsPublishConfig {
+  name: string;
+  type: string;
+  protocol: 'tcp';
+  port: number;
+  host: string;
+  txt: Record<string, string>;
+}
+
+export interface MdnsServiceHandle {
+  stop?: (cb?: () => void) => void;
+}
+
+export interface MdnsDiscoveredService {
+  name: string;
+  host?: string;
+  port?: number;
+  addresses?: string[];
+  txt?: Record<string, unknown>;
+}
+
+export interface MdnsBrowserHandle {
+  readonly services: MdnsDiscoveredService[];
+  on(event: 'up' | 'down' | 'txt-update', fn: (s: MdnsDiscoveredService) => void): unknown;
+  stop(): void;
+}
+
+/** The slice of bonjour-service's Bonjour class used here. */
+export interface BonjourLike {
+  publish(cfg: MdnsPublishConfig): MdnsServiceHandle;
+  find(cfg: { type: string; protocol: 'tcp' }): MdnsBrowserHandle;
+}
+
+export interface TxtInputs {
+  serverVersion: string;
+  esphomeVersion: string;
+  friendlyName?: string;
+  /** Only while the peer-link listener is bound. */
+  pin?: string;
+  listenerPort?: number | null;
+}
+
+/** Instance name and SRV target label: esphome-builder-<first 8 chars of dashboard_id>. */
+export function instanceName(dashboardId: string): string {
+  return `esphome-builder-${dashboardId.slice(0, 8)}`;
+}
+
+/** TXT keys of §16: versions always, friendly_name when set, pin + port only while bound. */
+export function buildTxtRecord(i: TxtInputs): Record<string, string> {
+  const txt: Record<string, string> = {
+    server_version: normaliseText(i.serverVersion, VERSION_MAX_CHARS),
+    esphome_version: normaliseText(i.esphomeVersion, VERSION_MAX_CHARS),
+  };
+  const friendly = normaliseText(i.friendlyName ?? '', LABEL_MAX_CHARS);
+  if (friendly) txt.friendly_name = friendly;
+  if (i.listenerPort && i.listenerPort > 0 && i.pin) {
+    txt.pin_sha256 = i.pin;
+    txt.remote_build_port = String(i.listenerPort);
+  }
+  return txt;
+}
+
+export interface AdvertiserOptions {
+  bonjour: BonjourLike;
+  dashboardId: string;
+  serverVersion: string;
+  esphomeVersion: () => string;
+  friendlyName?: () => string;
+  pin: () => string;
+  /**
+   * SRV port to keep advertising while the listener is down (e.g. the app's HTTP port). Without
+   * it nothing is advertised while the listener is down.
+   */
+  servicePort?: number;
+}
+
+/** Publishes (and re-publishes on change) the build-server record. */
+export class BuildServerAdvertiser {
+  private handle: MdnsServiceHandle | undefined;
+  private listenerPort: number | null = null;
+  private published: MdnsPublishConfig | null = null;
+
+  constructor(private readonly o: AdvertiserOptions) {}
+
+  /** The record currently published (null when none). */
+  get current(): MdnsPublishConfig | null {
+    return this.published ? { ...this.published, txt: { ...this.published.txt } } : null;
+  }
+
+  /** Call with the bound port when the listener starts and null when it stops. */
+  async setListenerPort(port: number | null): Promise<void> {
+    this.listenerPort = port;
+    await this.refresh();
+  }
+
+  /** Rebuilds the record (versions, name or identity changed) and re-publishes it. */
+  async refresh(): Promise<void> {
+    const cfg = this.recordFor();
+    await this.unpublish();
+    if (!cfg) return;
+    this.handle = this.o.bonjour.publish(cfg);
+    this.published = cfg;
+  }
+
+  async stop(): Promise<void> {
+    this.listenerPort = null;
+    await this.unpublish();
+  }
+
+  private recordFor(): MdnsPublishConfig | null {
+    const port = this.listenerPort ?? this.o.servicePort ?? null;
+    if (!port) return null;
+    const name = instanceName(this.o.dashboardId);
+    return {
+      name,
+      type: MDNS_SERVICE_TYPE,
+      protocol: 'tcp',
+      port,
+      host: `${name}.local`,
+      txt: buildTxtRecord({
+        serverVersion: this.o.serverVersion,
+        esphomeVersion: this.o.esphomeVersion(),
+        friendlyName: this.o.friendlyName?.(),
+        pin: this.o.pin(),
+        listenerPort: this.listenerPort,
+      }),
+    };
+  }
+
+  private async unpublish(): Promise<void> {
+    const h = this.handle;
+    this.handle = undefined;
+    this.published = null;
+    if (h?.stop) await new Promise<void>((resolve) => h.stop!(() => resolve()));
+  }
+}
+
+export interface DiscoveredBuildServer {
+  name: string;
+  host: string;
+  addresses: string[];
+  /** remote_build_port from TXT. */
+  port: number;
+  /** TXT pin: a hint only; trust comes from preview + user confirmation. */
+  pin: string;
+  friendly_name: string;
+  esphome_version: string;
+  server_version: string;
+}
+
+function txtString(txt: Record<string, unknown> | undefined, key: string): string {
+  const v = txt?.[key];
+  if (typeof v === 'string') return v;
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  return '';
+}
+
+/** Parses one browse result; undefined unless it advertises a bound listener with a valid pin. */
+export function parseDiscovered(s: MdnsDiscoveredService): DiscoveredBuildServer | undefined {
+  const portText = txtString(s.txt, 'remote_build_port');
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : 0;
+  const pin = txtString(s.txt, 'pin_sha256');
+  if (port < 1 || port > 65535 || !isPin(pin)) return undefined;
+  return {
+    name: s.name,
+    host: s.host ?? '',
+    addresses: s.addresses ?? [],
+    port,
+    pin,
+    friendly_name: normaliseText(txtString(s.txt, 'friendly_name'), LABEL_MAX_CHARS),
+    esphome_version: normaliseText(txtString(s.txt, 'esphome_version'), VERSION_MAX_CHARS),
+    server_version: normaliseText(txtString(s.txt, 'server_version'), VERSION_MAX_CHARS),
+  };
+}
+
+export interface BrowseOptions {
+  bonjour: BonjourLike;
+  /** Pins already paired (hidden from the list). */
+  pairedPins: () => Iterable<string>;
+  /** Our own pin (a Kiln that is also a receiver must not list itself). */
+  ownPin?: string;
+}
+
+export interface BuildServerBrowser {
+  list(): DiscoveredBuildServer[];
+  onChange(fn: () => void): () => void;
+  stop(): void;
+}
+
+/** Browses _esphomebuilder._tcp and lists unpaired servers with a bound listener. */
+export function browseBuildServers(o: BrowseOptions): BuildServerBrowser {
+  const browser = o.bonjour.find({ type: MDNS_SERVICE_TYPE, protocol: 'tcp' });
+  const listeners = new Set<() => void>();
+  const changed = () => {
+    for (const fn of [...listeners]) fn();
+  };
+  browser.on('up', changed);
+  browser.on('down', changed);
+  browser.on('txt-update', changed);
+  return {
+    list() {
+      const paired = new Set(o.pairedPins());
+      const out: DiscoveredBuildServer[] = [];
+      for (const s of browser.services) {
+        const d = parseDiscovered(s);
+        if (d && !paired.has(d.pin) && d.pin !== o.ownPin) out.push(d);
+      }
+      return out;
+    },
+    onChange(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    stop() {
+      listeners.clear();
+      browser.stop();
+    },
+  };
+}
