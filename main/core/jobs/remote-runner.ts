@@ -11,7 +11,7 @@ import { esphomeArgs } from '../esphome/argv';
 import { runTracked, SpawnError } from '../esphome/tracked-process';
 import type { PeerLinkEventMap } from '../events';
 import type { FirmwareJob, JobType } from './model';
-import type { RemoteRunContext, RunEsphomeResult } from './remote';
+import type { RemoteRunContext, RemoteRunnerFn, RemoteRunResult, RunEsphomeResult } from './remote';
 
 /** Job types a build server can take (§10 step 1). */
 export const REMOTE_JOB_TYPES: ReadonlySet<JobType> = new Set(['compile', 'upload', 'install', 'clean']);
@@ -64,6 +64,15 @@ export type RemoteOutcome =
   | { status: 'server_lost'; reason: string; detail: string }
   /** Pool mode only: the server could not provision the esphome version; rebuild locally. */
   | { status: 'provision_failed'; error: string };
+
+/** Hooks the dispatch pool gives the runner for the jobs it dispatched (pool mode). */
+export interface PoolRunnerHooks {
+  isPoolJob(jobId: string): boolean;
+  /** Counts a lost server for this job; `reroute: false` once the retry budget is spent. */
+  serverLost(jobId: string): { reroute: boolean; count: number };
+  /** The next dispatch of this job must build locally (provision failure). */
+  forceLocal(jobId: string): void;
+}
 
 /** Thrown (never returned) on engine shutdown so the cancellation propagates after bookkeeping. */
 export class RemoteRunnerShutdown extends Error {
@@ -202,13 +211,13 @@ export async function runRemoteJob<S extends RemoteSession>(
       } catch {
         return fail(`${PREFIX}configuration not found: ${job.configuration}`);
       }
-      const bundleAbort = new AbortController();
-      const onInterrupt = (): void => bundleAbort.abort();
+      const interruptCtl = new AbortController();
+      const onInterrupt = (): void => interruptCtl.abort();
       void cancel.promise.then(onInterrupt);
       void shutdown.promise.then(onInterrupt);
       let bundle: Buffer;
       try {
-        const build = deps.buildBundle ? deps.buildBundle(ctx, bundleAbort.signal) : bundleWithCli(ctx, bundleAbort.signal, deps.bundleTimeoutMs);
+        const build = deps.buildBundle ? deps.buildBundle(ctx, interruptCtl.signal) : bundleWithCli(ctx, interruptCtl.signal, deps.bundleTimeoutMs);
         const r = await untilInterrupted(build);
         if ('interrupted' in r) return cancelledNow();
         bundle = r.ok;
@@ -296,10 +305,12 @@ export async function runRemoteJob<S extends RemoteSession>(
         if ('interrupted' in r) return cancelledNow();
         tarball = r.ok.tarball;
       } catch (err) {
+        // The compile finished but its output is unreachable: in the pool that is a lost server.
+        if (sessionLost.fired && poolMode && !userCancelled() && !shuttingDown()) return { status: 'server_lost', ...sessionLost.value! };
         return fail(`${PREFIX}artifact download failed: ${errText(err)}`);
       }
       try {
-        const r = await untilInterrupted(deps.materialiseArtifacts({ job, configDir: ctx.configDir, tarball, signal: bundleAbort.signal }));
+        const r = await untilInterrupted(deps.materialiseArtifacts({ job, configDir: ctx.configDir, tarball, signal: interruptCtl.signal }));
         if ('interrupted' in r) return cancelledNow();
       } catch (err) {
         return fail(`${PREFIX}could not stage the build artifacts: ${errText(err)}`);
@@ -402,4 +413,42 @@ export async function bundleWithCli(ctx: RemoteRunContext, signal: AbortSignal, 
   } finally {
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+export function serverLostNotice(reason: string): string {
+  return `\n*** build server lost (${reason}); re-routing to another worker ***\n`;
+}
+
+/**
+ * The engine's RemoteRunnerFn: runs the job (pool mode when the pool dispatched it) and maps the
+ * outcome onto the engine's result, turning pool-only outcomes into re-routes.
+ */
+export function createRemoteRunner<S extends RemoteSession>(deps: RemoteRunnerDeps<S>, pool?: PoolRunnerHooks): RemoteRunnerFn {
+  return async (ctx: RemoteRunContext): Promise<RemoteRunResult> => {
+    const id = ctx.job.job_id;
+    const poolMode = pool?.isPoolJob(id) ?? false;
+    const out = await runRemoteJob(ctx, deps, { poolMode });
+    switch (out.status) {
+      case 'completed':
+        return { status: 'completed', exitCode: out.exitCode ?? 0 };
+      case 'cancelled':
+        return { status: 'cancelled', error: out.error ?? null };
+      case 'failed':
+        return { status: 'failed', error: out.error, exitCode: out.exitCode, failureReason: out.failureReason ?? '' };
+      case 'server_lost': {
+        const reason = formatCloseReason(out);
+        const verdict = pool!.serverLost(id);
+        if (verdict.reroute) {
+          ctx.ingest(serverLostNotice(reason));
+          return { status: 'reroute' };
+        }
+        ctx.ingest(sessionClosedLine(out, ctx.job.output[ctx.job.output.length - 1]));
+        return { status: 'failed', error: `${PREFIX}server lost mid-build ${verdict.count}x (${reason})` };
+      }
+      case 'provision_failed':
+        ctx.ingest(`\n*** build server could not provision this ESPHome version (${out.error}); rebuilding locally ***\n`);
+        pool!.forceLocal(id);
+        return { status: 'reroute' };
+    }
+  };
 }

@@ -1,0 +1,267 @@
+// The remote dispatch pool (firmware-jobs.md §11.3): compiles the scheduler sent "remote" wait
+// here as `remote_pending` ("Waiting for a build server") and are bound to a server only when one
+// is free — at most one in-flight job per build server. One pass loop, woken by the events that
+// can change a decision; a startup grace lets servers reconnect after a restart before anything
+// falls back to local.
+import type { EventBus } from '../events';
+import type { FirmwareJob, QueueStatus } from '../jobs/model';
+import type { DispatchPool as EngineDispatchPool, RemoteBinding } from '../jobs/remote';
+import type { PoolRunnerHooks } from '../jobs/remote-runner';
+import { pickDispatchTarget, type SchedulerPairing, type VersionMatchPolicy } from './build-scheduler';
+
+export const STARTUP_GRACE_MS = 30_000;
+export const MAX_SERVER_LOSS_RETRIES = 3;
+
+/** The engine surface the pool drives (JobEngine satisfies it). */
+export interface PoolEngine {
+  readonly bus: EventBus;
+  pendingRemoteJobs(): FirmwareJob[];
+  dispatchRemote(jobId: string, binding: RemoteBinding): Promise<void>;
+  dispatchLocal(jobId: string): void;
+  failQueued(jobId: string, error: string): Promise<void>;
+  queueStatus(lane?: 'compile' | 'upload'): QueueStatus;
+  setDispatchPool(pool: EngineDispatchPool | null): void;
+}
+
+/** Where the pool reads pairings, settings and live links at decision time. */
+export interface PoolEnvironment {
+  /** The remote-build service is up; false sends every pending compile to the local lane. */
+  available(): boolean;
+  settings(): { remote_builds_enabled: boolean; version_match_policy: VersionMatchPolicy; include_local_in_pool: boolean };
+  pairings(): SchedulerPairing[];
+  /** Pins with an open session. Default: tracked from peer_link_opened/closed on the bus. */
+  connectedPins?(): ReadonlySet<string>;
+  localEsphomeVersion(): string;
+}
+
+export interface DispatchPoolOptions {
+  engine: PoolEngine;
+  env: PoolEnvironment;
+  /** First pass after this long (default 30 s) so servers can reconnect after a restart. */
+  startupGraceMs?: number;
+  /** Re-routes after a lost server before the job fails (default 3). */
+  maxServerLossRetries?: number;
+  report?: (message: string) => void;
+}
+
+export interface InFlight {
+  jobId: string;
+  pin: string;
+  label: string;
+}
+
+export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
+  private readonly engine: PoolEngine;
+  private readonly env: PoolEnvironment;
+  private readonly graceMs: number;
+  private readonly maxLosses: number;
+  private readonly report: (message: string) => void;
+  /** pin → job in flight there (one per server). */
+  private readonly inFlight = new Map<string, InFlight>();
+  private readonly driving = new Set<string>();
+  private readonly losses = new Map<string, number>();
+  private readonly mustBuildLocally = new Set<string>();
+  private readonly queue = new Map<string, QueueStatus>();
+  private readonly connected = new Set<string>();
+  private readonly offs: Array<() => void> = [];
+  private state: 'new' | 'grace' | 'running' | 'stopped' = 'new';
+  private graceTimer: NodeJS.Timeout | undefined;
+  private passScheduled = false;
+  private passCount = 0;
+
+  constructor(opts: DispatchPoolOptions) {
+    this.engine = opts.engine;
+    this.env = opts.env;
+    this.graceMs = opts.startupGraceMs ?? STARTUP_GRACE_MS;
+    this.maxLosses = opts.maxServerLossRetries ?? MAX_SERVER_LOSS_RETRIES;
+    this.report = opts.report ?? ((m) => console.error(`[kiln] dispatch pool: ${m}`));
+  }
+
+  /**
+   * Subscribes to the wake events and registers with the engine (call before `engine.start()` so
+   * recovered pending jobs wait for the pool). The first pass runs after the startup grace.
+   */
+  start(): void {
+    if (this.state !== 'new') return;
+    const bus = this.engine.bus;
+    const wake = (): void => this.wake();
+    this.offs.push(
+      bus.on('peer_link_opened', (e) => {
+        this.connected.add(e.pin);
+        wake();
+      }),
+      bus.on('peer_link_closed', (e) => {
+        this.connected.delete(e.pin);
+        this.queue.delete(e.pin);
+        wake();
+      }),
+      bus.on('offloader_queue_status', (e) => {
+        this.queue.set(e.pin, { idle: e.idle, running: e.running, queue_depth: e.queue_depth });
+        wake();
+      }),
+      bus.on('pairings_changed', wake),
+    );
+    this.engine.setDispatchPool(this);
+    if (this.graceMs <= 0) {
+      this.state = 'running';
+      this.wake();
+    } else {
+      this.state = 'grace';
+      this.graceTimer = setTimeout(() => {
+        if (this.state !== 'grace') return;
+        this.state = 'running';
+        this.wake();
+      }, this.graceMs);
+      this.graceTimer.unref?.();
+    }
+  }
+
+  /** Detach; the engine then runs pending compiles locally. In-flight jobs finish on their own. */
+  stop(): void {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    clearTimeout(this.graceTimer);
+    for (const off of this.offs.splice(0)) off();
+    this.engine.setDispatchPool(null);
+  }
+
+  /** Schedules one pass (coalesced). Before the grace period ends it only records the wish. */
+  wake(): void {
+    if (this.state !== 'running' || this.passScheduled) return;
+    this.passScheduled = true;
+    setImmediate(() => {
+      this.passScheduled = false;
+      this.pass();
+    });
+  }
+
+  /** Ends the startup grace now (e.g. every paired server has reconnected). */
+  endGrace(): void {
+    if (this.state !== 'grace') return;
+    clearTimeout(this.graceTimer);
+    this.state = 'running';
+    this.wake();
+  }
+
+  // ------------------------------------------------------------ introspection
+
+  get passes(): number {
+    return this.passCount;
+  }
+
+  inFlightJobs(): InFlight[] {
+    return [...this.inFlight.values()];
+  }
+
+  busyPins(): Set<string> {
+    return new Set(this.inFlight.keys());
+  }
+
+  queueStatusOf(pin: string): QueueStatus | undefined {
+    return this.queue.get(pin);
+  }
+
+  // ------------------------------------------------------------ runner hooks
+
+  isPoolJob(jobId: string): boolean {
+    return this.driving.has(jobId);
+  }
+
+  serverLost(jobId: string): { reroute: boolean; count: number } {
+    const count = (this.losses.get(jobId) ?? 0) + 1;
+    this.losses.set(jobId, count);
+    const reroute = count <= this.maxLosses && this.state !== 'stopped';
+    if (!reroute) this.losses.delete(jobId);
+    return { reroute, count };
+  }
+
+  forceLocal(jobId: string): void {
+    this.mustBuildLocally.add(jobId);
+  }
+
+  // ------------------------------------------------------------ the pass
+
+  private connectedPins(): ReadonlySet<string> {
+    return this.env.connectedPins?.() ?? this.connected;
+  }
+
+  private pass(): void {
+    if (this.state !== 'running') return;
+    this.passCount++;
+    const pending = this.engine.pendingRemoteJobs();
+    if (pending.length === 0) return;
+    if (!this.env.available()) {
+      for (const job of pending) this.toLocal(job);
+      return;
+    }
+    const settings = this.env.settings();
+    const pairings = this.env.pairings();
+    const localVersion = this.env.localEsphomeVersion();
+    for (const job of pending) {
+      if (job.status !== 'queued' || job.source !== 'remote_pending') continue;
+      if (this.mustBuildLocally.has(job.job_id)) {
+        this.mustBuildLocally.delete(job.job_id);
+        this.toLocal(job);
+        continue;
+      }
+      // Busy pins and the local lane are re-read per job: the previous iteration may have taken them.
+      const decision = pickDispatchTarget({
+        remoteBuildsEnabled: settings.remote_builds_enabled,
+        pairings,
+        connectedPins: this.connectedPins(),
+        queueStatus: this.queue,
+        localEsphomeVersion: localVersion,
+        versionPolicy: settings.version_match_policy,
+        busyPins: this.busyPins(),
+        includeLocalInPool: settings.include_local_in_pool,
+        localCompileBusy: !this.engine.queueStatus('compile').idle,
+      });
+      switch (decision.target) {
+        case 'remote':
+          this.drive(job, decision.pairing);
+          break;
+        case 'local':
+          this.toLocal(job);
+          break;
+        case 'no_compatible_peer':
+          this.losses.delete(job.job_id);
+          this.engine.failQueued(job.job_id, decision.error).catch((err) => this.report(`failQueued ${job.job_id}: ${String(err)}`));
+          break;
+        case 'wait':
+          break;
+      }
+    }
+  }
+
+  private toLocal(job: FirmwareJob): void {
+    try {
+      this.engine.dispatchLocal(job.job_id);
+      this.losses.delete(job.job_id);
+    } catch (err) {
+      this.report(`could not run ${job.job_id} locally: ${String(err)}`);
+    }
+  }
+
+  /** Bind and run; the server is freed (and the pool woken) however the run ends. */
+  private drive(job: FirmwareJob, pairing: SchedulerPairing): void {
+    const pin = pairing.pin_sha256;
+    const id = job.job_id;
+    this.inFlight.set(pin, { jobId: id, pin, label: pairing.label });
+    this.driving.add(id);
+    let run: Promise<void>;
+    try {
+      run = this.engine.dispatchRemote(id, { pin, label: pairing.label, esphomeVersion: pairing.esphome_version });
+    } catch (err) {
+      run = Promise.reject(err);
+    }
+    run
+      .catch((err) => this.report(`job ${id} on ${pin.slice(0, 8)}: ${String(err)}`))
+      .finally(() => {
+        if (this.inFlight.get(pin)?.jobId === id) this.inFlight.delete(pin);
+        this.driving.delete(id);
+        // A job that ended for good no longer needs its loss count.
+        if (!this.engine.pendingRemoteJobs().some((j) => j.job_id === id)) this.losses.delete(id);
+        this.wake();
+      });
+  }
+}

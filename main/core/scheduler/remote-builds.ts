@@ -1,0 +1,209 @@
+// The offloader's remote-build wiring in one place: it registers the remote runner, the
+// scheduler's build-path picker and the dispatch pool with the job engine, over the pairing store
+// and the peer-link client manager. `kiln serve`, Electron, `kiln build --server` and the tests
+// all go through this, so a remote build takes the same code path everywhere.
+import { ApiError, toApiError } from '../errors';
+import type { JobEngine } from '../jobs/engine';
+import { createJob, isTerminal, type FirmwareJob, type JobSource } from '../jobs/model';
+import { createRemoteRunner, type RemoteRunnerDeps, type SubmitHeader } from '../jobs/remote-runner';
+import type { OffloaderSession } from '../peer-link/client';
+import { cancelJob, downloadArtifacts, materializeArtifacts, submitJob } from '../peer-link/offloader-jobs';
+import type { PairingStore, StoredPairing } from '../peer-link/pairing-store';
+import { pickBuildPath, type SchedulerPairing } from './build-scheduler';
+import { DispatchPool } from './dispatch-pool';
+
+/** What the wiring needs from the peer-link client manager (PeerLinkClientManager fits). */
+export interface SessionSource {
+  getSession(pin: string): OffloaderSession;
+  connectedPins(): string[];
+}
+
+export interface RemoteBuildsOptions {
+  engine: JobEngine;
+  store: PairingStore;
+  clients: SessionSource;
+  /** The local esphome version (version policies, `target_esphome_version`). */
+  localEsphomeVersion: () => string;
+  deviceNames?: (configuration: string) => { device_name: string; device_friendly_name: string };
+  /** Default 30 s; tests use 0. */
+  startupGraceMs?: number;
+  maxServerLossRetries?: number;
+  cancelConfirmTimeoutMs?: number;
+  /** Replace the `esphome bundle` step (benchmarks, tests). */
+  buildBundle?: RemoteRunnerDeps['buildBundle'];
+  report?: (message: string) => void;
+}
+
+export function toSchedulerPairing(p: StoredPairing): SchedulerPairing {
+  return { pin_sha256: p.pin_sha256, label: p.label, paired_at: p.paired_at, status: p.status, enabled: p.enabled, esphome_version: p.esphome_version };
+}
+
+/** The runner's dependencies over the real peer-link calls. */
+export function peerLinkRunnerDeps(o: Pick<RemoteBuildsOptions, 'clients' | 'localEsphomeVersion' | 'deviceNames' | 'cancelConfirmTimeoutMs' | 'buildBundle'>): RemoteRunnerDeps<OffloaderSession> {
+  return {
+    getSession: (pin) => o.clients.getSession(pin),
+    submitJob: async (session, h: SubmitHeader, bundle) => {
+      const ack = await submitJob(session, {
+        jobId: h.job_id,
+        configurationFilename: h.configuration_filename,
+        target: h.target,
+        bundle,
+        deviceName: h.device_name,
+        deviceFriendlyName: h.device_friendly_name,
+        targetEsphomeVersion: h.target_esphome_version,
+      });
+      return { accepted: ack.accepted, reason: ack.reason };
+    },
+    cancelJob: (session, jobId) => cancelJob(session, jobId),
+    downloadArtifacts: (session, jobId) => downloadArtifacts(session, jobId),
+    materialiseArtifacts: async ({ job, configDir, tarball, signal }) => {
+      await materializeArtifacts({ tarball, configDir, configuration: job.configuration, signal });
+    },
+    buildBundle: o.buildBundle,
+    deviceNames: o.deviceNames,
+    localEsphomeVersion: o.localEsphomeVersion,
+    cancelConfirmTimeoutMs: o.cancelConfirmTimeoutMs,
+  };
+}
+
+export class RemoteBuilds {
+  readonly pool: DispatchPool;
+  private readonly o: RemoteBuildsOptions;
+  private started = false;
+
+  constructor(o: RemoteBuildsOptions) {
+    this.o = o;
+    this.pool = new DispatchPool({
+      engine: o.engine,
+      startupGraceMs: o.startupGraceMs,
+      maxServerLossRetries: o.maxServerLossRetries,
+      report: o.report,
+      env: {
+        available: () => this.started,
+        settings: () => o.store.settings,
+        pairings: () => o.store.list().map(toSchedulerPairing),
+        connectedPins: () => new Set(o.clients.connectedPins()),
+        localEsphomeVersion: o.localEsphomeVersion,
+      },
+    });
+  }
+
+  /** Registers runner, picker and pool with the engine. Call before `engine.start()`. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const { engine } = this.o;
+    engine.setRemoteRunner(createRemoteRunner(peerLinkRunnerDeps(this.o), this.pool));
+    engine.setBuildPathPicker((job) => this.pickSource(job));
+    this.pool.start();
+  }
+
+  /** Unregisters; pending compiles then run locally. Running remote jobs finish on their own. */
+  stop(): void {
+    if (!this.started) return;
+    this.started = false;
+    this.pool.stop();
+    this.o.engine.setBuildPathPicker(null);
+  }
+
+  /** pick_build_path at enqueue time: `remote_pending` (the pool binds a server later) or `local`. */
+  pickSource(_job: FirmwareJob): JobSource {
+    const { store, clients } = this.o;
+    const s = store.settings;
+    const d = pickBuildPath({
+      remoteBuildsEnabled: s.remote_builds_enabled,
+      pairings: store.list().map(toSchedulerPairing),
+      connectedPins: new Set(clients.connectedPins()),
+      queueStatus: this.queueStatusMap(),
+      localEsphomeVersion: this.o.localEsphomeVersion(),
+      versionPolicy: s.version_match_policy,
+      busyPins: this.pool.busyPins(),
+      includeLocalInPool: s.include_local_in_pool,
+      localCompileBusy: !this.o.engine.queueStatus('compile').idle,
+    });
+    if (d.path === 'no_compatible_peer') throw new ApiError('no_compatible_peer', d.error);
+    return d.path === 'remote' ? 'remote_pending' : 'local';
+  }
+
+  private queueStatusMap(): Map<string, { idle: boolean; running: boolean; queue_depth: number }> {
+    const m = new Map<string, { idle: boolean; running: boolean; queue_depth: number }>();
+    for (const p of this.o.store.list()) {
+      const q = this.pool.queueStatusOf(p.pin_sha256);
+      if (q) m.set(p.pin_sha256, q);
+    }
+    return m;
+  }
+
+  /**
+   * Finds a pairing by `host:port`, label (case-insensitive) or pin prefix (≥ 8 hex chars).
+   * Throws ApiError not_found / invalid_args (ambiguous).
+   */
+  resolveServer(spec: string): StoredPairing {
+    return resolvePairing(this.o.store.list(), spec);
+  }
+
+  /**
+   * Compile (or compile + local flash when `port` is given) on one chosen server: a job with
+   * `source = remote` bound to that pin, run by the same remote runner as pool jobs.
+   */
+  buildOn(a: { configuration: string; server: string; port?: string; bootloader?: boolean }): FirmwareJob {
+    const pairing = this.resolveServer(a.server);
+    if (pairing.status !== 'approved') throw new ApiError('precondition_failed', `build server ${pairing.label || pairing.receiver_hostname} is not approved yet`);
+    const job = createJob({
+      configuration: a.configuration,
+      job_type: a.port ? 'install' : 'compile',
+      port: a.port ?? '',
+      flash_bootloader: a.bootloader === true,
+      source: 'remote',
+      source_pin_sha256: pairing.pin_sha256,
+      source_label: pairing.label,
+      source_esphome_version: pairing.esphome_version,
+    });
+    this.o.engine.enqueue([job]);
+    return job;
+  }
+
+  /**
+   * "Build locally instead": cancel the remote job (a finished race is tolerated) and submit it
+   * again with forceLocal, keeping the held upload's port and bootloader flag. Returns the new job
+   * (the compile of the new chain).
+   */
+  async buildLocallyInstead(jobId: string): Promise<FirmwareJob> {
+    const { engine } = this.o;
+    const job = engine.getJob(jobId);
+    if (!job) throw new ApiError('not_found', `Job not found: ${jobId}`);
+    if (job.source === 'local') throw new ApiError('invalid_args', 'This job already builds locally');
+    if (job.job_type !== 'compile' && job.job_type !== 'install') throw new ApiError('invalid_args', 'Only a compile or install can be switched to a local build');
+    const upload = engine.getJobs().find((j) => j.depends_on === jobId && j.job_type === 'upload');
+    if (!isTerminal(job)) {
+      try {
+        await engine.cancel(jobId);
+      } catch (err) {
+        const e = toApiError(err);
+        if (e.code !== 'not_found' && e.code !== 'invalid_args') throw e;
+      }
+    }
+    if (upload || job.job_type === 'install') {
+      const port = upload ? upload.port : job.port;
+      const bootloader = upload ? upload.flash_bootloader : job.flash_bootloader;
+      return engine.install({ configuration: job.configuration, port: port || 'OTA', bootloader, forceLocal: true });
+    }
+    return engine.compile({ configuration: job.configuration, forceLocal: true });
+  }
+}
+
+export function resolvePairing(pairings: readonly StoredPairing[], spec: string): StoredPairing {
+  const s = spec.trim();
+  if (s === '') throw new ApiError('invalid_args', 'no build server given');
+  const hp = /^(.+):(\d{1,5})$/.exec(s);
+  const byEndpoint = hp ? pairings.filter((p) => p.receiver_hostname.toLowerCase() === hp[1].toLowerCase() && p.receiver_port === Number(hp[2])) : [];
+  const byLabel = pairings.filter((p) => p.label.toLowerCase() === s.toLowerCase());
+  const byHost = pairings.filter((p) => p.receiver_hostname.toLowerCase() === s.toLowerCase());
+  const byPin = /^[0-9a-f]{8,64}$/i.test(s) ? pairings.filter((p) => p.pin_sha256.startsWith(s.toLowerCase())) : [];
+  for (const hits of [byEndpoint, byLabel, byHost, byPin]) {
+    if (hits.length === 1) return hits[0];
+    if (hits.length > 1) throw new ApiError('invalid_args', `'${s}' matches ${hits.length} paired build servers; use host:port`);
+  }
+  const known = pairings.map((p) => `${p.label || '(no label)'} (${p.receiver_hostname}:${p.receiver_port})`).join(', ');
+  throw new ApiError('not_found', `no paired build server matches '${s}'${known ? `; paired: ${known}` : ' (nothing is paired: run `kiln pair <host:port>` first)'}`);
+}
