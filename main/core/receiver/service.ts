@@ -1,0 +1,479 @@
+// The build-server role (peer-link-protocol.md §8–§11, firmware-jobs.md §12): takes submitted
+// bundles from registered sessions, extracts them per sender, runs them on the engine's compile
+// lane like local jobs, fans their lifecycle and output back to the submitting sender only,
+// serves cancel_job / download_artifacts / reset_build_env, broadcasts queue_status and sweeps
+// idle workspaces.
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { EventBus } from '../events';
+import { createJob, isActive, isNetworkFlash, isTerminal, type FirmwareJob, type QueueStatus } from '../jobs/model';
+import type { ReceiverSession } from '../peer-link/session';
+import { CHUNK_SIZE, splitChunks } from '../peer-link/transfer';
+import { ArtifactPackError, packArtifacts } from './artifact-pack';
+import { BundleExtractError, extractBundle } from './bundle-extract';
+import { senderDirName } from './filename';
+import { SubmitIntake, type AcceptedSubmit } from './submit-intake';
+import { capErrorMessage, isStr, splitOutputLine, type Frame, type SubmitReason } from './wire';
+import { deviceWorkspace, remoteBuildsRoot, senderEsphomeDataDir, senderWorkspace, touchWorkspace, WorkspaceSweeper } from './workspace';
+
+export const CANCELLED_BEFORE_QUEUED = 'cancelled by the offloader before the build was queued';
+export const BUNDLE_FAILURE_PREFIX = 'receiver could not process the bundle: ';
+
+/** The engine surface the receiver uses (JobEngine fits). */
+export interface ReceiverEngine {
+  readonly bus: EventBus;
+  readonly configDir: string;
+  readonly dataDir: string;
+  enqueue(jobs: FirmwareJob[], opts?: { supersede?: boolean }): void;
+  cancel(jobId: string): Promise<void>;
+  getJob(jobId: string): FirmwareJob | undefined;
+  /** Newest first. */
+  getJobs(f?: { status?: FirmwareJob['status']; configuration?: string }): FirmwareJob[];
+  queueStatus(): QueueStatus;
+  setJobEnvProvider(fn: ((job: FirmwareJob) => Record<string, string | undefined>) | null): void;
+}
+
+/** The session registry surface (ReceiverSessionRegistry fits). */
+export interface ReceiverSessions {
+  get(dashboardId: string): ReceiverSession | undefined;
+  list(): ReceiverSession[];
+  onRegister(fn: (s: ReceiverSession) => void): () => void;
+  onUnregister(fn: (s: ReceiverSession, reason: string) => void): () => void;
+}
+
+export interface BuildReceiverOptions {
+  engine: ReceiverEngine;
+  sessions: ReceiverSessions;
+  /** Where `remote_builds/` lives; default the engine's dataDir. Must lie inside the engine's configDir. */
+  dataDir?: string;
+  /** Workspace TTL (§15 `cleanup_ttl_seconds`), default 24 h, clamped 1 h..30 days. */
+  cleanupTtlSeconds?: number;
+  sweepIntervalMs?: number;
+  /** Bound on an inflated bundle, default 512 MiB. */
+  maxUncompressedBundleBytes?: number;
+  /** Bundle cap, default 128 MiB. */
+  maxBundleBytes?: number;
+  log?: (message: string) => void;
+  /**
+   * Test seam: awaited after the ack and before extraction starts, with the job's abort signal
+   * (lets a test hold a job "mid-extract" deterministically).
+   */
+  beforeExtract?: (jobId: string, signal: AbortSignal) => Promise<void>;
+}
+
+interface PendingExtract {
+  dashboardId: string;
+  jobId: string;
+  abort: AbortController;
+}
+
+interface SenderState {
+  /** FIFO of this sender's post-ack work (extract + enqueue), one at a time. */
+  tail: Promise<void>;
+  /** Acked jobs not yet enqueued, by the sender's job_id. */
+  pending: Map<string, PendingExtract>;
+}
+
+interface SessionState {
+  session: ReceiverSession;
+  intake: SubmitIntake;
+  downloading: boolean;
+  offMessage: () => void;
+}
+
+export class BuildReceiver {
+  readonly dataDir: string;
+  readonly root: string;
+  private readonly engine: ReceiverEngine;
+  private readonly sessions: ReceiverSessions;
+  private readonly log: (message: string) => void;
+  private readonly states = new Map<ReceiverSession, SessionState>();
+  private readonly senders = new Map<string, SenderState>();
+  private readonly offs: Array<() => void> = [];
+  private readonly sweeper: WorkspaceSweeper;
+  private started = false;
+  private stopped = false;
+
+  constructor(private readonly opts: BuildReceiverOptions) {
+    this.engine = opts.engine;
+    this.sessions = opts.sessions;
+    this.dataDir = resolve(opts.dataDir ?? opts.engine.dataDir);
+    this.root = remoteBuildsRoot(this.dataDir);
+    this.log = opts.log ?? (() => undefined);
+    this.sweeper = new WorkspaceSweeper({
+      root: this.root,
+      ttlSeconds: opts.cleanupTtlSeconds,
+      intervalMs: opts.sweepIntervalMs,
+      isBusy: (dir) => this.senderBusy(dir),
+      onSwept: (removed) => this.log(`removed ${removed.length} idle workspace(s): ${removed.join(', ')}`),
+    });
+  }
+
+  /** Attach to the engine and the session registry. Call before the listener accepts sessions. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const bus = this.engine.bus;
+    this.engine.setJobEnvProvider((job) => this.jobEnv(job));
+    this.offs.push(
+      this.sessions.onRegister((s) => this.attach(s)),
+      this.sessions.onUnregister((s) => this.detach(s)),
+      bus.on('job_queued', ({ job }) => this.onLaneTransition(job)),
+      bus.on('job_started', ({ job }) => {
+        this.onLaneTransition(job);
+        this.fanState(job, 'running');
+      }),
+      bus.on('job_completed', ({ job }) => this.onTerminal(job, 'completed')),
+      bus.on('job_failed', ({ job }) => this.onTerminal(job, 'failed')),
+      bus.on('job_cancelled', ({ job }) => this.onTerminal(job, 'cancelled')),
+      bus.on('job_output', ({ job_id, line }) => this.fanOutput(job_id, line)),
+    );
+    for (const s of this.sessions.list()) this.attach(s);
+    this.sweeper.start();
+  }
+
+  /** Detach; pending extracts are abandoned (their jobs never reach the engine). */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.sweeper.stop();
+    for (const off of this.offs.splice(0)) off();
+    this.engine.setJobEnvProvider(null);
+    for (const st of this.states.values()) st.offMessage();
+    this.states.clear();
+    const tails: Promise<void>[] = [];
+    for (const sender of this.senders.values()) {
+      for (const p of sender.pending.values()) p.abort.abort(new Error('receiver stopping'));
+      tails.push(sender.tail);
+    }
+    await Promise.allSettled(tails);
+  }
+
+  /** Runs the workspace sweep now (also runs on its timer). */
+  sweepNow(now?: number): Promise<string[]> {
+    return this.sweeper.sweepNow(now);
+  }
+
+  /** Receiver jobs of one sender, newest first (for the UI's "from <sender>"). */
+  jobsOf(dashboardId: string): FirmwareJob[] {
+    return this.engine.getJobs().filter((j) => j.remote_peer === dashboardId);
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  private attach(session: ReceiverSession): void {
+    if (this.stopped || this.states.has(session)) return;
+    const state: SessionState = {
+      session,
+      downloading: false,
+      offMessage: () => undefined,
+      intake: new SubmitIntake({
+        maxBundleBytes: this.opts.maxBundleBytes,
+        ack: (jobId, accepted, reason) => this.send(session, ackFrame(jobId, accepted, reason)),
+        terminate: (detail) => {
+          this.log(`terminating session of ${session.label || session.dashboardId}: ${detail}`);
+          void session.close('malformed_frame', detail);
+        },
+        isExtracting: (jobId) => this.senders.get(session.dashboardId)?.pending.has(jobId) ?? false,
+        onAccepted: (submit) => this.schedule(session, submit),
+      }),
+    };
+    state.offMessage = session.onMessage((msg) => this.onFrame(state, msg));
+    this.states.set(session, state);
+    // §9.4: a value at once, so the sender's scheduler has one.
+    this.send(session, { type: 'queue_status', ...this.engine.queueStatus() });
+  }
+
+  private detach(session: ReceiverSession): void {
+    const st = this.states.get(session);
+    if (!st) return;
+    st.offMessage();
+    st.intake.drop();
+    this.states.delete(session);
+  }
+
+  private onFrame(st: SessionState, msg: Frame): void {
+    switch (msg.type) {
+      case 'submit_job':
+        return st.intake.header(msg);
+      case 'submit_job_chunk':
+        return st.intake.chunk(msg);
+      case 'cancel_job':
+        if (isStr(msg.job_id)) void this.cancelFromSender(st.session.dashboardId, msg.job_id);
+        return;
+      case 'download_artifacts':
+        return this.download(st, msg);
+      case 'reset_build_env':
+        // Not implemented (advertised reset_build_env_supported:false), §11.
+        this.send(st.session, { type: 'reset_build_env_ack', job_id: isStr(msg.job_id) ? msg.job_id : '', accepted: false, reason: isStr(msg.job_id) ? 'not_ready' : 'invalid_frame' });
+        return;
+      default:
+        // Unknown or offloader-bound types: ignored for forward compatibility (§6.1).
+        return;
+    }
+  }
+
+  private send(session: ReceiverSession, frame: Frame): void {
+    if (session.closed) return;
+    session.send(frame).catch((err: Error) => this.log(`send ${frame.type} to ${session.label || session.dashboardId} failed: ${err.message}`));
+  }
+
+  /** The sender's live session, if any (fan-out is best effort, no replay, §9.2). */
+  private liveSession(dashboardId: string): ReceiverSession | undefined {
+    const s = this.sessions.get(dashboardId);
+    return s && !s.closed ? s : undefined;
+  }
+
+  // ---------------------------------------------------------------- submit → extract → enqueue
+
+  private senderState(dashboardId: string): SenderState {
+    let s = this.senders.get(dashboardId);
+    if (!s) {
+      s = { tail: Promise.resolve(), pending: new Map() };
+      this.senders.set(dashboardId, s);
+    }
+    return s;
+  }
+
+  private schedule(session: ReceiverSession, submit: AcceptedSubmit): void {
+    const dashboardId = session.dashboardId;
+    const sender = this.senderState(dashboardId);
+    const pending: PendingExtract = { dashboardId, jobId: submit.jobId, abort: new AbortController() };
+    sender.pending.set(submit.jobId, pending);
+    // Serialised per sender, off the receive loop: pings and cancels keep being served.
+    sender.tail = sender.tail.then(() => this.process(session, submit, pending)).catch((err: Error) => this.log(`post-ack processing failed: ${err.message}`));
+  }
+
+  private async process(session: ReceiverSession, submit: AcceptedSubmit, pending: PendingExtract): Promise<void> {
+    const { dashboardId } = pending;
+    const sender = this.senderState(dashboardId);
+    const signal = pending.abort.signal;
+    const fail = (reason: SubmitReason, detail: string): void => {
+      sender.pending.delete(submit.jobId);
+      this.log(`job ${submit.jobId} from ${session.label || dashboardId}: ${reason}: ${detail}`);
+      const live = this.liveSession(dashboardId);
+      if (live) this.send(live, { type: 'job_state_changed', job_id: submit.jobId, status: 'failed', error_message: capErrorMessage(`${BUNDLE_FAILURE_PREFIX}${reason}`) });
+    };
+    if (signal.aborted) return;
+    const deviceDir = deviceWorkspace(this.dataDir, dashboardId, submit.configurationFilename);
+    const senderDir = senderWorkspace(this.dataDir, dashboardId);
+    let configuration: string;
+    try {
+      configuration = this.configurationFor(join(deviceDir, submit.configurationFilename));
+    } catch (err) {
+      // The engine could never run it: refuse before writing anything.
+      fail('queue_rejected', (err as Error).message);
+      return;
+    }
+    try {
+      await this.opts.beforeExtract?.(submit.jobId, signal);
+      if (signal.aborted) return;
+      // The workspace is about to be rewritten: a build of the same device still running on it
+      // is cancelled and awaited first (a resubmit supersedes it anyway).
+      await this.stopRunningBuild(configuration, submit.jobId);
+      if (signal.aborted) return;
+      await extractBundle({
+        bundle: submit.bundle,
+        root: this.root,
+        deviceDir,
+        configurationFilename: submit.configurationFilename,
+        maxUncompressedBytes: this.opts.maxUncompressedBundleBytes,
+        maxCompressedBytes: this.opts.maxBundleBytes,
+        signal,
+      });
+      await touchWorkspace(senderDir);
+    } catch (err) {
+      if (signal.aborted) return;
+      fail('extract_failed', err instanceof BundleExtractError ? err.message : (err as Error).message);
+      return;
+    }
+    if (signal.aborted) return;
+    const label = this.liveSession(dashboardId)?.label || session.label;
+    const job = createJob({
+      configuration,
+      job_type: submit.target === 'clean' ? 'clean' : 'compile',
+      remote_peer: dashboardId,
+      remote_job_id: submit.jobId,
+      remote_peer_label: label,
+      device_name: submit.deviceName,
+      device_friendly_name: submit.deviceFriendlyName,
+      target_esphome_version: submit.targetEsphomeVersion,
+    });
+    try {
+      // Leaving `pending` and entering the engine happen in the same tick: a cancel_job sees one or the other.
+      sender.pending.delete(submit.jobId);
+      this.engine.enqueue([job]);
+      this.log(`queued ${job.job_type} ${configuration} for ${label || dashboardId} (their job ${submit.jobId}, ours ${job.job_id})`);
+    } catch (err) {
+      fail('queue_rejected', (err as Error).message);
+    }
+  }
+
+  /** The job's configuration: the extracted YAML relative to the engine's config dir (POSIX). */
+  private configurationFor(yamlPath: string): string {
+    const rel = relative(resolve(this.engine.configDir), yamlPath);
+    if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
+      throw new Error(`the remote-build root ${this.root} is not inside the config directory ${this.engine.configDir}`);
+    }
+    return rel.split(sep).join('/');
+  }
+
+  private async stopRunningBuild(configuration: string, incomingJobId: string): Promise<void> {
+    const running = this.engine.getJobs({ configuration }).filter((j) => j.status === 'running');
+    for (const job of running) {
+      this.log(`resubmit ${incomingJobId} replaces the running build ${job.job_id}`);
+      const done = new Promise<void>((res) => {
+        const offs = (['job_completed', 'job_failed', 'job_cancelled'] as const).map((ev) =>
+          this.engine.bus.on(ev, ({ job: j }) => {
+            if (j.job_id !== job.job_id) return;
+            for (const off of offs) off();
+            res();
+          }),
+        );
+        if (isTerminal(job)) {
+          for (const off of offs) off();
+          res();
+        }
+      });
+      await this.engine.cancel(job.job_id).catch(() => undefined);
+      await done;
+    }
+  }
+
+  // ---------------------------------------------------------------- cancel_job (§9.6)
+
+  private async cancelFromSender(dashboardId: string, jobId: string): Promise<void> {
+    const pending = this.senders.get(dashboardId)?.pending.get(jobId);
+    if (pending) {
+      this.senders.get(dashboardId)!.pending.delete(jobId);
+      pending.abort.abort(new Error(CANCELLED_BEFORE_QUEUED));
+      const live = this.liveSession(dashboardId);
+      if (live) this.send(live, { type: 'job_state_changed', job_id: jobId, status: 'cancelled', error_message: CANCELLED_BEFORE_QUEUED });
+      this.log(`job ${jobId} of ${dashboardId} cancelled before it was queued`);
+      return;
+    }
+    const job = this.findJob(dashboardId, jobId);
+    // Unknown or already finished: ignored silently.
+    if (!job || !isActive(job)) return;
+    await this.engine.cancel(job.job_id).catch(() => undefined);
+  }
+
+  /** The newest retained receiver job for (sender, their job_id). */
+  private findJob(dashboardId: string, jobId: string): FirmwareJob | undefined {
+    return this.engine.getJobs().find((j) => j.remote_peer === dashboardId && j.remote_job_id === jobId);
+  }
+
+  // ---------------------------------------------------------------- fan-out (§9.2, §9.4)
+
+  private isRemoteJob(job: FirmwareJob): boolean {
+    return job.remote_peer !== '' && job.remote_job_id !== '';
+  }
+
+  private fanState(job: FirmwareJob, status: 'running' | 'completed' | 'failed' | 'cancelled'): void {
+    if (!this.isRemoteJob(job)) return;
+    const live = this.liveSession(job.remote_peer);
+    if (!live) return;
+    const frame: Frame = {
+      type: 'job_state_changed',
+      job_id: job.remote_job_id,
+      status,
+      error_message: status === 'failed' || status === 'cancelled' ? capErrorMessage(job.error ?? (status === 'failed' ? 'build failed' : 'cancelled')) : '',
+    };
+    if (status === 'failed' && job.failure_reason === 'provision') frame.failure_reason = 'provision';
+    this.send(live, frame);
+  }
+
+  private fanOutput(jobId: string, line: string): void {
+    const job = this.engine.getJob(jobId);
+    if (!job || !this.isRemoteJob(job)) return;
+    const live = this.liveSession(job.remote_peer);
+    if (!live) return;
+    for (const piece of splitOutputLine(job.remote_job_id, line)) {
+      this.send(live, { type: 'job_output', job_id: job.remote_job_id, stream: 'stdout', line: piece });
+    }
+  }
+
+  private onTerminal(job: FirmwareJob, status: 'completed' | 'failed' | 'cancelled'): void {
+    this.onLaneTransition(job);
+    this.fanState(job, status);
+    if (job.remote_peer) void touchWorkspace(senderWorkspace(this.dataDir, job.remote_peer));
+  }
+
+  private onLaneTransition(job: FirmwareJob): void {
+    // Compile lane only (§9.4): network flashes and off-lane remote/pending jobs don't count.
+    if (isNetworkFlash(job) || job.source !== 'local') return;
+    const status = this.engine.queueStatus();
+    for (const s of this.states.keys()) this.send(s, { type: 'queue_status', ...status });
+  }
+
+  // ---------------------------------------------------------------- download_artifacts (§10)
+
+  private download(st: SessionState, msg: Frame): void {
+    const session = st.session;
+    if (!isStr(msg.job_id)) {
+      void session.close('malformed_frame', 'download_artifacts without a string job_id');
+      return;
+    }
+    const jobId = msg.job_id;
+    const refuse = (reason: string, detail?: string): void => {
+      const frame: Frame = { type: 'artifacts_end', job_id: jobId, accepted: false, reason };
+      if (detail) frame.detail = detail.slice(0, 1024);
+      this.send(session, frame);
+    };
+    if (st.downloading) return refuse('duplicate_download');
+    const job = this.findJob(session.dashboardId, jobId);
+    if (!job) return refuse('unknown_job');
+    if (job.status !== 'completed') return refuse('job_not_completed');
+    st.downloading = true;
+    void this.packAndSend(session, job)
+      .catch((err: unknown) => {
+        if (err instanceof ArtifactPackError) refuse(err.reason, err.detail);
+        else refuse('pack_failed', err instanceof Error ? err.message : String(err));
+      })
+      .finally(() => {
+        st.downloading = false;
+      });
+  }
+
+  private async packAndSend(session: ReceiverSession, job: FirmwareJob): Promise<void> {
+    const yamlPath = resolve(this.engine.configDir, job.configuration);
+    const esphomeDataDir = senderEsphomeDataDir(this.dataDir, job.remote_peer);
+    const yamlName = yamlPath.split(sep).pop()!;
+    const packed = await packArtifacts({
+      storageJsonPath: join(esphomeDataDir, 'storage', `${yamlName}.json`),
+      esphomeDataDir,
+      allowedRoot: senderWorkspace(this.dataDir, job.remote_peer),
+    });
+    const chunks = splitChunks(packed.tarball, CHUNK_SIZE);
+    const wireId = job.remote_job_id;
+    await session.send({
+      type: 'artifacts_start',
+      job_id: wireId,
+      total_bytes: packed.tarball.length,
+      num_chunks: chunks.length,
+      artifacts_sha256: packed.sha256,
+      firmware_offset: packed.firmwareOffset,
+    });
+    for (const c of chunks) await session.send({ type: 'artifacts_chunk', job_id: wireId, ...c });
+    await session.send({ type: 'artifacts_end', job_id: wireId, accepted: true });
+    this.log(`sent artifacts of ${job.configuration} (${packed.tarball.length} bytes) to ${session.label || session.dashboardId}`);
+  }
+
+  // ---------------------------------------------------------------- env + sweep
+
+  /** §9.5 / esphome-cli.md §6.2: receiver builds get a per-sender ESPHOME_DATA_DIR. */
+  private jobEnv(job: FirmwareJob): Record<string, string | undefined> {
+    if (!job.remote_peer) return {};
+    return { ESPHOME_DATA_DIR: senderEsphomeDataDir(this.dataDir, job.remote_peer), ESPHOME_IS_HA_ADDON: undefined };
+  }
+
+  private senderBusy(dir: string): boolean {
+    for (const [id, s] of this.senders) if (senderDirName(id) === dir && s.pending.size > 0) return true;
+    return this.engine.getJobs().some((j) => isActive(j) && j.remote_peer !== '' && senderDirName(j.remote_peer) === dir);
+  }
+}
+
+function ackFrame(jobId: string, accepted: boolean, reason?: SubmitReason): Frame {
+  const f: Frame = { type: 'submit_job_ack', job_id: jobId, accepted };
+  if (!accepted && reason) f.reason = reason;
+  return f;
+}

@@ -1,0 +1,155 @@
+// Test fixture: a real receiver stack (peer-link listener on 127.0.0.1:0, real JobEngine running
+// the esphome simulator, BuildReceiver) and real offloader sessions dialled with openPeerLink.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { EventBus } from '../../events';
+import { JobEngine } from '../../jobs/engine';
+import { openPeerLink, type OffloaderSession } from '../../peer-link/client';
+import { identityFromPrivateKey, type PeerLinkIdentity } from '../../peer-link/identity';
+import { startPeerLinkListener, type PeerLinkListener } from '../../peer-link/listener';
+import { ReceiverPairing } from '../../peer-link/receiver-pairing';
+import { ReceiverPeerStore } from '../../peer-link/receiver-store';
+import type { PeerMessage } from '../../peer-link/session';
+import { generateX25519KeyPair } from '../../peer-link/x25519';
+import { BuildReceiver, type BuildReceiverOptions } from '../service';
+
+export const REPO_ROOT = resolve(__dirname, '../../../..');
+export const SIM = join(REPO_ROOT, 'tools/esphome-sim/esphome');
+export const simAvailable = (): boolean => existsSync(SIM);
+
+export function newIdentity(): PeerLinkIdentity {
+  return identityFromPrivateKey(generateX25519KeyPair().privateKey);
+}
+
+export async function waitFor<T>(fn: () => T | undefined | false | null, timeoutMs = 5000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false && v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface SenderHandle {
+  dashboardId: string;
+  identity: PeerLinkIdentity;
+  session: OffloaderSession;
+  frames: PeerMessage[];
+  closed: { reason: string; detail: string } | null;
+  /** Frames of a type (optionally for one job_id). */
+  of(type: string, jobId?: string): PeerMessage[];
+  waitFrame(pred: (m: PeerMessage) => boolean, timeoutMs?: number, what?: string): Promise<PeerMessage>;
+  waitClosed(timeoutMs?: number): Promise<{ reason: string; detail: string }>;
+}
+
+export interface ReceiverStack {
+  dir: string;
+  bus: EventBus;
+  engine: JobEngine;
+  receiver: BuildReceiver;
+  listener: PeerLinkListener;
+  store: ReceiverPeerStore;
+  identity: PeerLinkIdentity;
+  port: number;
+  connect(label?: string, dashboardId?: string): Promise<SenderHandle>;
+  stop(): Promise<void>;
+}
+
+let counter = 0;
+
+export async function startStack(over: { env?: Record<string, string>; receiver?: Partial<BuildReceiverOptions>; esphome?: string[] } = {}): Promise<ReceiverStack> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-recv-'));
+  const bus = new EventBus();
+  for (const [k, v] of Object.entries(over.env ?? {})) process.env[k] = v;
+  const engine = new JobEngine({
+    configDir: dir,
+    dataDir: dir,
+    esphome: over.esphome ?? [process.execPath, SIM],
+    bus,
+    terminateGraceMs: 1000,
+    drainMs: 200,
+    report: () => undefined,
+  });
+  await engine.start();
+  const store = ReceiverPeerStore.inDataDir(dir, { debounceMs: 10, report: () => undefined });
+  const pairing = new ReceiverPairing({ store, bus, report: () => undefined });
+  const identity = newIdentity();
+  const listener = await startPeerLinkListener({
+    identity,
+    pairing,
+    bus,
+    host: '127.0.0.1',
+    port: 0,
+    esphomeVersion: () => '2025.12.2',
+    handshakeTimeoutMs: 2000,
+  });
+  const receiver = new BuildReceiver({ engine, sessions: listener.sessions, ...over.receiver });
+  receiver.start();
+  const senders: SenderHandle[] = [];
+
+  const stack: ReceiverStack = {
+    dir,
+    bus,
+    engine,
+    receiver,
+    listener,
+    store,
+    identity,
+    port: listener.port,
+    async connect(label = 'Sender', dashboardId = `sender${++counter}${'x'.repeat(20)}`) {
+      const sid = newIdentity();
+      if (!store.get(dashboardId)) {
+        store.put({
+          dashboard_id: dashboardId,
+          pin_sha256: sid.pin,
+          static_x25519_pub: Buffer.from(sid.publicKey),
+          label,
+          paired_at: Date.now() / 1000,
+          peer_ip: '127.0.0.1',
+          connect_back_port: 0,
+          friendly_name: '',
+          ha_addon: false,
+        });
+        await store.flush();
+      }
+      const r = await openPeerLink({ host: '127.0.0.1', port: listener.port, identity: sid, expectedPin: identity.pin, dashboardId });
+      if (!r.ok) throw new Error(`peer_link refused: ${JSON.stringify(r.response)}`);
+      const frames: PeerMessage[] = [];
+      const h: SenderHandle = {
+        dashboardId,
+        identity: sid,
+        session: r.session,
+        frames,
+        closed: null,
+        of: (type, jobId) => frames.filter((f) => f.type === type && (jobId === undefined || f.job_id === jobId)),
+        waitFrame: async (pred, timeoutMs = 10_000, what = 'frame') => {
+          const seen = new Set<PeerMessage>();
+          return waitFor(() => frames.find((f) => !seen.has(f) && pred(f)), timeoutMs, what);
+        },
+        waitClosed: (timeoutMs = 5000) => waitFor(() => h.closed, timeoutMs, 'session close'),
+      };
+      r.session.onMessage((m) => frames.push(m));
+      r.session.onClose((reason, detail) => {
+        h.closed = { reason, detail };
+      });
+      senders.push(h);
+      await waitFor(() => frames.some((f) => f.type === 'queue_status'), 5000, 'initial queue_status');
+      return h;
+    },
+    async stop() {
+      for (const s of senders) await s.session.close('client_stopped').catch(() => undefined);
+      await receiver.stop();
+      await listener.close();
+      await engine.stop();
+      await store.close();
+      pairing.closeWindow();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
