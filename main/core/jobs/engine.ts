@@ -105,6 +105,8 @@ export class JobEngine {
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new';
   private stopPromise: Promise<void> | null = null;
   private pumpScheduled = false;
+  /** Cancelled-while-queued jobs whose `job_cancelled` waits for the persist. */
+  private readonly cancelEventsPending = new Set<string>();
   private outputTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: EngineOptions) {
@@ -358,7 +360,7 @@ export class JobEngine {
   whenDone(jobId: string): Promise<FirmwareJob> {
     const job = this.jobs.get(jobId);
     if (!job) return Promise.reject(new ApiError('not_found', `Job not found: ${jobId}`));
-    if (isTerminal(job)) return Promise.resolve(job);
+    if (isTerminal(job) && !this.cancelEventsPending.has(jobId)) return Promise.resolve(job);
     return new Promise((resolve) => {
       const offs: Array<() => void> = [];
       const done = (p: { job: FirmwareJob }): void => {
@@ -496,8 +498,9 @@ export class JobEngine {
     await this.persist();
     let outcome: Outcome;
     try {
-      if (run.procSignal.aborted) outcome = { status: 'cancelled' };
-      else if (job.source === 'remote') outcome = await this.runRemote(run);
+      // A remote runner is called even after an early cancel: its cancel signal replays it.
+      if (job.source === 'remote' && !run.shutdown.signal.aborted) outcome = await this.runRemote(run);
+      else if (run.procSignal.aborted) outcome = { status: 'cancelled' };
       else outcome = await this.runLocal(run);
     } catch (err) {
       outcome = { status: 'failed', error: errorText(err) };
@@ -678,13 +681,17 @@ export class JobEngine {
     };
     mark(job, reason);
     for (let i = 0; i < cancelled.length; i++) {
+      this.cancelEventsPending.add(cancelled[i].job_id);
       for (const dep of this.jobs.values()) {
         if (dep.depends_on === cancelled[i].job_id && dep.status === 'queued' && !dep.dependency_released) mark(dep, PREREQUISITE_FAILED);
       }
     }
     this.prune();
     await this.persist();
-    for (const j of cancelled) this.bus.emit('job_cancelled', { job: j });
+    for (const j of cancelled) {
+      this.cancelEventsPending.delete(j.job_id);
+      this.bus.emit('job_cancelled', { job: j });
+    }
     this.schedulePump(); // the build gate may have opened
     if (job.source === 'remote_pending' || job.source === 'remote') this.dispatchPool?.wake();
   }

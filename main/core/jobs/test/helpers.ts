@@ -1,0 +1,104 @@
+// Shared test scaffolding: temp config/data dirs, YAML files, an engine wired to a real
+// subprocess (the fake esphome fixture or the simulator), and an ordered event log.
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { EventBus } from '../../events';
+import { JobEngine, type EngineOptions } from '../engine';
+import type { FirmwareJob } from '../model';
+
+export const FAKE_ESPHOME = resolve(__dirname, 'fixtures/fake-esphome.mjs');
+export const SIM_ESPHOME = resolve(__dirname, '../../../../tools/esphome-sim/esphome');
+
+export interface RecordedEvent {
+  name: string;
+  job_id: string;
+  status?: string;
+  line?: string;
+  progress?: number;
+}
+
+export class Harness {
+  readonly configDir: string;
+  readonly dataDir: string;
+  readonly root: string;
+  readonly engines: JobEngine[] = [];
+  readonly events: RecordedEvent[] = [];
+
+  constructor() {
+    this.root = mkdtempSync(join(tmpdir(), 'kiln-engine-'));
+    this.configDir = join(this.root, 'config');
+    this.dataDir = join(this.configDir, '.kiln');
+    mkdirSync(this.configDir, { recursive: true });
+  }
+
+  yaml(name: string, body: string): string {
+    const p = join(this.configDir, name);
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileSync(p, body);
+    return name;
+  }
+
+  /** A YAML the fake esphome reads its mode from. */
+  fake(name: string, mode: string): string {
+    return this.yaml(name, `# fake: ${mode}\nesphome:\n  name: ${name.replace(/\W.*$/, '')}\n`);
+  }
+
+  async engine(opts: Partial<EngineOptions> = {}): Promise<JobEngine> {
+    const bus = opts.bus ?? new EventBus();
+    const engine = new JobEngine({
+      configDir: this.configDir,
+      esphome: [FAKE_ESPHOME],
+      terminateGraceMs: 300,
+      drainMs: 200,
+      outputPersistMs: 50,
+      report: () => undefined,
+      ...opts,
+      bus,
+    });
+    this.record(bus);
+    this.engines.push(engine);
+    await engine.start();
+    return engine;
+  }
+
+  record(bus: EventBus): void {
+    for (const name of ['job_queued', 'job_started', 'job_completed', 'job_failed', 'job_cancelled'] as const) {
+      bus.on(name, ({ job }) => this.events.push({ name, job_id: job.job_id, status: job.status }));
+    }
+    bus.on('job_output', (e) => this.events.push({ name: 'job_output', job_id: e.job_id, line: e.line }));
+    bus.on('job_progress', (e) => this.events.push({ name: 'job_progress', job_id: e.job_id, progress: e.progress }));
+  }
+
+  names(jobId?: string, filter: (n: string) => boolean = (n) => n !== 'job_output'): string[] {
+    return this.events.filter((e) => (jobId === undefined || e.job_id === jobId) && filter(e.name)).map((e) => (jobId ? e.name : `${e.name}:${e.job_id}`));
+  }
+
+  output(jobId: string): string[] {
+    return this.events.filter((e) => e.name === 'job_output' && e.job_id === jobId).map((e) => e.line!);
+  }
+
+  async cleanup(): Promise<void> {
+    for (const e of this.engines.splice(0)) await e.stop().catch(() => undefined);
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+export async function waitFor(cond: () => boolean, ms = 5000, step = 10): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, step));
+  }
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const terminal = (j: FirmwareJob): boolean => ['completed', 'failed', 'cancelled'].includes(j.status);
