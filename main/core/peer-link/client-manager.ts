@@ -140,8 +140,10 @@ class PairingClient {
     const closed = new Promise<{ reason: string; detail: string }>((resolve) => session.onClose((reason, detail) => resolve({ reason, detail })));
     session.onMessage((msg) => this.dispatch(msg));
     this.update({ status: 'connected' });
-    await this.o.store.setEsphomeVersion(this.pin, response.esphome_version).catch((err) => this.debug(`could not store esphome_version: ${(err as Error).message}`));
+    // Opened goes out before any frame of this session is dispatched (frames are delivered from
+    // the next macrotask on), so consumers always see opened → frames → closed.
     this.o.bus.emit('peer_link_opened', { pin: this.pin, label, esphome_version: response.esphome_version });
+    this.o.store.setEsphomeVersion(this.pin, response.esphome_version).catch((err) => this.debug(`could not store esphome_version: ${(err as Error).message}`));
     const { reason, detail } = await closed;
     this.session = undefined;
     const alert: PeerLinkAlert | null = reason === 'superseded' ? 'superseded' : null;
@@ -249,6 +251,7 @@ export class PeerLinkClientManager {
     this.storeOff = undefined;
     const all = [...this.clients.values()];
     this.clients.clear();
+    for (const c of all) this.retired.set(c.pin, c.state);
     await Promise.all(all.map((c) => c.stop()));
   }
 

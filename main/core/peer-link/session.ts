@@ -83,6 +83,7 @@ export class NoisePeerSession implements PeerSession {
   private reason: string | undefined;
   private detail = '';
   private readonly debug: (msg: string) => void;
+  private readonly counters = { framesIn: 0, framesOut: 0, pingsSent: 0, pongsReceived: 0 };
 
   constructor(opts: SessionOptions) {
     this.pin = opts.pin;
@@ -122,6 +123,11 @@ export class NoisePeerSession implements PeerSession {
     return this.detail;
   }
 
+  /** Diagnostics: frame and heartbeat counters since open. */
+  get stats(): Readonly<{ framesIn: number; framesOut: number; pingsSent: number; pongsReceived: number }> {
+    return { ...this.counters };
+  }
+
   send(msg: PeerMessage): Promise<void> {
     if (this.reason !== undefined) return Promise.reject(new PeerLinkSessionClosedError(this.reason, this.detail));
     return this.sendFrame(msg);
@@ -154,6 +160,7 @@ export class NoisePeerSession implements PeerSession {
       return Promise.reject(new PeerLinkFrameTooLargeError(`${msg.type} frame of ${plaintext.length + NOISE_TAG_BYTES} bytes exceeds the ${this.maxFrameBytes}-byte cap`));
     }
     // Encrypt and hand to the socket in the same tick: nonce order = wire order.
+    this.counters.framesOut += 1;
     return this.channel.send(this.ciphers.send.encrypt(plaintext));
   }
 
@@ -169,6 +176,7 @@ export class NoisePeerSession implements PeerSession {
     }
     const msg = decodeAppFrame(plaintext);
     if (!msg) return this.malformed('frame is not a JSON object with a string type');
+    this.counters.framesIn += 1;
     switch (msg.type) {
       case 'ping': {
         const ping = parsePingPong(msg);
@@ -177,8 +185,10 @@ export class NoisePeerSession implements PeerSession {
         return;
       }
       case 'pong':
-        if (parsePingPong(msg)) this.lastPongAt = Date.now();
-        else this.debug('ignoring pong without an integer nonce');
+        if (parsePingPong(msg)) {
+          this.lastPongAt = Date.now();
+          this.counters.pongsReceived += 1;
+        } else this.debug('ignoring pong without an integer nonce');
         return;
       case 'terminate': {
         const t = parseTerminate(msg);
@@ -212,6 +222,7 @@ export class NoisePeerSession implements PeerSession {
       return;
     }
     this.pingNonce += 1;
+    this.counters.pingsSent += 1;
     this.sendFrame({ type: 'ping', nonce: this.pingNonce }).catch(() => undefined);
   }
 

@@ -8,6 +8,9 @@ import { identityFromPrivateKey, type PeerLinkIdentity } from '../identity';
 import { startPeerLinkListener, type PeerLinkListener, type PeerLinkListenerOptions } from '../listener';
 import { ReceiverPairing } from '../receiver-pairing';
 import { ReceiverPeerStore } from '../receiver-store';
+import { WebSocketServer } from 'ws';
+import { HandshakeState, type TransportCiphers } from '../noise';
+import { WsChannel } from '../ws-channel';
 import { generateX25519KeyPair } from '../x25519';
 
 export function tempDir(prefix = 'kiln-pl-'): { dir: string; cleanup: () => void } {
@@ -91,4 +94,51 @@ export async function startReceiver(over: Partial<PeerLinkListenerOptions> & { d
   fx.listener = await startPeerLinkListener(baseOpts());
   fx.port = fx.listener.port;
   return fx;
+}
+
+/**
+ * A hand-rolled responder on 127.0.0.1:0 that completes the handshake, answers `response`, then
+ * hands the raw channel and transport ciphers to `onOpen` (to misbehave on purpose).
+ */
+export async function fakeReceiver(
+  identity: PeerLinkIdentity,
+  onOpen: (ctx: { channel: WsChannel; ciphers: TransportCiphers; intent: string; payload: unknown }) => void,
+  response: Record<string, unknown> = { intent_response: 'ok', esphome_version: '2026.1.0', auto_provision_supported: false, reset_build_env_supported: false, friendly_name: 'fake', ha_addon: false },
+): Promise<{ port: number; close: () => Promise<void> }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  wss.on('connection', async (ws) => {
+    const channel = new WsChannel(ws);
+    try {
+      const hs = new HandshakeState({ initiator: false, staticKeyPair: identity });
+      const p1 = JSON.parse(hs.readMessage(await channel.read(2000)).toString());
+      await channel.send(hs.writeMessage());
+      const p3 = hs.readMessage(await channel.read(2000));
+      const ciphers = hs.transport();
+      await channel.send(ciphers.send.encrypt(Buffer.from(JSON.stringify(response))));
+      onOpen({ channel, ciphers, intent: p1.intent, payload: p3.length ? JSON.parse(p3.toString()) : {} });
+    } catch {
+      ws.terminate();
+    }
+  });
+  const port = (wss.address() as { port: number }).port;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => r());
+      }),
+  };
+}
+
+/** Decrypts and parses every frame the raw channel receives from now on. */
+export function collectFrames(channel: WsChannel, ciphers: TransportCiphers): { frames: Array<Record<string, unknown>>; closed: () => boolean } {
+  const frames: Array<Record<string, unknown>> = [];
+  let closed = false;
+  channel.attach({
+    onFrame: (f) => frames.push(JSON.parse(ciphers.recv.decrypt(f.data).toString())),
+    onClose: () => (closed = true),
+  });
+  return { frames, closed: () => closed };
 }
