@@ -28,6 +28,8 @@ const config: Configuration = {
     '!**/*.map',
     '!**/*.{test,spec}.{js,cjs,mjs,ts}',
     '!**/{test,tests,__tests__,e2e}/**',
+    // Renderer-only libraries are bundled into out/renderer by Vite; main never loads them.
+    '!node_modules/{react,react-dom,scheduler,zustand,anser,react-virtuoso}{,/**}',
   ],
   asar: true,
   // Nothing in the app is spawned from inside the archive (esphome is the user's own install), so

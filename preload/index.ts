@@ -9,7 +9,7 @@
 //                                sends it straight to main, which reads and validates the file;
 //                                the path itself never reaches the page
 import { contextBridge, ipcRenderer, webUtils } from 'electron';
-import { IPC } from '../main/electron/constants';
+import { IPC } from '../main/electron/ipc-channels';
 import type { PathImportResult } from '../main/electron/drop-import';
 
 /** The page-side view of the bridge (the renderer declares the same shape for window.bridge). */

@@ -25,15 +25,7 @@ export const CONTENT_SECURITY_POLICY = [
   "form-action 'none'",
 ].join('; ');
 
-/** IPC channels (renderer ↔ main). Everything else travels over the RPC MessagePort. */
-export const IPC = {
-  /** renderer → main (send): "give me an RPC port" */
-  connect: 'kiln:rpc-connect',
-  /** main → renderer (postMessage with the port) and preload → page (window.postMessage) */
-  port: 'rpc:port',
-  /** renderer → main (invoke): import a dropped/picked YAML by its disk path */
-  importPath: 'kiln:import-path',
-} as const;
+export { IPC } from './ipc-channels';
 
 /** https hosts whose links open in the system browser; every other URL is refused. */
 export const EXTERNAL_HOST_ALLOWLIST: ReadonlySet<string> = new Set([

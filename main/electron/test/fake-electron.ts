@@ -92,10 +92,14 @@ export const app = new FakeApp();
 // Frames, webContents, windows, sessions
 
 export class WebFrameMain {
+  readonly posted: Array<{ channel: string; message: unknown; transfer: MessagePortMain[] }> = [];
   constructor(
     public url: string,
     public parent: WebFrameMain | null = null,
   ) {}
+  postMessage(channel: string, message: unknown, transfer: MessagePortMain[] = []): void {
+    this.posted.push({ channel, message, transfer });
+  }
   get origin(): string {
     try {
       const u = new URL(this.url);

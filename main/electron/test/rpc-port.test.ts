@@ -1,0 +1,139 @@
+// The typed API over a MessagePort: the port is handed out only to the trusted frame, then the
+// real RPC server + ApiService + JobEngine answer over it (fake MessageChannelMain with
+// structured clone), and a reload replaces the old connection.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+vi.mock('electron', () => import('./fake-electron'));
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PROTOCOL_VERSION } from '../../../preload/contract';
+import { serveRpc } from '../../core/api/rpc-server';
+import { ApiService } from '../../core/api/service';
+import { SettingsStore } from '../../core/api/settings-store';
+import { JobEngine } from '../../core/jobs/engine';
+import { IPC } from '../constants';
+import { handleRpcPortRequests } from '../rpc-port';
+import { BrowserWindow, IpcMainEventLike, WebContents, WebFrameMain, ipcMain, resetFakeElectron, type MessagePortMain } from './fake-electron';
+
+let dir: string;
+let engine: JobEngine;
+let service: ApiService;
+let stop: (() => void) | null = null;
+const refused: string[] = [];
+
+beforeEach(async () => {
+  resetFakeElectron();
+  refused.length = 0;
+  dir = mkdtempSync(join(tmpdir(), 'kiln-rpcport-'));
+  engine = new JobEngine({ configDir: dir, persist: false, esphome: ['/bin/false'] });
+  await engine.start();
+  service = new ApiService({ jobs: engine, settings: SettingsStore.forDataDir(join(dir, '.kiln')), defaultEsphome: ['/bin/false'], desktop: true });
+});
+afterEach(async () => {
+  stop?.();
+  stop = null;
+  service.dispose();
+  await engine.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function start() {
+  const win = new BrowserWindow();
+  void win.loadURL('app://kiln/index.html');
+  stop = handleRpcPortRequests({
+    getWindow: () => win as never,
+    serve: (channel) => serveRpc(channel, { service }),
+    onRefused: (r) => refused.push(r),
+  });
+  return win;
+}
+
+/** The renderer's side of a port: request/response by id. */
+function client(port: MessagePortMain) {
+  const waiting = new Map<number, (msg: unknown) => void>();
+  const events: unknown[] = [];
+  let closed = false;
+  port.on('message', (e: { data: { t: string; id: number } }) => {
+    if (e.data.t === 'res') waiting.get(e.data.id)?.(e.data);
+    else events.push(e.data);
+  });
+  port.on('close', () => (closed = true));
+  port.start();
+  let id = 0;
+  return {
+    events,
+    get closed() {
+      return closed;
+    },
+    call(method: string, params: unknown = {}) {
+      const myId = ++id;
+      return new Promise<{ ok: boolean; result?: unknown; error?: { code: string } }>((resolve) => {
+        waiting.set(myId, resolve as never);
+        port.postMessage({ t: 'req', id: myId, method, params });
+      });
+    },
+  };
+}
+
+describe('RPC over MessagePort', () => {
+  it('hands a port to the trusted main frame and serves the typed API over it', async () => {
+    const win = start();
+    const frame = win.webContents.mainFrame;
+    ipcMain.simulateSend(IPC.connect, new IpcMainEventLike(win.webContents, frame));
+    expect(frame.posted).toHaveLength(1);
+    expect(frame.posted[0].channel).toBe('rpc:port');
+    const c = client(frame.posted[0].transfer[0]);
+
+    const hello = await c.call('hello', { protocol: PROTOCOL_VERSION, client: 'test' });
+    expect(hello).toMatchObject({ ok: true, result: { protocol: PROTOCOL_VERSION, capabilities: { desktop: true } } });
+    expect(await c.call('getJobs', {})).toEqual({ t: 'res', id: 2, ok: true, result: [] });
+    const bad = await c.call('getJob', { jobId: '../../etc' });
+    expect(bad).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
+  });
+
+  it('refuses port requests from other windows, sub-frames and foreign origins', () => {
+    const win = start();
+    const top = win.webContents.mainFrame;
+    const attempts = [
+      new IpcMainEventLike(new WebContents(), new WebFrameMain('app://kiln/index.html')),
+      new IpcMainEventLike(win.webContents, new WebFrameMain('app://kiln/frame.html', top)),
+      new IpcMainEventLike(win.webContents, new WebFrameMain('https://evil.example/')),
+      new IpcMainEventLike(win.webContents, null),
+    ];
+    for (const ev of attempts) ipcMain.simulateSend(IPC.connect, ev);
+    expect(refused).toHaveLength(4);
+    for (const ev of attempts) expect(ev.senderFrame?.posted ?? []).toEqual([]);
+    expect(top.posted).toEqual([]);
+  });
+
+  it('a reload (new request) closes the previous connection; stopping closes all', async () => {
+    const win = start();
+    const frame = win.webContents.mainFrame;
+    ipcMain.simulateSend(IPC.connect, new IpcMainEventLike(win.webContents, frame));
+    const first = client(frame.posted[0].transfer[0]);
+    expect((await first.call('hello', { protocol: PROTOCOL_VERSION })).ok).toBe(true);
+    ipcMain.simulateSend(IPC.connect, new IpcMainEventLike(win.webContents, frame));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(first.closed).toBe(true);
+    const second = client(frame.posted[1].transfer[0]);
+    expect((await second.call('hello', { protocol: PROTOCOL_VERSION })).ok).toBe(true);
+    stop!();
+    stop = null;
+    await new Promise((r) => setTimeout(r, 5));
+    expect(second.closed).toBe(true);
+    expect(ipcMain.listenerCount(IPC.connect)).toBe(0);
+  });
+
+  it('events reach the renderer after hello (job lifecycle over the port)', async () => {
+    const win = start();
+    const frame = win.webContents.mainFrame;
+    ipcMain.simulateSend(IPC.connect, new IpcMainEventLike(win.webContents, frame));
+    const c = client(frame.posted[0].transfer[0]);
+    await c.call('hello', { protocol: PROTOCOL_VERSION });
+    service.broadcast('toast', { kind: 'info', title: 'Kiln', body: 'hello over the port' });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(c.events).toContainEqual({ t: 'evt', event: 'toast', data: { kind: 'info', title: 'Kiln', body: 'hello over the port' } });
+  });
+});

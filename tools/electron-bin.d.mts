@@ -1,0 +1,1 @@
+export declare function findElectron(env?: NodeJS.ProcessEnv): { bin: string | null; reason: string };
