@@ -25,6 +25,14 @@ export interface DesktopBackend {
 export interface DesktopBackendOptions {
   configDir?: string;
   appVersion?: string;
+  /** argv prefix of the esphome command when the setting is empty (KILN_ESPHOME, else esphome). */
+  esphome?: string[];
+}
+
+/** KILN_ESPHOME as an argv prefix (space-separated; paths with spaces go in the setting). */
+export function esphomeFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  const parts = (env.KILN_ESPHOME ?? '').split(' ').filter(Boolean);
+  return parts.length ? parts : ['esphome'];
 }
 
 export function defaultConfigDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -36,7 +44,7 @@ export async function startDesktopBackend(opts: DesktopBackendOptions = {}): Pro
   const dataDir = join(configDir, '.kiln');
   const settings = SettingsStore.forDataDir(dataDir);
   const stored = await settings.load();
-  const defaultEsphome = process.env.KILN_ESPHOME ? process.env.KILN_ESPHOME.split(' ').filter(Boolean) : ['esphome'];
+  const defaultEsphome = opts.esphome ?? esphomeFromEnv();
   const engine = new JobEngine({ configDir, dataDir, esphome: stored.esphome_command.length ? stored.esphome_command : defaultEsphome });
   await engine.start();
   const service = new ApiService({ jobs: engine, settings, defaultEsphome, desktop: true, appVersion: opts.appVersion });

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serveRpc } from '../core/api/rpc-server';
 import { DesktopPolicy, RecordingDesktop, type DesktopIntegration, type DesktopNotice, type TrayState } from '../core/desktop';
-import { startDesktopBackend, type DesktopBackend } from './backend';
+import { defaultConfigDir, esphomeFromEnv, startDesktopBackend, type DesktopBackend } from './backend';
 import { APP_ID } from './constants';
 import { confirmReplaceDialog, handlePathImports, importYamlFromPath, type PathImportResult } from './drop-import';
 import { ElectronDesktop } from './electron-desktop';
@@ -78,7 +78,7 @@ export async function startDesktopApp(opts: DesktopAppOptions = {}): Promise<voi
   // ---- after 'ready'
   denyAllPermissions(session.defaultSession);
   serveAppProtocol(paths.renderer);
-  backend = await startDesktopBackend({ appVersion: app.getVersion() });
+  backend = await startDesktopBackend({ configDir: defaultConfigDir(env), esphome: esphomeFromEnv(env), appVersion: app.getVersion() });
   const be = backend;
 
   const toast = (n: DesktopNotice) =>

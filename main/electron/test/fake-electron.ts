@@ -61,7 +61,12 @@ class FakeApp extends EventEmitter {
   whenReady(): Promise<void> {
     return this.ready;
   }
+  private readyFlag = false;
+  isReady(): boolean {
+    return this.readyFlag;
+  }
   markReady(): void {
+    this.readyFlag = true;
     this.readyResolve();
     this.emit('ready');
   }

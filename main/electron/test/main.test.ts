@@ -1,0 +1,132 @@
+// The whole shell booted like main/index.ts does, on the fake electron module with the real
+// backend (JobEngine + ApiService in a temp config dir, /bin/true as the esphome command):
+// pre-ready registration, security hooks, window, tray, RPC over the port, a notification for a
+// finished job, argv YAML import, second launch, close-to-tray, graceful quit.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+vi.mock('electron', () => import('./fake-electron'));
+
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PROTOCOL_VERSION } from '../../../preload/contract';
+import type { RecordingDesktop } from '../../core/desktop';
+import { IPC } from '../constants';
+import { startDesktopApp } from '../main';
+import { BrowserWindow, IpcMainEventLike, app, fake, ipcMain, resetFakeElectron, session, type MessagePortMain } from './fake-electron';
+
+let dir: string;
+let configDir: string;
+let downloads: string;
+let started: Promise<void>;
+
+async function until<T>(fn: () => T | undefined | null | false, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+beforeAll(() => {
+  resetFakeElectron();
+  dir = mkdtempSync(join(tmpdir(), 'kiln-shell-'));
+  configDir = join(dir, 'esphome');
+  downloads = join(dir, 'downloads');
+  mkdirSync(configDir);
+  mkdirSync(downloads);
+  writeFileSync(join(configDir, 'kitchen.yaml'), 'esphome:\n  name: kitchen\nesp32:\n  board: esp32dev\n');
+  writeFileSync(join(downloads, 'porch.yaml'), 'esphome:\n  name: porch\n');
+  writeFileSync(join(downloads, 'garage.yaml'), 'esphome:\n  name: garage\n');
+  started = startDesktopApp({
+    mainDir: join(dir, 'app', 'out', 'main'),
+    env: { KILN_CONFIG_DIR: configDir, KILN_ESPHOME: '/bin/true', APP_E2E: '1' },
+    argv: ['/opt/Kiln/kiln', join(downloads, 'porch.yaml')],
+  });
+});
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('desktop shell boot', () => {
+  it('registers the app:// scheme, the AppUserModelId and the single-instance lock before ready', () => {
+    expect(fake.privilegedSchemes.map((s) => s.scheme)).toEqual(['app']);
+    expect(fake.appUserModelId).toBe('io.kiln.app');
+    expect(app.listenerCount('second-instance')).toBe(1);
+    expect(app.listenerCount('web-contents-created')).toBe(1);
+    expect(fake.windows).toHaveLength(0);
+  });
+
+  it('after ready: permissions denied, protocol served, one secure window on app://, a tray with a menu', async () => {
+    app.markReady();
+    await started;
+    expect(session.defaultSession.permissionRequestHandler).not.toBeNull();
+    expect(session.defaultSession.permissionCheckHandler!(null, 'notifications', 'app://kiln', {})).toBe(false);
+    expect(fake.protocolHandlers.has('app')).toBe(true);
+    expect(fake.windows).toHaveLength(1);
+    const win = fake.windows[0];
+    expect(win.loadedUrl).toBe('app://kiln/index.html');
+    expect((win.options as { webPreferences: Record<string, unknown> }).webPreferences).toMatchObject({
+      preload: join(dir, 'app', 'out', 'preload', 'index.cjs'),
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webviewTag: false,
+    });
+    expect(win.webContents.windowOpenHandler).not.toBeNull(); // guarded via web-contents-created
+    expect(win.webContents.fireNavigation('will-navigate', 'file:///etc/passwd')).toBe(true);
+    expect(fake.trays).toHaveLength(1);
+    expect(fake.trays[0].menu!.items.map((i) => i.label)).toContain('Open Kiln');
+  });
+
+  it('imports a YAML path given on its own command line', async () => {
+    await until(() => existsSync(join(configDir, 'porch.yaml')));
+  });
+
+  it('serves the typed API over a MessagePort and notifies when a job finishes', async () => {
+    const win = fake.windows[0];
+    ipcMain.simulateSend(IPC.connect, new IpcMainEventLike(win.webContents, win.webContents.mainFrame));
+    const port = win.webContents.mainFrame.posted[0].transfer[0] as MessagePortMain;
+    const replies = new Map<number, { ok: boolean; result?: { job_id?: string } }>();
+    port.on('message', (e: { data: { t: string; id: number } }) => e.data.t === 'res' && replies.set(e.data.id, e.data as never));
+    port.start();
+    port.postMessage({ t: 'req', id: 1, method: 'hello', params: { protocol: PROTOCOL_VERSION } });
+    await until(() => replies.get(1));
+    expect(replies.get(1)!.ok).toBe(true);
+    port.postMessage({ t: 'req', id: 2, method: 'compile', params: { configuration: 'kitchen.yaml' } });
+    const res = await until(() => replies.get(2));
+    expect(res.ok).toBe(true);
+    const n = await until(() => fake.notifications.find((x) => x.options.title === 'kitchen: build finished'));
+    expect(n.options.body).toBe('Built on this computer');
+    expect(n.shown).toBe(true);
+    const recorder = (globalThis as unknown as { __e2e: { desktop: RecordingDesktop } }).__e2e.desktop;
+    expect(recorder.notices.map((x) => x.jobId)).toContain(res.result!.job_id);
+    // clicking it brings the window to the front
+    n.emit('click');
+    expect(win.isFocused()).toBe(true);
+  });
+
+  it('a second launch focuses the window and imports the YAML path it was given', async () => {
+    const win = fake.windows[0];
+    win.minimize();
+    app.emit('second-instance', {}, ['/opt/Kiln/kiln', 'garage.yaml'], downloads, {});
+    expect(win.isMinimized()).toBe(false);
+    expect(win.isFocused()).toBe(true);
+    await until(() => existsSync(join(configDir, 'garage.yaml')));
+  });
+
+  it('closing the window with nothing active closes it; quitting stops the backend and exits', async () => {
+    const win = fake.windows[0] as BrowserWindow;
+    expect(win.userClose()).toBe(false);
+    expect(win.isDestroyed()).toBe(true);
+    const quitsBefore = fake.quitCalls;
+    let prevented = false;
+    app.emit('will-quit', { preventDefault: () => (prevented = true) });
+    expect(prevented).toBe(true);
+    await until(() => fake.quitCalls > quitsBefore);
+    expect(fake.trays[0].destroyed).toBe(true);
+    expect(ipcMain.listenerCount(IPC.connect)).toBe(0);
+  });
+});
