@@ -1,0 +1,257 @@
+// `kiln build <yaml>`: run one compile / install / upload through the job engine with the local
+// esphome, stream the job's log to stdout as it arrives, show progress on stderr, and exit with
+// the job's verdict (0 completed, 1 failed, 130 cancelled; 2 usage errors). Ctrl-C cancels.
+import { existsSync, statSync } from 'node:fs';
+import { dirname, relative, resolve, sep } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ApiError } from '../../core/errors';
+import { resolveEsphomeCommand } from '../../core/esphome/command';
+import { JobEngine } from '../../core/jobs/engine';
+import { isTerminal, type FirmwareJob } from '../../core/jobs/model';
+import type { CliCommand } from './command';
+
+const USAGE = `usage: kiln build <yaml> [--config-dir DIR] [--esphome CMD] [--target compile|install|upload]
+                  [--device OTA|<port>] [--data-dir DIR]
+
+Runs one job with the local esphome and streams its log to stdout.
+
+  --config-dir DIR   configuration directory (default: the YAML's directory); the YAML must be inside it
+  --esphome CMD      esphome command, e.g. "python3 -m esphome" or a path (default: $KILN_ESPHOME, else esphome)
+  --target T         compile (default), install (compile, then upload) or upload (flash the last build)
+  --device D         upload target for install/upload: OTA (default), a serial port, an IP or host name
+  --data-dir DIR     keep job history and logs in DIR (default: none, nothing is written)
+
+Exit status: 0 completed, 1 failed, 130 cancelled (Ctrl-C), 2 usage error.`;
+
+export const EXIT_COMPLETED = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_CANCELLED = 130;
+
+type Target = 'compile' | 'install' | 'upload';
+
+interface BuildArgs {
+  yamlPath: string;
+  configDir: string;
+  configuration: string;
+  esphome: string[];
+  target: Target;
+  device: string | undefined;
+  dataDir: string | undefined;
+}
+
+class UsageError extends Error {}
+
+export function parseBuildArgs(args: string[], env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): BuildArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'config-dir': { type: 'string' },
+        'data-dir': { type: 'string' },
+        esphome: { type: 'string' },
+        target: { type: 'string' },
+        device: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) throw new UsageError('');
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <yaml>' : `expected one <yaml>, got ${positionals.length}`);
+  const target = (values.target ?? 'compile') as Target;
+  if (!['compile', 'install', 'upload'].includes(target)) throw new UsageError(`--target must be compile, install or upload (got '${values.target}')`);
+  if (values.device !== undefined && target === 'compile') throw new UsageError('--device only applies to --target install or upload');
+
+  const configDirFlag = values['config-dir'] !== undefined ? resolve(cwd, values['config-dir']) : undefined;
+  let yamlPath = resolve(cwd, positionals[0]);
+  if (!existsSync(yamlPath) && configDirFlag && existsSync(resolve(configDirFlag, positionals[0]))) {
+    yamlPath = resolve(configDirFlag, positionals[0]);
+  }
+  if (!existsSync(yamlPath) || !statSync(yamlPath).isFile()) throw new UsageError(`no such YAML file: ${positionals[0]}`);
+  let configDir: string;
+  if (configDirFlag) {
+    if (!yamlPath.startsWith(configDirFlag.endsWith(sep) ? configDirFlag : configDirFlag + sep)) {
+      throw new UsageError(`${yamlPath} is outside the config directory ${configDirFlag}`);
+    }
+    configDir = configDirFlag;
+  } else {
+    configDir = dirname(yamlPath);
+  }
+  let esphome: string[];
+  try {
+    esphome = resolveEsphomeCommand({ flag: values.esphome, env: env.KILN_ESPHOME });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (esphome.length === 0) throw new UsageError('--esphome is empty');
+  return {
+    yamlPath,
+    configDir,
+    configuration: relative(configDir, yamlPath).split(sep).join('/'),
+    esphome,
+    target,
+    device: values.device,
+    dataDir: values['data-dir'] !== undefined ? resolve(cwd, values['data-dir']) : undefined,
+  };
+}
+
+/** Progress on stderr: a redrawn status line on a terminal, plain `progress NN%` lines otherwise. */
+class ProgressView {
+  private status = '';
+  private shown = false;
+  private lastPlain = new Map<string, number>();
+
+  constructor(private readonly tty: boolean) {}
+
+  progress(job: FirmwareJob, pct: number): void {
+    if (this.tty) {
+      this.status = `[${job.job_type}] ${pct}%`;
+      this.draw();
+    } else if (this.lastPlain.get(job.job_id) !== pct) {
+      this.lastPlain.set(job.job_id, pct);
+      process.stderr.write(`progress ${pct}%\n`);
+    }
+  }
+
+  note(text: string): void {
+    this.clear();
+    process.stderr.write(`${text}\n`);
+    this.draw();
+  }
+
+  /** Log output goes to stdout; keep a terminal status line from garbling it. */
+  log(chunk: string): void {
+    this.clear();
+    process.stdout.write(chunk);
+    if (chunk.endsWith('\n')) this.draw();
+  }
+
+  clear(): void {
+    if (this.tty && this.shown) {
+      process.stderr.write('\r\x1b[2K');
+      this.shown = false;
+    }
+  }
+
+  private draw(): void {
+    if (!this.tty || this.status === '') return;
+    process.stderr.write(`\r\x1b[2K${this.status}`);
+    this.shown = true;
+  }
+}
+
+export async function runBuild(args: string[]): Promise<number> {
+  let opts: BuildArgs;
+  try {
+    opts = parseBuildArgs(args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      if (err.message) process.stderr.write(`kiln build: ${err.message}\n${USAGE}\n`);
+      else process.stdout.write(`${USAGE}\n`);
+      return err.message ? EXIT_USAGE : EXIT_COMPLETED;
+    }
+    throw err;
+  }
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+
+  const engine = new JobEngine({
+    configDir: opts.configDir,
+    dataDir: opts.dataDir,
+    persist: opts.dataDir !== undefined,
+    esphome: opts.esphome,
+  });
+  const view = new ProgressView(process.stderr.isTTY === true);
+  await engine.start();
+  for (const w of engine.startupWarnings) view.note(`kiln: warning: ${w}`);
+
+  const chain = new Set<string>();
+  const jobs: FirmwareJob[] = [];
+  let interrupted = false;
+
+  const offs = [
+    engine.bus.on('job_output', (e) => {
+      if (chain.has(e.job_id)) view.log(e.line);
+    }),
+    engine.bus.on('job_progress', (e) => {
+      const job = engine.getJob(e.job_id);
+      if (job && chain.has(e.job_id)) view.progress(job, e.progress);
+    }),
+    engine.bus.on('job_started', ({ job }) => {
+      if (chain.has(job.job_id)) view.note(`kiln: ${job.job_type} ${opts.configuration} started (job ${job.job_id}, esphome: ${opts.esphome.join(' ')})`);
+    }),
+  ];
+
+  const onSigint = (): void => {
+    if (interrupted) {
+      // Second Ctrl-C: stop now (kills the process group) without waiting for a graceful end.
+      view.note('kiln: stopping');
+      void engine.stop().then(() => process.exit(EXIT_CANCELLED));
+      return;
+    }
+    interrupted = true;
+    view.note('kiln: cancelling (Ctrl-C again to stop at once)');
+    const active = jobs.find((j) => !isTerminal(j));
+    if (active) void engine.cancel(active.job_id).catch(() => undefined);
+  };
+  const onSigterm = (): void => {
+    interrupted = true;
+    void engine.stop().then(() => process.exit(143));
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+
+  try {
+    let head: FirmwareJob;
+    try {
+      if (opts.target === 'compile') head = engine.compile({ configuration: opts.configuration, forceLocal: true });
+      else if (opts.target === 'upload') head = engine.upload({ configuration: opts.configuration, port: opts.device ?? 'OTA' });
+      else head = engine.install({ configuration: opts.configuration, port: opts.device ?? 'OTA', forceLocal: true });
+    } catch (err) {
+      if (err instanceof ApiError) {
+        process.stderr.write(`kiln build: ${err.message}\n`);
+        return EXIT_USAGE;
+      }
+      throw err;
+    }
+    jobs.push(head, ...engine.getJobs().filter((j) => j.depends_on === head.job_id));
+    for (const j of jobs) chain.add(j.job_id);
+
+    let code = EXIT_COMPLETED;
+    for (const j of jobs) {
+      const done = await engine.whenDone(j.job_id);
+      if (done.status === 'completed') continue;
+      view.clear();
+      if (done.status === 'failed') {
+        const exit = done.exit_code !== null ? ` (exit ${done.exit_code})` : '';
+        process.stderr.write(`kiln: ${done.job_type} failed${exit}: ${done.error ?? 'failed'}\n`);
+        code = EXIT_FAILED;
+      } else {
+        process.stderr.write(`kiln: ${done.job_type} cancelled${done.error ? `: ${done.error}` : ''}\n`);
+        code = EXIT_CANCELLED;
+      }
+      break;
+    }
+    view.clear();
+    if (code === EXIT_COMPLETED) process.stderr.write(`kiln: ${jobs.map((j) => j.job_type).join(' + ')} completed\n`);
+    return code;
+  } finally {
+    for (const off of offs) off();
+    await engine.stop();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+  }
+}
+
+export const command: CliCommand = {
+  summary: 'compile / install / upload one YAML with the local esphome, streaming its log',
+  usage: USAGE,
+  run: runBuild,
+};

@@ -1,0 +1,17 @@
+// The shape every `kiln <subcommand>` module exports, and the registry the dispatcher reads.
+// To add a subcommand: write `<name>-command.ts` exporting `command: CliCommand`, then add one
+// line to COMMANDS below. Modules load lazily so `kiln build` never pulls in the server code.
+
+export interface CliCommand {
+  /** One line for `kiln --help`. */
+  summary: string;
+  /** Full usage text for `kiln <name> --help` and usage errors. */
+  usage: string;
+  /** Runs with the arguments after the subcommand name; resolves to the process exit code. */
+  run(args: string[]): Promise<number>;
+}
+
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand> }> = {
+  build: { summary: 'compile / install / upload one YAML with the local esphome, streaming its log', load: async () => (await import('./build-command')).command },
+  receiver: { summary: 'run a headless build server for paired senders (no GUI)', load: async () => (await import('./receiver-command')).command },
+};

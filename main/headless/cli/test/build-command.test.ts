@@ -1,0 +1,152 @@
+// `kiln build` as a user runs it: a real `node --import tsx main/headless/cli/kiln.ts build …`
+// process driving a real esphome double.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseBuildArgs } from '../build-command';
+
+const ROOT = resolve(__dirname, '../../../..');
+const KILN = join(ROOT, 'main/headless/cli/kiln.ts');
+const FAKE = join(ROOT, 'main/core/jobs/test/fixtures/fake-esphome.mjs');
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kiln-cli-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function yaml(name: string, mode: string): string {
+  const p = join(dir, name);
+  mkdirSync(join(p, '..'), { recursive: true });
+  writeFileSync(p, `# fake: ${mode}\nesphome:\n  name: dev\n`);
+  return p;
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function kiln(args: string[], opts: { env?: Record<string, string>; onStdout?: (s: string, kill: (sig: NodeJS.Signals) => void) => void } = {}): Promise<Run> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', KILN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, KILN_ESPHOME: '', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+      opts.onStdout?.(stdout, (sig) => child.kill(sig));
+    });
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+describe('kiln build (real process)', () => {
+  it('exit 0 on completed: stdout is the log, progress lines go to stderr', async () => {
+    const r = await kiln(['build', yaml('dev.yaml', 'success'), '--esphome', FAKE]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('INFO Successfully compiled program.\n');
+    expect(r.stdout).not.toMatch(/progress \d+%/);
+    expect(r.stderr).toMatch(/^progress 100%$/m);
+    expect(r.stderr).toContain('compile completed');
+  }, 30_000);
+
+  it('exit 1 on failed with the error printed; install stops at the failed compile', async () => {
+    const r = await kiln(['build', yaml('bad.yaml', 'fail'), '--target', 'install', '--device', '10.0.0.9'], { env: { KILN_ESPHOME: FAKE } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('kiln: compile failed (exit 1): Process exited with code 1');
+    expect(r.stdout).toContain('[FAILED]');
+  }, 30_000);
+
+  it('exit 1 with an actionable message when the esphome command does not exist', async () => {
+    const r = await kiln(['build', yaml('dev.yaml', 'success'), '--esphome', 'kiln-no-such-esphome --flag']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("esphome command not found: 'kiln-no-such-esphome --flag'");
+    expect(r.stderr).toContain('KILN_ESPHOME');
+  }, 30_000);
+
+  it('Ctrl-C (SIGINT) cancels the running job and exits 130; the esphome process group is gone', async () => {
+    const dump = join(dir, 'dump.jsonl');
+    let sent = false;
+    const r = await kiln(['build', yaml('slow.yaml', 'sleep'), '--esphome', FAKE], {
+      env: { FAKE_SLEEP_MS: '20000', FAKE_DUMP: dump },
+      onStdout: (s, kill) => {
+        if (!sent && s.includes('sleeping\n')) {
+          sent = true;
+          kill('SIGINT');
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain('kiln: compile cancelled');
+    expect(r.stdout).not.toContain('woke');
+    const pid = JSON.parse(readFileSync(dump, 'utf8').trim()).pid as number;
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    expect(alive).toBe(false);
+  }, 30_000);
+
+  it('install runs compile then upload and exits 0; --data-dir keeps history', async () => {
+    const data = join(dir, 'state');
+    const r = await kiln(['build', yaml('dev.yaml', 'success'), '--esphome', FAKE, '--target', 'install', '--data-dir', data]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('INFO Successfully compiled program.\n');
+    expect(r.stdout).toContain('INFO OTA successful\n');
+    expect(r.stderr).toContain('compile + upload completed');
+    const meta = JSON.parse(readFileSync(join(data, 'jobs.json'), 'utf8'));
+    expect(meta.jobs.map((j: { job_type: string; status: string }) => `${j.job_type}:${j.status}`).sort()).toEqual(['compile:completed', 'upload:completed']);
+  }, 30_000);
+
+  it('exit 2 on usage errors; --version and --help', async () => {
+    expect((await kiln(['build'])).code).toBe(2);
+    expect((await kiln(['build', join(dir, 'missing.yaml')])).stderr).toContain('no such YAML file');
+    const v = await kiln(['--version']);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/^kiln \d+\.\d+\.\d+/);
+    const help = await kiln(['--help']);
+    expect(help.stdout).toContain('build');
+    expect((await kiln(['nope'])).code).toBe(2);
+  }, 30_000);
+});
+
+describe('parseBuildArgs', () => {
+  it('defaults the config dir to the YAML directory and derives the configuration', () => {
+    const p = yaml('sub/kitchen.yaml', 'success');
+    const a = parseBuildArgs([p], {}, '/');
+    expect(a.configDir).toBe(join(dir, 'sub'));
+    expect(a.configuration).toBe('kitchen.yaml');
+    expect(a.esphome).toEqual(['esphome']);
+    expect(a.target).toBe('compile');
+    const b = parseBuildArgs(['sub/kitchen.yaml', '--config-dir', dir, '--esphome', 'python3 -m esphome'], {}, dir);
+    expect(b.configDir).toBe(dir);
+    expect(b.configuration).toBe('sub/kitchen.yaml');
+    expect(b.esphome).toEqual(['python3', '-m', 'esphome']);
+    const c = parseBuildArgs(['kitchen.yaml', '--config-dir', join(dir, 'sub')], { KILN_ESPHOME: '/opt/esphome' }, '/');
+    expect(c.configuration).toBe('kitchen.yaml');
+    expect(c.esphome).toEqual(['/opt/esphome']);
+  });
+
+  it('rejects a YAML outside an explicit config dir, bad targets and --device with compile', () => {
+    const p = yaml('a/x.yaml', 'success');
+    mkdirSync(join(dir, 'b'));
+    expect(() => parseBuildArgs([p, '--config-dir', join(dir, 'b')])).toThrow(/outside the config directory/);
+    expect(() => parseBuildArgs([p, '--target', 'flash'])).toThrow(/--target/);
+    expect(() => parseBuildArgs([p, '--device', 'OTA'])).toThrow(/--device/);
+    expect(() => parseBuildArgs([p, '--bogus'])).toThrow();
+    expect(existsSync(p)).toBe(true);
+  });
+});
