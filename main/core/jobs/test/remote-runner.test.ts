@@ -1,0 +1,578 @@
+// The remote runner against a scripted build server on a REAL peer-link session (Noise over
+// WebSocket on 127.0.0.1), with the real job engine, client manager and `esphome` driver (a small
+// fake CLI for bundle/upload). Covers firmware-jobs.md §16 "Remote runner".
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CoreEventMap } from '../../events';
+import { createJob, type FirmwareJob } from '../model';
+import { makeArtifactTarball, ScriptedServer, type ScriptedJob, type ScriptedServerOptions } from '../../scheduler/test/harness/scripted-server';
+import { TestOffloader, type OffloaderOptions } from '../../scheduler/test/harness/offloader';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+interface Rig {
+  off: TestOffloader;
+  srv: ScriptedServer;
+  events: Array<{ name: keyof CoreEventMap; payload: unknown }>;
+}
+
+async function rig(script: Partial<ScriptedServerOptions> = {}, o: OffloaderOptions = {}): Promise<Rig> {
+  // The offloader identity/dashboard_id must exist before the server can approve it.
+  const { identityFromPrivateKey } = await import('../../peer-link/identity');
+  const { generateX25519KeyPair } = await import('../../peer-link/x25519');
+  const { newDashboardId } = await import('../../peer-link/dashboard-id');
+  const identity = identityFromPrivateKey(generateX25519KeyPair().privateKey);
+  const dashboardId = newDashboardId();
+  const srv = await ScriptedServer.start({ sender: { identity, dashboardId }, artifacts: defaultArtifacts, ...script });
+  cleanups.push(() => srv.dispose());
+  const off = await TestOffloader.start([{ pin: srv.pin, publicKey: srv.identity.publicKey, port: srv.port, label: 'Attic' }], { identity, ...o });
+  await off.store.setDashboardId(dashboardId);
+  cleanups.push(() => off.dispose());
+  await off.clients.reconnect(srv.pin);
+  await off.waitConnected([srv.pin]);
+  const events: Rig['events'] = [];
+  for (const name of ['job_output', 'job_progress', 'job_completed', 'job_failed', 'job_cancelled', 'job_started'] as const) {
+    off.bus.on(name, (payload) => events.push({ name, payload }));
+  }
+  return { off, srv, events };
+}
+
+async function defaultArtifacts(): Promise<Buffer> {
+  return makeArtifactTarball('kitchen');
+}
+
+const terminalEvents = (r: Rig, jobId: string) =>
+  r.events.filter((e) => ['job_completed', 'job_failed', 'job_cancelled'].includes(e.name) && (e.payload as { job: FirmwareJob }).job.job_id === jobId);
+
+const linesOf = (r: Rig, jobId: string) => r.events.filter((e) => e.name === 'job_output' && (e.payload as { job_id: string }).job_id === jobId).map((e) => (e.payload as { line: string }).line);
+
+function waitUntil(fn: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const tick = (): void => {
+      if (fn()) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 2);
+    };
+    tick();
+  });
+}
+
+describe('remote runner: happy path and translation', () => {
+  it('bundles, submits with the job id, re-fires output in order and completes exactly once', async () => {
+    const r = await rig({
+      onSubmit: async (j) => {
+        await j.ack(true);
+        await j.state('running');
+        for (const l of ['INFO Reading configuration...\n', 'Compiling .pioenvs/kitchen/src/main.cpp.o\n', 'progress\r', 'done\r\n']) await j.output(l);
+        await j.state('completed');
+      },
+    });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    expect(job.source).toBe('remote');
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.status).toBe('completed');
+    expect(done.error).toBeNull();
+    expect(done.exit_code).toBe(0);
+    expect(linesOf(r, job.job_id)).toEqual(['INFO Reading configuration...\n', 'Compiling .pioenvs/kitchen/src/main.cpp.o\n', 'progress\r', 'done\r\n']);
+    expect(terminalEvents(r, job.job_id).map((e) => e.name)).toEqual(['job_completed']);
+    // Submit: the job's own id, target compile, leaf filename, exactly the bytes `esphome bundle` wrote.
+    const sj = r.srv.jobs[0];
+    expect(sj.jobId).toBe(job.job_id);
+    expect(sj.header.target).toBe('compile');
+    expect(sj.header.configuration_filename).toBe('kitchen.yaml');
+    const { gunzipSync } = await import('node:zlib');
+    expect(gunzipSync(sj.bundle).toString()).toBe(`bundle of kitchen.yaml\n${readFileSync(join(r.off.configDir, 'kitchen.yaml'), 'utf8')}`);
+    // Compile: the artifacts were downloaded and staged in the local build tree.
+    const storage = JSON.parse(readFileSync(join(r.off.configDir, '.esphome', 'storage', 'kitchen.yaml.json'), 'utf8'));
+    expect(readFileSync(storage.firmware_bin_path, 'utf8')).toBe('firmware of kitchen');
+    expect(r.srv.received.filter((m) => m.type === 'download_artifacts').map((m) => m.job_id)).toEqual([job.job_id]);
+  });
+
+  it('sends the local device names and esphome version with the submit', async () => {
+    const r = await rig({}, { remote: { deviceNames: (c) => ({ device_name: `${c}-name`, device_friendly_name: 'Kitchen Lights' }) }, localEsphomeVersion: '2026.5.1' });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    expect((await r.off.waitDone(job.job_id)).status).toBe('completed');
+    expect(r.srv.jobs[0].header).toMatchObject({ device_name: 'kitchen.yaml-name', device_friendly_name: 'Kitchen Lights', target_esphome_version: '2026.5.1' });
+  });
+
+  it('parses progress from wire output: [ 47%] Compiling … → 47', async () => {
+    const r = await rig({
+      onSubmit: async (j) => {
+        await j.ack(true);
+        await j.output('[ 12%] Compiling a.o\n');
+        await j.output('[ 47%] Compiling .pioenvs/kitchen/src/main.cpp.o\n');
+        await j.output('Downloading [####] 100%\n');
+        await j.state('completed');
+      },
+    });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    const done = await r.off.waitDone(job.job_id);
+    const progress = r.events.filter((e) => e.name === 'job_progress').map((e) => (e.payload as { progress: number }).progress);
+    expect(progress).toEqual([12, 47]);
+    expect(done.progress).toBe(47);
+  });
+
+  it('ignores frames for another job id and does not end on them', async () => {
+    const r = await rig({
+      onSubmit: async (j) => {
+        await j.ack(true);
+        await j.session.send({ type: 'job_output', job_id: 'ffffffffffff', stream: 'stdout', line: 'stray line\n' });
+        await j.session.send({ type: 'job_state_changed', job_id: 'ffffffffffff', status: 'failed', error_message: 'not yours' });
+        await j.output('mine\n');
+        await j.state('completed');
+      },
+    });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.status).toBe('completed');
+    expect(linesOf(r, job.job_id)).toEqual(['mine\n']);
+  });
+
+  it('ignores frames with our job id from another build server (stray pin)', async () => {
+    // Two servers paired; the job runs on A, B sends frames with A's job id.
+    const { identityFromPrivateKey } = await import('../../peer-link/identity');
+    const { generateX25519KeyPair } = await import('../../peer-link/x25519');
+    const { newDashboardId } = await import('../../peer-link/dashboard-id');
+    const identity = identityFromPrivateKey(generateX25519KeyPair().privateKey);
+    const dashboardId = newDashboardId();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const a = await ScriptedServer.start({
+      sender: { identity, dashboardId },
+      artifacts: defaultArtifacts,
+      onSubmit: async (j) => {
+        await j.ack(true);
+        await gate;
+        await j.output('from A\n');
+        await j.state('completed');
+      },
+    });
+    const b = await ScriptedServer.start({ sender: { identity, dashboardId } });
+    cleanups.push(() => a.dispose(), () => b.dispose());
+    const off = await TestOffloader.start(
+      [
+        { pin: a.pin, publicKey: a.identity.publicKey, port: a.port },
+        { pin: b.pin, publicKey: b.identity.publicKey, port: b.port },
+      ],
+      { identity },
+    );
+    await off.store.setDashboardId(dashboardId);
+    cleanups.push(() => off.dispose());
+    await off.clients.reconnect(a.pin);
+    await off.clients.reconnect(b.pin);
+    await off.waitConnected([a.pin, b.pin]);
+    const lines: string[] = [];
+    off.bus.on('job_output', (e) => lines.push(e.line));
+    off.writeYaml('kitchen.yaml');
+    const job = off.compileOn('kitchen.yaml', a.pin);
+    await a.nextJob();
+    await b.send({ type: 'job_output', job_id: job.job_id, stream: 'stdout', line: 'from B\n' });
+    await b.send({ type: 'job_state_changed', job_id: job.job_id, status: 'failed', error_message: 'B says failed' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(off.engine.getJob(job.job_id)!.status).toBe('running');
+    release();
+    const done = await off.waitDone(job.job_id);
+    expect(done.status).toBe('completed');
+    expect(lines).toEqual(['from A\n']);
+  });
+});
+
+describe('remote runner: failures', () => {
+  it('receiver failed → failed with the receiver text', async () => {
+    const r = await rig({
+      onSubmit: async (j) => {
+        await j.ack(true);
+        await j.output('ERROR boom\n');
+        await j.state('failed', 'Compilation failed: exit 1');
+      },
+    });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toBe('Compilation failed: exit 1');
+    expect(terminalEvents(r, job.job_id).map((e) => e.name)).toEqual(['job_failed']);
+  });
+
+  it('receiver failed without a message → "compile failed"', async () => {
+    const r = await rig({ onSubmit: async (j) => (await j.ack(true), await j.state('failed', '')) });
+    r.off.writeYaml('kitchen.yaml');
+    const done = await r.off.waitDone(r.off.compileOn('kitchen.yaml', r.srv.pin).job_id);
+    expect(done.error).toBe('compile failed');
+  });
+
+  it('rejected ack → failed with the reason', async () => {
+    const r = await rig({ onSubmit: (j) => j.ack(false, 'duplicate_submit') });
+    r.off.writeYaml('kitchen.yaml');
+    const done = await r.off.waitDone(r.off.compileOn('kitchen.yaml', r.srv.pin).job_id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toBe('remote build: receiver rejected job: duplicate_submit');
+  });
+
+  it('no session with the server → "receiver not reachable: …"', async () => {
+    const r = await rig();
+    await r.srv.stop();
+    await waitUntil(() => !r.off.clients.connectedPins().includes(r.srv.pin), 5000, 'disconnect');
+    r.off.writeYaml('kitchen.yaml');
+    const done = await r.off.waitDone(r.off.compileOn('kitchen.yaml', r.srv.pin).job_id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatch(/^remote build: receiver not reachable: No open peer-link session with build server [0-9a-f]{16}…: /);
+  });
+
+  it('unsupported job type → failed naming the type, nothing submitted', async () => {
+    const r = await rig();
+    const job = createJob({ configuration: '', job_type: 'reset_build_env', source: 'remote', source_pin_sha256: r.srv.pin });
+    r.off.engine.enqueue([job]);
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toBe('remote build: job type RESET_BUILD_ENV cannot run on a build server (only COMPILE, UPLOAD, INSTALL and CLEAN)');
+    expect(r.srv.received.filter((m) => m.type === 'submit_job')).toHaveLength(0);
+  });
+
+  it('missing source_pin_sha256 → failed naming the field', async () => {
+    const r = await rig();
+    r.off.writeYaml('kitchen.yaml');
+    const job = createJob({ configuration: 'kitchen.yaml', job_type: 'compile', source: 'remote', source_pin_sha256: '' });
+    r.off.engine.enqueue([job]);
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toBe('remote build: job has no source_pin_sha256: it is not bound to a build server');
+  });
+
+  it('missing YAML → failed naming the file', async () => {
+    const r = await rig();
+    const job = r.off.compileOn('nowhere.yaml', r.srv.pin);
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.error).toBe('remote build: configuration not found: nowhere.yaml');
+  });
+
+  it('failing `esphome bundle` → failed with the CLI output', async () => {
+    const r = await rig();
+    r.off.writeYaml('kitchen.yaml', '# fake-bundle: fail\n');
+    const done = await r.off.waitDone(r.off.compileOn('kitchen.yaml', r.srv.pin).job_id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatch(/^remote build: bundle failed: INFO Reading configuration .*\nERROR Error while reading config: Invalid YAML syntax: fake-bundle says no$/s);
+  });
+
+  it('session closed mid-build → synthetic line (leading newline after an unterminated chunk) + failed with reason', async () => {
+    const r = await rig({
+      onSubmit: async (j) => {
+        await j.ack(true);
+        await j.output('Compiling half a li');
+        await j.session.close('server_shutting_down');
+      },
+    });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.status).toBe('failed');
+    // The peer-link reports the wire reason plus its own detail.
+    expect(done.error).toBe('remote build: peer-link session lost (server_shutting_down: peer sent terminate{server_shutting_down})');
+    expect(linesOf(r, job.job_id)).toEqual([
+      'Compiling half a li',
+      '\n*** remote build session closed (server_shutting_down: peer sent terminate{server_shutting_down}); the build was aborted ***\n',
+    ]);
+  });
+
+  it('session closed mid-build after a terminated line → no doubled newline; detail included', async () => {
+    const r = await rig({
+      onSubmit: async (j) => {
+        await j.ack(true);
+        await j.output('Compiling a line\n');
+        await j.session.close('server_shutting_down', 'maintenance');
+      },
+    });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    const done = await r.off.waitDone(job.job_id);
+    const lines = linesOf(r, job.job_id);
+    expect(lines[1]).toMatch(/^\*\*\* remote build session closed \(server_shutting_down(: .+)?\); the build was aborted \*\*\*\n$/);
+    expect(done.error).toBe(`remote build: peer-link session lost (${lines[1].slice('*** remote build session closed ('.length, lines[1].indexOf('); the build'))})`);
+  });
+});
+
+describe('remote runner: cancel', () => {
+  /** A server that answers a wire cancel with `cancelled`. */
+  const cancellable = (onCancel: (j: ScriptedJob) => Promise<void> = (j) => j.state('cancelled', 'cancelled by the offloader')) =>
+    async (j: ScriptedJob) => {
+      await j.ack(true);
+      await j.state('running');
+      await j.output('Compiling...\n');
+      await j.cancelled;
+      await onCancel(j);
+    };
+
+  it('local cancel → exactly one wire cancel_job → receiver cancelled → cancelled', async () => {
+    const r = await rig({ onSubmit: cancellable() });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    const sj = await r.srv.nextJob();
+    await waitUntil(() => linesOf(r, job.job_id).length > 0);
+    await r.off.engine.cancel(job.job_id);
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.status).toBe('cancelled');
+    expect(sj.cancelCount()).toBe(1);
+    expect(r.srv.received.filter((m) => m.type === 'cancel_job')).toEqual([{ type: 'cancel_job', job_id: job.job_id }]);
+    expect(terminalEvents(r, job.job_id).map((e) => e.name)).toEqual(['job_cancelled']);
+  });
+
+  it('cancel then completed → cancelled, no completed event (user intent wins)', async () => {
+    const r = await rig({ onSubmit: cancellable((j) => j.state('completed')) });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    await r.srv.nextJob();
+    await waitUntil(() => linesOf(r, job.job_id).length > 0);
+    await r.off.engine.cancel(job.job_id);
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.status).toBe('cancelled');
+    expect(terminalEvents(r, job.job_id).map((e) => e.name)).toEqual(['job_cancelled']);
+    expect(r.srv.received.filter((m) => m.type === 'download_artifacts')).toHaveLength(0);
+  });
+
+  it('cancel then the receiver fails → cancelled', async () => {
+    const r = await rig({ onSubmit: cancellable((j) => j.state('failed', 'killed')) });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    await r.srv.nextJob();
+    await waitUntil(() => linesOf(r, job.job_id).length > 0);
+    await r.off.engine.cancel(job.job_id);
+    expect((await r.off.waitDone(job.job_id)).status).toBe('cancelled');
+  });
+
+  it('receiver-initiated cancelled → cancelled with its message', async () => {
+    const r = await rig({ onSubmit: async (j) => (await j.ack(true), await j.state('running'), await j.state('cancelled', 'superseded by a newer submit')) });
+    r.off.writeYaml('kitchen.yaml');
+    const done = await r.off.waitDone(r.off.compileOn('kitchen.yaml', r.srv.pin).job_id);
+    expect(done.status).toBe('cancelled');
+    expect(r.srv.received.filter((m) => m.type === 'cancel_job')).toHaveLength(0);
+  });
+
+  it('cancel before the runner starts → cancelled, nothing submitted', async () => {
+    const r = await rig();
+    r.off.writeYaml('kitchen.yaml');
+    const off = r.off.bus.on('job_started', (e) => void r.off.engine.cancel(e.job.job_id));
+    cleanups.push(async () => off());
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.status).toBe('cancelled');
+    expect(r.srv.received.filter((m) => m.type === 'submit_job')).toHaveLength(0);
+  });
+
+  it('cancel while the submit is still unacknowledged → cancelled at once, wire cancel_job sent after the ack', async () => {
+    let ack!: () => void;
+    const acked = new Promise<void>((r) => (ack = r));
+    const r = await rig({
+      onSubmit: async (j) => {
+        await acked;
+        await j.ack(true);
+        await j.state('running');
+      },
+    });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    const sj = await r.srv.nextJob();
+    await r.off.engine.cancel(job.job_id);
+    expect((await r.off.waitDone(job.job_id, 2000)).status).toBe('cancelled');
+    ack();
+    await sj.cancelled;
+    expect(sj.cancelCount()).toBe(1);
+  });
+
+  it('cancel during bundling → cancelled, the bundle process is terminated', async () => {
+    const r = await rig();
+    const pidFile = join(r.off.dir, 'bundle.pid');
+    r.off.engine.setJobEnvProvider(() => ({ FAKE_ESPHOME_PIDFILE: pidFile }));
+    r.off.writeYaml('kitchen.yaml', '# fake-bundle: sleep\n');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    await waitUntil(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 5000, 'bundle spawn');
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const t0 = Date.now();
+    await r.off.engine.cancel(job.job_id);
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.status).toBe('cancelled');
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await waitUntil(() => !alive(pid), 3000, 'bundle process exit');
+    expect(r.srv.received.filter((m) => m.type === 'submit_job')).toHaveLength(0);
+  });
+
+  it('cancel racing the session loss → cancelled locally at once, no wire cancel', async () => {
+    const r = await rig({ onSubmit: async (j) => (await j.ack(true), await j.state('running')) });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    await r.srv.nextJob();
+    await waitUntil(() => r.off.engine.getJob(job.job_id)?.status === 'running' && r.srv.received.some((m) => m.type === 'submit_job'));
+    await new Promise((res) => setTimeout(res, 20));
+    // The Stop lands in the same turn the link drops, before the runner hears about it.
+    const first = r.off.bus.on('peer_link_closed', () => void r.off.engine.cancel(job.job_id));
+    cleanups.push(async () => first());
+    await r.srv.dropSession('server_shutting_down');
+    const done = await r.off.waitDone(job.job_id, 2000);
+    expect(done.status).toBe('cancelled');
+    expect(r.srv.received.filter((m) => m.type === 'cancel_job')).toHaveLength(0);
+  });
+
+  it('session lost with no cancel → failed; a Stop after that is a benign terminal race', async () => {
+    const r = await rig({ onSubmit: async (j) => (await j.ack(true), await j.state('running')) }, { remote: { cancelConfirmTimeoutMs: 60_000 } });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    await r.srv.nextJob();
+    await waitUntil(() => r.srv.received.some((m) => m.type === 'submit_job'));
+    // Kill the listener's sockets without a terminate frame: the offloader notices a hang-up.
+    await r.srv.stop();
+    const done = await r.off.waitDone(job.job_id, 3000);
+    // Session loss alone ends it failed; a cancel after that is refused as a terminal-job race.
+    expect(done.status).toBe('failed');
+    await expect(r.off.engine.cancel(job.job_id)).rejects.toMatchObject({ code: 'invalid_args' });
+  });
+
+  it('a server that never confirms the cancel cannot hold the Stop hostage', async () => {
+    const r = await rig({ onSubmit: async (j) => (await j.ack(true), await j.state('running')) }, { remote: { cancelConfirmTimeoutMs: 150 } });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    const sj = await r.srv.nextJob();
+    await waitUntil(() => r.srv.received.some((m) => m.type === 'submit_job'));
+    await new Promise((res) => setTimeout(res, 20));
+    await r.off.engine.cancel(job.job_id);
+    expect((await r.off.waitDone(job.job_id, 2000)).status).toBe('cancelled');
+    expect(sj.cancelCount()).toBe(1);
+  });
+
+  it('engine shutdown → running remote job ends cancelled ("runner shutdown"), no wire cancel', async () => {
+    const r = await rig({ onSubmit: async (j) => (await j.ack(true), await j.state('running')) });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    await r.srv.nextJob();
+    await waitUntil(() => r.srv.received.some((m) => m.type === 'submit_job'));
+    await new Promise((res) => setTimeout(res, 20));
+    await r.off.engine.stop();
+    const j = r.off.engine.getJob(job.job_id)!;
+    expect(j.status).toBe('cancelled');
+    expect(j.error).toBe('runner shutdown');
+    await new Promise((res) => setTimeout(res, 50));
+    expect(r.srv.received.filter((m) => m.type === 'cancel_job')).toHaveLength(0);
+  });
+});
+
+describe('remote runner: install / upload via artifacts', () => {
+  const installScript = async (j: ScriptedJob) => {
+    await j.ack(true);
+    await j.output('[ 80%] Compiling x.o\n');
+    await j.state('completed');
+  };
+
+  it('completed → artifacts staged → progress reset to 0 → local upload exit 0 → completed', async () => {
+    const r = await rig({ onSubmit: installScript });
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin, { port: 'OTA' });
+    expect(job.job_type).toBe('install');
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.status).toBe('completed');
+    const progress = r.events.filter((e) => e.name === 'job_progress').map((e) => (e.payload as { progress: number }).progress);
+    expect(progress).toEqual([80, 0, 10, 50, 100]);
+    const lines = linesOf(r, job.job_id).join('');
+    expect(lines).toContain('INFO Uploading ');
+    expect(lines).toContain('to OTA');
+    expect(lines).toContain('INFO Successfully uploaded program.');
+    // The upload ran on the staged firmware (the fake refuses otherwise).
+    expect(lines).toMatch(/\.esphome\/build\/kitchen\/\.pioenvs\/kitchen\/firmware\.bin/);
+  });
+
+  it('local upload exit 7 → failed "local upload failed (exit 7)"', async () => {
+    const r = await rig({ onSubmit: installScript });
+    r.off.writeYaml('kitchen.yaml', '# fake-upload-exit: 7\n');
+    const done = await r.off.waitDone(r.off.compileOn('kitchen.yaml', r.srv.pin, { port: 'OTA' }).job_id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toBe('remote build: local upload failed (exit 7)');
+    expect(done.exit_code).toBe(7);
+  });
+
+  it('artifact download refused → failed with the reason', async () => {
+    const r = await rig({ onSubmit: installScript, artifacts: () => ({ reason: 'build_dir_missing', detail: 'no .pioenvs' }) });
+    r.off.writeYaml('kitchen.yaml');
+    const done = await r.off.waitDone(r.off.compileOn('kitchen.yaml', r.srv.pin, { port: 'OTA' }).job_id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toBe('remote build: artifact download failed: receiver refused the artifact download: build_dir_missing (no .pioenvs)');
+  });
+
+  it('malformed artifact tarball → failed with its message', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const r = await rig({ onSubmit: installScript, artifacts: () => gzipSync(Buffer.from('not a tar archive at all')) });
+    r.off.writeYaml('kitchen.yaml');
+    const done = await r.off.waitDone(r.off.compileOn('kitchen.yaml', r.srv.pin, { port: 'OTA' }).job_id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatch(/^remote build: could not stage the build artifacts: /);
+  });
+
+  it('cancel during the artifact download → cancelled, upload never spawned', async () => {
+    let serve!: () => void;
+    const gate = new Promise<void>((r) => (serve = r));
+    const r = await rig({
+      onSubmit: installScript,
+      artifacts: async () => {
+        await gate;
+        return makeArtifactTarball('kitchen');
+      },
+    });
+    const pidFile = join(r.off.dir, 'upload.pid');
+    r.off.engine.setJobEnvProvider(() => ({ FAKE_ESPHOME_PIDFILE: pidFile }));
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin, { port: 'OTA' });
+    await waitUntil(() => r.srv.received.some((m) => m.type === 'download_artifacts'));
+    rmIfExists(pidFile); // the bundle step wrote it too
+    await r.off.engine.cancel(job.job_id);
+    const done = await r.off.waitDone(job.job_id);
+    serve();
+    expect(done.status).toBe('cancelled');
+    await new Promise((res) => setTimeout(res, 100));
+    expect(existsSync(pidFile)).toBe(false);
+  });
+
+  it('cancel during the local upload → cancelled, upload process terminated', async () => {
+    const r = await rig({ onSubmit: installScript });
+    const pidFile = join(r.off.dir, 'upload.pid');
+    r.off.engine.setJobEnvProvider(() => ({ FAKE_ESPHOME_PIDFILE: pidFile }));
+    r.off.writeYaml('kitchen.yaml', '# fake-upload-sleep-ms: 20000\n');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin, { port: 'OTA' });
+    await waitUntil(() => linesOf(r, job.job_id).some((l) => l.startsWith('INFO Uploading')), 8000, 'upload start');
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    expect(alive(pid)).toBe(true);
+    await r.off.engine.cancel(job.job_id);
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.status).toBe('cancelled');
+    expect(done.error).toBeNull();
+    await waitUntil(() => !alive(pid), 3000, 'upload process exit');
+  });
+
+  it('clean on a server → target clean, completed without artifacts', async () => {
+    const r = await rig();
+    r.off.writeYaml('kitchen.yaml');
+    const job = createJob({ configuration: 'kitchen.yaml', job_type: 'clean', source: 'remote', source_pin_sha256: r.srv.pin });
+    r.off.engine.enqueue([job], { supersede: false });
+    const done = await r.off.waitDone(job.job_id);
+    expect(done.status).toBe('completed');
+    expect(r.srv.jobs[0].header.target).toBe('clean');
+    expect(r.srv.received.filter((m) => m.type === 'download_artifacts')).toHaveLength(0);
+  });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function rmIfExists(path: string): void {
+  rmSync(path, { force: true });
+}

@@ -1,0 +1,161 @@
+// The sending side for tests: a real JobEngine + PairingStore + PeerLinkClientManager +
+// RemoteBuilds in this process, pairings pre-approved for the given build servers, a temp config
+// dir. Paired with ScriptedServer (or a real `kiln receiver`) on loopback.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EventBus } from '../../../events';
+import { JobEngine, type EngineOptions } from '../../../jobs/engine';
+import type { FirmwareJob } from '../../../jobs/model';
+import { PeerLinkClientManager } from '../../../peer-link/client-manager';
+import { identityFromPrivateKey, type PeerLinkIdentity } from '../../../peer-link/identity';
+import { PairingStore, type StoredPairing } from '../../../peer-link/pairing-store';
+import { generateX25519KeyPair } from '../../../peer-link/x25519';
+import { RemoteBuilds, type RemoteBuildsOptions } from '../../remote-builds';
+
+export const FAKE_ESPHOME = join(dirname(fileURLToPath(import.meta.url)), 'fake-esphome.mjs');
+
+export interface ServerEndpoint {
+  pin: string;
+  publicKey: Uint8Array;
+  port: number;
+  host?: string;
+  label?: string;
+  esphomeVersion?: string;
+  /** Unix seconds; default: order of the list. */
+  pairedAt?: number;
+}
+
+export interface OffloaderOptions {
+  identity?: PeerLinkIdentity;
+  esphome?: string[];
+  engine?: Partial<EngineOptions>;
+  remote?: Partial<Omit<RemoteBuildsOptions, 'engine' | 'store' | 'clients'>>;
+  settings?: Partial<{ remote_builds_enabled: boolean; version_match_policy: 'any' | 'release' | 'exact' | 'exact_required'; include_local_in_pool: boolean }>;
+  localEsphomeVersion?: string;
+  heartbeatIntervalMs?: number;
+  heartbeatDeadAfterMs?: number;
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+}
+
+export class TestOffloader {
+  readonly dir: string;
+  readonly configDir: string;
+  readonly bus = new EventBus();
+  readonly identity: PeerLinkIdentity;
+  readonly store: PairingStore;
+  readonly clients: PeerLinkClientManager;
+  readonly engine: JobEngine;
+  readonly remote: RemoteBuilds;
+
+  private constructor(o: OffloaderOptions) {
+    this.dir = mkdtempSync(join(tmpdir(), 'kiln-offloader-'));
+    this.configDir = join(this.dir, 'config');
+    mkdirSync(this.configDir, { recursive: true });
+    this.identity = o.identity ?? identityFromPrivateKey(generateX25519KeyPair().privateKey);
+    this.store = PairingStore.inDataDir(join(this.dir, 'data'), { bus: this.bus, report: () => undefined });
+    this.clients = new PeerLinkClientManager({
+      identity: this.identity,
+      store: this.store,
+      bus: this.bus,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+      heartbeatDeadAfterMs: o.heartbeatDeadAfterMs,
+      backoffBaseMs: o.backoffBaseMs ?? 20,
+      backoffCapMs: o.backoffCapMs ?? 100,
+      connectTimeoutMs: 2000,
+      handshakeTimeoutMs: 2000,
+    });
+    this.engine = new JobEngine({
+      configDir: this.configDir,
+      dataDir: join(this.dir, 'data'),
+      esphome: o.esphome ?? [process.execPath, FAKE_ESPHOME],
+      bus: this.bus,
+      persist: false,
+      terminateGraceMs: 500,
+      drainMs: 100,
+      report: () => undefined,
+      ...o.engine,
+    });
+    const version = o.localEsphomeVersion ?? '2026.5.0';
+    this.remote = new RemoteBuilds({
+      engine: this.engine,
+      store: this.store,
+      clients: this.clients,
+      localEsphomeVersion: () => version,
+      startupGraceMs: 0,
+      report: () => undefined,
+      ...o.remote,
+    });
+  }
+
+  static async start(servers: ServerEndpoint[], o: OffloaderOptions = {}): Promise<TestOffloader> {
+    const off = new TestOffloader(o);
+    if (o.settings) await off.store.updateSettings(o.settings);
+    for (const [i, s] of servers.entries()) await off.pair(s, s.pairedAt ?? 1000 + i);
+    off.remote.start();
+    await off.engine.start();
+    off.clients.start();
+    return off;
+  }
+
+  get dashboardId(): string {
+    return this.store.dashboardId;
+  }
+
+  async pair(s: ServerEndpoint, pairedAt = Date.now() / 1000): Promise<void> {
+    const row: StoredPairing = {
+      receiver_hostname: s.host ?? '127.0.0.1',
+      receiver_port: s.port,
+      pin_sha256: s.pin,
+      static_x25519_pub: Buffer.from(s.publicKey),
+      label: s.label ?? `server-${s.pin.slice(0, 6)}`,
+      paired_at: pairedAt,
+      status: 'approved',
+      esphome_version: s.esphomeVersion ?? '2026.5.0',
+      enabled: true,
+    };
+    await this.store.put(row);
+  }
+
+  /** Resolves once every given pin has an open session. */
+  async waitConnected(pins: string[], timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pins.every((p) => this.clients.connectedPins().includes(p))) {
+      if (Date.now() > deadline) throw new Error(`peer-link not connected to ${pins.map((p) => p.slice(0, 8)).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  writeYaml(name: string, body = ''): string {
+    const path = join(this.configDir, name);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, `esphome:\n  name: ${name.replace(/\.ya?ml$/, '').replace(/[^a-z0-9-]/gi, '-')}\n${body}`);
+    return path;
+  }
+
+  /** A compile bound to one server (the `kiln build --server` / "Build remotely" path). */
+  compileOn(configuration: string, pin: string, over: Partial<FirmwareJob> = {}): FirmwareJob {
+    const job = this.remote.buildOn({ configuration, server: pin, port: over.port, bootloader: over.flash_bootloader });
+    return job;
+  }
+
+  waitDone(jobId: string, timeoutMs = 10_000): Promise<FirmwareJob> {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      this.engine.whenDone(jobId).finally(() => clearTimeout(timer)),
+      new Promise<FirmwareJob>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`job ${jobId} did not finish within ${timeoutMs} ms (status ${this.engine.getJob(jobId)?.status})`)), timeoutMs);
+      }),
+    ]);
+  }
+
+  async dispose(): Promise<void> {
+    this.remote.stop();
+    await this.engine.stop();
+    await this.clients.stop();
+    await this.store.flush();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
