@@ -1,0 +1,300 @@
+// `kiln receiver`: a headless build server. Runs only the peer-link listener, the job engine and
+// the BuildReceiver — no GUI, no offloader role. With no approved sender it opens a key-mode
+// pairing window (peer-link-protocol.md §5.3) and prints the fingerprint and the one-time key.
+import { mkdirSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { EventBus } from '../../core/events';
+import { resolveEsphomeCommand } from '../../core/esphome/command';
+import { probeVersion } from '../../core/esphome/version';
+import { JobEngine } from '../../core/jobs/engine';
+import type { FirmwareJob } from '../../core/jobs/model';
+import { emojiNames, emojiString, groupedHex } from '../../core/peer-link/fingerprint';
+import { startPeerLinkListener, type PeerLinkListener } from '../../core/peer-link/listener';
+import { BuildServerAdvertiser, type BonjourLike } from '../../core/peer-link/mdns';
+import { normalisePairingKey, PAIRING_KEY_ALPHABET } from '../../core/peer-link/pairing-key';
+import { ReceiverPairing } from '../../core/peer-link/receiver-pairing';
+import { openPeerLinkState } from '../../core/peer-link/state';
+import { BuildReceiver } from '../../core/receiver/service';
+
+export const READY_MARKER = 'KILN_RECEIVER_READY';
+export const DEFAULT_RECEIVER_PORT = 6055;
+
+export const RECEIVER_USAGE = `usage: kiln receiver [options]
+
+Run a headless Kiln build server: compiles ESPHome firmware for paired senders.
+
+  --data-dir D       state and build workspaces (default $KILN_DATA_DIR or ~/.kiln-receiver)
+  --port N           peer-link port (default 6055; the next free port is used if taken; 0 = any)
+  --host H           bind address (default 0.0.0.0)
+  --esphome CMD      esphome command (default $KILN_ESPHOME or 'esphome')
+  --pairing-key KEY  one-time pairing key for the first sender (default $KILN_PAIRING_KEY or random)
+  --no-mdns          do not advertise the build server over mDNS
+  -h, --help         this help
+`;
+
+export interface ReceiverCommandOptions {
+  dataDir: string;
+  port: number;
+  host: string;
+  esphome: string[];
+  pairingKey?: string;
+  mdns: boolean;
+}
+
+export class UsageError extends Error {}
+
+export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ReceiverCommandOptions | 'help' {
+  let dataDir = env.KILN_DATA_DIR || resolve(homedir(), '.kiln-receiver');
+  let port = DEFAULT_RECEIVER_PORT;
+  let host = '0.0.0.0';
+  let esphomeFlag: string | undefined;
+  let pairingKey = env.KILN_PAIRING_KEY || undefined;
+  let mdns = true;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '-h':
+      case '--help':
+        return 'help';
+      case '--data-dir':
+        dataDir = value();
+        break;
+      case '--port': {
+        const v = value();
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n > 65535) throw new UsageError(`--port must be 0..65535, got ${v}`);
+        port = n;
+        break;
+      }
+      case '--host':
+        host = value();
+        break;
+      case '--esphome':
+        esphomeFlag = value();
+        break;
+      case '--pairing-key':
+        pairingKey = value();
+        break;
+      case '--no-mdns':
+        mdns = false;
+        break;
+      default:
+        throw new UsageError(`unknown option ${arg}`);
+    }
+  }
+  if (pairingKey !== undefined) {
+    const norm = normalisePairingKey(pairingKey);
+    if (norm.length !== 16 || [...norm].some((c) => !PAIRING_KEY_ALPHABET.includes(c))) {
+      throw new UsageError(`--pairing-key must be 16 characters from ${PAIRING_KEY_ALPHABET} (e.g. ABCD-EFGH-JKMN-PQRS)`);
+    }
+    pairingKey = norm.match(/.{4}/g)!.join('-');
+  }
+  const esphome = resolveEsphomeCommand({ flag: esphomeFlag, env: env.KILN_ESPHOME });
+  return { dataDir: resolve(dataDir), port, host, esphome, pairingKey, mdns };
+}
+
+export interface Printer {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export interface HeadlessReceiver {
+  readonly port: number;
+  readonly pin: string;
+  /** The armed one-time key, or null when a sender is already approved. */
+  readonly pairingKey: string | null;
+  readonly engine: JobEngine;
+  readonly receiver: BuildReceiver;
+  readonly listener: PeerLinkListener;
+  /** Graceful stop: running jobs cancelled, sessions terminated with server_shutting_down. */
+  stop(): Promise<void>;
+}
+
+function jobName(job: FirmwareJob): string {
+  return job.device_friendly_name || job.device_name || job.configuration.split('/').pop() || job.job_id;
+}
+
+/** Starts the build server; resolves once the listener is bound and the banner is printed. */
+export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print: Printer): Promise<HeadlessReceiver> {
+  mkdirSync(opts.dataDir, { recursive: true });
+  const bus = new EventBus();
+  const report = (m: string): void => print.err(`kiln receiver: ${m}`);
+  const state = await openPeerLinkState(opts.dataDir, { bus, report });
+  let esphomeVersion = '';
+  try {
+    esphomeVersion = await probeVersion(opts.esphome);
+  } catch (err) {
+    print.err(`kiln receiver: warning: ${(err as Error).message}`);
+  }
+  // The receiver's config dir is its data dir: every job's YAML lives under remote_builds/.
+  const engine = new JobEngine({ configDir: opts.dataDir, dataDir: opts.dataDir, esphome: opts.esphome, bus, report });
+  await engine.start();
+  const pairing = new ReceiverPairing({ store: state.receiverPeers, bus, report });
+  const friendly = hostname();
+  const listener = await startPeerLinkListener({
+    identity: state.identity,
+    pairing,
+    bus,
+    host: opts.host,
+    port: opts.port,
+    esphomeVersion: () => esphomeVersion,
+    friendlyName: () => friendly,
+    autoProvisionSupported: () => false,
+    resetBuildEnvSupported: () => false,
+  });
+  const receiver = new BuildReceiver({
+    engine,
+    sessions: listener.sessions,
+    cleanupTtlSeconds: state.receiverPeers.settings.cleanup_ttl_seconds,
+    log: (m) => print.out(`[receiver] ${m}`),
+  });
+  receiver.start();
+
+  // Receiver jobs' lifecycle and output go to stdout too.
+  const labelOf = (job: FirmwareJob): string => job.remote_peer_label || job.remote_peer.slice(0, 8);
+  const offs = [
+    bus.on('receiver_session_opened', (e) => print.out(`[receiver] sender connected: ${e.label || e.dashboard_id.slice(0, 8)}`)),
+    bus.on('receiver_session_closed', (e) => print.out(`[receiver] sender disconnected: ${e.dashboard_id.slice(0, 8)} (${e.reason})`)),
+    bus.on('job_started', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] ${job.job_type} ${jobName(job)} from ${labelOf(job)}: running`)),
+    bus.on('job_completed', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] completed`)),
+    bus.on('job_failed', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] failed: ${job.error ?? ''}`)),
+    bus.on('job_cancelled', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] cancelled: ${job.error ?? ''}`)),
+    bus.on('job_output', ({ job_id, line }) => {
+      const job = engine.getJob(job_id);
+      if (job?.remote_peer) print.out(`[job ${job_id}] ${line.replace(/[\r\n]+$/, '')}`);
+    }),
+    bus.on('pair_status_changed', (e) => {
+      if (e.status === 'approved') {
+        const peer = state.receiverPeers.get(e.dashboard_id);
+        print.out(`[receiver] paired with ${peer?.label || e.dashboard_id.slice(0, 8)}; pairing window closed`);
+      }
+    }),
+    bus.on('pairing_window_changed', (e) => {
+      if (!e.open && !stopping && pairingKey !== null && state.receiverPeers.list().length === 0) print.out('[receiver] pairing window closed without a pairing; restart to pair again');
+    }),
+  ];
+
+  let pairingKey: string | null = null;
+  if (state.receiverPeers.list().length === 0) pairingKey = pairing.armKeyMode({ key: opts.pairingKey });
+
+  let advertiser: BuildServerAdvertiser | null = null;
+  let bonjour: { destroy(): void } | null = null;
+  if (opts.mdns) {
+    try {
+      const { Bonjour } = await import('bonjour-service');
+      const b = new Bonjour();
+      bonjour = b;
+      advertiser = new BuildServerAdvertiser({
+        bonjour: b as unknown as BonjourLike,
+        dashboardId: state.dashboardId,
+        serverVersion: 'kiln',
+        esphomeVersion: () => esphomeVersion,
+        friendlyName: () => friendly,
+        pin: () => state.identity.pin,
+      });
+      await advertiser.setListenerPort(listener.port);
+    } catch (err) {
+      print.err(`kiln receiver: warning: mDNS advertising unavailable: ${(err as Error).message}`);
+    }
+  }
+
+  const pin = state.identity.pin;
+  print.out('');
+  print.out('Kiln build server');
+  print.out(`  listening on     ${opts.host}:${listener.port}`);
+  print.out(`  fingerprint      ${emojiString(pin)}`);
+  print.out(`                   ${emojiNames(pin)}`);
+  print.out(`  pin (sha256)     ${groupedHex(pin)}`);
+  print.out(`  esphome          ${opts.esphome.join(' ')}${esphomeVersion ? ` (${esphomeVersion})` : ' (version unknown)'}`);
+  print.out(`  data dir         ${opts.dataDir}`);
+  if (pairingKey) {
+    print.out(`  pairing key      ${pairingKey}   (one-time, valid 15 minutes, for the first sender)`);
+    print.out('  On the sender: Settings → Send builds → Add build server, enter this host, port and key,');
+    print.out('  and check that the fingerprint shown there matches the one above.');
+  } else {
+    print.out(`  approved senders ${state.receiverPeers.list().map((p) => p.label || p.dashboard_id.slice(0, 8)).join(', ')}`);
+  }
+  print.out('');
+  print.out(`${READY_MARKER} ${JSON.stringify({ port: listener.port, host: opts.host, pin, pairing_key: pairingKey, esphome_version: esphomeVersion, data_dir: opts.dataDir })}`);
+
+  let stopping: Promise<void> | null = null;
+  return {
+    port: listener.port,
+    pin,
+    pairingKey,
+    engine,
+    receiver,
+    listener,
+    stop() {
+      stopping ??= (async () => {
+        // Queued receiver jobs would only re-run for senders that are gone: cancel them; the
+        // engine's stop then ends running ones cancelled ("runner shutdown") and the fan-out
+        // tells their senders before the sessions are terminated.
+        for (const job of engine.getJobs({ status: 'queued' })) if (job.remote_peer) await engine.cancel(job.job_id).catch(() => undefined);
+        await engine.stop();
+        await advertiser?.stop().catch(() => undefined);
+        bonjour?.destroy();
+        await listener.close();
+        await receiver.stop();
+        pairing.closeWindow();
+        for (const off of offs) off();
+        await state.receiverPeers.close();
+        await state.pairings.flush();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** CLI entry: returns the exit code (0 after a clean SIGTERM/SIGINT shutdown). */
+export async function runReceiverCommand(argv: string[]): Promise<number> {
+  const print: Printer = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
+  let opts: ReceiverCommandOptions | 'help';
+  try {
+    opts = parseReceiverArgs(argv);
+  } catch (err) {
+    print.err(`kiln receiver: ${(err as Error).message}`);
+    print.err(RECEIVER_USAGE);
+    return 2;
+  }
+  if (opts === 'help') {
+    print.out(RECEIVER_USAGE);
+    return 0;
+  }
+  let server: HeadlessReceiver;
+  try {
+    server = await startHeadlessReceiver(opts, print);
+  } catch (err) {
+    print.err(`kiln receiver: ${(err as Error).message}`);
+    return 1;
+  }
+  return new Promise<number>((resolveExit) => {
+    const onSignal = (sig: NodeJS.Signals): void => {
+      print.out(`[receiver] ${sig}: shutting down`);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      server.stop().then(
+        () => resolveExit(0),
+        (err: Error) => {
+          print.err(`kiln receiver: shutdown failed: ${err.message}`);
+          resolveExit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+export const command = {
+  summary: 'run a headless build server (peer-link listener + job engine, pairs with a one-time key)',
+  usage: RECEIVER_USAGE,
+  run: runReceiverCommand,
+} satisfies import('./command').CliCommand;
