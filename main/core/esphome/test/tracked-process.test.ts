@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, existsSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { groupAlive, runTracked, SpawnError } from '../tracked-process';
+import { liveGroupMembers, processDead } from '../../jobs/test/helpers';
+import { runTracked, SpawnError } from '../tracked-process';
 
 const FAKE = resolve(__dirname, '../../jobs/test/fixtures/fake-esphome.mjs');
 const node = process.execPath;
@@ -14,14 +15,6 @@ function tmp(): string {
   const d = mkdtempSync(join(tmpdir(), 'kiln-tp-'));
   dirs.push(d);
   return d;
-}
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -96,7 +89,7 @@ describe('runTracked', () => {
     expect(res.terminated).toBe(true);
     expect(res.signal).toBe('SIGKILL');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
-    expect(await waitFor(() => !pidAlive(gc) && !groupAlive(pid), 2000)).toBe(true);
+    expect(await waitFor(() => processDead(gc) && liveGroupMembers(pid).length === 0, 2000)).toBe(true);
     expect(chunks).toContain('child ignoring SIGTERM\n');
   });
 
@@ -115,7 +108,7 @@ describe('runTracked', () => {
     expect(res.exitCode).toBe(0);
     expect(took).toBeLessThan(3000);
     const gc = Number(readFileSync(pidfile, 'utf8'));
-    expect(await waitFor(() => !pidAlive(gc) && !groupAlive(pid), 2000)).toBe(true);
+    expect(await waitFor(() => processDead(gc) && liveGroupMembers(pid).length === 0, 2000)).toBe(true);
   });
 
   it('terminates right after spawn when the signal is already aborted', async () => {

@@ -7,7 +7,7 @@ import { ApiError } from '../../errors';
 import { FORCED_ENV } from '../../esphome/argv';
 import { NO_ESPHOME_MODULE_MESSAGE, EXIT0_ERROR_MESSAGE } from '../error-scrape';
 import { PREREQUISITE_FAILED, RUNNER_SHUTDOWN } from '../engine';
-import { Harness, pidAlive, waitFor } from './helpers';
+import { Harness, pidAlive, processDead, waitFor } from './helpers';
 
 let h: Harness;
 beforeEach(() => {
@@ -253,7 +253,7 @@ describe('cancel', () => {
       expect(done.error).toBeNull();
       expect(took).toBeGreaterThanOrEqual(2900);
       expect(took).toBeLessThan(3500);
-      await waitFor(() => !pidAlive(gc), 3500 - took + 200);
+      await waitFor(() => processDead(gc), Math.max(0, 3500 - took));
       expect(h.output(job.job_id)).toContain('child ignoring SIGTERM\n');
     } finally {
       delete process.env.FAKE_PIDFILE;
@@ -469,7 +469,7 @@ describe('stop()', () => {
       expect(job.status).toBe('cancelled');
       expect(job.error).toBe(RUNNER_SHUTDOWN);
       expect(h.names(job.job_id)).toEqual(['job_queued', 'job_started', 'job_cancelled']);
-      await waitFor(() => !pidAlive(gc), 2000);
+      await waitFor(() => processDead(gc), 2000);
       const meta = JSON.parse(readFileSync(join(h.dataDir, 'jobs.json'), 'utf8'));
       const st = Object.fromEntries(meta.jobs.map((j: { job_id: string; status: string }) => [j.job_id, j.status]));
       expect(st).toEqual({ [job.job_id]: 'cancelled', [waiting.job_id]: 'queued' });

@@ -1,6 +1,6 @@
 // Shared test scaffolding: temp config/data dirs, YAML files, an engine wired to a real
 // subprocess (the fake esphome fixture or the simulator), and an ordered event log.
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { EventBus } from '../../events';
@@ -102,3 +102,44 @@ export function pidAlive(pid: number): boolean {
 }
 
 export const terminal = (j: FirmwareJob): boolean => ['completed', 'failed', 'cancelled'].includes(j.status);
+
+/** Linux: state letter from /proc/<pid>/stat ('Z' = zombie), null if the process is gone. */
+function procState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return null;
+  }
+}
+
+/** Dead = gone or a zombie waiting for its (possibly slow) reaper. */
+export function processDead(pid: number): boolean {
+  if (!existsSync('/proc/self/stat')) return !pidAlive(pid);
+  const s = procState(pid);
+  return s === null || s === 'Z';
+}
+
+/** Live (non-zombie) members of a process group. */
+export function liveGroupMembers(pgid: number): number[] {
+  if (!existsSync('/proc/self/stat')) {
+    try {
+      process.kill(-pgid, 0);
+      return [pgid];
+    } catch {
+      return [];
+    }
+  }
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[2]) === pgid && f[0] !== 'Z') out.push(Number(name));
+    } catch {
+      // exited while scanning
+    }
+  }
+  return out;
+}

@@ -1,10 +1,11 @@
 // `kiln build` as a user runs it: a real `node --import tsx main/headless/cli/kiln.ts build …`
 // process driving a real esphome double.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { liveGroupMembers, processDead } from '../../../core/jobs/test/helpers';
 import { parseBuildArgs } from '../build-command';
 
 const ROOT = resolve(__dirname, '../../../..');
@@ -91,13 +92,8 @@ describe('kiln build (real process)', () => {
     expect(r.stderr).toContain('kiln: compile cancelled');
     expect(r.stdout).not.toContain('woke');
     const pid = JSON.parse(readFileSync(dump, 'utf8').trim()).pid as number;
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      alive = false;
-    }
-    expect(alive).toBe(false);
+    expect(processDead(pid)).toBe(true);
+    expect(liveGroupMembers(pid)).toEqual([]);
   }, 30_000);
 
   it('install runs compile then upload and exits 0; --data-dir keeps history', async () => {
@@ -120,6 +116,48 @@ describe('kiln build (real process)', () => {
     const help = await kiln(['--help']);
     expect(help.stdout).toContain('build');
     expect((await kiln(['nope'])).code).toBe(2);
+  }, 30_000);
+});
+
+describe('kiln build with the esphome simulator', () => {
+  const SIM = join(ROOT, 'tools/esphome-sim/esphome');
+  const EXAMPLES = join(ROOT, 'tools/esphome-sim/examples');
+  const simEnv = { ESPHOME_SIM_SPEED: '0', ESPHOME_SIM_ORPHAN_TTL: '30' };
+  function simYaml(name: string, scenario: string): string {
+    cpSync(EXAMPLES, dir, { recursive: true, filter: (src) => !src.includes('.esphome') });
+    const p = join(dir, name);
+    writeFileSync(p, `# sim: ${scenario}\n${readFileSync(join(dir, 'garage-idf.yaml'), 'utf8')}`);
+    return p;
+  }
+
+  it('0 on success (ESP-IDF compile, progress to 100), artifacts in the YAML dir', async () => {
+    const r = await kiln(['build', simYaml('garage.yaml', 'success'), '--esphome', SIM], { env: simEnv });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Successfully compiled program.');
+    expect(r.stderr).toMatch(/^progress 100%$/m);
+    expect(existsSync(join(dir, '.esphome/build/garage-idf/.pioenvs/garage-idf/firmware.bin'))).toBe(true);
+  }, 30_000);
+
+  it('1 on a compile error', async () => {
+    const r = await kiln(['build', simYaml('broken.yaml', 'compile-error'), '--esphome', SIM], { env: simEnv });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('kiln: compile failed (exit 1)');
+  }, 30_000);
+
+  it('130 on Ctrl-C during a hanging build', async () => {
+    let sent = false;
+    const r = await kiln(['build', simYaml('stuck.yaml', 'hang'), '--esphome', SIM], {
+      env: simEnv,
+      onStdout: (s, kill) => {
+        if (!sent && s.includes('Compiling app')) {
+          sent = true;
+          kill('SIGINT');
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain('kiln: compile cancelled');
   }, 30_000);
 });
 
