@@ -4,7 +4,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import tarStream from 'tar-stream';
 import YAML from 'yaml';
 import { atomicWrite } from './artifacts.mjs';
 import { SECRETS_FILES, SecretRef, Lambda } from './yaml-load.mjs';
@@ -163,6 +162,7 @@ function filteredSecrets(collector, secretsFiles, keys) {
 
 /** gzip tar with deterministic member metadata. */
 export async function packTarGz(entries) {
+  const { default: tarStream } = await import('tar-stream');
   const pack = tarStream.pack();
   const chunks = [];
   const done = new Promise((resolve, reject) => {
@@ -240,6 +240,7 @@ async function readMembers(bundlePath) {
   } catch (err) {
     throw new SimError(`Failed to extract bundle: ${err.code === 'ERR_BUFFER_TOO_LARGE' ? `decompressed size exceeds ${MAX_DECOMPRESSED / (1024 * 1024)}MB limit` : err.message}`, 1);
   }
+  const { default: tarStream } = await import('tar-stream');
   const extract = tarStream.extract();
   const members = [];
   const reading = (async () => {
