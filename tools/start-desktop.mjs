@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: run the desktop app when an Electron binary exists; otherwise say so plainly and
 // point at the browser mode (`npm run serve`), which runs the same backend and UI in plain Node.
+// Builds out/ first when it is missing (or with --build; KILN_SKIP_BUILD=1 never builds).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -23,7 +24,7 @@ if (!bin) {
   process.exit(1);
 }
 const built = ['out/main/index.js', 'out/preload/index.cjs', 'out/renderer/index.html'].every((p) => existsSync(join(root, p)));
-if (!built || process.argv.includes('--build')) {
+if ((!built || process.argv.includes('--build')) && process.env.KILN_SKIP_BUILD !== '1') {
   const res = spawnSync('npx', ['electron-vite', 'build'], { cwd: root, stdio: 'inherit' });
   if (res.status !== 0) process.exit(res.status ?? 1);
 }

@@ -90,8 +90,9 @@ export async function startDesktopApp(opts: DesktopAppOptions = {}): Promise<voi
     });
   const notifier = new ElectronNotifier({
     focusWindow: () => openWindow(),
-    // The renderer opens the job from a toast that carries its id (no dedicated event yet).
-    selectJob: (jobId) => be.service.broadcast('toast', { kind: 'info', title: 'Opening job', body: '', jobId }),
+    // The contract has no "select this job" event yet: re-show the notice in the window as a
+    // toast carrying the job id, whose button opens the job (see docs/notes/electron.md).
+    selectJob: (_jobId, notice) => toast(notice),
     fallbackToast: toast,
   });
   const queue = be.queueControl;
@@ -117,7 +118,14 @@ export async function startDesktopApp(opts: DesktopAppOptions = {}): Promise<voi
   if (env.APP_E2E === '1') {
     // e2e flavour: record what the desktop was told, readable via electronApp.evaluate().
     const recorder = new RecordingDesktop();
-    (globalThis as { __e2e?: unknown }).__e2e = { desktop: recorder, importPaths: (p: string[]) => importPaths(p) };
+    const e2eConn = be.service.connect(() => {});
+    (globalThis as { __e2e?: unknown }).__e2e = {
+      desktop: recorder,
+      configDir: be.configDir,
+      importPaths: (p: string[]) => importPaths(p),
+      /** Calls the API in-process (same validation as the window's calls). */
+      call: (method: string, params: unknown) => e2eConn.call(method, params),
+    };
     desktop = new TeeDesktop([electronDesktop, recorder]);
   }
   const policy = new DesktopPolicy({

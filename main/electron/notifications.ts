@@ -7,7 +7,7 @@ import type { DesktopNotice } from '../core/desktop';
 export interface NotifierDeps {
   focusWindow(): void;
   /** Ask the renderer to open this job (over the RPC connection). */
-  selectJob(jobId: string): void;
+  selectJob(jobId: string, notice: DesktopNotice): void;
   /** In-app toast when OS notifications are unavailable or fail. */
   fallbackToast(notice: DesktopNotice): void;
   platform?: NodeJS.Platform;
@@ -37,7 +37,7 @@ export class ElectronNotifier {
     n.on('click', () => {
       forget();
       this.deps.focusWindow();
-      if (notice.jobId) this.deps.selectJob(notice.jobId);
+      if (notice.jobId) this.deps.selectJob(notice.jobId, notice);
     });
     n.on('failed', () => {
       forget();

@@ -1,0 +1,105 @@
+// Electron-only end-to-end checks (tag @electron). They need a real Electron binary, which the
+// build/CI machines do not have: without one every test here is SKIPPED with the reason printed,
+// never reported as passed. Run with `xvfb-run -a npx playwright test --project=electron`.
+// The mode-agnostic scenarios (queue, progress, cancel, log, content drop) are the browser
+// suite's specs, which the electron project also runs against this app.
+import { expect, test } from '@playwright/test';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { electronBinary, launchDesktop, type DesktopApp } from './electron-app';
+
+// The callbacks passed to page.evaluate run in the window; this file is type-checked with Node
+// types only, so the few page globals they touch are declared here.
+interface PageBridge {
+  importDroppedFile(f: unknown): Promise<unknown>;
+}
+interface PageFileInput {
+  type: string;
+  id: string;
+  style: { display: string };
+  files: ArrayLike<unknown> | null;
+}
+declare const window: { location: { href: string }; open(url: string): unknown; bridge: PageBridge & object };
+declare const document: {
+  createElement(tag: 'input'): PageFileInput;
+  getElementById(id: string): PageFileInput | null;
+  body: { append(el: PageFileInput): void };
+};
+declare const File: new (parts: string[], name: string) => unknown;
+
+const KITCHEN = 'esphome:\n  name: kitchen\nesp32:\n  board: esp32dev\n';
+
+if (!electronBinary.bin) {
+  console.log(`[e2e/electron] NOT RUN: no Electron binary on this machine (${electronBinary.reason}). These tests are skipped, not passed.`);
+}
+
+test.describe('desktop shell @electron', () => {
+  test.skip(!electronBinary.bin, `no Electron binary: ${electronBinary.reason}`);
+  test.describe.configure({ mode: 'serial' });
+
+  let d: DesktopApp;
+  test.beforeAll(async () => {
+    d = await launchDesktop({ 'kitchen.yaml': KITCHEN });
+  });
+  test.afterAll(async () => {
+    await d?.close();
+  });
+
+  test('the window is the renderer on app://kiln with no Node and only window.bridge', async () => {
+    expect(d.page.url()).toBe('app://kiln/index.html');
+    const probe = await d.page.evaluate(() => ({
+      require: typeof (globalThis as { require?: unknown }).require,
+      process: typeof (globalThis as { process?: unknown }).process,
+      bridgeKeys: Object.keys(window.bridge).sort(),
+      ipc: 'ipcRenderer' in window,
+    }));
+    expect(probe).toEqual({ require: 'undefined', process: 'undefined', bridgeKeys: ['capabilities', 'connect', 'importDroppedFile'], ipc: false });
+  });
+
+  test('the app:// protocol sends the CSP header and refuses paths outside the renderer', async () => {
+    const res = await d.page.evaluate(async () => {
+      const index = await fetch('app://kiln/index.html');
+      const escape = await fetch('app://kiln/..%2f..%2fpackage.json');
+      return { csp: index.headers.get('content-security-policy'), escape: escape.status };
+    });
+    expect(res.csp).toContain("script-src 'self'");
+    expect(res.escape).toBe(403);
+  });
+
+  test('navigation away and new windows are refused', async () => {
+    await d.page.evaluate(() => {
+      window.location.href = 'file:///etc/passwd';
+    });
+    await d.page.waitForTimeout(300);
+    expect(d.page.url()).toBe('app://kiln/index.html');
+    expect(await d.page.evaluate(() => window.open('https://example.com/') === null)).toBe(true);
+    expect(d.app.windows()).toHaveLength(1);
+  });
+
+  test('a picked file is imported by path through main (setInputFiles = real disk-backed File)', async () => {
+    const src = join(d.dir, 'porch.yaml');
+    writeFileSync(src, 'esphome:\n  name: porch\n');
+    await d.page.evaluate(() => {
+      const input = document.createElement('input');
+      input.type = 'file';
+      input.id = 'e2e-file';
+      input.style.display = 'none';
+      document.body.append(input);
+    });
+    await d.page.locator('#e2e-file').setInputFiles(src);
+    const result = await d.page.evaluate(() => window.bridge.importDroppedFile(document.getElementById('e2e-file')!.files![0]));
+    expect(result).toMatchObject({ status: 'imported', configuration: 'porch.yaml' });
+    expect(readFileSync(join(d.configDir, 'porch.yaml'), 'utf8')).toContain('name: porch');
+    const jsFile = await d.page.evaluate(() => window.bridge.importDroppedFile(new File(['x'], 'x.yaml')));
+    expect(jsFile).toMatchObject({ status: 'refused', code: 'no_path' });
+    expect(existsSync(join(d.configDir, 'x.yaml'))).toBe(false);
+  });
+
+  test('a finished job notifies once with the device name, and the tray follows the queue', async () => {
+    const job = await d.call<{ job_id: string }>('compile', { configuration: 'kitchen.yaml' });
+    await expect.poll(async () => (await d.notices()).filter((n) => n.jobId === job.job_id).map((n) => n.title), { timeout: 30_000 }).toEqual([
+      expect.stringMatching(/^kitchen: build (finished|failed)$/),
+    ]);
+    await expect.poll(async () => (await d.trayState()).running, { timeout: 10_000 }).toBe(0);
+  });
+});

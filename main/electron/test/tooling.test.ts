@@ -1,0 +1,124 @@
+// Packaging and launch tooling: electron-builder config (ids, targets, files, fuses gating),
+// the Electron binary finder (never requires the package), `npm start` without a binary, and the
+// asar header reader pack:check uses (against an archive made by @electron/asar).
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Configuration } from 'electron-builder';
+import { findElectron } from '../../../tools/electron-bin.mjs';
+import { APP_ID } from '../constants';
+
+const ROOT = resolve(__dirname, '..', '..', '..');
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kiln-tooling-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  vi.unstubAllEnvs();
+  vi.resetModules();
+});
+
+async function loadConfig(env: Record<string, string | undefined>): Promise<Configuration> {
+  for (const [k, v] of Object.entries(env)) vi.stubEnv(k, v);
+  vi.resetModules();
+  return (await import('../../../electron.config')).default;
+}
+
+describe('electron.config.ts', () => {
+  it('has the app id the shell uses as AppUserModelId, product name, targets and icons', async () => {
+    const c = await loadConfig({ KILN_ELECTRON_DIST: undefined, KILN_FUSES: undefined });
+    expect(c.appId).toBe(APP_ID);
+    expect(c.productName).toBe('Kiln');
+    expect(c.asar).toBe(true);
+    expect(c.linux?.target).toEqual(['AppImage', 'deb']);
+    expect(c.mac?.target).toEqual(['dmg']);
+    expect(c.win?.target).toEqual(['nsis']);
+    expect(c.linux?.icon).toBe('assets/icons');
+    expect(c.mac?.icon).toBe('assets/icon.icns');
+    expect(c.win?.icon).toBe('assets/icon.ico');
+    expect(c.files).toEqual(expect.arrayContaining(['out/main/**', 'out/preload/**', 'out/renderer/**', 'package.json', '!**/*.map']));
+  });
+
+  it('flips the security fuses for real builds, not with a stub dist, inspect only for the e2e flavour', async () => {
+    const real = await loadConfig({ KILN_ELECTRON_DIST: undefined, KILN_FUSES: undefined, KILN_E2E_INSPECT: undefined });
+    expect(real.electronFuses).toEqual({
+      runAsNode: false,
+      enableCookieEncryption: true,
+      enableNodeOptionsEnvironmentVariable: false,
+      enableNodeCliInspectArguments: false,
+      enableEmbeddedAsarIntegrityValidation: true,
+      onlyLoadAppFromAsar: true,
+      grantFileProtocolExtraPrivileges: false,
+    });
+    const stub = await loadConfig({ KILN_ELECTRON_DIST: '/tmp/stub', KILN_FUSES: undefined });
+    expect(stub.electronFuses).toBeNull();
+    expect(stub.electronDist).toBe('/tmp/stub');
+    const forced = await loadConfig({ KILN_ELECTRON_DIST: '/tmp/stub', KILN_FUSES: '1', KILN_E2E_INSPECT: '1' });
+    expect(forced.electronFuses?.enableNodeCliInspectArguments).toBe(true);
+    expect(forced.electronFuses?.runAsNode).toBe(false);
+  });
+});
+
+describe('Electron binary detection', () => {
+  it('finds no binary here and says why, without requiring the electron package', () => {
+    const r = findElectron({});
+    expect(r.bin).toBeNull();
+    expect(r.reason).toMatch(/path\.txt is missing|does not exist|not installed/);
+    expect(require.cache[require.resolve('electron')]).toBeUndefined();
+  });
+
+  it('honours KILN_ELECTRON_BIN and ELECTRON_OVERRIDE_DIST_PATH when they hold an executable', () => {
+    const dist = join(dir, 'dist');
+    mkdirSync(dist, { recursive: true });
+    const bin = join(dist, 'electron');
+    writeFileSync(bin, '#!/bin/sh\nexit 0\n');
+    chmodSync(bin, 0o755);
+    expect(findElectron({ KILN_ELECTRON_BIN: bin })).toEqual({ bin, reason: 'KILN_ELECTRON_BIN' });
+    expect(findElectron({ ELECTRON_OVERRIDE_DIST_PATH: dist })).toEqual({ bin, reason: 'ELECTRON_OVERRIDE_DIST_PATH' });
+    expect(findElectron({ KILN_ELECTRON_BIN: join(dist, 'missing') }).bin).toBeNull();
+    writeFileSync(join(dir, 'not-exec'), 'x');
+    expect(findElectron({ KILN_ELECTRON_BIN: join(dir, 'not-exec') }).bin).toBeNull();
+  });
+
+  it('`npm start` without a binary says so plainly, points at npm run serve and exits non-zero', () => {
+    const res = spawnSync(process.execPath, [join(ROOT, 'tools', 'start-desktop.mjs')], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH } });
+    expect(res.status).toBe(1);
+    expect(res.stderr).toContain('no Electron binary is available on this machine');
+    expect(res.stderr).toContain('npm run serve');
+  });
+
+  it('`npm start` with a binary launches it on the project (stub binary records its argv)', () => {
+    const out = join(dir, 'argv.txt');
+    const bin = join(dir, 'fake-electron.sh');
+    writeFileSync(bin, `#!/bin/sh\necho "$@" > ${out}\nexit 0\n`);
+    chmodSync(bin, 0o755);
+    mkdirSync(join(dir, 'marker'), { recursive: true });
+    const res = spawnSync(process.execPath, [join(ROOT, 'tools', 'start-desktop.mjs'), 'kitchen.yaml'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, KILN_ELECTRON_BIN: bin, KILN_SKIP_BUILD: '1' },
+    });
+    expect(res.status).toBe(0);
+    expect(res.stdout).toContain(`starting ${bin}`);
+    expect(spawnSync('cat', [out], { encoding: 'utf8' }).stdout.trim()).toBe(`${ROOT} kitchen.yaml`);
+  });
+});
+
+describe('asar reader used by pack:check', () => {
+  it('lists exactly what @electron/asar packed', async () => {
+    const src = join(dir, 'app');
+    mkdirSync(join(src, 'out', 'main'), { recursive: true });
+    writeFileSync(join(src, 'package.json'), '{"main":"out/main/index.js"}');
+    writeFileSync(join(src, 'out', 'main', 'index.js'), 'console.log(1)');
+    const asarFile = join(dir, 'app.asar');
+    const asar = await import('@electron/asar');
+    await asar.createPackage(src, asarFile);
+    // @ts-expect-error plain JS tool without types
+    const { readAsarHeader, listAsar } = await import('../../../tools/pack-check.mjs');
+    const entries = listAsar(readAsarHeader(asarFile)) as string[];
+    expect(entries.sort()).toEqual(['/out/', '/out/main/', '/out/main/index.js', '/package.json']);
+  });
+});
