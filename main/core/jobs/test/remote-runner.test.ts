@@ -29,10 +29,8 @@ async function rig(script: Partial<ScriptedServerOptions> = {}, o: OffloaderOpti
   const dashboardId = newDashboardId();
   const srv = await ScriptedServer.start({ sender: { identity, dashboardId }, artifacts: defaultArtifacts, ...script });
   cleanups.push(() => srv.dispose());
-  const off = await TestOffloader.start([{ pin: srv.pin, publicKey: srv.identity.publicKey, port: srv.port, label: 'Attic' }], { identity, ...o });
-  await off.store.setDashboardId(dashboardId);
+  const off = await TestOffloader.start([{ pin: srv.pin, publicKey: srv.identity.publicKey, port: srv.port, label: 'Attic' }], { identity, dashboardId, ...o });
   cleanups.push(() => off.dispose());
-  await off.clients.reconnect(srv.pin);
   await off.waitConnected([srv.pin]);
   const events: Rig['events'] = [];
   for (const name of ['job_output', 'job_progress', 'job_completed', 'job_failed', 'job_cancelled', 'job_started'] as const) {
@@ -163,12 +161,9 @@ describe('remote runner: happy path and translation', () => {
         { pin: a.pin, publicKey: a.identity.publicKey, port: a.port },
         { pin: b.pin, publicKey: b.identity.publicKey, port: b.port },
       ],
-      { identity },
+      { identity, dashboardId },
     );
-    await off.store.setDashboardId(dashboardId);
     cleanups.push(() => off.dispose());
-    await off.clients.reconnect(a.pin);
-    await off.clients.reconnect(b.pin);
     await off.waitConnected([a.pin, b.pin]);
     const lines: string[] = [];
     off.bus.on('job_output', (e) => lines.push(e.line));

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// A tiny stand-in for the esphome CLI used by the remote-runner tests: only `bundle` and
-// `upload`, steered by directives in the YAML itself so each test controls its own case:
+// A tiny stand-in for the esphome CLI used by the remote-runner tests: only `bundle`, `upload`
+// and a trivial `compile`, steered by directives in the YAML itself so each test controls its own case:
 //   # fake-bundle: fail | sleep
 //   # fake-upload-exit: <n>
 //   # fake-upload-sleep-ms: <n>
+//   # fake-compile-sleep-ms: <n>
 // `upload` refuses to run unless the remote artifacts were staged where esphome looks for them
 // (<config dir>/.esphome/storage/<yaml>.json → firmware_bin_path), so a passing install test
 // proves the staging happened.
@@ -67,6 +68,15 @@ if (cmd === 'upload') {
     process.exit(exit);
   }
   console.log('INFO Successfully uploaded program.');
+  process.exit(0);
+}
+
+if (cmd === 'compile') {
+  const sleepMs = Number(directive('fake-compile-sleep-ms') ?? 0);
+  console.log(`INFO Reading configuration ${yaml}...`);
+  console.log('Compiling .pioenvs/local/src/main.cpp.o (locally)');
+  if (sleepMs) await sleep(sleepMs);
+  console.log('INFO Successfully compiled program.');
   process.exit(0);
 }
 

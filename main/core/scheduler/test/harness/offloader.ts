@@ -29,6 +29,8 @@ export interface ServerEndpoint {
 
 export interface OffloaderOptions {
   identity?: PeerLinkIdentity;
+  /** The dashboard_id the servers approved (set before any client dials). */
+  dashboardId?: string;
   esphome?: string[];
   engine?: Partial<EngineOptions>;
   remote?: Partial<Omit<RemoteBuildsOptions, 'engine' | 'store' | 'clients'>>;
@@ -92,6 +94,7 @@ export class TestOffloader {
 
   static async start(servers: ServerEndpoint[], o: OffloaderOptions = {}): Promise<TestOffloader> {
     const off = new TestOffloader(o);
+    if (o.dashboardId) await off.store.setDashboardId(o.dashboardId);
     if (o.settings) await off.store.updateSettings(o.settings);
     for (const [i, s] of servers.entries()) await off.pair(s, s.pairedAt ?? 1000 + i);
     off.remote.start();
