@@ -128,7 +128,10 @@ export async function startPeerLinkListener(opts: PeerLinkListenerOptions): Prom
     s.once('close', () => sockets.delete(s));
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: LISTENER_WS_MAX_PAYLOAD, perMessageDeflate: false, clientTracking: false });
+  const upgraded = new Set<Socket>();
   http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
     const path = (req.url ?? '').split('?')[0];
     if (closing || path !== PEER_LINK_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -274,7 +277,7 @@ export async function startPeerLinkListener(opts: PeerLinkListenerOptions): Prom
       await registry.closeAll('server_shutting_down', 'the build server is shutting down');
       // Give the terminate frames and closing handshakes a moment before cutting sockets.
       const deadline = Date.now() + 500;
-      while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      while (upgraded.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       wss.close();
       await new Promise<void>((resolve) => {
         http.close(() => resolve());

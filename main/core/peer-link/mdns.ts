@@ -1,6 +1,7 @@
 // mDNS for build servers (peer-link-protocol.md §16): the receiver advertises
 // _esphomebuilder._tcp while its listener is bound; offloaders browse for unpaired servers. The
 // bonjour instance is injected (bonjour-service in the app, a fake in tests).
+import { Bonjour } from 'bonjour-service';
 import { MDNS_SERVICE_TYPE, LABEL_MAX_CHARS, VERSION_MAX_CHARS } from './constants';
 import { isPin } from './fingerprint';
 import { normaliseText } from './wire';
@@ -36,6 +37,20 @@ export interface MdnsBrowserHandle {
 export interface BonjourLike {
   publish(cfg: MdnsPublishConfig): MdnsServiceHandle;
   find(cfg: { type: string; protocol: 'tcp' }): MdnsBrowserHandle;
+}
+
+/** The real multicast stack (opens UDP 5353 sockets); `destroy()` it on shutdown. */
+export function createBonjour(): BonjourLike & { destroy(): void } {
+  const b = new Bonjour();
+  return {
+    publish(cfg) {
+      const service = b.publish(cfg);
+      return { stop: (cb?: () => void) => (service.stop as (cb?: () => void) => void).call(service, cb) };
+    },
+    // Browser exposes services/on/stop with richer types; the shapes match at runtime.
+    find: (cfg) => b.find(cfg) as unknown as MdnsBrowserHandle,
+    destroy: () => b.destroy(),
+  };
 }
 
 export interface TxtInputs {
