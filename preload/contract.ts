@@ -255,6 +255,8 @@ export interface BackendMethods {
   /** Returns the chain's compile job; port defaults to "OTA". */
   install: [{ configuration: string; port?: string; forceLocal?: boolean; bootloader?: boolean }, Job];
   clean: [{ configuration: string }, Job];
+  /** `esphome clean-all`: cancels every other active job first. */
+  resetBuildEnv: [Record<string, never>, Job];
   cancel: [{ jobId: string }, { ok: true }];
   /** Re-submits a failed/cancelled job's operation (install keeps port + bootloader). */
   retry: [{ jobId: string; forceLocal?: boolean }, Job];

@@ -24,7 +24,9 @@ export interface JobsPort {
   upload(a: { configuration: string; port?: string; bootloader?: boolean }): FirmwareJob;
   install(a: { configuration: string; port?: string; forceLocal?: boolean; bootloader?: boolean }): FirmwareJob;
   clean(a: { configuration: string }): FirmwareJob;
-  cancel(jobId: string): void;
+  resetBuildEnv(): FirmwareJob;
+  /** Rejects/throws ApiError not_found / invalid_args (firmware-jobs.md §7). */
+  cancel(jobId: string): Promise<void> | void;
   getJob(jobId: string): FirmwareJob | undefined;
   getJobs(f?: { status?: JobStatus; configuration?: string }): FirmwareJob[];
   clear(status?: 'completed' | 'failed' | 'cancelled'): number;

@@ -62,6 +62,7 @@ export const schemas = {
     bootloader: z.boolean().optional(),
   }),
   clean: z.strictObject({ configuration }),
+  resetBuildEnv: empty,
   cancel: z.strictObject({ jobId }),
   retry: z.strictObject({ jobId, forceLocal: z.boolean().optional() }),
   buildLocally: z.strictObject({ jobId }),

@@ -64,21 +64,6 @@ type Handlers = {
   [M in Exclude<MethodName, 'hello'>]: (params: ParamsOf<M>, conn: Connection) => Promise<ResultOf<M>> | ResultOf<M>;
 };
 
-const TERMINAL_KINDS: Record<string, JobLifecycleKind> = {
-  job_completed: 'completed',
-  job_failed: 'failed',
-  job_cancelled: 'cancelled',
-};
-
-const TYPE_LABEL: Record<string, string> = {
-  compile: 'Compile',
-  upload: 'Upload',
-  install: 'Install',
-  clean: 'Clean',
-  reset_build_env: 'Reset',
-  rename: 'Rename',
-};
-
 export function jobView(job: FirmwareJob): Job {
   return serializeJob(job, { withOutput: false }) as Job;
 }
@@ -222,27 +207,17 @@ export class ApiService {
       on('job_failed', ({ job }) => this.lifecycle('failed', job)),
       on('job_cancelled', ({ job }) => this.lifecycle('cancelled', job)),
       on('jobs_changed', ({ reason }) => this.broadcast('jobsChanged', { reason })),
-      on('peer_link_opened', ({ pin }) => {
-        this.broadcast('buildServerConnection', { pin, connection: 'connected', lastError: '' });
-        this.broadcast('buildServersChanged', { pin, change: 'connected' });
-      }),
-      on('peer_link_closed', ({ pin, reason, detail }) => {
-        const lastError = detail ? `${reason}: ${detail}` : reason;
-        this.broadcast('buildServerConnection', { pin, connection: 'disconnected', lastError });
-        this.broadcast('buildServersChanged', { pin, change: 'disconnected' });
-        if (this.notificationsOn()) {
-          const label = this.opts.offloader?.get(pin)?.label || pin.slice(0, 8);
-          this.broadcast('toast', { kind: 'error', title: `Build server ${label} disconnected`, body: lastError });
-        }
+      on('peer_link_state_changed', ({ pin, status, last_error, alert }) => {
+        const lastError = alert ? alertText(alert, last_error) : last_error && status !== 'connected' ? formatLastError(last_error) : '';
+        this.broadcast('buildServerConnection', { pin, connection: status, lastError });
       }),
       on('offloader_queue_status', ({ pin, idle, running, queue_depth }) =>
         this.broadcast('buildServerQueue', { pin, queue: { idle, running, queueDepth: queue_depth } }),
       ),
       on('pairings_changed', ({ pin, change }) => {
         this.broadcast('buildServersChanged', { pin, change });
-        if (change === 'approved' || change === 'rejected') {
-          this.broadcast('pairStatus', { pin, status: change, reason: '' });
-        }
+        if (change === 'approved') this.broadcast('pairStatus', { pin, status: 'approved', reason: '' });
+        if (change === 'declined') this.broadcast('pairStatus', { pin, status: 'rejected', reason: 'declined or removed' });
       }),
       on('pair_request_received', ({ dashboard_id, pin, label, peer_ip }) => {
         this.broadcast('pairRequest', { dashboardId: dashboard_id, pin, label, peerIp: peer_ip, requestedAt: new Date().toISOString() });
@@ -270,9 +245,6 @@ export class ApiService {
       this.flushProgress(job.job_id);
     }
     this.broadcast('jobLifecycle', { kind, job: jobView(job) });
-    // A held upload cancelled because its compile failed is noise: the compile already told.
-    const cascaded = kind === 'cancelled' && job.depends_on !== '' && !job.started_at;
-    if (terminal && !cascaded && this.notificationsOn()) this.broadcast('toast', jobToast(kind, job));
   }
 
   private queueProgress(jobId: string, progress: number): void {
@@ -314,7 +286,8 @@ export class ApiService {
     this.progressPending.delete(jobId);
   }
 
-  private notificationsOn(): boolean {
+  /** The "notifications" setting, for the desktop policy (toasts / OS notifications). */
+  notificationsOn(): boolean {
     return this.opts.settings.get().notifications;
   }
 
@@ -391,8 +364,9 @@ export class ApiService {
     upload: (p) => jobView(this.opts.jobs.upload(p)),
     install: (p) => jobView(this.opts.jobs.install({ ...p, port: p.port ?? 'OTA' })),
     clean: (p) => jobView(this.opts.jobs.clean(p)),
-    cancel: (p) => {
-      this.opts.jobs.cancel(p.jobId);
+    resetBuildEnv: () => jobView(this.opts.jobs.resetBuildEnv()),
+    cancel: async (p) => {
+      await this.opts.jobs.cancel(p.jobId);
       return { ok: true as const };
     },
     retry: (p) => {
@@ -421,7 +395,7 @@ export class ApiService {
           throw new ApiError('invalid_args', `A ${job.job_type} job cannot be retried`);
       }
     },
-    buildLocally: (p) => {
+    buildLocally: async (p) => {
       const job = this.mustJob(p.jobId);
       if (job.job_type !== 'compile' && job.job_type !== 'install') {
         throw new ApiError('invalid_args', 'Only a compile or install can be switched to a local build');
@@ -430,7 +404,7 @@ export class ApiService {
       const upload = this.dependentOf(job.job_id);
       if (!isTerminal(job)) {
         try {
-          this.opts.jobs.cancel(job.job_id);
+          await this.opts.jobs.cancel(job.job_id);
         } catch (err) {
           // The remote job may have finished in the meantime: tolerated, we re-submit anyway.
           const e = toApiError(err);
@@ -570,20 +544,18 @@ export class ApiService {
   };
 }
 
-function isTrimmed(lines: string[]): boolean {
-  return lines.length > 0 && lines[0].startsWith('... [output trimmed:');
+export function formatLastError(e: { reason: string; detail: string }): string {
+  return e.detail ? `${e.reason}: ${e.detail}` : e.reason;
 }
 
-function jobToast(kind: JobLifecycleKind, job: FirmwareJob): FrontendEvents['toast'] {
-  const name = job.device_friendly_name || job.device_name || job.configuration || 'build environment';
-  const label = TYPE_LABEL[job.job_type] ?? job.job_type;
-  const outcome = TERMINAL_KINDS[`job_${kind}`] ?? kind;
-  return {
-    kind: kind === 'completed' ? 'success' : kind === 'failed' ? 'error' : 'info',
-    title: `${label} ${outcome}: ${name}`,
-    body: kind === 'failed' ? (job.error ?? 'failed') : kind === 'cancelled' ? (job.error ?? 'Stopped') : '',
-    jobId: job.job_id,
-  };
+/** Orphan alerts stop reconnecting; the UI says why (ui-and-users §5.5). */
+export function alertText(alert: 'pin_mismatch' | 'peer_revoked' | 'superseded', last: { reason: string; detail: string } | null): string {
+  const why = alert === 'pin_mismatch' ? "the build server's identity changed (pin mismatch): re-pair after checking its fingerprint" : alert === 'peer_revoked' ? 'the build server removed this pairing' : 'superseded by another connection of this app';
+  return last ? `${why} (${formatLastError(last)})` : why;
+}
+
+function isTrimmed(lines: string[]): boolean {
+  return lines.length > 0 && lines[0].startsWith('... [output trimmed:');
 }
 
 export type { BackendMethods };

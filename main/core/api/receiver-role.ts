@@ -1,0 +1,166 @@
+// The build-server role of a Kiln window (desktop or `kiln serve`): the peer-link listener and
+// the BuildReceiver are started and stopped live when the role is switched on or off (upstream
+// needed a restart), and the receiver's pairing state is exposed to the UI.
+import type { BuildServerRoleState, PairingWindowState } from '../../../preload/contract';
+import { ApiError } from '../errors';
+import type { EventBus } from '../events';
+import type { JobEngine } from '../jobs/engine';
+import { startPeerLinkListener, type PeerLinkListener } from '../peer-link/listener';
+import type { ReceiverPairing } from '../peer-link/receiver-pairing';
+import type { SessionTiming } from '../peer-link/session';
+import type { PeerLinkState } from '../peer-link/state';
+import { BuildReceiver } from '../receiver/service';
+import type { ReceiverRolePort } from './ports';
+
+export interface ReceiverRoleOptions extends SessionTiming {
+  engine: JobEngine;
+  bus: EventBus;
+  state: PeerLinkState;
+  pairing: ReceiverPairing;
+  /** Listener bind address (default all interfaces) and port (default 6055; 0 = any). */
+  host?: string;
+  port?: number;
+  esphomeVersion: () => string;
+  friendlyName: () => string;
+  report?: (message: string) => void;
+}
+
+export class ReceiverRole implements ReceiverRolePort {
+  private listener: PeerLinkListener | null = null;
+  private receiver: BuildReceiver | null = null;
+  private listenError = '';
+  private transition: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: ReceiverRoleOptions) {}
+
+  /** Binds the listener when the stored setting says the role is on. */
+  async start(): Promise<void> {
+    if (this.o.state.receiverPeers.settings.enabled) await this.apply(true);
+  }
+
+  async stop(): Promise<void> {
+    await this.apply(false);
+    this.o.pairing.closeWindow();
+  }
+
+  get port(): number | null {
+    return this.listener?.port ?? null;
+  }
+
+  state(): BuildServerRoleState {
+    const { state, pairing, engine } = this.o;
+    const sessions = this.listener?.sessions;
+    const q = engine.queueStatus();
+    return {
+      enabled: state.receiverPeers.settings.enabled,
+      listening: this.listener !== null,
+      port: this.listener?.port ?? null,
+      listenError: this.listenError,
+      identity: { pin: state.identity.pin, dashboardId: state.dashboardId, label: this.o.friendlyName() },
+      window: this.windowState(),
+      pending: pairing.pending().map((p) => ({
+        dashboardId: p.dashboard_id,
+        pin: p.pin_sha256,
+        label: p.label || p.friendly_name,
+        peerIp: p.peer_ip,
+        requestedAt: new Date(p.paired_at * 1000).toISOString(),
+      })),
+      senders: pairing.approved().map((p) => ({
+        dashboardId: p.dashboard_id,
+        pin: p.pin_sha256,
+        label: p.label || p.friendly_name,
+        peerIp: p.peer_ip,
+        pairedAt: new Date(p.paired_at * 1000).toISOString(),
+        connected: !!sessions?.get(p.dashboard_id),
+      })),
+      queue: { idle: q.idle, running: q.running, queueDepth: q.queue_depth },
+    };
+  }
+
+  async setEnabled(enabled: boolean): Promise<void> {
+    await this.o.state.receiverPeers.updateSettings({ enabled });
+    await this.apply(enabled);
+    if (enabled && !this.listener) throw new ApiError('unavailable', `The build-server listener could not start: ${this.listenError}`);
+  }
+
+  openWindow(holder: string): PairingWindowState {
+    if (!this.listener) throw new ApiError('precondition_failed', 'Turn on the build-server role first');
+    this.o.pairing.openWindow(holder);
+    return this.windowState();
+  }
+
+  extendWindow(holder: string): PairingWindowState {
+    if (!this.o.pairing.extendWindow()) return this.openWindow(holder);
+    return this.windowState();
+  }
+
+  closeWindow(holder: string): PairingWindowState {
+    this.o.pairing.releaseWindow(holder);
+    return this.windowState();
+  }
+
+  async approve(dashboardId: string): Promise<void> {
+    await this.o.pairing.approve(dashboardId);
+  }
+
+  async reject(dashboardId: string): Promise<void> {
+    this.o.pairing.reject(dashboardId);
+  }
+
+  async removeSender(dashboardId: string): Promise<void> {
+    if (!(await this.o.pairing.removePeer(dashboardId))) throw new ApiError('not_found', 'No paired sender with that dashboard id');
+  }
+
+  private windowState(): PairingWindowState {
+    const w = this.o.pairing.window;
+    return { open: w.isOpen, expiresInSeconds: w.expiresInSeconds };
+  }
+
+  /** Serialised so quick on/off clicks cannot interleave a bind with an unbind. */
+  private apply(enabled: boolean): Promise<void> {
+    this.transition = this.transition.then(() => (enabled ? this.bind() : this.unbind()));
+    return this.transition;
+  }
+
+  private async bind(): Promise<void> {
+    if (this.listener) return;
+    const o = this.o;
+    try {
+      const listener = await startPeerLinkListener({
+        identity: o.state.identity,
+        pairing: o.pairing,
+        bus: o.bus,
+        host: o.host,
+        port: o.port,
+        esphomeVersion: o.esphomeVersion,
+        friendlyName: o.friendlyName,
+        autoProvisionSupported: () => false,
+        resetBuildEnvSupported: () => false,
+        heartbeatIntervalMs: o.heartbeatIntervalMs,
+        heartbeatDeadAfterMs: o.heartbeatDeadAfterMs,
+      });
+      const receiver = new BuildReceiver({
+        engine: o.engine,
+        sessions: listener.sessions,
+        cleanupTtlSeconds: o.state.receiverPeers.settings.cleanup_ttl_seconds,
+        log: (m) => o.report?.(`[build server] ${m}`),
+      });
+      receiver.start();
+      this.listener = listener;
+      this.receiver = receiver;
+      this.listenError = '';
+    } catch (err) {
+      this.listenError = (err as Error).message;
+      o.report?.(`build-server listener could not start: ${this.listenError}`);
+    }
+  }
+
+  private async unbind(): Promise<void> {
+    const { listener, receiver } = this;
+    this.listener = null;
+    this.receiver = null;
+    this.o.pairing.closeWindow();
+    await receiver?.stop();
+    await listener?.close();
+  }
+}

@@ -1,0 +1,252 @@
+// Composition root shared by `kiln serve`, the Electron shell (and available to `kiln receiver`):
+// settings → esphome command → job engine → peer-link state → offloader clients + pairing flow →
+// remote builds (runner, scheduler, dispatch pool) → build-server role → API service → desktop
+// policy. Each part is optional so a minimal backend (tests, a receiver) can leave some out, and
+// `extensions` let the integrator hang further parts on the same objects.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { EsphomeStatus } from '../../preload/contract';
+import { parseDevice } from './api/configurations';
+import { probeEsphome } from './api/esphome-status';
+import { createOffloaderPort } from './api/offloader-port';
+import type { OffloaderPort } from './api/ports';
+import { ReceiverRole } from './api/receiver-role';
+import { ApiService } from './api/service';
+import { SettingsStore } from './api/settings-store';
+import { ToastDesktop } from './api/toast-desktop';
+import { DesktopPolicy, type DesktopIntegration } from './desktop';
+import { DEFAULT_ESPHOME } from './esphome/command';
+import { EventBus } from './events';
+import { JobEngine, type EngineOptions } from './jobs/engine';
+import { PeerLinkClientManager } from './peer-link/client-manager';
+import { OffloaderPairingFlow } from './peer-link/offloader-pairing';
+import { ReceiverPairing } from './peer-link/receiver-pairing';
+import type { SessionTiming } from './peer-link/session';
+import { openPeerLinkState, type PeerLinkState } from './peer-link/state';
+import { RemoteBuilds } from './scheduler/remote-builds';
+
+export interface PeerLinkAppOptions extends SessionTiming {
+  /** Build-server listener bind address (default all interfaces) and port (default 6055; 0 = any). */
+  listenHost?: string;
+  listenPort?: number;
+  /** Start the build-server role when its stored setting is on (default true). */
+  buildServerRole?: boolean;
+  /** Name shown to peers (default the host name). */
+  friendlyName?: string;
+  /** Client reconnect back-off (tests shorten it). */
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+  /** Remote builds' startup grace before pending compiles fall back (default 30 s). */
+  startupGraceMs?: number;
+  pairingTimeoutMs?: number;
+  pairingWindowIdleMs?: number;
+}
+
+export interface AppOptions {
+  configDir: string;
+  /** Default `<configDir>/.kiln`. */
+  dataDir?: string;
+  /** Explicit esphome argv (--esphome / KILN_ESPHOME). Beats the stored setting. */
+  esphome?: string[];
+  appVersion?: string;
+  /** The API's capabilities.desktop (Electron: true). */
+  desktopShell?: boolean;
+  /** Tray + OS notifications; default: in-app toasts through the API (browser mode). */
+  desktop?: DesktopIntegration;
+  /** For the desktop policy: the user can already see this job (focused window, selected). */
+  isJobVisible?: (jobId: string) => boolean;
+  /** Offloader + build-server roles; false = local builds only. */
+  peerLink?: PeerLinkAppOptions | false;
+  /** Engine knobs (upload slots, grace times, persistence) for tests and benchmarks. */
+  engine?: Omit<EngineOptions, 'configDir' | 'dataDir' | 'esphome' | 'bus'>;
+  /** Log lines from the composed parts (default stderr). */
+  report?: (message: string) => void;
+  /** Further parts wired on the composed app; each returns its own stop function. */
+  extensions?: Array<(app: KilnApp) => Promise<(() => Promise<void> | void) | void> | (() => Promise<void> | void) | void>;
+}
+
+export interface PeerLinkParts {
+  state: PeerLinkState;
+  clients: PeerLinkClientManager;
+  flow: OffloaderPairingFlow;
+  offloader: OffloaderPort;
+  receiverPairing: ReceiverPairing;
+  role: ReceiverRole | null;
+  remoteBuilds: RemoteBuilds;
+}
+
+export interface KilnApp {
+  readonly bus: EventBus;
+  readonly engine: JobEngine;
+  readonly settings: SettingsStore;
+  readonly service: ApiService;
+  readonly configDir: string;
+  readonly dataDir: string;
+  /** The esphome argv in use. */
+  readonly esphome: string[];
+  /** Resolves once the esphome version probe ran. */
+  readonly esphomeStatus: Promise<EsphomeStatus>;
+  readonly peerLink: PeerLinkParts | null;
+  readonly policy: DesktopPolicy;
+  stop(): Promise<void>;
+}
+
+export async function createApp(opts: AppOptions): Promise<KilnApp> {
+  const report = opts.report ?? ((m: string) => console.error(`[kiln] ${m}`));
+  const configDir = resolve(opts.configDir);
+  const dataDir = resolve(opts.dataDir ?? join(configDir, '.kiln'));
+  const settings = SettingsStore.forDataDir(dataDir);
+  const stored = await settings.load();
+  const esphome = opts.esphome && opts.esphome.length > 0 ? [...opts.esphome] : stored.esphome_command.length > 0 ? stored.esphome_command : [...DEFAULT_ESPHOME];
+  const defaultEsphome = opts.esphome && opts.esphome.length > 0 ? [...opts.esphome] : [...DEFAULT_ESPHOME];
+
+  // One probe for everyone (version policy, listener response, the UI's simulator badge).
+  const esphomeStatus = probeEsphome(esphome);
+  let esphomeVersion = '';
+  void esphomeStatus.then((s) => (esphomeVersion = s.version));
+
+  const bus = new EventBus();
+  const engine = new JobEngine({ ...opts.engine, configDir, dataDir, esphome, bus, report });
+  const stops: Array<() => Promise<void> | void> = [];
+
+  let peerLink: PeerLinkParts | null = null;
+  if (opts.peerLink !== false) {
+    const pl = opts.peerLink ?? {};
+    const friendlyName = () => pl.friendlyName ?? hostname();
+    const state = await openPeerLinkState(dataDir, { bus, report });
+    const clients = new PeerLinkClientManager({
+      identity: state.identity,
+      store: state.pairings,
+      bus,
+      friendlyName,
+      backoffBaseMs: pl.backoffBaseMs,
+      backoffCapMs: pl.backoffCapMs,
+      heartbeatIntervalMs: pl.heartbeatIntervalMs,
+      heartbeatDeadAfterMs: pl.heartbeatDeadAfterMs,
+    });
+    const flow = new OffloaderPairingFlow({ identity: state.identity, store: state.pairings, bus, friendlyName, timeoutMs: pl.pairingTimeoutMs });
+    const remoteBuilds = new RemoteBuilds({
+      engine,
+      store: state.pairings,
+      clients,
+      localEsphomeVersion: () => esphomeVersion,
+      deviceNames: (configuration) => deviceNames(configDir, configuration),
+      startupGraceMs: pl.startupGraceMs,
+      report,
+    });
+    // Runner, picker and pool must be registered before the engine loads and re-queues jobs.
+    remoteBuilds.start();
+    const receiverPairing = new ReceiverPairing({ store: state.receiverPeers, bus, windowIdleMs: pl.pairingWindowIdleMs, report });
+    const role =
+      pl.buildServerRole === false
+        ? null
+        : new ReceiverRole({
+            engine,
+            bus,
+            state,
+            pairing: receiverPairing,
+            host: pl.listenHost,
+            port: pl.listenPort,
+            esphomeVersion: () => esphomeVersion,
+            friendlyName,
+            report,
+            heartbeatIntervalMs: pl.heartbeatIntervalMs,
+            heartbeatDeadAfterMs: pl.heartbeatDeadAfterMs,
+          });
+    const parts = {
+      state,
+      clients,
+      flow,
+      offloader: createOffloaderPort({ store: state.pairings, clients, flow, defaultIntroduction: friendlyName }),
+      receiverPairing,
+      role,
+      remoteBuilds,
+    };
+    peerLink = parts;
+    // Pushed before the engine's stop so it runs after it (stops run in reverse): running remote
+    // jobs end as "runner shutdown" while their sessions still exist.
+    stops.push(async () => {
+      parts.flow.stop();
+      parts.remoteBuilds.stop();
+      await parts.clients.stop();
+      await parts.role?.stop();
+      await parts.state.pairings.flush();
+      await parts.state.receiverPeers.close();
+    });
+  }
+
+  await engine.start();
+  stops.push(() => engine.stop());
+
+  if (peerLink) {
+    // The version is needed for the first version-policy decisions and the listener's answers.
+    await esphomeStatus;
+    peerLink.clients.start();
+    await peerLink.role?.start();
+  }
+
+  const service = new ApiService({
+    jobs: engine,
+    settings,
+    defaultEsphome,
+    probe: async (command) => (command.join('\0') === esphome.join('\0') ? esphomeStatus : probeEsphome(command)),
+    offloader: peerLink?.offloader,
+    receiver: peerLink?.role ?? undefined,
+    identity: peerLink
+      ? { identity: () => ({ pin: peerLink!.state.identity.pin, dashboardId: peerLink!.state.dashboardId, label: opts.peerLink ? (opts.peerLink.friendlyName ?? hostname()) : hostname() }) }
+      : undefined,
+    appVersion: opts.appVersion,
+    desktop: opts.desktopShell ?? false,
+  });
+  stops.push(() => service.dispose());
+
+  const desktop = opts.desktop ?? new ToastDesktop(service);
+  const policy = new DesktopPolicy({
+    bus,
+    jobs: () => engine.getJobs(),
+    desktop,
+    notificationsEnabled: () => service.notificationsOn(),
+    isJobVisible: opts.isJobVisible,
+  }).start();
+  stops.push(() => policy.dispose());
+
+  const app: KilnApp = {
+    bus,
+    engine,
+    settings,
+    service,
+    configDir,
+    dataDir,
+    esphome,
+    esphomeStatus,
+    peerLink,
+    policy,
+    stop: async () => {
+      // Reverse order: the service stops talking first, the engine last.
+      for (const stop of stops.splice(0).reverse()) {
+        try {
+          await stop();
+        } catch (err) {
+          report(`shutdown step failed: ${(err as Error).message}`);
+        }
+      }
+    },
+  };
+
+  for (const ext of opts.extensions ?? []) {
+    const stop = await ext(app);
+    if (typeof stop === 'function') stops.push(stop);
+  }
+  return app;
+}
+
+/** Display names for a configuration (submit header of remote builds); "" when unreadable. */
+function deviceNames(configDir: string, configuration: string): { device_name: string; device_friendly_name: string } {
+  try {
+    const info = parseDevice(readFileSync(join(configDir, configuration), 'utf8'));
+    return { device_name: info.deviceName, device_friendly_name: info.friendlyName };
+  } catch {
+    return { device_name: '', device_friendly_name: '' };
+  }
+}

@@ -1,0 +1,40 @@
+// `kiln serve` entry for the CLI dispatcher (./command.ts); the work is in ../serve.ts.
+import { parseServeArgs, SERVE_USAGE, ServeUsageError, startServe } from '../serve';
+import type { CliCommand } from './command';
+import { kilnVersion } from './version';
+
+export const command: CliCommand = {
+  summary: 'serve the Kiln window to a browser (job queue, pairing, build server) on 127.0.0.1',
+  usage: SERVE_USAGE,
+  async run(args) {
+    let opts;
+    try {
+      opts = parseServeArgs(args);
+    } catch (err) {
+      if (err instanceof ServeUsageError) {
+        process.stderr.write(`kiln serve: ${err.message}\n${SERVE_USAGE}`);
+        return 2;
+      }
+      throw err;
+    }
+    if (opts === 'help') {
+      process.stdout.write(SERVE_USAGE);
+      return 0;
+    }
+    const running = await startServe(opts, { appVersion: kilnVersion() });
+    return await new Promise<number>((resolveExit) => {
+      const shutdown = (signal: string) => {
+        process.stdout.write(`kiln serve: ${signal}, shutting down\n`);
+        running.stop().then(
+          () => resolveExit(0),
+          (err) => {
+            process.stderr.write(`kiln serve: shutdown failed: ${(err as Error).message}\n`);
+            resolveExit(1);
+          },
+        );
+      };
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+    });
+  },
+};

@@ -1,0 +1,221 @@
+// The selected job's log with its header and toolbar (ui-and-users §2–§3): source line with
+// "Build locally instead", Stop / Retry / Download / Close, final banner and hints.
+import { useEffect, useRef, useState } from 'react';
+import type { Job } from '../../../preload/contract';
+import { followJobLog, unfollowJobLog } from '../log/follow';
+import { logBuffer } from '../log/log-store';
+import { LogView } from '../log/LogView';
+import { normaliseEscapes } from '../log/ansi';
+import { useApp } from '../store/app';
+import { dependentOf, isActiveJob, useJobs } from '../store/jobs';
+import { useServers } from '../store/servers';
+import { errorMessage, getBackend } from '../sync';
+import { deviceLabel, duration, sourceLine, typeLabel } from './format';
+import { Icon, jobIcon } from './icons';
+import { StatusBadge } from './TaskList';
+import { useNow } from './useNow';
+
+export function LogPanel({ jobId }: { jobId: string }) {
+  const job = useJobs((s) => s.byId[jobId]);
+  const dependent = useJobs((s) => dependentOf(s.byId, jobId));
+  const connected = useApp((s) => s.connection.state === 'open');
+  const liveLabel = useServers((s) => s.pairings?.find((p) => p.pin === job?.source_pin_sha256)?.label);
+  const [followError, setFollowError] = useState('');
+  const [switching, setSwitching] = useState<'idle' | 'busy' | 'failed'>('idle');
+  const wasActive = useRef(job ? isActiveJob(job) : false);
+  const now = useNow(1000);
+
+  // Follow the log; re-follow after every reconnect (history then live, no gap).
+  useEffect(() => {
+    if (!connected) return;
+    const backend = getBackend();
+    let cancelled = false;
+    setFollowError('');
+    followJobLog(backend, jobId).catch((err) => {
+      if (!cancelled) setFollowError(errorMessage(err));
+    });
+    return () => {
+      cancelled = true;
+      void unfollowJobLog(backend, jobId);
+    };
+  }, [jobId, connected]);
+
+  // An install's compile that succeeds hands over to its upload (so success means "flashed").
+  const status = job?.status;
+  useEffect(() => {
+    if (!job) return;
+    const active = isActiveJob(job);
+    if (wasActive.current && status === 'completed' && dependent && isActiveJob(dependent)) {
+      useApp.getState().set({ selectedJobId: dependent.job_id });
+    }
+    wasActive.current = active;
+  }, [status]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  if (!job) {
+    return (
+      <section className="log-panel" aria-label="Job log">
+        <p className="muted pad">This task is no longer in the history.</p>
+      </section>
+    );
+  }
+
+  const active = isActiveJob(job);
+  const remoteInstall = active && (job.source === 'remote' || job.source === 'remote_pending') && (job.job_type === 'install' || !!dependent);
+  const source = sourceLine(job, liveLabel);
+
+  const stop = async () => {
+    try {
+      await getBackend().api.cancel({ jobId });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== 'not_found' && code !== 'invalid_args') useApp.getState().toast({ kind: 'error', title: 'Stop failed', body: errorMessage(err) });
+    }
+  };
+  const retry = async () => {
+    try {
+      const next = await getBackend().api.retry({ jobId });
+      useJobs.getState().upsert(next);
+      useApp.getState().set({ selectedJobId: next.job_id });
+    } catch (err) {
+      useApp.getState().toast({ kind: 'error', title: 'Retry failed', body: errorMessage(err) });
+    }
+  };
+  const buildLocally = async () => {
+    setSwitching('busy');
+    try {
+      const next = await getBackend().api.buildLocally({ jobId });
+      useJobs.getState().upsert(next);
+      useApp.getState().set({ selectedJobId: next.job_id });
+      setSwitching('idle');
+    } catch {
+      setSwitching('failed');
+    }
+  };
+  const clean = async () => {
+    try {
+      const next = await getBackend().api.clean({ configuration: job.configuration });
+      useApp.getState().set({ selectedJobId: next.job_id });
+    } catch (err) {
+      useApp.getState().toast({ kind: 'error', title: 'Clean failed', body: errorMessage(err) });
+    }
+  };
+  const download = () => {
+    const text = normaliseEscapes(logBuffer(jobId).text()).replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+    const blob = new Blob([text], { type: 'text/plain;charset=utf-8' });
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `${job.configuration.replace(/\.ya?ml$/i, '') || 'kiln'}-${job.job_type}.txt`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  };
+  const close = () => useApp.getState().set({ selectedJobId: null });
+
+  const timer = job.compile_started_at
+    ? `compile ${duration(job.compile_started_at, job.compile_ended_at, now)}`
+    : job.started_at
+      ? duration(job.started_at, job.completed_at, now)
+      : '';
+
+  return (
+    <section className="log-panel" aria-label={`Log of ${deviceLabel(job)}`} data-testid="log-panel" data-job-id={jobId} data-status={job.status}>
+      <header className="log-header">
+        <div className="log-title">
+          <Icon name={jobIcon(job)} className="type-icon" />
+          <h2>
+            {typeLabel(job, !!dependent)} {deviceLabel(job)}
+          </h2>
+          <StatusBadge job={job} />
+          {job.status === 'running' ? <span className="stream-dot" title="Streaming" aria-label="Streaming" /> : null}
+          {timer ? <span className="muted timer" title="Elapsed">{timer}</span> : null}
+        </div>
+        {source ? (
+          <div className="log-source" data-testid="log-source">
+            {job.source === 'remote' ? <Icon name="server" className="inline" /> : null}
+            {source}
+            {remoteInstall ? (
+              <>
+                {' · '}
+                <button type="button" className="link" disabled={switching === 'busy'} onClick={() => void buildLocally()} data-testid="build-locally">
+                  {switching === 'busy' ? 'Switching…' : 'Build locally instead'}
+                </button>
+                {switching === 'failed' ? <span className="error-text"> Couldn't switch to a local build</span> : null}
+              </>
+            ) : null}
+          </div>
+        ) : null}
+        <div className="log-toolbar">
+          {job.status === 'running' || job.status === 'queued' ? (
+            <button type="button" className="btn danger" onClick={() => void stop()} data-testid="stop">
+              <Icon name="stop" /> Stop
+            </button>
+          ) : null}
+          {job.status === 'failed' && ['compile', 'install', 'clean', 'upload'].includes(job.job_type) ? (
+            <button type="button" className="btn" onClick={() => void retry()} data-testid="retry">
+              Retry
+            </button>
+          ) : null}
+          <button type="button" className="btn" onClick={download} data-testid="download-log">
+            <Icon name="download" /> Download output
+          </button>
+          <button type="button" className="btn" onClick={close} aria-label="Close log">
+            Close
+          </button>
+        </div>
+      </header>
+      {job.status === 'queued' ? (
+        <div className="overlay-note" role="status">
+          <Icon name="clock" className="inline" /> Waiting in queue
+          {job.source === 'remote_pending' ? ' — waiting for a build server.' : '.'}
+        </div>
+      ) : null}
+      {followError ? <div className="banner error">Could not load the log: {followError}</div> : null}
+      <LogView jobId={jobId} repinKey={job.status} />
+      <EndBanner job={job} onClean={() => void clean()} />
+    </section>
+  );
+}
+
+function EndBanner({ job, onClean }: { job: Job; onClean(): void }) {
+  if (job.status === 'completed') {
+    return (
+      <div className="banner success" data-testid="end-banner">
+        <Icon name="check" className="inline" /> {job.job_type === 'upload' ? 'Firmware uploaded.' : 'Completed.'}
+      </div>
+    );
+  }
+  if (job.status === 'cancelled') {
+    return (
+      <div className="banner neutral" data-testid="end-banner">
+        {job.error ? `Cancelled: ${job.error}` : 'Stopped by user.'}
+      </div>
+    );
+  }
+  if (job.status === 'failed') {
+    const buildFailure = job.job_type === 'compile' || job.job_type === 'install';
+    return (
+      <div className="banner error" data-testid="end-banner">
+        <div>
+          <Icon name="alert" className="inline" /> Failed{job.error ? `: ${job.error}` : ''}
+          {job.exit_code !== null ? ` (exit code ${job.exit_code})` : ''}
+        </div>
+        {buildFailure && job.source === 'remote' ? (
+          <div className="hint">
+            The build ran on <span className="boxed">{job.source_label || 'a build server'}</span>. Try cleaning the build files for this device first; if that
+            doesn't help, ask the operator of that build server.
+          </div>
+        ) : buildFailure ? (
+          <div className="hint">
+            Try cleaning the build files for this device first; if that doesn't help, try resetting the build environment.{' '}
+            <button type="button" className="link" onClick={onClean}>
+              Clean build files
+            </button>
+          </div>
+        ) : null}
+      </div>
+    );
+  }
+  return null;
+}

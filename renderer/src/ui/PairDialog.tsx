@@ -1,0 +1,179 @@
+// Pair with a build server (ui-and-users §5.2): host:port → preview → confirm the server's
+// fingerprint → send request → pending (showing OUR fingerprint for the server's operator) →
+// paired. A pasted "host:port" is split automatically.
+import { useEffect, useState } from 'react';
+import type { BuildServerPreview } from '../../../preload/contract';
+import { useApp } from '../store/app';
+import { useServers } from '../store/servers';
+import { errorMessage, getBackend } from '../sync';
+import { Dialog } from './Dialog';
+import { Fingerprint } from './Fingerprint';
+
+type Step =
+  | { kind: 'input' }
+  | { kind: 'confirm'; preview: BuildServerPreview }
+  | { kind: 'sent'; pin: string; host: string; port: number }
+  | { kind: 'done'; label: string };
+
+export function PairDialog() {
+  const [step, setStep] = useState<Step>({ kind: 'input' });
+  const [host, setHost] = useState('');
+  const [port, setPort] = useState('6055');
+  const [label, setLabel] = useState('');
+  const [pairingKey, setPairingKey] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const identity = useServers((s) => s.identity);
+  const pairings = useServers((s) => s.pairings);
+  const close = () => {
+    if (busy) return; // refuses to close while sending
+    useApp.getState().set({ pairDialogOpen: false });
+  };
+
+  // Pending → approved arrives as a pairings refresh.
+  useEffect(() => {
+    if (step.kind !== 'sent') return;
+    const p = pairings?.find((x) => x.pin === step.pin);
+    if (p?.status === 'approved') {
+      useApp.getState().toast({ kind: 'success', title: `Pairing with ${step.host}:${step.port} accepted`, body: '' });
+      setStep({ kind: 'done', label: p.label });
+    }
+  }, [pairings, step]);
+
+  const onHost = (v: string) => {
+    const m = /^\s*([^\s:]+|\[[^\]]+\]):(\d{1,5})\s*$/.exec(v);
+    if (m) {
+      setHost(m[1]);
+      setPort(m[2]);
+    } else setHost(v.trim());
+  };
+
+  const preview = async (e: React.FormEvent) => {
+    e.preventDefault();
+    setError('');
+    const p = Number(port);
+    if (!host || !Number.isInteger(p) || p < 1 || p > 65535) return setError('Enter a host name or IP and a port between 1 and 65535.');
+    setBusy(true);
+    try {
+      const res = await getBackend().api.previewBuildServer({ host, port: p });
+      setLabel(res.friendlyName || host);
+      setStep({ kind: 'confirm', preview: res });
+    } catch (err) {
+      setError(`Check the address and that the build server's peer-link port is open. (${errorMessage(err)})`);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const send = async (preview: BuildServerPreview) => {
+    setError('');
+    setBusy(true);
+    try {
+      const res = await getBackend().api.pairBuildServer({
+        host: preview.host,
+        port: preview.port,
+        expectedPin: preview.pin,
+        label: label.trim() || undefined,
+        pairingKey: pairingKey.trim() || undefined,
+      });
+      if (res.status === 'approved') {
+        useApp.getState().toast({ kind: 'success', title: `Pairing with ${preview.host}:${preview.port} accepted`, body: '' });
+        setStep({ kind: 'done', label: res.pairing.label });
+      } else {
+        setStep({ kind: 'sent', pin: preview.pin, host: preview.host, port: preview.port });
+      }
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'no_pairing_window') {
+        setError("The build server isn't accepting pair requests right now. Ask its operator to open the pairing window (Build servers → This computer as a build server).");
+      } else {
+        setError(errorMessage(err));
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Dialog title="Pair with a build server" onClose={close} testId="pair-dialog">
+      {step.kind === 'input' ? (
+        <form className="form" onSubmit={(e) => void preview(e)}>
+          <label className="field">
+            <span>Hostname or IP</span>
+            <input className="input" value={host} onChange={(e) => onHost(e.target.value)} placeholder="buildserver.lan or 10.0.0.5" autoFocus data-testid="pair-host" />
+          </label>
+          <label className="field">
+            <span>Port</span>
+            <input className="input" value={port} onChange={(e) => setPort(e.target.value)} inputMode="numeric" data-testid="pair-port" />
+          </label>
+          {error ? <p className="error-text" role="alert">{error}</p> : null}
+          <div className="actions">
+            <button type="button" className="btn" onClick={close}>
+              Cancel
+            </button>
+            <button type="submit" className="btn primary" disabled={busy} data-testid="pair-continue">
+              {busy ? 'Connecting…' : 'Continue'}
+            </button>
+          </div>
+        </form>
+      ) : null}
+      {step.kind === 'confirm' ? (
+        <div className="form" data-testid="pair-confirm">
+          <p>
+            Connected to <strong>{step.preview.host}:{step.preview.port}</strong>
+            {step.preview.esphomeVersion ? ` (ESPHome ${step.preview.esphomeVersion})` : ''}. Check that the build server shows this fingerprint:
+          </p>
+          <Fingerprint pin={step.preview.pin} testId="server-fingerprint" />
+          <p className="warning">A paired build server compiles your YAML and sees your secrets. Only pair with a machine you trust.</p>
+          <label className="field">
+            <span>Name for this build server</span>
+            <input className="input" value={label} onChange={(e) => setLabel(e.target.value)} maxLength={128} data-testid="pair-label" />
+          </label>
+          {step.preview.requiresPairingKey ? (
+            <label className="field">
+              <span>Pairing key</span>
+              <input className="input" value={pairingKey} onChange={(e) => setPairingKey(e.target.value)} placeholder="XXXX-XXXX-XXXX-XXXX" data-testid="pair-key" />
+            </label>
+          ) : null}
+          {error ? <p className="error-text" role="alert">{error}</p> : null}
+          <div className="actions">
+            <button type="button" className="btn" onClick={() => setStep({ kind: 'input' })} disabled={busy}>
+              Back
+            </button>
+            <button type="button" className="btn primary" onClick={() => void send(step.preview)} disabled={busy} data-testid="pair-send">
+              {busy ? 'Sending…' : 'Send pair request'}
+            </button>
+          </div>
+        </div>
+      ) : null}
+      {step.kind === 'sent' ? (
+        <div className="form" data-testid="pair-sent">
+          <p>
+            Request sent. On the build server, open <strong>Build servers → This computer as a build server</strong> and click <strong>Accept</strong> after
+            checking that it shows this computer's fingerprint:
+          </p>
+          {identity ? <Fingerprint pin={identity.pin} testId="own-fingerprint" /> : null}
+          {identity ? <p className="muted small">Dashboard ID: {identity.dashboardId}</p> : null}
+          <p className="muted">Waiting for approval…</p>
+          <div className="actions">
+            <button type="button" className="btn" onClick={close}>
+              Close
+            </button>
+          </div>
+        </div>
+      ) : null}
+      {step.kind === 'done' ? (
+        <div className="form" data-testid="pair-done">
+          <p>
+            Paired with <strong>{step.label}</strong>. Installs now build there when it is free.
+          </p>
+          <div className="actions">
+            <button type="button" className="btn primary" onClick={close} autoFocus>
+              Done
+            </button>
+          </div>
+        </div>
+      ) : null}
+    </Dialog>
+  );
+}

@@ -1,0 +1,177 @@
+// The task list (ui-and-users §1): Active and Recent groups, filter, clear, empty state.
+import { useMemo } from 'react';
+import { useShallow } from 'zustand/react/shallow';
+import type { Job } from '../../../preload/contract';
+import { useApp } from '../store/app';
+import { groupJobs, isActiveJob, useJobs } from '../store/jobs';
+import { useServers } from '../store/servers';
+import { errorMessage, getBackend } from '../sync';
+import { deviceLabel, sourceLine, STATUS_LABEL, timeLine, typeLabel } from './format';
+import { Icon, jobIcon } from './icons';
+import { useNow } from './useNow';
+
+export function TaskList() {
+  const byId = useJobs((s) => s.byId);
+  const loaded = useJobs((s) => s.loaded);
+  const { filter, selectedJobId, set } = useApp(useShallow((s) => ({ filter: s.filter, selectedJobId: s.selectedJobId, set: s.set })));
+  const simulator = useApp((s) => s.env?.esphome.simulator ?? false);
+  const labels = useServers(useShallow((s) => Object.fromEntries((s.pairings ?? []).map((p) => [p.pin, p.label]))));
+  const now = useNow(30_000);
+
+  const { active, recent } = useMemo(() => groupJobs(byId), [byId]);
+  const installs = useMemo(() => new Set(Object.values(byId).filter((j) => j.depends_on).map((j) => j.depends_on)), [byId]);
+  const shownRecent = filter === 'failed' ? recent.filter((j) => j.status === 'failed') : recent;
+  const hasCompleted = recent.some((j) => j.status === 'completed');
+  const hasTerminal = recent.length > 0;
+
+  const clear = async (status?: 'completed' | 'failed' | 'cancelled') => {
+    try {
+      await getBackend().api.clearJobs(status ? { status } : {});
+    } catch (err) {
+      useApp.getState().toast({ kind: 'error', title: 'Could not clear history', body: errorMessage(err) });
+    }
+  };
+
+  const row = (job: Job) => (
+    <TaskRow
+      key={job.job_id}
+      job={job}
+      isInstall={installs.has(job.job_id)}
+      selected={job.job_id === selectedJobId}
+      liveLabel={labels[job.source_pin_sha256]}
+      simulator={simulator && job.source === 'local' && !job.remote_peer}
+      now={now}
+      onOpen={() => set({ selectedJobId: job.job_id })}
+    />
+  );
+
+  return (
+    <section className="tasks" aria-label="Firmware tasks">
+      <div className="toolbar">
+        <h2>Firmware tasks</h2>
+        <div className="toolbar-actions">
+          <label className="check">
+            <input
+              type="checkbox"
+              checked={filter === 'failed'}
+              onChange={(e) => set({ filter: e.target.checked ? 'failed' : 'all' })}
+              data-testid="filter-failed"
+            />
+            Failures only
+          </label>
+          {hasCompleted ? (
+            <button type="button" className="btn small" onClick={() => void clear('completed')} data-testid="clear-completed">
+              Clear completed
+            </button>
+          ) : null}
+          {hasTerminal ? (
+            <button type="button" className="btn small" onClick={() => void clear()} data-testid="clear-all">
+              Clear history
+            </button>
+          ) : null}
+        </div>
+      </div>
+      {loaded && active.length === 0 && recent.length === 0 ? (
+        <div className="empty" data-testid="tasks-empty">
+          <Icon name="playlist" className="empty-icon" />
+          <p className="empty-title">No firmware tasks yet</p>
+          <p>Compile, install, or clean jobs you start will show up here.</p>
+        </div>
+      ) : (
+        <>
+          <h3 className="group">Active {active.length > 0 ? <span className="count">{active.length}</span> : null}</h3>
+          {active.length === 0 ? <p className="muted pad">Nothing running.</p> : <ul className="rows" data-testid="active-list">{active.map(row)}</ul>}
+          <h3 className="group">Recent</h3>
+          {shownRecent.length === 0 ? (
+            <p className="muted pad">{filter === 'failed' ? 'No failed tasks.' : 'No finished tasks.'}</p>
+          ) : (
+            <ul className="rows" data-testid="recent-list">{shownRecent.map(row)}</ul>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+interface RowProps {
+  job: Job;
+  isInstall: boolean;
+  selected: boolean;
+  liveLabel?: string;
+  simulator: boolean;
+  now: number;
+  onOpen(): void;
+}
+
+export function TaskRow({ job, isInstall, selected, liveLabel, simulator, now, onOpen }: RowProps) {
+  const active = isActiveJob(job);
+  const source = sourceLine(job, liveLabel);
+  const cancel = async () => {
+    try {
+      await getBackend().api.cancel({ jobId: job.job_id });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      // "Not found" / "Cannot cancel a … job" are benign races: the stream corrects the row.
+      if (code !== 'not_found' && code !== 'invalid_args') {
+        useApp.getState().toast({ kind: 'error', title: 'Cancel failed', body: errorMessage(err) });
+      }
+    }
+  };
+  return (
+    <li className={`row status-${job.status}${selected ? ' selected' : ''}`} data-testid="task-row" data-job-id={job.job_id} data-status={job.status}>
+      <button type="button" className="row-main" onClick={onOpen} aria-current={selected ? 'true' : undefined}>
+        <Icon name={jobIcon(job)} className={`type-icon${active ? '' : ' dim'}`} />
+        <span className="row-text">
+          <span className="row-name">
+            {deviceLabel(job)}
+            {simulator ? <span className="badge sim" title="Run with Kiln's esphome simulator">simulator</span> : null}
+          </span>
+          <span className="row-meta">
+            {typeLabel(job, isInstall)} • <StatusBadge job={job} /> • <span className="time">{timeLine(job, now)}</span>
+          </span>
+          {source ? (
+            <span className="row-source" data-testid="row-source">
+              {job.source === 'remote' ? <Icon name="server" className="inline" /> : null}
+              {source}
+            </span>
+          ) : null}
+          {job.status === 'failed' && job.error ? <span className="row-error">{job.error}</span> : null}
+          {job.status === 'running' && job.progress !== null ? (
+            <span className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={job.progress}>
+              <span className="progress-fill" style={{ width: `${job.progress}%` }} />
+            </span>
+          ) : null}
+        </span>
+      </button>
+      <span className="row-right">
+        {active ? (
+          <button type="button" className="icon-btn" onClick={() => void cancel()} aria-label={`Cancel ${deviceLabel(job)}`} title="Cancel" data-testid="row-cancel">
+            <Icon name="close" />
+          </button>
+        ) : (
+          <Icon
+            name={job.status === 'completed' ? 'check' : job.status === 'failed' ? 'alert' : 'cancel'}
+            className={`status-icon ${job.status}`}
+            title={STATUS_LABEL[job.status]}
+          />
+        )}
+      </span>
+    </li>
+  );
+}
+
+export function StatusBadge({ job }: { job: Job }) {
+  if (job.status === 'running') {
+    return (
+      <span className="badge running" data-testid="status-badge">
+        <span className="spinner" aria-hidden="true" />
+        {job.progress !== null ? `${job.progress}%` : 'Running…'}
+      </span>
+    );
+  }
+  return (
+    <span className={`badge ${job.status}`} data-testid="status-badge">
+      {STATUS_LABEL[job.status]}
+    </span>
+  );
+}

@@ -1,0 +1,85 @@
+// Drag-and-drop of a YAML file anywhere on the window (electron.md §6): content-first, so it
+// works the same in the browser and in Electron. Other files are refused with a message; the
+// page never navigates to a dropped file.
+import { useApp } from '../store/app';
+import { errorMessage, getBackend, refreshConfigurations } from '../sync';
+
+export const MAX_DROP_BYTES = 1024 * 1024;
+
+export async function importDroppedFile(file: File): Promise<void> {
+  const app = useApp.getState();
+  if (!/\.ya?ml$/i.test(file.name)) {
+    app.toast({ kind: 'error', title: 'Not a YAML file', body: `Only .yaml or .yml files can be dropped (got "${file.name}").` });
+    return;
+  }
+  if (file.size > MAX_DROP_BYTES) {
+    app.toast({ kind: 'error', title: 'File too large', body: `"${file.name}" is larger than 1 MiB.` });
+    return;
+  }
+  const content = await file.text();
+  const api = getBackend().api;
+  let result;
+  try {
+    result = await api.importYaml({ name: file.name, content });
+  } catch (err) {
+    const e = err as { code?: string; data?: { reason?: string } };
+    if (e.code === 'precondition_failed' && e.data?.reason === 'exists') {
+      if (!window.confirm(`A configuration named "${file.name}" already exists. Replace it with the dropped file?`)) {
+        useApp.getState().set({ view: 'tasks', installDialog: { configuration: file.name } });
+        return;
+      }
+      try {
+        result = await api.importYaml({ name: file.name, content, overwrite: true });
+      } catch (err2) {
+        app.toast({ kind: 'error', title: `Could not import ${file.name}`, body: errorMessage(err2) });
+        return;
+      }
+    } else {
+      app.toast({ kind: 'error', title: `Could not import ${file.name}`, body: errorMessage(err) });
+      return;
+    }
+  }
+  app.toast({ kind: 'success', title: `Imported ${result.configuration}`, body: result.overwritten ? 'Replaced the existing file.' : '' });
+  await refreshConfigurations().catch(() => undefined);
+  useApp.getState().set({ view: 'tasks', installDialog: { configuration: result.configuration } });
+}
+
+/** Installs document-level handlers; returns the cleanup. */
+export function installDropHandlers(): () => void {
+  let depth = 0;
+  const hasFiles = (e: DragEvent) => !!e.dataTransfer && Array.from(e.dataTransfer.types).includes('Files');
+  const onEnter = (e: DragEvent) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    depth++;
+    useApp.getState().set({ dragging: true });
+  };
+  const onOver = (e: DragEvent) => {
+    e.preventDefault();
+    if (e.dataTransfer) e.dataTransfer.dropEffect = hasFiles(e) ? 'copy' : 'none';
+  };
+  const onLeave = (e: DragEvent) => {
+    if (!hasFiles(e)) return;
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) useApp.getState().set({ dragging: false });
+  };
+  const onDrop = (e: DragEvent) => {
+    e.preventDefault();
+    depth = 0;
+    useApp.getState().set({ dragging: false });
+    const files = Array.from(e.dataTransfer?.files ?? []);
+    if (files.length === 0) return;
+    if (files.length > 1) useApp.getState().toast({ kind: 'info', title: 'One file at a time', body: `Importing "${files[0].name}" only.` });
+    void importDroppedFile(files[0]);
+  };
+  document.addEventListener('dragenter', onEnter);
+  document.addEventListener('dragover', onOver);
+  document.addEventListener('dragleave', onLeave);
+  document.addEventListener('drop', onDrop);
+  return () => {
+    document.removeEventListener('dragenter', onEnter);
+    document.removeEventListener('dragover', onOver);
+    document.removeEventListener('dragleave', onLeave);
+    document.removeEventListener('drop', onDrop);
+  };
+}
