@@ -18,6 +18,22 @@ import { deviceWorkspace, remoteBuildsRoot, senderEsphomeDataDir, senderWorkspac
 export const CANCELLED_BEFORE_QUEUED = 'cancelled by the offloader before the build was queued';
 export const BUNDLE_FAILURE_PREFIX = 'receiver could not process the bundle: ';
 
+/**
+ * Cancels every active receiver job (remote_peer set). Used when the role starts (jobs recovered
+ * from a previous run belong to sessions that are gone: nobody can receive their result) and when
+ * it stops. Queued ones are cancelled synchronously, so calling this right after
+ * `await engine.start()` keeps them from ever spawning. Returns how many were cancelled.
+ */
+export function cancelReceiverJobs(engine: Pick<ReceiverEngine, 'getJobs' | 'cancel'>): number {
+  let n = 0;
+  for (const job of engine.getJobs()) {
+    if (job.remote_peer === '' || !isActive(job)) continue;
+    n++;
+    engine.cancel(job.job_id).catch(() => undefined);
+  }
+  return n;
+}
+
 /** The engine surface the receiver uses (JobEngine fits). */
 export interface ReceiverEngine {
   readonly bus: EventBus;
@@ -127,6 +143,8 @@ export class BuildReceiver {
       bus.on('job_cancelled', ({ job }) => this.onTerminal(job, 'cancelled')),
       bus.on('job_output', ({ job_id, line }) => this.fanOutput(job_id, line)),
     );
+    const orphans = cancelReceiverJobs(this.engine);
+    if (orphans > 0) this.log(`cancelled ${orphans} build(s) left over from before: their senders' sessions are gone`);
     for (const s of this.sessions.list()) this.attach(s);
     this.sweeper.start();
   }
@@ -137,6 +155,8 @@ export class BuildReceiver {
     this.stopped = true;
     this.sweeper.stop();
     for (const off of this.offs.splice(0)) off();
+    // Builds of a role that is going away could neither report nor be downloaded any more.
+    cancelReceiverJobs(this.engine);
     this.engine.setJobEnvProvider(null);
     for (const st of this.states.values()) st.offMessage();
     this.states.clear();

@@ -15,7 +15,7 @@ import { BuildServerAdvertiser, type BonjourLike } from '../../core/peer-link/md
 import { normalisePairingKey, PAIRING_KEY_ALPHABET } from '../../core/peer-link/pairing-key';
 import { ReceiverPairing } from '../../core/peer-link/receiver-pairing';
 import { openPeerLinkState } from '../../core/peer-link/state';
-import { BuildReceiver } from '../../core/receiver/service';
+import { BuildReceiver, cancelReceiverJobs } from '../../core/receiver/service';
 
 export const READY_MARKER = 'KILN_RECEIVER_READY';
 export const DEFAULT_RECEIVER_PORT = 6055;
@@ -136,6 +136,8 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
   // The receiver's config dir is its data dir: every job's YAML lives under remote_builds/.
   const engine = new JobEngine({ configDir: opts.dataDir, dataDir: opts.dataDir, esphome: opts.esphome, bus, report });
   await engine.start();
+  // Synchronously, before the engine's first pump: leftover receiver jobs must not spawn.
+  cancelReceiverJobs(engine);
   const pairing = new ReceiverPairing({ store: state.receiverPeers, bus, report });
   const friendly = hostname();
   const listener = await startPeerLinkListener({

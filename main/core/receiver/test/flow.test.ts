@@ -9,7 +9,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle } from '../../esphome/bundle';
 import { cancelJob, downloadArtifacts, materializeArtifacts, submitJob } from '../../peer-link/offloader-jobs';
 import { APP_FRAME_MAX_BYTES } from '../../peer-link/transfer';
+import { createJob } from '../../jobs/model';
 import { extractTarGzSafely } from '../safe-tar';
+import { BuildReceiver } from '../service';
 import { REPO_ROOT, SIM, startStack, waitFor, type ReceiverStack, type SenderHandle } from './harness';
 
 let stack: ReceiverStack | null = null;
@@ -126,7 +128,8 @@ describe('submit → compile → stream → download', () => {
     stack = await startStack();
     const s = await stack.connect();
     await submitJob(s.session, { jobId: 'cl0000000000', configurationFilename: 'living-room.yaml', target: 'clean', bundle: await bundle('living-room.yaml') });
-    expect((await terminal(s, 'cl0000000000')).status).toBe('completed');
+    const clEnd = await terminal(s, 'cl0000000000');
+    expect(clEnd.status, s.of('job_output', 'cl0000000000').map((f) => f.line).join('')).toBe('completed');
     expect(stack.engine.getJobs().find((j) => j.remote_job_id === 'cl0000000000')?.job_type).toBe('clean');
   });
 });
@@ -161,6 +164,22 @@ describe('cancel', () => {
     await s.waitFrame((f) => f.type === 'job_state_changed' && f.job_id === 'new000000000' && f.status === 'running');
     await cancelJob(s.session, 'new000000000');
     expect((await terminal(s, 'new000000000')).status).toBe('cancelled');
+  });
+});
+
+describe('role start/stop', () => {
+  it('receiver jobs left over from before the role started are cancelled (their senders are gone)', async () => {
+    stack = await startStack();
+    await stack.receiver.stop();
+    const leftover = createJob({ configuration: 'remote_builds/gone0000/x/x.yaml', job_type: 'compile', remote_peer: 'gone0000xxxxxxxx', remote_job_id: 'orphan000001' });
+    const local = createJob({ configuration: 'local.yaml', job_type: 'compile' });
+    stack.engine.enqueue([leftover]);
+    stack.engine.enqueue([local]);
+    const again = new BuildReceiver({ engine: stack.engine, sessions: stack.listener.sessions });
+    again.start();
+    expect(leftover.status).toBe('cancelled');
+    expect(local.status).not.toBe('cancelled');
+    await again.stop();
   });
 });
 
