@@ -1,66 +1,110 @@
-// What the shell needs from the backend, and how it gets it. The backend itself is the shared
-// composition root (main/core/app.ts) that `kiln serve` also uses; this file only adapts it.
+// The desktop app's backend is the shared composition root (main/core/app.ts createApp), the
+// same one `kiln serve` runs; this file only picks its options from the environment and adapts
+// it to what the shell needs.
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { ImportResult } from '../../preload/contract';
-import { ApiService } from '../core/api/service';
-import { SettingsStore } from '../core/api/settings-store';
-import type { EventBus } from '../core/events';
-import { JobEngine } from '../core/jobs/engine';
+import { createApp, type KilnApp, type PeerLinkAppOptions } from '../core/app';
+import type { ApiService } from '../core/api/service';
+import type { DesktopIntegration, DesktopPolicy } from '../core/desktop';
 import type { FirmwareJob } from '../core/jobs/model';
 
+export interface QueueControl {
+  pause(): void;
+  resume(): void;
+  isPaused(): boolean;
+}
+
 export interface DesktopBackend {
+  readonly app: KilnApp;
   readonly service: ApiService;
-  readonly bus: EventBus;
+  readonly policy: DesktopPolicy;
   readonly configDir: string;
   jobs(): FirmwareJob[];
-  notificationsEnabled(): boolean;
   /** The API's own import (same validation, configurationsChanged event). */
   importYaml(req: { name: string; content: string; overwrite?: boolean }): Promise<ImportResult>;
-  /** Engine capability "pause the lanes"; null when the engine has none. */
-  queueControl: { pause(): void; resume(): void; isPaused(): boolean } | null;
+  /** Engine capability "pause the lanes"; null while the engine has none. */
+  queueControl: QueueControl | null;
   stop(): Promise<void>;
 }
 
 export interface DesktopBackendOptions {
-  configDir?: string;
-  appVersion?: string;
-  /** argv prefix of the esphome command when the setting is empty (KILN_ESPHOME, else esphome). */
+  configDir: string;
+  dataDir?: string;
   esphome?: string[];
+  appVersion?: string;
+  desktop: DesktopIntegration;
+  isJobVisible: (jobId: string) => boolean;
+  peerLink?: PeerLinkAppOptions | false;
 }
 
-/** KILN_ESPHOME as an argv prefix (space-separated; paths with spaces go in the setting). */
-export function esphomeFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
-  const parts = (env.KILN_ESPHOME ?? '').split(' ').filter(Boolean);
-  return parts.length ? parts : ['esphome'];
-}
-
-export function defaultConfigDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.KILN_CONFIG_DIR || env.APP_DATA_DIR || join(homedir(), 'esphome');
-}
-
-export async function startDesktopBackend(opts: DesktopBackendOptions = {}): Promise<DesktopBackend> {
-  const configDir = opts.configDir ?? defaultConfigDir();
-  const dataDir = join(configDir, '.kiln');
-  const settings = SettingsStore.forDataDir(dataDir);
-  const stored = await settings.load();
-  const defaultEsphome = opts.esphome ?? esphomeFromEnv();
-  const engine = new JobEngine({ configDir, dataDir, esphome: stored.esphome_command.length ? stored.esphome_command : defaultEsphome });
-  await engine.start();
-  const service = new ApiService({ jobs: engine, settings, defaultEsphome, desktop: true, appVersion: opts.appVersion });
-  const internal = service.connect(() => {});
+/**
+ * Desktop environment knobs (the CLI flags of `kiln serve`, as variables):
+ * KILN_CONFIG_DIR (else the "config dir" setting stored under ~/esphome/.kiln, else ~/esphome;
+ * APP_DATA_DIR is accepted for the e2e harness), KILN_DATA_DIR, KILN_ESPHOME (space-separated
+ * argv prefix), KILN_PEER_LINK=0 (local builds only), KILN_PEER_LINK_PORT.
+ */
+export async function desktopOptionsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Pick<DesktopBackendOptions, 'configDir' | 'dataDir' | 'esphome' | 'peerLink'>> {
+  let configDir = env.KILN_CONFIG_DIR || env.APP_DATA_DIR || '';
+  if (!configDir) {
+    const fallback = join(homedir(), 'esphome');
+    configDir = (await storedConfigDir(fallback)) ?? fallback;
+  }
+  const esphome = (env.KILN_ESPHOME ?? '').split(' ').filter(Boolean);
+  const port = Number.parseInt(env.KILN_PEER_LINK_PORT ?? '', 10);
   return {
-    service,
-    bus: engine.bus,
     configDir,
-    jobs: () => engine.getJobs(),
-    notificationsEnabled: () => service.notificationsOn(),
+    dataDir: env.KILN_DATA_DIR || undefined,
+    esphome: esphome.length ? esphome : undefined,
+    peerLink: env.KILN_PEER_LINK === '0' ? false : Number.isInteger(port) && port >= 0 && port < 65536 ? { listenPort: port } : {},
+  };
+}
+
+/** The "config dir" setting saved in the default location (applies from the next launch). */
+async function storedConfigDir(defaultConfigDir: string): Promise<string | null> {
+  try {
+    const raw = JSON.parse(await readFile(join(defaultConfigDir, '.kiln', 'settings.json'), 'utf8')) as { config_dir?: unknown };
+    return typeof raw.config_dir === 'string' && isAbsolute(raw.config_dir) ? raw.config_dir : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Structural check, so the tray's Pause item lights up as soon as the engine grows the methods. */
+function queueControlOf(engine: object): QueueControl | null {
+  const e = engine as Partial<QueueControl>;
+  return typeof e.pause === 'function' && typeof e.resume === 'function' && typeof e.isPaused === 'function'
+    ? { pause: () => e.pause!.call(engine), resume: () => e.resume!.call(engine), isPaused: () => e.isPaused!.call(engine) }
+    : null;
+}
+
+export async function startDesktopBackend(opts: DesktopBackendOptions): Promise<DesktopBackend> {
+  const app = await createApp({
+    configDir: opts.configDir,
+    dataDir: opts.dataDir,
+    esphome: opts.esphome,
+    appVersion: opts.appVersion,
+    desktopShell: true,
+    desktop: opts.desktop,
+    isJobVisible: opts.isJobVisible,
+    peerLink: opts.peerLink,
+  });
+  // An in-process API connection: drop imports by path go through the same validated call.
+  const internal = app.service.connect(() => {});
+  return {
+    app,
+    service: app.service,
+    policy: app.policy,
+    configDir: app.configDir,
+    jobs: () => app.engine.getJobs(),
     importYaml: (req) => internal.call('importYaml', req) as Promise<ImportResult>,
-    queueControl: null,
+    queueControl: queueControlOf(app.engine),
     async stop() {
       internal.close();
-      service.dispose();
-      await engine.stop();
+      await app.stop();
     },
   };
 }

@@ -5,8 +5,8 @@ import { app, session, type BrowserWindow } from 'electron';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serveRpc } from '../core/api/rpc-server';
-import { DesktopPolicy, RecordingDesktop, type DesktopIntegration, type DesktopNotice, type TrayState } from '../core/desktop';
-import { defaultConfigDir, esphomeFromEnv, startDesktopBackend, type DesktopBackend } from './backend';
+import { RecordingDesktop, type DesktopIntegration, type DesktopNotice, type TrayState } from '../core/desktop';
+import { desktopOptionsFromEnv, startDesktopBackend, type DesktopBackend } from './backend';
 import { APP_ID } from './constants';
 import { confirmReplaceDialog, handlePathImports, importYamlFromPath, type PathImportResult } from './drop-import';
 import { ElectronDesktop } from './electron-desktop';
@@ -15,7 +15,7 @@ import { registerAppScheme, serveAppProtocol } from './protocol';
 import { handleRpcPortRequests } from './rpc-port';
 import { denyAllPermissions, guardWebContents } from './security';
 import { acquireSingleInstance, yamlPathsFromArgv } from './single-instance';
-import { TrayController, trayIconSet } from './tray';
+import { TrayController, trayIconSet, type TrayActions } from './tray';
 import { createMainWindow, focusWindow, isWindowInFront, keepRunningInTrayOnClose } from './window';
 
 /** Where the built bundles live: out/main (this file, bundled), out/preload, out/renderer. */
@@ -78,11 +78,11 @@ export async function startDesktopApp(opts: DesktopAppOptions = {}): Promise<voi
   // ---- after 'ready'
   denyAllPermissions(session.defaultSession);
   serveAppProtocol(paths.renderer);
-  backend = await startDesktopBackend({ configDir: defaultConfigDir(env), esphome: esphomeFromEnv(env), appVersion: app.getVersion() });
-  const be = backend;
 
+  // The desktop side exists before the backend (the policy inside createApp pushes the first
+  // tray state at once); what needs the backend reaches it through `backend` once it is set.
   const toast = (n: DesktopNotice) =>
-    be.service.broadcast('toast', {
+    backend?.service.broadcast('toast', {
       kind: n.kind === 'completed' ? 'success' : n.kind === 'failed' || n.kind === 'server_disconnected' ? 'error' : 'info',
       title: n.title,
       body: n.body,
@@ -95,47 +95,40 @@ export async function startDesktopApp(opts: DesktopAppOptions = {}): Promise<voi
     selectJob: (_jobId, notice) => toast(notice),
     fallbackToast: toast,
   });
-  const queue = be.queueControl;
-  const tray = new TrayController(trayIconSet(paths.trayIcons), {
-    openWindow: () => openWindow(),
-    quit: () => app.quit(),
-    ...(queue
-      ? {
-          pauseQueue: () => {
-            queue.pause();
-            policy.refreshTray();
-          },
-          resumeQueue: () => {
-            queue.resume();
-            policy.refreshTray();
-          },
-        }
-      : {}),
-  });
+  const trayActions: TrayActions = { openWindow: () => openWindow(), quit: () => app.quit() };
+  const tray = new TrayController(trayIconSet(paths.trayIcons), trayActions);
   tray.create();
   const electronDesktop = new ElectronDesktop(tray, notifier);
   let desktop: DesktopIntegration = electronDesktop;
-  if (env.APP_E2E === '1') {
-    // e2e flavour: record what the desktop was told, readable via electronApp.evaluate().
-    const recorder = new RecordingDesktop();
+  const recorder = env.APP_E2E === '1' ? new RecordingDesktop() : null;
+  if (recorder) desktop = new TeeDesktop([electronDesktop, recorder]);
+
+  const fromEnv = await desktopOptionsFromEnv(env);
+  backend = await startDesktopBackend({ ...fromEnv, appVersion: app.getVersion(), desktop, isJobVisible: () => isWindowInFront(win) });
+  const be = backend;
+  const policy = be.policy;
+  const queue = be.queueControl;
+  if (queue) {
+    trayActions.pauseQueue = () => {
+      queue.pause();
+      policy.refreshTray();
+    };
+    trayActions.resumeQueue = () => {
+      queue.resume();
+      policy.refreshTray();
+    };
+    tray.refresh();
+  }
+  if (recorder) {
+    // e2e flavour: what the desktop was told + an in-process API handle, for electronApp.evaluate().
     const e2eConn = be.service.connect(() => {});
     (globalThis as { __e2e?: unknown }).__e2e = {
       desktop: recorder,
       configDir: be.configDir,
       importPaths: (p: string[]) => importPaths(p),
-      /** Calls the API in-process (same validation as the window's calls). */
       call: (method: string, params: unknown) => e2eConn.call(method, params),
     };
-    desktop = new TeeDesktop([electronDesktop, recorder]);
   }
-  const policy = new DesktopPolicy({
-    bus: be.bus,
-    jobs: () => be.jobs(),
-    desktop,
-    notificationsEnabled: () => be.notificationsEnabled(),
-    isJobVisible: () => isWindowInFront(win),
-    isPaused: queue ? () => queue.isPaused() : undefined,
-  }).start();
 
   const stopPorts = handleRpcPortRequests({
     getWindow: () => win,
@@ -200,15 +193,14 @@ export async function startDesktopApp(opts: DesktopAppOptions = {}): Promise<voi
     event.preventDefault();
     stopped = true;
     void (async () => {
-      policy.dispose();
       stopPorts();
       stopImports();
-      desktop.dispose();
       try {
-        await be.stop(); // running jobs end cancelled ("runner shutdown") and are persisted
+        await be.stop(); // policy off first; running jobs end cancelled ("runner shutdown") and are persisted
       } catch (err) {
         console.error('[kiln] backend stop failed:', err);
       }
+      desktop.dispose();
       app.exit(0);
     })();
   });

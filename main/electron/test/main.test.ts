@@ -42,7 +42,7 @@ beforeAll(() => {
   writeFileSync(join(downloads, 'garage.yaml'), 'esphome:\n  name: garage\n');
   started = startDesktopApp({
     mainDir: join(dir, 'app', 'out', 'main'),
-    env: { KILN_CONFIG_DIR: configDir, KILN_ESPHOME: '/bin/true', APP_E2E: '1' },
+    env: { KILN_CONFIG_DIR: configDir, KILN_ESPHOME: '/bin/true', KILN_PEER_LINK_PORT: '0', APP_E2E: '1' },
     argv: ['/opt/Kiln/kiln', join(downloads, 'porch.yaml')],
   });
 });
@@ -94,7 +94,8 @@ describe('desktop shell boot', () => {
     port.start();
     port.postMessage({ t: 'req', id: 1, method: 'hello', params: { protocol: PROTOCOL_VERSION } });
     await until(() => replies.get(1));
-    expect(replies.get(1)!.ok).toBe(true);
+    // the same composition root as `kiln serve` (createApp), with the desktop capability on
+    expect(replies.get(1)).toMatchObject({ ok: true, result: { capabilities: { desktop: true, pairing: true } } });
     port.postMessage({ t: 'req', id: 2, method: 'compile', params: { configuration: 'kitchen.yaml' } });
     const res = await until(() => replies.get(2));
     expect(res.ok).toBe(true);
