@@ -4,11 +4,12 @@
 // into the same local bookkeeping a local compile produces. Install/upload jobs then download the
 // artifacts and flash locally. Waiting is purely event-driven: a terminal frame, the session
 // closing, or the job's cancel signal — never a poll.
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { esphomeArgs } from '../esphome/argv';
-import { runTracked, SpawnError } from '../esphome/tracked-process';
+import { BUNDLE_TIMEOUT_MS, buildBundle } from '../esphome/bundle';
+import { SpawnError } from '../esphome/tracked-process';
 import type { PeerLinkEventMap } from '../events';
 import type { FirmwareJob, JobType } from './model';
 import type { RemoteRunContext, RemoteRunnerFn, RemoteRunResult, RunEsphomeResult } from './remote';
@@ -373,43 +374,18 @@ export function localUploadArgs(job: FirmwareJob, yamlPath: string): string[] {
   return esphomeArgs({ command: 'upload', yamlPath, port: job.port, bootloader: job.flash_bootloader });
 }
 
-export const BUNDLE_TIMEOUT_MS = 60_000;
-
 /**
- * `esphome bundle <abs yaml> -o <tmp>.tar.gz` as a tracked process (own group, closed stdin):
- * returns the archive bytes, or rejects with `bundle failed: <CLI output>`.
+ * `esphome bundle <abs yaml> -o <tmp>.tar.gz` through the shared CLI driver (own process group,
+ * closed stdin, 60 s timeout): the archive bytes, or `bundle failed: <CLI output>`.
  */
 export async function bundleWithCli(ctx: RemoteRunContext, signal: AbortSignal, timeoutMs = BUNDLE_TIMEOUT_MS): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-bundle-'));
   const stem = basename(ctx.yamlPath).replace(/\.ya?ml$/i, '');
-  const outPath = join(dir, `${stem}.esphomebundle.tar.gz`);
-  const output: string[] = [];
-  let size = 0;
   try {
-    let res;
-    try {
-      res = await runTracked([...ctx.esphome, ...esphomeArgs({ command: 'bundle', yamlPath: ctx.yamlPath, outPath })], {
-        env: ctx.env(),
-        signal,
-        timeoutMs,
-        onChunk: (c) => {
-          // Keep the tail only: the error text needs the CLI's last words, not a megabyte of log.
-          output.push(c);
-          size += c.length;
-          while (size > 16_384 && output.length > 1) size -= output.shift()!.length;
-        },
-      });
-    } catch (err) {
-      if (err instanceof SpawnError) throw new Error(`bundle failed: ${err.message}`);
-      throw err;
-    }
-    if (signal.aborted) throw new Error('bundle cancelled');
-    if (res.timedOut) throw new Error(`bundle failed: timed out after ${Math.round(timeoutMs / 1000)} s`);
-    if (res.exitCode !== 0) {
-      const text = output.join('').trim();
-      throw new Error(`bundle failed: ${text || `exit ${res.exitCode ?? res.signal}`}`);
-    }
-    return await readFile(outPath);
+    return await buildBundle(ctx.esphome, ctx.yamlPath, join(dir, `${stem}.esphomebundle.tar.gz`), { signal, env: ctx.env(), timeoutMs });
+  } catch (err) {
+    if (err instanceof SpawnError) throw new Error(`bundle failed: ${err.message}`);
+    throw err;
   } finally {
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
