@@ -336,7 +336,7 @@ export function removeElf(ctx) {
 
 /**
  * Write the images of a successful link. Returns extra transcript facts (factory size, uf2 size).
- * @returns {{ factorySize?: number, uf2Size?: number }}
+ * @returns {{ factorySize?: number, uf2Size?: number, outputs?: object[] }}
  */
 export function writeImages(ctx) {
   const { model, paths, plan, seed, version } = ctx;

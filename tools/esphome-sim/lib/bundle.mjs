@@ -74,21 +74,26 @@ class FileCollector {
   }
 }
 
+// Options real validators turn into absolute paths (so no warning, and a missing file is
+// reported as missing rather than silently ignored).
+const PATH_OPTIONS = new Set(['file', 'includes', 'includes_c']);
+
 function checkStringPath(collector, value, key) {
   if (NON_PATH_PREFIXES.some((p) => value.startsWith(p))) return;
   if (value.includes('\n') || value.length < 2) return;
   if (path.isAbsolute(value)) {
     if (fs.existsSync(value) && fs.statSync(value).isFile()) collector.add(value);
+    else if (PATH_OPTIONS.has(key)) collector.add(value);
     return;
   }
   const ext = path.extname(value).toLowerCase();
   if (!KNOWN_EXTENSIONS.has(ext)) return;
   const resolved = path.resolve(collector.configDir, value);
-  // Components with a `file:` option validate it to an absolute path in real esphome, so only
-  // other relative strings earn the validator warning.
-  if (key !== 'file') {
-    collector.out.warning(`Bundle: non-absolute path in validated config: ${value} (component validator should return absolute paths)`);
+  if (PATH_OPTIONS.has(key)) {
+    collector.add(resolved);
+    return;
   }
+  collector.out.warning(`Bundle: non-absolute path in validated config: ${value} (component validator should return absolute paths)`);
   if (fs.existsSync(resolved) && fs.statSync(resolved).isFile()) collector.add(resolved);
 }
 

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { firmwarePlan, idedataFor, writeIdedata } from './artifacts.mjs';
 import { bundleCommand, extractBundle, isBundlePath } from './bundle.mjs';
+import { cleanCommand } from './clean.mjs';
 import { platformUrl, runCompile } from './compile.mjs';
 import { ConfigInvalid, dumpYaml, keyLine, readDevice, renderFailedConfig } from './config.mjs';
 import { tailLogs } from './logs.mjs';

@@ -53,7 +53,10 @@ export interface Running {
   child: ChildProcess;
   stdout: () => string;
   stderr: () => string;
+  /** All stdio closed (a grandchild holding the pipe delays this). */
   exited: Promise<SimResult>;
+  /** The direct child exited. */
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 /** Start the simulator; `detached` puts it in its own process group (for group signals). */
@@ -71,7 +74,10 @@ export function startSim(args: string[], opts: { cwd: string; env?: NodeJS.Proce
   const exited = new Promise<SimResult>((resolveExit) => {
     child.on('close', (code, signal) => resolveExit({ code, signal, stdout: out, stderr: err }));
   });
-  return { child, stdout: () => out, stderr: () => err, exited };
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
+    child.on('exit', (code, signal) => resolveExit({ code, signal }));
+  });
+  return { child, stdout: () => out, stderr: () => err, exited, exit };
 }
 
 export async function runSim(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<SimResult> {

@@ -1,0 +1,116 @@
+// Signals and long-running scenarios (esphome-cli.md §1.4, §7.2.6): no SIGTERM handler, SIGINT → 1
+// (logs → 0), hang, a grandchild in the same process group holding the pipe, ignore-term.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { alive, groupAlive, killGroup, procStat, readSimLog, simEnv, startSim, waitFor, workspace, type Running, type Workspace } from './helpers';
+
+let ws: Workspace;
+const started: Running[] = [];
+
+function start(args: string[], env: Record<string, string> = {}): Running {
+  const r = startSim(args, { cwd: ws.dir, env: simEnv({ ESPHOME_SIM_LOG: ws.path('sim.jsonl'), ...env }), detached: true });
+  started.push(r);
+  return r;
+}
+
+beforeEach(() => {
+  ws = workspace();
+});
+afterEach(async () => {
+  for (const r of started.splice(0)) {
+    killGroup(r.child.pid, 'SIGKILL');
+    await Promise.race([r.exited, new Promise((res) => setTimeout(res, 2000))]);
+  }
+  ws.cleanup();
+});
+
+const log = () => readSimLog(ws.path('sim.jsonl'));
+
+describe('SIGTERM and SIGINT', () => {
+  it('SIGTERM to the simulator alone kills it at once by the signal (no handler)', async () => {
+    const r = start(['compile', 'kitchen-plug.yaml'], { ESPHOME_SIM_SCENARIO: 'hang' });
+    await waitFor(() => r.stdout().includes('Compiling .pioenvs/'), 10_000, 'compile output');
+    const t0 = Date.now();
+    r.child.kill('SIGTERM');
+    const res = await r.exit;
+    expect(res).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('SIGTERM during a paced (speed 1) compile also ends it by the signal', async () => {
+    const r = start(['compile', 'kitchen-plug.yaml'], { ESPHOME_SIM_SPEED: '1' });
+    await waitFor(() => r.stderr().includes('INFO Reading configuration'), 10_000, 'reading line');
+    r.child.kill('SIGTERM');
+    expect(await r.exit).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(r.stderr()).not.toContain('Successfully compiled');
+  });
+
+  it('SIGINT ends compile with exit 1 and logs with exit 0', async () => {
+    const c = start(['compile', 'kitchen-plug.yaml'], { ESPHOME_SIM_SCENARIO: 'hang' });
+    await waitFor(() => c.stdout().includes('Compiling .pioenvs/'), 10_000, 'compile output');
+    c.child.kill('SIGINT');
+    expect(await c.exit).toEqual({ code: 1, signal: null });
+    const l = start(['logs', 'kitchen-plug.yaml', '--device', 'OTA']);
+    await waitFor(() => l.stdout().includes("[D][sensor:093]: 'Temperature'"), 10_000, 'log lines');
+    l.child.kill('SIGINT');
+    expect(await l.exit).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('long-running scenarios', () => {
+  it('hang: prints the start of a compile and never finishes', async () => {
+    const r = start(['compile', 'living-room.yaml'], { ESPHOME_SIM_SCENARIO: 'hang' });
+    await waitFor(() => r.stdout().includes('Compiling .pioenvs/'), 10_000, 'compile output');
+    const before = r.stdout().length;
+    await new Promise((res) => setTimeout(res, 800));
+    expect(alive(r.child.pid!)).toBe(true);
+    expect(r.stdout().length).toBe(before);
+    expect(r.stdout()).not.toMatch(/\[SUCCESS\]|\[FAILED\]|Linking/);
+    expect(r.stderr()).not.toContain('Successfully compiled');
+  });
+
+  it('grandchild: a compiler grandchild in the same process group keeps writing after the child dies', async () => {
+    const r = start(['compile', 'living-room.yaml'], { ESPHOME_SIM_SCENARIO: 'grandchild' });
+    await waitFor(() => log().some((e) => e.role === 'grandchild'), 10_000, 'grandchild started');
+    const main = log().find((e) => e.role === 'main')!;
+    const gc = log().find((e) => e.role === 'grandchild')!;
+    expect(main.pid).toBe(r.child.pid);
+    expect(main.pgid).toBe(main.pid); // detached: own group
+    expect(gc.ppid).toBe(main.pid);
+    expect(gc.pgid).toBe(main.pid);
+    expect(procStat(gc.pid)?.pgid).toBe(main.pid);
+    process.kill(-main.pid, 0); // the group exists
+
+    r.child.kill('SIGKILL'); // only the direct child
+    expect(await r.exit).toEqual({ code: null, signal: 'SIGKILL' });
+    const atExit = r.stdout().length;
+    await waitFor(() => r.stdout().length > atExit + 100, 5000, 'grandchild output after the child died');
+    expect(alive(gc.pid)).toBe(true);
+    expect(groupAlive(main.pid)).toBe(true);
+    let closed = false;
+    void r.exited.then(() => (closed = true));
+    await new Promise((res) => setTimeout(res, 200));
+    expect(closed).toBe(false); // the grandchild still holds the pipe
+
+    killGroup(main.pid, 'SIGTERM'); // the grandchild has no SIGTERM handler either
+    await r.exited;
+    await waitFor(() => !alive(gc.pid) || procStat(gc.pid)?.state === 'Z', 3000, 'grandchild gone');
+  });
+
+  it('ignore-term: simulator and grandchild survive SIGTERM to the group and die on SIGKILL', async () => {
+    const r = start(['compile', 'garage-idf.yaml'], { ESPHOME_SIM_SCENARIO: 'ignore-term' });
+    await waitFor(() => log().some((e) => e.role === 'grandchild'), 10_000, 'grandchild started');
+    const gc = log().find((e) => e.role === 'grandchild')!;
+    const pgid = r.child.pid!;
+    expect(gc.pgid).toBe(pgid);
+    killGroup(pgid, 'SIGTERM');
+    await new Promise((res) => setTimeout(res, 500));
+    expect(alive(pgid)).toBe(true);
+    expect(alive(gc.pid)).toBe(true);
+    const len = r.stdout().length;
+    await waitFor(() => r.stdout().length > len, 3000, 'output continues after SIGTERM');
+    killGroup(pgid, 'SIGKILL');
+    expect(await r.exit).toEqual({ code: null, signal: 'SIGKILL' });
+    await r.exited;
+    await waitFor(() => !groupAlive(pgid), 3000, 'group gone');
+  });
+});
