@@ -208,11 +208,11 @@ describe('peer-link sessions', () => {
   describe('heartbeat', () => {
     it('keeps an answering pair alive through many intervals, both sides pinging', async () => {
       let rs: ReceiverSession | undefined;
-      const rx = await receiver({ heartbeatIntervalMs: 20, heartbeatDeadAfterMs: 70, onSession: (s) => (rs = s) });
+      const rx = await receiver({ heartbeatIntervalMs: 20, heartbeatDeadAfterMs: 300, onSession: (s) => (rs = s) });
       const me = newIdentity();
       approve(rx, me);
-      const s = await open(rx, me, { heartbeatIntervalMs: 20, heartbeatDeadAfterMs: 70 });
-      await sleep(500);
+      const s = await open(rx, me, { heartbeatIntervalMs: 20, heartbeatDeadAfterMs: 300 });
+      await sleep(700);
       expect(s.closed).toBe(false);
       expect(rs!.closed).toBe(false);
       const os = (s as unknown as NoisePeerSession).stats;
@@ -225,14 +225,15 @@ describe('peer-link sessions', () => {
 
     it('receiver: a peer that completes the handshake then goes silent gets terminate{heartbeat_timeout}', async () => {
       const closes: string[] = [];
-      const rx = await receiver({ heartbeatIntervalMs: 25, heartbeatDeadAfterMs: 100, onSession: (s) => s.onClose((r) => closes.push(r)) });
+      // dead-after well above the interval so a briefly stalled test machine still sends pings first
+      const rx = await receiver({ heartbeatIntervalMs: 25, heartbeatDeadAfterMs: 200, onSession: (s) => s.onClose((r) => closes.push(r)) });
       const me = newIdentity();
       approve(rx, me);
       const r = await rawLink(rx, me);
       const c = collectFrames(r.channel, r.ciphers); // reads, never answers
       const t0 = Date.now();
       await waitFor(() => c.closed(), 3000, 'receiver to hang up');
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(90);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
       expect(c.frames.filter((f) => f.type === 'ping').length).toBeGreaterThanOrEqual(2);
       expect(c.frames.at(-1)).toEqual({ type: 'terminate', reason: 'heartbeat_timeout' });
       expect(closes).toEqual(['heartbeat_timeout']);
@@ -245,7 +246,7 @@ describe('peer-link sessions', () => {
       let fakeFrames: ReturnType<typeof collectFrames> | undefined;
       const fake = await fakeReceiver(rxId, ({ channel, ciphers }) => (fakeFrames = collectFrames(channel, ciphers)));
       cleanups.push(() => fake.close());
-      const r = await openPeerLink({ host, port: fake.port, identity: newIdentity(), expectedPin: rxId.pin, dashboardId: DASH, heartbeatIntervalMs: 25, heartbeatDeadAfterMs: 100 });
+      const r = await openPeerLink({ host, port: fake.port, identity: newIdentity(), expectedPin: rxId.pin, dashboardId: DASH, heartbeatIntervalMs: 25, heartbeatDeadAfterMs: 200 });
       const s = (r as { session: OffloaderSession }).session;
       const [reason] = await new Promise<[string, string]>((res) => s.onClose((a, b) => res([a, b])));
       expect(reason).toBe('heartbeat_timeout');

@@ -16,7 +16,7 @@ import { captureEvents, sleep, tempDir, waitFor } from './helpers';
 const SCRIPT = fileURLToPath(new URL('../demo-receiver.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const HEARTBEAT_MS = 50;
-const DEAD_AFTER_MS = 200;
+const DEAD_AFTER_MS = 400;
 
 type Line = Record<string, unknown> & { event: string };
 
@@ -89,8 +89,8 @@ describe('two processes pair and keep a session alive', () => {
     expect(state.pairings.get(receiverPin)).toMatchObject({ status: 'approved', esphome_version: 'demo' });
     await next('session_opened', (l) => l.dashboard_id === state.dashboardId);
 
-    // Stay up for many heartbeat periods (> 5× the dead-after time).
-    await sleep(DEAD_AFTER_MS * 6);
+    // Stay up for many heartbeat periods (3× the dead-after time, ~24 intervals).
+    await sleep(DEAD_AFTER_MS * 3);
     const session = manager.getSession(receiverPin);
     expect(session.closed).toBe(false);
     const ours = (session as unknown as NoisePeerSession).stats;
