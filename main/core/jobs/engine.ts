@@ -105,6 +105,7 @@ export class JobEngine {
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new';
   private stopPromise: Promise<void> | null = null;
   private pumpScheduled = false;
+  private wakeScheduled = false;
   /** Cancelled-while-queued jobs whose `job_cancelled` waits for the persist. */
   private readonly cancelEventsPending = new Set<string>();
   private outputTimer: NodeJS.Timeout | undefined;
@@ -133,6 +134,7 @@ export class JobEngine {
     this.startupWarnings.push(...warnings);
     for (const w of warnings) this.bus.emit('engine_warning', { message: w });
     await this.store.removeStaleTemps();
+    if (this.state !== 'starting') return; // stop() was called meanwhile
     for (const job of jobs) this.jobs.set(job.job_id, job);
     this.recover(jobs);
     this.state = 'started';
@@ -140,7 +142,7 @@ export class JobEngine {
     void this.persist();
     this.bus.emit('jobs_changed', { reason: 'loaded' });
     this.schedulePump();
-    this.dispatchPool?.wake();
+    this.wakePool();
   }
 
   /**
@@ -422,7 +424,7 @@ export class JobEngine {
   private place(job: FirmwareJob): void {
     if (job.source === 'remote_pending') {
       if (this.dispatchPool) {
-        this.dispatchPool.wake();
+        this.wakePool();
         return;
       }
       job.source = 'local';
@@ -456,6 +458,16 @@ export class JobEngine {
     setImmediate(() => {
       this.pumpScheduled = false;
       this.pump();
+    });
+  }
+
+  /** Wake the dispatch pool on a later tick, so it never runs inside enqueue/finish bookkeeping. */
+  private wakePool(): void {
+    if (this.wakeScheduled || !this.dispatchPool) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      if (this.state === 'started') this.dispatchPool?.wake();
     });
   }
 
@@ -625,7 +637,7 @@ export class JobEngine {
     this.prune();
     void this.persist();
     this.schedulePump();
-    if (run.lane === this.lanes.compile || run.lane === null) this.dispatchPool?.wake();
+    if (run.lane === this.lanes.compile || run.lane === null) this.wakePool();
   }
 
   /** Pool mode, build server lost: back to `remote_pending`, progress reset, to the pool again. */
@@ -693,7 +705,7 @@ export class JobEngine {
       this.bus.emit('job_cancelled', { job: j });
     }
     this.schedulePump(); // the build gate may have opened
-    if (job.source === 'remote_pending' || job.source === 'remote') this.dispatchPool?.wake();
+    if (job.source === 'remote_pending' || job.source === 'remote') this.wakePool();
   }
 
   // ---------------------------------------------------------------- internals: state

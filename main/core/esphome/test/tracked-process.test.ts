@@ -44,9 +44,10 @@ afterEach(() => {
 
 describe('runTracked', () => {
   it('merges stderr into stdout in write order, keeping terminators', async () => {
-    const code = `for (let i=0;i<300;i++){ (i%2?process.stdout:process.stderr).write('line '+i+'\\n'); } process.stderr.write('bar 50%\\r'); process.stdout.write('end')`;
+    // A shell writes with plain write(2) calls, so the order on the merged pipe is the call order.
+    const script = `i=0; while [ $i -lt 300 ]; do if [ $((i % 2)) -eq 1 ]; then echo "line $i"; else echo "line $i" >&2; fi; i=$((i+1)); done; printf 'bar 50%%\\r' >&2; printf end`;
     const chunks: string[] = [];
-    const res = await runTracked([node, '-e', code], { onChunk: (c) => chunks.push(c) });
+    const res = await runTracked(['/bin/sh', '-c', script], { onChunk: (c) => chunks.push(c) });
     expect(res.exitCode).toBe(0);
     expect(chunks.slice(0, 300)).toEqual(Array.from({ length: 300 }, (_, i) => `line ${i}\n`));
     expect(chunks.slice(300)).toEqual(['bar 50%\r', 'end']);

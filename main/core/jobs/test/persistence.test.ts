@@ -155,6 +155,7 @@ describe('restart recovery (§13)', () => {
     expect(c.source_pin_sha256).toBe('');
     expect(c.source_label).toBe('');
     expect(engine.pendingRemoteJobs().map((j) => j.job_id)).toEqual([compile.job_id]);
+    await new Promise((r) => setImmediate(r)); // the pool is woken on a later tick
     expect(pool.wakes).toBeGreaterThan(0);
     await engine.whenDone(clean.job_id);
     expect(seen).toEqual([`clean:${'q'.repeat(64)}`]);

@@ -256,6 +256,8 @@ describe('scheduler hooks', () => {
     const upload = engine.getJobs().find((j) => j.depends_on === head.job_id)!;
     expect(head.source).toBe('remote_pending');
     expect(upload.source).toBe('local');
+    expect(wakes.length).toBe(0); // never inside enqueue's bookkeeping
+    await new Promise((r) => setImmediate(r));
     expect(wakes.length).toBeGreaterThan(0);
     expect(engine.pendingRemoteJobs().map((j) => j.job_id)).toEqual([head.job_id]);
     expect(engine.queueStatus()).toEqual({ idle: true, running: false, queue_depth: 0 }); // not on the compile lane

@@ -185,7 +185,7 @@ describe('esphome simulator scenarios', () => {
     const e = await engine();
     await e.whenDone(e.compile({ configuration: 'kitchen-plug.yaml' }).job_id);
     const c = await e.whenDone(e.clean({ configuration: 'kitchen-plug.yaml' }).job_id);
-    expect(c.status).toBe('completed');
+    expect({ status: c.status, out: c.status === 'completed' ? '' : h.output(c.job_id).join('') }).toEqual({ status: 'completed', out: '' });
     expect(existsSync(join(h.configDir, '.esphome/build/kitchen-plug/.pioenvs'))).toBe(false);
     const r = await e.whenDone(e.resetBuildEnv().job_id);
     expect(r.status).toBe('completed');
