@@ -4,7 +4,8 @@
 // to read arbitrary files off the build server.
 import { lstat, readFile, realpath } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, resolve, sep, isAbsolute } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import { ARTIFACTS_MAX_TOTAL_BYTES, sha256Hex } from '../peer-link/transfer';
 import { isPathInside } from './bundle-extract';
@@ -44,6 +45,7 @@ export const BUILD_INFO_MEMBER = 'build_info.json';
 export const VALIDATED_YAML_MEMBER = 'validated.yaml';
 export const METADATA_MEMBERS: readonly string[] = [STORAGE_MEMBER, IDEDATA_MEMBER, PLATFORMIO_INI_MEMBER, BUILD_INFO_MEMBER, VALIDATED_YAML_MEMBER];
 const VALIDATED_YAML_STALE_MS = 60_000;
+const gzipAsync = promisify(gzip);
 
 const LIBRETINY = new Set(['bk72xx', 'rtl87xx', 'ln882x']);
 
@@ -269,5 +271,6 @@ async function renderTarGz(members: PlannedMember[]): Promise<Buffer> {
   }
   pack.finalize();
   await done;
-  return gzipSync(Buffer.concat(chunks));
+  // zlib's thread pool, not the event loop: pings and other sessions keep being served.
+  return gzipAsync(Buffer.concat(chunks));
 }

@@ -154,6 +154,21 @@ describe('cancel', () => {
     expect(states(s, jobId)).toEqual(['running', 'cancelled']);
   });
 
+  it('cancel_job of a queued job → cancelled without ever running', async () => {
+    stack = await startStack();
+    const s = await stack.connect();
+    await submitJob(s.session, { jobId: 'run000000001', configurationFilename: 'hang-room.yaml', target: 'compile', bundle: await bundle('hang-room.yaml') });
+    await s.waitFrame((f) => f.type === 'job_state_changed' && f.job_id === 'run000000001' && f.status === 'running');
+    await submitJob(s.session, { jobId: 'wait00000001', configurationFilename: 'living-room.yaml', target: 'compile', bundle: await bundle('living-room.yaml') });
+    await waitFor(() => stack!.engine.getJobs().find((j) => j.remote_job_id === 'wait00000001' && j.status === 'queued'), 5000, 'queued job');
+    await cancelJob(s.session, 'wait00000001');
+    expect((await terminal(s, 'wait00000001')).status).toBe('cancelled');
+    expect(states(s, 'wait00000001')).toEqual(['cancelled']);
+    expect(s.of('job_output', 'wait00000001')).toEqual([]);
+    await cancelJob(s.session, 'run000000001');
+    expect((await terminal(s, 'run000000001')).status).toBe('cancelled');
+  });
+
   it('a resubmit of the same device supersedes the running build', async () => {
     stack = await startStack();
     const s = await stack.connect();
