@@ -1,0 +1,199 @@
+// The API service over a real job engine running Kiln's esphome simulator.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LogBuffer } from '../../../../renderer/src/log/log-buffer';
+import { createApp, type KilnApp } from '../../app';
+import type { ApiConnection } from '../service';
+import { cleanupDirs, MINIMAL_YAML, Recorder, SIM, tempConfigDir, waitFor } from './helpers';
+
+let app: KilnApp;
+let rec: Recorder;
+let conn: ApiConnection;
+let configDir: string;
+
+async function boot(speed = '0'): Promise<void> {
+  process.env.ESPHOME_SIM_SPEED = speed;
+  configDir = tempConfigDir(
+    { 'hang.yaml': '# sim: hang\n' + MINIMAL_YAML('hanger') },
+    ['kitchen-plug.yaml', 'broken-lambda.yaml', 'secrets.yaml'],
+  );
+  app = await createApp({ configDir, esphome: [SIM], peerLink: false, report: () => undefined, engine: { terminateGraceMs: 500, drainMs: 200 } });
+  rec = new Recorder();
+  conn = app.service.connect(rec.sink);
+}
+
+async function call<T = unknown>(method: string, params: unknown = {}): Promise<T> {
+  return (await conn.call(method, params)) as T;
+}
+
+async function callError(method: string, params: unknown = {}): Promise<{ code: string; message: string; data?: unknown }> {
+  try {
+    await conn.call(method, params);
+  } catch (err) {
+    return err as { code: string; message: string };
+  }
+  throw new Error(`${method} did not fail`);
+}
+
+const terminal = (jobId: string) => () => rec.of('jobLifecycle').find((e) => e.job.job_id === jobId && ['completed', 'failed', 'cancelled'].includes(e.kind));
+
+afterEach(async () => {
+  conn?.close();
+  await app?.stop();
+  cleanupDirs();
+});
+
+describe('API service', () => {
+  it('validates every request: a bad one gets invalid_args and changes nothing', async () => {
+    await boot();
+    const bad: Array<[string, unknown]> = [
+      ['compile', { configuration: '../etc/passwd.yaml' }],
+      ['compile', { configuration: 'kitchen-plug.yaml', force: true }],
+      ['compile', {}],
+      ['install', { configuration: 'kitchen-plug.yaml', port: '--help' }],
+      ['cancel', { jobId: 'nothex' }],
+      ['clearJobs', { status: 'running' }],
+      ['updateSettings', { versionPolicy: 'newest' }],
+      ['importYaml', { name: 'x.yaml' }],
+      ['getJobs', 'not-an-object'],
+      ['noSuchMethod', {}],
+      ['hello', { protocol: 1 }],
+    ];
+    for (const [method, params] of bad) {
+      const e = await callError(method, params);
+      expect(e.code, `${method} ${JSON.stringify(params)}`).toBe('invalid_args');
+      expect(e.message.length).toBeGreaterThan(0);
+    }
+    expect(await call('getJobs')).toEqual([]);
+    expect(rec.events).toEqual([]);
+    // Nothing was written either (the settings file only appears on a valid update).
+    expect(existsSync(join(app.dataDir, 'settings.json'))).toBe(false);
+  });
+
+  it('runs a compile: lifecycle events and a followed log without gap or duplicate', async () => {
+    await boot('0.02');
+    const job = await call<{ job_id: string; status: string; output: string[] }>('compile', { configuration: 'kitchen-plug.yaml' });
+    expect(job.status).toBe('queued');
+    expect(job.output).toEqual([]);
+    // Follow mid-build: wait until output is flowing.
+    await waitFor(() => (app.engine.getJob(job.job_id)?.output.length ?? 0) > 20, 20_000, 'output');
+    const follow = await call<{ lines: string[]; job: { status: string } }>('followLog', { jobId: job.job_id });
+    expect(follow.job.status).toBe('running');
+    const buf = new LogBuffer();
+    buf.reset(follow.lines);
+    await waitFor(terminal(job.job_id), 30_000, 'compile end');
+    for (const b of rec.of('logBatch')) buf.applyBatch(b.firstSeq, b.lines);
+    const end = terminal(job.job_id)()!;
+    expect(end.kind).toBe('completed');
+    const stored = await app.engine.readLog(job.job_id);
+    expect(stored.length).toBeLessThan(2000);
+    expect(buf.skipped).toBe(0);
+    expect(buf.text()).toBe(stored.join(''));
+    // Batched: far fewer messages than lines.
+    const live = rec.of('logBatch').reduce((n, b) => n + b.lines.length, 0);
+    expect(live).toBeGreaterThan(50);
+    expect(rec.of('logBatch').length).toBeLessThan(live / 5);
+    // Lifecycle order and job views without output.
+    const kinds = rec.of('jobLifecycle').filter((e) => e.job.job_id === job.job_id).map((e) => e.kind);
+    expect(kinds).toEqual(['queued', 'started', 'completed']);
+    expect(rec.of('jobLifecycle').every((e) => e.job.output.length === 0)).toBe(true);
+    // The last log batch of the job arrives before its terminal event.
+    const lastBatch = rec.events.map((e) => e.event === 'logBatch').lastIndexOf(true);
+    const endIdx = rec.events.findIndex((e) => e.event === 'jobLifecycle' && e.data.kind === 'completed');
+    expect(lastBatch).toBeLessThan(endIdx);
+  });
+
+  it('a terminal job replays its stored log; unknown jobs are not_found', async () => {
+    await boot('0');
+    const job = await call<{ job_id: string }>('compile', { configuration: 'kitchen-plug.yaml' });
+    await waitFor(terminal(job.job_id), 20_000);
+    const f = await call<{ lines: string[] }>('followLog', { jobId: job.job_id });
+    expect(f.lines.join('')).toContain('Successfully compiled program');
+    expect((await callError('followLog', { jobId: '0123456789ab' })).code).toBe('not_found');
+    expect((await callError('cancel', { jobId: '0123456789ab' })).code).toBe('not_found');
+    expect((await callError('cancel', { jobId: job.job_id })).code).toBe('invalid_args');
+  });
+
+  it('a failing compile ends failed with its error; retry re-submits; clearJobs by status', async () => {
+    await boot('0');
+    const ok = await call<{ job_id: string }>('compile', { configuration: 'kitchen-plug.yaml' });
+    await waitFor(terminal(ok.job_id), 20_000);
+    const bad = await call<{ job_id: string }>('compile', { configuration: 'broken-lambda.yaml' });
+    await waitFor(terminal(bad.job_id), 20_000);
+    const end = terminal(bad.job_id)()!;
+    expect(end.kind).toBe('failed');
+    expect(end.job.error).toBeTruthy();
+    expect(end.job.exit_code).toBe(1);
+    const retried = await call<{ job_id: string; configuration: string }>('retry', { jobId: bad.job_id });
+    expect(retried.job_id).not.toBe(bad.job_id);
+    expect(retried.configuration).toBe('broken-lambda.yaml');
+    await waitFor(terminal(retried.job_id), 20_000);
+    expect((await callError('retry', { jobId: ok.job_id })).code).toBe('invalid_args');
+    const { removed } = await call<{ removed: number }>('clearJobs', { status: 'failed' });
+    expect(removed).toBeGreaterThanOrEqual(1);
+    const left = await call<Array<{ status: string }>>('getJobs');
+    expect(left.map((j) => j.status)).toEqual(['completed']);
+    expect(rec.of('jobsChanged').some((e) => e.reason === 'cleared')).toBe(true);
+  });
+
+  it('install returns the compile; the held upload follows it over OTA', async () => {
+    await boot('0');
+    const compile = await call<{ job_id: string; job_type: string }>('install', { configuration: 'kitchen-plug.yaml' });
+    expect(compile.job_type).toBe('compile');
+    const jobs = await call<Array<{ job_id: string; job_type: string; depends_on: string; port: string }>>('getJobs');
+    const upload = jobs.find((j) => j.depends_on === compile.job_id)!;
+    expect(upload).toMatchObject({ job_type: 'upload', port: 'OTA' });
+    await waitFor(terminal(upload.job_id), 30_000, 'upload');
+    expect(terminal(upload.job_id)()!.kind).toBe('completed');
+    // The OTA bar's ~100 updates arrive within milliseconds at sim speed 0: coalesced to a few
+    // events (≤ 10/s), monotonic, ending at 100.
+    const prog = rec.of('jobProgress').filter((p) => p.jobId === upload.job_id).map((p) => p.progress);
+    expect(prog.length).toBeGreaterThan(0);
+    expect(prog.length).toBeLessThan(10);
+    expect(prog.at(-1)).toBe(100);
+    expect([...prog].sort((a, b) => a - b)).toEqual(prog);
+
+  });
+
+  it('cancel stops a running job; the follow ends with its last lines', async () => {
+    await boot('0');
+    const job = await call<{ job_id: string }>('compile', { configuration: 'hang.yaml' });
+    await waitFor(() => app.engine.getJob(job.job_id)?.status === 'running' && app.engine.getJob(job.job_id)!.output.length > 0, 20_000);
+    await call('followLog', { jobId: job.job_id });
+    expect(await call('cancel', { jobId: job.job_id })).toEqual({ ok: true });
+    await waitFor(terminal(job.job_id), 20_000);
+    expect(terminal(job.job_id)()!.kind).toBe('cancelled');
+  });
+
+  it('imports a YAML (configurationsChanged) and lists configurations', async () => {
+    await boot('0');
+    const r = await call<{ configuration: string }>('importYaml', { name: 'porch.yaml', content: MINIMAL_YAML('porch') });
+    expect(r.configuration).toBe('porch.yaml');
+    expect(rec.of('configurationsChanged')).toHaveLength(1);
+    const list = await call<Array<{ name: string }>>('listConfigurations');
+    expect(list.map((c) => c.name)).toEqual(['broken-lambda.yaml', 'hang.yaml', 'kitchen-plug.yaml', 'porch.yaml']);
+    const clash = await callError('importYaml', { name: 'porch.yaml', content: MINIMAL_YAML('other') });
+    expect(clash).toMatchObject({ code: 'precondition_failed', data: { reason: 'exists' } });
+  });
+
+  it('settings persist, broadcast, and say when a restart is needed; environment reports the simulator', async () => {
+    await boot('0');
+    const env = await call<{ esphome: { found: boolean; simulator: boolean; version: string } }>('getEnvironment');
+    expect(env.esphome).toMatchObject({ found: true, simulator: true, version: '2025.12.2' });
+    const r1 = await call<{ settings: { notifications: boolean }; restartRequired: boolean }>('updateSettings', { notifications: false, versionPolicy: 'release' });
+    expect(r1.restartRequired).toBe(false);
+    expect(r1.settings).toMatchObject({ notifications: false, versionPolicy: 'release' });
+    expect(JSON.parse(readFileSync(join(app.dataDir, 'settings.json'), 'utf8'))).toMatchObject({ notifications: false, version_match_policy: 'release' });
+    const r2 = await call<{ restartRequired: boolean }>('updateSettings', { esphomeCommand: ['/usr/bin/esphome'] });
+    expect(r2.restartRequired).toBe(true);
+    expect(rec.of('settingsChanged')).toHaveLength(2);
+  });
+
+  it('without the peer-link, pairing calls are unavailable and the list is empty', async () => {
+    await boot('0');
+    expect(await call('listBuildServers')).toEqual([]);
+    expect((await callError('previewBuildServer', { host: '127.0.0.1', port: 6055 })).code).toBe('unavailable');
+    expect((await callError('getBuildServerRole')).code).toBe('unavailable');
+  });
+});
