@@ -88,7 +88,9 @@ function readAsarFile(asarFile, header, path) {
 
 async function main() {
   const started = Date.now();
-  const mustBuild = args.has('--build') || !['out/main/index.js', 'out/preload/index.cjs'].every((p) => existsSync(join(root, p)));
+  const expected = ['out/main/index.js', 'out/preload/index.cjs'];
+  if (existsSync(join(root, 'renderer/index.html'))) expected.push('out/renderer/index.html');
+  const mustBuild = args.has('--build') || !expected.every((p) => existsSync(join(root, p)));
   if (mustBuild) run('npx', ['electron-vite', 'build']);
   else log('using the existing out/ (pass --build to rebuild)');
   if (!existsSync(join(root, 'out/renderer/index.html'))) {
@@ -142,6 +144,15 @@ async function main() {
     check(!files.some((f) => f.startsWith('/node_modules/electron/')), 'the electron npm package is not packed');
     const pkg = JSON.parse(readAsarFile(asarFile, header, '/package.json')?.toString('utf8') ?? '{}');
     check(pkg.main === 'out/main/index.js' && files.includes(`/${pkg.main}`), `packed package.json "main" (${pkg.main}) is inside the archive`);
+    const mainJs = readAsarFile(asarFile, header, '/out/main/index.js')?.toString('utf8') ?? '';
+    const bare = [...mainJs.matchAll(/^import\s[^'"]*?from\s*["']([^"'.][^"']*)["']|\bimport\(\s*["']([^"'.][^"']*)["']\s*\)/gm)]
+      .map((m) => m[1] ?? m[2])
+      .filter((spec) => !spec.startsWith('node:') && spec !== 'electron');
+    const pkgsNeeded = [...new Set(bare.map((spec) => (spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0])))];
+    const missing = pkgsNeeded.filter((name) => !files.includes(`/node_modules/${name}/package.json`));
+    check(missing.length === 0, `every package the main bundle imports is packed (${pkgsNeeded.join(', ') || 'none'})${missing.length ? ` — missing: ${missing.join(', ')}` : ''}`);
+    const excluded = ['react', 'react-dom', 'zustand'].filter((name) => files.includes(`/node_modules/${name}/package.json`));
+    check(excluded.length === 0, `renderer-only libraries are not packed (bundled into out/renderer)${excluded.length ? `: ${excluded.join(', ')}` : ''}`);
     const preload = readAsarFile(asarFile, header, '/out/preload/index.cjs')?.toString('utf8') ?? '';
     check(/require\(["']electron["']\)/.test(preload) && !/^\s*import\s/m.test(preload), 'the preload is CommonJS (require("electron"), no ESM import)');
     check(!/ipcRenderer\s*[,}]/.test(preload.match(/exposeInMainWorld\([^;]*\)/s)?.[0] ?? ''), 'the preload does not expose ipcRenderer');

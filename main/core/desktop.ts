@@ -240,7 +240,21 @@ export interface DesktopPolicyOptions {
 /** Peer-link close reasons that are our own doing and never worth a notification. */
 const QUIET_CLOSE_REASONS = new Set(['client_stopped', 'superseded']);
 
-const defaultServerCancel = (job: FirmwareJob): boolean => job.source === 'remote' && !!job.error?.trim();
+/**
+ * Cancel reasons the engine writes itself (main/core/jobs/engine.ts: user/supersede/clean/reset/
+ * prerequisite/shutdown); a user's own cancel carries no reason at all.
+ */
+const LOCAL_CANCEL_REASONS = [/^superseded by job /, /^cancelled by (clean|reset build environment) job /, /^prerequisite job did not complete successfully$/, /^runner shutdown$/];
+
+/**
+ * Default test for "the build server cancelled it": a remote job whose cancel carries a reason
+ * that is not one of ours (the server's error_message). Exact only once the engine records who
+ * cancelled (see docs/notes/electron.md).
+ */
+const defaultServerCancel = (job: FirmwareJob): boolean => {
+  const why = job.error?.trim() ?? '';
+  return job.source === 'remote' && why !== '' && !LOCAL_CANCEL_REASONS.some((re) => re.test(why));
+};
 
 /**
  * Turns core events into tray states and notifications:

@@ -12,13 +12,15 @@ export const APP_ENTRY_URL = `${APP_ORIGIN}/index.html`;
 
 /**
  * Served as an HTTP header by the app:// handler (the renderer's <meta> is the fallback).
- * Same policy as the headless server (electron.md §5 item 7), plus frame/form lock-down.
+ * Same policy as the headless server and the renderer's <meta> (electron.md §5 item 7), plus
+ * frame-ancestors/form-action lock-down (header-only directives).
  */
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
   "script-src 'self'",
   "connect-src 'self'",
   "img-src 'self' data:",
+  "style-src 'self'",
   "object-src 'none'",
   "base-uri 'none'",
   "frame-ancestors 'none'",

@@ -86,7 +86,11 @@ export function createAppProtocolHandler(root: string): AppProtocolHandler {
     const file = resolveAppPath(root, url.pathname);
     if (!file) return textResponse(403, 'forbidden');
     try {
-      realRoot ??= realpath(root);
+      // Cached once it resolves; a failure (root not built yet) is retried on the next request.
+      realRoot ??= realpath(root).catch((err: unknown) => {
+        realRoot = null;
+        throw err;
+      });
       const [rootReal, fileReal] = await Promise.all([realRoot, realpath(file)]);
       const back = relative(rootReal, fileReal);
       if (back === '' || back.startsWith('..') || isAbsolute(back)) return textResponse(403, 'forbidden');

@@ -60,11 +60,15 @@ describe('notifications', () => {
     expect(desktop.notices).toEqual([]);
   });
 
-  it('notifies a cancel by the build server, not a cancel by the user', () => {
+  it('notifies a cancel by the build server, not one by the user, a supersede or our shutdown', () => {
     const { bus, desktop } = setup();
     const byUser = createJob({ configuration: 'a.yaml', job_type: 'compile', source: 'remote', source_label: 'buildbox' });
     const byServer = createJob({ configuration: 'b.yaml', job_type: 'compile', source: 'remote', source_label: 'buildbox' });
+    const superseded = createJob({ configuration: 'c.yaml', job_type: 'compile', source: 'remote', source_label: 'buildbox' });
+    const shutdown = createJob({ configuration: 'd.yaml', job_type: 'compile', source: 'remote', source_label: 'buildbox' });
     bus.emit('job_cancelled', { job: finish(byUser, 'cancelled') });
+    bus.emit('job_cancelled', { job: finish(superseded, 'cancelled', 'superseded by job 0123456789ab') });
+    bus.emit('job_cancelled', { job: finish(shutdown, 'cancelled', 'runner shutdown') });
     bus.emit('job_cancelled', { job: finish(byServer, 'cancelled', 'server shutting down') });
     expect(desktop.notices).toEqual([
       { kind: 'cancelled', title: 'b: build cancelled', body: 'Cancelled by buildbox: server shutting down', jobId: byServer.job_id },

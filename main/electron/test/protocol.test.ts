@@ -53,6 +53,17 @@ describe('app:// scheme', () => {
     expect((await get('app://kiln/assets/app-1234.css')).headers.get('content-type')).toBe('text/css; charset=utf-8');
   });
 
+  it('serves the renderer once it is built, even after a request came before the root existed', async () => {
+    const later = join(dir, 'later');
+    const handler = createAppProtocolHandler(later);
+    expect((await handler(new Request('app://kiln/index.html'))).status).toBe(404);
+    mkdirSync(later);
+    writeFileSync(join(later, 'index.html'), 'built');
+    const res = await handler(new Request('app://kiln/index.html'));
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('built');
+  });
+
   it('uses a strict CSP: self only, no inline script, no objects, no base', () => {
     expect(CONTENT_SECURITY_POLICY).toContain("default-src 'self'");
     expect(CONTENT_SECURITY_POLICY).toContain("script-src 'self'");
