@@ -39,6 +39,7 @@ export async function waitFor<T>(fn: () => T | undefined | false | null, timeout
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = fn();
+    if (v instanceof Promise) throw new Error('waitFor takes a synchronous check');
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
