@@ -14,7 +14,7 @@ beforeEach(() => {
 afterEach(() => ws.cleanup());
 
 interface Member {
-  header: tarStream.Headers;
+  header: tarStream.Header;
   data: Buffer;
 }
 
@@ -33,11 +33,13 @@ async function readTarGz(file: string): Promise<Member[]> {
   return members;
 }
 
-async function makeTarGz(entries: (tarStream.Headers & { data?: string })[]): Promise<Buffer> {
+async function makeTarGz(entries: (tarStream.Header & { data?: string })[]): Promise<Buffer> {
   const pack = tarStream.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const ended = new Promise((res) => pack.on('end', res));
+  pack.on('data', (c: unknown) => {
+    chunks.push(c as Buffer);
+  });
+  const ended = new Promise<void>((res) => pack.on('end', () => res()));
   for (const { data, ...header } of entries) {
     await new Promise<void>((res, rej) => pack.entry(header, data ?? '', (err) => (err ? rej(err) : res())));
   }
@@ -230,7 +232,7 @@ describe('bundle as config input', () => {
     ['hard link', [{ name: 'manifest.json', data: manifest() }, { name: 'dev.yaml', data: devYaml }, { name: 'hard.yaml', type: 'link', linkname: 'dev.yaml' }], 'ERROR Invalid bundle: symlink in archive: hard.yaml'],
     ['newer manifest', [{ name: 'manifest.json', data: manifest({ manifest_version: 2 }) }, { name: 'dev.yaml', data: devYaml }], 'ERROR Bundle manifest version 2 is newer than this ESPHome version supports (max 1).'],
     ['config not in archive', [{ name: 'manifest.json', data: manifest({ config_filename: 'other.yaml' }) }, { name: 'dev.yaml', data: devYaml }], "ERROR Bundle manifest references config 'other.yaml' but it was not found in the archive"],
-  ] as [string, (tarStream.Headers & { data?: string })[], string][])('rejects %s with exit 1 and extracts nothing', async (_label, entries, message) => {
+  ] as [string, (tarStream.Header & { data?: string })[], string][])('rejects %s with exit 1 and extracts nothing', async (_label, entries, message) => {
     const file = ws.path('bad.esphomebundle.tar.gz');
     writeFileSync(file, await makeTarGz(entries));
     const r = await runSim(['compile', file], { cwd: ws.dir });
