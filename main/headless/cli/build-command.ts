@@ -11,7 +11,7 @@ import { isTerminal, type FirmwareJob } from '../../core/jobs/model';
 import type { CliCommand } from './command';
 
 const USAGE = `usage: kiln build <yaml> [--config-dir DIR] [--esphome CMD] [--target compile|install|upload]
-                  [--device OTA|<port>] [--data-dir DIR]
+                  [--device OTA|<port>] [--data-dir DIR] [--server HOST:PORT|LABEL]
 
 Runs one job with the local esphome and streams its log to stdout.
 
@@ -20,6 +20,8 @@ Runs one job with the local esphome and streams its log to stdout.
   --target T         compile (default), install (compile, then upload) or upload (flash the last build)
   --device D         upload target for install/upload: OTA (default), a serial port, an IP or host name
   --data-dir DIR     keep job history and logs in DIR (default: none, nothing is written)
+  --server S         compile on this paired build server (host:port or its label; see \`kiln pair\`);
+                     install then flashes locally. Pairings are read from --data-dir, else <config-dir>/.kiln
 
 Exit status: 0 completed, 1 failed, 130 cancelled (Ctrl-C), 2 usage error.`;
 
@@ -38,6 +40,8 @@ interface BuildArgs {
   target: Target;
   device: string | undefined;
   dataDir: string | undefined;
+  /** `--server`: compile on this paired build server (build-remote.ts). */
+  server: string | undefined;
 }
 
 class UsageError extends Error {}
@@ -55,6 +59,7 @@ export function parseBuildArgs(args: string[], env: NodeJS.ProcessEnv = process.
         esphome: { type: 'string' },
         target: { type: 'string' },
         device: { type: 'string' },
+        server: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -67,6 +72,7 @@ export function parseBuildArgs(args: string[], env: NodeJS.ProcessEnv = process.
   const target = (values.target ?? 'compile') as Target;
   if (!['compile', 'install', 'upload'].includes(target)) throw new UsageError(`--target must be compile, install or upload (got '${values.target}')`);
   if (values.device !== undefined && target === 'compile') throw new UsageError('--device only applies to --target install or upload');
+  if (values.server !== undefined && target === 'upload') throw new UsageError('--server applies to --target compile or install (upload flashes the last local build)');
 
   const configDirFlag = values['config-dir'] !== undefined ? resolve(cwd, values['config-dir']) : undefined;
   let yamlPath = resolve(cwd, positionals[0]);
@@ -98,6 +104,7 @@ export function parseBuildArgs(args: string[], env: NodeJS.ProcessEnv = process.
     target,
     device: values.device,
     dataDir: values['data-dir'] !== undefined ? resolve(cwd, values['data-dir']) : undefined,
+    server: values.server,
   };
 }
 
@@ -169,6 +176,18 @@ export async function runBuild(args: string[]): Promise<number> {
     esphome: opts.esphome,
   });
   const view = new ProgressView(process.stderr.isTTY === true);
+  // --server: register the remote runner before the engine starts (build-remote.ts).
+  let remote: import('./build-remote').AttachedRemoteBuild | null = null;
+  if (opts.server !== undefined) {
+    const { attachRemoteBuild, RemoteBuildSetupError } = await import('./build-remote');
+    try {
+      remote = await attachRemoteBuild(engine, { server: opts.server, configDir: opts.configDir, dataDir: opts.dataDir, esphome: opts.esphome, note: (l) => view.note(l) });
+    } catch (err) {
+      if (!(err instanceof RemoteBuildSetupError)) throw err;
+      process.stderr.write(`kiln build: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+  }
   await engine.start();
   for (const w of engine.startupWarnings) view.note(`kiln: warning: ${w}`);
 
@@ -211,7 +230,8 @@ export async function runBuild(args: string[]): Promise<number> {
   try {
     let head: FirmwareJob;
     try {
-      if (opts.target === 'compile') head = engine.compile({ configuration: opts.configuration, forceLocal: true });
+      if (remote) head = await remote.submit({ configuration: opts.configuration, port: opts.target === 'install' ? (opts.device ?? 'OTA') : undefined });
+      else if (opts.target === 'compile') head = engine.compile({ configuration: opts.configuration, forceLocal: true });
       else if (opts.target === 'upload') head = engine.upload({ configuration: opts.configuration, port: opts.device ?? 'OTA' });
       else head = engine.install({ configuration: opts.configuration, port: opts.device ?? 'OTA', forceLocal: true });
     } catch (err) {
@@ -245,6 +265,7 @@ export async function runBuild(args: string[]): Promise<number> {
   } finally {
     for (const off of offs) off();
     await engine.stop();
+    await remote?.stop();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
   }

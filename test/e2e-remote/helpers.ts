@@ -1,0 +1,124 @@
+// Real-process helpers for the remote-build end-to-end tests: `kiln` children (receiver, pair,
+// build) run from the TypeScript sources, the esphome simulator, ESPHOME_SIM_LOG parsing and
+// /proc-based liveness checks (a zombie counts as gone: it has exited, only its parent has not
+// reaped it yet).
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SIM = join(REPO_ROOT, 'tools/esphome-sim/esphome');
+export const SIM_CMD = `${process.execPath} ${SIM}`;
+export const KILN = join(REPO_ROOT, 'main/headless/cli/kiln.ts');
+
+export interface KilnChild {
+  proc: ChildProcessWithoutNullStreams;
+  out: string[];
+  err: string[];
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  text(): string;
+}
+
+/** `node --import tsx main/headless/cli/kiln.ts <args>` with captured stdout/stderr lines. */
+export function spawnKiln(args: string[], env: Record<string, string | undefined> = {}, opts: { stdin?: string } = {}): KilnChild {
+  const proc = spawn(process.execPath, ['--import', 'tsx', KILN, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, KILN_FROM_SOURCE: '1', ...env } as NodeJS.ProcessEnv,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const out: string[] = [];
+  const err: string[] = [];
+  const lines = (into: string[]) => {
+    let buf = '';
+    return (c: Buffer) => {
+      buf += c.toString('utf8');
+      const parts = buf.split('\n');
+      buf = parts.pop()!;
+      into.push(...parts);
+    };
+  };
+  proc.stdout.on('data', lines(out));
+  proc.stderr.on('data', lines(err));
+  if (opts.stdin !== undefined) proc.stdin.end(opts.stdin);
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+  return { proc, out, err, exit, text: () => [...out, ...err.map((l) => `[stderr] ${l}`)].join('\n') };
+}
+
+export interface ReceiverChild extends KilnChild {
+  ready: { port: number; pin: string; pairing_key: string | null; data_dir: string; esphome_version: string };
+}
+
+export async function startReceiver(dataDir: string, pairingKey: string, env: Record<string, string> = {}): Promise<ReceiverChild> {
+  const child = spawnKiln(['receiver', '--host', '127.0.0.1', '--port', '0', '--no-mdns', '--esphome', SIM_CMD, '--data-dir', dataDir, '--pairing-key', pairingKey], {
+    ESPHOME_SIM_SPEED: '0',
+    ESPHOME_NOGITIGNORE: '1',
+    ESPHOME_SIM_ORPHAN_TTL: '60',
+    ...env,
+  }) as ReceiverChild;
+  const line = await waitFor(() => child.out.find((l) => l.startsWith('KILN_RECEIVER_READY ')), 30_000, () => `receiver ready (output so far:\n${child.text()})`);
+  child.ready = JSON.parse(line.slice('KILN_RECEIVER_READY '.length));
+  return child;
+}
+
+export interface SimLogEntry {
+  pid: number;
+  ppid: number;
+  pgid: number | null;
+  role: 'main' | 'grandchild';
+  argv?: string[];
+  label?: string;
+}
+
+export function readSimLog(file: string): SimLogEntry[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as SimLogEntry);
+}
+
+/** Running (not exited). A zombie has exited; only its parent has not reaped it. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** Pids whose process group is `pgid` (from /proc). */
+export function groupMembers(pgid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(rest[2]) === pgid && rest[0] !== 'Z') out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+export async function waitFor<T>(fn: () => T | undefined | null | false, timeoutMs = 10_000, what: string | (() => string) = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== null && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export function killQuietly(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
