@@ -1,0 +1,204 @@
+// Process plumbing for the remote-build benchmarks: a sender composed by createApp (the same
+// composition root as `kiln serve` / Electron), `kiln receiver` children compiling with the
+// esphome simulator, and a scripted build server child for raw session measurements.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createApp, type KilnApp } from '../../main/core/app';
+import { EventBus } from '../../main/core/events';
+import { OffloaderPairingFlow } from '../../main/core/peer-link/offloader-pairing';
+import { openPeerLinkState } from '../../main/core/peer-link/state';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SIM = join(REPO_ROOT, 'tools/esphome-sim/esphome');
+export const SIM_ARGV = [process.execPath, SIM];
+const KILN = join(REPO_ROOT, 'main/headless/cli/kiln.ts');
+
+export class Cleanup {
+  private readonly fns: Array<() => Promise<void> | void> = [];
+  add(fn: () => Promise<void> | void): void {
+    this.fns.push(fn);
+  }
+  async run(): Promise<void> {
+    for (const fn of this.fns.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch {
+        // best effort
+      }
+    }
+  }
+}
+
+export async function tempDir(cleanup: Cleanup, prefix: string): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), prefix));
+  cleanup.add(() => rm(d, { recursive: true, force: true }));
+  return d;
+}
+
+export interface Child {
+  proc: ChildProcessWithoutNullStreams;
+  out: string[];
+  exit: Promise<unknown>;
+}
+
+function spawnChild(cleanup: Cleanup, argv: string[], env: Record<string, string>): Child {
+  const proc = spawn(process.execPath, argv, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: string[] = [];
+  let buf = '';
+  proc.stdout.on('data', (c: Buffer) => {
+    buf += c.toString('utf8');
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    out.push(...parts);
+  });
+  proc.stderr.on('data', (c: Buffer) => out.push(...c.toString('utf8').split('\n').map((l) => `[stderr] ${l}`)));
+  const exit = new Promise((r) => proc.on('exit', r));
+  cleanup.add(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      await Promise.race([exit, new Promise((r) => setTimeout(r, 3000))]);
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    }
+  });
+  return { proc, out, exit };
+}
+
+export async function waitFor<T>(fn: () => T | undefined | null | false, timeoutMs: number, what: string | (() => string)): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== null && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export interface ReceiverChild extends Child {
+  port: number;
+  pin: string;
+  dataDir: string;
+}
+
+/** `kiln receiver` on 127.0.0.1:0 in key mode, compiling with the simulator. */
+export async function startKilnReceiver(cleanup: Cleanup, key: string, env: Record<string, string> = {}): Promise<ReceiverChild> {
+  const dataDir = await tempDir(cleanup, 'kiln-bench-recv-');
+  const child = spawnChild(cleanup, ['--import', 'tsx', KILN, 'receiver', '--host', '127.0.0.1', '--port', '0', '--no-mdns', '--esphome', SIM_ARGV.join(' '), '--data-dir', dataDir, '--pairing-key', key], {
+    ESPHOME_SIM_SPEED: '0',
+    ESPHOME_NOGITIGNORE: '1',
+    ESPHOME_SIM_ORPHAN_TTL: '120',
+    ...env,
+  });
+  const line = await waitFor(
+    () => {
+      if (child.proc.exitCode !== null) throw new Error(`kiln receiver exited ${child.proc.exitCode}:\n${child.out.join('\n')}`);
+      return child.out.find((l) => l.startsWith('KILN_RECEIVER_READY '));
+    },
+    30_000,
+    () => `kiln receiver ready:\n${child.out.join('\n')}`,
+  );
+  const ready = JSON.parse(line.slice('KILN_RECEIVER_READY '.length)) as { port: number; pin: string };
+  return { ...child, port: ready.port, pin: ready.pin, dataDir };
+}
+
+/** The sender's state dir, paired with a key-mode receiver through the app's pairing flow. */
+export async function pairByKey(senderData: string, port: number, key: string): Promise<string> {
+  const bus = new EventBus();
+  const state = await openPeerLinkState(senderData, { bus, report: () => undefined });
+  try {
+    const flow = new OffloaderPairingFlow({ identity: state.identity, store: state.pairings, bus, timeoutMs: 10_000 });
+    const p = await flow.preview('127.0.0.1', port);
+    const r = await flow.request({ host: '127.0.0.1', port, previewedPin: p.pin, receiverLabel: `bench-${port}`, label: 'bench sender', pairingKey: key });
+    if (r.status !== 'approved') throw new Error(`pairing with 127.0.0.1:${port} is ${r.status}`);
+    return p.pin;
+  } finally {
+    await state.pairings.flush();
+    await state.receiverPeers.close();
+  }
+}
+
+export interface ScriptedChild extends Child {
+  port: number;
+  pin: string;
+}
+
+/**
+ * bench/lib/server-child.ts in its own process: a scripted build server that pre-approves the
+ * sender of `senderData` and behaves per `mode`. The pairing is added to `senderData`.
+ */
+export async function startScriptedChild(cleanup: Cleanup, senderData: string, mode: 'transfer' | 'logs', env: Record<string, string> = {}): Promise<ScriptedChild> {
+  const bus = new EventBus();
+  const state = await openPeerLinkState(senderData, { bus, report: () => undefined });
+  const sender = { pin: state.identity.pin, publicKey: Buffer.from(state.identity.publicKey).toString('base64'), dashboardId: state.dashboardId };
+  // BENCH_CHILD_NODE_ARGS: extra node flags for the server (e.g. `--cpu-prof` to see its side).
+  const nodeArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawnChild(cleanup, [...nodeArgs, '--import', 'tsx', join(REPO_ROOT, 'bench/lib/server-child.ts'), mode, JSON.stringify(sender)], env);
+  const line = await waitFor(() => child.out.find((l) => l.startsWith('BENCH_SERVER_READY ')), 30_000, () => `bench server ready:\n${child.out.join('\n')}`);
+  const ready = JSON.parse(line.slice('BENCH_SERVER_READY '.length)) as { port: number; pin: string; publicKey: string };
+  await state.pairings.put({
+    receiver_hostname: '127.0.0.1',
+    receiver_port: ready.port,
+    pin_sha256: ready.pin,
+    static_x25519_pub: Buffer.from(ready.publicKey, 'base64'),
+    label: `bench-${mode}`,
+    paired_at: Date.now() / 1000,
+    status: 'approved',
+    esphome_version: '',
+    enabled: true,
+  });
+  await state.pairings.flush();
+  await state.receiverPeers.close();
+  return { ...child, port: ready.port, pin: ready.pin };
+}
+
+/** createApp as `kiln serve` composes it, offloader role only, connected to every pairing. */
+export async function startSender(cleanup: Cleanup, configDir: string, dataDir: string, pins: string[]): Promise<KilnApp> {
+  const app = await createApp({
+    configDir,
+    dataDir,
+    esphome: SIM_ARGV,
+    report: () => undefined,
+    peerLink: { buildServerRole: false, startupGraceMs: 0, backoffBaseMs: 100, backoffCapMs: 500 },
+  });
+  cleanup.add(() => app.stop());
+  await waitFor(() => pins.every((p) => app.peerLink!.clients.connectedPins().includes(p)), 15_000, 'sender sessions');
+  return app;
+}
+
+export interface SimLogEntry {
+  pid: number;
+  role: string;
+  argv?: string[];
+}
+
+export function readSimLog(file: string): SimLogEntry[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as SimLogEntry);
+}
+
+/** Exited (a zombie counts: it has exited, only its parent has not reaped it). */
+export function exited(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
+}
+
+export function whenDone(app: KilnApp, jobId: string, timeoutMs: number): Promise<import('../../main/core/jobs/model').FirmwareJob> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([
+    app.engine.whenDone(jobId).finally(() => clearTimeout(t)),
+    new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`job ${jobId} not done within ${timeoutMs} ms`)), timeoutMs);
+    }),
+  ]);
+}

@@ -1,0 +1,116 @@
+// Remote vs local wall time of the same simulated build, in the same run (targets: remote ≤ 1.05×
+// local on a ~10 s build; ≤ 150 ms added on a near-zero build). Local = `compile` with forceLocal
+// on the sender; remote = the same compile bound to a `kiln receiver` child running the same
+// simulator at the same speed. Wall time = enqueue → job_completed, so the remote figure includes
+// bundling, the upload, the streamed log, the artifact download and staging.
+import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { KilnApp } from '../main/core/app';
+import { mean, type BenchContext, type BenchResult } from './lib/report';
+import { Cleanup, pairByKey, REPO_ROOT, startKilnReceiver, startSender, tempDir, whenDone, type ReceiverChild } from './lib/stack';
+
+const KEY_FAST = 'WQRT-TMEE-FAST-2345';
+const KEY_SLOW = 'WQRT-TMEE-SZWW-6789';
+const TEN_SECONDS = 10_000;
+
+/**
+ * Both sides start each timed build from the same state: the simulator "downloads" libraries on a
+ * device's first build (no `.piolibdeps` yet), so remove that marker locally and in the receiver's
+ * workspace. Otherwise the side that built before (calibration) would skip work the other does.
+ */
+async function forgetLibraries(roots: string[], device: string): Promise<void> {
+  for (const root of roots) {
+    for (const rel of await readdir(root, { recursive: true })) {
+      const parts = rel.split('/');
+      if (parts.at(-1) === '.piolibdeps' && parts.at(-2) === device) await rm(`${root}/${rel}`, { recursive: true, force: true });
+    }
+  }
+}
+
+async function timeBuild(app: KilnApp, configuration: string, where: 'local' | string, speed: string): Promise<number> {
+  process.env.ESPHOME_SIM_SPEED = speed; // the sender's own esphome runs read it at spawn
+  const t0 = performance.now();
+  const job = where === 'local' ? app.engine.compile({ configuration, forceLocal: true }) : app.peerLink!.remoteBuilds.buildOn({ configuration, server: where });
+  const done = await whenDone(app, job.job_id, 180_000);
+  if (done.status !== 'completed') throw new Error(`${where} build ${done.status}: ${done.error}`);
+  if (where !== 'local' && done.source !== 'remote') throw new Error('remote build did not run remotely');
+  return performance.now() - t0;
+}
+
+export async function run(ctx: BenchContext): Promise<BenchResult[]> {
+  const cleanup = new Cleanup();
+  const savedSpeed = process.env.ESPHOME_SIM_SPEED;
+  cleanup.add(() => {
+    if (savedSpeed === undefined) delete process.env.ESPHOME_SIM_SPEED;
+    else process.env.ESPHOME_SIM_SPEED = savedSpeed;
+  });
+  try {
+    const root = await tempDir(cleanup, 'kiln-bench-wall-');
+    const configDir = join(root, 'config');
+    const senderData = join(root, 'data');
+    await cp(join(REPO_ROOT, 'tools/esphome-sim/examples'), configDir, { recursive: true });
+    // `slow` = the upper end of every simulated duration and always a clean build: deterministic.
+    const slowYaml = (await readFile(join(configDir, 'living-room.yaml'), 'utf8')).replace('name: ${device}', 'name: wall-slow') + '\n# sim: slow\n';
+    await writeFile(join(configDir, 'wall-slow.yaml'), slowYaml);
+
+    // Near-zero build first (speed 0 on both sides).
+    const fast = await startKilnReceiver(cleanup, KEY_FAST, { ESPHOME_SIM_SPEED: '0' });
+    const fastPin = await pairByKey(senderData, fast.port, KEY_FAST);
+    // Calibrate the slow speed on this machine so the local build takes ~10 s.
+    let app = await startSender(cleanup, configDir, senderData, [fastPin]);
+    const zero = await timeBuild(app, 'wall-slow.yaml', 'local', '0');
+    // Small speeds are dominated by the 1 ms timer floor: probe where the sleeps are real.
+    const probeSpeed = 0.012;
+    const probe = await timeBuild(app, 'wall-slow.yaml', 'local', String(probeSpeed));
+    const speed = (probeSpeed * (TEN_SECONDS - zero)) / Math.max(1, probe - zero);
+    ctx.log(`    calibration: speed 0 → ${zero.toFixed(0)} ms, speed ${probeSpeed} → ${probe.toFixed(0)} ms ⇒ speed ${speed.toFixed(4)} for ~10 s`);
+
+    const nearZeroPairs = ctx.quick ? 3 : 6;
+    const lz: number[] = [];
+    const rz: number[] = [];
+    // Warm both sides once (first-build library downloads), then alternate.
+    await timeBuild(app, 'living-room.yaml', 'local', '0');
+    await timeBuild(app, 'living-room.yaml', fastPin, '0');
+    for (let i = 0; i < nearZeroPairs; i++) {
+      lz.push(await timeBuild(app, 'living-room.yaml', 'local', '0'));
+      rz.push(await timeBuild(app, 'living-room.yaml', fastPin, '0'));
+    }
+    ctx.log(`    near-zero local (ms): ${lz.map((x) => x.toFixed(0)).join(' ')}`);
+    ctx.log(`    near-zero remote (ms): ${rz.map((x) => x.toFixed(0)).join(' ')}`);
+
+    // The ~10 s build: a second receiver at the calibrated speed.
+    await app.stop();
+    const slow: ReceiverChild = await startKilnReceiver(cleanup, KEY_SLOW, { ESPHOME_SIM_SPEED: speed.toFixed(6) });
+    const slowPin = await pairByKey(senderData, slow.port, KEY_SLOW);
+    app = await startSender(cleanup, configDir, senderData, [fastPin, slowPin]);
+    const tenPairs = ctx.quick ? 1 : 2;
+    const l10: number[] = [];
+    const r10: number[] = [];
+    for (let i = 0; i < tenPairs; i++) {
+      await forgetLibraries([configDir, slow.dataDir], 'wall-slow');
+      l10.push(await timeBuild(app, 'wall-slow.yaml', 'local', speed.toFixed(6)));
+      r10.push(await timeBuild(app, 'wall-slow.yaml', slowPin, speed.toFixed(6)));
+    }
+    ctx.log(`    ~10 s local (ms): ${l10.map((x) => x.toFixed(0)).join(' ')}; remote (ms): ${r10.map((x) => x.toFixed(0)).join(' ')}`);
+    const added = mean(rz) - mean(lz);
+    return [
+      {
+        name: '~10 s build: remote ÷ local wall time',
+        value: mean(r10) / mean(l10),
+        unit: '×',
+        target: 1.05,
+        note: `local ${mean(l10).toFixed(0)} ms, remote ${mean(r10).toFixed(0)} ms, ${tenPairs} pair(s)`,
+      },
+      {
+        name: 'near-zero build: time added by going remote',
+        value: added,
+        unit: 'ms',
+        target: 150,
+        note: `local ${mean(lz).toFixed(0)} ms (min ${Math.min(...lz).toFixed(0)}), remote ${mean(rz).toFixed(0)} ms (min ${Math.min(...rz).toFixed(0)}), ${nearZeroPairs} pairs`,
+      },
+    ];
+  } finally {
+    await cleanup.run();
+  }
+}
