@@ -181,6 +181,37 @@ describe('remote runner: happy path and translation', () => {
   });
 });
 
+describe('remote runner: scoped subscriptions', () => {
+  it('releases its bus listeners on every exit path (completed, rejected, failed, cancelled, lost)', async () => {
+    const verdicts = ['complete', 'reject', 'fail', 'cancel', 'drop'];
+    const r = await rig({
+      onSubmit: async (j) => {
+        const mode = verdicts[r.srv.jobs.indexOf(j)];
+        if (mode === 'reject') return j.ack(false, 'queue_rejected');
+        await j.ack(true);
+        if (mode === 'complete') return j.state('completed');
+        if (mode === 'fail') return j.state('failed', 'nope');
+        if (mode === 'cancel') return j.state('cancelled', 'stopped there');
+        await j.session.close('server_shutting_down');
+      },
+    });
+    const events = ['offloader_job_output', 'offloader_job_state_changed', 'peer_link_closed'] as const;
+    const baseline = events.map((e) => r.off.bus.listenerCount(e));
+    r.off.writeYaml('kitchen.yaml');
+    const seen: string[] = [];
+    for (let i = 0; i < verdicts.length; i++) {
+      const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+      // While it runs, the runner's three listeners are attached…
+      await waitUntil(() => r.off.bus.listenerCount('offloader_job_output') === baseline[0] + 1 || r.off.engine.getJob(job.job_id)!.status !== 'running');
+      const done = await r.off.waitDone(job.job_id);
+      seen.push(done.status);
+      // …and after it ended, none is left behind.
+      expect(events.map((e) => r.off.bus.listenerCount(e))).toEqual(baseline);
+    }
+    expect(seen).toEqual(['completed', 'failed', 'failed', 'cancelled', 'failed']);
+  });
+});
+
 describe('remote runner: failures', () => {
   it('receiver failed → failed with the receiver text', async () => {
     const r = await rig({
