@@ -1,6 +1,6 @@
 // The core event bus: one typed map of event name → payload, shared by the job engine, the
 // peer-link client/listener, the receiver, the scheduler and the API service.
-import type { FirmwareJob, QueueStatus } from './jobs/model';
+import type { CancelledBy, FirmwareJob, QueueStatus } from './jobs/model';
 
 export interface JobEventMap {
   job_queued: { job: FirmwareJob };
@@ -9,11 +9,17 @@ export interface JobEventMap {
   job_progress: { job_id: string; progress: number };
   job_completed: { job: FirmwareJob };
   job_failed: { job: FirmwareJob };
-  job_cancelled: { job: FirmwareJob };
+  /**
+   * `by`: who cancelled it (also on `job.cancelled_by`). The job engine always sets it; optional
+   * only so older emitters (tests, adapters) stay valid.
+   */
+  job_cancelled: { job: FirmwareJob; by?: CancelledBy };
   /** Kiln extra: history changed without a lifecycle event (clear, prune, re-route). */
   jobs_changed: { reason: string };
   /** Kiln extra: a problem the job engine recovered from (corrupt jobs file, failed save). */
   engine_warning: { message: string };
+  /** Kiln extra: the job queue was paused or resumed (no queued job starts while paused). */
+  queue_paused_changed: { paused: boolean };
 }
 
 /** Offloader side of the peer-link (events the remote runner and scheduler consume). */

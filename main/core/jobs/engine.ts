@@ -1,16 +1,19 @@
 // Kiln's local firmware job engine (firmware-jobs.md §3–§8, §13–§14): enqueue with install chains
 // and supersede, two lanes (compile ×1, upload ×N) with the build gate, local execution of the
 // esphome CLI, the remote-runner hook, cancel semantics ("user intent wins"), persistence and
-// restart recovery. Everything observable goes through the typed event bus.
+// restart recovery, queue pause/resume, chip verify before serial flashes (§9.5) and the
+// version-dependent upload concurrency. Everything observable goes through the typed event bus.
 import { join } from 'node:path';
 import { ApiError } from '../errors';
 import { EventBus } from '../events';
 import { esphomeArgs, esphomeEnv, isSerialPort, PortError, resolveConfigPath, validatePort, ConfigPathError, type EsphomeCommand } from '../esphome/argv';
+import { CHIP_VERIFY_TIMEOUT_MS, chipVerifyApplies, DEFAULT_ESPTOOL, verifyChip } from '../esphome/chip-verify';
 import { DEFAULT_ESPHOME, esphomeNotFoundMessage } from '../esphome/command';
+import { readEspPlatform, storageJsonPath } from '../esphome/storage-json';
 import { runTracked, SpawnError, spawnReason, DRAIN_AFTER_EXIT_MS, TERMINATE_GRACE_MS } from '../esphome/tracked-process';
 import { ErrorScrape } from './error-scrape';
 import { ingestChunk, resetProgress } from './ingest';
-import { Lane, type LaneName } from './lanes';
+import { Lane, UPLOAD_SLOTS, uploadSlotsForVersion, type LaneName } from './lanes';
 import {
   clearRunState,
   createJob,
@@ -25,6 +28,7 @@ import {
   revertToPendingRemote,
   TERMINAL_STATUSES,
   wipesLocalBuildTree,
+  type CancelledBy,
   type FirmwareJob,
   type JobSource,
   type JobStatus,
@@ -38,7 +42,7 @@ import { JobStore } from './store';
 export const PREREQUISITE_FAILED = 'prerequisite job did not complete successfully';
 export const RUNNER_SHUTDOWN = 'runner shutdown';
 export const NO_REMOTE_RUNNER = 'remote build: no remote runner is registered (remote builds are not available in this process)';
-export const DEFAULT_UPLOAD_SLOTS = 4;
+export const DEFAULT_UPLOAD_SLOTS = UPLOAD_SLOTS;
 export const OUTPUT_PERSIST_MS = 2000;
 
 export interface EngineOptions {
@@ -48,8 +52,15 @@ export interface EngineOptions {
   /** argv prefix of the esphome command; default `['esphome']`. */
   esphome?: readonly string[];
   bus?: EventBus;
-  /** Upload lane concurrency, default 4. */
+  /**
+   * Upload lane concurrency. Default: 4, or 9 once `setEsphomeVersion` reports esphome ≥ 2026.8;
+   * a value given here is fixed and ignores the version.
+   */
   uploadSlots?: number;
+  /** argv prefix of esptool for chip verify (§9.5), default `['esptool']`. */
+  esptool?: readonly string[];
+  /** Upper bound for one `esptool chip-id` run, default 60 s (then the flash goes ahead with a warning). */
+  chipVerifyTimeoutMs?: number;
   /** SIGTERM → SIGKILL grace for a cancelled process group, default 3000 ms. */
   terminateGraceMs?: number;
   /** How long output is still read after the child exits, default 1000 ms. */
@@ -63,7 +74,13 @@ export interface EngineOptions {
   report?: (message: string) => void;
 }
 
-type Outcome = RemoteRunResult;
+type Outcome = Omit<RemoteRunResult, 'cancelledBy'> & { cancelledBy?: CancelledBy };
+
+interface CancelRequest {
+  /** The job's error text when it ends cancelled (null = the user asked). */
+  readonly reason: string | null;
+  readonly by: CancelledBy;
+}
 
 interface RunState {
   readonly job: FirmwareJob;
@@ -82,20 +99,32 @@ export class JobEngine {
   readonly configDir: string;
   readonly dataDir: string;
   readonly esphome: readonly string[];
+  readonly esptool: readonly string[];
   /** Problems met while loading state (corrupt file moved aside, skipped entries). */
   readonly startupWarnings: string[] = [];
 
   private readonly jobs = new Map<string, FirmwareJob>();
   private readonly lanes: Record<LaneName, Lane>;
   private readonly runs = new Map<string, RunState>();
-  /** job id → why (null = the user asked). Survives until the job is terminal. */
-  private readonly cancelRequested = new Map<string, string | null>();
+  /** job id → who asked and why. Survives until the job is terminal. */
+  private readonly cancelRequested = new Map<string, CancelRequest>();
   private readonly store: JobStore;
   private readonly terminateGraceMs: number;
   private readonly drainMs: number;
   private readonly outputPersistMs: number;
   private readonly pruneLimits: PruneLimits;
   private readonly report: (message: string) => void;
+  private readonly chipVerifyTimeoutMs: number;
+  /** `EngineOptions.uploadSlots` was given: the esphome version does not change it. */
+  private readonly uploadSlotsFixed: boolean;
+  private esphomeVersionValue = '';
+
+  /** Nothing queued starts while paused (persisted in jobs.json as `"paused"`). */
+  private paused = false;
+  /** pause()/resume() before start() win over the persisted flag. */
+  private pausedOverride: boolean | null = null;
+  /** Pool dispatches that arrived while paused: bound, started on resume. */
+  private readonly heldDispatches = new Map<string, { job: FirmwareJob; release: (run: Promise<void>) => void }>();
 
   private remoteRunner: RemoteRunnerFn | null = null;
   private jobEnvProvider: ((job: FirmwareJob) => Record<string, string | undefined>) | null = null;
@@ -114,14 +143,21 @@ export class JobEngine {
     this.configDir = opts.configDir;
     this.dataDir = opts.dataDir ?? join(opts.configDir, '.kiln');
     this.esphome = Object.freeze([...(opts.esphome && opts.esphome.length > 0 ? opts.esphome : DEFAULT_ESPHOME)]);
+    this.esptool = Object.freeze([...(opts.esptool && opts.esptool.length > 0 ? opts.esptool : DEFAULT_ESPTOOL)]);
     this.bus = opts.bus ?? new EventBus();
+    this.uploadSlotsFixed = opts.uploadSlots !== undefined;
     this.lanes = { compile: new Lane('compile', 1), upload: new Lane('upload', opts.uploadSlots ?? DEFAULT_UPLOAD_SLOTS) };
+    this.chipVerifyTimeoutMs = opts.chipVerifyTimeoutMs ?? CHIP_VERIFY_TIMEOUT_MS;
     this.terminateGraceMs = opts.terminateGraceMs ?? TERMINATE_GRACE_MS;
     this.drainMs = opts.drainMs ?? DRAIN_AFTER_EXIT_MS;
     this.outputPersistMs = opts.outputPersistMs ?? OUTPUT_PERSIST_MS;
     this.pruneLimits = opts.pruneLimits ?? {};
     this.report = opts.report ?? ((m) => console.error(`[kiln] ${m}`));
-    this.store = new JobStore(this.dataDir, { enabled: opts.persist ?? true, report: (m) => this.warn(m) });
+    this.store = new JobStore(this.dataDir, {
+      enabled: opts.persist ?? true,
+      report: (m) => this.warn(m),
+      meta: () => ({ paused: this.paused }),
+    });
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -130,7 +166,7 @@ export class JobEngine {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`engine cannot start: it is ${this.state}`);
     this.state = 'starting';
-    const { jobs, warnings } = await this.store.load();
+    const { jobs, warnings, meta } = await this.store.load();
     this.startupWarnings.push(...warnings);
     for (const w of warnings) this.bus.emit('engine_warning', { message: w });
     await this.store.removeStaleTemps();
@@ -138,6 +174,11 @@ export class JobEngine {
     for (const job of jobs) this.jobs.set(job.job_id, job);
     this.recover(jobs);
     this.state = 'started';
+    const paused = this.pausedOverride ?? meta.paused;
+    if (paused !== this.paused) {
+      this.paused = paused;
+      this.bus.emit('queue_paused_changed', { paused });
+    }
     this.prune();
     void this.persist();
     this.bus.emit('jobs_changed', { reason: 'loaded' });
@@ -157,7 +198,10 @@ export class JobEngine {
       clearTimeout(this.outputTimer);
       const runs = [...this.runs.values()];
       for (const run of runs) run.shutdown.abort();
-      for (const run of runs) this.finish(run, { status: 'cancelled', error: RUNNER_SHUTDOWN });
+      for (const run of runs) this.finish(run, { status: 'cancelled', error: RUNNER_SHUTDOWN, cancelledBy: 'shutdown' });
+      // Held pool dispatches stay queued (on disk too) and go back to the pool at the next start.
+      for (const held of [...this.heldDispatches.values()]) held.release(Promise.resolve());
+      this.heldDispatches.clear();
       if (runs.length > 0) {
         const limit = this.terminateGraceMs + this.drainMs + 1000;
         let timer: NodeJS.Timeout | undefined;
@@ -208,6 +252,68 @@ export class JobEngine {
     }
   }
 
+  /**
+   * The installed esphome version (the startup probe's answer). Upload concurrency follows it —
+   * 9 from 2026.8 on, else 4 — unless `EngineOptions.uploadSlots` fixed it. Raising the count
+   * starts waiting flashes; lowering it lets running ones finish.
+   */
+  setEsphomeVersion(version: string): void {
+    this.esphomeVersionValue = version;
+    if (this.uploadSlotsFixed) return;
+    const slots = uploadSlotsForVersion(version);
+    if (slots === this.lanes.upload.slots) return;
+    this.lanes.upload.setSlots(slots);
+    this.schedulePump();
+  }
+
+  /** What `setEsphomeVersion` last reported ('' = not yet). */
+  get esphomeVersion(): string {
+    return this.esphomeVersionValue;
+  }
+
+  /** Current upload lane concurrency. */
+  uploadSlots(): number {
+    return this.lanes.upload.slots;
+  }
+
+  // ---------------------------------------------------------------- pause / resume
+
+  /**
+   * Pause the queue: no queued job starts on any lane and the dispatch pool is not woken (a
+   * dispatch that still arrives is bound but held until resume). Running jobs go on; enqueue and
+   * cancel work as usual. Persisted (jobs.json `"paused"`), so a restart stays paused. Fires
+   * `queue_paused_changed` when the state changes. Before `start()` it overrides the saved flag.
+   */
+  pause(): void {
+    this.setPaused(true);
+  }
+
+  /** Resume: waiting jobs start in queue order, held dispatches run, the pool is woken. */
+  resume(): void {
+    this.setPaused(false);
+  }
+
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  private setPaused(paused: boolean): void {
+    if (this.state === 'stopping' || this.state === 'stopped') throw new ApiError('unavailable', `job engine is ${this.state}`);
+    if (this.state !== 'started') this.pausedOverride = paused;
+    if (paused === this.paused) return;
+    this.paused = paused;
+    this.bus.emit('queue_paused_changed', { paused });
+    if (this.state !== 'started') return;
+    void this.persist();
+    if (paused) return;
+    for (const [id, held] of [...this.heldDispatches]) {
+      this.heldDispatches.delete(id);
+      held.release(held.job.status === 'queued' ? this.execute(held.job, null) : Promise.resolve());
+    }
+    this.schedulePump();
+    this.wakePool();
+  }
+
   // ---------------------------------------------------------------- operations
 
   compile(a: { configuration: string; forceLocal?: boolean }): FirmwareJob {
@@ -252,7 +358,7 @@ export class JobEngine {
     this.checkConfiguration(job.configuration);
     this.assertStarted();
     for (const other of this.activeJobs()) {
-      if (other.configuration === job.configuration) void this.cancelInternal(other, `cancelled by clean job ${job.job_id}`);
+      if (other.configuration === job.configuration) void this.cancelInternal(other, 'clean', `cancelled by clean job ${job.job_id}`);
     }
     this.enqueue([job]);
     return job;
@@ -262,7 +368,7 @@ export class JobEngine {
   resetBuildEnv(): FirmwareJob {
     const job = createJob({ configuration: '', job_type: 'reset_build_env' });
     this.assertStarted();
-    for (const other of this.activeJobs()) void this.cancelInternal(other, `cancelled by reset build environment job ${job.job_id}`);
+    for (const other of this.activeJobs()) void this.cancelInternal(other, 'reset', `cancelled by reset build environment job ${job.job_id}`);
     this.enqueue([job]);
     return job;
   }
@@ -289,13 +395,13 @@ export class JobEngine {
       }
       this.bus.emit('job_queued', { job });
     }
-    for (const job of doomed) void this.cancelQueued(job, PREREQUISITE_FAILED);
+    for (const job of doomed) void this.cancelQueued(job, 'prerequisite', PREREQUISITE_FAILED);
     if (opts.supersede !== false) {
       for (const job of jobs) {
         if (job.configuration === '') continue;
         for (const other of this.activeJobs()) {
           if (!chain.has(other.job_id) && other.configuration === job.configuration) {
-            void this.cancelInternal(other, `superseded by job ${job.job_id}`);
+            void this.cancelInternal(other, 'superseded', `superseded by job ${job.job_id}`);
           }
         }
       }
@@ -308,13 +414,15 @@ export class JobEngine {
    * Cancel (§7). Queued: cancelled at once, persisted, then `job_cancelled`; held dependents
    * cascade. Running: the request is recorded and the process group terminated (remote: the
    * runner's cancel signal); the run then ends cancelled whatever happens. Rejects with
-   * ApiError `not_found` / `invalid_args` ("Cannot cancel a <status> job").
+   * ApiError `not_found` / `invalid_args` ("Cannot cancel a <status> job"). `by` (default
+   * `'user'`) is recorded as the job's `cancelled_by` — e.g. a receiver passes `'remote'` for a
+   * cancel its offloader sent.
    */
-  async cancel(jobId: string): Promise<void> {
+  async cancel(jobId: string, opts: { by?: CancelledBy } = {}): Promise<void> {
     const job = this.jobs.get(jobId);
     if (!job) throw new ApiError('not_found', `Job not found: ${jobId}`);
     if (isTerminal(job)) throw new ApiError('invalid_args', `Cannot cancel a ${job.status} job`);
-    await this.cancelInternal(job, null);
+    await this.cancelInternal(job, opts.by ?? 'user', null);
   }
 
   getJob(jobId: string): FirmwareJob | undefined {
@@ -394,6 +502,11 @@ export class JobEngine {
     job.source_pin_sha256 = binding.pin;
     job.source_label = binding.label ?? '';
     job.source_esphome_version = binding.esphomeVersion ?? '';
+    if (this.paused) {
+      return new Promise<void>((resolve) => {
+        this.heldDispatches.set(job.job_id, { job, release: (run) => void run.then(resolve, resolve) });
+      });
+    }
     return this.execute(job, null);
   }
 
@@ -463,16 +576,16 @@ export class JobEngine {
 
   /** Wake the dispatch pool on a later tick, so it never runs inside enqueue/finish bookkeeping. */
   private wakePool(): void {
-    if (this.wakeScheduled || !this.dispatchPool) return;
+    if (this.wakeScheduled || !this.dispatchPool || this.paused) return;
     this.wakeScheduled = true;
     setImmediate(() => {
       this.wakeScheduled = false;
-      if (this.state === 'started') this.dispatchPool?.wake();
+      if (this.state === 'started' && !this.paused) this.dispatchPool?.wake();
     });
   }
 
   private pump(): void {
-    if (this.state !== 'started') return;
+    if (this.state !== 'started' || this.paused) return;
     for (const lane of [this.lanes.compile, this.lanes.upload]) {
       for (;;) {
         const job = lane.takeNext((j) => j.status === 'queued' && this.gateOpen(j));
@@ -528,6 +641,12 @@ export class JobEngine {
     } catch (err) {
       return { status: 'failed', error: errorText(err) };
     }
+    if ((job.job_type === 'upload' || job.job_type === 'install') && chipVerifyApplies(job.port)) {
+      const stop = await this.verifyChip(run);
+      if (stop) return stop;
+    }
+    // A cancel that landed during chip verify: never start the flash.
+    if (run.procSignal.aborted) return { status: 'cancelled' };
     try {
       const res = await runTracked([...this.esphome, ...args], {
         env: this.envFor(job),
@@ -546,6 +665,45 @@ export class JobEngine {
     } catch (err) {
       if (err instanceof SpawnError) return { status: 'failed', error: esphomeNotFoundMessage(this.esphome, spawnReason(err.code)) };
       throw err;
+    }
+  }
+
+  /**
+   * Chip verify (§9.5) before a serial flash of a compiled configuration: `esptool --port P
+   * chip-id` as this job's tracked process. Returns the outcome that ends the job (mismatch →
+   * failed, cancel → cancelled), or null to go on with the flash (match, nothing to compare with,
+   * no chip detected, esptool missing — the last two with a WARNING line in the job's log).
+   */
+  private async verifyChip(run: RunState): Promise<Outcome | null> {
+    const { job } = run;
+    const env = this.envFor(job);
+    const expected = await readEspPlatform(storageJsonPath(resolveConfigPath(this.configDir, job.configuration), env));
+    if (expected === null) return null; // never compiled: no compile-time truth to compare with
+    if (run.procSignal.aborted) return { status: 'cancelled' };
+    this.ingest(run, `INFO Verifying the chip on ${job.port} (expecting ${expected.toLowerCase()})...\n`, false);
+    const res = await verifyChip({
+      esptool: this.esptool,
+      port: job.port,
+      expectedPlatform: expected,
+      env,
+      signal: run.procSignal,
+      terminateGraceMs: this.terminateGraceMs,
+      drainMs: this.drainMs,
+      timeoutMs: this.chipVerifyTimeoutMs,
+    });
+    switch (res.kind) {
+      case 'interrupted':
+        return { status: 'cancelled' };
+      case 'match':
+        this.ingest(run, `INFO Chip verified: ${res.detected} on ${job.port}\n`, false);
+        return null;
+      case 'mismatch':
+        this.ingest(run, `ERROR ${res.message}\n`, false);
+        return { status: 'failed', error: res.message };
+      case 'undetected':
+      case 'unavailable':
+        this.ingest(run, `WARNING Chip verification skipped: ${res.reason}; flashing without it\n`, false);
+        return null;
     }
   }
 
@@ -610,17 +768,22 @@ export class JobEngine {
     const { job } = run;
     const id = job.job_id;
     this.runs.delete(id);
-    const userCancel = this.cancelRequested.has(id);
-    if (outcome.status === 'reroute' && !userCancel && this.state === 'started') {
+    const request = this.cancelRequested.get(id);
+    if (outcome.status === 'reroute' && !request && this.state === 'started') {
       this.reroute(run);
       return;
     }
     let status: 'completed' | 'failed' | 'cancelled' = outcome.status === 'reroute' ? 'cancelled' : outcome.status;
     let error: string | null = outcome.error ?? null;
-    if (userCancel) {
+    let by: CancelledBy | '' = '';
+    if (request) {
       // User intent wins over whatever the run reported.
       status = 'cancelled';
-      error = this.cancelRequested.get(id) ?? null;
+      error = request.reason;
+      by = request.by;
+    } else if (status === 'cancelled') {
+      // Nobody here asked: the engine is shutting down, or the build server cancelled it.
+      by = outcome.cancelledBy ?? (run.shutdown.signal.aborted ? 'shutdown' : job.source === 'remote' ? 'remote' : 'user');
     } else if (status === 'failed' && !error) {
       error = 'failed';
     } else if (status === 'completed') {
@@ -628,11 +791,12 @@ export class JobEngine {
     }
     if (outcome.exitCode !== undefined) job.exit_code = outcome.exitCode;
     job.failure_reason = status === 'failed' ? (outcome.failureReason ?? '') : '';
-    markTerminal(job, status, error);
+    markTerminal(job, status, error, by);
     trimTerminal(job);
     run.lane?.release(id);
     this.cancelRequested.delete(id);
-    this.bus.emit(`job_${status}`, { job });
+    if (status === 'cancelled') this.bus.emit('job_cancelled', { job, by: by || 'user' });
+    else this.bus.emit(`job_${status}`, { job });
     this.settleDependents(job);
     this.prune();
     void this.persist();
@@ -662,7 +826,7 @@ export class JobEngine {
         dep.dependency_released = true;
         this.place(dep);
       } else {
-        void this.cancelQueued(dep, PREREQUISITE_FAILED);
+        void this.cancelQueued(dep, 'prerequisite', PREREQUISITE_FAILED);
       }
     }
     if (head.status === 'completed') {
@@ -673,36 +837,44 @@ export class JobEngine {
 
   // ---------------------------------------------------------------- internals: cancel
 
-  private cancelInternal(job: FirmwareJob, reason: string | null): Promise<void> {
-    if (job.status === 'queued') return this.cancelQueued(job, reason);
+  private cancelInternal(job: FirmwareJob, by: CancelledBy, reason: string | null): Promise<void> {
+    if (job.status === 'queued') return this.cancelQueued(job, by, reason);
     if (job.status !== 'running') return Promise.resolve();
-    if (!this.cancelRequested.has(job.job_id)) this.cancelRequested.set(job.job_id, reason);
+    if (!this.cancelRequested.has(job.job_id)) this.cancelRequested.set(job.job_id, { reason, by });
     this.runs.get(job.job_id)?.cancel.abort();
     return Promise.resolve();
   }
 
   /** Queued → cancelled now (with held dependents), persisted, then the events; never dispatched. */
-  private async cancelQueued(job: FirmwareJob, reason: string | null): Promise<void> {
+  private async cancelQueued(job: FirmwareJob, by: CancelledBy, reason: string | null): Promise<void> {
     if (job.status !== 'queued') return;
-    const cancelled: FirmwareJob[] = [];
-    const mark = (j: FirmwareJob, why: string | null): void => {
+    const cancelled: Array<{ job: FirmwareJob; by: CancelledBy }> = [];
+    const mark = (j: FirmwareJob, who: CancelledBy, why: string | null): void => {
       this.removeFromLanes(j.job_id);
-      markTerminal(j, 'cancelled', why);
+      markTerminal(j, 'cancelled', why, who);
       trimTerminal(j);
-      cancelled.push(j);
+      cancelled.push({ job: j, by: who });
     };
-    mark(job, reason);
+    mark(job, by, reason);
     for (let i = 0; i < cancelled.length; i++) {
-      this.cancelEventsPending.add(cancelled[i].job_id);
+      this.cancelEventsPending.add(cancelled[i].job.job_id);
       for (const dep of this.jobs.values()) {
-        if (dep.depends_on === cancelled[i].job_id && dep.status === 'queued' && !dep.dependency_released) mark(dep, PREREQUISITE_FAILED);
+        if (dep.depends_on === cancelled[i].job.job_id && dep.status === 'queued' && !dep.dependency_released) {
+          mark(dep, 'prerequisite', PREREQUISITE_FAILED);
+        }
       }
     }
     this.prune();
     await this.persist();
-    for (const j of cancelled) {
-      this.cancelEventsPending.delete(j.job_id);
-      this.bus.emit('job_cancelled', { job: j });
+    for (const c of cancelled) {
+      this.cancelEventsPending.delete(c.job.job_id);
+      this.bus.emit('job_cancelled', { job: c.job, by: c.by });
+      // A pool dispatch held by a pause ends here: it will never run.
+      const held = this.heldDispatches.get(c.job.job_id);
+      if (held) {
+        this.heldDispatches.delete(c.job.job_id);
+        held.release(Promise.resolve());
+      }
     }
     this.schedulePump(); // the build gate may have opened
     if (job.source === 'remote_pending' || job.source === 'remote') this.wakePool();
@@ -723,7 +895,7 @@ export class JobEngine {
       if (!job.depends_on || prereq?.status === 'completed' || job.dependency_released) {
         this.place(job);
       } else if (!prereq || !isActive(prereq)) {
-        markTerminal(job, 'cancelled', PREREQUISITE_FAILED);
+        markTerminal(job, 'cancelled', PREREQUISITE_FAILED, 'prerequisite');
       }
     }
   }

@@ -4,15 +4,44 @@ import type { FirmwareJob, QueueStatus } from './model';
 
 export type LaneName = 'compile' | 'upload';
 
+/** Upload lane slots (`_UPLOAD_SLOTS`), and with esphome ≥ 2026.8 (`_UPLOAD_SLOTS_LEAN_SUBPROCESS`). */
+export const UPLOAD_SLOTS = 4;
+export const UPLOAD_SLOTS_LEAN_SUBPROCESS = 9;
+const LEAN_SUBPROCESS_SINCE: readonly [number, number] = [2026, 8];
+
+/**
+ * Upload concurrency for an installed esphome version: 9 from 2026.8 on (its upload subprocess
+ * is lean enough), else 4. Pre-releases of 2026.8 (`2026.8.0b1`, `2026.8.0-dev`) count as 2026.8;
+ * an unknown or unparsable version gets the conservative 4.
+ */
+export function uploadSlotsForVersion(version: string | null | undefined): number {
+  const m = /^\s*v?(\d+)\.(\d+)/.exec(version ?? '');
+  if (!m) return UPLOAD_SLOTS;
+  const [year, month] = [Number(m[1]), Number(m[2])];
+  const [y, mo] = LEAN_SUBPROCESS_SINCE;
+  return year > y || (year === y && month >= mo) ? UPLOAD_SLOTS_LEAN_SUBPROCESS : UPLOAD_SLOTS;
+}
+
 export class Lane {
   private readonly waiting: FirmwareJob[] = [];
   private readonly runningIds = new Set<string>();
 
+  private slotCount: number;
+
   constructor(
     readonly name: LaneName,
-    readonly slots: number,
+    slots: number,
   ) {
-    if (!Number.isInteger(slots) || slots < 1) throw new Error(`lane ${name}: slots must be a positive integer`);
+    this.slotCount = checkSlots(name, slots);
+  }
+
+  get slots(): number {
+    return this.slotCount;
+  }
+
+  /** Change the concurrency; running jobs keep their slots (a smaller count applies as they end). */
+  setSlots(slots: number): void {
+    this.slotCount = checkSlots(this.name, slots);
   }
 
   push(job: FirmwareJob): void {
@@ -32,7 +61,7 @@ export class Lane {
   }
 
   hasFreeSlot(): boolean {
-    return this.runningIds.size < this.slots;
+    return this.runningIds.size < this.slotCount;
   }
 
   /**
@@ -63,4 +92,9 @@ export class Lane {
   status(): QueueStatus {
     return { idle: this.runningIds.size === 0 && this.waiting.length === 0, running: this.runningIds.size > 0, queue_depth: this.waiting.length };
   }
+}
+
+function checkSlots(name: LaneName, slots: number): number {
+  if (!Number.isInteger(slots) || slots < 1) throw new Error(`lane ${name}: slots must be a positive integer`);
+  return slots;
 }

@@ -13,6 +13,14 @@ export type JobSource = (typeof JOB_SOURCES)[number];
 
 export type JobFailureReason = '' | 'provision';
 
+/**
+ * Who ended a job cancelled (Kiln extra): the user, a newer job for the same configuration, a
+ * clean or reset of the build environment, engine shutdown, a failed/cancelled prerequisite, or
+ * the build server (remote runner / receiver side).
+ */
+export const CANCELLED_BY_VALUES = ['user', 'superseded', 'clean', 'reset', 'shutdown', 'prerequisite', 'remote'] as const;
+export type CancelledBy = (typeof CANCELLED_BY_VALUES)[number];
+
 export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
 export const ACTIVE_STATUSES: ReadonlySet<JobStatus> = new Set(['queued', 'running']);
 export const COMPILING_TYPES: ReadonlySet<JobType> = new Set(['compile', 'install']);
@@ -58,6 +66,8 @@ export interface FirmwareJob {
   source_esphome_version: string;
   target_esphome_version: string;
   failure_reason: JobFailureReason;
+  /** Set when the job ended cancelled; '' otherwise (Kiln extra). */
+  cancelled_by: CancelledBy | '';
 }
 
 /** 12 lowercase hex characters from a random UUID (firmware-jobs.md §2.2). */
@@ -100,6 +110,7 @@ export function createJob(init: Pick<FirmwareJob, 'configuration' | 'job_type'> 
     source_esphome_version: '',
     target_esphome_version: '',
     failure_reason: '',
+    cancelled_by: '',
     ...init,
   };
 }
@@ -116,11 +127,13 @@ export function markRunning(job: FirmwareJob): void {
   job.started_at = nowIso();
 }
 
-export function markTerminal(job: FirmwareJob, status: JobStatus, error: string | null = null): void {
+/** `cancelledBy` is recorded only for `cancelled` (anything else clears it). */
+export function markTerminal(job: FirmwareJob, status: JobStatus, error: string | null = null, cancelledBy: CancelledBy | '' = ''): void {
   if (!TERMINAL_STATUSES.has(status)) throw new Error(`markTerminal: ${status} is not a terminal status`);
   job.status = status;
   job.completed_at = nowIso();
   job.error = error;
+  job.cancelled_by = status === 'cancelled' ? cancelledBy : '';
 }
 
 export function clearRunState(job: FirmwareJob): void {
@@ -128,6 +141,7 @@ export function clearRunState(job: FirmwareJob): void {
   job.ninja_total = 0;
   job.error = null;
   job.failure_reason = '';
+  job.cancelled_by = '';
   job.started_at = null;
   job.completed_at = null;
   job.compile_started_at = null;

@@ -49,6 +49,11 @@ export interface RemoteRunResult {
   error?: string | null;
   exitCode?: number | null;
   failureReason?: JobFailureReason;
+  /**
+   * With `status: 'cancelled'` when nobody here asked for it: `'remote'` = the build server
+   * cancelled the job (the job's `cancelled_by`). A local cancel request always wins over it.
+   */
+  cancelledBy?: 'remote';
 }
 
 export type RemoteRunnerFn = (ctx: RemoteRunContext) => Promise<RemoteRunResult>;

@@ -8,7 +8,7 @@ import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { splitChunks } from '../esphome/line-splitter';
-import { createJob, isActive, isTerminal, JOB_SOURCES, JOB_STATUSES, JOB_TYPES, serializeJob, type FirmwareJob } from './model';
+import { CANCELLED_BY_VALUES, createJob, isActive, isTerminal, JOB_SOURCES, JOB_STATUSES, JOB_TYPES, serializeJob, type FirmwareJob } from './model';
 
 export const JOBS_FILE = 'jobs.json';
 export const LOGS_DIR = 'logs';
@@ -49,11 +49,19 @@ const jobEntrySchema = z.object({
   source_esphome_version: z.string().optional(),
   target_esphome_version: z.string().optional(),
   failure_reason: z.enum(['', 'provision']).optional(),
+  cancelled_by: z.enum(['', ...CANCELLED_BY_VALUES]).optional(),
 });
+
+/** Engine state kept next to the jobs in jobs.json (absent in older files: defaults). */
+export interface JobsFileMeta {
+  /** The queue is paused: nothing queued starts until resumed. */
+  paused: boolean;
+}
 
 export interface LoadResult {
   jobs: FirmwareJob[];
   warnings: string[];
+  meta: JobsFileMeta;
 }
 
 export interface JobStoreOptions {
@@ -61,6 +69,8 @@ export interface JobStoreOptions {
   enabled?: boolean;
   /** Where warnings go besides the returned list (default: stderr). */
   report?: (message: string) => void;
+  /** Engine state written with every save (captured when the write starts). */
+  meta?: () => JobsFileMeta;
 }
 
 export class JobStore {
@@ -68,6 +78,7 @@ export class JobStore {
   readonly logsDir: string;
   readonly enabled: boolean;
   private readonly report: (message: string) => void;
+  private readonly meta: (() => JobsFileMeta) | undefined;
   private chain: Promise<void> = Promise.resolve();
   private queued: Promise<void> | null = null;
   /** Terminal jobs whose output lives in logs/<id>.log (and no longer in memory). */
@@ -81,6 +92,7 @@ export class JobStore {
     this.logsDir = join(dataDir, LOGS_DIR);
     this.enabled = opts.enabled ?? true;
     this.report = opts.report ?? ((m) => console.error(`[kiln] ${m}`));
+    this.meta = opts.meta;
   }
 
   hasLog(jobId: string): boolean {
@@ -93,22 +105,25 @@ export class JobStore {
       warnings.push(m);
       this.report(m);
     };
-    if (!this.enabled) return { jobs: [], warnings };
+    const meta: JobsFileMeta = { paused: false };
+    if (!this.enabled) return { jobs: [], warnings, meta };
     await mkdir(this.logsDir, { recursive: true });
     let text: string;
     try {
       text = await readFile(this.jobsFile, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { jobs: [], warnings };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { jobs: [], warnings, meta };
       warn(`could not read ${this.jobsFile}: ${(err as Error).message}; starting with no job history`);
-      return { jobs: [], warnings };
+      return { jobs: [], warnings, meta };
     }
     let entries: unknown[];
+    let paused: unknown;
     try {
       const parsed: unknown = JSON.parse(text);
       const list = Array.isArray(parsed) ? parsed : (parsed as { jobs?: unknown } | null)?.jobs;
       if (!Array.isArray(list)) throw new Error('expected a list of jobs');
       entries = list;
+      if (!Array.isArray(parsed)) paused = (parsed as { paused?: unknown }).paused;
     } catch (err) {
       const aside = `${this.jobsFile}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       let moved = true;
@@ -122,8 +137,10 @@ export class JobStore {
           (moved ? `moved it aside to ${aside}` : 'could not move it aside') +
           ' and started with an empty job list',
       );
-      return { jobs: [], warnings };
+      return { jobs: [], warnings, meta };
     }
+    if (typeof paused === 'boolean') meta.paused = paused;
+    else if (paused !== undefined) warn(`ignored an invalid "paused" value in ${this.jobsFile}: ${JSON.stringify(paused)}`);
     const jobs: FirmwareJob[] = [];
     const ids = new Set<string>();
     const existingLogs = new Set(await this.listLogIds());
@@ -144,7 +161,7 @@ export class JobStore {
       if (isTerminal(job) && job.output.length === 0 && existingLogs.has(job.job_id)) this.logged.add(job.job_id);
       jobs.push(job);
     });
-    return { jobs, warnings };
+    return { jobs, warnings, meta };
   }
 
   /**
@@ -157,7 +174,7 @@ export class JobStore {
     if (this.queued) return this.queued;
     const p = this.chain.then(() => {
       this.queued = null;
-      return this.writeNow(capture());
+      return this.writeNow(capture(), this.meta?.());
     });
     this.queued = p;
     this.chain = p.catch((err) => this.report(`could not save job state: ${(err as Error).message}`));
@@ -189,7 +206,7 @@ export class JobStore {
     }
   }
 
-  private async writeNow(jobs: FirmwareJob[]): Promise<void> {
+  private async writeNow(jobs: FirmwareJob[], meta: JobsFileMeta | undefined): Promise<void> {
     await mkdir(this.logsDir, { recursive: true });
     for (const job of jobs) {
       if (isTerminal(job) && job.output.length > 0 && !this.logged.has(job.job_id)) {
@@ -201,6 +218,7 @@ export class JobStore {
     }
     const doc = {
       version: FILE_VERSION,
+      ...(meta ? { paused: meta.paused } : {}),
       jobs: jobs.map((job) => serializeJob(job, { withOutput: isActive(job) })),
     };
     await atomicWrite(this.jobsFile, JSON.stringify(doc));

@@ -44,7 +44,7 @@ export class Harness {
     return this.yaml(name, `# fake: ${mode}\nesphome:\n  name: ${name.replace(/\W.*$/, '')}\n`);
   }
 
-  async engine(opts: Partial<EngineOptions> = {}): Promise<JobEngine> {
+  async engine(opts: Partial<EngineOptions> = {}, how: { start?: boolean } = {}): Promise<JobEngine> {
     const bus = opts.bus ?? new EventBus();
     const engine = new JobEngine({
       configDir: this.configDir,
@@ -58,7 +58,7 @@ export class Harness {
     });
     this.record(bus);
     this.engines.push(engine);
-    await engine.start();
+    if (how.start !== false) await engine.start();
     return engine;
   }
 
