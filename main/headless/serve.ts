@@ -23,6 +23,8 @@ Serve the Kiln window to a browser on this machine, with the job queue running i
   --peer-link-port N    build-server listener port (default 6055; 0 = any)
   --peer-link-host H    build-server listener bind address (default all interfaces)
   --no-build-server     never start the build-server listener in this process
+  --startup-grace-ms N  wait before the first remote dispatch after start, so paired build
+                        servers can reconnect (default 30000)
   --no-peer-link        local builds only: no pairing, no build servers
   --renderer-dir D      the built window (default out/renderer of this checkout)
   -h, --help            this help
@@ -40,6 +42,7 @@ export interface ServeOptions {
   peerLinkHost?: string;
   buildServer: boolean;
   peerLink: boolean;
+  startupGraceMs?: number;
   rendererDir: string;
 }
 
@@ -92,6 +95,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       case '--peer-link-host':
         o.peerLinkHost = value();
         break;
+      case '--startup-grace-ms':
+        o.startupGraceMs = int(flag, value(), 3_600_000);
+        break;
       case '--no-build-server':
         o.buildServer = false;
         break;
@@ -141,7 +147,7 @@ export async function startServe(o: ServeOptions, extra: Partial<AppOptions> = {
     configDir: o.configDir,
     dataDir: o.dataDir,
     esphome: o.esphome,
-    peerLink: o.peerLink ? { listenHost: o.peerLinkHost, listenPort: o.peerLinkPort, buildServerRole: o.buildServer, ...(extraPeerLink || {}) } : false,
+    peerLink: o.peerLink ? { listenHost: o.peerLinkHost, listenPort: o.peerLinkPort, buildServerRole: o.buildServer, startupGraceMs: o.startupGraceMs, ...(extraPeerLink || {}) } : false,
   });
   let server: KilnServer;
   try {

@@ -1,5 +1,6 @@
 // UI state that is not jobs or logs: connection, environment, settings, configurations,
 // navigation, dialogs and toasts.
+import { useMemo } from 'react';
 import { create } from 'zustand';
 import type { ConfigurationEntry, Environment, Settings, ToastEvent } from '../../../preload/contract';
 import type { ConnectionStatus } from '../backend/backend';
@@ -35,6 +36,18 @@ interface AppState {
 }
 
 let nextToast = 1;
+
+/** configuration file → friendly name (else device name), for labelling local jobs. */
+export function deviceNamesOf(configs: ConfigurationEntry[] | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const c of configs ?? []) if (c.friendlyName || c.deviceName) out[c.name] = c.friendlyName || c.deviceName;
+  return out;
+}
+
+export const useDeviceNames = (): Record<string, string> => {
+  const configs = useApp((s) => s.configurations);
+  return useMemo(() => deviceNamesOf(configs), [configs]);
+};
 
 export const useApp = create<AppState>((set, get) => ({
   connection: { state: 'connecting', attempt: 1 },

@@ -3,7 +3,7 @@
 import { useMemo, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { Settings, BuildServerPairing } from '../../../preload/contract';
-import { useApp } from '../store/app';
+import { useApp, useDeviceNames } from '../store/app';
 import { dependentOf, isActiveJob, useJobs } from '../store/jobs';
 import { useServers } from '../store/servers';
 import { errorMessage, getBackend } from '../sync';
@@ -127,6 +127,7 @@ function InstallProgress({ jobId, onClose }: { jobId: string; onClose(): void })
   const upload = useJobs((s) => dependentOf(s.byId, jobId));
   const liveLabel = useServers((s) => s.pairings?.find((p) => p.pin === job?.source_pin_sha256)?.label);
   const [switching, setSwitching] = useState<'idle' | 'busy' | 'failed'>('idle');
+  const names = useDeviceNames();
   if (!job) return null;
   const current = job.status === 'completed' && upload ? upload : job;
   const remote = isActiveJob(job) && (job.source === 'remote' || job.source === 'remote_pending');
@@ -148,7 +149,7 @@ function InstallProgress({ jobId, onClose }: { jobId: string; onClose(): void })
     onClose();
   };
   return (
-    <Dialog title={`Installing ${deviceLabel(job)}`} onClose={closeKeepRunning} testId="install-progress">
+    <Dialog title={`Installing ${deviceLabel(job, names)}`} onClose={closeKeepRunning} testId="install-progress">
       <p>
         {current === upload ? 'Uploading' : 'Compiling'} — <StatusBadge job={current} />
       </p>

@@ -6,7 +6,7 @@ import { followJobLog, unfollowJobLog } from '../log/follow';
 import { logBuffer } from '../log/log-store';
 import { LogView } from '../log/LogView';
 import { normaliseEscapes } from '../log/ansi';
-import { useApp } from '../store/app';
+import { useApp, useDeviceNames } from '../store/app';
 import { dependentOf, isActiveJob, useJobs } from '../store/jobs';
 import { useServers } from '../store/servers';
 import { errorMessage, getBackend } from '../sync';
@@ -24,6 +24,7 @@ export function LogPanel({ jobId }: { jobId: string }) {
   const [switching, setSwitching] = useState<'idle' | 'busy' | 'failed'>('idle');
   const wasActive = useRef(job ? isActiveJob(job) : false);
   const now = useNow(1000);
+  const names = useDeviceNames();
 
   // Follow the log; re-follow after every reconnect (history then live, no gap).
   useEffect(() => {
@@ -120,12 +121,12 @@ export function LogPanel({ jobId }: { jobId: string }) {
       : '';
 
   return (
-    <section className="log-panel" aria-label={`Log of ${deviceLabel(job)}`} data-testid="log-panel" data-job-id={jobId} data-status={job.status}>
+    <section className="log-panel" aria-label={`Log of ${deviceLabel(job, names)}`} data-testid="log-panel" data-job-id={jobId} data-status={job.status}>
       <header className="log-header">
         <div className="log-title">
           <Icon name={jobIcon(job)} className="type-icon" />
           <h2>
-            {typeLabel(job, !!dependent)} {deviceLabel(job)}
+            {typeLabel(job, !!dependent)} {deviceLabel(job, names)}
           </h2>
           <StatusBadge job={job} />
           {job.status === 'running' ? <span className="stream-dot" title="Streaming" aria-label="Streaming" /> : null}

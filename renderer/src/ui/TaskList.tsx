@@ -2,7 +2,7 @@
 import { useMemo } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { Job } from '../../../preload/contract';
-import { useApp } from '../store/app';
+import { useApp, useDeviceNames } from '../store/app';
 import { groupJobs, isActiveJob, useJobs } from '../store/jobs';
 import { useServers } from '../store/servers';
 import { errorMessage, getBackend } from '../sync';
@@ -17,6 +17,7 @@ export function TaskList() {
   const simulator = useApp((s) => s.env?.esphome.simulator ?? false);
   const labels = useServers(useShallow((s) => Object.fromEntries((s.pairings ?? []).map((p) => [p.pin, p.label]))));
   const now = useNow(30_000);
+  const names = useDeviceNames();
 
   const { active, recent } = useMemo(() => groupJobs(byId), [byId]);
   const installs = useMemo(() => new Set(Object.values(byId).filter((j) => j.depends_on).map((j) => j.depends_on)), [byId]);
@@ -39,6 +40,7 @@ export function TaskList() {
       isInstall={installs.has(job.job_id)}
       selected={job.job_id === selectedJobId}
       liveLabel={labels[job.source_pin_sha256]}
+      name={deviceLabel(job, names)}
       simulator={simulator && job.source === 'local' && !job.remote_peer}
       now={now}
       onOpen={() => set({ selectedJobId: job.job_id })}
@@ -95,6 +97,7 @@ export function TaskList() {
 
 interface RowProps {
   job: Job;
+  name: string;
   isInstall: boolean;
   selected: boolean;
   liveLabel?: string;
@@ -103,7 +106,7 @@ interface RowProps {
   onOpen(): void;
 }
 
-export function TaskRow({ job, isInstall, selected, liveLabel, simulator, now, onOpen }: RowProps) {
+export function TaskRow({ job, name, isInstall, selected, liveLabel, simulator, now, onOpen }: RowProps) {
   const active = isActiveJob(job);
   const source = sourceLine(job, liveLabel);
   const cancel = async () => {
@@ -123,7 +126,7 @@ export function TaskRow({ job, isInstall, selected, liveLabel, simulator, now, o
         <Icon name={jobIcon(job)} className={`type-icon${active ? '' : ' dim'}`} />
         <span className="row-text">
           <span className="row-name">
-            {deviceLabel(job)}
+            {name}
             {simulator ? <span className="badge sim" title="Run with Kiln's esphome simulator">simulator</span> : null}
           </span>
           <span className="row-meta">
@@ -145,7 +148,7 @@ export function TaskRow({ job, isInstall, selected, liveLabel, simulator, now, o
       </button>
       <span className="row-right">
         {active ? (
-          <button type="button" className="icon-btn" onClick={() => void cancel()} aria-label={`Cancel ${deviceLabel(job)}`} title="Cancel" data-testid="row-cancel">
+          <button type="button" className="icon-btn" onClick={() => void cancel()} aria-label={`Cancel ${name}`} title="Cancel" data-testid="row-cancel">
             <Icon name="close" />
           </button>
         ) : (

@@ -1,9 +1,17 @@
 // Display helpers for jobs (ui-and-users §1.3).
 import type { Job } from '../../../preload/contract';
 
-export function deviceLabel(job: Job): string {
+/** Friendly name, else device name (from the job, else from the configuration file), else file. */
+export function deviceLabel(job: Job, names?: Record<string, string>): string {
   if (job.job_type === 'reset_build_env') return '(build environment)';
-  return job.device_friendly_name || job.device_name || job.configuration.replace(/\.ya?ml$/i, '') || job.remote_peer_label || 'device';
+  return (
+    job.device_friendly_name ||
+    job.device_name ||
+    (!job.remote_peer && names?.[job.configuration]) ||
+    job.configuration.split('/').pop()!.replace(/\.ya?ml$/i, '') ||
+    job.remote_peer_label ||
+    'device'
+  );
 }
 
 export function typeLabel(job: Job, isInstall: boolean): string {

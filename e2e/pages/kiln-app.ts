@@ -1,0 +1,67 @@
+// Page object for the whole window: navigation, toasts, connection state, file drops.
+import { expect, type Page } from '@playwright/test';
+import { BuildServersPage } from './build-servers';
+import { InstallDialog } from './install-dialog';
+import { LogPanel } from './log-panel';
+import { PairDialog } from './pair-dialog';
+import { TasksPage } from './tasks';
+
+export class KilnApp {
+  readonly tasks: TasksPage;
+  readonly log: LogPanel;
+  readonly install: InstallDialog;
+  readonly servers: BuildServersPage;
+  readonly pair: PairDialog;
+  readonly consoleErrors: string[] = [];
+
+  constructor(readonly page: Page) {
+    this.tasks = new TasksPage(page);
+    this.log = new LogPanel(page);
+    this.install = new InstallDialog(page);
+    this.servers = new BuildServersPage(page);
+    this.pair = new PairDialog(page);
+    page.on('console', (m) => {
+      if (m.type() === 'error') this.consoleErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => this.consoleErrors.push(`pageerror: ${e.message}`));
+  }
+
+  async open(url: string): Promise<void> {
+    await this.page.goto(url);
+    await this.waitConnected();
+  }
+
+  async waitConnected(): Promise<void> {
+    await expect(this.page.getByTestId('connection-banner')).toHaveCount(0);
+    await expect(this.page.getByTestId('nav-tasks')).toBeVisible();
+    await expect(this.page.getByTestId('configurations').or(this.page.getByTestId('no-configurations'))).toBeVisible();
+  }
+
+  async goto(view: 'tasks' | 'servers' | 'settings'): Promise<void> {
+    await this.page.getByTestId(`nav-${view}`).click();
+  }
+
+  toast(text: string | RegExp) {
+    return this.page.getByTestId('toast').filter({ hasText: text });
+  }
+
+  /** Drops a file on the window the way a user's drag-and-drop does (JS-built File, content-first). */
+  async dropFile(name: string, content: string, type = 'application/x-yaml'): Promise<void> {
+    const dt = await this.page.evaluateHandle(
+      ([n, c, t]) => {
+        const d = new DataTransfer();
+        d.items.add(new File([c], n, { type: t }));
+        return d;
+      },
+      [name, content, type] as const,
+    );
+    for (const ev of ['dragenter', 'dragover', 'drop']) {
+      await this.page.dispatchEvent('body', ev, { dataTransfer: dt });
+    }
+  }
+
+  /** CSP violations or script errors seen by the page. */
+  cspViolations(): string[] {
+    return this.consoleErrors.filter((e) => /Content Security Policy|Refused to/i.test(e));
+  }
+}
