@@ -84,7 +84,7 @@ export async function verifyChip(opts: ChipVerifyOptions): Promise<ChipVerifyRes
     throw err;
   }
   if (opts.signal?.aborted) return { kind: 'interrupted' };
-  if (res.timedOut) return { kind: 'undetected', reason: `esptool chip-id timed out after ${Math.round((opts.timeoutMs ?? CHIP_VERIFY_TIMEOUT_MS) / 1000)} s` };
+  if (res.timedOut) return { kind: 'undetected', reason: `esptool chip-id timed out after ${duration(opts.timeoutMs ?? CHIP_VERIFY_TIMEOUT_MS)}` };
   const detected = parseDetectedChip(captured);
   if (detected === null) {
     const how = res.exitCode === null ? `killed by ${res.signal ?? 'a signal'}` : `exit code ${res.exitCode}`;
@@ -92,4 +92,8 @@ export async function verifyChip(opts: ChipVerifyOptions): Promise<ChipVerifyRes
   }
   if (normalizeChip(detected) === normalizeChip(opts.expectedPlatform)) return { kind: 'match', detected };
   return { kind: 'mismatch', detected, message: chipMismatchMessage(opts.expectedPlatform, opts.port, detected) };
+}
+
+function duration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
 }
