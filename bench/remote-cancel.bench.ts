@@ -40,6 +40,14 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
         'remote compile running',
       );
       if (job.source_pin_sha256 !== pin) throw new Error('job not bound to the receiver');
+      // The simulator stalls a quarter into the compile: press Stop once its log has gone quiet,
+      // so the sample measures the cancel, not the tail of a log burst still being ingested.
+      for (let len = -1, quiet = 0; quiet < 3; ) {
+        const n = app.engine.getJob(job.job_id)!.output.length;
+        quiet = n === len ? quiet + 1 : 0;
+        len = n;
+        await new Promise((r) => setTimeout(r, 10));
+      }
       let cancelledAt = 0;
       const off = app.bus.on('job_cancelled', (e) => {
         if (e.job.job_id === job.job_id) cancelledAt = performance.now();

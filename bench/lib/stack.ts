@@ -179,7 +179,14 @@ export function readSimLog(file: string): SimLogEntry[] {
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as SimLogEntry);
+    .flatMap((l) => {
+      // The simulator may be appending its line right now: a partial last line is skipped.
+      try {
+        return [JSON.parse(l) as SimLogEntry];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** Exited (a zombie counts: it has exited, only its parent has not reaped it). */
