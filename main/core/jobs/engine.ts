@@ -714,6 +714,8 @@ export class JobEngine {
     if (!res || !['completed', 'failed', 'cancelled', 'reroute'].includes(res.status)) {
       return { status: 'failed', error: `remote build: runner returned an invalid result (${JSON.stringify(res)})` };
     }
+    // Only the build server's own cancel is the runner's to report; anything else is ignored.
+    if (res.cancelledBy !== undefined && res.cancelledBy !== 'remote') return { ...res, cancelledBy: undefined };
     return res;
   }
 

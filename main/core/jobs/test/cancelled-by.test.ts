@@ -144,9 +144,10 @@ describe('cancelled_by', () => {
     const e = await engine();
     e.setBuildPathPicker(() => 'remote_pending');
     e.setDispatchPool({ wake: () => undefined });
-    let mode: 'server' | 'server-implicit' | 'user' = 'server';
+    let mode: 'server' | 'server-implicit' | 'user' | 'bogus' = 'server';
     e.setRemoteRunner(async (ctx) => {
       if (mode === 'user' && !ctx.cancelSignal.aborted) await new Promise((r) => ctx.cancelSignal.addEventListener('abort', r, { once: true }));
+      if (mode === 'bogus') return { status: 'cancelled', cancelledBy: 'clean' as unknown as 'remote' };
       return mode === 'server-implicit' ? { status: 'cancelled', error: 'server shutting down' } : { status: 'cancelled', cancelledBy: 'remote' };
     });
     const a = e.compile({ configuration: h.fake('a.yaml', 'success') });
@@ -166,6 +167,12 @@ describe('cancelled_by', () => {
     await e.cancel(c.job_id);
     await run;
     expect(byOf(c)).toEqual([['user', 'user']]);
+
+    // A runner cannot claim an engine-side origin: it is the build server's cancel.
+    mode = 'bogus';
+    const d = e.compile({ configuration: h.fake('d.yaml', 'success') });
+    await e.dispatchRemote(d.job_id, { pin: PIN });
+    expect(byOf(d)).toEqual([['remote', 'remote']]);
   });
 
   it('completed and failed jobs carry cancelled_by ""', async () => {

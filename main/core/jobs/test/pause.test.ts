@@ -1,7 +1,7 @@
 // Queue pause / resume against real subprocesses (the fake esphome fixture): nothing queued starts
 // on any lane while paused, the running job is unaffected, resume starts waiting jobs in order,
 // the pool is not woken, and the flag survives a restart (jobs.json "paused").
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../errors';
@@ -112,6 +112,19 @@ describe('pause / resume', () => {
     // A file without the key (older Kiln) starts unpaused.
     const e3 = await h.engine();
     expect(e3.isPaused()).toBe(false);
+  });
+
+  it('an invalid "paused" value is reported and ignored; an invalid cancelled_by skips the entry', async () => {
+    mkdirSync(h.dataDir, { recursive: true });
+    const ok = { job_id: '0123456789ab', configuration: 'a.yaml', job_type: 'compile', status: 'cancelled', created_at: '2026-01-01T00:00:00Z', cancelled_by: 'clean' };
+    const bad = { ...ok, job_id: '0123456789ac', cancelled_by: 'aliens' };
+    writeFileSync(join(h.dataDir, 'jobs.json'), JSON.stringify({ version: 1, paused: 'yes', jobs: [ok, bad] }));
+    const e = await h.engine();
+    expect(e.isPaused()).toBe(false);
+    expect(e.startupWarnings.some((w) => w.includes('invalid "paused" value'))).toBe(true);
+    expect(e.startupWarnings.some((w) => w.includes('0123456789ac') && w.includes('cancelled_by'))).toBe(true);
+    expect(e.getJob('0123456789ab')?.cancelled_by).toBe('clean');
+    expect(e.getJob('0123456789ac')).toBeUndefined();
   });
 
   it('pause()/resume() before start() override the saved flag; after stop() they are refused', async () => {
