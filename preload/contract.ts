@@ -20,6 +20,8 @@ export type JobStatus = (typeof JOB_STATUS_VALUES)[number];
 export const JOB_TYPE_VALUES = ['compile', 'upload', 'install', 'clean', 'reset_build_env', 'rename'] as const;
 export type JobType = (typeof JOB_TYPE_VALUES)[number];
 export type JobSource = 'local' | 'remote' | 'remote_pending';
+/** Who ended a job cancelled (`Job.cancelled_by`; '' when not cancelled). */
+export type CancelledBy = 'user' | 'superseded' | 'clean' | 'reset' | 'shutdown' | 'prerequisite' | 'remote';
 export const CLEARABLE_STATUS_VALUES = ['completed', 'failed', 'cancelled'] as const;
 export type ClearableStatus = (typeof CLEARABLE_STATUS_VALUES)[number];
 export const VERSION_POLICY_VALUES = ['any', 'release', 'exact', 'exact_required'] as const;
@@ -58,6 +60,7 @@ export interface Job {
   source_esphome_version: string;
   target_esphome_version: string;
   failure_reason: '' | 'provision';
+  cancelled_by: CancelledBy | '';
 }
 
 /** Error codes that cross the API (main/core/errors.ts). */
