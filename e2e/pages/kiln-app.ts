@@ -49,8 +49,13 @@ export class KilnApp {
   async dropFile(name: string, content: string, type = 'application/x-yaml'): Promise<void> {
     const dt = await this.page.evaluateHandle(
       ([n, c, t]) => {
-        const d = new DataTransfer();
-        d.items.add(new File([c], n, { type: t }));
+        // Runs in the page; this file is type-checked without DOM types.
+        const g = globalThis as unknown as {
+          DataTransfer: new () => { items: { add(f: unknown): void } };
+          File: new (parts: string[], name: string, o: { type: string }) => unknown;
+        };
+        const d = new g.DataTransfer();
+        d.items.add(new g.File([c], n, { type: t }));
         return d;
       },
       [name, content, type] as const,

@@ -158,7 +158,7 @@ function BuildServerRole() {
   }, [holding]);
 
   if (!role) return null;
-  const remaining = win && win.open ? Math.max(0, win.expiresInSeconds - Math.floor((now - win.at) / 1000)) : 0;
+  const remaining = win && win.open ? Math.max(0, win.expiresInSeconds - Math.floor(Math.max(0, now - win.at) / 1000)) : 0;
   const mmss = `${Math.floor(remaining / 60)}:${String(remaining % 60).padStart(2, '0')}`;
   const open = async () => {
     if (await act('Could not open the pairing window', () => getBackend().api.openPairingWindow({}))) setHolding(true);

@@ -1,0 +1,64 @@
+// Remote builds: the window's backend sends compiles to a `kiln receiver` child (a headless build
+// server) over the encrypted peer-link.
+import { join } from 'node:path';
+import { startReceiver, startServe, type ReceiverBackend, type ServeBackend } from '../backends';
+import { pairWithReceiver, pidsMatching } from '../pair-helpers';
+import { expect, test } from '../fixtures';
+
+const HANG = `# sim: hang
+esphome:
+  name: attic-fan
+  friendly_name: Attic Fan
+
+esp8266:
+  board: esp01_1m
+
+wifi:
+  ssid: x
+  password: y
+`;
+
+let receiver: ReceiverBackend;
+
+test.use({
+  backend: async ({}, use) => {
+    receiver = await startReceiver({ simSpeed: '0.05' });
+    const b: ServeBackend = await startServe({ files: { 'attic-fan.yaml': HANG }, buildServer: false });
+    await use(b);
+    await b.stop();
+    await receiver.stop();
+  },
+});
+
+test('a remote compile on a kiln receiver shows "Building on <label>" and completes', async ({ app, page }) => {
+  await pairWithReceiver(app, receiver, 'Receiver box');
+  await app.goto('tasks');
+  await app.tasks.compile('kitchen-plug.yaml');
+  const row = app.tasks.row('Kitchen Plug');
+  await expect(row.getByTestId('row-source')).toHaveText('Building on Receiver box', { timeout: 30_000 });
+  await expect(app.log.source()).toContainText('Building on Receiver box');
+  await app.tasks.expectStatus(row, 'completed', 90_000);
+  // The sender streamed the build server's log.
+  await expect(app.log.visibleText()).toContainText('Successfully compiled program');
+  expect(receiver.output()).toMatch(/\[job [0-9a-f]{12}\] completed/);
+  await page.screenshot({ path: 'test-results/remote-task-list.png' });
+  expect(app.cspViolations()).toEqual([]);
+});
+
+test('Stop on a running remote job ends it Cancelled and the build server\'s process is gone', async ({ app }) => {
+  await pairWithReceiver(app, receiver, 'Receiver box');
+  await app.goto('tasks');
+  await app.tasks.compile('attic-fan.yaml');
+  const row = app.tasks.row('Attic Fan');
+  await app.tasks.expectStatus(row, 'running', 30_000);
+  await expect(row.getByTestId('row-source')).toHaveText('Building on Receiver box');
+  // The compile is running on the build server, in its workspace.
+  const workspace = join(receiver.dataDir, 'remote_builds');
+  await expect.poll(() => pidsMatching(workspace).length, { timeout: 30_000 }).toBeGreaterThan(0);
+  await expect(app.log.visibleText()).toContainText('Compiling', { timeout: 30_000 });
+  await app.log.stop();
+  await app.tasks.expectStatus(row, 'cancelled', 30_000);
+  await expect(app.log.endBanner()).toBeVisible();
+  await expect.poll(() => pidsMatching(workspace), { timeout: 15_000 }).toEqual([]);
+  expect(receiver.output()).toMatch(/\[job [0-9a-f]{12}\] cancelled/);
+});
