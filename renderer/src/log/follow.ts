@@ -33,7 +33,10 @@ export async function followJobLog(backend: BackendClient, jobId: string): Promi
   try {
     const res = await backend.api.followLog({ jobId });
     const buf = logBuffer(jobId);
-    buf.reset(res.lines);
+    // Re-opening (or re-connecting to) a job this window already holds more of than the backend
+    // retains: keep the longer buffer when its tail is exactly the backend's history.
+    if (buf.length > res.lines.length && tailMatches(buf, res.lines)) buf.rebase(res.lines.length);
+    else buf.reset(res.lines);
     for (const item of pending.get(jobId) ?? []) {
       if ('gap' in item) buf.markGap(item.gap[0], item.gap[1]);
       else buf.applyBatch(item.firstSeq, item.lines);
@@ -47,4 +50,11 @@ export async function followJobLog(backend: BackendClient, jobId: string): Promi
 export async function unfollowJobLog(backend: BackendClient, jobId: string): Promise<void> {
   pending.delete(jobId);
   await backend.api.unfollowLog({ jobId }).catch(() => undefined);
+}
+
+function tailMatches(buf: { length: number; get(i: number): string }, lines: readonly string[]): boolean {
+  if (lines.length === 0) return false;
+  const n = Math.min(lines.length, 500);
+  for (let k = 1; k <= n; k++) if (buf.get(buf.length - k) !== lines[lines.length - k]) return false;
+  return true;
 }

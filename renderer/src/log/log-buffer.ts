@@ -52,6 +52,11 @@ export class LogBuffer {
     this.nextSeq = nextSeq;
   }
 
+  /** Keeps the content but continues with a new follow's sequence numbers (see follow.ts). */
+  rebase(nextSeq: number): void {
+    this.nextSeq = nextSeq;
+  }
+
   /**
    * Applies a live batch. Lines already seen (seq < nextSeq) are skipped; a jump forward is a
    * gap the backend told us about (or a bug) and is counted, never hidden.
