@@ -62,3 +62,23 @@ test('Stop on a running remote job ends it Cancelled and the build server\'s pro
   await expect.poll(() => pidsMatching(workspace), { timeout: 15_000 }).toEqual([]);
   expect(receiver.output()).toMatch(/\[job [0-9a-f]{12}\] cancelled/);
 });
+
+test('"Build locally instead" cancels the remote install and re-submits it locally', async ({ app }) => {
+  await pairWithReceiver(app, receiver, 'Receiver box');
+  await app.goto('tasks');
+  await app.tasks.openInstall('attic-fan.yaml');
+  await app.install.start('ota');
+  await expect(app.page.getByTestId('install-source')).toContainText('Building on Receiver box', { timeout: 30_000 });
+  await app.page.getByTestId('dialog-build-locally').click();
+  // The dialog now follows the new, local compile of the same device (same OTA target).
+  await expect(app.page.getByTestId('install-source')).toHaveText('Building locally', { timeout: 30_000 });
+  await app.install.hide();
+  const rows = app.tasks.rows().filter({ hasText: 'Attic Fan' });
+  await expect(rows.and(app.page.locator('[data-status="cancelled"]')).first()).toBeVisible();
+  const local = app.tasks.activeRows().filter({ hasText: 'Attic Fan' }).first();
+  await expect(local.getByTestId('row-source')).toHaveText('Building locally');
+  // The remote compile's process on the build server is gone; stop the local one too.
+  await expect.poll(() => pidsMatching(join(receiver.dataDir, 'remote_builds')), { timeout: 15_000 }).toEqual([]);
+  await local.getByTestId('row-cancel').click();
+  await expect(app.tasks.activeRows()).toHaveCount(0, { timeout: 30_000 });
+});

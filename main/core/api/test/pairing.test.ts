@@ -108,7 +108,7 @@ describe('pairing through the API', () => {
     expect(disabled.enabled).toBe(false);
     await sender.call('unpairBuildServer', { pin: p.pin });
     expect(await sender.call('listBuildServers')).toEqual([]);
-    expect((await sender.conn.call('unpairBuildServer', { pin: p.pin }).catch((e) => e)).code).toBe('not_found');
+    expect(await sender.conn.call('unpairBuildServer', { pin: p.pin }).catch((e) => e)).toMatchObject({ code: 'not_found' });
   });
 
   it('the build server can reject a request and remove an approved sender', async () => {
@@ -123,7 +123,7 @@ describe('pairing through the API', () => {
     await server.call('rejectPairRequest', { dashboardId: senderId.dashboardId });
     await waitFor(() => sender.rec.of('pairStatus').find((e) => e.status === 'rejected'), 10_000, 'declined');
     expect(await sender.call('listBuildServers')).toEqual([]);
-    expect((await server.conn.call('rejectPairRequest', { dashboardId: senderId.dashboardId }).catch((e) => e)).code).toBe('not_found');
+    expect(await server.conn.call('rejectPairRequest', { dashboardId: senderId.dashboardId }).catch((e) => e)).toMatchObject({ code: 'not_found' });
 
     // Pair again, approve, then remove from the server side.
     await sender.call('pairBuildServer', { host: '127.0.0.1', port: role.port, expectedPin: pin });
