@@ -22,7 +22,7 @@ let receiver: ReceiverBackend;
 
 test.use({
   backend: async ({}, use) => {
-    receiver = await startReceiver({ simSpeed: '0.05' });
+    receiver = await startReceiver({ simSpeed: '0.2' });
     const b: ServeBackend = await startServe({ files: { 'attic-fan.yaml': HANG }, buildServer: false });
     await use(b);
     await b.stop();
@@ -35,9 +35,13 @@ test('a remote compile on a kiln receiver shows "Building on <label>" and comple
   await app.goto('tasks');
   await app.tasks.compile('kitchen-plug.yaml');
   const row = app.tasks.row('Kitchen Plug');
-  await expect(row.getByTestId('row-source')).toHaveText('Building on Receiver box', { timeout: 30_000 });
+  await app.tasks.expectStatus(row, 'running', 30_000);
+  await expect(row.getByTestId('row-source')).toHaveText('Building on Receiver box');
   await expect(app.log.source()).toContainText('Building on Receiver box');
+  await expect.poll(() => app.log.lineCount(), { timeout: 30_000 }).toBeGreaterThan(10);
+  await app.page.screenshot({ path: 'test-results/remote-task-list-running.png' });
   await app.tasks.expectStatus(row, 'completed', 90_000);
+  await expect(row.getByTestId('row-source')).toHaveText('Built on Receiver box');
   // The sender streamed the build server's log.
   await expect(app.log.visibleText()).toContainText('Successfully compiled program');
   expect(receiver.output()).toMatch(/\[job [0-9a-f]{12}\] completed/);

@@ -33,7 +33,8 @@ export function sourceLine(job: Job, liveLabel?: string): string {
   if (job.remote_peer) return `from ${job.remote_peer_label || job.remote_peer}`;
   if (job.source === 'remote') {
     const label = liveLabel || job.source_label || 'a build server';
-    return `Building on ${label}`;
+    if (job.status === 'completed') return `Built on ${label}`;
+    return job.status === 'queued' || job.status === 'running' ? `Building on ${label}` : `Ran on ${label}`;
   }
   if (job.source === 'remote_pending') return 'Waiting for a build server';
   if (job.job_type === 'compile' || job.job_type === 'install') {
