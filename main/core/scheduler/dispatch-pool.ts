@@ -21,6 +21,8 @@ export interface PoolEngine {
   failQueued(jobId: string, error: string): Promise<void>;
   queueStatus(lane?: 'compile' | 'upload'): QueueStatus;
   setDispatchPool(pool: EngineDispatchPool | null): void;
+  /** Queue paused: no job is bound while it is (the engine wakes the pool on resume). */
+  isPaused(): boolean;
 }
 
 /** Where the pool reads pairings, settings and live links at decision time. */
@@ -187,6 +189,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
 
   private pass(): void {
     if (this.state !== 'running') return;
+    if (this.engine.isPaused()) return;
     this.passCount++;
     const pending = this.engine.pendingRemoteJobs();
     if (pending.length === 0) return;

@@ -314,6 +314,29 @@ describe('dispatch pool', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
   });
 
+  it('paused queue → a woken pool binds nothing; resume dispatches the waiting compile', async () => {
+    const hold = holdingScript();
+    const r = await rig({ servers: 1, server: () => ({ onSubmit: hold.onSubmit }) });
+    r.off.writeYaml('a.yaml');
+    r.off.engine.pause();
+    const a = r.off.engine.compile({ configuration: 'a.yaml' });
+    expect(a.source).toBe('remote_pending');
+    // Wake the pool explicitly (any peer-link / queue-status event does the same) while paused.
+    const passesBefore = r.off.remote.pool.passes;
+    r.off.remote.pool.wake();
+    await new Promise((res) => setTimeout(res, 60));
+    // Not bound (a bound job would be source 'remote' with the pin, held by the engine).
+    expect(job(r, a.job_id)).toMatchObject({ status: 'queued', source: 'remote_pending', source_pin_sha256: '' });
+    expect(r.off.remote.pool.busyPins().size).toBe(0);
+    expect(r.off.remote.pool.passes).toBe(passesBefore);
+    expect(onServer(r, 0)).toEqual([]);
+    r.off.engine.resume();
+    await waitUntil(() => onServer(r, 0).length === 1, 5000, 'submit after resume');
+    expect(job(r, a.job_id)).toMatchObject({ status: 'running', source: 'remote', source_pin_sha256: r.servers[0].pin });
+    hold.release(a.job_id);
+    expect((await r.off.waitDone(a.job_id)).status).toBe('completed');
+  });
+
   it('remote builds stopped → pending compiles run locally', async () => {
     const hold = holdingScript();
     const r = await rig({ servers: 1, server: () => ({ onSubmit: hold.onSubmit }) });
