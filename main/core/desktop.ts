@@ -226,7 +226,7 @@ export interface DesktopPolicyOptions {
   isPaused?: () => boolean;
   /**
    * Whether a cancelled job was cancelled by the build server rather than by the user (only those
-   * notify). Default: a remote job whose cancel carried a message from the server.
+   * notify). Default: `isBuildServerCancel` (a remote job with cancelled_by 'remote').
    */
   isServerCancel?: (job: FirmwareJob) => boolean;
   rateLimit?: RateLimit;
@@ -241,20 +241,11 @@ export interface DesktopPolicyOptions {
 const QUIET_CLOSE_REASONS = new Set(['client_stopped', 'superseded']);
 
 /**
- * Cancel reasons the engine writes itself (main/core/jobs/engine.ts: user/supersede/clean/reset/
- * prerequisite/shutdown); a user's own cancel carries no reason at all.
+ * "The build server cancelled it": the engine records who cancelled each job (cancelled_by); the
+ * remote runner reports 'remote' when the server ended a job we sent without us asking. On a
+ * build server, 'remote' means the sender cancelled its own job — not worth a notice there.
  */
-const LOCAL_CANCEL_REASONS = [/^superseded by job /, /^cancelled by (clean|reset build environment) job /, /^prerequisite job did not complete successfully$/, /^runner shutdown$/];
-
-/**
- * Default test for "the build server cancelled it": a remote job whose cancel carries a reason
- * that is not one of ours (the server's error_message). Exact only once the engine records who
- * cancelled (see docs/notes/electron.md).
- */
-const defaultServerCancel = (job: FirmwareJob): boolean => {
-  const why = job.error?.trim() ?? '';
-  return job.source === 'remote' && why !== '' && !LOCAL_CANCEL_REASONS.some((re) => re.test(why));
-};
+export const isBuildServerCancel = (job: FirmwareJob): boolean => job.source === 'remote' && job.cancelled_by === 'remote';
 
 /**
  * Turns core events into tray states and notifications:
@@ -281,7 +272,7 @@ export class DesktopPolicy {
     this.opts = {
       notificationsEnabled: () => true,
       isJobVisible: () => false,
-      isServerCancel: defaultServerCancel,
+      isServerCancel: isBuildServerCancel,
       rateLimit: { max: 4, windowMs: 10_000 },
       disconnectCooldownMs: 5 * 60_000,
       trayDebounceMs: 100,
@@ -313,6 +304,8 @@ export class DesktopPolicy {
         lifecycle();
         if (this.opts.isServerCancel(job)) this.maybeNotify(cancelledNotice(job));
       }),
+      // Pause/resume from any client (window, tray, API) changes the tray's icon and menu.
+      bus.on('queue_paused_changed', () => this.pushTray()),
       bus.on('peer_link_opened', ({ pin, label }) => {
         this.openServers.set(pin, label);
       }),

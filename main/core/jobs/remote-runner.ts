@@ -60,7 +60,8 @@ export interface RemoteRunnerDeps<S extends RemoteSession = RemoteSession> {
 export type RemoteOutcome =
   | { status: 'completed'; exitCode?: number | null }
   | { status: 'failed'; error: string; exitCode?: number | null; failureReason?: 'provision' }
-  | { status: 'cancelled'; error?: string }
+  /** `by: 'remote'`: the build server ended it cancelled without a local cancel request. */
+  | { status: 'cancelled'; error?: string; by?: 'remote' }
   /** Pool mode only: the session died mid-build; the dispatch pool re-routes the job. */
   | { status: 'server_lost'; reason: string; detail: string }
   /** Pool mode only: the server could not provision the esphome version; rebuild locally. */
@@ -289,7 +290,7 @@ export async function runRemoteJob<S extends RemoteSession>(
       }
       const frame = terminal.value!;
       if (userCancelled()) return { status: 'cancelled' };
-      if (frame.status === 'cancelled') return { status: 'cancelled', ...(frame.error_message ? { error: frame.error_message } : {}) };
+      if (frame.status === 'cancelled') return { status: 'cancelled', by: 'remote', ...(frame.error_message ? { error: frame.error_message } : {}) };
       if (frame.status === 'failed') {
         if (frame.failure_reason === 'provision') {
           job.failure_reason = 'provision';
@@ -408,7 +409,7 @@ export function createRemoteRunner<S extends RemoteSession>(deps: RemoteRunnerDe
       case 'completed':
         return { status: 'completed', exitCode: out.exitCode ?? 0 };
       case 'cancelled':
-        return { status: 'cancelled', error: out.error ?? null };
+        return { status: 'cancelled', error: out.error ?? null, ...(out.by ? { cancelledBy: out.by } : {}) };
       case 'failed':
         return { status: 'failed', error: out.error, exitCode: out.exitCode, failureReason: out.failureReason ?? '' };
       case 'server_lost': {

@@ -5,7 +5,7 @@
 // idle workspaces.
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { EventBus } from '../events';
-import { createJob, isActive, isNetworkFlash, isTerminal, type FirmwareJob, type QueueStatus } from '../jobs/model';
+import { createJob, isActive, isNetworkFlash, isTerminal, type CancelledBy, type FirmwareJob, type QueueStatus } from '../jobs/model';
 import type { ReceiverSession } from '../peer-link/session';
 import { CHUNK_SIZE, splitChunks } from '../peer-link/transfer';
 import { ArtifactPackError, packArtifacts } from './artifact-pack';
@@ -40,7 +40,8 @@ export interface ReceiverEngine {
   readonly configDir: string;
   readonly dataDir: string;
   enqueue(jobs: FirmwareJob[], opts?: { supersede?: boolean }): void;
-  cancel(jobId: string): Promise<void>;
+  /** `by` is recorded as the job's cancelled_by ('remote' for a sender's cancel_job). */
+  cancel(jobId: string, opts?: { by?: CancelledBy }): Promise<void>;
   getJob(jobId: string): FirmwareJob | undefined;
   /** Newest first. */
   getJobs(f?: { status?: FirmwareJob['status']; configuration?: string }): FirmwareJob[];
@@ -374,7 +375,7 @@ export class BuildReceiver {
     const job = this.findJob(dashboardId, jobId);
     // Unknown or already finished: ignored silently.
     if (!job || !isActive(job)) return;
-    await this.engine.cancel(job.job_id).catch(() => undefined);
+    await this.engine.cancel(job.job_id, { by: 'remote' }).catch(() => undefined);
   }
 
   /** The newest retained receiver job for (sender, their job_id). */

@@ -10,7 +10,7 @@ import {
   type DesktopPolicyOptions,
 } from '../../core/desktop';
 import { EventBus } from '../../core/events';
-import { createJob, markRunning, markTerminal, type FirmwareJob } from '../../core/jobs/model';
+import { createJob, markRunning, markTerminal, type CancelledBy, type FirmwareJob } from '../../core/jobs/model';
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 
@@ -28,8 +28,8 @@ function setup(extra: Partial<DesktopPolicyOptions> = {}) {
   return { bus, jobs, desktop, policy };
 }
 
-function finish(job: FirmwareJob, status: 'completed' | 'failed' | 'cancelled', error: string | null = null) {
-  markTerminal(job, status, error);
+function finish(job: FirmwareJob, status: 'completed' | 'failed' | 'cancelled', error: string | null = null, by: CancelledBy | '' = '') {
+  markTerminal(job, status, error, by);
   return job;
 }
 
@@ -66,13 +66,30 @@ describe('notifications', () => {
     const byServer = createJob({ configuration: 'b.yaml', job_type: 'compile', source: 'remote', source_label: 'buildbox' });
     const superseded = createJob({ configuration: 'c.yaml', job_type: 'compile', source: 'remote', source_label: 'buildbox' });
     const shutdown = createJob({ configuration: 'd.yaml', job_type: 'compile', source: 'remote', source_label: 'buildbox' });
-    bus.emit('job_cancelled', { job: finish(byUser, 'cancelled') });
-    bus.emit('job_cancelled', { job: finish(superseded, 'cancelled', 'superseded by job 0123456789ab') });
-    bus.emit('job_cancelled', { job: finish(shutdown, 'cancelled', 'runner shutdown') });
-    bus.emit('job_cancelled', { job: finish(byServer, 'cancelled', 'server shutting down') });
+    bus.emit('job_cancelled', { job: finish(byUser, 'cancelled', null, 'user'), by: 'user' });
+    bus.emit('job_cancelled', { job: finish(superseded, 'cancelled', 'superseded by job 0123456789ab', 'superseded'), by: 'superseded' });
+    bus.emit('job_cancelled', { job: finish(shutdown, 'cancelled', 'runner shutdown', 'shutdown'), by: 'shutdown' });
+    bus.emit('job_cancelled', { job: finish(byServer, 'cancelled', 'server shutting down', 'remote'), by: 'remote' });
     expect(desktop.notices).toEqual([
       { kind: 'cancelled', title: 'b: build cancelled', body: 'Cancelled by buildbox: server shutting down', jobId: byServer.job_id },
     ]);
+  });
+
+  it('decides "cancelled by the build server" from cancelled_by, not from the error text', () => {
+    const { bus, desktop } = setup();
+    // The server gave no reason: still its cancel.
+    const silent = createJob({ configuration: 'a.yaml', job_type: 'compile', source: 'remote', source_label: 'buildbox' });
+    // A user's Stop whose job carries some server-looking text: not a server cancel.
+    const userWithText = createJob({ configuration: 'b.yaml', job_type: 'compile', source: 'remote', source_label: 'buildbox' });
+    // On a build server, 'remote' is the sender cancelling its own job: no notice there.
+    const onReceiver = createJob({ configuration: 'remote_builds/x/c/c.yaml', job_type: 'compile', remote_peer: 'sender-1', remote_job_id: '0123456789ab' });
+    // Cancelled before dispatch (still waiting for a server): not the server's doing.
+    const pending = createJob({ configuration: 'd.yaml', job_type: 'compile', source: 'remote_pending' });
+    bus.emit('job_cancelled', { job: finish(silent, 'cancelled', null, 'remote'), by: 'remote' });
+    bus.emit('job_cancelled', { job: finish(userWithText, 'cancelled', 'stopped on buildbox', 'user'), by: 'user' });
+    bus.emit('job_cancelled', { job: finish(onReceiver, 'cancelled', null, 'remote'), by: 'remote' });
+    bus.emit('job_cancelled', { job: finish(pending, 'cancelled', null, 'user'), by: 'user' });
+    expect(desktop.notices).toEqual([{ kind: 'cancelled', title: 'a: build cancelled', body: 'Cancelled by buildbox', jobId: silent.job_id }]);
   });
 
   it('keeps a compile quiet while its install upload is still pending, then reports the upload', () => {
@@ -184,5 +201,18 @@ describe('tray state', () => {
     expect(trayIconState(desktop.tray)).toBe('idle');
     expect(trayStatusLine(desktop.tray)).toBe('1 queued');
     expect(trayTooltip(desktop.tray)).toBe('1 queued · queue paused');
+  });
+
+  it('re-pushes the tray when the queue is paused or resumed from anywhere (queue_paused_changed)', () => {
+    let paused = false;
+    const { bus, desktop } = setup({ isPaused: () => paused });
+    const before = desktop.trayStates.length;
+    paused = true;
+    bus.emit('queue_paused_changed', { paused: true });
+    expect(desktop.trayStates.length).toBe(before + 1);
+    expect(desktop.tray.paused).toBe(true);
+    paused = false;
+    bus.emit('queue_paused_changed', { paused: false });
+    expect(desktop.tray.paused).toBe(false);
   });
 });

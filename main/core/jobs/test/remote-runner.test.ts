@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CoreEventMap } from '../../events';
 import { createJob, type FirmwareJob } from '../model';
+import type { RemoteRunResult } from '../remote';
+import { createRemoteRunner } from '../remote-runner';
+import { peerLinkRunnerDeps } from '../../scheduler/remote-builds';
 import { makeArtifactTarball, ScriptedServer, type ScriptedJob, type ScriptedServerOptions } from '../../scheduler/test/harness/scripted-server';
 import { TestOffloader, type OffloaderOptions } from '../../scheduler/test/harness/offloader';
 
@@ -41,6 +44,18 @@ async function rig(script: Partial<ScriptedServerOptions> = {}, o: OffloaderOpti
 
 async function defaultArtifacts(): Promise<Buffer> {
   return makeArtifactTarball('kitchen');
+}
+
+/** Re-registers the real runner (same deps as RemoteBuilds) wrapped so its results are recorded. */
+function recordRunnerResults(r: Rig): RemoteRunResult[] {
+  const results: RemoteRunResult[] = [];
+  const run = createRemoteRunner(peerLinkRunnerDeps({ clients: r.off.clients, localEsphomeVersion: () => '2026.5.0' }), r.off.remote.pool);
+  r.off.engine.setRemoteRunner(async (ctx) => {
+    const res = await run(ctx);
+    results.push(res);
+    return res;
+  });
+  return results;
 }
 
 const terminalEvents = (r: Rig, jobId: string) =>
@@ -374,12 +389,31 @@ describe('remote runner: cancel', () => {
     expect((await r.off.waitDone(job.job_id)).status).toBe('cancelled');
   });
 
-  it('receiver-initiated cancelled → cancelled with its message', async () => {
+  it('receiver-initiated cancelled → cancelled with its message, cancelledBy remote', async () => {
     const r = await rig({ onSubmit: async (j) => (await j.ack(true), await j.state('running'), await j.state('cancelled', 'superseded by a newer submit')) });
+    const results = recordRunnerResults(r);
     r.off.writeYaml('kitchen.yaml');
     const done = await r.off.waitDone(r.off.compileOn('kitchen.yaml', r.srv.pin).job_id);
     expect(done.status).toBe('cancelled');
+    expect(done.error).toBe('superseded by a newer submit');
+    expect(results).toEqual([{ status: 'cancelled', error: 'superseded by a newer submit', cancelledBy: 'remote' }]);
+    expect(done.cancelled_by).toBe('remote');
     expect(r.srv.received.filter((m) => m.type === 'cancel_job')).toHaveLength(0);
+  });
+
+  it('a local cancel confirmed by the server is not reported as a remote cancel', async () => {
+    const r = await rig({ onSubmit: cancellable() });
+    const results = recordRunnerResults(r);
+    r.off.writeYaml('kitchen.yaml');
+    const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
+    await r.srv.nextJob();
+    await waitUntil(() => linesOf(r, job.job_id).length > 0);
+    await r.off.engine.cancel(job.job_id);
+    const done = await r.off.waitDone(job.job_id);
+    expect(done).toMatchObject({ status: 'cancelled', cancelled_by: 'user' });
+    expect(results).toHaveLength(1);
+    expect(results[0]).toMatchObject({ status: 'cancelled' });
+    expect(results[0].cancelledBy).toBeUndefined();
   });
 
   it('cancel before the runner starts → cancelled, nothing submitted', async () => {

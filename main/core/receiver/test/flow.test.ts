@@ -147,6 +147,8 @@ describe('cancel', () => {
     await cancelJob(s.session, jobId);
     const end = await terminal(s, jobId);
     expect(end.status).toBe('cancelled');
+    // Recorded as a cancel from the offloader (not a local user's).
+    expect(stack.engine.getJobs().find((j) => j.remote_job_id === jobId)?.cancelled_by).toBe('remote');
     await waitFor(() => pidsMentioning(yaml).length === 0, 5000, 'simulator gone');
     // cancelling a finished job is a no-op
     await cancelJob(s.session, jobId);
@@ -164,6 +166,7 @@ describe('cancel', () => {
     await cancelJob(s.session, 'wait00000001');
     expect((await terminal(s, 'wait00000001')).status).toBe('cancelled');
     expect(states(s, 'wait00000001')).toEqual(['cancelled']);
+    expect(stack.engine.getJobs().find((j) => j.remote_job_id === 'wait00000001')?.cancelled_by).toBe('remote');
     expect(s.of('job_output', 'wait00000001')).toEqual([]);
     await cancelJob(s.session, 'run000000001');
     expect((await terminal(s, 'run000000001')).status).toBe('cancelled');
