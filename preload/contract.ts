@@ -238,6 +238,25 @@ export interface FollowLogResult {
   lines: string[];
   /** Lines the backend dropped before these (trim notice already in `lines` when it applies). */
   truncated: boolean;
+  /**
+   * Index of `lines[0]` in the job's full log: lines before it exist but were left out (followLog
+   * `tail`); `getLogRange` fetches them ("Load earlier lines"). 0 = the history is complete.
+   */
+  firstIndex: number;
+}
+
+/** A slice of a job's full log (`getLogRange`). */
+export interface LogRange {
+  /** Index of `lines[0]` in the job's log. */
+  start: number;
+  lines: string[];
+  /** Lines in the job's log at the time of the call. */
+  total: number;
+}
+
+/** The job queue's pause state: while paused no queued job starts (running ones go on). */
+export interface QueuePause {
+  paused: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -267,9 +286,20 @@ export interface BackendMethods {
   buildLocally: [{ jobId: string }, Job];
   /** Removes terminal jobs: all, or only one status. */
   clearJobs: [{ status?: ClearableStatus }, { removed: number }];
-  /** Start following a job's log on this connection: history now, then `logBatch` events. */
-  followLog: [{ jobId: string }, FollowLogResult];
+  /**
+   * Start following a job's log on this connection: history now, then `logBatch` events.
+   * `tail`: a finished job's history is cut to its last `tail` lines (`firstIndex` says how many
+   * were left out); a running job's retained history is always sent whole.
+   */
+  followLog: [{ jobId: string; tail?: number }, FollowLogResult];
   unfollowLog: [{ jobId: string }, { ok: true }];
+  /** Lines [max(0, before - max), before) of the job's full log (its log file once finished). */
+  getLogRange: [{ jobId: string; before: number; max: number }, LogRange];
+
+  // Queue pause (persisted; also the tray's Pause queue / Resume queue)
+  getQueuePause: [Record<string, never>, QueuePause];
+  pauseQueue: [Record<string, never>, QueuePause];
+  resumeQueue: [Record<string, never>, QueuePause];
 
   // Configurations
   listConfigurations: [Record<string, never>, ConfigurationEntry[]];
@@ -357,6 +387,10 @@ export interface FrontendEvents {
   configurationsChanged: { reason: string };
   /** In-app toast / notification (job finished, build server lost, …). */
   toast: ToastEvent;
+  /** The queue was paused or resumed (by any client, the tray or at startup). */
+  queuePaused: QueuePause;
+  /** Show this job: select it and open its log (e.g. an OS notification was clicked). */
+  selectJob: { jobId: string };
 }
 
 export type EventName = keyof FrontendEvents;

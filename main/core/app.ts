@@ -104,10 +104,14 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
   // One probe for everyone (version policy, listener response, the UI's simulator badge).
   const esphomeStatus = probeEsphome(esphome);
   let esphomeVersion = '';
-  void esphomeStatus.then((s) => (esphomeVersion = s.version));
 
   const bus = new EventBus();
   const engine = new JobEngine({ ...opts.engine, configDir, dataDir, esphome, bus, report });
+  // Upload concurrency follows the installed esphome (9 slots from 2026.8, else 4).
+  void esphomeStatus.then((s) => {
+    esphomeVersion = s.version;
+    engine.setEsphomeVersion(s.version);
+  });
   const stops: Array<() => Promise<void> | void> = [];
 
   let peerLink: PeerLinkParts | null = null;
@@ -208,6 +212,9 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
     desktop,
     notificationsEnabled: () => service.notificationsOn(),
     isJobVisible: opts.isJobVisible,
+    // The tray's paused state; the shell's Pause/Resume items call engine.pause()/resume()
+    // (main/electron/backend.ts) and the policy re-pushes the tray on queue_paused_changed.
+    isPaused: () => engine.isPaused(),
   }).start();
   stops.push(() => policy.dispose());
 

@@ -90,9 +90,11 @@ export async function startDesktopApp(opts: DesktopAppOptions = {}): Promise<voi
     });
   const notifier = new ElectronNotifier({
     focusWindow: () => openWindow(),
-    // The contract has no "select this job" event yet: re-show the notice in the window as a
-    // toast carrying the job id, whose button opens the job (see docs/notes/electron.md).
-    selectJob: (_jobId, notice) => toast(notice),
+    // The window selects the job and opens its log (contract event `selectJob`); a job that has
+    // left the history meanwhile gets the notice back as a toast instead.
+    selectJob: (jobId, notice) => {
+      if (!backend?.service.selectJob(jobId)) toast(notice);
+    },
     fallbackToast: toast,
   });
   const trayActions: TrayActions = { openWindow: () => openWindow(), quit: () => app.quit() };

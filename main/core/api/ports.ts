@@ -32,6 +32,10 @@ export interface JobsPort {
   clear(status?: 'completed' | 'failed' | 'cancelled'): number;
   readLog(jobId: string): Promise<string[]>;
   queueStatus(): QueueStatus;
+  /** Queue pause (persisted by the engine; emits queue_paused_changed). */
+  pause(): void;
+  resume(): void;
+  isPaused(): boolean;
 }
 
 export interface OffloaderSettings {

@@ -41,6 +41,11 @@ const settingsPatch = z.strictObject({
   notifications: z.boolean().optional(),
 });
 
+/** Upper bound of followLog `tail` (the window holds at most 200k lines). */
+export const MAX_LOG_LINES = 200_000;
+/** Lines one getLogRange call returns at most. */
+export const MAX_LOG_RANGE = 10_000;
+
 /** Max size of an imported YAML (bytes of UTF-8). */
 export const MAX_IMPORT_BYTES = 1024 * 1024;
 
@@ -67,8 +72,12 @@ export const schemas = {
   retry: z.strictObject({ jobId, forceLocal: z.boolean().optional() }),
   buildLocally: z.strictObject({ jobId }),
   clearJobs: z.strictObject({ status: z.enum(CLEARABLE_STATUS_VALUES).optional() }),
-  followLog: z.strictObject({ jobId }),
+  followLog: z.strictObject({ jobId, tail: z.number().int().min(1).max(MAX_LOG_LINES).optional() }),
   unfollowLog: z.strictObject({ jobId }),
+  getLogRange: z.strictObject({ jobId, before: z.number().int().min(0), max: z.number().int().min(1).max(MAX_LOG_RANGE) }),
+  getQueuePause: empty,
+  pauseQueue: empty,
+  resumeQueue: empty,
   listConfigurations: empty,
   importYaml: z.strictObject({
     // Leaf-name rules are checked by the importer too (with a friendlier message).

@@ -207,6 +207,7 @@ export class ApiService {
       on('job_failed', ({ job }) => this.lifecycle('failed', job)),
       on('job_cancelled', ({ job }) => this.lifecycle('cancelled', job)),
       on('jobs_changed', ({ reason }) => this.broadcast('jobsChanged', { reason })),
+      on('queue_paused_changed', ({ paused }) => this.broadcast('queuePaused', { paused })),
       on('peer_link_state_changed', ({ pin, status, last_error, alert }) => {
         const lastError = alert ? alertText(alert, last_error) : last_error && status !== 'connected' ? formatLastError(last_error) : '';
         this.broadcast('buildServerConnection', { pin, connection: status, lastError });
@@ -284,6 +285,16 @@ export class ApiService {
   private dropProgress(jobId: string): void {
     this.flushProgress(jobId);
     this.progressPending.delete(jobId);
+  }
+
+  /**
+   * Asks every window to select a job and open its log (an OS notification was clicked).
+   * Returns false (nothing sent) for a job that is not in the history.
+   */
+  selectJob(jobId: string): boolean {
+    if (!this.opts.jobs.getJob(jobId)) return false;
+    this.broadcast('selectJob', { jobId });
+    return true;
   }
 
   /** The "notifications" setting, for the desktop policy (toasts / OS notifications). */
@@ -425,8 +436,10 @@ export class ApiService {
       // Re-opening detaches the previous follow first (leaked subscriptions duplicated lines).
       conn.unfollow(p.jobId);
       if (isTerminal(job)) {
-        const lines = await this.opts.jobs.readLog(p.jobId);
-        return { job: jobView(job), lines, truncated: isTrimmed(lines) };
+        const all = await this.opts.jobs.readLog(p.jobId);
+        // A finished log never changes, so indexes stay valid for getLogRange later.
+        const firstIndex = p.tail !== undefined && all.length > p.tail ? all.length - p.tail : 0;
+        return { job: jobView(job), lines: firstIndex > 0 ? all.slice(firstIndex) : all, truncated: isTrimmed(all), firstIndex };
       }
       // Subscribe first, then snapshot in the same tick: JS cannot interleave a job_output
       // between the two, so history + live has no gap and no duplicate.
@@ -443,11 +456,29 @@ export class ApiService {
       let set = this.followers.get(p.jobId);
       if (!set) this.followers.set(p.jobId, (set = new Set()));
       set.add(follow);
-      return { job: jobView(job), lines, truncated: isTrimmed(lines) };
+      // Live sequence numbers continue from the history, so a running job's is never cut.
+      return { job: jobView(job), lines, truncated: isTrimmed(lines), firstIndex: 0 };
     },
     unfollowLog: (p, conn) => {
       conn.unfollow(p.jobId);
       return { ok: true as const };
+    },
+    getLogRange: async (p) => {
+      this.mustJob(p.jobId);
+      const all = await this.opts.jobs.readLog(p.jobId);
+      const end = Math.min(p.before, all.length);
+      const start = Math.max(0, end - p.max);
+      return { start, lines: all.slice(start, end), total: all.length };
+    },
+
+    getQueuePause: () => ({ paused: this.opts.jobs.isPaused() }),
+    pauseQueue: () => {
+      this.opts.jobs.pause();
+      return { paused: this.opts.jobs.isPaused() };
+    },
+    resumeQueue: () => {
+      this.opts.jobs.resume();
+      return { paused: this.opts.jobs.isPaused() };
     },
 
     listConfigurations: () => listConfigurations(this.opts.jobs.configDir),

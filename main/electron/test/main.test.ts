@@ -19,6 +19,8 @@ let dir: string;
 let configDir: string;
 let downloads: string;
 let started: Promise<void>;
+/** Events pushed to the window's RPC port (from the API test onwards). */
+const events: Array<{ event: string; data: unknown }> = [];
 
 async function until<T>(fn: () => T | undefined | null | false, ms = 5000): Promise<T> {
   const end = Date.now() + ms;
@@ -90,7 +92,10 @@ describe('desktop shell boot', () => {
     ipcMain.simulateSend(IPC.connect, new IpcMainEventLike(win.webContents, win.webContents.mainFrame));
     const port = win.webContents.mainFrame.posted[0].transfer[0] as MessagePortMain;
     const replies = new Map<number, { ok: boolean; result?: { job_id?: string } }>();
-    port.on('message', (e: { data: { t: string; id: number } }) => e.data.t === 'res' && replies.set(e.data.id, e.data as never));
+    port.on('message', (e: { data: { t: string; id: number; event?: string; data?: unknown } }) => {
+      if (e.data.t === 'res') replies.set(e.data.id, e.data as never);
+      if (e.data.t === 'evt') events.push({ event: e.data.event!, data: e.data.data });
+    });
     port.start();
     port.postMessage({ t: 'req', id: 1, method: 'hello', params: { protocol: PROTOCOL_VERSION } });
     await until(() => replies.get(1));
@@ -104,9 +109,29 @@ describe('desktop shell boot', () => {
     expect(n.shown).toBe(true);
     const recorder = (globalThis as unknown as { __e2e: { desktop: RecordingDesktop } }).__e2e.desktop;
     expect(recorder.notices.map((x) => x.jobId)).toContain(res.result!.job_id);
-    // clicking it brings the window to the front
+    // clicking it brings the window to the front and tells the window to select that job
     n.emit('click');
     expect(win.isFocused()).toBe(true);
+    const select = await until(() => events.find((e) => e.event === 'selectJob'));
+    expect(select.data).toEqual({ jobId: res.result!.job_id });
+  });
+
+  it('the tray\'s Pause queue / Resume queue items pause the engine; every window hears it', async () => {
+    const tray = fake.trays[0];
+    const item = (label: string) => tray.menu!.items.find((i) => i.label === label);
+    const before = events.length;
+    expect(item('Pause queue')?.click).toBeTypeOf('function');
+    item('Pause queue')!.click!();
+    const e2e = (globalThis as unknown as { __e2e: { desktop: RecordingDesktop; call(m: string, p: unknown): Promise<unknown> } }).__e2e;
+    expect(await e2e.call('getQueuePause', {})).toEqual({ paused: true });
+    await until(() => item('Resume queue'));
+    expect(e2e.desktop.tray.paused).toBe(true);
+    expect(tray.tooltip).toContain('queue paused');
+    expect(events.slice(before)).toContainEqual({ event: 'queuePaused', data: { paused: true } });
+    item('Resume queue')!.click!();
+    expect(await e2e.call('getQueuePause', {})).toEqual({ paused: false });
+    await until(() => item('Pause queue'));
+    expect(events.slice(before)).toContainEqual({ event: 'queuePaused', data: { paused: false } });
   });
 
   it('a second launch focuses the window and imports the YAML path it was given', async () => {

@@ -42,6 +42,7 @@ afterEach(async () => {
   conn?.close();
   await app?.stop();
   cleanupDirs();
+  delete process.env.ESPHOME_SIM_VERSION;
 });
 
 describe('API service', () => {
@@ -188,6 +189,93 @@ describe('API service', () => {
     const r2 = await call<{ restartRequired: boolean }>('updateSettings', { esphomeCommand: ['/usr/bin/esphome'] });
     expect(r2.restartRequired).toBe(true);
     expect(rec.of('settingsChanged')).toHaveLength(2);
+  });
+
+  it('pauseQueue holds queued jobs (persisted, queuePaused to every window); resumeQueue runs them', async () => {
+    await boot('0');
+    const other = new Recorder();
+    const conn2 = app.service.connect(other.sink);
+    expect(await call('getQueuePause')).toEqual({ paused: false });
+    expect(await call('pauseQueue')).toEqual({ paused: true });
+    expect(rec.of('queuePaused')).toEqual([{ paused: true }]);
+    expect(other.of('queuePaused')).toEqual([{ paused: true }]);
+    const job = await call<{ job_id: string }>('compile', { configuration: 'kitchen-plug.yaml' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(app.engine.getJob(job.job_id)?.status).toBe('queued');
+    expect(await call('getQueuePause')).toEqual({ paused: true });
+    await waitFor(() => JSON.parse(readFileSync(join(app.dataDir, 'jobs.json'), 'utf8')).paused === true, 5000, 'paused persisted');
+    // Pausing twice changes nothing and says so once.
+    expect(await call('pauseQueue')).toEqual({ paused: true });
+    expect(rec.of('queuePaused')).toHaveLength(1);
+    expect(await call('resumeQueue')).toEqual({ paused: false });
+    expect(other.of('queuePaused')).toEqual([{ paused: true }, { paused: false }]);
+    await waitFor(terminal(job.job_id), 20_000);
+    expect(terminal(job.job_id)()!.kind).toBe('completed');
+    expect((await callError('pauseQueue', { now: true })).code).toBe('invalid_args');
+    conn2.close();
+  });
+
+  it('the esphome version probe sets the upload slots: 9 from 2026.8, 4 before', async () => {
+    process.env.ESPHOME_SIM_VERSION = '2026.8.1';
+    await boot('0');
+    expect((await app.esphomeStatus).version).toBe('2026.8.1');
+    expect(app.engine.esphomeVersion).toBe('2026.8.1');
+    expect(app.engine.uploadSlots()).toBe(9);
+    conn.close();
+    await app.stop();
+    process.env.ESPHOME_SIM_VERSION = '2026.7.0';
+    await boot('0');
+    await app.esphomeStatus;
+    expect(app.engine.esphomeVersion).toBe('2026.7.0');
+    expect(app.engine.uploadSlots()).toBe(4);
+  });
+
+  it('selectJob reaches every window, only for a job in the history', async () => {
+    await boot('0');
+    const other = new Recorder();
+    const conn2 = app.service.connect(other.sink);
+    const job = await call<{ job_id: string }>('compile', { configuration: 'kitchen-plug.yaml' });
+    expect(app.service.selectJob(job.job_id)).toBe(true);
+    expect(rec.of('selectJob')).toEqual([{ jobId: job.job_id }]);
+    expect(other.of('selectJob')).toEqual([{ jobId: job.job_id }]);
+    expect(app.service.selectJob('0123456789ab')).toBe(false);
+    expect(rec.of('selectJob')).toHaveLength(1);
+    await waitFor(terminal(job.job_id), 20_000);
+    conn2.close();
+  });
+
+  it('followLog tail cuts a finished log; getLogRange pages the earlier lines; a running log is never cut', async () => {
+    await boot('0');
+    const job = await call<{ job_id: string }>('compile', { configuration: 'kitchen-plug.yaml' });
+    await waitFor(terminal(job.job_id), 20_000);
+    const full = await call<{ lines: string[]; firstIndex: number }>('followLog', { jobId: job.job_id });
+    expect(full.firstIndex).toBe(0);
+    expect(full.lines.length).toBeGreaterThan(30);
+    expect(full.lines).toEqual(await app.engine.readLog(job.job_id));
+    const n = full.lines.length;
+    const tail = await call<{ lines: string[]; firstIndex: number }>('followLog', { jobId: job.job_id, tail: 10 });
+    expect(tail).toMatchObject({ firstIndex: n - 10, lines: full.lines.slice(-10) });
+    // Page backwards from the first line the window has.
+    const page = await call<{ start: number; lines: string[]; total: number }>('getLogRange', { jobId: job.job_id, before: n - 10, max: 15 });
+    expect(page).toEqual({ start: n - 25, lines: full.lines.slice(n - 25, n - 10), total: n });
+    const head = await call<{ start: number; lines: string[] }>('getLogRange', { jobId: job.job_id, before: 3, max: 100 });
+    expect(head).toMatchObject({ start: 0, lines: full.lines.slice(0, 3) });
+    expect(await call('getLogRange', { jobId: job.job_id, before: n + 50, max: 2 })).toEqual({ start: n - 2, lines: full.lines.slice(-2), total: n });
+    expect(await call<{ lines: string[] }>('followLog', { jobId: job.job_id, tail: n + 1 })).toMatchObject({ firstIndex: 0, lines: full.lines });
+    expect((await callError('getLogRange', { jobId: job.job_id, before: 10, max: 0 })).code).toBe('invalid_args');
+    expect((await callError('getLogRange', { jobId: job.job_id, before: -1, max: 5 })).code).toBe('invalid_args');
+    expect((await callError('followLog', { jobId: job.job_id, tail: 0 })).code).toBe('invalid_args');
+    expect((await callError('getLogRange', { jobId: '0123456789ab', before: 1, max: 1 })).code).toBe('not_found');
+    // Running: the retained history comes whole (live sequence numbers continue from it).
+    const hang = await call<{ job_id: string }>('compile', { configuration: 'hang.yaml' });
+    await waitFor(() => (app.engine.getJob(hang.job_id)?.output.length ?? 0) > 3, 20_000);
+    const live = await call<{ lines: string[]; firstIndex: number }>('followLog', { jobId: hang.job_id, tail: 1 });
+    expect(live.firstIndex).toBe(0);
+    expect(live.lines.length).toBeGreaterThan(3);
+    const range = await call<{ lines: string[]; total: number }>('getLogRange', { jobId: hang.job_id, before: 2, max: 2 });
+    expect(range.lines).toEqual(live.lines.slice(0, 2));
+    await call('cancel', { jobId: hang.job_id });
+    await waitFor(terminal(hang.job_id), 20_000);
   });
 
   it('without the peer-link, pairing calls are unavailable and the list is empty', async () => {
