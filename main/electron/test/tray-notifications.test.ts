@@ -138,8 +138,8 @@ describe('notifications through ElectronDesktop', () => {
     bus.emit('job_completed', { job: ok });
     markTerminal(bad, 'failed', 'esphome exited with code 1');
     bus.emit('job_failed', { job: bad });
-    markTerminal(cancelled, 'cancelled', 'server shutting down');
-    bus.emit('job_cancelled', { job: cancelled });
+    markTerminal(cancelled, 'cancelled', 'server shutting down', 'remote');
+    bus.emit('job_cancelled', { job: cancelled, by: 'remote' });
     expect(fake.notifications.map((n) => [n.options.title, n.options.body, n.shown])).toEqual([
       ['kitchen: build finished', 'Built on buildbox', true],
       ['garage: build failed', 'esphome exited with code 1', true],
