@@ -23,7 +23,7 @@ Runs one job with the local esphome and streams its log to stdout.
   --server S         compile on this paired build server (host:port or its label; see \`kiln pair\`);
                      install then flashes locally. Pairings are read from --data-dir, else <config-dir>/.kiln
 
-Exit status: 0 completed, 1 failed, 130 cancelled (Ctrl-C), 2 usage error.`;
+Exit status: 0 completed, 1 failed, 130 cancelled (Ctrl-C), 2 usage error (also: the --data-dir queue is paused).`;
 
 export const EXIT_COMPLETED = 0;
 export const EXIT_FAILED = 1;
@@ -190,6 +190,17 @@ export async function runBuild(args: string[]): Promise<number> {
   }
   await engine.start();
   for (const w of engine.startupWarnings) view.note(`kiln: warning: ${w}`);
+  if (engine.isPaused()) {
+    // Resuming here would also start every other job waiting in that queue (and drop the user's
+    // pause), so a paused queue is refused rather than silently overridden.
+    process.stderr.write(
+      `kiln build: the job queue in ${opts.dataDir ?? engine.dataDir} is paused (jobs.json "paused": true), so the build would never start.\n` +
+        'kiln build: resume the queue in Kiln (task list "Resume queue", or the tray menu) or use another --data-dir.\n',
+    );
+    await engine.stop();
+    await remote?.stop();
+    return EXIT_USAGE;
+  }
 
   const chain = new Set<string>();
   const jobs: FirmwareJob[] = [];

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { liveGroupMembers, processDead } from '../../../core/jobs/test/helpers';
+import { createJob, serializeJob } from '../../../core/jobs/model';
 import { parseBuildArgs } from '../build-command';
 
 const ROOT = resolve(__dirname, '../../../..');
@@ -105,6 +106,22 @@ describe('kiln build (real process)', () => {
     expect(r.stderr).toContain('compile + upload completed');
     const meta = JSON.parse(readFileSync(join(data, 'jobs.json'), 'utf8'));
     expect(meta.jobs.map((j: { job_type: string; status: string }) => `${j.job_type}:${j.status}`).sort()).toEqual(['compile:completed', 'upload:completed']);
+  }, 30_000);
+
+  it('--data-dir with a paused queue: refused with exit 2 and a message; nothing runs, the pause stays', async () => {
+    const data = join(dir, 'state');
+    mkdirSync(data);
+    yaml('other.yaml', 'success');
+    const waiting = createJob({ configuration: 'other.yaml', job_type: 'compile' });
+    writeFileSync(join(data, 'jobs.json'), JSON.stringify({ version: 1, paused: true, jobs: [serializeJob(waiting, { withOutput: true })] }));
+    const r = await kiln(['build', yaml('dev.yaml', 'success'), '--esphome', FAKE, '--data-dir', data]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`the job queue in ${data} is paused`);
+    expect(r.stderr).toContain('Resume queue');
+    expect(r.stdout).toBe('');
+    const meta = JSON.parse(readFileSync(join(data, 'jobs.json'), 'utf8'));
+    expect(meta.paused).toBe(true);
+    expect(meta.jobs.map((j: { job_id: string; status: string }) => `${j.job_id}:${j.status}`)).toEqual([`${waiting.job_id}:queued`]);
   }, 30_000);
 
   it('exit 2 on usage errors; --version and --help', async () => {
