@@ -40,9 +40,11 @@ export function outputLineCount(output: readonly string[]): number {
  * notice with the total number of lines elided so far. Returns true if it trimmed.
  */
 export function trimOutput(job: Pick<FirmwareJob, 'output'>, limit: number, keep: number = limit): boolean {
+  // Runs on every ingested chunk: decide from lengths alone before copying anything.
+  if (job.output.length <= limit) return false;
   const prev = parseTrimNotice(job.output[0]);
+  if (prev !== null && job.output.length - 1 <= limit) return false;
   const body = prev === null ? job.output : job.output.slice(1);
-  if (body.length <= limit) return false;
   const elided = body.length - keep;
   job.output = [trimNotice((prev ?? 0) + elided), ...body.slice(body.length - keep)];
   return true;

@@ -2,6 +2,7 @@
 // validators for the frames this module consumes. Job-transfer frames are validated by their
 // consumers (transfer.ts / offloader-jobs.ts / receiver).
 import type { QueueStatus } from '../jobs/model';
+import { decodeChunkFrame } from './transfer';
 import { isBool, isInt, isObject, isStr, parseJson } from './wire';
 
 /** One application message: a JSON object discriminated by a string `type`. */
@@ -12,6 +13,9 @@ export interface PeerMessage {
 
 /** Decodes a decrypted frame; undefined = malformed (invalid JSON, not an object, no string type). */
 export function decodeAppFrame(plaintext: Uint8Array): PeerMessage | undefined {
+  // Chunk frames in their usual exact layout skip UTF-8 decoding and JSON.parse (same result).
+  const chunk = decodeChunkFrame(plaintext);
+  if (chunk) return chunk;
   const v = parseJson(plaintext);
   if (!isObject(v) || !isStr(v.type)) return undefined;
   return v as PeerMessage;

@@ -2,6 +2,7 @@
 // Handshake patterns NN, XN and XX (XX is the wire protocol; NN/XN exist to check the engine
 // against more test vectors). peer-link-protocol.md §2.
 import { createCipheriv, createDecipheriv, createHash, createHmac } from 'node:crypto';
+import { keyWords, open as openSmall, seal as sealSmall, type NonceWords } from './chachapoly';
 import { generateX25519KeyPair, x25519, x25519KeyPairFromPrivate, type X25519KeyPair, X25519_KEY_BYTES } from './x25519';
 
 export type NoisePatternName = 'NN' | 'XN' | 'XX';
@@ -51,13 +52,27 @@ function nonceBytes(n: bigint): Buffer {
   return nonce;
 }
 
+/**
+ * Messages up to this size are sealed/opened by the TypeScript AEAD (chachapoly.ts): node:crypto
+ * has a fixed cost of several µs per message, the TypeScript one a higher cost per byte; they
+ * cross near 700 bytes on this hardware. Same bytes either way.
+ */
+export const SMALL_MESSAGE_BYTES = 512;
+
 /** One direction of ChaCha20-Poly1305 with a 64-bit counter nonce (4 zero bytes ‖ LE counter). */
 export class CipherState {
   private key: Buffer | null;
+  private readonly words: Uint32Array | null;
   private n = 0n;
 
   constructor(key?: Uint8Array) {
     this.key = key ? Buffer.from(key) : null;
+    this.words = this.key ? keyWords(this.key) : null;
+  }
+
+  /** The nonce n as RFC 8439 nonce words: 32 zero bits, then n little-endian. */
+  private nonceWords(): NonceWords {
+    return { n0: 0, n1: Number(BigInt.asUintN(32, this.n)), n2: Number(this.n >> 32n) };
   }
 
   hasKey(): boolean {
@@ -72,9 +87,16 @@ export class CipherState {
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Buffer {
     if (!this.key) return Buffer.from(plaintext);
     if (this.n >= MAX_NONCE) throw new NoiseError('nonce exhausted');
+    if (plaintext.length <= SMALL_MESSAGE_BYTES) {
+      const sealed = sealSmall(this.words!, this.nonceWords(), ad, plaintext);
+      this.n += 1n;
+      return sealed;
+    }
     const cipher = createCipheriv('chacha20-poly1305', this.key, nonceBytes(this.n), { authTagLength: NOISE_TAG_BYTES });
     cipher.setAAD(ad, { plaintextLength: plaintext.length });
-    const out = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+    const body = cipher.update(plaintext);
+    const rest = cipher.final(); // empty for a stream cipher; kept in case it is not
+    const out = Buffer.concat(rest.length === 0 ? [body, cipher.getAuthTag()] : [body, rest, cipher.getAuthTag()], plaintext.length + NOISE_TAG_BYTES);
     this.n += 1n;
     return out;
   }
@@ -84,6 +106,12 @@ export class CipherState {
     if (!this.key) return Buffer.from(ciphertext);
     if (this.n >= MAX_NONCE) throw new NoiseError('nonce exhausted');
     if (ciphertext.length < NOISE_TAG_BYTES) throw new NoiseError('ciphertext shorter than the tag');
+    if (ciphertext.length <= SMALL_MESSAGE_BYTES + NOISE_TAG_BYTES) {
+      const opened = openSmall(this.words!, this.nonceWords(), ad, ciphertext);
+      if (!opened) throw new NoiseError('decryption failed (bad tag)');
+      this.n += 1n;
+      return opened;
+    }
     const body = ciphertext.subarray(0, ciphertext.length - NOISE_TAG_BYTES);
     const tag = ciphertext.subarray(ciphertext.length - NOISE_TAG_BYTES);
     const decipher = createDecipheriv('chacha20-poly1305', this.key, nonceBytes(this.n), { authTagLength: NOISE_TAG_BYTES });
@@ -91,7 +119,10 @@ export class CipherState {
     decipher.setAuthTag(tag);
     let out: Buffer;
     try {
-      out = Buffer.concat([decipher.update(body), decipher.final()]);
+      out = decipher.update(body);
+      // final() verifies the tag; its output is empty for a stream cipher, so no copy then.
+      const rest = decipher.final();
+      if (rest.length > 0) out = Buffer.concat([out, rest]);
     } catch {
       throw new NoiseError('decryption failed (bad tag)');
     }

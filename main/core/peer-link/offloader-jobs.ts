@@ -4,7 +4,7 @@
 // a time per session, as the receiver enforces (`duplicate_submit`, `duplicate_download`).
 import { materializeArtifacts, type MaterializeOptions, type MaterializedArtifacts } from '../receiver/artifact-materialize';
 import type { PeerMessage, PeerSession } from './session';
-import { ARTIFACTS_MAX_TOTAL_BYTES, ChunkAssembler, CHUNK_SIZE, MIB, TransferError, sha256Hex, splitChunks } from './transfer';
+import { ARTIFACTS_MAX_TOTAL_BYTES, ChunkAssembler, chunkCount, chunkFrames, CHUNK_SIZE, MIB, sendFrames, TransferError, sha256Hex } from './transfer';
 import { isBool, isInt, isStr } from './wire';
 
 export { materializeArtifacts, type MaterializeOptions, type MaterializedArtifacts };
@@ -154,7 +154,8 @@ export function submitJob(session: TransferSession, req: SubmitJobRequest, opts:
 
 async function submitJobNow(session: TransferSession, req: SubmitJobRequest, opts: SubmitJobOptions): Promise<SubmitJobAck> {
   const bundle = req.bundle;
-  const chunks = splitChunks(bundle, opts.chunkSize ?? CHUNK_SIZE);
+  const chunkSize = opts.chunkSize ?? CHUNK_SIZE;
+  const numChunks = chunkCount(bundle.length, chunkSize);
   const { promise, settle } = request<SubmitJobAck>(session, (msg, s) => {
     if (msg.type !== 'submit_job_ack') return;
     // One submit per session at a time, so an ack with an empty job_id (unusable header) is ours.
@@ -174,7 +175,7 @@ async function submitJobNow(session: TransferSession, req: SubmitJobRequest, opt
     configuration_filename: req.configurationFilename,
     target: req.target,
     total_bundle_bytes: bundle.length,
-    num_chunks: chunks.length,
+    num_chunks: numChunks,
     bundle_sha256: sha256Hex(bundle),
     device_name: req.deviceName ?? '',
     device_friendly_name: req.deviceFriendlyName ?? '',
@@ -182,11 +183,9 @@ async function submitJobNow(session: TransferSession, req: SubmitJobRequest, opt
   if (req.targetEsphomeVersion) header.target_esphome_version = req.targetEsphomeVersion;
   try {
     await session.send(header);
-    for (const c of chunks) {
-      // An early rejection (bad header, assembler error) ends the upload.
-      if (settle.done) return promise;
-      await session.send({ type: 'submit_job_chunk', job_id: req.jobId, ...c });
-    }
+    // An early rejection (bad header, assembler error) ends the upload.
+    await sendFrames(session, chunkFrames('submit_job_chunk', req.jobId, bundle, chunkSize), { stop: () => settle.done });
+    if (settle.done) return promise;
   } catch (err) {
     settle.reject(
       session.closed
@@ -245,7 +244,7 @@ async function downloadNow(session: TransferSession, jobId: string, opts: Downlo
         case 'artifacts_chunk': {
           if (!isInt(msg.chunk_index) || !isStr(msg.data_b64) || !isBool(msg.is_last)) throw protocolError('artifacts_chunk');
           if (!assembler) throw protocolError('artifacts_chunk before artifacts_start');
-          assembler.feed(msg.chunk_index, msg.data_b64, msg.is_last);
+          assembler.feed(msg.chunk_index, msg.data_b64, msg.is_last, msg);
           return;
         }
         case 'artifacts_end': {

@@ -2,6 +2,8 @@
 // (`splitChunks`) and the receiving assembler (`ChunkAssembler`, §7.1). Shared by bundles
 // (offloader → receiver) and artifact tarballs (receiver → offloader); only the cap differs.
 import { createHash } from 'node:crypto';
+import type { PeerMessage } from './frames';
+import { decodeBase64Strict as decodeStrict, PREENCODED_JSON } from './wire';
 
 export const CHUNK_SIZE = 32_768;
 export const MIB = 1024 * 1024;
@@ -62,14 +64,161 @@ export function splitChunks(bytes: Uint8Array, chunkSize: number = CHUNK_SIZE): 
   return out;
 }
 
-// RFC 4648 §4 standard alphabet, `=` padding, no whitespace or line breaks. Node's decoder is
-// lenient (skips junk, accepts url-safe), so the shape is checked before decoding.
-const STRICT_B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** Strict base64 decode; `null` for anything that is not canonical standard base64 with padding. */
+/**
+ * Strict base64 decode (RFC 4648 §4 standard alphabet, `=` padding, no whitespace or line
+ * breaks); `null` for anything else. See wire.ts `decodeBase64Strict`.
+ */
 export function decodeBase64Strict(text: string): Buffer | null {
-  if (typeof text !== 'string' || !STRICT_B64.test(text)) return null;
-  return Buffer.from(text, 'base64');
+  return decodeStrict(text) ?? null;
+}
+
+/** Number of chunks `splitChunks` / `chunkFrames` produce for `totalBytes` (throws like them). */
+export function chunkCount(totalBytes: number, chunkSize: number = CHUNK_SIZE): number {
+  if (totalBytes === 0) throw new Error('splitChunks: an empty payload is never sent');
+  if (!Number.isInteger(chunkSize) || chunkSize <= 0) throw new Error(`splitChunks: bad chunk size ${chunkSize}`);
+  return Math.ceil(totalBytes / chunkSize);
+}
+
+/** How many frames of a bulk transfer may be handed to the session before the oldest settled. */
+export const SEND_WINDOW_FRAMES = 16;
+
+/**
+ * Sends `frames` in order, keeping up to `window` sends in flight instead of waiting for each
+ * one to reach the socket (the session takes each frame's nonce synchronously, so wire order is
+ * call order). Checks `stop()` before every frame (an early answer ends the stream). Resolves
+ * once every sent frame was handed to the socket; rejects with the first send failure.
+ */
+export async function sendFrames(
+  session: { send(msg: PeerMessage): Promise<void> },
+  frames: Iterable<PeerMessage>,
+  opts: { window?: number; stop?: () => boolean } = {},
+): Promise<void> {
+  const window = Math.max(1, opts.window ?? SEND_WINDOW_FRAMES);
+  const inflight: Promise<void>[] = [];
+  for (const frame of frames) {
+    if (opts.stop?.()) break;
+    const sent = session.send(frame);
+    // Observed below (in order); the no-op keeps a later failure from going unhandled if an
+    // earlier one already ended the loop.
+    sent.catch(() => undefined);
+    inflight.push(sent);
+    if (inflight.length >= window) await inflight.shift();
+  }
+  for (const sent of inflight) await sent;
+}
+
+export type ChunkFrameType = 'submit_job_chunk' | 'artifacts_chunk';
+
+/** A chunk frame as sent and as decoded: `{type, job_id, chunk_index, data_b64, is_last}`. */
+export type ChunkMessage = PeerMessage & ChunkFields & { job_id: string };
+
+/**
+ * The chunk frames of `bytes`, produced one at a time (a 64 MiB payload never exists as 2048
+ * strings at once), in `splitChunks` order and field order. Each carries its JSON bytes built
+ * directly (prefix, the base64 text written as latin1, suffix) so the session does not have to
+ * run JSON.stringify over 43 KB of base64 and then re-encode the result as UTF-8.
+ */
+export function* chunkFrames(type: ChunkFrameType, jobId: string, bytes: Uint8Array, chunkSize: number = CHUNK_SIZE): Generator<ChunkMessage> {
+  const n = chunkCount(bytes.length, chunkSize);
+  const head = `{"type":${JSON.stringify(type)},"job_id":${JSON.stringify(jobId)},"chunk_index":`;
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  for (let i = 0; i < n; i++) {
+    const slice = bytes.subarray(i * chunkSize, Math.min(bytes.length, (i + 1) * chunkSize));
+    const b64 = Buffer.from(slice.buffer, slice.byteOffset, slice.byteLength).toString('base64');
+    const isLast = i === n - 1;
+    const mid = `${i},"data_b64":"`;
+    const tail = `","is_last":${isLast}}`;
+    const json = Buffer.allocUnsafe(headBytes + mid.length + b64.length + tail.length);
+    let off = json.write(head, 0, 'utf8');
+    off += json.write(mid, off, 'latin1');
+    off += json.write(b64, off, 'latin1');
+    json.write(tail, off, 'latin1');
+    const frame: ChunkMessage = { type, job_id: jobId, chunk_index: i, data_b64: b64, is_last: isLast };
+    // Not enumerable: a copy made with `{ ...frame, … }` must not carry these (then stale) bytes.
+    Object.defineProperty(frame, PREENCODED_JSON, { value: json, enumerable: false });
+    yield frame;
+  }
+}
+
+/** Bytes of a chunk's `data_b64` already decoded and validated by `decodeChunkFrame`. */
+const DECODED_DATA: unique symbol = Symbol('peer-link.decoded-chunk-data');
+
+interface DecodedData {
+  text: string;
+  bytes: Buffer;
+}
+
+const CHUNK_HEADS: ReadonlyArray<[string, ChunkFrameType]> = [
+  ['{"type":"submit_job_chunk","job_id":"', 'submit_job_chunk'],
+  ['{"type":"artifacts_chunk","job_id":"', 'artifacts_chunk'],
+];
+const INDEX_KEY = '","chunk_index":';
+const DATA_KEY = ',"data_b64":"';
+const LAST_TRUE = '","is_last":true}';
+const LAST_FALSE = '","is_last":false}';
+const QUOTE = 0x22;
+
+function matchAt(buf: Buffer, at: number, text: string): boolean {
+  return at + text.length <= buf.length && buf.toString('latin1', at, at + text.length) === text;
+}
+
+/**
+ * Fast path for the bulk of transfer traffic: a chunk frame laid out exactly as `chunkFrames`
+ * writes it (no whitespace, that key order, no escapes, canonical base64) is decoded without
+ * UTF-8 decoding and JSON.parse of 43 KB, and its base64 is decoded once here. Returns undefined
+ * for anything else, which then takes the general path: what this accepts is exactly what
+ * JSON.parse would produce from the same bytes (every byte is printable ASCII and no string
+ * needs unescaping), so behaviour does not depend on which path a frame took.
+ */
+export function decodeChunkFrame(plaintext: Uint8Array): ChunkMessage | undefined {
+  if (plaintext.length < 64 || plaintext[0] !== 0x7b) return undefined;
+  const buf = Buffer.isBuffer(plaintext) ? plaintext : Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
+  const found = CHUNK_HEADS.find(([head]) => matchAt(buf, 0, head));
+  if (!found) return undefined;
+  const [head, type] = found;
+  // job_id: printable ASCII without backslash (so no escapes), up to its closing quote.
+  const idStart = head.length;
+  const idEnd = buf.indexOf(QUOTE, idStart);
+  if (idEnd < 0 || idEnd - idStart > 256) return undefined;
+  for (let k = idStart; k < idEnd; k++) {
+    const c = buf[k];
+    if (c < 0x20 || c > 0x7e || c === 0x5c) return undefined;
+  }
+  let p = idEnd;
+  if (!matchAt(buf, p, INDEX_KEY)) return undefined;
+  p += INDEX_KEY.length;
+  // chunk_index: "0" or a non-zero digit then up to 14 more (a safe integer, JSON's number form).
+  const digitsStart = p;
+  while (p < buf.length && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
+  const digits = p - digitsStart;
+  if (digits === 0 || digits > 15 || (digits > 1 && buf[digitsStart] === 0x30)) return undefined;
+  const chunkIndex = Number(buf.toString('latin1', digitsStart, p));
+  if (!matchAt(buf, p, DATA_KEY)) return undefined;
+  const dataStart = p + DATA_KEY.length;
+  const dataEnd = buf.indexOf(QUOTE, dataStart);
+  if (dataEnd < 0) return undefined;
+  let isLast: boolean;
+  if (dataEnd + LAST_TRUE.length === buf.length && matchAt(buf, dataEnd, LAST_TRUE)) isLast = true;
+  else if (dataEnd + LAST_FALSE.length === buf.length && matchAt(buf, dataEnd, LAST_FALSE)) isLast = false;
+  else return undefined;
+  const text = buf.toString('latin1', dataStart, dataEnd);
+  const bytes = Buffer.from(text, 'base64');
+  // Canonical base64 only: it contains no quote, backslash, control or non-ASCII byte.
+  if (bytes.toString('base64') !== text) return undefined;
+  const msg: ChunkMessage = { type, job_id: buf.toString('latin1', idStart, idEnd), chunk_index: chunkIndex, data_b64: text, is_last: isLast };
+  Object.defineProperty(msg, DECODED_DATA, { value: { text, bytes } satisfies DecodedData, enumerable: false });
+  return msg;
+}
+
+/**
+ * A chunk frame's payload bytes, strictly decoded: the bytes `decodeChunkFrame` already decoded
+ * when `text` is still the frame's `data_b64`, else `decodeBase64Strict(text)`. `null` = invalid.
+ * The returned buffer is fresh (owned by the caller).
+ */
+export function chunkFrameData(msg: object, text: string): Buffer | null {
+  const cached = (msg as { [DECODED_DATA]?: DecodedData })[DECODED_DATA];
+  if (cached && cached.text === text) return cached.bytes;
+  return decodeBase64Strict(text);
 }
 
 export interface AssemblerOptions {
@@ -86,6 +235,9 @@ export class ChunkAssembler {
   readonly numChunks: number;
   private readonly expectedSha: string;
   private readonly parts: Buffer[] = [];
+  // Hashed as chunks arrive, so the check after the last chunk does not start from scratch.
+  private readonly hash = createHash('sha256');
+  private digest: string | undefined;
   private received = 0;
   private nextIndex = 0;
   private lastAccepted = false;
@@ -109,17 +261,18 @@ export class ChunkAssembler {
   }
 
   /** Generic feed: base64 failures map to `out_of_order` (the generic codec's code, §7.1). */
-  feed(chunkIndex: number, dataB64: string, isLast: boolean): void {
+  feed(chunkIndex: number, dataB64: string, isLast: boolean, frame?: object): void {
     this.checkPosition(chunkIndex);
-    const bytes = decodeBase64Strict(dataB64);
+    // `frame`: the decoded chunk frame, whose base64 may already have been decoded (fast path).
+    const bytes = frame ? chunkFrameData(frame, dataB64) : decodeBase64Strict(dataB64);
     if (!bytes) throw new TransferError('out_of_order', `chunk ${chunkIndex}: invalid base64`);
-    this.append(chunkIndex, bytes, isLast);
+    this.append(chunkIndex, bytes, isLast, true);
   }
 
   /** Feed already-decoded bytes (the submit path decodes first to report `chunk_decode_failed`). */
-  feedBytes(chunkIndex: number, bytes: Uint8Array, isLast: boolean): void {
+  feedBytes(chunkIndex: number, bytes: Uint8Array, isLast: boolean, opts: { owned?: boolean } = {}): void {
     this.checkPosition(chunkIndex);
-    this.append(chunkIndex, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), isLast);
+    this.append(chunkIndex, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), isLast, opts.owned === true);
   }
 
   /** Returns the verified payload; idempotent once it has succeeded. */
@@ -128,8 +281,9 @@ export class ChunkAssembler {
     if (!this.lastAccepted || this.received !== this.totalBytes) {
       throw new TransferError('undersized', `received ${this.received} of ${this.totalBytes} bytes${this.lastAccepted ? '' : ' (last chunk not seen)'}`);
     }
+    this.digest ??= this.hash.digest('hex');
+    const digest = this.digest;
     const payload = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.received);
-    const digest = sha256Hex(payload);
     if (digest !== this.expectedSha) throw new TransferError('hash_mismatch', `sha256 ${digest} does not match the announced ${this.expectedSha}`);
     this.parts.length = 0;
     this.parts.push(payload);
@@ -142,12 +296,14 @@ export class ChunkAssembler {
     if (chunkIndex !== this.nextIndex) throw new TransferError('out_of_order', `chunk ${chunkIndex}, expected ${this.nextIndex}`);
   }
 
-  private append(chunkIndex: number, bytes: Buffer, isLast: boolean): void {
+  private append(chunkIndex: number, bytes: Buffer, isLast: boolean, owned: boolean): void {
     if (this.received + bytes.length > this.totalBytes) {
       throw new TransferError('oversized', `chunk ${chunkIndex} brings ${this.received + bytes.length} bytes, announced ${this.totalBytes}`);
     }
-    // Copy: the frame's buffer may be reused by the caller.
-    this.parts.push(Buffer.from(bytes));
+    // Copy unless the caller hands over ownership: the frame's buffer may be reused by the caller.
+    const part = owned ? bytes : Buffer.from(bytes);
+    this.parts.push(part);
+    this.hash.update(part);
     this.received += bytes.length;
     this.nextIndex++;
     const isFinalByCount = this.nextIndex === this.numChunks;

@@ -21,10 +21,19 @@ export function isBool(v: unknown): v is boolean {
 
 const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-/** Strict standard base64 (RFC 4648 §4, padded, no whitespace). Returns undefined when invalid. */
+/**
+ * Strict standard base64 (RFC 4648 §4, padded, no whitespace) → bytes, or undefined when invalid.
+ * Node's decoder is lenient (skips junk, accepts url-safe, missing padding), so validity is
+ * decided separately: an input equal to the canonical encoding of what it decodes to is valid
+ * (that is what every encoder sends, and costs a re-encode instead of a slow regex walk over
+ * 43 KB chunk strings); anything else goes through the exact shape check, which also accepts
+ * the rare valid-but-non-canonical form (non-zero padding bits).
+ */
 export function decodeBase64Strict(s: string): Buffer | undefined {
-  if (!BASE64_RE.test(s)) return undefined;
-  return Buffer.from(s, 'base64');
+  if (typeof s !== 'string') return undefined;
+  const bytes = Buffer.from(s, 'base64');
+  if (bytes.toString('base64') === s) return bytes;
+  return BASE64_RE.test(s) ? bytes : undefined;
 }
 
 export function encodeBase64(bytes: Uint8Array): string {
@@ -50,6 +59,16 @@ export function parseJson(bytes: Uint8Array): unknown {
   }
 }
 
+/**
+ * Symbol key under which a specialised encoder may attach a message's JSON bytes, built
+ * directly instead of through JSON.stringify (chunk frames: 43 KB of base64 each). The bytes must
+ * be exactly what `JSON.stringify` gives for the message's own fields (symbol keys are not
+ * serialised, so every other consumer of the message sees the same JSON).
+ */
+export const PREENCODED_JSON: unique symbol = Symbol('peer-link.preencoded-json');
+
 export function encodeJson(value: unknown): Buffer {
+  const pre = isObject(value) ? (value as { [PREENCODED_JSON]?: unknown })[PREENCODED_JSON] : undefined;
+  if (Buffer.isBuffer(pre)) return pre;
   return Buffer.from(JSON.stringify(value), 'utf8');
 }

@@ -1,6 +1,7 @@
 // A WebSocket seen as a stream of binary frames: `read()` with a timeout during the handshake,
 // then a push handler for the session. Frames that arrive between the two are queued so none
 // is lost when the session takes over.
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
 export type ChannelErrorKind = 'timeout' | 'text_frame' | 'closed' | 'transport';
@@ -33,6 +34,7 @@ export class WsChannel {
   private handlers: ChannelHandlers | undefined;
   private closedInfo: { code: number; reason: string; error?: Error } | undefined;
   private lastError: Error | undefined;
+  private corked = false;
 
   constructor(readonly ws: WebSocket) {
     ws.binaryType = 'nodebuffer';
@@ -95,7 +97,25 @@ export class WsChannel {
   send(data: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.ws.readyState !== 1) return reject(new ChannelError('closed', 'connection is not open'));
+      this.corkUntilNextTick();
       this.ws.send(data, { binary: true }, (err) => (err ? reject(new ChannelError('transport', err.message)) : resolve()));
+    });
+  }
+
+  /**
+   * Frames sent in the same tick (a burst of log lines, a window of chunks) leave in one socket
+   * write instead of one write syscall each; every frame is still its own WebSocket message.
+   * The socket is ws's own (not in its typings); without one nothing is corked.
+   */
+  private corkUntilNextTick(): void {
+    if (this.corked) return;
+    const socket = (this.ws as unknown as { _socket?: Socket | null })._socket;
+    if (!socket || typeof socket.cork !== 'function' || socket.destroyed) return;
+    socket.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
     });
   }
 

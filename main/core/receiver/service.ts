@@ -7,7 +7,7 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { EventBus } from '../events';
 import { createJob, isActive, isNetworkFlash, isTerminal, type CancelledBy, type FirmwareJob, type QueueStatus } from '../jobs/model';
 import type { ReceiverSession } from '../peer-link/session';
-import { CHUNK_SIZE, splitChunks } from '../peer-link/transfer';
+import { chunkCount, chunkFrames, CHUNK_SIZE, sendFrames } from '../peer-link/transfer';
 import { ArtifactPackError, packArtifacts } from './artifact-pack';
 import { BundleExtractError, extractBundle } from './bundle-extract';
 import { senderDirName } from './filename';
@@ -464,17 +464,16 @@ export class BuildReceiver {
       esphomeDataDir,
       allowedRoot: senderWorkspace(this.dataDir, job.remote_peer),
     });
-    const chunks = splitChunks(packed.tarball, CHUNK_SIZE);
     const wireId = job.remote_job_id;
     await session.send({
       type: 'artifacts_start',
       job_id: wireId,
       total_bytes: packed.tarball.length,
-      num_chunks: chunks.length,
+      num_chunks: chunkCount(packed.tarball.length, CHUNK_SIZE),
       artifacts_sha256: packed.sha256,
       firmware_offset: packed.firmwareOffset,
     });
-    for (const c of chunks) await session.send({ type: 'artifacts_chunk', job_id: wireId, ...c });
+    await sendFrames(session, chunkFrames('artifacts_chunk', wireId, packed.tarball, CHUNK_SIZE));
     await session.send({ type: 'artifacts_end', job_id: wireId, accepted: true });
     this.log(`sent artifacts of ${job.configuration} (${packed.tarball.length} bytes) to ${session.label || session.dashboardId}`);
   }

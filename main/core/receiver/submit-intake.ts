@@ -1,7 +1,7 @@
 // §8 on one session: the submit_job header rules and the submit_job_chunk stream, in order, with
 // every reason code and the exact terminate split. The intake only decides; what an accepted
 // bundle becomes (extract + enqueue) is the caller's `onAccepted`.
-import { BUNDLE_MAX_TOTAL_BYTES, ChunkAssembler, decodeBase64Strict, TransferError, type AssemblerReason } from '../peer-link/transfer';
+import { BUNDLE_MAX_TOTAL_BYTES, ChunkAssembler, chunkFrameData, TransferError, type AssemblerReason } from '../peer-link/transfer';
 import { isSafeConfigurationFilename } from './filename';
 import { coerceDisplayName, coerceVersion, isStr, parseChunk, parseSubmitHeader, type Frame, type SubmitReason } from './wire';
 
@@ -108,7 +108,8 @@ export class SubmitIntake {
     const inflight = this.inflight;
     if (!inflight) return this.hooks.ack(c.job_id, false, 'no_inflight_submit');
     if (c.job_id !== inflight.jobId) return this.hooks.ack(c.job_id, false, 'job_id_mismatch');
-    const bytes = decodeBase64Strict(c.data_b64);
+    // Strict base64 (already decoded by the session's fast path when the frame took it).
+    const bytes = chunkFrameData(frame, c.data_b64);
     if (!bytes) {
       this.inflight = null;
       this.hooks.ack(c.job_id, false, 'chunk_decode_failed');
@@ -117,7 +118,7 @@ export class SubmitIntake {
     }
     let bundle: Buffer | null = null;
     try {
-      inflight.assembler.feedBytes(c.chunk_index, bytes, c.is_last);
+      inflight.assembler.feedBytes(c.chunk_index, bytes, c.is_last, { owned: true });
       if (c.is_last) bundle = inflight.assembler.finalize();
     } catch (err) {
       if (!(err instanceof TransferError)) throw err;

@@ -45,6 +45,15 @@ describe('output caps', () => {
     expect(job.output.at(-1)).toBe('l6001\n');
   });
 
+  it('under the cap nothing is copied, with or without a notice (the check runs on every chunk)', () => {
+    const job = createJob({ configuration: 'a.yaml', job_type: 'compile' });
+    job.output = [trimNotice(3), ...Array.from({ length: 3999 }, (_, i) => `x${i}\n`)];
+    const before = job.output;
+    ingestChunk(job, new EventBus(), 'last\n');
+    expect(job.output).toBe(before);
+    expect(outputLineCount(job.output)).toBe(4000);
+  });
+
   it('trims a terminal job to 2000 entries, adding to an existing notice', () => {
     const job = createJob({ configuration: 'a.yaml', job_type: 'compile' });
     job.output = [trimNotice(7), ...Array.from({ length: 2500 }, (_, i) => `x${i}\n`)];

@@ -6,10 +6,17 @@ import {
   CHUNK_SIZE,
   ChunkAssembler,
   TransferError,
+  chunkCount,
+  chunkFrameData,
+  chunkFrames,
   decodeBase64Strict,
+  decodeChunkFrame,
+  sendFrames,
   sha256Hex,
   splitChunks,
 } from '../transfer';
+import { decodeAppFrame, type PeerMessage } from '../frames';
+import { decodeBase64Strict as wireDecodeBase64Strict, encodeJson } from '../wire';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -75,6 +82,150 @@ describe('decodeBase64Strict', () => {
   it('decodes to the original bytes', () => {
     const b = randomBytes(1000);
     expect(decodeBase64Strict(b.toString('base64'))!.equals(b)).toBe(true);
+  });
+  it('accepts the valid but non-canonical form (non-zero padding bits), as the shape rule always did', () => {
+    // 'QR==' and 'QUJ=' carry stray low bits; Node decodes them to 'A' / 'AB'.
+    expect(decodeBase64Strict('QR==')!.toString()).toBe('A');
+    expect(decodeBase64Strict('QUJ=')!.toString()).toBe('AB');
+    expect(wireDecodeBase64Strict('QR==')!.toString()).toBe('A');
+  });
+  it.each(table)('wire.ts agrees: %j → valid=%s', (input, valid) => {
+    expect(wireDecodeBase64Strict(input) !== undefined).toBe(valid);
+  });
+});
+
+describe('chunkFrames: chunk frames with their JSON built directly', () => {
+  const payload = randomBytes(CHUNK_SIZE * 2 + 77);
+
+  it('a copy with changed fields does not carry the prebuilt bytes', () => {
+    const [f] = [...chunkFrames('submit_job_chunk', 'job-1', payload)];
+    const copy = { ...f, job_id: 'other' };
+    expect(JSON.parse(encodeJson(copy).toString('utf8')).job_id).toBe('other');
+  });
+
+  it('same fields as splitChunks, and the attached bytes are exactly JSON.stringify of the frame', () => {
+    const frames = [...chunkFrames('submit_job_chunk', 'job-1', payload)];
+    const reference = splitChunks(payload).map((c) => ({ type: 'submit_job_chunk', job_id: 'job-1', ...c }));
+    expect(frames.map((f) => ({ ...f }))).toEqual(reference);
+    for (const f of frames) expect(encodeJson(f).toString('utf8')).toBe(JSON.stringify(f));
+    expect(chunkCount(payload.length)).toBe(frames.length);
+  });
+
+  it('escapes an unusual job_id like JSON.stringify does', () => {
+    const id = 'we"ird\\id-ünï-\u0001';
+    const [f] = [...chunkFrames('artifacts_chunk', id, randomBytes(10))];
+    expect(encodeJson(f).toString('utf8')).toBe(JSON.stringify(f));
+    expect(JSON.parse(encodeJson(f).toString('utf8')).job_id).toBe(id);
+  });
+
+  it('refuses an empty payload like splitChunks', () => {
+    expect(() => [...chunkFrames('submit_job_chunk', 'j', Buffer.alloc(0))]).toThrow(/empty/);
+    expect(() => chunkCount(0)).toThrow(/empty/);
+  });
+});
+
+describe('decodeChunkFrame: fast path gives exactly what JSON.parse gives, or steps aside', () => {
+  const payload = randomBytes(CHUNK_SIZE + 500);
+  const frames = [...chunkFrames('artifacts_chunk', 'abc123', payload)];
+  const bytesOf = (f: PeerMessage) => encodeJson(f);
+
+  it('decodes the frames chunkFrames writes, with their payload already decoded', () => {
+    for (const f of frames) {
+      const plain = bytesOf(f);
+      const fast = decodeChunkFrame(plain)!;
+      expect(fast).toEqual(JSON.parse(plain.toString('utf8')));
+      expect(decodeAppFrame(plain)).toEqual(JSON.parse(plain.toString('utf8')));
+      expect(chunkFrameData(fast, fast.data_b64)!.equals(Buffer.from(f.data_b64 as string, 'base64'))).toBe(true);
+    }
+    const submit = [...chunkFrames('submit_job_chunk', 'x', randomBytes(3))][0];
+    expect(decodeChunkFrame(bytesOf(submit))?.type).toBe('submit_job_chunk');
+  });
+
+  it('a changed data_b64 is decoded from the text, not from the cache', () => {
+    const fast = decodeChunkFrame(bytesOf(frames[0]))!;
+    expect(chunkFrameData(fast, 'QUJD')!.toString()).toBe('ABC');
+    expect(chunkFrameData(fast, 'QUJD*')).toBeNull();
+  });
+
+  it('any other layout takes the general path, with the general result', () => {
+    const f = frames[1];
+    const b64 = f.data_b64 as string;
+    const variants: string[] = [
+      JSON.stringify(f, null, 1), // whitespace
+      JSON.stringify({ job_id: f.job_id, type: f.type, chunk_index: f.chunk_index, data_b64: b64, is_last: f.is_last }), // key order
+      JSON.stringify(f).replace('"job_id":"abc123"', String.raw`"job_id":"abc\u0031\u00323"`), // escape in job_id
+      JSON.stringify({ ...f, data_b64: 'QR==' }), // non-canonical base64
+      JSON.stringify({ ...f, data_b64: '-_-_' }), // url-safe alphabet
+      JSON.stringify(f).replace('"chunk_index":1', '"chunk_index":01'), // leading zero: invalid JSON
+      JSON.stringify(f).replace('"chunk_index":1', '"chunk_index":1.0'),
+      JSON.stringify(f) + ' ', // trailing whitespace (valid JSON)
+      JSON.stringify(f) + 'x', // trailing garbage (invalid JSON)
+      JSON.stringify({ ...f, is_last: 'true' }),
+      JSON.stringify({ ...f, extra: 1 }),
+      JSON.stringify({ ...f, type: 'submit_job_chunkX' }),
+    ];
+    for (const v of variants) {
+      const plain = Buffer.from(v, 'utf8');
+      expect(decodeChunkFrame(plain), v.slice(0, 80)).toBeUndefined();
+      let expected: unknown;
+      try {
+        expected = JSON.parse(v);
+      } catch {
+        expected = undefined;
+      }
+      expect(decodeAppFrame(plain), v.slice(0, 80)).toEqual(expected);
+    }
+  });
+});
+
+describe('sendFrames: ordered, windowed, stoppable', () => {
+  function fakeSession(opts: { failAt?: number } = {}) {
+    const sent: PeerMessage[] = [];
+    const pending: Array<() => void> = [];
+    let maxInflight = 0;
+    return {
+      sent,
+      get maxInflight() {
+        return maxInflight;
+      },
+      releaseAll() {
+        for (const r of pending.splice(0)) r();
+      },
+      send(m: PeerMessage): Promise<void> {
+        sent.push(m);
+        if (opts.failAt === sent.length - 1) return Promise.reject(new Error('boom'));
+        return new Promise<void>((res) => {
+          pending.push(res);
+          maxInflight = Math.max(maxInflight, pending.length);
+          // Each send completes on a later turn, like a socket write callback.
+          setImmediate(() => {
+            const i = pending.indexOf(res);
+            if (i >= 0) pending.splice(i, 1);
+            res();
+          });
+        });
+      },
+    };
+  }
+  const frames = (n: number) => Array.from({ length: n }, (_, i) => ({ type: 't', i }) as PeerMessage);
+
+  it('sends every frame in order with at most `window` unsettled', async () => {
+    const s = fakeSession();
+    await sendFrames(s, frames(50), { window: 4 });
+    expect(s.sent.map((m) => m.i)).toEqual([...Array(50).keys()]);
+    expect(s.maxInflight).toBeLessThanOrEqual(4);
+    expect(s.maxInflight).toBeGreaterThan(1);
+  });
+
+  it('stop() ends the stream before the next frame', async () => {
+    const s = fakeSession();
+    await sendFrames(s, frames(50), { window: 2, stop: () => s.sent.length >= 7 });
+    expect(s.sent).toHaveLength(7);
+  });
+
+  it('rejects with the first failed send and leaves no unhandled rejection', async () => {
+    const s = fakeSession({ failAt: 3 });
+    await expect(sendFrames(s, frames(20), { window: 8 })).rejects.toThrow('boom');
   });
 });
 
@@ -151,10 +302,29 @@ describe('ChunkAssembler §7.1', () => {
     expect(codeOf(() => short.finalize())).toBe('undersized');
   });
 
-  it('hash_mismatch on finalise', () => {
+  it('hash_mismatch on finalise (and again on a second finalise)', () => {
     const a = assemblerFor(payload, { sha256: sha256Hex(Buffer.from('other')) });
     for (const c of chunks) a.feed(c.chunk_index, c.data_b64, c.is_last);
     expect(codeOf(() => a.finalize())).toBe('hash_mismatch');
+    expect(codeOf(() => a.finalize())).toBe('hash_mismatch');
+  });
+
+  it('the digest covers the bytes as fed: one altered byte in a middle chunk is a hash_mismatch', () => {
+    const altered = Buffer.from(payload);
+    altered[CHUNK_SIZE + 3] ^= 0xff;
+    const a = assemblerFor(payload);
+    for (const c of splitChunks(altered)) a.feed(c.chunk_index, c.data_b64, c.is_last);
+    expect(codeOf(() => a.finalize())).toBe('hash_mismatch');
+  });
+
+  it('feedBytes copies unless told the buffer is handed over', () => {
+    const a = assemblerFor(payload);
+    const first = Buffer.from(payload.subarray(0, CHUNK_SIZE));
+    a.feedBytes(0, first, false);
+    first.fill(0); // the caller reuses its buffer
+    a.feedBytes(1, payload.subarray(CHUNK_SIZE, 2 * CHUNK_SIZE), false, { owned: true });
+    a.feedBytes(2, payload.subarray(2 * CHUNK_SIZE), true);
+    expect(a.finalize().equals(payload)).toBe(true);
   });
 
   it('base64 decode failure maps to out_of_order in the generic codec; feedBytes skips decoding', () => {

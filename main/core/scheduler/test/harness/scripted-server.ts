@@ -14,7 +14,7 @@ import { startPeerLinkListener, type PeerLinkListener } from '../../../peer-link
 import { ReceiverPairing } from '../../../peer-link/receiver-pairing';
 import { ReceiverPeerStore } from '../../../peer-link/receiver-store';
 import type { PeerMessage, ReceiverSession } from '../../../peer-link/session';
-import { ChunkAssembler, splitChunks, sha256Hex } from '../../../peer-link/transfer';
+import { ChunkAssembler, chunkCount, chunkFrames, sendFrames, sha256Hex } from '../../../peer-link/transfer';
 import { generateX25519KeyPair } from '../../../peer-link/x25519';
 
 export type WireStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -203,7 +203,7 @@ export class ScriptedServer {
       }
       case 'submit_job_chunk': {
         if (!inflight || inflight.header.job_id !== msg.job_id) return;
-        inflight.asm.feed(msg.chunk_index as number, msg.data_b64 as string, msg.is_last as boolean);
+        inflight.asm.feed(msg.chunk_index as number, msg.data_b64 as string, msg.is_last as boolean, msg);
         if (msg.is_last !== true) return;
         const bundle = inflight.asm.finalize();
         const header = inflight.header;
@@ -235,9 +235,9 @@ export class ScriptedServer {
           await session.send({ type: 'artifacts_end', job_id: jobId, accepted: false, reason: reply.reason, ...(reply.detail ? { detail: reply.detail } : {}) });
           return;
         }
-        const chunks = splitChunks(reply);
-        await session.send({ type: 'artifacts_start', job_id: jobId, total_bytes: reply.length, num_chunks: chunks.length, artifacts_sha256: sha256Hex(reply), firmware_offset: '0x10000' });
-        for (const c of chunks) await session.send({ type: 'artifacts_chunk', job_id: jobId, ...c });
+        // Sent the way the receiver sends them (service.ts packAndSend).
+        await session.send({ type: 'artifacts_start', job_id: jobId, total_bytes: reply.length, num_chunks: chunkCount(reply.length), artifacts_sha256: sha256Hex(reply), firmware_offset: '0x10000' });
+        await sendFrames(session, chunkFrames('artifacts_chunk', jobId, reply));
         await session.send({ type: 'artifacts_end', job_id: jobId, accepted: true });
         return;
       }
