@@ -56,6 +56,9 @@ export function startSync(b: BackendClient): void {
   b.on('logBatch', ({ jobId, firstSeq, lines }) => onLogBatch(jobId, firstSeq, lines));
   b.on('logGap', ({ jobId, fromSeq, toSeq }) => onLogGap(jobId, fromSeq, toSeq));
   b.on('toast', (t) => useApp.getState().toast(t));
+  b.on('queuePaused', ({ paused }) => useApp.getState().set({ queuePaused: paused }));
+  // An OS notification was clicked (Electron): show that job and its log.
+  b.on('selectJob', ({ jobId }) => useApp.getState().set({ view: 'tasks', selectedJobId: jobId }));
   b.on('settingsChanged', (settings) => useApp.getState().set({ settings }));
   b.on('configurationsChanged', () => void refreshConfigurations().catch(() => undefined));
   b.on('buildServersChanged', () => void refreshServers().catch(() => undefined));
@@ -75,8 +78,8 @@ export function startSync(b: BackendClient): void {
   b.onConnected(() => {
     void (async () => {
       try {
-        const [env, settings] = await Promise.all([b.api.getEnvironment({}), b.api.getSettings({})]);
-        useApp.getState().set({ env, settings });
+        const [env, settings, queue] = await Promise.all([b.api.getEnvironment({}), b.api.getSettings({}), b.api.getQueuePause({})]);
+        useApp.getState().set({ env, settings, queuePaused: queue.paused });
         await Promise.all([refreshJobs(), refreshConfigurations(), refreshServers()]);
       } catch (err) {
         useApp.getState().toast({ kind: 'error', title: 'Could not load state', body: errorMessage(err) });

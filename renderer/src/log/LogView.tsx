@@ -1,18 +1,32 @@
 // The virtualised log: react-virtuoso over a LogBuffer that lives outside React. Follows the
-// bottom until the user scrolls more than 40 px up; scrolling back down re-arms it.
+// bottom until the user scrolls more than 40 px up; scrolling back down re-arms it. Each row
+// starts with the colour state the rows above left (LogBuffer.ansiStateBefore, lazy + memoised).
+// Earlier lines the backend still has are one click away at the top ("Load earlier lines");
+// they are prepended without moving what is on screen (Virtuoso's firstItemIndex).
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { Virtuoso, type VirtuosoHandle } from 'react-virtuoso';
 import { AnsiLine } from './ansi';
 import { logBuffer, useLogVersion } from './log-store';
 
 export const PIN_THRESHOLD_PX = 40;
+/** Virtuoso index of the first row before any prepend (room to count down into). */
+const FIRST_ITEM_INDEX = 10_000_000;
 
-export function LogView({ jobId, repinKey }: { jobId: string; repinKey?: string }) {
+export interface LogViewProps {
+  jobId: string;
+  repinKey?: string;
+  /** Fetches the lines before the first one shown (offered while the buffer's firstIndex > 0). */
+  loadEarlier?: () => Promise<void>;
+}
+
+export function LogView({ jobId, repinKey, loadEarlier }: LogViewProps) {
   const version = useLogVersion((s) => s.versions[jobId] ?? 0);
   const buf = logBuffer(jobId);
   const ref = useRef<VirtuosoHandle>(null);
   const [atBottom, setAtBottom] = useState(true);
+  const [loading, setLoading] = useState<'idle' | 'busy' | 'failed'>('idle');
   const count = buf.length;
+  const firstItemIndex = FIRST_ITEM_INDEX - buf.prepended;
 
   // Re-pin on open and whenever the caller says so (running → done).
   useEffect(() => {
@@ -21,11 +35,42 @@ export function LogView({ jobId, repinKey }: { jobId: string; repinKey?: string 
     return () => cancelAnimationFrame(t);
   }, [jobId, repinKey]);
 
-  const item = useCallback((index: number) => <div className="log-line"><AnsiLine text={buf.get(index)} /></div>, [buf, version]); // eslint-disable-line react-hooks/exhaustive-deps
+  const item = useCallback(
+    (index: number) => {
+      const row = index - firstItemIndex;
+      return (
+        <div className="log-line">
+          <AnsiLine text={buf.get(row)} state={buf.ansiStateBefore(row)} />
+        </div>
+      );
+    },
+    [buf, version, firstItemIndex], // eslint-disable-line react-hooks/exhaustive-deps
+  );
+  // Stable across prepends (index grows with them) and cap drops (droppedFront grows).
   const key = useCallback((index: number) => buf.droppedFront + index, [buf, version]); // eslint-disable-line react-hooks/exhaustive-deps
 
+  const earlier = buf.firstIndex;
+  const onLoadEarlier = async () => {
+    if (!loadEarlier) return;
+    setLoading('busy');
+    try {
+      await loadEarlier();
+      setLoading('idle');
+    } catch {
+      setLoading('failed');
+    }
+  };
+
   return (
-    <div className="log-wrap" data-testid="log-view" data-lines={count} data-version={version}>
+    <div className="log-wrap" data-testid="log-view" data-lines={count} data-version={version} data-earlier={earlier}>
+      {earlier > 0 && loadEarlier ? (
+        <div className="log-notice log-earlier" data-testid="earlier-lines">
+          <button type="button" className="link" disabled={loading === 'busy'} onClick={() => void onLoadEarlier()} data-testid="load-earlier">
+            {loading === 'busy' ? 'Loading…' : 'Load earlier lines'}
+          </button>{' '}
+          ({earlier} more{loading === 'failed' ? '; loading failed, try again' : ''})
+        </div>
+      ) : null}
       {buf.skipped > 0 ? (
         <div className="log-notice" role="status">
           {buf.skipped} line{buf.skipped === 1 ? '' : 's'} skipped (the window could not keep up); download the log for the full output.
@@ -39,6 +84,7 @@ export function LogView({ jobId, repinKey }: { jobId: string; repinKey?: string 
           ref={ref}
           className="log"
           totalCount={count}
+          firstItemIndex={firstItemIndex}
           itemContent={item}
           computeItemKey={key}
           initialTopMostItemIndex={{ index: 'LAST', align: 'end' }}

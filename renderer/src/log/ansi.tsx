@@ -1,7 +1,8 @@
 // ANSI → React elements (never innerHTML, so the CSP holds and log text cannot inject markup).
 // esphome --dashboard prints ESC as the literal text `\033`; real ESC bytes also occur (from
 // PlatformIO/esptool). Both are rendered the same; non-SGR sequences (cursor moves, erase) are
-// dropped by anser. Lines without colour get ESPHome's log-level colours.
+// dropped by anser. Lines without colour get ESPHome's log-level colours. Colour state carries
+// across lines (ansi-state.ts): a line starts with the state the previous ones left.
 import Anser from 'anser';
 import { memo, type ReactNode } from 'react';
 
@@ -38,14 +39,17 @@ export interface Segment {
   background?: string;
 }
 
-export function toSegments(raw: string): Segment[] {
+/** `initial`: the SGR state carried in from earlier lines ("" = default; see ansi-state.ts). */
+export function toSegments(raw: string, initial = ''): Segment[] {
   const line = stripTerminator(raw);
-  if (!HAS_ESC.test(line)) {
+  const plain = !HAS_ESC.test(line);
+  if (plain && !initial) {
     const m = LEVEL.exec(line);
     const lvl = m ? LEVEL_CLASS[m[1] ?? m[2]] : undefined;
     return [{ text: line, className: lvl ?? '' }];
   }
-  const entries = Anser.ansiToJson(normaliseEscapes(line), { use_classes: true, remove_empty: true });
+  const text = (initial ? `\x1b[${initial}m` : '') + (plain ? line : normaliseEscapes(line));
+  const entries = Anser.ansiToJson(text, { use_classes: true, remove_empty: true });
   const out: Segment[] = [];
   for (const e of entries) {
     if (!e.content) continue;
@@ -62,8 +66,8 @@ export function toSegments(raw: string): Segment[] {
   return out;
 }
 
-function render(raw: string): ReactNode {
-  const segs = toSegments(raw);
+function render(raw: string, state: string): ReactNode {
+  const segs = toSegments(raw, state);
   if (segs.length === 1 && !segs[0].color && !segs[0].background) {
     return segs[0].className ? <span className={segs[0].className}>{segs[0].text}</span> : segs[0].text;
   }
@@ -79,6 +83,6 @@ function render(raw: string): ReactNode {
   ));
 }
 
-export const AnsiLine = memo(function AnsiLine({ text }: { text: string }) {
-  return <>{render(text)}</>;
+export const AnsiLine = memo(function AnsiLine({ text, state = '' }: { text: string; state?: string }) {
+  return <>{render(text, state)}</>;
 });

@@ -1,8 +1,15 @@
 // Following a job's log from the renderer: history from followLog, then live batches. Batches
 // that arrive while the followLog call is in flight are held and replayed by sequence number,
 // so history + live has no gap and no duplicate even if a transport reorders a response.
+// A finished job's history comes as its last HISTORY_TAIL lines; "Load earlier lines" fetches the
+// rest page by page (getLogRange).
 import type { BackendClient } from '../backend/backend';
 import { logBuffer, touchLog } from './log-store';
+
+/** Lines of a finished job's log sent on open (the rest is one click away). */
+export const HISTORY_TAIL = 1000;
+/** Lines one "Load earlier lines" click fetches. */
+export const EARLIER_PAGE = 2000;
 
 const pending = new Map<string, Array<{ firstSeq: number; lines: string[] } | { gap: [number, number] }>>();
 
@@ -31,12 +38,16 @@ export function onLogGap(jobId: string, fromSeq: number, toSeq: number): void {
 export async function followJobLog(backend: BackendClient, jobId: string): Promise<void> {
   pending.set(jobId, []);
   try {
-    const res = await backend.api.followLog({ jobId });
+    const res = await backend.api.followLog({ jobId, tail: HISTORY_TAIL });
     const buf = logBuffer(jobId);
+    const firstIndex = res.firstIndex ?? 0;
     // Re-opening (or re-connecting to) a job this window already holds more of than the backend
-    // retains: keep the longer buffer when its tail is exactly the backend's history.
-    if (buf.length > res.lines.length && tailMatches(buf, res.lines)) buf.rebase(res.lines.length);
-    else buf.reset(res.lines);
+    // retains: keep the longer buffer when its tail is exactly the backend's history. Its extra
+    // rows stand for the log's earlier lines, so fewer (or none) are left to load.
+    if (buf.length > res.lines.length && tailMatches(buf, res.lines)) {
+      buf.rebase(res.lines.length);
+      buf.firstIndex = Math.max(0, firstIndex - (buf.length - res.lines.length));
+    } else buf.reset(res.lines, res.lines.length, firstIndex);
     for (const item of pending.get(jobId) ?? []) {
       if ('gap' in item) buf.markGap(item.gap[0], item.gap[1]);
       else buf.applyBatch(item.firstSeq, item.lines);
@@ -44,6 +55,29 @@ export async function followJobLog(backend: BackendClient, jobId: string): Promi
   } finally {
     pending.delete(jobId);
     touchLog(jobId);
+  }
+}
+
+/**
+ * "Load earlier lines": fetches up to `max` lines before the first one the window has and puts
+ * them in front. Resolves with how many earlier lines are still left on the backend.
+ */
+export async function loadEarlierLines(backend: BackendClient, jobId: string, max = EARLIER_PAGE): Promise<number> {
+  const buf = logBuffer(jobId);
+  if (buf.firstIndex <= 0) return 0;
+  const res = await backend.api.getLogRange({ jobId, before: buf.firstIndex, max });
+  buf.prepend(res.lines, res.start);
+  touchLog(jobId);
+  return buf.firstIndex;
+}
+
+/** Loads every earlier line (e.g. before "Download output"). */
+export async function loadAllEarlierLines(backend: BackendClient, jobId: string): Promise<void> {
+  let guard = 1000;
+  while (logBuffer(jobId).firstIndex > 0 && guard-- > 0) {
+    const before = logBuffer(jobId).firstIndex;
+    const left = await loadEarlierLines(backend, jobId, 10_000);
+    if (left >= before) break; // the backend had nothing more to give
   }
 }
 

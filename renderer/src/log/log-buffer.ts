@@ -3,6 +3,8 @@
 // backend's (0 = first line of the follow); CR-terminated progress lines collapse into one row
 // like a terminal (firmware-jobs.md §8).
 
+import { sgrStateAfter } from './ansi-state';
+
 export const CHUNK = 10_000;
 export const DEFAULT_CAP = 200_000;
 
@@ -15,6 +17,19 @@ export class LogBuffer {
   nextSeq = 0;
   /** Lines the backend reported as skipped (slow client), shown as a notice. */
   skipped = 0;
+  /**
+   * Index of row 0 in the job's full log on the backend: that many earlier lines exist and can be
+   * fetched with getLogRange ("Load earlier lines"); 0 = nothing earlier to load.
+   */
+  firstIndex = 0;
+  /** Rows added at the front by `prepend` since the last reset (keeps the view's scroll anchor). */
+  prepended = 0;
+  /**
+   * Carried ANSI state, computed lazily and memoised: `ansiDone` is the absolute row (dropped +
+   * i) up to which rows were scanned, `ansiChanges` the rows after which the state changed.
+   */
+  private ansiDone = 0;
+  private ansiChanges: Array<{ at: number; state: string }> = [];
 
   constructor(readonly cap = DEFAULT_CAP) {}
 
@@ -43,13 +58,51 @@ export class LogBuffer {
   }
 
   /** Replace everything (history from followLog). */
-  reset(lines: readonly string[], nextSeq = lines.length): void {
+  reset(lines: readonly string[], nextSeq = lines.length, firstIndex = 0): void {
     this.chunks = [[]];
     this.dropped = 0;
     this.count = 0;
     this.skipped = 0;
+    this.firstIndex = firstIndex;
+    this.prepended = 0;
+    this.resetAnsi();
     this.appendLines(lines);
     this.nextSeq = nextSeq;
+  }
+
+  /**
+   * Earlier lines fetched from the backend (getLogRange) go in front; `start` is the index of
+   * `lines[0]` in the job's log. Sequence numbers of live lines are unaffected.
+   */
+  prepend(lines: readonly string[], start: number): void {
+    if (lines.length > 0) {
+      // The first chunk may have any length (see get()); the others stay full.
+      this.chunks[0] = [...lines, ...this.chunks[0]];
+      this.count += lines.length;
+      this.prepended += lines.length;
+      // Every row moved: the carried colours are recomputed from the new first row on demand.
+      this.resetAnsi();
+    }
+    this.firstIndex = Math.max(0, start);
+  }
+
+  /**
+   * The SGR state at the start of row i (colour carried over from earlier rows). Lazy: rows are
+   * scanned only up to the one asked for, once; the scan is a cheap escape test for most rows.
+   */
+  ansiStateBefore(i: number): string {
+    const abs = this.dropped + Math.min(Math.max(0, i), this.count);
+    if (abs > this.ansiDone) this.scanAnsi(abs);
+    const changes = this.ansiChanges;
+    // Last change at a row before `abs` (binary search: changes are in row order).
+    let lo = 0;
+    let hi = changes.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (changes[mid].at < abs) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo > 0 ? changes[lo - 1].state : '';
   }
 
   /** Keeps the content but continues with a new follow's sequence numbers (see follow.ts). */
@@ -102,7 +155,31 @@ export class LogBuffer {
     this.enforceCap();
   }
 
+  private resetAnsi(): void {
+    this.ansiDone = this.dropped;
+    this.ansiChanges = [];
+  }
+
+  /** Scans rows [ansiDone, abs) for state changes. */
+  private scanAnsi(abs: number): void {
+    let state = this.ansiChanges.length > 0 ? this.ansiChanges[this.ansiChanges.length - 1].state : '';
+    for (let at = Math.max(this.ansiDone, this.dropped); at < abs; at++) {
+      const next = sgrStateAfter(this.get(at - this.dropped), state);
+      if (next !== state) {
+        this.ansiChanges.push({ at, state: next });
+        state = next;
+      }
+    }
+    this.ansiDone = abs;
+  }
+
   private replaceLast(line: string): void {
+    // The last row changes: its carried state (and what follows from it) is recomputed.
+    const lastAbs = this.dropped + this.count - 1;
+    if (this.ansiDone > lastAbs) {
+      this.ansiDone = lastAbs;
+      while (this.ansiChanges.length > 0 && this.ansiChanges[this.ansiChanges.length - 1].at >= lastAbs) this.ansiChanges.pop();
+    }
     for (let c = this.chunks.length - 1; c >= 0; c--) {
       const chunk = this.chunks[c];
       if (chunk.length > 0) {
@@ -113,6 +190,14 @@ export class LogBuffer {
   }
 
   private enforceCap(): void {
+    if (this.count <= this.cap) return;
+    // Rows about to leave still decide the colour of the ones that stay: scan them first, then
+    // forget the changes that no longer matter (all but the last one before the new first row).
+    const newDropped = this.dropped + (this.count - this.cap);
+    if (this.ansiDone < newDropped) this.scanAnsi(newDropped);
+    let keepFrom = 0;
+    while (keepFrom + 1 < this.ansiChanges.length && this.ansiChanges[keepFrom + 1].at < newDropped) keepFrom++;
+    if (keepFrom > 0) this.ansiChanges.splice(0, keepFrom);
     while (this.count > this.cap) {
       const over = this.count - this.cap;
       const head = this.chunks[0];

@@ -26,6 +26,8 @@ interface AppState {
   view: View;
   filter: TaskFilter;
   selectedJobId: string | null;
+  /** The backend's queue pause (null until fetched). */
+  queuePaused: boolean | null;
   installDialog: InstallDialogState | null;
   pairDialogOpen: boolean;
   toasts: Toast[];
@@ -57,6 +59,7 @@ export const useApp = create<AppState>((set, get) => ({
   view: 'tasks',
   filter: 'all',
   selectedJobId: null,
+  queuePaused: null,
   installDialog: null,
   pairDialogOpen: false,
   toasts: [],

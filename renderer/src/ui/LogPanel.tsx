@@ -2,7 +2,7 @@
 // "Build locally instead", Stop / Retry / Download / Close, final banner and hints.
 import { useEffect, useRef, useState } from 'react';
 import type { Job } from '../../../preload/contract';
-import { followJobLog, unfollowJobLog } from '../log/follow';
+import { followJobLog, loadAllEarlierLines, loadEarlierLines, unfollowJobLog } from '../log/follow';
 import { logBuffer } from '../log/log-store';
 import { LogView } from '../log/LogView';
 import { normaliseEscapes } from '../log/ansi';
@@ -100,7 +100,13 @@ export function LogPanel({ jobId }: { jobId: string }) {
       useApp.getState().toast({ kind: 'error', title: 'Clean failed', body: errorMessage(err) });
     }
   };
-  const download = () => {
+  const download = async () => {
+    // The whole log, including lines not loaded into the view yet.
+    try {
+      await loadAllEarlierLines(getBackend(), jobId);
+    } catch (err) {
+      useApp.getState().toast({ kind: 'error', title: 'Earlier lines could not be loaded', body: `${errorMessage(err)} — downloading what is shown` });
+    }
     const text = normaliseEscapes(logBuffer(jobId).text()).replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
     const blob = new Blob([text], { type: 'text/plain;charset=utf-8' });
     const url = URL.createObjectURL(blob);
@@ -158,7 +164,7 @@ export function LogPanel({ jobId }: { jobId: string }) {
               Retry
             </button>
           ) : null}
-          <button type="button" className="btn" onClick={download} data-testid="download-log">
+          <button type="button" className="btn" onClick={() => void download()} data-testid="download-log">
             <Icon name="download" /> Download output
           </button>
           <button type="button" className="btn" onClick={close} aria-label="Close log">
@@ -173,7 +179,13 @@ export function LogPanel({ jobId }: { jobId: string }) {
         </div>
       ) : null}
       {followError ? <div className="banner error">Could not load the log: {followError}</div> : null}
-      <LogView jobId={jobId} repinKey={job.status} />
+      <LogView
+        jobId={jobId}
+        repinKey={job.status}
+        loadEarlier={async () => {
+          await loadEarlierLines(getBackend(), jobId);
+        }}
+      />
       <EndBanner job={job} onClean={() => void clean()} />
     </section>
   );

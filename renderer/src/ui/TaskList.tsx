@@ -1,11 +1,13 @@
-// The task list (ui-and-users §1): Active and Recent groups, filter, clear, empty state.
-import { useMemo } from 'react';
+// The task list (ui-and-users §1): Active and Recent groups, filter, clear, empty state; the
+// toolbar's "Reset build environment" (with a confirmation) and the queue's Pause / Resume.
+import { useMemo, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { Job } from '../../../preload/contract';
 import { useApp, useDeviceNames } from '../store/app';
 import { groupJobs, isActiveJob, useJobs } from '../store/jobs';
 import { useServers } from '../store/servers';
 import { errorMessage, getBackend } from '../sync';
+import { Dialog } from './Dialog';
 import { deviceLabel, sourceLine, STATUS_LABEL, timeLine, typeLabel } from './format';
 import { Icon, jobIcon } from './icons';
 import { useNow } from './useNow';
@@ -24,6 +26,34 @@ export function TaskList() {
   const shownRecent = filter === 'failed' ? recent.filter((j) => j.status === 'failed') : recent;
   const hasCompleted = recent.some((j) => j.status === 'completed');
   const hasTerminal = recent.length > 0;
+
+  const queuePaused = useApp((s) => s.queuePaused);
+  const [pausing, setPausing] = useState(false);
+  const [confirmReset, setConfirmReset] = useState(false);
+
+  const togglePause = async () => {
+    setPausing(true);
+    try {
+      const api = getBackend().api;
+      const r = queuePaused ? await api.resumeQueue({}) : await api.pauseQueue({});
+      useApp.getState().set({ queuePaused: r.paused });
+    } catch (err) {
+      useApp.getState().toast({ kind: 'error', title: queuePaused ? 'Could not resume the queue' : 'Could not pause the queue', body: errorMessage(err) });
+    } finally {
+      setPausing(false);
+    }
+  };
+
+  const resetBuildEnv = async () => {
+    setConfirmReset(false);
+    try {
+      const job = await getBackend().api.resetBuildEnv({});
+      useJobs.getState().upsert(job);
+      set({ selectedJobId: job.job_id });
+    } catch (err) {
+      useApp.getState().toast({ kind: 'error', title: 'Reset failed', body: errorMessage(err) });
+    }
+  };
 
   const clear = async (status?: 'completed' | 'failed' | 'cancelled') => {
     try {
@@ -51,7 +81,23 @@ export function TaskList() {
     <section className="tasks" aria-label="Firmware tasks">
       <div className="toolbar">
         <h2>Firmware tasks</h2>
+        <button type="button" className="btn small" onClick={() => setConfirmReset(true)} data-testid="reset-build-env">
+          Reset build environment
+        </button>
         <div className="toolbar-actions">
+          {queuePaused !== null ? (
+            <button
+              type="button"
+              className={`btn small${queuePaused ? ' primary' : ''}`}
+              disabled={pausing}
+              onClick={() => void togglePause()}
+              aria-pressed={queuePaused}
+              title={queuePaused ? 'Start queued tasks again' : 'Keep queued tasks from starting (running ones finish)'}
+              data-testid="queue-pause-toggle"
+            >
+              {queuePaused ? 'Resume queue' : 'Pause queue'}
+            </button>
+          ) : null}
           <label className="check">
             <input
               type="checkbox"
@@ -73,6 +119,30 @@ export function TaskList() {
           ) : null}
         </div>
       </div>
+      {queuePaused ? (
+        <div className="queue-paused" role="status" data-testid="queue-paused">
+          <Icon name="clock" className="inline" />
+          <span>
+            <strong>Queue paused</strong> — queued tasks wait until you resume; running ones finish.
+          </span>
+        </div>
+      ) : null}
+      {confirmReset ? (
+        <Dialog title="Reset build environment?" onClose={() => setConfirmReset(false)} testId="reset-confirm">
+          <p>
+            This runs <code>esphome clean-all</code>: the build files and PlatformIO caches of every device are removed, so the next builds start from scratch
+            and take longer. Other queued and running tasks are cancelled first.
+          </p>
+          <div className="actions">
+            <button type="button" className="btn" onClick={() => setConfirmReset(false)}>
+              Cancel
+            </button>
+            <button type="button" className="btn danger" onClick={() => void resetBuildEnv()} data-testid="reset-confirm-btn">
+              Reset build environment
+            </button>
+          </div>
+        </Dialog>
+      ) : null}
       {loaded && active.length === 0 && recent.length === 0 ? (
         <div className="empty" data-testid="tasks-empty">
           <Icon name="playlist" className="empty-icon" />

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BackendClient } from '../../backend/backend';
-import { followJobLog, onLogBatch } from '../follow';
+import { EARLIER_PAGE, followJobLog, HISTORY_TAIL, loadAllEarlierLines, loadEarlierLines, onLogBatch } from '../follow';
 import { logBuffer } from '../log-store';
 
 /** A backend whose followLog answers with `history` after letting `during` run (events in flight). */
@@ -48,5 +48,55 @@ describe('following a log', () => {
     // A history that does not match (e.g. the job was re-run) replaces the buffer.
     await followJobLog(backend(['restarted\n']), id);
     expect(logBuffer(id).length).toBe(1);
+  });
+
+  it('a finished log opens on its tail; "load earlier" pages the rest in front, in order', async () => {
+    const id = 'aaaaaaaaaaa3';
+    const full = lines(HISTORY_TAIL + EARLIER_PAGE + 500);
+    const calls: Array<{ kind: string; params: Record<string, unknown> }> = [];
+    const b = {
+      api: {
+        followLog: async (params: { jobId: string; tail?: number }) => {
+          calls.push({ kind: 'followLog', params });
+          const tail = params.tail ?? full.length;
+          const firstIndex = Math.max(0, full.length - tail);
+          return { job: {} as never, lines: full.slice(firstIndex), truncated: false, firstIndex };
+        },
+        getLogRange: async (params: { jobId: string; before: number; max: number }) => {
+          calls.push({ kind: 'getLogRange', params });
+          const start = Math.max(0, params.before - params.max);
+          return { start, lines: full.slice(start, params.before), total: full.length };
+        },
+        unfollowLog: async () => ({ ok: true as const }),
+      },
+    } as unknown as BackendClient;
+    await followJobLog(b, id);
+    const buf = logBuffer(id);
+    expect(calls[0]).toEqual({ kind: 'followLog', params: { jobId: id, tail: HISTORY_TAIL } });
+    expect(buf.length).toBe(HISTORY_TAIL);
+    expect(buf.firstIndex).toBe(EARLIER_PAGE + 500);
+    expect(buf.get(0)).toBe(full[EARLIER_PAGE + 500]);
+    // One click: the page right before the first row, prepended.
+    expect(await loadEarlierLines(b, id)).toBe(500);
+    expect(calls[1]).toEqual({ kind: 'getLogRange', params: { jobId: id, before: EARLIER_PAGE + 500, max: EARLIER_PAGE } });
+    expect(buf.length).toBe(HISTORY_TAIL + EARLIER_PAGE);
+    expect(buf.get(0)).toBe(full[500]);
+    expect(buf.prepended).toBe(EARLIER_PAGE);
+    // The rest (e.g. before a download): everything, nothing left to load.
+    await loadAllEarlierLines(b, id);
+    expect(buf.firstIndex).toBe(0);
+    expect(buf.text()).toBe(full.join(''));
+    expect(await loadEarlierLines(b, id)).toBe(0);
+    expect(calls.filter((c) => c.kind === 'getLogRange')).toHaveLength(2);
+    // Re-opening keeps the complete buffer (its tail is the backend's history): nothing to load.
+    await followJobLog(b, id);
+    expect(buf.length).toBe(full.length);
+    expect(buf.firstIndex).toBe(0);
+  });
+
+  it('an older backend without firstIndex means a complete history', async () => {
+    const id = 'aaaaaaaaaaa4';
+    await followJobLog(backend(lines(3)), id);
+    expect(logBuffer(id).firstIndex).toBe(0);
   });
 });
