@@ -77,6 +77,8 @@ export interface ServeOptions {
   simSpeed?: string;
   buildServer?: boolean;
   extraArgs?: string[];
+  /** esphome command instead of the simulator (an executable path). */
+  esphome?: string;
 }
 
 export async function startServe(o: ServeOptions = {}): Promise<ServeBackend> {
@@ -89,7 +91,7 @@ export async function startServe(o: ServeOptions = {}): Promise<ServeBackend> {
     'serve',
     '--config-dir', configDir,
     '--port', '0',
-    '--esphome', SIM,
+    '--esphome', o.esphome ?? SIM,
     '--peer-link-port', '0',
     '--peer-link-host', '127.0.0.1',
     '--startup-grace-ms', '0',
