@@ -5,7 +5,7 @@
 import { lstat, readFile, realpath } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, resolve, sep, isAbsolute } from 'node:path';
 import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { constants as zlibConstants, deflateRawSync, gzip } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import { ARTIFACTS_MAX_TOTAL_BYTES, sha256Hex } from '../peer-link/transfer';
 import { isPathInside } from './bundle-extract';
@@ -45,7 +45,8 @@ export const BUILD_INFO_MEMBER = 'build_info.json';
 export const VALIDATED_YAML_MEMBER = 'validated.yaml';
 export const METADATA_MEMBERS: readonly string[] = [STORAGE_MEMBER, IDEDATA_MEMBER, PLATFORMIO_INI_MEMBER, BUILD_INFO_MEMBER, VALIDATED_YAML_MEMBER];
 const VALIDATED_YAML_STALE_MS = 60_000;
-const gzipAsync = promisify(gzip);
+// zlib's thread pool, not the event loop: pings and other sessions keep being served.
+const gzipAsync = promisify(gzip) as (data: Buffer, opts?: { level?: number }) => Promise<Buffer>;
 
 const LIBRETINY = new Set(['bk72xx', 'rtl87xx', 'ln882x']);
 
@@ -242,7 +243,10 @@ export async function packArtifacts(opts: PackOptions): Promise<PackedArtifacts>
 
   let tarball: Buffer;
   try {
-    tarball = await renderTarGz(members);
+    const { tar, level } = await renderTar(members);
+    tarball = await gzipAsync(tar, { level });
+    // Stored blocks add a little; should that cross the cap, the default level decides as before.
+    if (tarball.length > cap) tarball = await gzipAsync(tar);
   } catch (err) {
     if (err instanceof ArtifactPackError) throw err;
     throw new ArtifactPackError('pack_failed', err instanceof Error ? err.message : String(err));
@@ -251,7 +255,43 @@ export async function packArtifacts(opts: PackOptions): Promise<PackedArtifacts>
   return { tarball, sha256: sha256Hex(tarball), firmwareOffset: firmwareOffsetForPlatform(platform), members: members.map((m) => m.name) };
 }
 
-async function renderTarGz(members: PlannedMember[]): Promise<Buffer> {
+const SAMPLE_BYTES = 16 * 1024;
+/** Below this estimated saving the tarball is stored rather than deflated. */
+const MIN_USEFUL_SAVING = 0.05;
+
+/**
+ * zlib level for the artifact tarball, from the member contents. Firmware images are mostly
+ * incompressible: deflating them (even at level 1) costs ~20 ms per MB of CPU on the critical
+ * path of every remote build for no gain, so when samples of the members say so the tarball is
+ * stored (level 0, still a valid gzip). Otherwise (ELF debug info, JSON) level 1 keeps most of
+ * level 6's saving at a fraction of its CPU: the tarball crosses a LAN faster than level 6 could
+ * produce it.
+ */
+export function artifactGzipLevel(contents: readonly Uint8Array[]): number {
+  let total = 0;
+  let estimated = 0;
+  for (const data of contents) {
+    total += data.length;
+    if (data.length < 2 * SAMPLE_BYTES) {
+      estimated += data.length; // small members barely matter either way
+      continue;
+    }
+    // Head, middle and tail: firmware images pad with compressible runs at either end.
+    let sampled = 0;
+    let packed = 0;
+    for (const at of [0, Math.floor(data.length / 2) - SAMPLE_BYTES / 2, data.length - SAMPLE_BYTES]) {
+      const slice = data.subarray(at, at + SAMPLE_BYTES);
+      sampled += slice.length;
+      packed += deflateRawSync(slice, { level: 1 }).length;
+    }
+    estimated += (data.length * packed) / sampled;
+  }
+  if (total === 0) return zlibConstants.Z_DEFAULT_COMPRESSION;
+  return 1 - estimated / total < MIN_USEFUL_SAVING ? 0 : 1;
+}
+
+/** The tar (not yet compressed) and the level to compress it at. */
+async function renderTar(members: PlannedMember[]): Promise<{ tar: Buffer; level: number }> {
   const pack = tarStream.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((res, rej) => {
@@ -261,8 +301,10 @@ async function renderTarGz(members: PlannedMember[]): Promise<Buffer> {
     pack.on('end', () => res());
     pack.on('error', rej);
   });
+  const contents: Buffer[] = [];
   for (const m of members) {
     const data = await readFile(m.path);
+    contents.push(data);
     // A file that grew since it was measured must not break the cap.
     if (data.length !== m.size) throw new ArtifactPackError('pack_failed', `${m.name} changed while packing`);
     await new Promise<void>((res, rej) => {
@@ -271,6 +313,5 @@ async function renderTarGz(members: PlannedMember[]): Promise<Buffer> {
   }
   pack.finalize();
   await done;
-  // zlib's thread pool, not the event loop: pings and other sessions keep being served.
-  return gzipAsync(Buffer.concat(chunks));
+  return { tar: Buffer.concat(chunks), level: artifactGzipLevel(contents) };
 }

@@ -68,7 +68,8 @@ export async function extractTarGzSafely(
 ): Promise<ExtractedMember[]> {
   const maxMembers = limits.maxMembers ?? 20_000;
   const source = Readable.from([Buffer.from(gz.buffer, gz.byteOffset, gz.byteLength)]);
-  const gunzip = createGunzip();
+  // Large inflate chunks: each becomes one file write (a thread-pool round trip) below.
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   const extract = tarStream.extract();
   let inflated = 0;
   let failure: Error | null = null;

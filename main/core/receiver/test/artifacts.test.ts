@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../peer-link/transfer';
 import { ArtifactMaterializeError, materializeArtifacts } from '../artifact-materialize';
-import { ArtifactPackError, firmwareOffsetForPlatform, packArtifacts } from '../artifact-pack';
+import { ArtifactPackError, artifactGzipLevel, firmwareOffsetForPlatform, packArtifacts } from '../artifact-pack';
 import { extractTarGzSafely } from '../safe-tar';
 import { tarGz } from './tar-helpers';
 
@@ -119,6 +119,36 @@ describe('packArtifacts (§10.1)', () => {
     expect(p.members.slice(3)).toEqual(['.pioenvs/kitchen/firmware.bin', '.pioenvs/kitchen/zephyr/zephyr.uf2', '.pioenvs/kitchen/firmware.zip']);
     expect(firmwareOffsetForPlatform('esp32c3')).toBe('0x10000');
     expect(firmwareOffsetForPlatform('nrf52')).toBe('0x0');
+  });
+
+  it('stores incompressible firmware (level 0), deflates compressible members; both unpack to the same bytes', async () => {
+    const contents = await makeBuild({ platform: 'esp32', files: ESP32_FILES });
+    const big = randomBytes(600_000);
+    await writeFile(join(buildPath, '.pioenvs/kitchen/firmware.bin'), big);
+    let p = await pack();
+    // Stored: the gzip is no smaller than its members (plus tar headers).
+    expect(p.tarball.length).toBeGreaterThan(big.length);
+    const out1 = join(base, 'u1');
+    await mkdir(out1);
+    await extractTarGzSafely(p.tarball, out1, { maxUncompressedBytes: 1 << 30 });
+    expect((await readFile(join(out1, '.pioenvs/kitchen/firmware.bin'))).equals(big)).toBe(true);
+
+    const elf = Buffer.from('ELF debug info '.repeat(60_000));
+    await writeFile(join(buildPath, '.pioenvs/kitchen/firmware.elf'), elf);
+    p = await pack();
+    expect(p.tarball.length).toBeLessThan(big.length + elf.length / 2);
+    const out2 = join(base, 'u2');
+    await mkdir(out2);
+    await extractTarGzSafely(p.tarball, out2, { maxUncompressedBytes: 1 << 30 });
+    expect((await readFile(join(out2, '.pioenvs/kitchen/firmware.elf'))).equals(elf)).toBe(true);
+    expect((await readFile(join(out2, '.pioenvs/kitchen/partitions.bin'))).equals(contents['.pioenvs/kitchen/partitions.bin'])).toBe(true);
+  });
+
+  it('artifactGzipLevel: 0 for random data, 1 when deflating pays, default for nothing', () => {
+    expect(artifactGzipLevel([randomBytes(200_000), randomBytes(100)])).toBe(0);
+    expect(artifactGzipLevel([randomBytes(200_000), Buffer.alloc(200_000, 7)])).toBe(1);
+    expect(artifactGzipLevel([Buffer.from('{"a":1}'.repeat(20_000))])).toBe(1);
+    expect(artifactGzipLevel([])).toBe(-1);
   });
 
   it('validated.yaml only when written ≤ 60 s before storage.json', async () => {
