@@ -94,6 +94,7 @@ export function capErrorMessage(msg: string | null | undefined): string {
 }
 
 const TERMINATOR = /(\r\n|\n|\r)$/;
+const EMPTY_OUTPUT_FRAME_BYTES = Buffer.byteLength(JSON.stringify({ type: 'job_output', job_id: '', stream: 'stdout', line: '' }));
 
 /** UTF-8 byte length of one code point once JSON-escaped (without quotes). */
 function escapedBytes(cp: number): number {
@@ -112,6 +113,9 @@ function escapedBytes(cp: number): number {
  * (§6.1): pieces break on code-point boundaries and only the last piece carries the terminator.
  */
 export function splitOutputLine(jobId: string, line: string, maxFrameBytes: number = APP_FRAME_MAX_BYTES): string[] {
+  // Runs for every output line: a line that fits even if every UTF-16 unit (job_id included)
+  // were escaped to six bytes needs no measuring (the 8 keeps the "cap too small" check below).
+  if ((line.length + jobId.length) * 6 + EMPTY_OUTPUT_FRAME_BYTES + NOISE_TAG_BYTES + 8 <= maxFrameBytes) return [line];
   const overhead = Buffer.byteLength(JSON.stringify({ type: 'job_output', job_id: jobId, stream: 'stdout', line: '' })) + NOISE_TAG_BYTES;
   const budget = maxFrameBytes - overhead;
   if (budget < 8) throw new Error('splitOutputLine: frame cap too small');

@@ -27,6 +27,20 @@ describe('splitOutputLine', () => {
     for (const p of pieces.slice(0, -1)) expect(frameBytes('0123456789ab', p)).toBeGreaterThan(APP_FRAME_MAX_BYTES - 8);
   });
 
+  it('around the unmeasured fast path: worst-case escaping lines just below and above it stay under the cap', () => {
+    const id = 'job-0123456789';
+    // A control char escapes to six bytes: the fast path's own worst case.
+    for (let n = 10_170; n <= 10_260; n += 3) {
+      const line = '\u0001'.repeat(n) + '\n';
+      const pieces = splitOutputLine(id, line);
+      expect(pieces.join('')).toBe(line);
+      for (const p of pieces) expect(frameBytes(id, p)).toBeLessThanOrEqual(APP_FRAME_MAX_BYTES);
+      if (frameBytes(id, line) <= APP_FRAME_MAX_BYTES) expect(pieces).toEqual([line]);
+    }
+    // A small cap still refuses as before.
+    expect(() => splitOutputLine('', '', 80)).toThrow(/too small/);
+  });
+
   it('never splits a surrogate pair', () => {
     const pieces = splitOutputLine('j', '😀'.repeat(40_000) + '\n');
     for (const p of pieces) expect(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(p)).toBe(false);
