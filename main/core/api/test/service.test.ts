@@ -1,5 +1,5 @@
 // The API service over a real job engine running Kiln's esphome simulator.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogBuffer } from '../../../../renderer/src/log/log-buffer';
@@ -15,7 +15,8 @@ let configDir: string;
 async function boot(speed = '0'): Promise<void> {
   process.env.ESPHOME_SIM_SPEED = speed;
   configDir = tempConfigDir(
-    { 'hang.yaml': '# sim: hang\n' + MINIMAL_YAML('hanger') },
+    // `!secret wifi_password`: secrets.yaml has no `wifi`, which made this config fail validation at once.
+    { 'hang.yaml': '# sim: hang\n' + MINIMAL_YAML('hanger').replace('!secret wifi', '!secret wifi_password') },
     ['kitchen-plug.yaml', 'broken-lambda.yaml', 'secrets.yaml'],
   );
   app = await createApp({ configDir, esphome: [SIM], peerLink: false, report: () => undefined, engine: { terminateGraceMs: 500, drainMs: 200 } });
@@ -266,10 +267,13 @@ describe('API service', () => {
     expect((await callError('getLogRange', { jobId: job.job_id, before: -1, max: 5 })).code).toBe('invalid_args');
     expect((await callError('followLog', { jobId: job.job_id, tail: 0 })).code).toBe('invalid_args');
     expect((await callError('getLogRange', { jobId: '0123456789ab', before: 1, max: 1 })).code).toBe('not_found');
-    // Running: the retained history comes whole (live sequence numbers continue from it).
-    const hang = await call<{ job_id: string }>('compile', { configuration: 'hang.yaml' });
-    await waitFor(() => (app.engine.getJob(hang.job_id)?.output.length ?? 0) > 3, 20_000);
+    // Running: the retained history comes whole (live sequence numbers continue from it). A
+    // valid config that stalls mid-compile (the shared hang.yaml fails validation at once).
+    writeFileSync(join(configDir, 'stall.yaml'), '# sim: hang\n' + readFileSync(join(configDir, 'kitchen-plug.yaml'), 'utf8'));
+    const hang = await call<{ job_id: string }>('compile', { configuration: 'stall.yaml' });
+    await waitFor(() => app.engine.getJob(hang.job_id)?.status === 'running' && app.engine.getJob(hang.job_id)!.output.length > 3, 20_000, 'stalled compile output');
     const live = await call<{ lines: string[]; firstIndex: number }>('followLog', { jobId: hang.job_id, tail: 1 });
+    expect(app.engine.getJob(hang.job_id)?.status).toBe('running');
     expect(live.firstIndex).toBe(0);
     expect(live.lines.length).toBeGreaterThan(3);
     const range = await call<{ lines: string[]; total: number }>('getLogRange', { jobId: hang.job_id, before: 2, max: 2 });
