@@ -73,17 +73,26 @@ async function writeAtomic(path: string, data: string | Uint8Array): Promise<voi
   await rename(tmp, path);
 }
 
-/** mkdir -p below `root`, refusing any existing component that is not a real directory. */
-async function ensureDirUnder(root: string, dir: string): Promise<void> {
+/**
+ * mkdir -p below `root`, refusing any existing component that is not a real directory.
+ * `checked` (one per materialisation) remembers directories already made or verified, so the
+ * members of one tarball do not re-walk the same path one file-system call at a time.
+ */
+async function ensureDirUnder(root: string, dir: string, checked: Set<string>): Promise<void> {
   if (!isPathInside(root, dir)) throw new ArtifactMaterializeError(`${dir} escapes ${root}`);
   const rel = dir.slice(root.length).split(/[\\/]/).filter(Boolean);
   let cur = root;
-  await mkdir(root, { recursive: true });
+  if (!checked.has(root)) {
+    await mkdir(root, { recursive: true });
+    checked.add(root);
+  }
   for (const part of rel) {
     cur = join(cur, part);
+    if (checked.has(cur)) continue;
     const st = await lstat(cur).catch(() => null);
     if (!st) await mkdir(cur);
     else if (st.isSymbolicLink() || !st.isDirectory()) throw new ArtifactMaterializeError(`${cur} is not a directory`);
+    checked.add(cur);
   }
 }
 
@@ -124,12 +133,13 @@ export async function materializeArtifacts(opts: MaterializeOptions): Promise<Ma
     const firmwareBinPath = join(buildPath, ...firmwareRel);
 
     // Build tree first (platformio.ini included), then the sidecars, then the idedata mtime bump.
-    await ensureDirUnder(dataDir, buildPath);
+    const checked = new Set<string>();
+    await ensureDirUnder(dataDir, buildPath, checked);
     const files: string[] = [];
     for (const m of members) {
       if (SIDE_MEMBERS.has(m.name)) continue;
       const target = join(buildPath, ...m.name.split('/'));
-      await ensureDirUnder(buildPath, join(target, '..'));
+      await ensureDirUnder(buildPath, join(target, '..'), checked);
       const existing = await lstat(target).catch(() => null);
       if (existing && !existing.isFile()) throw new ArtifactMaterializeError(`${target} exists and is not a regular file`);
       await rename(join(staging, ...m.name.split('/')), target);
@@ -139,7 +149,7 @@ export async function materializeArtifacts(opts: MaterializeOptions): Promise<Ma
     const localStorage = rewritePaths(storage, remoteBuild, buildPath) as Record<string, unknown>;
     localStorage.build_path = buildPath;
     localStorage.firmware_bin_path = firmwareBinPath;
-    await ensureDirUnder(dataDir, join(dataDir, 'storage'));
+    await ensureDirUnder(dataDir, join(dataDir, 'storage'), checked);
     await writeAtomic(storagePath, `${JSON.stringify(localStorage, null, 2)}\n`);
     if (names.has(VALIDATED_YAML_MEMBER)) {
       await rename(join(staging, VALIDATED_YAML_MEMBER), storagePath.replace(/\.json$/, '.validated.yaml'));
@@ -154,7 +164,7 @@ export async function materializeArtifacts(opts: MaterializeOptions): Promise<Ma
         throw new ArtifactMaterializeError('malformed artifact tarball: idedata.json is not valid JSON');
       }
       idedataPath = join(dataDir, 'idedata', `${name}.json`);
-      await ensureDirUnder(dataDir, join(dataDir, 'idedata'));
+      await ensureDirUnder(dataDir, join(dataDir, 'idedata'), checked);
       await writeAtomic(idedataPath, `${JSON.stringify(rewritePaths(idedata, remoteBuild, buildPath), null, 2)}\n`);
       // esphome reuses cached idedata only while it is newer than platformio.ini.
       const ini = await stat(join(buildPath, 'platformio.ini')).catch(() => null);

@@ -196,25 +196,40 @@ export async function packArtifacts(opts: PackOptions): Promise<PackedArtifacts>
     return st.size;
   };
 
-  const storageSize = await statInside(opts.storageJsonPath);
+  // Every candidate is looked at up front, concurrently (each look is a file-system round trip);
+  // the checks below then run in their order on the remembered answers.
+  const looks = new Map<string, Promise<number | null>>();
+  const statOnce = (path: string): Promise<number | null> => {
+    let look = looks.get(path);
+    if (!look) {
+      look = statInside(path);
+      looks.set(path, look);
+    }
+    return look;
+  };
+  const idedataPath = join(opts.esphomeDataDir, 'idedata', `${storage.name}.json`);
+  const iniPath = join(buildPath, 'platformio.ini');
+  const buildInfoPath = join(buildPath, BUILD_INFO_MEMBER);
+  const validatedPath = opts.storageJsonPath.replace(/\.json$/, '.validated.yaml');
+  for (const path of [opts.storageJsonPath, idedataPath, iniPath, buildInfoPath, validatedPath, ...buildFiles.map((rel) => join(buildPath, ...rel.split('/')))]) {
+    void statOnce(path);
+  }
+
+  const storageSize = await statOnce(opts.storageJsonPath);
   if (storageSize === null) throw new ArtifactPackError('build_dir_missing', 'StorageJSON sidecar is not a regular file inside the workspace');
   add(STORAGE_MEMBER, opts.storageJsonPath, storageSize);
 
-  const idedataPath = join(opts.esphomeDataDir, 'idedata', `${storage.name}.json`);
-  const idedataSize = await statInside(idedataPath);
-  const iniPath = join(buildPath, 'platformio.ini');
-  const iniSize = await statInside(iniPath);
+  const idedataSize = await statOnce(idedataPath);
+  const iniSize = await statOnce(iniPath);
   if (isPlatformIO && idedataSize === null) throw new ArtifactPackError('build_dir_missing', `idedata cache missing: ${idedataPath}`);
   if (isPlatformIO && iniSize === null) throw new ArtifactPackError('build_dir_missing', `platformio.ini missing: ${iniPath}`);
   if (idedataSize !== null) add(IDEDATA_MEMBER, idedataPath, idedataSize);
   if (iniSize !== null) add(PLATFORMIO_INI_MEMBER, iniPath, iniSize);
-  const buildInfoPath = join(buildPath, BUILD_INFO_MEMBER);
-  const buildInfoSize = await statInside(buildInfoPath);
+  const buildInfoSize = await statOnce(buildInfoPath);
   if (buildInfoSize !== null) add(BUILD_INFO_MEMBER, buildInfoPath, buildInfoSize);
   // esphome >= 2026.6 writes a validated-config cache next to StorageJSON; only a copy written by
   // the same compile (≤ 60 s before the sidecar) is current.
-  const validatedPath = opts.storageJsonPath.replace(/\.json$/, '.validated.yaml');
-  const validatedSize = await statInside(validatedPath);
+  const validatedSize = await statOnce(validatedPath);
   if (validatedSize !== null) {
     const [vs, ss] = await Promise.all([lstat(validatedPath), lstat(opts.storageJsonPath)]);
     if (ss.mtimeMs - vs.mtimeMs <= VALIDATED_YAML_STALE_MS) add(VALIDATED_YAML_MEMBER, validatedPath, validatedSize);
@@ -226,7 +241,7 @@ export async function packArtifacts(opts: PackOptions): Promise<PackedArtifacts>
     const base = posix.basename(rel);
     if (seenBasenames.has(base)) return;
     const path = join(buildPath, ...rel.split('/'));
-    const size = await statInside(path);
+    const size = await statOnce(path);
     if (size === null) return;
     seenBasenames.add(base);
     add(rel, path, size);
@@ -302,8 +317,11 @@ async function renderTar(members: PlannedMember[]): Promise<{ tar: Buffer; level
     pack.on('error', rej);
   });
   const contents: Buffer[] = [];
-  for (const m of members) {
-    const data = await readFile(m.path);
+  // Read concurrently, used in order (the first failure in member order is the one reported).
+  const reads = members.map((m) => readFile(m.path));
+  for (const r of reads) r.catch(() => undefined);
+  for (const [i, m] of members.entries()) {
+    const data = await reads[i];
     contents.push(data);
     // A file that grew since it was measured must not break the cap.
     if (data.length !== m.size) throw new ArtifactPackError('pack_failed', `${m.name} changed while packing`);

@@ -107,6 +107,7 @@ export async function extractTarGzSafely(
 
   const members: ExtractedMember[] = [];
   const seen = new Set<string>();
+  const made = new Set<string>();
   let declared = 0;
   try {
     for await (const entry of extract) {
@@ -120,9 +121,14 @@ export async function extractTarGzSafely(
       declared += size;
       if (declared > limits.maxUncompressedBytes) throw new UnsafeArchiveError(`members total more than ${limits.maxUncompressedBytes} bytes`);
       const target = join(destDir, ...name.split('/'));
-      await mkdir(dirname(target), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
-        throw new UnsafeArchiveError(`member ${JSON.stringify(name)} conflicts with another member (${err.code})`);
-      });
+      // Only this extraction creates anything below destDir, so a directory made once stays one.
+      const parent = dirname(target);
+      if (!made.has(parent)) {
+        await mkdir(parent, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+          throw new UnsafeArchiveError(`member ${JSON.stringify(name)} conflicts with another member (${err.code})`);
+        });
+        made.add(parent);
+      }
       const fh = await open(target, 'wx', 0o644).catch((err: NodeJS.ErrnoException) => {
         throw new UnsafeArchiveError(`member ${JSON.stringify(name)} cannot be created (${err.code})`);
       });

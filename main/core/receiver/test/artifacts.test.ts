@@ -226,6 +226,22 @@ describe('materializeArtifacts (§10.1 offloader side)', () => {
     await materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml' });
   });
 
+  it('refuses a local build tree whose directory is a symlink (or a file), for every member path', async () => {
+    await makeBuild({ platform: 'esp32', files: ESP32_FILES });
+    const p = await pack();
+    const configDir = join(base, 'config');
+    const elsewhere = join(base, 'elsewhere');
+    await mkdir(join(configDir, '.esphome', 'build', 'kitchen'), { recursive: true });
+    await mkdir(elsewhere);
+    await symlink(elsewhere, join(configDir, '.esphome', 'build', 'kitchen', '.pioenvs'));
+    await expect(materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml' })).rejects.toThrow(/\.pioenvs is not a directory/);
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(elsewhere)).toEqual([]);
+    await rm(join(configDir, '.esphome', 'build', 'kitchen', '.pioenvs'));
+    await writeFile(join(configDir, '.esphome', 'build', 'kitchen', '.pioenvs'), 'not a dir');
+    await expect(materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml' })).rejects.toThrow(/is not a directory/);
+  });
+
   it('refuses hostile or malformed tarballs and leaves no staging behind', async () => {
     const configDir = join(base, 'config');
     await mkdir(configDir);
