@@ -63,7 +63,10 @@ async function main(argv: string[]): Promise<number> {
   process.env.ESPHOME_SIM_SPEED ??= '0';
   process.env.ESPHOME_NOGITIGNORE ??= '1';
   const ctx: BenchContext = { quick, log: (l) => process.stdout.write(`${l}\n`) };
-  process.stdout.write(`Kiln benchmarks${quick ? ' (quick)' : ''} — node ${process.version}, ${(await import('node:os')).cpus().length} CPU(s), ${new Date().toISOString()}\n`);
+  const os = await import('node:os');
+  // The machine may be shared: the load average says how much of it the numbers had.
+  const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  process.stdout.write(`Kiln benchmarks${quick ? ' (quick)' : ''} — node ${process.version}, ${os.cpus().length} CPU(s), load average ${load()}, ${new Date().toISOString()}\n`);
   const summary: Array<{ entry: Entry; results: BenchResult[] | null; error?: Error; ms: number }> = [];
   for (const entry of selected) {
     process.stdout.write(`\n▶ ${entry.name}: ${entry.title}\n`);
@@ -77,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
       summary.push({ entry, results: null, error: err as Error, ms: Date.now() - t0 });
     }
   }
-  process.stdout.write('\nSummary\n');
+  process.stdout.write(`\nSummary (load average at the end ${load()})\n`);
   for (const s of summary) {
     if (s.error) {
       process.stdout.write(`  ${s.entry.name}: ERROR (${s.error.message})\n`);
