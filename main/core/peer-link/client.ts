@@ -19,6 +19,10 @@ import { encodeJson } from './wire';
 import { ChannelError, WsChannel } from './ws-channel';
 import { pinOf } from './x25519';
 
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
 export interface DialOptions {
   host: string;
   port: number;
@@ -59,7 +63,12 @@ export function peerLinkUrl(host: string, port: number): string {
 
 function openSocket(url: string, connectTimeoutMs: number, maxPayload: number, holder: { ws?: WebSocket }): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { handshakeTimeout: connectTimeoutMs, maxPayload, perMessageDeflate: false });
+    // An all-zero masking key: every frame is still a masked client frame (RFC 6455 framing, so
+    // any server accepts it), but neither side pays a JavaScript XOR pass over every byte (ws's
+    // native helper is a native module we avoid). Masking exists to stop script in a browser from
+    // steering plaintext bytes through intermediaries; here the client is not a browser and every
+    // payload byte is Noise ciphertext, so an unpredictable key protects nothing.
+    const ws = new WebSocket(url, { handshakeTimeout: connectTimeoutMs, maxPayload, perMessageDeflate: false, generateMask: zeroMask });
     holder.ws = ws;
     const fail = (msg: string) => {
       ws.removeAllListeners('open');
