@@ -21,6 +21,7 @@ import { PROTOCOL_VERSION } from '../../../preload/contract';
 import { ApiError, toApiError } from '../errors';
 import type { EventBus } from '../events';
 import { isTerminal, serializeJob, type FirmwareJob } from '../jobs/model';
+import { buildLocallyInstead } from '../scheduler/build-locally';
 import { importYaml, listConfigurations } from './configurations';
 import { probeEsphome } from './esphome-status';
 import { LogBatcher, type LogBatcherOptions } from './log-batcher';
@@ -406,29 +407,7 @@ export class ApiService {
           throw new ApiError('invalid_args', `A ${job.job_type} job cannot be retried`);
       }
     },
-    buildLocally: async (p) => {
-      const job = this.mustJob(p.jobId);
-      if (job.job_type !== 'compile' && job.job_type !== 'install') {
-        throw new ApiError('invalid_args', 'Only a compile or install can be switched to a local build');
-      }
-      if (job.source === 'local') throw new ApiError('invalid_args', 'This job already builds locally');
-      const upload = this.dependentOf(job.job_id);
-      if (!isTerminal(job)) {
-        try {
-          await this.opts.jobs.cancel(job.job_id);
-        } catch (err) {
-          // The remote job may have finished in the meantime: tolerated, we re-submit anyway.
-          const e = toApiError(err);
-          if (e.code !== 'not_found' && e.code !== 'invalid_args') throw e;
-        }
-      }
-      if (upload || job.job_type === 'install') {
-        const port = upload ? upload.port : job.port;
-        const bootloader = upload ? upload.flash_bootloader : job.flash_bootloader;
-        return jobView(this.opts.jobs.install({ configuration: job.configuration, port: port || 'OTA', bootloader, forceLocal: true }));
-      }
-      return jobView(this.opts.jobs.compile({ configuration: job.configuration, forceLocal: true }));
-    },
+    buildLocally: async (p) => jobView(await buildLocallyInstead(this.opts.jobs, p.jobId)),
     clearJobs: (p) => ({ removed: this.opts.jobs.clear(p.status) }),
 
     followLog: async (p, conn): Promise<FollowLogResult> => {

@@ -2,13 +2,14 @@
 // scheduler's build-path picker and the dispatch pool with the job engine, over the pairing store
 // and the peer-link client manager. `kiln serve`, Electron, `kiln build --server` and the tests
 // all go through this, so a remote build takes the same code path everywhere.
-import { ApiError, toApiError } from '../errors';
+import { ApiError } from '../errors';
 import type { JobEngine } from '../jobs/engine';
-import { createJob, isTerminal, type FirmwareJob, type JobSource } from '../jobs/model';
+import { createJob, type FirmwareJob, type JobSource } from '../jobs/model';
 import { createRemoteRunner, type RemoteRunnerDeps, type SubmitHeader } from '../jobs/remote-runner';
 import type { OffloaderSession } from '../peer-link/client';
 import { cancelJob, downloadArtifacts, materializeArtifacts, submitJob } from '../peer-link/offloader-jobs';
 import type { PairingStore, StoredPairing } from '../peer-link/pairing-store';
+import { buildLocallyInstead } from './build-locally';
 import { pickBuildPath, type SchedulerPairing } from './build-scheduler';
 import { DispatchPool } from './dispatch-pool';
 
@@ -163,32 +164,9 @@ export class RemoteBuilds {
     return job;
   }
 
-  /**
-   * "Build locally instead": cancel the remote job (a finished race is tolerated) and submit it
-   * again with forceLocal, keeping the held upload's port and bootloader flag. Returns the new job
-   * (the compile of the new chain).
-   */
-  async buildLocallyInstead(jobId: string): Promise<FirmwareJob> {
-    const { engine } = this.o;
-    const job = engine.getJob(jobId);
-    if (!job) throw new ApiError('not_found', `Job not found: ${jobId}`);
-    if (job.source === 'local') throw new ApiError('invalid_args', 'This job already builds locally');
-    if (job.job_type !== 'compile' && job.job_type !== 'install') throw new ApiError('invalid_args', 'Only a compile or install can be switched to a local build');
-    const upload = engine.getJobs().find((j) => j.depends_on === jobId && j.job_type === 'upload');
-    if (!isTerminal(job)) {
-      try {
-        await engine.cancel(jobId);
-      } catch (err) {
-        const e = toApiError(err);
-        if (e.code !== 'not_found' && e.code !== 'invalid_args') throw e;
-      }
-    }
-    if (upload || job.job_type === 'install') {
-      const port = upload ? upload.port : job.port;
-      const bootloader = upload ? upload.flash_bootloader : job.flash_bootloader;
-      return engine.install({ configuration: job.configuration, port: port || 'OTA', bootloader, forceLocal: true });
-    }
-    return engine.compile({ configuration: job.configuration, forceLocal: true });
+  /** "Build locally instead" (ui-and-users.md §4.2): see `buildLocallyInstead` in build-locally.ts. */
+  buildLocallyInstead(jobId: string): Promise<FirmwareJob> {
+    return buildLocallyInstead(this.o.engine, jobId);
   }
 }
 

@@ -158,6 +158,23 @@ describe('API service', () => {
 
   });
 
+  it('buildLocally switches a remote install to a local one with the same target (the one shared implementation)', async () => {
+    await boot('0');
+    // A dispatch pool that never binds: compiles not forced local wait as remote_pending.
+    app.engine.setDispatchPool({ wake: () => undefined });
+    app.engine.setBuildPathPicker(() => 'remote_pending');
+    const remote = await call<{ job_id: string; source: string }>('install', { configuration: 'kitchen-plug.yaml', port: '192.168.1.50', bootloader: true });
+    expect(remote.source).toBe('remote_pending');
+    const local = await call<{ job_id: string; source: string; job_type: string; output: string[] }>('buildLocally', { jobId: remote.job_id });
+    expect(local).toMatchObject({ source: 'local', job_type: 'compile', output: [] });
+    expect(app.engine.getJob(remote.job_id)!.status).toBe('cancelled');
+    const jobs = await call<Array<{ job_id: string; depends_on: string; port: string; flash_bootloader: boolean; status: string }>>('getJobs');
+    expect(jobs.find((j) => j.depends_on === remote.job_id)!.status).toBe('cancelled');
+    expect(jobs.find((j) => j.depends_on === local.job_id)).toMatchObject({ port: '192.168.1.50', flash_bootloader: true });
+    expect(await callError('buildLocally', { jobId: local.job_id })).toMatchObject({ code: 'invalid_args', message: 'This job already builds locally' });
+    expect((await callError('buildLocally', { jobId: 'abcdefabcdef' })).code).toBe('not_found');
+  });
+
   it('cancel stops a running job; the follow ends with its last lines', async () => {
     await boot('0');
     const job = await call<{ job_id: string }>('compile', { configuration: 'hang.yaml' });
