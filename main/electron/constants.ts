@@ -10,23 +10,6 @@ export const APP_HOST = 'kiln';
 export const APP_ORIGIN = `${APP_SCHEME}://${APP_HOST}`;
 export const APP_ENTRY_URL = `${APP_ORIGIN}/index.html`;
 
-/**
- * Served as an HTTP header by the app:// handler (the renderer's <meta> is the fallback).
- * Same policy as the headless server and the renderer's <meta> (electron.md §5 item 7), plus
- * frame-ancestors/form-action lock-down (header-only directives).
- */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "connect-src 'self'",
-  "img-src 'self' data:",
-  "style-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-  "form-action 'none'",
-].join('; ');
-
 export { IPC } from './ipc-channels';
 
 /** https hosts whose links open in the system browser; every other URL is refused. */

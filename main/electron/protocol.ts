@@ -5,7 +5,8 @@
 import { protocol } from 'electron';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { extname, isAbsolute, join, normalize, relative, sep } from 'node:path';
-import { APP_HOST, APP_SCHEME, CONTENT_SECURITY_POLICY } from './constants';
+import { SECURITY_HEADERS } from '../core/csp';
+import { APP_HOST, APP_SCHEME } from './constants';
 
 /** Must run before app 'ready'. */
 export function registerAppScheme(): void {
@@ -65,7 +66,7 @@ export function resolveAppPath(root: string, pathname: string): string | null {
 function textResponse(status: number, body: string): Response {
   return new Response(body, {
     status,
-    headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Security-Policy': CONTENT_SECURITY_POLICY, 'X-Content-Type-Options': 'nosniff' },
+    headers: { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8' },
   });
 }
 
@@ -100,11 +101,9 @@ export function createAppProtocolHandler(root: string): AppProtocolHandler {
       return new Response(body, {
         status: 200,
         headers: {
+          ...SECURITY_HEADERS,
           'Content-Type': contentTypeFor(fileReal),
           'Content-Length': String(info.size),
-          'Content-Security-Policy': CONTENT_SECURITY_POLICY,
-          'X-Content-Type-Options': 'nosniff',
-          'Cross-Origin-Opener-Policy': 'same-origin',
           'Cache-Control': 'no-cache',
         },
       });

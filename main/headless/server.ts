@@ -4,7 +4,7 @@
 // - a random per-launch token (URL fragment → hello) gates every byte of data;
 // - the Host header must name this server (DNS rebinding), the WebSocket Origin must be this
 //   server's own origin (cross-site WebSocket hijacking);
-// - the same CSP as the desktop app on every response.
+// - the same CSP and security headers as the desktop app on every response (main/core/csp.ts).
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
@@ -15,18 +15,7 @@ import { extname, join, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { serveRpc, type RpcServerChannel } from '../core/api/rpc-server';
 import type { ApiService } from '../core/api/service';
-
-export const CSP =
-  "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'none'";
-
-const SECURITY_HEADERS: Record<string, string> = {
-  'Content-Security-Policy': CSP,
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'X-Frame-Options': 'DENY',
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Resource-Policy': 'same-origin',
-};
+import { SECURITY_HEADERS } from '../core/csp';
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -7,7 +7,7 @@ vi.mock('electron', () => import('./fake-electron'));
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONTENT_SECURITY_POLICY } from '../constants';
+import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from '../../core/csp';
 import { createAppProtocolHandler, registerAppScheme, resolveAppPath, serveAppProtocol } from '../protocol';
 import { fake, resetFakeElectron } from './fake-electron';
 
@@ -46,6 +46,11 @@ describe('app:// scheme', () => {
     expect(index.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(index.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
     expect(index.headers.get('x-content-type-options')).toBe('nosniff');
+    // The same headers as `kiln serve` (main/core/csp.ts), on files and on refusals.
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect(index.headers.get(name), name).toBe(value);
+    const refused = await get('app://kiln/../secret.txt');
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect(refused.headers.get(name), name).toBe(value);
     const js = await get('app://kiln/assets/app-1234.js');
     expect(js.status).toBe(200);
     expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
@@ -69,6 +74,7 @@ describe('app:// scheme', () => {
     expect(CONTENT_SECURITY_POLICY).toContain("script-src 'self'");
     expect(CONTENT_SECURITY_POLICY).toContain("object-src 'none'");
     expect(CONTENT_SECURITY_POLICY).toContain("base-uri 'none'");
+    expect(CONTENT_SECURITY_POLICY).toContain("frame-ancestors 'none'");
     expect(CONTENT_SECURITY_POLICY).not.toMatch(/unsafe-inline|unsafe-eval|\*/);
   });
 

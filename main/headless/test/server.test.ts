@@ -9,7 +9,8 @@ import { PROTOCOL_VERSION } from '../../../preload/contract';
 import { RpcError } from '../../../renderer/src/backend/rpc-client';
 import { createApp, type KilnApp } from '../../core/app';
 import { cleanupDirs, REPO, SIM, tempConfigDir, waitFor } from '../../core/api/test/helpers';
-import { CSP, startKilnServer, type KilnServer } from '../server';
+import { CONTENT_SECURITY_POLICY as CSP, SECURITY_HEADERS } from '../../core/csp';
+import { startKilnServer, type KilnServer } from '../server';
 import { openClient } from './ws-client';
 
 let app: KilnApp;
@@ -75,8 +76,16 @@ describe('kiln serve: HTTP', () => {
     expect(r.status).toBe(200);
     expect(r.body).toContain('<title>Kiln</title>');
     expect(r.headers['content-security-policy']).toBe(CSP);
-    expect(CSP).toBe("default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'none'");
+    expect(CSP).toBe(
+      "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
+    );
+    // The shared set (main/core/csp.ts, also sent by the desktop app:// protocol), on the page and on refusals.
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect(r.headers[name.toLowerCase()], name).toBe(value);
     expect(r.headers['x-content-type-options']).toBe('nosniff');
+    expect(r.headers['x-frame-options']).toBe('DENY');
+    const refused = await get('/nope.js');
+    expect(refused.status).toBe(404);
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect(refused.headers[name.toLowerCase()], name).toBe(value);
     expect(r.headers['cache-control']).toBe('no-store');
     const js = await get('/assets/app.js');
     expect(js.status).toBe(200);
