@@ -126,6 +126,30 @@ describe('remote builds with real processes', () => {
     expect(done.compile_started_at).not.toBeNull();
   }, 60_000);
 
+  it('an unchanged configuration is not bundled again; an edited one is', async () => {
+    const { writeFileSync, utimesSync } = await import('node:fs');
+    const yaml = join(configDir, 'cached.yaml');
+    writeFileSync(yaml, readFileSync(join(configDir, 'kitchen-plug.yaml'), 'utf8').replace(/name: .*/, 'name: cached'));
+    const past = new Date(Date.now() - 60_000);
+    for (const f of [yaml, join(configDir, 'secrets.yaml')]) utimesSync(f, past, past);
+    const bundles = () => readSimLog(senderSimLog).filter((e) => e.role === 'main' && e.argv?.includes('bundle')).length;
+
+    const first = await waitJob(app!.engine.compile({ configuration: 'cached.yaml' }).job_id);
+    expect(first.status, first.error ?? '').toBe('completed');
+    const afterFirst = bundles();
+    const second = await waitJob(app!.engine.compile({ configuration: 'cached.yaml' }).job_id);
+    expect(second.status, second.error ?? '').toBe('completed');
+    expect(second.source).toBe('remote');
+    expect(bundles()).toBe(afterFirst);
+    expect((await app!.engine.readLog(second.job_id)).join('')).toContain('configuration unchanged since its last bundle');
+
+    writeFileSync(yaml, readFileSync(yaml, 'utf8') + '\n# edited\n');
+    const third = await waitJob(app!.engine.compile({ configuration: 'cached.yaml' }).job_id);
+    expect(third.status, third.error ?? '').toBe('completed');
+    expect(bundles()).toBe(afterFirst + 1);
+    expect((await app!.engine.readLog(third.job_id)).join('')).not.toContain('configuration unchanged since its last bundle');
+  }, 60_000);
+
   it('a compile cancelled mid-build ends cancelled and the receiver simulator process group is gone', async () => {
     const { writeFileSync } = await import('node:fs');
     writeFileSync(join(configDir, 'stuck.yaml'), readFileSync(join(configDir, 'living-room.yaml'), 'utf8').replace('name: ${device}', 'name: stuck') + '\n# sim: grandchild\n');

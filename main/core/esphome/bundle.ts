@@ -25,6 +25,8 @@ export interface BuildBundleOptions {
   env?: Record<string, string>;
   timeoutMs?: number;
   terminateGraceMs?: number;
+  /** Receives the CLI's merged output after a successful run (the cache looks for warnings). */
+  onOutput?: (text: string) => void;
 }
 
 /**
@@ -54,5 +56,7 @@ export async function buildBundle(
     const text = output.join('').trim();
     throw new BundleError('failed', `bundle failed: ${text || `exit ${res.exitCode ?? res.signal}`}`);
   }
-  return readFile(outPath);
+  const bytes = await readFile(outPath);
+  opts.onOutput?.(output.join(''));
+  return bytes;
 }

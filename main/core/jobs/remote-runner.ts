@@ -8,7 +8,9 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { esphomeArgs } from '../esphome/argv';
+import { existsSync } from 'node:fs';
 import { BUNDLE_TIMEOUT_MS, buildBundle } from '../esphome/bundle';
+import { BundleCache, bundleCacheKey } from '../esphome/bundle-cache';
 import { SpawnError } from '../esphome/tracked-process';
 import type { PeerLinkEventMap } from '../events';
 import type { FirmwareJob, JobType } from './model';
@@ -375,15 +377,39 @@ export function localUploadArgs(job: FirmwareJob, yamlPath: string): string[] {
   return esphomeArgs({ command: 'upload', yamlPath, port: job.port, bootloader: job.flash_bootloader });
 }
 
+/** One per process: an unchanged configuration is not bundled again (see bundle-cache.ts). */
+export const sharedBundleCache = new BundleCache();
+
 /**
  * `esphome bundle <abs yaml> -o <tmp>.tar.gz` through the shared CLI driver (own process group,
  * closed stdin, 60 s timeout): the archive bytes, or `bundle failed: <CLI output>`.
  */
-export async function bundleWithCli(ctx: RemoteRunContext, signal: AbortSignal, timeoutMs = BUNDLE_TIMEOUT_MS): Promise<Buffer> {
+export async function bundleWithCli(
+  ctx: RemoteRunContext,
+  signal: AbortSignal,
+  timeoutMs = BUNDLE_TIMEOUT_MS,
+  cache: BundleCache | null = sharedBundleCache,
+): Promise<Buffer> {
+  const env = ctx.env();
+  const key = bundleCacheKey(ctx.esphome, ctx.yamlPath, env);
+  const cached = cache && existsSync(ctx.yamlPath) ? await cache.get(key) : undefined;
+  if (cached) {
+    ctx.ingest('INFO Kiln: configuration unchanged since its last bundle; sending that bundle again\n');
+    return cached;
+  }
   const dir = await mkdtemp(join(tmpdir(), 'kiln-bundle-'));
   const stem = basename(ctx.yamlPath).replace(/\.ya?ml$/i, '');
   try {
-    return await buildBundle(ctx.esphome, ctx.yamlPath, join(dir, `${stem}.esphomebundle.tar.gz`), { signal, env: ctx.env(), timeoutMs });
+    const startedAt = Date.now();
+    let output = '';
+    const bundle = await buildBundle(ctx.esphome, ctx.yamlPath, join(dir, `${stem}.esphomebundle.tar.gz`), {
+      signal,
+      env,
+      timeoutMs,
+      onOutput: (text) => (output = text),
+    });
+    await cache?.put(key, ctx.yamlPath, bundle, output, startedAt);
+    return bundle;
   } catch (err) {
     if (err instanceof SpawnError) throw new Error(`bundle failed: ${err.message}`);
     throw err;
