@@ -95,6 +95,8 @@ export async function startServe(o: ServeOptions = {}): Promise<ServeBackend> {
     '--peer-link-port', '0',
     '--peer-link-host', '127.0.0.1',
     '--startup-grace-ms', '0',
+    // Test runs never multicast.
+    '--no-mdns',
     '--renderer-dir', join(REPO, 'out/renderer'),
     ...(o.buildServer === false ? ['--no-build-server'] : []),
     ...(o.extraArgs ?? []),

@@ -41,6 +41,8 @@ export async function launchDesktop(files: Record<string, string> = {}): Promise
       KILN_CONFIG_DIR: configDir,
       KILN_ESPHOME: SIM_ESPHOME,
       ESPHOME_SIM_SPEED: '0.05',
+      // Test runs never multicast.
+      KILN_MDNS: '0',
     },
   });
   const page = await app.firstWindow();

@@ -22,6 +22,7 @@ import { JobEngine, type EngineOptions } from './jobs/engine';
 import { PeerLinkClientManager } from './peer-link/client-manager';
 import { OffloaderPairingFlow } from './peer-link/offloader-pairing';
 import { ReceiverPairing } from './peer-link/receiver-pairing';
+import type { BonjourLike } from './peer-link/mdns';
 import type { SessionTiming } from './peer-link/session';
 import { openPeerLinkState, type PeerLinkState } from './peer-link/state';
 import { RemoteBuilds } from './scheduler/remote-builds';
@@ -58,6 +59,13 @@ export interface AppOptions {
   isJobVisible?: (jobId: string) => boolean;
   /** Offloader + build-server roles; false = local builds only. */
   peerLink?: PeerLinkAppOptions | false;
+  /**
+   * mDNS stack on which the build-server role advertises _esphomebuilder._tcp while its listener
+   * is bound (peer-link-protocol.md §16). Default false: nothing is advertised, so tests never
+   * multicast; `kiln serve` and the desktop pass `createBonjour()` unless turned off (`--no-mdns`,
+   * `KILN_MDNS=0`). The caller owns the stack (destroys it after `stop()`).
+   */
+  mdns?: BonjourLike | false;
   /** Engine knobs (upload slots, grace times, persistence) for tests and benchmarks. */
   engine?: Omit<EngineOptions, 'configDir' | 'dataDir' | 'esphome' | 'bus'>;
   /** Log lines from the composed parts (default stderr). */
@@ -154,6 +162,8 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
             port: pl.listenPort,
             esphomeVersion: () => esphomeVersion,
             friendlyName,
+            mdns: opts.mdns || undefined,
+            serverVersion: opts.appVersion,
             report,
             heartbeatIntervalMs: pl.heartbeatIntervalMs,
             heartbeatDeadAfterMs: pl.heartbeatDeadAfterMs,

@@ -9,6 +9,7 @@ import { createApp, type KilnApp, type PeerLinkAppOptions } from '../core/app';
 import type { ApiService } from '../core/api/service';
 import type { DesktopIntegration, DesktopPolicy } from '../core/desktop';
 import type { FirmwareJob } from '../core/jobs/model';
+import { createBonjour, type BonjourLike } from '../core/peer-link/mdns';
 
 export interface QueueControl {
   pause(): void;
@@ -37,17 +38,23 @@ export interface DesktopBackendOptions {
   desktop: DesktopIntegration;
   isJobVisible: (jobId: string) => boolean;
   peerLink?: PeerLinkAppOptions | false;
+  /**
+   * Advertise the build-server role over mDNS while its listener is bound (default true; a
+   * BonjourLike replaces the real stack, e.g. a fake in tests).
+   */
+  mdns?: boolean | BonjourLike;
 }
 
 /**
  * Desktop environment knobs (the CLI flags of `kiln serve`, as variables):
  * KILN_CONFIG_DIR (else the "config dir" setting stored under ~/esphome/.kiln, else ~/esphome;
  * APP_DATA_DIR is accepted for the e2e harness), KILN_DATA_DIR, KILN_ESPHOME (space-separated
- * argv prefix), KILN_PEER_LINK=0 (local builds only), KILN_PEER_LINK_PORT.
+ * argv prefix), KILN_PEER_LINK=0 (local builds only), KILN_PEER_LINK_PORT, KILN_MDNS=0 (no mDNS
+ * advertising of the build-server role; `kiln serve --no-mdns`).
  */
 export async function desktopOptionsFromEnv(
   env: NodeJS.ProcessEnv = process.env,
-): Promise<Pick<DesktopBackendOptions, 'configDir' | 'dataDir' | 'esphome' | 'peerLink'>> {
+): Promise<Pick<DesktopBackendOptions, 'configDir' | 'dataDir' | 'esphome' | 'peerLink' | 'mdns'>> {
   let configDir = env.KILN_CONFIG_DIR || env.APP_DATA_DIR || '';
   if (!configDir) {
     const fallback = join(homedir(), 'esphome');
@@ -60,6 +67,7 @@ export async function desktopOptionsFromEnv(
     dataDir: env.KILN_DATA_DIR || undefined,
     esphome: esphome.length ? esphome : undefined,
     peerLink: env.KILN_PEER_LINK === '0' ? false : Number.isInteger(port) && port >= 0 && port < 65536 ? { listenPort: port } : {},
+    mdns: env.KILN_MDNS !== '0',
   };
 }
 
@@ -82,16 +90,28 @@ function queueControlOf(engine: object): QueueControl | null {
 }
 
 export async function startDesktopBackend(opts: DesktopBackendOptions): Promise<DesktopBackend> {
-  const app = await createApp({
-    configDir: opts.configDir,
-    dataDir: opts.dataDir,
-    esphome: opts.esphome,
-    appVersion: opts.appVersion,
-    desktopShell: true,
-    desktop: opts.desktop,
-    isJobVisible: opts.isJobVisible,
-    peerLink: opts.peerLink,
-  });
+  // The real multicast stack (its socket opens on the first advertisement) unless turned off or
+  // replaced; without peer-link there is no build-server role to advertise.
+  const wantsReal = (opts.mdns ?? true) === true && opts.peerLink !== false;
+  const owned = wantsReal ? createBonjour((err) => console.error(`[kiln] mDNS: ${err.message}`)) : null;
+  const mdns: BonjourLike | false = owned ?? (typeof opts.mdns === 'object' ? opts.mdns : false);
+  let app: KilnApp;
+  try {
+    app = await createApp({
+      configDir: opts.configDir,
+      dataDir: opts.dataDir,
+      esphome: opts.esphome,
+      appVersion: opts.appVersion,
+      desktopShell: true,
+      desktop: opts.desktop,
+      isJobVisible: opts.isJobVisible,
+      peerLink: opts.peerLink,
+      mdns,
+    });
+  } catch (err) {
+    owned?.destroy();
+    throw err;
+  }
   // An in-process API connection: drop imports by path go through the same validated call.
   const internal = app.service.connect(() => {});
   return {
@@ -104,7 +124,11 @@ export async function startDesktopBackend(opts: DesktopBackendOptions): Promise<
     queueControl: queueControlOf(app.engine),
     async stop() {
       internal.close();
-      await app.stop();
+      try {
+        await app.stop();
+      } finally {
+        owned?.destroy();
+      }
     },
   };
 }

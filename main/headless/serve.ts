@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApp, type AppOptions, type KilnApp } from '../core/app';
 import { parseEsphomeCommand } from '../core/esphome/command';
+import { createBonjour } from '../core/peer-link/mdns';
 import { startKilnServer, type KilnServer } from './server';
 
 export const SERVE_READY_MARKER = 'KILN_SERVE_URL=';
@@ -23,6 +24,7 @@ Serve the Kiln window to a browser on this machine, with the job queue running i
   --peer-link-port N    build-server listener port (default 6055; 0 = any)
   --peer-link-host H    build-server listener bind address (default all interfaces)
   --no-build-server     never start the build-server listener in this process
+  --no-mdns             do not advertise the build server over mDNS (_esphomebuilder._tcp)
   --startup-grace-ms N  wait before the first remote dispatch after start, so paired build
                         servers can reconnect (default 30000)
   --no-peer-link        local builds only: no pairing, no build servers
@@ -41,6 +43,8 @@ export interface ServeOptions {
   peerLinkPort: number;
   peerLinkHost?: string;
   buildServer: boolean;
+  /** Advertise the build-server role over mDNS while its listener is bound (`--no-mdns`: off). */
+  mdns: boolean;
   peerLink: boolean;
   startupGraceMs?: number;
   rendererDir: string;
@@ -54,6 +58,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     esphome: env.KILN_ESPHOME ? parseEsphomeCommand(env.KILN_ESPHOME) : undefined,
     peerLinkPort: 6055,
     buildServer: true,
+    mdns: true,
     peerLink: true,
     rendererDir: env.KILN_RENDERER_DIR || defaultRendererDir(),
   };
@@ -101,6 +106,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       case '--no-build-server':
         o.buildServer = false;
         break;
+      case '--no-mdns':
+        o.mdns = false;
+        break;
       case '--no-peer-link':
         o.peerLink = false;
         break;
@@ -141,19 +149,30 @@ export interface RunningServe {
 
 export async function startServe(o: ServeOptions, extra: Partial<AppOptions> = {}, log: (line: string) => void = (l) => process.stdout.write(l + '\n')): Promise<RunningServe> {
   mkdirSync(o.configDir, { recursive: true });
-  const { peerLink: extraPeerLink, ...rest } = extra;
-  const app = await createApp({
-    ...rest,
-    configDir: o.configDir,
-    dataDir: o.dataDir,
-    esphome: o.esphome,
-    peerLink: o.peerLink ? { listenHost: o.peerLinkHost, listenPort: o.peerLinkPort, buildServerRole: o.buildServer, startupGraceMs: o.startupGraceMs, ...(extraPeerLink || {}) } : false,
-  });
+  const { peerLink: extraPeerLink, mdns: extraMdns, ...rest } = extra;
+  // The real multicast stack only when a build-server role can exist (it opens its socket on the
+  // first advertisement); `extra.mdns` (a fake, or false) replaces it.
+  const bonjour = extraMdns === undefined && o.mdns && o.peerLink && o.buildServer ? createBonjour((err) => log(`warning: mDNS: ${err.message}`)) : null;
+  let app: KilnApp;
+  try {
+    app = await createApp({
+      ...rest,
+      configDir: o.configDir,
+      dataDir: o.dataDir,
+      esphome: o.esphome,
+      peerLink: o.peerLink ? { listenHost: o.peerLinkHost, listenPort: o.peerLinkPort, buildServerRole: o.buildServer, startupGraceMs: o.startupGraceMs, ...(extraPeerLink || {}) } : false,
+      mdns: extraMdns ?? bonjour ?? false,
+    });
+  } catch (err) {
+    bonjour?.destroy();
+    throw err;
+  }
   let server: KilnServer;
   try {
     server = await startKilnServer({ service: app.service, host: o.host, port: o.port, staticDir: o.rendererDir });
   } catch (err) {
     await app.stop();
+    bonjour?.destroy();
     throw err;
   }
   const status = await app.esphomeStatus;
@@ -166,6 +185,7 @@ export async function startServe(o: ServeOptions, extra: Partial<AppOptions> = {
   );
   const role = app.peerLink?.role;
   if (role?.port) log(`build server: listening on port ${role.port}`);
+  if (role?.advertised) log(`build server: advertised over mDNS as ${role.advertised.name} (_esphomebuilder._tcp)`);
   log('Open this URL in a browser on this machine (it carries this launch\'s access token):');
   log(`  ${server.url}`);
   log(`${SERVE_READY_MARKER}${server.url}`);
@@ -176,7 +196,11 @@ export async function startServe(o: ServeOptions, extra: Partial<AppOptions> = {
     stop: () =>
       (stopping ??= (async () => {
         await server.close();
-        await app.stop();
+        try {
+          await app.stop();
+        } finally {
+          bonjour?.destroy();
+        }
       })()),
   };
 }

@@ -1,11 +1,14 @@
 // The build-server role of a Kiln window (desktop or `kiln serve`): the peer-link listener and
 // the BuildReceiver are started and stopped live when the role is switched on or off (upstream
-// needed a restart), and the receiver's pairing state is exposed to the UI.
+// needed a restart), and the receiver's pairing state is exposed to the UI. With an mDNS stack
+// the role advertises _esphomebuilder._tcp (peer-link-protocol.md §16) exactly while the
+// listener is bound, like `kiln receiver`.
 import type { BuildServerRoleState, PairingWindowState } from '../../../preload/contract';
 import { ApiError } from '../errors';
 import type { EventBus } from '../events';
 import type { JobEngine } from '../jobs/engine';
 import { startPeerLinkListener, type PeerLinkListener } from '../peer-link/listener';
+import { BuildServerAdvertiser, type BonjourLike, type MdnsPublishConfig } from '../peer-link/mdns';
 import type { ReceiverPairing } from '../peer-link/receiver-pairing';
 import type { SessionTiming } from '../peer-link/session';
 import type { PeerLinkState } from '../peer-link/state';
@@ -22,6 +25,10 @@ export interface ReceiverRoleOptions extends SessionTiming {
   port?: number;
   esphomeVersion: () => string;
   friendlyName: () => string;
+  /** mDNS stack to advertise the bound listener on (absent: no advertising). */
+  mdns?: BonjourLike;
+  /** TXT `server_version` (default 'kiln'). */
+  serverVersion?: string;
   report?: (message: string) => void;
 }
 
@@ -30,8 +37,22 @@ export class ReceiverRole implements ReceiverRolePort {
   private receiver: BuildReceiver | null = null;
   private listenError = '';
   private transition: Promise<void> = Promise.resolve();
+  private readonly advertiser: BuildServerAdvertiser | null;
 
-  constructor(private readonly o: ReceiverRoleOptions) {}
+  constructor(private readonly o: ReceiverRoleOptions) {
+    // No service port: nothing is advertised while the listener is down (§16: pin and port only
+    // while bound, and this role has no other service to point at).
+    this.advertiser = o.mdns
+      ? new BuildServerAdvertiser({
+          bonjour: o.mdns,
+          dashboardId: o.state.dashboardId,
+          serverVersion: o.serverVersion ?? 'kiln',
+          esphomeVersion: o.esphomeVersion,
+          friendlyName: o.friendlyName,
+          pin: () => o.state.identity.pin,
+        })
+      : null;
+  }
 
   /** Binds the listener when the stored setting says the role is on. */
   async start(): Promise<void> {
@@ -45,6 +66,11 @@ export class ReceiverRole implements ReceiverRolePort {
 
   get port(): number | null {
     return this.listener?.port ?? null;
+  }
+
+  /** The mDNS record currently advertised (null: none, or no mDNS stack). */
+  get advertised(): MdnsPublishConfig | null {
+    return this.advertiser?.current ?? null;
   }
 
   state(): BuildServerRoleState {
@@ -152,6 +178,19 @@ export class ReceiverRole implements ReceiverRolePort {
     } catch (err) {
       this.listenError = (err as Error).message;
       o.report?.(`build-server listener could not start: ${this.listenError}`);
+      return;
+    }
+    await this.advertise(this.listener.port);
+  }
+
+  /** Advertising is best effort: a multicast failure never takes the role down. */
+  private async advertise(port: number | null): Promise<void> {
+    if (!this.advertiser) return;
+    try {
+      if (port === null) await this.advertiser.stop();
+      else await this.advertiser.setListenerPort(port);
+    } catch (err) {
+      this.o.report?.(`build-server mDNS ${port === null ? 'withdrawal' : 'advertising'} failed: ${(err as Error).message}`);
     }
   }
 
@@ -160,6 +199,8 @@ export class ReceiverRole implements ReceiverRolePort {
     this.listener = null;
     this.receiver = null;
     this.o.pairing.closeWindow();
+    // Withdrawn first, so nobody is pointed at a port that is about to close.
+    await this.advertise(null);
     await receiver?.stop();
     await listener?.close();
   }

@@ -1,6 +1,7 @@
-// mDNS for build servers (peer-link-protocol.md §16): the receiver advertises
-// _esphomebuilder._tcp while its listener is bound; offloaders browse for unpaired servers. The
-// bonjour instance is injected (bonjour-service in the app, a fake in tests).
+// mDNS for build servers (peer-link-protocol.md §16): a build server (`kiln receiver`, and the
+// app's build-server role in `kiln serve` / Electron) advertises _esphomebuilder._tcp while its
+// listener is bound; offloaders browse for unpaired servers. The bonjour instance is injected
+// (bonjour-service through createBonjour in the product, a fake in tests).
 import { Bonjour } from 'bonjour-service';
 import { MDNS_SERVICE_TYPE, LABEL_MAX_CHARS, VERSION_MAX_CHARS } from './constants';
 import { isPin } from './fingerprint';
@@ -39,17 +40,33 @@ export interface BonjourLike {
   find(cfg: { type: string; protocol: 'tcp' }): MdnsBrowserHandle;
 }
 
-/** The real multicast stack (opens UDP 5353 sockets); `destroy()` it on shutdown. */
-export function createBonjour(): BonjourLike & { destroy(): void } {
-  const b = new Bonjour();
+/**
+ * The real multicast stack. Lazy: the UDP 5353 socket is opened on the first publish or browse,
+ * so an app whose build-server role stays off never touches the network. Socket and send errors
+ * go to `onError` (bonjour-service would otherwise throw them from a callback and end the
+ * process). `destroy()` it on shutdown.
+ */
+export function createBonjour(onError: (err: Error) => void = () => undefined): BonjourLike & { destroy(): void } {
+  let b: Bonjour | null = null;
+  const get = (): Bonjour => {
+    if (!b) {
+      b = new Bonjour({}, (err: Error) => onError(err));
+      // multicast-dns emits bind failures (EACCES, EADDRINUSE) as 'error' on its emitter.
+      (b as unknown as { server?: { mdns?: { on(e: 'error', fn: (err: Error) => void): unknown } } }).server?.mdns?.on('error', onError);
+    }
+    return b;
+  };
   return {
     publish(cfg) {
-      const service = b.publish(cfg);
+      const service = get().publish(cfg);
       return { stop: (cb?: () => void) => (service.stop as (cb?: () => void) => void).call(service, cb) };
     },
     // Browser exposes services/on/stop with richer types; the shapes match at runtime.
-    find: (cfg) => b.find(cfg) as unknown as MdnsBrowserHandle,
-    destroy: () => b.destroy(),
+    find: (cfg) => get().find(cfg) as unknown as MdnsBrowserHandle,
+    destroy: () => {
+      b?.destroy();
+      b = null;
+    },
   };
 }
 

@@ -44,7 +44,7 @@ beforeAll(() => {
   writeFileSync(join(downloads, 'garage.yaml'), 'esphome:\n  name: garage\n');
   started = startDesktopApp({
     mainDir: join(dir, 'app', 'out', 'main'),
-    env: { KILN_CONFIG_DIR: configDir, KILN_ESPHOME: '/bin/true', KILN_PEER_LINK_PORT: '0', APP_E2E: '1' },
+    env: { KILN_CONFIG_DIR: configDir, KILN_ESPHOME: '/bin/true', KILN_PEER_LINK_PORT: '0', KILN_MDNS: '0', APP_E2E: '1' },
     argv: ['/opt/Kiln/kiln', join(downloads, 'porch.yaml')],
   });
 });

@@ -2,7 +2,7 @@
 // with an injected fake bonjour (no multicast in unit tests).
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { BuildServerAdvertiser, browseBuildServers, buildTxtRecord, instanceName, parseDiscovered, type BonjourLike, type MdnsBrowserHandle, type MdnsDiscoveredService, type MdnsPublishConfig } from '../mdns';
+import { BuildServerAdvertiser, browseBuildServers, buildTxtRecord, createBonjour, instanceName, parseDiscovered, type BonjourLike, type MdnsBrowserHandle, type MdnsDiscoveredService, type MdnsPublishConfig } from '../mdns';
 import { newIdentity, startReceiver } from './helpers';
 
 class FakeBonjour implements BonjourLike {
@@ -116,5 +116,18 @@ describe('browsing', () => {
     expect(fake.browser.stopped).toBe(true);
     expect(parseDiscovered(svc('x', { pin_sha256: fresh.pin, remote_build_port: '70000' }))).toBeUndefined();
   });
+});
 
+describe('createBonjour (the real stack)', () => {
+  it('is lazy: no UDP socket exists until something is published or browsed, and destroy is then a no-op', () => {
+    const udp = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
+    const before = udp();
+    const errors: Error[] = [];
+    const b = createBonjour((e) => errors.push(e));
+    expect(udp()).toBe(before);
+    b.destroy();
+    b.destroy();
+    expect(udp()).toBe(before);
+    expect(errors).toEqual([]);
+  });
 });

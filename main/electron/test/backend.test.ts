@@ -1,0 +1,74 @@
+// The desktop backend's options from the environment and its mDNS wiring (a fake stack: tests
+// never multicast). backend.ts does not import electron, so the real createApp runs here.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RecordingDesktop } from '../../core/desktop';
+import type { BonjourLike, MdnsBrowserHandle, MdnsPublishConfig } from '../../core/peer-link/mdns';
+import { desktopOptionsFromEnv, startDesktopBackend, type DesktopBackend } from '../backend';
+
+class FakeBonjour implements BonjourLike {
+  readonly published: Array<{ cfg: MdnsPublishConfig; stopped: boolean }> = [];
+  publish(cfg: MdnsPublishConfig) {
+    const entry = { cfg, stopped: false };
+    this.published.push(entry);
+    return { stop: (cb?: () => void) => ((entry.stopped = true), cb?.()) };
+  }
+  find(): MdnsBrowserHandle {
+    throw new Error('not used');
+  }
+  live(): MdnsPublishConfig[] {
+    return this.published.filter((p) => !p.stopped).map((p) => p.cfg);
+  }
+}
+
+let dir: string;
+let backend: DesktopBackend | null = null;
+afterEach(async () => {
+  await backend?.stop();
+  backend = null;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('desktop backend', () => {
+  it('reads KILN_MDNS=0 (off) and KILN_DATA_DIR from the environment; mDNS is on by default', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kiln-desktop-'));
+    expect(await desktopOptionsFromEnv({ KILN_CONFIG_DIR: dir })).toMatchObject({ configDir: dir, mdns: true, peerLink: {} });
+    expect(await desktopOptionsFromEnv({ KILN_CONFIG_DIR: dir, KILN_MDNS: '0' })).toMatchObject({ mdns: false });
+    expect(await desktopOptionsFromEnv({ KILN_CONFIG_DIR: dir, KILN_MDNS: '1', KILN_DATA_DIR: join(dir, 'd') })).toMatchObject({ mdns: true, dataDir: join(dir, 'd') });
+  });
+
+  it('advertises the build-server role on the given stack while bound; stop withdraws it', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kiln-desktop-'));
+    const fake = new FakeBonjour();
+    backend = await startDesktopBackend({
+      configDir: dir,
+      esphome: ['/bin/true'],
+      desktop: new RecordingDesktop(),
+      isJobVisible: () => false,
+      peerLink: { listenHost: '127.0.0.1', listenPort: 0, friendlyName: 'desk' },
+      mdns: fake,
+    });
+    const role = backend.app.peerLink!.role!;
+    expect(fake.live()).toHaveLength(1);
+    expect(fake.live()[0]).toMatchObject({ type: 'esphomebuilder', port: role.port, txt: { friendly_name: 'desk', remote_build_port: String(role.port) } });
+    await backend.stop();
+    backend = null;
+    expect(fake.live()).toEqual([]);
+  });
+
+  it('mdns false: nothing is advertised', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kiln-desktop-'));
+    backend = await startDesktopBackend({
+      configDir: dir,
+      esphome: ['/bin/true'],
+      desktop: new RecordingDesktop(),
+      isJobVisible: () => false,
+      peerLink: { listenHost: '127.0.0.1', listenPort: 0 },
+      mdns: false,
+    });
+    expect(backend.app.peerLink!.role!.port).toBeGreaterThan(0);
+    expect(backend.app.peerLink!.role!.advertised).toBeNull();
+  });
+});

@@ -1,0 +1,90 @@
+// `kiln serve` options: parsing (defaults, flags, environment) and what startServe hands to the
+// composition root. No multicast: the mDNS cases inject a fake stack or turn it off.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SIM } from '../../core/api/test/helpers';
+import type { BonjourLike, MdnsBrowserHandle, MdnsPublishConfig } from '../../core/peer-link/mdns';
+import { parseServeArgs, ServeUsageError, startServe, type RunningServe, type ServeOptions } from '../serve';
+
+const parse = (argv: string[], env: NodeJS.ProcessEnv = {}): ServeOptions => {
+  const o = parseServeArgs(argv, env);
+  if (o === 'help') throw new Error('unexpected help');
+  return o;
+};
+
+const dirs: string[] = [];
+let running: RunningServe | null = null;
+afterEach(async () => {
+  await running?.stop();
+  running = null;
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('kiln serve arguments', () => {
+  it('defaults: ~/esphome, 127.0.0.1:6052, build server with mDNS, peer-link on', () => {
+    const o = parse([]);
+    expect(o).toMatchObject({ configDir: join(homedir(), 'esphome'), host: '127.0.0.1', port: 6052, peerLinkPort: 6055, buildServer: true, mdns: true, peerLink: true });
+    expect(o.dataDir).toBeUndefined();
+    expect(parseServeArgs(['--help'])).toBe('help');
+  });
+
+  it('--no-mdns turns the advertising off; the other switches are independent', () => {
+    expect(parse(['--no-mdns'])).toMatchObject({ mdns: false, buildServer: true, peerLink: true });
+    expect(parse(['--no-build-server'])).toMatchObject({ mdns: true, buildServer: false });
+    expect(() => parse(['--mdns'])).toThrow(ServeUsageError);
+  });
+
+  it('resolves directories and takes --opt=value', () => {
+    const o = parse(['--config-dir=rel/cfg', '--data-dir', 'rel/data', '--port=0']);
+    expect(o.configDir).toBe(resolve('rel/cfg'));
+    expect(o.dataDir).toBe(resolve('rel/data'));
+    expect(o.port).toBe(0);
+  });
+});
+
+class FakeBonjour implements BonjourLike {
+  readonly published: Array<{ cfg: MdnsPublishConfig; stopped: boolean }> = [];
+  publish(cfg: MdnsPublishConfig) {
+    const entry = { cfg, stopped: false };
+    this.published.push(entry);
+    return { stop: (cb?: () => void) => ((entry.stopped = true), cb?.()) };
+  }
+  find(): MdnsBrowserHandle {
+    throw new Error('not used');
+  }
+  live(): MdnsPublishConfig[] {
+    return this.published.filter((p) => !p.stopped).map((p) => p.cfg);
+  }
+}
+
+describe('startServe and mDNS', () => {
+  const base = (): ServeOptions => {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-serve-args-'));
+    dirs.push(dir);
+    return { ...parse(['--config-dir', join(dir, 'config'), '--port', '0', '--peer-link-port', '0', '--peer-link-host', '127.0.0.1', '--esphome', SIM, '--renderer-dir', join(dir, 'none')]) };
+  };
+
+  it('the build-server role is advertised on the stack it is given while bound, and withdrawn on stop', async () => {
+    const fake = new FakeBonjour();
+    const lines: string[] = [];
+    running = await startServe(base(), { mdns: fake, report: () => undefined }, (l) => lines.push(l));
+    const role = running.app.peerLink!.role!;
+    expect(role.port).toBeGreaterThan(0);
+    expect(fake.live()).toHaveLength(1);
+    expect(fake.live()[0]).toMatchObject({ type: 'esphomebuilder', port: role.port, txt: { pin_sha256: running.app.peerLink!.state.identity.pin, remote_build_port: String(role.port) } });
+    expect(lines).toContain(`build server: advertised over mDNS as ${fake.live()[0].name} (_esphomebuilder._tcp)`);
+    await running.stop();
+    running = null;
+    expect(fake.live()).toEqual([]);
+  });
+
+  it('--no-mdns: nothing is advertised and nothing says so', async () => {
+    const lines: string[] = [];
+    running = await startServe({ ...base(), mdns: false }, { report: () => undefined }, (l) => lines.push(l));
+    expect(running.app.peerLink!.role!.port).toBeGreaterThan(0);
+    expect(running.app.peerLink!.role!.advertised).toBeNull();
+    expect(lines.some((l) => l.includes('mDNS'))).toBe(false);
+  });
+});
