@@ -16,7 +16,7 @@ export const SERVE_USAGE = `usage: kiln serve [options]
 Serve the Kiln window to a browser on this machine, with the job queue running in this process.
 
   --config-dir D        ESPHome YAML folder (default $KILN_CONFIG_DIR or ~/esphome)
-  --data-dir D          Kiln's state (default <config-dir>/.kiln)
+  --data-dir D          Kiln's state (default $KILN_DATA_DIR or <config-dir>/.kiln)
   --host H              HTTP bind address (default 127.0.0.1; other addresses expose the window
                         to the network, still token-protected)
   --port N              HTTP port (default 6052; 0 = any free port, printed on start)
@@ -53,6 +53,8 @@ export interface ServeOptions {
 export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeOptions | 'help' {
   const o: ServeOptions = {
     configDir: env.KILN_CONFIG_DIR || join(homedir(), 'esphome'),
+    // Like `kiln receiver` and the desktop; unset, createApp uses <config-dir>/.kiln.
+    dataDir: env.KILN_DATA_DIR || undefined,
     host: '127.0.0.1',
     port: 6052,
     esphome: env.KILN_ESPHOME ? parseEsphomeCommand(env.KILN_ESPHOME) : undefined,

@@ -1,6 +1,6 @@
 // `kiln serve` options: parsing (defaults, flags, environment) and what startServe hands to the
 // composition root. No multicast: the mDNS cases inject a fake stack or turn it off.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -34,6 +34,13 @@ describe('kiln serve arguments', () => {
     expect(parse(['--no-mdns'])).toMatchObject({ mdns: false, buildServer: true, peerLink: true });
     expect(parse(['--no-build-server'])).toMatchObject({ mdns: true, buildServer: false });
     expect(() => parse(['--mdns'])).toThrow(ServeUsageError);
+  });
+
+  it('KILN_DATA_DIR sets the data dir (resolved); --data-dir wins; unset means <config-dir>/.kiln', () => {
+    expect(parse([], { KILN_DATA_DIR: 'rel/state' }).dataDir).toBe(resolve('rel/state'));
+    expect(parse(['--data-dir', '/flag/dir'], { KILN_DATA_DIR: '/env/dir' }).dataDir).toBe('/flag/dir');
+    expect(parse([], { KILN_DATA_DIR: '' }).dataDir).toBeUndefined();
+    expect(parse(['--config-dir', '/cfg'], { KILN_CONFIG_DIR: '/other' })).toMatchObject({ configDir: '/cfg', dataDir: undefined });
   });
 
   it('resolves directories and takes --opt=value', () => {
@@ -78,6 +85,21 @@ describe('startServe and mDNS', () => {
     await running.stop();
     running = null;
     expect(fake.live()).toEqual([]);
+  });
+
+  it('a KILN_DATA_DIR data dir is where the app keeps its state (not <config-dir>/.kiln)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-serve-data-'));
+    dirs.push(dir);
+    const o = parse(['--config-dir', join(dir, 'config'), '--port', '0', '--no-peer-link', '--esphome', SIM, '--renderer-dir', join(dir, 'none')], { KILN_DATA_DIR: join(dir, 'state') });
+    running = await startServe(o, { report: () => undefined }, () => undefined);
+    expect(running.app.dataDir).toBe(join(dir, 'state'));
+    const conn = running.app.service.connect(() => undefined);
+    expect(await conn.call('getEnvironment', {})).toMatchObject({ dataDir: join(dir, 'state'), configDir: join(dir, 'config') });
+    conn.close();
+    await running.stop();
+    running = null;
+    expect(existsSync(join(dir, 'state', 'jobs.json'))).toBe(true);
+    expect(existsSync(join(dir, 'config', '.kiln'))).toBe(false);
   });
 
   it('--no-mdns: nothing is advertised and nothing says so', async () => {
