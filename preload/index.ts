@@ -7,7 +7,11 @@
 //                                window.postMessage('rpc:port', location.origin, [port])
 //   bridge.importDroppedFile(f)  resolves the File's disk path HERE (webUtils.getPathForFile) and
 //                                sends it straight to main, which reads and validates the file;
-//                                the path itself never reaches the page
+//                                this branch never hands the path to the page
+//   bridge.pathForDisplay(f)     the File's disk path ('' when it has none), for the page to SHOW
+//                                where a dropped file came from ("Imported from …"). Display only:
+//                                the page imports the file's content (importYaml, validated by
+//                                main as for the browser); nothing is ever read from this path
 import { contextBridge, ipcRenderer, webUtils } from 'electron';
 import { IPC } from '../main/electron/ipc-channels';
 import type { PathImportResult } from '../main/electron/drop-import';
@@ -17,11 +21,21 @@ export interface KilnBridge {
   readonly capabilities: { readonly desktop: true; readonly importPath: true; readonly tray: true; readonly osNotifications: true };
   connect(): void;
   importDroppedFile(file: unknown): Promise<PathImportResult>;
+  pathForDisplay(file: unknown): string;
 }
 
 // The preload is type-checked with Node types only; these are the two DOM globals it touches.
 declare const window: { postMessage(message: unknown, targetOrigin: string, transfer?: unknown[]): void };
 declare const location: { origin: string };
+
+/** '' for JS-constructed Files (no disk backing) and for non-File values (webUtils throws). */
+function diskPathOf(file: unknown): string {
+  try {
+    return webUtils.getPathForFile(file as Parameters<typeof webUtils.getPathForFile>[0]);
+  } catch {
+    return '';
+  }
+}
 
 const NO_PATH: PathImportResult = {
   status: 'refused',
@@ -35,15 +49,13 @@ const bridge: KilnBridge = Object.freeze({
     ipcRenderer.send(IPC.connect);
   },
   async importDroppedFile(file: unknown): Promise<PathImportResult> {
-    let path = '';
-    try {
-      // '' for JS-constructed Files (no disk backing); throws for non-File values.
-      path = webUtils.getPathForFile(file as Parameters<typeof webUtils.getPathForFile>[0]);
-    } catch {
-      return NO_PATH;
-    }
+    const path = diskPathOf(file);
     if (!path) return NO_PATH;
     return (await ipcRenderer.invoke(IPC.importPath, path)) as PathImportResult;
+  },
+  pathForDisplay(file: unknown): string {
+    const path = diskPathOf(file);
+    return typeof path === 'string' ? path : '';
   },
 });
 

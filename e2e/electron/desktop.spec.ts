@@ -12,6 +12,7 @@ import { electronBinary, launchDesktop, type DesktopApp } from './electron-app';
 // types only, so the few page globals they touch are declared here.
 interface PageBridge {
   importDroppedFile(f: unknown): Promise<unknown>;
+  pathForDisplay(f: unknown): string;
 }
 interface PageFileInput {
   type: string;
@@ -53,7 +54,7 @@ test.describe('desktop shell @electron', () => {
       bridgeKeys: Object.keys(window.bridge).sort(),
       ipc: 'ipcRenderer' in window,
     }));
-    expect(probe).toEqual({ require: 'undefined', process: 'undefined', bridgeKeys: ['capabilities', 'connect', 'importDroppedFile'], ipc: false });
+    expect(probe).toEqual({ require: 'undefined', process: 'undefined', bridgeKeys: ['capabilities', 'connect', 'importDroppedFile', 'pathForDisplay'], ipc: false });
   });
 
   test('the app:// protocol sends the CSP header and refuses paths outside the renderer', async () => {
@@ -87,6 +88,9 @@ test.describe('desktop shell @electron', () => {
       document.body.append(input);
     });
     await d.page.locator('#e2e-file').setInputFiles(src);
+    // The display passthrough names the real file; a JS-constructed File has no path.
+    expect(await d.page.evaluate(() => window.bridge.pathForDisplay(document.getElementById('e2e-file')!.files![0]))).toBe(src);
+    expect(await d.page.evaluate(() => window.bridge.pathForDisplay(new File(['x'], 'x.yaml')))).toBe('');
     const result = await d.page.evaluate(() => window.bridge.importDroppedFile(document.getElementById('e2e-file')!.files![0]));
     expect(result).toMatchObject({ status: 'imported', configuration: 'porch.yaml' });
     expect(readFileSync(join(d.configDir, 'porch.yaml'), 'utf8')).toContain('name: porch');

@@ -1,5 +1,6 @@
 // The preload exposes only window.bridge (no ipcRenderer, no Electron event objects, no env),
-// forwards the RPC port to the page on its own origin, and sends dropped-file paths to main.
+// forwards the RPC port to the page on its own origin, sends dropped-file paths to main, and
+// hands the page a dropped file's path for display only.
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 vi.mock('electron', () => import('./fake-electron'));
@@ -8,7 +9,7 @@ import { IPC } from '../constants';
 import { MessageChannelMain, contextBridge, ipcRenderer, resetFakeElectron } from './fake-electron';
 
 const posted: Array<{ message: unknown; origin: string; transfer: unknown[] }> = [];
-type Bridge = { capabilities: Record<string, boolean>; connect(): void; importDroppedFile(f: unknown): Promise<unknown> };
+type Bridge = { capabilities: Record<string, boolean>; connect(): void; importDroppedFile(f: unknown): Promise<unknown>; pathForDisplay(f: unknown): string };
 let bridge: Bridge;
 
 // The preload runs once, like in a page; between tests only the recordings are cleared.
@@ -28,10 +29,10 @@ beforeEach(() => {
 const loadPreload = async () => bridge;
 
 describe('preload bridge', () => {
-  it('exposes exactly one frozen object with connect, importDroppedFile and capabilities', async () => {
+  it('exposes exactly one frozen object with connect, importDroppedFile, pathForDisplay and capabilities', async () => {
     const bridge = await loadPreload();
     expect([...contextBridge.exposed.keys()]).toEqual(['bridge']);
-    expect(Object.keys(bridge).sort()).toEqual(['capabilities', 'connect', 'importDroppedFile']);
+    expect(Object.keys(bridge).sort()).toEqual(['capabilities', 'connect', 'importDroppedFile', 'pathForDisplay']);
     expect(Object.isFrozen(bridge)).toBe(true);
     expect(bridge.capabilities).toEqual({ desktop: true, importPath: true, tray: true, osNotifications: true });
     for (const value of Object.values(bridge)) {
@@ -65,6 +66,18 @@ describe('preload bridge', () => {
     const bridge = await loadPreload();
     expect(await bridge.importDroppedFile({})).toMatchObject({ status: 'refused', code: 'no_path' });
     expect(await bridge.importDroppedFile('not a file')).toMatchObject({ status: 'refused', code: 'no_path' });
+    expect(ipcRenderer.invoked).toEqual([]);
+  });
+
+  it('pathForDisplay returns a dropped file\'s disk path for display and talks to nobody', async () => {
+    const bridge = await loadPreload();
+    expect(bridge.pathForDisplay({ fakePath: '/home/me/porch.yaml' })).toBe('/home/me/porch.yaml');
+    // JS-constructed File (no disk backing) and non-File values: '' (webUtils throws for the latter).
+    expect(bridge.pathForDisplay({})).toBe('');
+    expect(bridge.pathForDisplay('not a file')).toBe('');
+    expect(bridge.pathForDisplay(null)).toBe('');
+    // Display only: nothing is sent to main, nothing is read from the path.
+    expect(ipcRenderer.sent).toEqual([]);
     expect(ipcRenderer.invoked).toEqual([]);
   });
 });

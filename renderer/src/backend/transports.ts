@@ -6,6 +6,11 @@ import type { ClientChannel } from './rpc-client';
 export interface KilnBridge {
   /** Asks main for a fresh MessagePort; it arrives as window message 'rpc:port'. */
   connect(): void;
+  /**
+   * Desktop: a dropped File's disk path ('' when it has none), for showing where it came from.
+   * Display only — the import itself always sends the file's content (preload/index.ts).
+   */
+  pathForDisplay?(file: File): string;
 }
 
 declare global {

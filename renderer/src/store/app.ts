@@ -14,6 +14,8 @@ export interface Toast extends ToastEvent {
 
 export interface InstallDialogState {
   configuration: string;
+  /** Desktop drop: where the imported file came from (display only). */
+  importedFrom?: string;
   /** Set once started: the dialog follows this compile job. */
   jobId?: string;
 }

@@ -67,6 +67,11 @@ export function InstallDialog() {
         </div>
       ) : (
         <form onSubmit={(e) => void start(e)} className="form">
+          {dialog.importedFrom && configuration === dialog.configuration ? (
+            <p className="muted" data-testid="install-imported-from">
+              Imported from <code>{dialog.importedFrom}</code>
+            </p>
+          ) : null}
           <label className="field">
             <span>Configuration</span>
             <select value={configuration} onChange={(e) => setConfiguration(e.target.value)} autoFocus data-testid="install-config">

@@ -1,10 +1,27 @@
 // Drag-and-drop of a YAML file anywhere on the window (electron.md §6): content-first, so it
 // works the same in the browser and in Electron. Other files are refused with a message; the
-// page never navigates to a dropped file.
+// page never navigates to a dropped file. In the desktop app the preload also tells us the
+// file's path, which is only shown ("Imported from …"); the backend validates the content.
 import { useApp } from '../store/app';
 import { errorMessage, getBackend, refreshConfigurations } from '../sync';
 
 export const MAX_DROP_BYTES = 1024 * 1024;
+const MAX_SHOWN_PATH = 4096;
+
+/** Where a dropped file came from, for display: '' in the browser or when it has no path. */
+export function droppedFromPath(file: File): string {
+  const bridge = typeof window !== 'undefined' ? window.bridge : undefined;
+  if (typeof bridge?.pathForDisplay !== 'function') return '';
+  let path: unknown;
+  try {
+    path = bridge.pathForDisplay(file);
+  } catch {
+    return '';
+  }
+  // Shown as text only; still refuse anything that is not a plausible single-line path.
+  if (typeof path !== 'string' || path.length === 0 || path.length > MAX_SHOWN_PATH || /[\u0000-\u001f\u007f]/.test(path)) return '';
+  return path;
+}
 
 export async function importDroppedFile(file: File): Promise<void> {
   const app = useApp.getState();
@@ -17,6 +34,7 @@ export async function importDroppedFile(file: File): Promise<void> {
     return;
   }
   const content = await file.text();
+  const from = droppedFromPath(file);
   const api = getBackend().api;
   let result;
   try {
@@ -41,7 +59,7 @@ export async function importDroppedFile(file: File): Promise<void> {
   }
   app.toast({ kind: 'success', title: `Imported ${result.configuration}`, body: result.overwritten ? 'Replaced the existing file.' : '' });
   await refreshConfigurations().catch(() => undefined);
-  useApp.getState().set({ view: 'tasks', installDialog: { configuration: result.configuration } });
+  useApp.getState().set({ view: 'tasks', installDialog: { configuration: result.configuration, ...(from ? { importedFrom: from } : {}) } });
 }
 
 /** Installs document-level handlers; returns the cleanup. */
