@@ -3,11 +3,11 @@
 // the job's verdict (0 completed, 1 failed, 130 cancelled; 2 usage errors). Ctrl-C cancels.
 import { existsSync, statSync } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ApiError } from '../../core/errors';
 import { resolveEsphomeCommand } from '../../core/esphome/command';
 import { JobEngine } from '../../core/jobs/engine';
 import { isTerminal, type FirmwareJob } from '../../core/jobs/model';
+import { onePositional, parseStrictArgs } from './args';
 import type { CliCommand } from './command';
 
 const USAGE = `usage: kiln build <yaml> [--config-dir DIR] [--esphome CMD] [--target compile|install|upload]
@@ -47,39 +47,33 @@ interface BuildArgs {
 class UsageError extends Error {}
 
 export function parseBuildArgs(args: string[], env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): BuildArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        'config-dir': { type: 'string' },
-        'data-dir': { type: 'string' },
-        esphome: { type: 'string' },
-        target: { type: 'string' },
-        device: { type: 'string' },
-        server: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const usage = (message: string) => new UsageError(message);
+  const { values, positionals } = parseStrictArgs(
+    args,
+    {
+      'config-dir': { type: 'string' },
+      'data-dir': { type: 'string' },
+      esphome: { type: 'string' },
+      target: { type: 'string' },
+      device: { type: 'string' },
+      server: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    usage,
+  );
   if (values.help) throw new UsageError('');
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <yaml>' : `expected one <yaml>, got ${positionals.length}`);
+  const yamlArg = onePositional(positionals, '<yaml>', usage);
   const target = (values.target ?? 'compile') as Target;
   if (!['compile', 'install', 'upload'].includes(target)) throw new UsageError(`--target must be compile, install or upload (got '${values.target}')`);
   if (values.device !== undefined && target === 'compile') throw new UsageError('--device only applies to --target install or upload');
   if (values.server !== undefined && target === 'upload') throw new UsageError('--server applies to --target compile or install (upload flashes the last local build)');
 
   const configDirFlag = values['config-dir'] !== undefined ? resolve(cwd, values['config-dir']) : undefined;
-  let yamlPath = resolve(cwd, positionals[0]);
-  if (!existsSync(yamlPath) && configDirFlag && existsSync(resolve(configDirFlag, positionals[0]))) {
-    yamlPath = resolve(configDirFlag, positionals[0]);
+  let yamlPath = resolve(cwd, yamlArg);
+  if (!existsSync(yamlPath) && configDirFlag && existsSync(resolve(configDirFlag, yamlArg))) {
+    yamlPath = resolve(configDirFlag, yamlArg);
   }
-  if (!existsSync(yamlPath) || !statSync(yamlPath).isFile()) throw new UsageError(`no such YAML file: ${positionals[0]}`);
+  if (!existsSync(yamlPath) || !statSync(yamlPath).isFile()) throw new UsageError(`no such YAML file: ${yamlArg}`);
   let configDir: string;
   if (configDirFlag) {
     if (!yamlPath.startsWith(configDirFlag.endsWith(sep) ? configDirFlag : configDirFlag + sep)) {

@@ -5,13 +5,13 @@
 import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { ApiError } from '../../core/errors';
 import { EventBus } from '../../core/events';
 import { PEER_LINK_DEFAULT_PORT } from '../../core/peer-link/constants';
 import { emojiNames, emojiString, groupedHex } from '../../core/peer-link/fingerprint';
 import { OffloaderPairingFlow, type PreviewInfo } from '../../core/peer-link/offloader-pairing';
 import { openPeerLinkState, type PeerLinkState } from '../../core/peer-link/state';
+import { onePositional, parseStrictArgs } from './args';
 import type { CliCommand } from './command';
 
 export const PAIR_USAGE = `usage: kiln pair <host[:port]> [--pairing-key KEY] [--yes] [--label NAME] [--introduce-as NAME]
@@ -72,30 +72,23 @@ export function parseEndpoint(spec: string): { host: string; port: number } {
 }
 
 export function parsePairArgs(args: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): PairArgs | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        'pairing-key': { type: 'string' },
-        yes: { type: 'boolean', short: 'y' },
-        label: { type: 'string' },
-        'introduce-as': { type: 'string' },
-        'config-dir': { type: 'string' },
-        'data-dir': { type: 'string' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new PairUsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const usage = (message: string) => new PairUsageError(message);
+  const { values, positionals } = parseStrictArgs(
+    args,
+    {
+      'pairing-key': { type: 'string' },
+      yes: { type: 'boolean', short: 'y' },
+      label: { type: 'string' },
+      'introduce-as': { type: 'string' },
+      'config-dir': { type: 'string' },
+      'data-dir': { type: 'string' },
+      timeout: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    usage,
+  );
   if (values.help) return 'help';
-  if (positionals.length !== 1) throw new PairUsageError(positionals.length === 0 ? 'missing <host[:port]>' : `expected one <host[:port]>, got ${positionals.length}`);
-  const { host, port } = parseEndpoint(positionals[0]);
+  const { host, port } = parseEndpoint(onePositional(positionals, '<host[:port]>', usage));
   const configDir = resolve(cwd, values['config-dir'] ?? (env.KILN_CONFIG_DIR || join(homedir(), 'esphome')));
   const dataDir = values['data-dir'] !== undefined ? resolve(cwd, values['data-dir']) : join(configDir, '.kiln');
   let timeoutMs = 3_600_000;
