@@ -5,23 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RecordingDesktop } from '../../core/desktop';
-import type { BonjourLike, MdnsBrowserHandle, MdnsPublishConfig } from '../../core/peer-link/mdns';
+import { FakeBonjour } from '../../core/peer-link/test/fake-bonjour';
 import { desktopOptionsFromEnv, startDesktopBackend, type DesktopBackend } from '../backend';
-
-class FakeBonjour implements BonjourLike {
-  readonly published: Array<{ cfg: MdnsPublishConfig; stopped: boolean }> = [];
-  publish(cfg: MdnsPublishConfig) {
-    const entry = { cfg, stopped: false };
-    this.published.push(entry);
-    return { stop: (cb?: () => void) => ((entry.stopped = true), cb?.()) };
-  }
-  find(): MdnsBrowserHandle {
-    throw new Error('not used');
-  }
-  live(): MdnsPublishConfig[] {
-    return this.published.filter((p) => !p.stopped).map((p) => p.cfg);
-  }
-}
 
 let dir: string;
 let backend: DesktopBackend | null = null;

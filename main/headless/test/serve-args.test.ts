@@ -5,7 +5,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SIM } from '../../core/api/test/helpers';
-import type { BonjourLike, MdnsBrowserHandle, MdnsPublishConfig } from '../../core/peer-link/mdns';
+import { FakeBonjour } from '../../core/peer-link/test/fake-bonjour';
 import { parseServeArgs, ServeUsageError, startServe, type RunningServe, type ServeOptions } from '../serve';
 
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}): ServeOptions => {
@@ -50,21 +50,6 @@ describe('kiln serve arguments', () => {
     expect(o.port).toBe(0);
   });
 });
-
-class FakeBonjour implements BonjourLike {
-  readonly published: Array<{ cfg: MdnsPublishConfig; stopped: boolean }> = [];
-  publish(cfg: MdnsPublishConfig) {
-    const entry = { cfg, stopped: false };
-    this.published.push(entry);
-    return { stop: (cb?: () => void) => ((entry.stopped = true), cb?.()) };
-  }
-  find(): MdnsBrowserHandle {
-    throw new Error('not used');
-  }
-  live(): MdnsPublishConfig[] {
-    return this.published.filter((p) => !p.stopped).map((p) => p.cfg);
-  }
-}
 
 describe('startServe and mDNS', () => {
   const base = (): ServeOptions => {

@@ -4,26 +4,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BuildServerRoleState } from '../../../../preload/contract';
 import { createApp, type KilnApp } from '../../app';
-import type { BonjourLike, MdnsBrowserHandle, MdnsPublishConfig } from '../../peer-link/mdns';
+import { FakeBonjour } from '../../peer-link/test/fake-bonjour';
 import type { ApiConnection } from '../service';
 import { cleanupDirs, Recorder, SIM, tempConfigDir } from './helpers';
-
-class FakeBonjour implements BonjourLike {
-  readonly published: Array<{ cfg: MdnsPublishConfig; stopped: boolean }> = [];
-  failPublish = false;
-  publish(cfg: MdnsPublishConfig) {
-    if (this.failPublish) throw new Error('multicast unavailable');
-    const entry = { cfg, stopped: false };
-    this.published.push(entry);
-    return { stop: (cb?: () => void) => ((entry.stopped = true), cb?.()) };
-  }
-  find(): MdnsBrowserHandle {
-    throw new Error('the role never browses');
-  }
-  live(): MdnsPublishConfig[] {
-    return this.published.filter((p) => !p.stopped).map((p) => p.cfg);
-  }
-}
 
 let app: KilnApp | null = null;
 let conn: ApiConnection | null = null;

@@ -1,25 +1,9 @@
 // mDNS record building, advertising with the listener and browsing (peer-link-protocol.md §16),
 // with an injected fake bonjour (no multicast in unit tests).
-import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { BuildServerAdvertiser, browseBuildServers, buildTxtRecord, createBonjour, instanceName, parseDiscovered, type BonjourLike, type MdnsBrowserHandle, type MdnsDiscoveredService, type MdnsPublishConfig } from '../mdns';
+import { BuildServerAdvertiser, browseBuildServers, buildTxtRecord, createBonjour, instanceName, parseDiscovered, type MdnsDiscoveredService } from '../mdns';
+import { FakeBonjour } from './fake-bonjour';
 import { newIdentity, startReceiver } from './helpers';
-
-class FakeBonjour implements BonjourLike {
-  published: Array<{ cfg: MdnsPublishConfig; stopped: boolean }> = [];
-  browser = Object.assign(new EventEmitter(), { services: [] as MdnsDiscoveredService[], stopped: false, stop() { this.stopped = true; } });
-  publish(cfg: MdnsPublishConfig) {
-    const entry = { cfg, stopped: false };
-    this.published.push(entry);
-    return { stop: (cb?: () => void) => { entry.stopped = true; cb?.(); } };
-  }
-  find(): MdnsBrowserHandle {
-    return this.browser as unknown as MdnsBrowserHandle;
-  }
-  live(): MdnsPublishConfig[] {
-    return this.published.filter((p) => !p.stopped).map((p) => p.cfg);
-  }
-}
 
 describe('mDNS TXT record', () => {
   it('always has the versions, friendly_name when set, pin and port only while the listener is bound', () => {

@@ -9,6 +9,7 @@ import { useApp } from '../../store/app';
 import { startSync } from '../../sync';
 import { droppedFromPath, importDroppedFile } from '../drop';
 import { InstallDialog } from '../InstallDialog';
+import { scriptedApi } from './scripted-api';
 
 const YAML = 'esphome:\n  name: porch\nesp8266:\n  board: esp01_1m\n';
 
@@ -26,14 +27,7 @@ function scriptedBackend(existing: string[] = []) {
     },
     listConfigurations: () => [...files, 'kitchen.yaml'].map((name) => ({ name, deviceName: name.replace('.yaml', ''), friendlyName: '', platform: 'esp8266', error: '' })),
   };
-  const api = new Proxy({}, {
-    get: (_t, method: string) => async (params: Record<string, unknown>) => {
-      calls.push({ method, params });
-      const fn = impl[method];
-      if (!fn) throw new Error(`unexpected call ${method}`);
-      return fn(params);
-    },
-  });
+  const api = scriptedApi(impl, calls);
   const backend = {
     api,
     mode: 'electron',

@@ -15,6 +15,7 @@ import { useJobs } from '../../store/jobs';
 import { startSync } from '../../sync';
 import { TaskList } from '../TaskList';
 import { Toasts } from '../Toasts';
+import { scriptedApi } from './scripted-api';
 
 function job(over: Partial<Job> = {}): Job {
   return {
@@ -72,17 +73,7 @@ function scriptedBackend(initialPaused = false) {
     listBuildServers: () => [],
     getIdentity: () => ({ pin: '0'.repeat(64), dashboardId: 'x', label: 'x' }),
   };
-  const api = new Proxy(
-    {},
-    {
-      get: (_t, method: string) => async (params: unknown) => {
-        calls.push({ method, params });
-        const fn = impl[method];
-        if (!fn) throw new Error(`unexpected call ${method}`);
-        return fn(params);
-      },
-    },
-  );
+  const api = scriptedApi(impl, calls);
   const backend = {
     api,
     mode: 'web',
