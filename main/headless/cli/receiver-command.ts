@@ -7,11 +7,12 @@ import { resolve } from 'node:path';
 import { EventBus } from '../../core/events';
 import { resolveEsphomeCommand } from '../../core/esphome/command';
 import { probeVersion } from '../../core/esphome/version';
+import { kilnVersion } from './version';
 import { JobEngine } from '../../core/jobs/engine';
 import type { FirmwareJob } from '../../core/jobs/model';
 import { emojiNames, emojiString, groupedHex } from '../../core/peer-link/fingerprint';
 import { startPeerLinkListener, type PeerLinkListener } from '../../core/peer-link/listener';
-import { BuildServerAdvertiser, type BonjourLike } from '../../core/peer-link/mdns';
+import { BuildServerAdvertiser, createBonjour } from '../../core/peer-link/mdns';
 import { normalisePairingKey, PAIRING_KEY_ALPHABET } from '../../core/peer-link/pairing-key';
 import { ReceiverPairing } from '../../core/peer-link/receiver-pairing';
 import { openPeerLinkState } from '../../core/peer-link/state';
@@ -190,13 +191,14 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
   let bonjour: { destroy(): void } | null = null;
   if (opts.mdns) {
     try {
-      const { Bonjour } = await import('bonjour-service');
-      const b = new Bonjour();
+      // createBonjour reports multicast failures (no permission, port taken) instead of throwing
+      // from a socket callback: the build server keeps running without mDNS.
+      const b = createBonjour((err) => print.err(`mDNS advertising failed: ${err.message}`));
       bonjour = b;
       advertiser = new BuildServerAdvertiser({
-        bonjour: b as unknown as BonjourLike,
+        bonjour: b,
         dashboardId: state.dashboardId,
-        serverVersion: 'kiln',
+        serverVersion: kilnVersion(),
         esphomeVersion: () => esphomeVersion,
         friendlyName: () => friendly,
         pin: () => state.identity.pin,

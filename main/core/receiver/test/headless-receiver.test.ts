@@ -190,7 +190,7 @@ describe('kiln receiver (child process)', () => {
     const jobs = JSON.parse(await readFile(join(dataDir, 'jobs.json'), 'utf8'));
     const list = Array.isArray(jobs) ? jobs : (jobs.jobs ?? []);
     expect(list.find((j: { remote_job_id: string }) => j.remote_job_id === 'feedfacecafe')?.status).toBe('cancelled');
-  });
+  }, 90_000);
 
   it('with an approved sender it opens no pairing window and prints no key', async () => {
     const dataDir = await tmp('kiln-rcv-');
