@@ -74,7 +74,7 @@ export type AppProtocolHandler = (request: Request) => Promise<Response>;
 
 /** The request handler for app://kiln/… serving files below `root` (testable without Electron). */
 export function createAppProtocolHandler(root: string): AppProtocolHandler {
-  let realRoot: Promise<string> | null = null;
+  let realRoot: string | null = null;
   return async (request) => {
     let url: URL;
     try {
@@ -87,12 +87,11 @@ export function createAppProtocolHandler(root: string): AppProtocolHandler {
     const file = resolveAppPath(root, url.pathname);
     if (!file) return textResponse(403, 'forbidden');
     try {
-      // Cached once it resolves; a failure (root not built yet) is retried on the next request.
-      realRoot ??= realpath(root).catch((err: unknown) => {
-        realRoot = null;
-        throw err;
-      });
-      const [rootReal, fileReal] = await Promise.all([realRoot, realpath(file)]);
+      // Cached only once it resolves: a failure (root not built yet) is retried on the next
+      // request. (Caching the pending promise raced: a request could still see its rejection.)
+      realRoot ??= await realpath(root);
+      const rootReal = realRoot;
+      const fileReal = await realpath(file);
       const back = relative(rootReal, fileReal);
       if (back === '' || back.startsWith('..') || isAbsolute(back)) return textResponse(403, 'forbidden');
       const info = await stat(fileReal);
