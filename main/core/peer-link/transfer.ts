@@ -234,7 +234,12 @@ export class ChunkAssembler {
   readonly totalBytes: number;
   readonly numChunks: number;
   private readonly expectedSha: string;
-  private readonly parts: Buffer[] = [];
+  /**
+   * The payload, allocated at the announced size (already checked against the cap) on the first
+   * chunk: each chunk is copied in as it arrives, so finishing costs no concatenation of tens of
+   * MiB after the last chunk.
+   */
+  private buffer: Buffer | null = null;
   // Hashed as chunks arrive, so the check after the last chunk does not start from scratch.
   private readonly hash = createHash('sha256');
   private digest: string | undefined;
@@ -266,13 +271,13 @@ export class ChunkAssembler {
     // `frame`: the decoded chunk frame, whose base64 may already have been decoded (fast path).
     const bytes = frame ? chunkFrameData(frame, dataB64) : decodeBase64Strict(dataB64);
     if (!bytes) throw new TransferError('out_of_order', `chunk ${chunkIndex}: invalid base64`);
-    this.append(chunkIndex, bytes, isLast, true);
+    this.append(chunkIndex, bytes, isLast);
   }
 
   /** Feed already-decoded bytes (the submit path decodes first to report `chunk_decode_failed`). */
-  feedBytes(chunkIndex: number, bytes: Uint8Array, isLast: boolean, opts: { owned?: boolean } = {}): void {
+  feedBytes(chunkIndex: number, bytes: Uint8Array, isLast: boolean): void {
     this.checkPosition(chunkIndex);
-    this.append(chunkIndex, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), isLast, opts.owned === true);
+    this.append(chunkIndex, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), isLast);
   }
 
   /** Returns the verified payload; idempotent once it has succeeded. */
@@ -283,10 +288,8 @@ export class ChunkAssembler {
     }
     this.digest ??= this.hash.digest('hex');
     const digest = this.digest;
-    const payload = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.received);
     if (digest !== this.expectedSha) throw new TransferError('hash_mismatch', `sha256 ${digest} does not match the announced ${this.expectedSha}`);
-    this.parts.length = 0;
-    this.parts.push(payload);
+    const payload = this.buffer!;
     this.finalized = payload;
     return payload;
   }
@@ -296,14 +299,14 @@ export class ChunkAssembler {
     if (chunkIndex !== this.nextIndex) throw new TransferError('out_of_order', `chunk ${chunkIndex}, expected ${this.nextIndex}`);
   }
 
-  private append(chunkIndex: number, bytes: Buffer, isLast: boolean, owned: boolean): void {
+  /** Bytes are copied into the payload, so the caller may reuse `bytes` afterwards. */
+  private append(chunkIndex: number, bytes: Buffer, isLast: boolean): void {
     if (this.received + bytes.length > this.totalBytes) {
       throw new TransferError('oversized', `chunk ${chunkIndex} brings ${this.received + bytes.length} bytes, announced ${this.totalBytes}`);
     }
-    // Copy unless the caller hands over ownership: the frame's buffer may be reused by the caller.
-    const part = owned ? bytes : Buffer.from(bytes);
-    this.parts.push(part);
-    this.hash.update(part);
+    this.buffer ??= Buffer.allocUnsafe(this.totalBytes);
+    bytes.copy(this.buffer, this.received);
+    this.hash.update(bytes);
     this.received += bytes.length;
     this.nextIndex++;
     const isFinalByCount = this.nextIndex === this.numChunks;

@@ -118,7 +118,7 @@ export class SubmitIntake {
     }
     let bundle: Buffer | null = null;
     try {
-      inflight.assembler.feedBytes(c.chunk_index, bytes, c.is_last, { owned: true });
+      inflight.assembler.feedBytes(c.chunk_index, bytes, c.is_last);
       if (c.is_last) bundle = inflight.assembler.finalize();
     } catch (err) {
       if (!(err instanceof TransferError)) throw err;
