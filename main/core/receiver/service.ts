@@ -459,12 +459,14 @@ export class BuildReceiver {
     const yamlPath = resolve(this.engine.configDir, job.configuration);
     const esphomeDataDir = senderEsphomeDataDir(this.dataDir, job.remote_peer);
     const yamlName = yamlPath.split(sep).pop()!;
+    const packStarted = performance.now();
     const packed = await packArtifacts({
       storageJsonPath: join(esphomeDataDir, 'storage', `${yamlName}.json`),
       esphomeDataDir,
       allowedRoot: senderWorkspace(this.dataDir, job.remote_peer),
     });
     const wireId = job.remote_job_id;
+    const sendStarted = performance.now();
     await session.send({
       type: 'artifacts_start',
       job_id: wireId,
@@ -475,7 +477,9 @@ export class BuildReceiver {
     });
     await sendFrames(session, chunkFrames('artifacts_chunk', wireId, packed.tarball, CHUNK_SIZE));
     await session.send({ type: 'artifacts_end', job_id: wireId, accepted: true });
-    this.log(`sent artifacts of ${job.configuration} (${packed.tarball.length} bytes) to ${session.label || session.dashboardId}`);
+    const packMs = Math.round(sendStarted - packStarted);
+    const sendMs = Math.round(performance.now() - sendStarted);
+    this.log(`sent artifacts of ${job.configuration} (${packed.tarball.length} bytes; packed in ${packMs} ms, sent in ${sendMs} ms) to ${session.label || session.dashboardId}`);
   }
 
   // ---------------------------------------------------------------- env + sweep
