@@ -2,11 +2,11 @@
 // composition root as `kiln serve` / Electron), `kiln receiver` children compiling with the
 // esphome simulator, and a scripted build server child for raw session measurements.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isAlive } from '../../test/e2e-remote/helpers';
 import { createApp, type KilnApp } from '../../main/core/app';
 import { EventBus } from '../../main/core/events';
 import { OffloaderPairingFlow } from '../../main/core/peer-link/offloader-pairing';
@@ -168,36 +168,13 @@ export async function startSender(cleanup: Cleanup, configDir: string, dataDir: 
   return app;
 }
 
-export interface SimLogEntry {
-  pid: number;
-  role: string;
-  argv?: string[];
-}
-
-export function readSimLog(file: string): SimLogEntry[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .flatMap((l) => {
-      // The simulator may be appending its line right now: a partial last line is skipped.
-      try {
-        return [JSON.parse(l) as SimLogEntry];
-      } catch {
-        return [];
-      }
-    });
-}
+// The simulator's ESPHOME_SIM_LOG reader and the /proc liveness check are shared with the
+// real-process e2e tests.
+export { readSimLog, type SimLogEntry } from '../../test/e2e-remote/helpers';
 
 /** Exited (a zombie counts: it has exited, only its parent has not reaped it). */
 export function exited(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-    return state === 'Z' || state === 'X';
-  } catch {
-    return true;
-  }
+  return !isAlive(pid);
 }
 
 export function whenDone(app: KilnApp, jobId: string, timeoutMs: number): Promise<import('../../main/core/jobs/model').FirmwareJob> {
