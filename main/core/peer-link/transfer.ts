@@ -162,6 +162,47 @@ function matchAt(buf: Buffer, at: number, text: string): boolean {
   return at + text.length <= buf.length && buf.toString('latin1', at, at + text.length) === text;
 }
 
+/** Value of each standard-alphabet base64 character, -1 for every other byte. */
+const B64_VALUE = (() => {
+  const t = new Int8Array(256).fill(-1);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  for (let i = 0; i < 64; i++) t[alphabet.charCodeAt(i)] = i;
+  return t;
+})();
+const EQ = 0x3d;
+
+/**
+ * `buf[start, end)` as text and its decoded bytes when that text is canonical standard base64
+ * (what `bytes.toString('base64')` gives back exactly), else undefined. Equivalent to decoding
+ * and comparing the re-encoding with the text, without the re-encoding (a full encode per chunk):
+ * Node's decoder skips any byte outside its alphabet and stops at the first '=', so every such
+ * byte (quote, backslash, control, non-ASCII, '=' before the tail, whitespace) leaves fewer bytes
+ * than a text of that length must give; its alphabet also takes the url-safe '-' and '_', which
+ * are refused outright; and a canonical encoding has zero padding bits in its last data character.
+ * Differentially tested against the re-encoding check (test/transfer.test.ts).
+ */
+export function decodeCanonicalBase64(buf: Buffer, start: number, end: number): { text: string; bytes: Buffer } | undefined {
+  const len = end - start;
+  if (len < 0 || len % 4 !== 0) return undefined;
+  let pad = 0;
+  if (len > 0 && buf[end - 1] === EQ) pad = buf[end - 2] === EQ ? 2 : 1;
+  if (pad === 2 && buf[end - 3] === EQ) return undefined;
+  // memchr, not a byte loop (a hit past `end` does not count).
+  const dash = buf.indexOf(0x2d, start);
+  if (dash >= 0 && dash < end) return undefined;
+  const under = buf.indexOf(0x5f, start);
+  if (under >= 0 && under < end) return undefined;
+  if (pad > 0) {
+    const last = B64_VALUE[buf[end - pad - 1]];
+    // One '=': the last character carries 2 unused bits; two: 4.
+    if (last < 0 || (last & (pad === 1 ? 3 : 15)) !== 0) return undefined;
+  }
+  const text = buf.toString('latin1', start, end);
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length !== (len / 4) * 3 - pad) return undefined;
+  return { text, bytes };
+}
+
 /**
  * Fast path for the bulk of transfer traffic: a chunk frame laid out exactly as `chunkFrames`
  * writes it (no whitespace, that key order, no escapes, canonical base64) is decoded without
@@ -201,10 +242,9 @@ export function decodeChunkFrame(plaintext: Uint8Array): ChunkMessage | undefine
   if (dataEnd + LAST_TRUE.length === buf.length && matchAt(buf, dataEnd, LAST_TRUE)) isLast = true;
   else if (dataEnd + LAST_FALSE.length === buf.length && matchAt(buf, dataEnd, LAST_FALSE)) isLast = false;
   else return undefined;
-  const text = buf.toString('latin1', dataStart, dataEnd);
-  const bytes = Buffer.from(text, 'base64');
-  // Canonical base64 only: it contains no quote, backslash, control or non-ASCII byte.
-  if (bytes.toString('base64') !== text) return undefined;
+  const decoded = decodeCanonicalBase64(buf, dataStart, dataEnd);
+  if (!decoded) return undefined;
+  const { text, bytes } = decoded;
   const msg: ChunkMessage = { type, job_id: buf.toString('latin1', idStart, idEnd), chunk_index: chunkIndex, data_b64: text, is_last: isLast };
   Object.defineProperty(msg, DECODED_DATA, { value: { text, bytes } satisfies DecodedData, enumerable: false });
   return msg;

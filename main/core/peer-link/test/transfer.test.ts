@@ -10,6 +10,7 @@ import {
   chunkFrameData,
   chunkFrames,
   decodeBase64Strict,
+  decodeCanonicalBase64,
   decodeChunkFrame,
   sendFrames,
   sha256Hex,
@@ -174,6 +175,128 @@ describe('decodeChunkFrame: fast path gives exactly what JSON.parse gives, or st
         expected = undefined;
       }
       expect(decodeAppFrame(plain), v.slice(0, 80)).toEqual(expected);
+    }
+  });
+});
+
+describe('decodeCanonicalBase64: same verdict as decoding and comparing the re-encoding', () => {
+  // The check it replaced (a full re-encode per chunk): canonical = the text equals the
+  // standard encoding of what Node decodes from it.
+  const oldCanonical = (text: string): boolean => Buffer.from(text, 'base64').toString('base64') === text;
+  const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  // Deterministic PRNG so a failure reproduces.
+  let seed = 0x2545f491;
+  const rnd = (n: number): number => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const SPECIAL = ['=', '-', '_', ' ', '\n', '\r', '\t', '"', '\\', '\u0000', '\u007f', '\u0080', '\u00e9', '\u00ab', '\u00ff', '.', '*', ','];
+  const anyChar = (): string => (rnd(3) === 0 ? SPECIAL[rnd(SPECIAL.length)] : rnd(2) === 0 ? ALPHABET[rnd(64)] : String.fromCharCode(rnd(256)));
+
+  function mutate(valid: string): string {
+    const chars = [...valid];
+    const at = rnd(chars.length + 1);
+    switch (rnd(8)) {
+      case 0: // replace one character with anything
+        if (chars.length) chars[Math.min(at, chars.length - 1)] = anyChar();
+        break;
+      case 1: // insert anything
+        chars.splice(at, 0, anyChar());
+        break;
+      case 2: // delete one
+        chars.splice(Math.min(at, chars.length - 1), 1);
+        break;
+      case 3: // '=' somewhere in the middle
+        chars.splice(at, 0, '=');
+        if (chars.length % 4 !== 0) chars.splice(rnd(chars.length), 1);
+        break;
+      case 4: // url-safe alphabet
+        for (let i = 0; i < chars.length; i++) if (chars[i] === '+' || chars[i] === '/' || rnd(30) === 0) chars[i] = rnd(2) ? '-' : '_';
+        break;
+      case 5: { // another last data character (non-zero padding bits for most)
+        const pad = valid.endsWith('==') ? 2 : valid.endsWith('=') ? 1 : 0;
+        if (chars.length > pad) chars[chars.length - pad - 1] = ALPHABET[rnd(64)];
+        break;
+      }
+      case 6: // padding added or removed
+        if (rnd(2) && chars[chars.length - 1] === '=') chars.pop();
+        else chars.push('=');
+        break;
+      default: // whitespace at both ends or inside
+        chars.splice(at, 0, [' ', '\n', '\r\n', '\t'][rnd(4)]);
+    }
+    return chars.join('');
+  }
+
+  function agree(text: string): void {
+    const buf = Buffer.from(text, 'latin1');
+    const got = decodeCanonicalBase64(buf, 0, buf.length);
+    expect(got !== undefined, JSON.stringify(text)).toBe(oldCanonical(text));
+    if (got) {
+      expect(got.text).toBe(text);
+      expect(got.bytes.equals(Buffer.from(text, 'base64'))).toBe(true);
+    }
+    // Inside a buffer, with bytes around the range that must not matter.
+    const framed = Buffer.concat([Buffer.from('-_=x', 'latin1'), buf, Buffer.from('"-_=', 'latin1')]);
+    expect(decodeCanonicalBase64(framed, 4, 4 + buf.length) !== undefined).toBe(oldCanonical(text));
+  }
+
+  it('every encoding of 0..200 random bytes is accepted, and thousands of mutations agree', () => {
+    let accepted = 0;
+    let refused = 0;
+    for (let n = 0; n <= 200; n++) {
+      const valid = randomBytes(n).toString('base64');
+      agree(valid);
+      for (let k = 0; k < 60; k++) {
+        const text = mutate(rnd(4) === 0 ? mutate(valid) : valid);
+        agree(text);
+        if (oldCanonical(text)) accepted++;
+        else refused++;
+      }
+    }
+    // Both verdicts are exercised in quantity.
+    expect(accepted).toBeGreaterThan(500);
+    expect(refused).toBeGreaterThan(5000);
+  });
+
+  it('random strings of every length 0..200 over the alphabet, padding and special bytes', () => {
+    for (let len = 0; len <= 200; len++) {
+      for (let k = 0; k < 30; k++) {
+        let text = '';
+        for (let i = 0; i < len; i++) text += rnd(10) === 0 ? anyChar() : ALPHABET[rnd(64)];
+        if (rnd(3) === 0 && len >= 2) text = text.slice(0, len - 1 - rnd(2)) + '=='.slice(0, 1 + rnd(2));
+        agree(text.slice(0, len));
+      }
+    }
+  });
+
+  it('every 4-character string over a small alphabet with the edge characters', () => {
+    const set = ['A', 'B', 'Q', 'g', '/', '+', '=', '-', '_', ' ', '"', '\u00e9', '\u0000'];
+    for (const a of set) for (const b of set) for (const c of set) for (const d of set) agree(a + b + c + d);
+  });
+
+  it('canonical tails: one and two padding characters with every last data character', () => {
+    for (const ch of ALPHABET) {
+      agree(`AA${ch}=`);
+      agree(`A${ch}==`);
+      agree(`QUJD${ch}A==`);
+    }
+  });
+
+  it('through decodeChunkFrame: the fast path takes exactly the canonical texts', () => {
+    const frame = (text: string) =>
+      Buffer.concat([Buffer.from('{"type":"artifacts_chunk","job_id":"j-1_x","chunk_index":0,"data_b64":"', 'latin1'), Buffer.from(text, 'latin1'), Buffer.from('","is_last":true}', 'latin1')]);
+    for (let n = 0; n <= 120; n++) {
+      const valid = randomBytes(n).toString('base64');
+      for (const text of [valid, mutate(valid), mutate(valid), mutate(mutate(valid))]) {
+        const msg = decodeChunkFrame(frame(text));
+        // Frames shorter than 64 bytes always take the general path.
+        const expected = oldCanonical(text) && frame(text).length >= 64;
+        expect(msg !== undefined, JSON.stringify(text)).toBe(expected);
+        if (msg) expect(chunkFrameData(msg, msg.data_b64)!.equals(Buffer.from(text, 'base64'))).toBe(true);
+      }
     }
   });
 });
