@@ -86,7 +86,9 @@ export interface ReceiverChild extends Child {
 /** `kiln receiver` on 127.0.0.1:0 in key mode, compiling with the simulator. */
 export async function startKilnReceiver(cleanup: Cleanup, key: string, env: Record<string, string> = {}): Promise<ReceiverChild> {
   const dataDir = await tempDir(cleanup, 'kiln-bench-recv-');
-  const child = spawnChild(cleanup, ['--import', 'tsx', KILN, 'receiver', '--host', '127.0.0.1', '--port', '0', '--no-mdns', '--esphome', SIM_ARGV.join(' '), '--data-dir', dataDir, '--pairing-key', key], {
+  // BENCH_RECEIVER_NODE_ARGS: extra node flags for the receiver (e.g. `--cpu-prof` to see its side).
+  const nodeArgs = (process.env.BENCH_RECEIVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawnChild(cleanup, [...nodeArgs, '--import', 'tsx', KILN, 'receiver', '--host', '127.0.0.1', '--port', '0', '--no-mdns', '--esphome', SIM_ARGV.join(' '), '--data-dir', dataDir, '--pairing-key', key], {
     ESPHOME_SIM_SPEED: '0',
     ESPHOME_NOGITIGNORE: '1',
     ESPHOME_SIM_ORPHAN_TTL: '120',

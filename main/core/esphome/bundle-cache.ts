@@ -82,11 +82,10 @@ export class BundleCache {
       this.entries.delete(key);
       return undefined;
     }
-    for (const src of entry.sources) {
-      if ((await sha256OfFile(src.path)) !== src.sha256) {
-        this.entries.delete(key);
-        return undefined;
-      }
+    const now = await Promise.all(entry.sources.map((src) => sha256OfFile(src.path)));
+    if (now.some((sha, i) => sha !== entry.sources[i].sha256)) {
+      this.entries.delete(key);
+      return undefined;
     }
     // Refresh recency so the most used configurations stay.
     this.entries.delete(key);

@@ -1,12 +1,12 @@
 // Offloader side of §10.1: stage a downloaded artifact tarball at esphome's canonical local paths
 // so a later plain `esphome upload <yaml> --device X` finds the firmware (esphome-cli.md §4.3).
 // Lives next to the packer so both ends of the format are in one place.
-import { lstat, mkdir, mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join, posix, resolve, win32 } from 'node:path';
 import { ARTIFACTS_MAX_TOTAL_BYTES } from '../peer-link/transfer';
 import { IDEDATA_MEMBER, STORAGE_MEMBER, VALIDATED_YAML_MEMBER } from './artifact-pack';
 import { isPathInside } from './bundle-extract';
-import { extractTarGzSafely, UnsafeArchiveError } from './safe-tar';
+import { readTarGzSafely, UnsafeArchiveError, type MemberData } from './safe-tar';
 
 export class ArtifactMaterializeError extends Error {
   constructor(message: string) {
@@ -67,8 +67,9 @@ function rewritePaths(value: unknown, remoteBuild: string, localBuild: string): 
   return value;
 }
 
+let tmpCounter = 0;
 async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}-${tmpCounter++}`;
   await writeFile(tmp, data, { mode: 0o644 });
   await rename(tmp, path);
 }
@@ -96,83 +97,89 @@ async function ensureDirUnder(root: string, dir: string, checked: Set<string>): 
   }
 }
 
+/** Writes `data` beside `target` and renames it over it: a reader never sees half a firmware image. */
+async function writeMember(target: string, data: Uint8Array): Promise<void> {
+  const existing = await lstat(target).catch(() => null);
+  if (existing && !existing.isFile()) throw new ArtifactMaterializeError(`${target} exists and is not a regular file`);
+  await writeAtomic(target, data);
+}
+
+function parseJsonObject(data: Buffer, what: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data.toString('utf8'));
+  } catch (err) {
+    throw new ArtifactMaterializeError(`malformed artifact tarball: ${what} is not valid JSON (${(err as Error).message})`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ArtifactMaterializeError(`malformed artifact tarball: ${what} is not an object`);
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Validates the whole tarball in memory first (every member name, type and size, storage.json,
+ * the firmware image), so a refused tarball writes nothing; then writes each file once, in
+ * place, concurrently.
+ */
 export async function materializeArtifacts(opts: MaterializeOptions): Promise<MaterializedArtifacts> {
   const dataDir = resolve(opts.esphomeDataDir ?? join(opts.configDir, '.esphome'));
-  await mkdir(dataDir, { recursive: true });
-  const staging = await mkdtemp(join(dataDir, '.kiln-artifacts-'));
+  let members: MemberData[];
   try {
-    let members;
-    try {
-      members = await extractTarGzSafely(opts.tarball, staging, { maxUncompressedBytes: ARTIFACTS_MAX_TOTAL_BYTES + 1024 * 1024 }, opts.signal);
-    } catch (err) {
-      if (err instanceof UnsafeArchiveError) throw new ArtifactMaterializeError(`malformed artifact tarball: ${err.message}`);
-      throw err;
-    }
-    const names = new Set(members.map((m) => m.name));
-    if (!names.has(STORAGE_MEMBER)) throw new ArtifactMaterializeError('malformed artifact tarball: storage.json missing');
-    let storage: Record<string, unknown>;
-    try {
-      const parsed: unknown = JSON.parse(await readFile(join(staging, STORAGE_MEMBER), 'utf8'));
-      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
-      storage = parsed as Record<string, unknown>;
-    } catch (err) {
-      throw new ArtifactMaterializeError(`malformed artifact tarball: storage.json unreadable (${(err as Error).message})`);
-    }
-    const name = storage.name;
-    if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[\\/\0]/.test(name)) {
-      throw new ArtifactMaterializeError('malformed artifact tarball: storage.json has no usable name');
-    }
-    const remoteBuild = typeof storage.build_path === 'string' ? storage.build_path : '';
-    const remoteFirmware = typeof storage.firmware_bin_path === 'string' ? storage.firmware_bin_path : '';
-    const firmwareRel = remoteBuild && remoteFirmware ? remoteRelative(remoteBuild, remoteFirmware) : null;
-    if (!firmwareRel || firmwareRel.length === 0) throw new ArtifactMaterializeError('malformed artifact tarball: firmware_bin_path is not inside build_path');
-    if (!names.has(firmwareRel.join('/'))) throw new ArtifactMaterializeError(`malformed artifact tarball: firmware image ${firmwareRel.join('/')} missing`);
-
-    const buildPath = join(dataDir, 'build', name);
-    const storagePath = join(dataDir, 'storage', `${basename(opts.configuration)}.json`);
-    const firmwareBinPath = join(buildPath, ...firmwareRel);
-
-    // Build tree first (platformio.ini included), then the sidecars, then the idedata mtime bump.
-    const checked = new Set<string>();
-    await ensureDirUnder(dataDir, buildPath, checked);
-    const files: string[] = [];
-    for (const m of members) {
-      if (SIDE_MEMBERS.has(m.name)) continue;
-      const target = join(buildPath, ...m.name.split('/'));
-      await ensureDirUnder(buildPath, join(target, '..'), checked);
-      const existing = await lstat(target).catch(() => null);
-      if (existing && !existing.isFile()) throw new ArtifactMaterializeError(`${target} exists and is not a regular file`);
-      await rename(join(staging, ...m.name.split('/')), target);
-      files.push(m.name);
-    }
-
-    const localStorage = rewritePaths(storage, remoteBuild, buildPath) as Record<string, unknown>;
-    localStorage.build_path = buildPath;
-    localStorage.firmware_bin_path = firmwareBinPath;
-    await ensureDirUnder(dataDir, join(dataDir, 'storage'), checked);
-    await writeAtomic(storagePath, `${JSON.stringify(localStorage, null, 2)}\n`);
-    if (names.has(VALIDATED_YAML_MEMBER)) {
-      await rename(join(staging, VALIDATED_YAML_MEMBER), storagePath.replace(/\.json$/, '.validated.yaml'));
-    }
-
-    let idedataPath: string | null = null;
-    if (names.has(IDEDATA_MEMBER)) {
-      let idedata: unknown;
-      try {
-        idedata = JSON.parse(await readFile(join(staging, IDEDATA_MEMBER), 'utf8'));
-      } catch {
-        throw new ArtifactMaterializeError('malformed artifact tarball: idedata.json is not valid JSON');
-      }
-      idedataPath = join(dataDir, 'idedata', `${name}.json`);
-      await ensureDirUnder(dataDir, join(dataDir, 'idedata'), checked);
-      await writeAtomic(idedataPath, `${JSON.stringify(rewritePaths(idedata, remoteBuild, buildPath), null, 2)}\n`);
-      // esphome reuses cached idedata only while it is newer than platformio.ini.
-      const ini = await stat(join(buildPath, 'platformio.ini')).catch(() => null);
-      const stamp = new Date(Math.max(Date.now(), (ini?.mtimeMs ?? 0) + 2000));
-      await utimes(idedataPath, stamp, stamp);
-    }
-    return { name, storagePath, idedataPath, buildPath, firmwareBinPath, files };
-  } finally {
-    await rm(staging, { recursive: true, force: true });
+    members = await readTarGzSafely(opts.tarball, { maxUncompressedBytes: ARTIFACTS_MAX_TOTAL_BYTES + 1024 * 1024 }, opts.signal);
+  } catch (err) {
+    if (err instanceof UnsafeArchiveError) throw new ArtifactMaterializeError(`malformed artifact tarball: ${err.message}`);
+    throw err;
   }
+  const byName = new Map(members.map((m) => [m.name, m.data]));
+  const storageData = byName.get(STORAGE_MEMBER);
+  if (!storageData) throw new ArtifactMaterializeError('malformed artifact tarball: storage.json missing');
+  const storage = parseJsonObject(storageData, 'storage.json');
+  const name = storage.name;
+  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[\\/\0]/.test(name)) {
+    throw new ArtifactMaterializeError('malformed artifact tarball: storage.json has no usable name');
+  }
+  const remoteBuild = typeof storage.build_path === 'string' ? storage.build_path : '';
+  const remoteFirmware = typeof storage.firmware_bin_path === 'string' ? storage.firmware_bin_path : '';
+  const firmwareRel = remoteBuild && remoteFirmware ? remoteRelative(remoteBuild, remoteFirmware) : null;
+  if (!firmwareRel || firmwareRel.length === 0) throw new ArtifactMaterializeError('malformed artifact tarball: firmware_bin_path is not inside build_path');
+  if (!byName.has(firmwareRel.join('/'))) throw new ArtifactMaterializeError(`malformed artifact tarball: firmware image ${firmwareRel.join('/')} missing`);
+  const idedataData = byName.get(IDEDATA_MEMBER);
+  const idedata = idedataData ? parseJsonObject(idedataData, 'idedata.json') : null;
+
+  const buildPath = join(dataDir, 'build', name);
+  const storagePath = join(dataDir, 'storage', `${basename(opts.configuration)}.json`);
+  const firmwareBinPath = join(buildPath, ...firmwareRel);
+  const idedataPath = idedata ? join(dataDir, 'idedata', `${name}.json`) : null;
+  if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted');
+
+  // Directories first (one walk, remembered), then every file at once.
+  const checked = new Set<string>();
+  await mkdir(dataDir, { recursive: true });
+  await ensureDirUnder(dataDir, buildPath, checked);
+  const buildMembers = members.filter((m) => !SIDE_MEMBERS.has(m.name));
+  const targets = buildMembers.map((m) => join(buildPath, ...m.name.split('/')));
+  for (const target of targets) await ensureDirUnder(buildPath, join(target, '..'), checked);
+  await ensureDirUnder(dataDir, join(dataDir, 'storage'), checked);
+  if (idedataPath) await ensureDirUnder(dataDir, join(dataDir, 'idedata'), checked);
+
+  // Build tree first (platformio.ini included), then the sidecars, then the idedata mtime bump.
+  await Promise.all(buildMembers.map((m, i) => writeMember(targets[i], m.data)));
+  const localStorage = rewritePaths(storage, remoteBuild, buildPath) as Record<string, unknown>;
+  localStorage.build_path = buildPath;
+  localStorage.firmware_bin_path = firmwareBinPath;
+  const sidecars: Array<Promise<void>> = [writeAtomic(storagePath, `${JSON.stringify(localStorage, null, 2)}\n`)];
+  const validated = byName.get(VALIDATED_YAML_MEMBER);
+  if (validated) sidecars.push(writeAtomic(storagePath.replace(/\.json$/, '.validated.yaml'), validated));
+  if (idedata && idedataPath) {
+    sidecars.push(
+      (async () => {
+        await writeAtomic(idedataPath, `${JSON.stringify(rewritePaths(idedata, remoteBuild, buildPath), null, 2)}\n`);
+        // esphome reuses cached idedata only while it is newer than platformio.ini.
+        const ini = await stat(join(buildPath, 'platformio.ini')).catch(() => null);
+        const stamp = new Date(Math.max(Date.now(), (ini?.mtimeMs ?? 0) + 2000));
+        await utimes(idedataPath, stamp, stamp);
+      })(),
+    );
+  }
+  await Promise.all(sidecars);
+  return { name, storagePath, idedataPath, buildPath, firmwareBinPath, files: buildMembers.map((m) => m.name) };
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../peer-link/transfer';
 import { ArtifactMaterializeError, materializeArtifacts } from '../artifact-materialize';
@@ -226,6 +226,18 @@ describe('materializeArtifacts (§10.1 offloader side)', () => {
     await materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml' });
   });
 
+  it('round-trips a device whose member names need a PAX header (the tar-stream path)', async () => {
+    const name = `kitchen-${'x'.repeat(90)}`; // `.pioenvs/<name>/firmware.factory.bin` > 100 bytes
+    const files = ['firmware.bin', 'firmware.factory.bin'].map((f) => `.pioenvs/${name}/${f}`);
+    const contents = await makeBuild({ platform: 'esp32', name, files });
+    const p = await pack();
+    expect(p.members).toContain(files[1]);
+    const configDir = join(base, 'config');
+    await mkdir(configDir);
+    const m = await materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml' });
+    for (const rel of files) expect((await readFile(join(m.buildPath, ...rel.split('/')))).equals(contents[rel])).toBe(true);
+  });
+
   it('refuses a local build tree whose directory is a symlink (or a file), for every member path', async () => {
     await makeBuild({ platform: 'esp32', files: ESP32_FILES });
     const p = await pack();
@@ -242,7 +254,7 @@ describe('materializeArtifacts (§10.1 offloader side)', () => {
     await expect(materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml' })).rejects.toThrow(/is not a directory/);
   });
 
-  it('refuses hostile or malformed tarballs and leaves no staging behind', async () => {
+  it('refuses hostile or malformed tarballs before writing anything', async () => {
     const configDir = join(base, 'config');
     await mkdir(configDir);
     const storage = JSON.stringify({ name: 'kitchen', esp_platform: 'esp32', build_path: '/r/build/kitchen', firmware_bin_path: '/r/build/kitchen/.pioenvs/kitchen/firmware.bin' });
@@ -254,6 +266,20 @@ describe('materializeArtifacts (§10.1 offloader side)', () => {
       [await tarGz([{ name: 'storage.json', data: JSON.stringify({ name: '../x', build_path: '/r', firmware_bin_path: '/r/f' }) }]), /no usable name/],
       [await tarGz([{ name: 'storage.json', data: JSON.stringify({ name: 'k', build_path: '/r/b', firmware_bin_path: '/etc/passwd' }) }]), /not inside build_path/],
       [Buffer.from(gunzipSync(await tarGz([{ name: 'a', data: 'b' }]))), /gzip/],
+      [await tarGz([{ name: 'storage.json', data: storage }, { name: 'a', data: '1' }, { name: './a', data: '2' }]), /duplicate member/],
+      // Valid up to the firmware image, then idedata.json is not JSON: refused before the build tree is written.
+      [
+        await tarGz([
+          { name: 'storage.json', data: storage },
+          { name: 'idedata.json', data: '{not json' },
+          { name: '.pioenvs/kitchen/firmware.bin', data: 'fw' },
+        ]),
+        /idedata.json is not valid JSON/,
+      ],
+      // A gzip bomb: 70 MiB of zeros inflate past the 65 MiB bound.
+      [gzipSync(Buffer.alloc(70 * 1024 * 1024)), /inflates beyond/],
+      // Cut off in the middle of a member.
+      [gzipSync(gunzipSync(await tarGz([{ name: 'storage.json', data: storage }, { name: 'big', data: 'x'.repeat(5000) }])).subarray(0, 1536)), /truncated|unexpected end|tar/],
     ];
     for (const [tarball, re] of cases) {
       const err = await materializeArtifacts({ tarball, configDir, configuration: 'kitchen.yaml' }).catch((e: unknown) => e);
@@ -261,6 +287,6 @@ describe('materializeArtifacts (§10.1 offloader side)', () => {
       expect((err as Error).message).toMatch(re);
     }
     const { readdir } = await import('node:fs/promises');
-    expect(await readdir(join(configDir, '.esphome'))).toEqual([]);
+    expect(await readdir(configDir)).toEqual([]);
   });
 });

@@ -1,0 +1,75 @@
+// An in-memory tar writer for the artifact tarball. The members are already in memory and their
+// sizes known, so the whole archive is one allocation filled by copies: no stream, no per-entry
+// callback, no concatenation of the pieces afterwards. The headers are byte for byte what
+// tar-stream writes for the same entries (ustar, mode 0644, uid/gid 0, mtime 0, no user names;
+// `tar-writer.test.ts` compares the two), so archives do not depend on which writer made them.
+// Names tar-stream would store in a PAX header (non-ASCII, or too long for ustar's 100-byte name
+// field) are not handled here: the caller falls back to tar-stream for those archives.
+
+export interface TarFile {
+  name: string;
+  data: Uint8Array;
+}
+
+const BLOCK = 512;
+const NAME_FIELD = 100;
+const END_OF_ARCHIVE = 2 * BLOCK;
+/** The largest size an 11-digit octal field holds (8 GiB − 1). */
+const MAX_OCTAL_SIZE = 0o77777777777;
+
+function padded(size: number): number {
+  return Math.ceil(size / BLOCK) * BLOCK;
+}
+
+/** True when `name` fits a plain ustar name field (printable ASCII, at most 100 bytes). */
+export function fitsUstarName(name: string): boolean {
+  return name.length > 0 && name.length <= NAME_FIELD && /^[\x20-\x7e]+$/.test(name);
+}
+
+function writeOctal(buf: Buffer, at: number, value: number, digits: number): void {
+  buf.write(`${value.toString(8).padStart(digits, '0')} `, at, 'latin1');
+}
+
+/** The 512-byte ustar header of a regular file, as tar-stream's `headers.encode` writes it. */
+function writeHeader(buf: Buffer, at: number, name: string, size: number): void {
+  buf.fill(0, at, at + BLOCK);
+  buf.write(name, at, 'latin1');
+  writeOctal(buf, at + 100, 0o644, 6); // mode
+  writeOctal(buf, at + 108, 0, 6); // uid
+  writeOctal(buf, at + 116, 0, 6); // gid
+  writeOctal(buf, at + 124, size, 11);
+  writeOctal(buf, at + 136, 0, 11); // mtime
+  buf[at + 156] = 0x30; // typeflag '0': regular file
+  buf.write('ustar\x0000', at + 257, 'latin1'); // magic "ustar\0", version "00"
+  writeOctal(buf, at + 329, 0, 6); // devmajor
+  writeOctal(buf, at + 337, 0, 6); // devminor
+  // The checksum counts its own field as eight spaces.
+  let sum = 8 * 0x20;
+  for (let i = 0; i < 148; i++) sum += buf[at + i];
+  for (let i = 156; i < BLOCK; i++) sum += buf[at + i];
+  writeOctal(buf, at + 148, sum, 6);
+}
+
+/**
+ * The tar archive of `files`, in order, ending with two zero blocks; `null` when a name needs a
+ * PAX header (see `fitsUstarName`) or a member is too large for the ustar size field.
+ */
+export function renderTar(files: readonly TarFile[]): Buffer | null {
+  let total = END_OF_ARCHIVE;
+  for (const f of files) {
+    if (!fitsUstarName(f.name) || f.data.length > MAX_OCTAL_SIZE) return null;
+    total += BLOCK + padded(f.data.length);
+  }
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const f of files) {
+    writeHeader(out, at, f.name, f.data.length);
+    at += BLOCK;
+    out.set(f.data, at);
+    const end = at + padded(f.data.length);
+    out.fill(0, at + f.data.length, end);
+    at = end;
+  }
+  out.fill(0, at, total);
+  return out;
+}

@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import * as tarStream from 'tar-stream';
+import { fitsUstarName, renderTar, type TarFile } from '../tar-writer';
+import { readTarGzSafely } from '../safe-tar';
+import { gzipSync } from 'node:zlib';
+
+/** What tar-stream writes for the same entries (the writer the in-memory one replaces). */
+async function tarStreamBytes(files: TarFile[]): Promise<Buffer> {
+  const pack = tarStream.pack();
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((res, rej) => {
+    pack.on('data', (c: unknown) => {
+      chunks.push(c as Buffer);
+    });
+    pack.on('end', () => res());
+    pack.on('error', rej);
+  });
+  for (const f of files) {
+    await new Promise<void>((res, rej) =>
+      pack.entry({ name: f.name, size: f.data.length, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, type: 'file' }, Buffer.from(f.data), (e) => (e ? rej(e) : res())),
+    );
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+describe('in-memory tar writer', () => {
+  it('writes the same bytes as tar-stream for ustar names and any sizes', async () => {
+    const sizes = [0, 1, 511, 512, 513, 1024, 4095, 65_537, 1_000_003];
+    const names = ['storage.json', '.pioenvs/kitchen/firmware.bin', 'a', 'x'.repeat(100), 'dir/with space/~file-1.bin', `${'d/'.repeat(49)}z`];
+    for (let round = 0; round < 6; round++) {
+      const files: TarFile[] = names.map((name, i) => ({ name, data: randomBytes(sizes[(i + round) % sizes.length]) }));
+      const mine = renderTar(files);
+      expect(mine).not.toBeNull();
+      expect(mine!.equals(await tarStreamBytes(files))).toBe(true);
+    }
+    expect(renderTar([])!.equals(await tarStreamBytes([]))).toBe(true);
+  });
+
+  it('reads back through the safe reader with the same names and contents', async () => {
+    const files: TarFile[] = [
+      { name: 'storage.json', data: Buffer.from('{"name":"k"}') },
+      { name: '.pioenvs/k/firmware.bin', data: randomBytes(70_001) },
+    ];
+    const back = await readTarGzSafely(gzipSync(renderTar(files)!), { maxUncompressedBytes: 1 << 20 });
+    expect(back.map((m) => m.name)).toEqual(files.map((f) => f.name));
+    expect(back.map((m) => m.data.equals(Buffer.from(files[back.indexOf(m)].data)))).toEqual([true, true]);
+  });
+
+  it('leaves names that need a PAX header to tar-stream (returns null)', () => {
+    expect(fitsUstarName('x'.repeat(101))).toBe(false);
+    expect(fitsUstarName('firmwäre.bin')).toBe(false);
+    expect(fitsUstarName('')).toBe(false);
+    expect(renderTar([{ name: 'ok', data: Buffer.alloc(1) }, { name: `${'long/'.repeat(30)}f`, data: Buffer.alloc(1) }])).toBeNull();
+  });
+});
