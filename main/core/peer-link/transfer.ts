@@ -1,8 +1,9 @@
 // Chunked transfers over the peer-link session (peer-link-protocol.md §7): the sender side
 // (`splitChunks`) and the receiving assembler (`ChunkAssembler`, §7.1). Shared by bundles
 // (offloader → receiver) and artifact tarballs (receiver → offloader); only the cap differs.
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { PeerMessage } from './frames';
+import { OffThreadSha256 } from './offthread-sha256';
 import { decodeBase64Strict as decodeStrict, PREENCODED_JSON } from './wire';
 
 export const CHUNK_SIZE = 32_768;
@@ -267,7 +268,16 @@ export interface AssemblerOptions {
   sha256: string;
   /** BUNDLE_MAX_TOTAL_BYTES or ARTIFACTS_MAX_TOTAL_BYTES. */
   cap: number;
+  /**
+   * Payloads of at least this many bytes are hashed on a worker thread as they arrive (see
+   * offthread-sha256.ts); smaller ones, or when no worker is free, on this thread. Default
+   * OFF_THREAD_HASH_MIN_BYTES; Infinity = never.
+   */
+  offThreadHashMinBytes?: number;
 }
+
+/** Below this a transfer is hashed on the receiving thread (a worker round trip is not worth it). */
+export const OFF_THREAD_HASH_MIN_BYTES = 4 * MIB;
 
 /** One fresh assembler per transfer (§7.1). Construction throws `TransferError` on a bad announcement. */
 export class ChunkAssembler {
@@ -280,8 +290,11 @@ export class ChunkAssembler {
    * MiB after the last chunk.
    */
   private buffer: Buffer | null = null;
-  // Hashed as chunks arrive, so the check after the last chunk does not start from scratch.
-  private readonly hash = createHash('sha256');
+  // Hashed as chunks arrive (on a worker for large payloads, else here), so the check after the
+  // last chunk does not start from scratch.
+  private hash: Hash | null = null;
+  private offThread: OffThreadSha256 | undefined;
+  private readonly offThreadMin: number;
   private digest: string | undefined;
   private received = 0;
   private nextIndex = 0;
@@ -295,6 +308,12 @@ export class ChunkAssembler {
     this.totalBytes = opts.totalBytes;
     this.numChunks = opts.numChunks;
     this.expectedSha = String(opts.sha256).toLowerCase();
+    this.offThreadMin = opts.offThreadHashMinBytes ?? OFF_THREAD_HASH_MIN_BYTES;
+  }
+
+  /** True when this transfer's hash is being computed on a worker thread (diagnostics, tests). */
+  get hashedOffThread(): boolean {
+    return this.offThread !== undefined;
   }
 
   get bytesReceived(): number {
@@ -310,7 +329,10 @@ export class ChunkAssembler {
     this.checkPosition(chunkIndex);
     // `frame`: the decoded chunk frame, whose base64 may already have been decoded (fast path).
     const bytes = frame ? chunkFrameData(frame, dataB64) : decodeBase64Strict(dataB64);
-    if (!bytes) throw new TransferError('out_of_order', `chunk ${chunkIndex}: invalid base64`);
+    if (!bytes) {
+      this.offThread?.abandon();
+      throw new TransferError('out_of_order', `chunk ${chunkIndex}: invalid base64`);
+    }
     this.append(chunkIndex, bytes, isLast);
   }
 
@@ -326,7 +348,7 @@ export class ChunkAssembler {
     if (!this.lastAccepted || this.received !== this.totalBytes) {
       throw new TransferError('undersized', `received ${this.received} of ${this.totalBytes} bytes${this.lastAccepted ? '' : ' (last chunk not seen)'}`);
     }
-    this.digest ??= this.hash.digest('hex');
+    this.digest ??= this.computeDigest();
     const digest = this.digest;
     if (digest !== this.expectedSha) throw new TransferError('hash_mismatch', `sha256 ${digest} does not match the announced ${this.expectedSha}`);
     const payload = this.buffer!;
@@ -334,23 +356,49 @@ export class ChunkAssembler {
     return payload;
   }
 
+  private computeDigest(): string {
+    if (this.offThread) {
+      const hex = this.offThread.digestHex();
+      if (hex !== undefined) return hex;
+      // The worker gave up or did not answer: hash the same bytes here.
+      return sha256Hex(this.buffer!);
+    }
+    return this.hash!.digest('hex');
+  }
+
   private checkPosition(chunkIndex: number): void {
     if (this.lastAccepted) throw new TransferError('post_completion', `chunk ${chunkIndex} after the last chunk`);
-    if (chunkIndex !== this.nextIndex) throw new TransferError('out_of_order', `chunk ${chunkIndex}, expected ${this.nextIndex}`);
+    if (chunkIndex !== this.nextIndex) {
+      this.offThread?.abandon();
+      throw new TransferError('out_of_order', `chunk ${chunkIndex}, expected ${this.nextIndex}`);
+    }
   }
 
   /** Bytes are copied into the payload, so the caller may reuse `bytes` afterwards. */
+  private allocate(): void {
+    if (this.totalBytes >= this.offThreadMin) this.offThread = OffThreadSha256.start(this.totalBytes);
+    if (this.offThread) this.buffer = this.offThread.buffer;
+    else {
+      this.buffer = Buffer.allocUnsafe(this.totalBytes);
+      this.hash = createHash('sha256');
+    }
+  }
+
   private append(chunkIndex: number, bytes: Buffer, isLast: boolean): void {
     if (this.received + bytes.length > this.totalBytes) {
+      this.offThread?.abandon();
       throw new TransferError('oversized', `chunk ${chunkIndex} brings ${this.received + bytes.length} bytes, announced ${this.totalBytes}`);
     }
-    this.buffer ??= Buffer.allocUnsafe(this.totalBytes);
-    bytes.copy(this.buffer, this.received);
-    this.hash.update(bytes);
+    if (!this.buffer) this.allocate();
+    bytes.copy(this.buffer!, this.received);
     this.received += bytes.length;
+    if (this.offThread) this.offThread.written(this.received);
+    else this.hash!.update(bytes);
     this.nextIndex++;
     const isFinalByCount = this.nextIndex === this.numChunks;
     if (isLast !== isFinalByCount) {
+      // The transfer is over (§7.1): the worker has nothing more to wait for.
+      this.offThread?.abandon();
       throw new TransferError('chunk_count_mismatch', `chunk ${chunkIndex}: is_last=${isLast} but ${this.numChunks} chunks were announced`);
     }
     if (isLast) this.lastAccepted = true;
