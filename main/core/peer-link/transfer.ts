@@ -390,10 +390,12 @@ export class ChunkAssembler {
       throw new TransferError('oversized', `chunk ${chunkIndex} brings ${this.received + bytes.length} bytes, announced ${this.totalBytes}`);
     }
     if (!this.buffer) this.allocate();
-    bytes.copy(this.buffer!, this.received);
+    if (this.offThread) this.offThread.append(bytes);
+    else {
+      bytes.copy(this.buffer!, this.received);
+      this.hash!.update(bytes);
+    }
     this.received += bytes.length;
-    if (this.offThread) this.offThread.written(this.received);
-    else this.hash!.update(bytes);
     this.nextIndex++;
     const isFinalByCount = this.nextIndex === this.numChunks;
     if (isLast !== isFinalByCount) {

@@ -53,22 +53,38 @@ describe('OffThreadSha256', () => {
     expect(h.buffer.length).toBe(data.length);
     let off = 0;
     for (const step of [1, 100_000, 7, 2 * MIB, 1]) {
-      data.copy(h.buffer, off, off, off + step);
+      h.append(data.subarray(off, off + step));
       off += step;
-      h.written(off);
+      expect(h.length).toBe(off);
       await new Promise((r) => setTimeout(r, 2));
     }
-    data.copy(h.buffer, off, off);
-    h.written(data.length);
+    expect(() => h.append(Buffer.alloc(data.length))).toThrow(RangeError);
+    h.append(data.subarray(off));
+    // The worker touched pages ahead of the writes; none of that shows in the payload.
+    expect(h.buffer.equals(data)).toBe(true);
     expect(h.digestHex()).toBe(createHash('sha256').update(data).digest('hex'));
     // Once answered it has nothing more to give.
     expect(h.digestHex()).toBeUndefined();
   });
 
+  it('a writer racing the worker’s page touching never loses a byte to it', async () => {
+    const data = randomBytes(24 * MIB + 5);
+    for (let round = 0; round < 3; round++) {
+      const h = OffThreadSha256.start(data.length)!;
+      // Slow first, so the worker is touching regions while the writer arrives at them, then fast.
+      for (let off = 0; off < data.length; off += CHUNK_SIZE) {
+        h.append(data.subarray(off, off + CHUNK_SIZE));
+        if (off < 2 * MIB && round === 1) await new Promise((r) => setImmediate(r));
+      }
+      expect(h.buffer.equals(data)).toBe(true);
+      expect(h.digestHex()).toBe(sha256Hex(data));
+      await until(() => offThreadHashWorkers().busy === 0);
+    }
+  });
+
   it('a worker that sees no new bytes for idleMs gives up: the owner gets undefined, not a wait', async () => {
     const h = OffThreadSha256.start(1000, { idleMs: 30 })!;
-    h.buffer.fill(1, 0, 10);
-    h.written(10);
+    h.append(Buffer.alloc(10, 1));
     await new Promise((r) => setTimeout(r, 120));
     const t0 = Date.now();
     expect(h.digestHex()).toBeUndefined();
@@ -77,7 +93,7 @@ describe('OffThreadSha256', () => {
 
   it('abandon frees the worker for the next transfer', async () => {
     const h = OffThreadSha256.start(1000)!;
-    h.written(10);
+    h.append(Buffer.alloc(10, 1));
     await until(() => offThreadHashWorkers().busy === 1);
     h.abandon();
     await until(() => offThreadHashWorkers().busy === 0);
@@ -92,7 +108,7 @@ describe('OffThreadSha256', () => {
         script,
         `import { OffThreadSha256 } from ${JSON.stringify(resolve(here, '../offthread-sha256.ts'))};
 const h = OffThreadSha256.start(1 << 20);
-h.written(100);
+h.append(Buffer.alloc(100));
 setTimeout(() => process.stdout.write('still here\\n'), 50);\n`,
       );
       const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: resolve(here, '../../../..'), stdio: ['ignore', 'pipe', 'pipe'] });
