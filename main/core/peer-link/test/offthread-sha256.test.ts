@@ -3,7 +3,7 @@
 // process with a waiting worker still exits, and real 6 MiB transfers over a real session.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,8 @@ import { ARTIFACTS_MAX_TOTAL_BYTES, ChunkAssembler, chunkFrames, CHUNK_SIZE, sen
 import { downloadArtifacts, submitJob } from '../offloader-jobs';
 import { ScriptedServer } from '../../scheduler/test/harness/scripted-server';
 import { TestOffloader } from '../../scheduler/test/harness/offloader';
+import { startStack } from '../../receiver/test/harness';
+import { bundleFor } from '../../receiver/test/tar-helpers';
 
 const MIB = 1024 * 1024;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -246,5 +248,25 @@ describe('6 MiB bundle and artifacts over a real session (worker-hashed on both 
     await sendFrames(live, chunkFrames('artifacts_chunk', 'bbbbbbbbbbbb', artifact));
     await live.send({ type: 'artifacts_end', job_id: 'bbbbbbbbbbbb', accepted: true });
     await expect(wrongDigest).rejects.toMatchObject({ code: 'hash_mismatch' });
+  }, 30_000);
+});
+
+describe('a 5 MiB bundle through the real receiver (payload in a SharedArrayBuffer)', () => {
+  it('is verified, extracted and queued with its files intact', async () => {
+    process.env.ESPHOME_SIM_SPEED = '0';
+    const stack = await startStack();
+    try {
+      const s = await stack.connect('Laptop');
+      const pad = randomBytes(5 * MIB);
+      const bundle = await bundleFor('big-room.yaml', 'esphome:\n  name: big-room\n', [{ name: 'pad.bin', data: pad }]);
+      expect(bundle.length).toBeGreaterThan(4 * MIB);
+      const ack = await submitJob(s.session, { jobId: 'cccccccccccc', configurationFilename: 'big-room.yaml', target: 'compile', bundle });
+      expect(ack).toEqual({ jobId: 'cccccccccccc', accepted: true });
+      await until(() => stack.engine.getJobs().some((j) => j.remote_job_id === 'cccccccccccc'));
+      const extracted = readFileSync(join(stack.dir, 'remote_builds', s.dashboardId.slice(0, 8), 'big-room', 'pad.bin'));
+      expect(extracted.equals(pad)).toBe(true);
+    } finally {
+      await stack.stop();
+    }
   }, 30_000);
 });
