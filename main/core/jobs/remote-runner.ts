@@ -408,7 +408,8 @@ export async function bundleWithCli(
       timeoutMs,
       onOutput: (text) => (output = text),
     });
-    await cache?.put(key, ctx.yamlPath, bundle, output, startedAt);
+    // Remembering it hashes every source file again: not on the way to the build server.
+    void cache?.put(key, ctx.yamlPath, bundle, output, startedAt).catch(() => undefined);
     return bundle;
   } catch (err) {
     if (err instanceof SpawnError) throw new Error(`bundle failed: ${err.message}`);

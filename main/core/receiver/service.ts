@@ -8,7 +8,7 @@ import type { EventBus } from '../events';
 import { createJob, isActive, isNetworkFlash, isTerminal, type CancelledBy, type FirmwareJob, type QueueStatus } from '../jobs/model';
 import type { ReceiverSession } from '../peer-link/session';
 import { chunkCount, chunkFrames, CHUNK_SIZE, sendFrames } from '../peer-link/transfer';
-import { ArtifactPackError, packArtifacts } from './artifact-pack';
+import { ArtifactPackError, packArtifacts, type PackedArtifacts } from './artifact-pack';
 import { BundleExtractError, extractBundle } from './bundle-extract';
 import { senderDirName } from './filename';
 import { SubmitIntake, type AcceptedSubmit } from './submit-intake';
@@ -65,6 +65,8 @@ export interface BuildReceiverOptions {
   /** Workspace TTL (§15 `cleanup_ttl_seconds`), default 24 h, clamped 1 h..30 days. */
   cleanupTtlSeconds?: number;
   sweepIntervalMs?: number;
+  /** How long artifacts packed at completion wait for their download, default 60 s. */
+  prepackTtlMs?: number;
   /** Bound on an inflated bundle, default 512 MiB. */
   maxUncompressedBundleBytes?: number;
   /** Bundle cap, default 128 MiB. */
@@ -109,6 +111,12 @@ export class BuildReceiver {
   private readonly sweeper: WorkspaceSweeper;
   private started = false;
   private stopped = false;
+  /**
+   * Artifacts packed the moment a compile completed, by receiver job id: the sender asks for them
+   * right after it sees `completed`, and packing during that round trip takes it off the critical
+   * path of every remote build. Held until downloaded, or for `prepackTtlMs` at most.
+   */
+  private readonly prepacked = new Map<string, { packed: Promise<PackedArtifacts>; timer: NodeJS.Timeout }>();
 
   constructor(private readonly opts: BuildReceiverOptions) {
     this.engine = opts.engine;
@@ -155,6 +163,7 @@ export class BuildReceiver {
     if (this.stopped) return;
     this.stopped = true;
     this.sweeper.stop();
+    for (const id of [...this.prepacked.keys()]) this.dropPrepacked(id);
     for (const off of this.offs.splice(0)) off();
     // Builds of a role that is going away could neither report nor be downloaded any more.
     cancelReceiverJobs(this.engine);
@@ -417,6 +426,41 @@ export class BuildReceiver {
     this.onLaneTransition(job);
     this.fanState(job, status);
     if (job.remote_peer) void touchWorkspace(senderWorkspace(this.dataDir, job.remote_peer));
+    if (status === 'completed' && job.remote_peer && job.job_type === 'compile') this.prepack(job);
+  }
+
+  private prepack(job: FirmwareJob): void {
+    this.dropPrepacked(job.job_id);
+    const packed = this.pack(job);
+    packed.catch(() => undefined); // reported when (if) it is downloaded
+    const timer = setTimeout(() => this.dropPrepacked(job.job_id), this.opts.prepackTtlMs ?? 60_000);
+    timer.unref?.();
+    this.prepacked.set(job.job_id, { packed, timer });
+  }
+
+  private dropPrepacked(jobId: string): void {
+    const held = this.prepacked.get(jobId);
+    if (!held) return;
+    clearTimeout(held.timer);
+    this.prepacked.delete(jobId);
+  }
+
+  /** The artifacts packed at completion (once), else packed now. */
+  private takePacked(job: FirmwareJob): Promise<PackedArtifacts> {
+    const held = this.prepacked.get(job.job_id);
+    this.dropPrepacked(job.job_id);
+    return held?.packed ?? this.pack(job);
+  }
+
+  private pack(job: FirmwareJob): Promise<PackedArtifacts> {
+    const yamlPath = resolve(this.engine.configDir, job.configuration);
+    const esphomeDataDir = senderEsphomeDataDir(this.dataDir, job.remote_peer);
+    const yamlName = yamlPath.split(sep).pop()!;
+    return packArtifacts({
+      storageJsonPath: join(esphomeDataDir, 'storage', `${yamlName}.json`),
+      esphomeDataDir,
+      allowedRoot: senderWorkspace(this.dataDir, job.remote_peer),
+    });
   }
 
   private onLaneTransition(job: FirmwareJob): void {
@@ -456,15 +500,8 @@ export class BuildReceiver {
   }
 
   private async packAndSend(session: ReceiverSession, job: FirmwareJob): Promise<void> {
-    const yamlPath = resolve(this.engine.configDir, job.configuration);
-    const esphomeDataDir = senderEsphomeDataDir(this.dataDir, job.remote_peer);
-    const yamlName = yamlPath.split(sep).pop()!;
     const packStarted = performance.now();
-    const packed = await packArtifacts({
-      storageJsonPath: join(esphomeDataDir, 'storage', `${yamlName}.json`),
-      esphomeDataDir,
-      allowedRoot: senderWorkspace(this.dataDir, job.remote_peer),
-    });
+    const packed = await this.takePacked(job);
     const wireId = job.remote_job_id;
     const sendStarted = performance.now();
     await session.send({
@@ -479,7 +516,7 @@ export class BuildReceiver {
     await session.send({ type: 'artifacts_end', job_id: wireId, accepted: true });
     const packMs = Math.round(sendStarted - packStarted);
     const sendMs = Math.round(performance.now() - sendStarted);
-    this.log(`sent artifacts of ${job.configuration} (${packed.tarball.length} bytes; packed in ${packMs} ms, sent in ${sendMs} ms) to ${session.label || session.dashboardId}`);
+    this.log(`sent artifacts of ${job.configuration} (${packed.tarball.length} bytes; ready ${packMs} ms after the request, sent in ${sendMs} ms) to ${session.label || session.dashboardId}`);
   }
 
   // ---------------------------------------------------------------- env + sweep

@@ -317,4 +317,39 @@ describe('download_artifacts rules (§10)', () => {
     const files = await readdir(ws);
     expect(files).toContain('build');
   });
+
+  it('packs at completion: the first download is the completed build even if the tree changes after; later ones pack afresh; a held pack expires', async () => {
+    stack = await startStack({ receiver: { prepackTtlMs: 1500 } });
+    const s = await stack.connect();
+    const ws = join(stack.dir, 'remote_builds', s.dashboardId.slice(0, 8), '.esphome');
+    const firmware = join(ws, 'build', 'living-room', '.pioenvs', 'living-room', 'firmware.bin');
+    const readFirmware = async (jobId: string): Promise<Buffer> => {
+      const { tarball } = await downloadArtifacts(s.session, jobId);
+      const dir = await mkdtemp(join(tmpdir(), 'kiln-prepack-'));
+      try {
+        await extractTarGzSafely(tarball, dir, { maxUncompressedBytes: 100 * 1024 * 1024 });
+        return await readFile(join(dir, '.pioenvs', 'living-room', 'firmware.bin'));
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    };
+
+    await submitJob(s.session, { jobId: 'pp0000000001', configurationFilename: 'living-room.yaml', target: 'compile', bundle: await bundle('living-room.yaml') });
+    expect((await terminal(s, 'pp0000000001')).status).toBe('completed');
+    const built = await readFile(firmware);
+    // Packed when `completed` was sent: replacing the image now does not change the first download.
+    await new Promise((r) => setTimeout(r, 300));
+    await writeFile(firmware, 'replaced after completion');
+    expect((await readFirmware('pp0000000001')).equals(built)).toBe(true);
+    // The held pack was used up: the next download packs the tree as it is now.
+    expect((await readFirmware('pp0000000001')).toString()).toBe('replaced after completion');
+
+    // A held pack nobody downloads is dropped after prepackTtlMs; the download then packs afresh.
+    await submitJob(s.session, { jobId: 'pp0000000002', configurationFilename: 'living-room.yaml', target: 'compile', bundle: await bundle('living-room.yaml') });
+    expect((await terminal(s, 'pp0000000002')).status).toBe('completed');
+    await new Promise((r) => setTimeout(r, 300));
+    await writeFile(firmware, 'replaced, then the held pack expired');
+    await new Promise((r) => setTimeout(r, 1700));
+    expect((await readFirmware('pp0000000002')).toString()).toBe('replaced, then the held pack expired');
+  });
 });

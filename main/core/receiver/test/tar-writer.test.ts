@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import * as tarStream from 'tar-stream';
 import { fitsUstarName, renderTar, type TarFile } from '../tar-writer';
 import { readTarGzSafely } from '../safe-tar';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { storedGzip } from '../artifact-pack';
 
 /** What tar-stream writes for the same entries (the writer the in-memory one replaces). */
 async function tarStreamBytes(files: TarFile[]): Promise<Buffer> {
@@ -54,5 +55,23 @@ describe('in-memory tar writer', () => {
     expect(fitsUstarName('firmwäre.bin')).toBe(false);
     expect(fitsUstarName('')).toBe(false);
     expect(renderTar([{ name: 'ok', data: Buffer.alloc(1) }, { name: `${'long/'.repeat(30)}f`, data: Buffer.alloc(1) }])).toBeNull();
+  });
+});
+
+describe('stored gzip', () => {
+  it('inflates back to the input (zlib checks CRC and length) for block-boundary sizes', () => {
+    for (const size of [0, 1, 65_534, 65_535, 65_536, 131_070, 131_071, 200_003]) {
+      const data = randomBytes(size);
+      const gz = storedGzip(data);
+      expect(gunzipSync(gz).equals(data)).toBe(true);
+      // Stored: 10-byte header, 5 bytes per 64 KiB block, the data, 8-byte trailer.
+      expect(gz.length).toBe(10 + Math.max(1, Math.ceil(size / 65_535)) * 5 + size + 8);
+    }
+  });
+
+  it('is refused by zlib when a byte is flipped (the CRC is real)', () => {
+    const gz = storedGzip(randomBytes(1000));
+    gz[500] ^= 0xff;
+    expect(() => gunzipSync(gz)).toThrow();
   });
 });
