@@ -5,10 +5,11 @@
 import { lstat, readFile, realpath } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, resolve, sep, isAbsolute } from 'node:path';
 import { promisify } from 'node:util';
-import { constants as zlibConstants, crc32, deflateRawSync, gzip } from 'node:zlib';
+import { constants as zlibConstants, deflateRawSync, gzip } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import { ARTIFACTS_MAX_TOTAL_BYTES, sha256Hex } from '../peer-link/transfer';
 import { isPathInside } from './bundle-extract';
+import { storedGzip } from './stored-gzip';
 import { renderTar as renderTarInMemory, type TarFile } from './tar-writer';
 
 export type ArtifactFailureReason = 'build_dir_missing' | 'pack_failed';
@@ -273,33 +274,6 @@ export async function packArtifacts(opts: PackOptions): Promise<PackedArtifacts>
   }
   if (tarball.length > cap) throw new ArtifactPackError('pack_failed', `artifact tarball exceeds ${cap} bytes`);
   return { tarball, sha256: sha256Hex(tarball), firmwareOffset: firmwareOffsetForPlatform(platform), members: members.map((m) => m.name) };
-}
-
-/**
- * A gzip member holding `data` in stored (uncompressed) deflate blocks: what zlib writes at
- * level 0, without zlib. The blocks are plain copies and the CRC is one `zlib.crc32` call, so
- * this is a few milliseconds per 5 MB on the event loop, where zlib's thread pool spent more
- * time on hand-offs than on the work.
- */
-export function storedGzip(data: Uint8Array): Buffer {
-  const MAX_BLOCK = 0xffff;
-  const blocks = Math.max(1, Math.ceil(data.length / MAX_BLOCK));
-  const out = Buffer.allocUnsafe(10 + blocks * 5 + data.length + 8);
-  // Header: magic, deflate, no flags, mtime 0, no extra flags, OS 3 (Unix) as zlib writes it.
-  out.set([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03], 0);
-  let at = 10;
-  for (let b = 0; b < blocks; b++) {
-    const start = b * MAX_BLOCK;
-    const len = Math.min(MAX_BLOCK, data.length - start);
-    out[at] = b === blocks - 1 ? 0x01 : 0x00; // BFINAL on the last block, BTYPE 00 (stored)
-    out.writeUInt16LE(len, at + 1);
-    out.writeUInt16LE(~len & 0xffff, at + 3);
-    out.set(data.subarray(start, start + len), at + 5);
-    at += 5 + len;
-  }
-  out.writeUInt32LE(crc32(data) >>> 0, at);
-  out.writeUInt32LE(data.length % 0x1_0000_0000, at + 4);
-  return out;
 }
 
 const SAMPLE_BYTES = 16 * 1024;

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import * as tarStream from 'tar-stream';
+import { inflateStoredGzip } from './stored-gzip';
 
 export class UnsafeArchiveError extends Error {
   constructor(message: string) {
@@ -104,10 +105,11 @@ export async function readTarGzSafely(gz: Uint8Array, limits: SafeTarLimits, sig
   if (signal?.aborted) throw abortError(signal);
   let tar: Buffer;
   try {
-    tar = await gunzipAsync(Buffer.from(gz.buffer, gz.byteOffset, gz.byteLength), { chunkSize: INFLATE_CHUNK_BYTES, maxOutputLength: Math.max(1, limits.maxUncompressedBytes) });
+    // Stored blocks (what the artifact packer writes for firmware): a copy and a CRC, right here.
+    tar = inflateStoredGzip(gz, limits.maxUncompressedBytes) ?? (await gunzipAsync(Buffer.from(gz.buffer, gz.byteOffset, gz.byteLength), { chunkSize: INFLATE_CHUNK_BYTES, maxOutputLength: Math.max(1, limits.maxUncompressedBytes) }));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) throw new UnsafeArchiveError(`archive inflates beyond ${limits.maxUncompressedBytes} bytes`);
+    if (e.code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError || /inflates beyond/.test(e.message)) throw new UnsafeArchiveError(`archive inflates beyond ${limits.maxUncompressedBytes} bytes`);
     throw new UnsafeArchiveError(`not a valid gzip stream: ${e.message}`);
   }
   if (signal?.aborted) throw abortError(signal);
@@ -219,14 +221,26 @@ export async function extractTarGzSafely(
       members.push({ name, size });
     }
   } catch (err) {
-    const reported = failure ?? err;
-    fail(reported instanceof Error ? reported : new Error(String(reported)));
+    const reported = failure ?? asArchiveError(err);
+    fail(reported);
     throw reported;
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
   if (failure) throw failure;
   return members;
+}
+
+/**
+ * The tar parser's own errors (a cut-off or garbled archive: "Stream was destroyed", "Invalid
+ * tar header", …) are the archive's fault; file-system errors (they carry a syscall) and aborts
+ * stay what they are.
+ */
+function asArchiveError(err: unknown): Error {
+  if (err instanceof UnsafeArchiveError) return err;
+  if (!(err instanceof Error)) return new UnsafeArchiveError(`not a valid tar archive: ${String(err)}`);
+  if ((err as NodeJS.ErrnoException).syscall || err.name === 'AbortError') return err;
+  return new UnsafeArchiveError(`not a valid tar archive: ${err.message}`);
 }
 
 function abortError(signal?: AbortSignal): Error {

@@ -4,7 +4,7 @@ import * as tarStream from 'tar-stream';
 import { fitsUstarName, renderTar, type TarFile } from '../tar-writer';
 import { readTarGzSafely } from '../safe-tar';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { storedGzip } from '../artifact-pack';
+import { inflateStoredGzip, StoredGzipError, storedGzip } from '../stored-gzip';
 
 /** What tar-stream writes for the same entries (the writer the in-memory one replaces). */
 async function tarStreamBytes(files: TarFile[]): Promise<Buffer> {
@@ -75,3 +75,40 @@ describe('stored gzip', () => {
     expect(() => gunzipSync(gz)).toThrow();
   });
 });
+
+describe('stored gzip, read back without zlib', () => {
+  it('inflates what storedGzip and zlib level 0 write; leaves compressed or multi-member gzip to zlib', () => {
+    for (const size of [0, 1, 65_535, 65_536, 200_003]) {
+      const data = randomBytes(size);
+      expect(inflateStoredGzip(storedGzip(data), 1 << 20)!.equals(data)).toBe(true);
+      expect(inflateStoredGzip(gzipSync(data, { level: 0 }), 1 << 20)!.equals(data)).toBe(true);
+    }
+    const text = Buffer.from('compressible '.repeat(1000));
+    expect(inflateStoredGzip(gzipSync(text, { level: 1 }), 1 << 20)).toBeNull();
+    expect(inflateStoredGzip(Buffer.concat([storedGzip(text), storedGzip(text)]), 1 << 20)).toBeNull();
+    expect(inflateStoredGzip(Buffer.from('not gzip at all, not at all'), 1 << 20)).toBeNull();
+    // FNAME in the header (gzip -N style) is skipped.
+    const named = storedGzip(text);
+    const withName = Buffer.concat([named.subarray(0, 10), Buffer.from('fw.tar\0'), named.subarray(10)]);
+    withName[3] |= 0x08;
+    expect(inflateStoredGzip(withName, 1 << 20)!.equals(text)).toBe(true);
+  });
+
+  it('refuses a broken stored member: CRC, length, truncation, LEN/NLEN, over the bound', () => {
+    const data = randomBytes(100_000);
+    const gz = storedGzip(data);
+    const flip = (at: number) => {
+      const c = Buffer.from(gz);
+      c[at] ^= 0x01;
+      return c;
+    };
+    expect(() => inflateStoredGzip(flip(5000), 1 << 20)).toThrow(/CRC/);
+    expect(() => inflateStoredGzip(flip(gz.length - 2), 1 << 20)).toThrow(/length mismatch/);
+    expect(() => inflateStoredGzip(flip(13), 1 << 20)).toThrow(/length check/);
+    expect(() => inflateStoredGzip(gz.subarray(0, 70_000), 1 << 20)).toThrow(StoredGzipError);
+    expect(() => inflateStoredGzip(gz, 99_999)).toThrow(/inflates beyond/);
+    // zlib agrees each of these is broken.
+    for (const bad of [flip(5000), flip(gz.length - 2), flip(13), gz.subarray(0, 70_000)]) expect(() => gunzipSync(bad)).toThrow();
+  });
+});
+
