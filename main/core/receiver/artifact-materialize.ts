@@ -2,7 +2,7 @@
 // so a later plain `esphome upload <yaml> --device X` finds the firmware (esphome-cli.md §4.3).
 // Lives next to the packer so both ends of the format are in one place.
 import { lstat, mkdir, rename, stat, utimes, writeFile } from 'node:fs/promises';
-import { basename, join, posix, resolve, win32 } from 'node:path';
+import { basename, dirname, join, posix, resolve, win32 } from 'node:path';
 import { ARTIFACTS_MAX_TOTAL_BYTES } from '../peer-link/transfer';
 import { IDEDATA_MEMBER, STORAGE_MEMBER, VALIDATED_YAML_MEMBER } from './artifact-pack';
 import { isPathInside } from './bundle-extract';
@@ -75,25 +75,32 @@ async function writeAtomic(path: string, data: string | Uint8Array): Promise<voi
 }
 
 /**
- * mkdir -p below `root`, refusing any existing component that is not a real directory.
- * `checked` (one per materialisation) remembers directories already made or verified, so the
- * members of one tarball do not re-walk the same path one file-system call at a time.
+ * mkdir -p of every directory in `dirs` below `root`, refusing any existing component that is
+ * not a real directory (a symlink planted in the build tree must not redirect the writes). All
+ * components are looked at concurrently — one file-system round trip instead of one per path
+ * segment — and the missing ones are then made parents first.
  */
-async function ensureDirUnder(root: string, dir: string, checked: Set<string>): Promise<void> {
-  if (!isPathInside(root, dir)) throw new ArtifactMaterializeError(`${dir} escapes ${root}`);
-  const rel = dir.slice(root.length).split(/[\\/]/).filter(Boolean);
-  let cur = root;
-  if (!checked.has(root)) {
-    await mkdir(root, { recursive: true });
-    checked.add(root);
+async function ensureDirsUnder(root: string, dirs: readonly string[]): Promise<void> {
+  const components = new Set<string>();
+  for (const dir of dirs) {
+    if (!isPathInside(root, dir)) throw new ArtifactMaterializeError(`${dir} escapes ${root}`);
+    let cur = root;
+    for (const part of dir.slice(root.length).split(/[\\/]/).filter(Boolean)) {
+      cur = join(cur, part);
+      components.add(cur);
+    }
   }
-  for (const part of rel) {
-    cur = join(cur, part);
-    if (checked.has(cur)) continue;
-    const st = await lstat(cur).catch(() => null);
-    if (!st) await mkdir(cur);
-    else if (st.isSymbolicLink() || !st.isDirectory()) throw new ArtifactMaterializeError(`${cur} is not a directory`);
-    checked.add(cur);
+  await mkdir(root, { recursive: true });
+  const ordered = [...components].sort((x, y) => x.length - y.length);
+  const looks = await Promise.all(ordered.map((c) => lstat(c).catch(() => null)));
+  for (const [i, c] of ordered.entries()) {
+    const st = looks[i];
+    if (st && (st.isSymbolicLink() || !st.isDirectory())) throw new ArtifactMaterializeError(`${c} is not a directory`);
+  }
+  for (const [i, c] of ordered.entries()) {
+    if (!looks[i]) await mkdir(c).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
   }
 }
 
@@ -151,15 +158,11 @@ export async function materializeArtifacts(opts: MaterializeOptions): Promise<Ma
   const idedataPath = idedata ? join(dataDir, 'idedata', `${name}.json`) : null;
   if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted');
 
-  // Directories first (one walk, remembered), then every file at once.
-  const checked = new Set<string>();
-  await mkdir(dataDir, { recursive: true });
-  await ensureDirUnder(dataDir, buildPath, checked);
+  // Directories first (looked at together), then every file at once.
   const buildMembers = members.filter((m) => !SIDE_MEMBERS.has(m.name));
   const targets = buildMembers.map((m) => join(buildPath, ...m.name.split('/')));
-  for (const target of targets) await ensureDirUnder(buildPath, join(target, '..'), checked);
-  await ensureDirUnder(dataDir, join(dataDir, 'storage'), checked);
-  if (idedataPath) await ensureDirUnder(dataDir, join(dataDir, 'idedata'), checked);
+  for (const target of targets) if (!isPathInside(buildPath, target)) throw new ArtifactMaterializeError(`${target} escapes ${buildPath}`);
+  await ensureDirsUnder(dataDir, [buildPath, ...targets.map((t) => dirname(t)), join(dataDir, 'storage'), ...(idedataPath ? [join(dataDir, 'idedata')] : [])]);
 
   // Build tree first (platformio.ini included), then the sidecars, then the idedata mtime bump.
   await Promise.all(buildMembers.map((m, i) => writeMember(targets[i], m.data)));

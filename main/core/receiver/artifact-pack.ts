@@ -2,7 +2,7 @@
 // build into the materialise-locally tarball. Reads only regular files that resolve inside the
 // sender's workspace: the YAML is the sender's, and `esphome: build_path:` must not become a way
 // to read arbitrary files off the build server.
-import { lstat, readFile, realpath } from 'node:fs/promises';
+import { lstat, open, readFile, realpath } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, resolve, sep, isAbsolute } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, deflateRawSync, gzip } from 'node:zlib';
@@ -10,7 +10,7 @@ import * as tarStream from 'tar-stream';
 import { ARTIFACTS_MAX_TOTAL_BYTES, sha256Hex } from '../peer-link/transfer';
 import { isPathInside } from './bundle-extract';
 import { storedGzip } from './stored-gzip';
-import { renderTar as renderTarInMemory, type TarFile } from './tar-writer';
+import { planTar, type TarFile } from './tar-writer';
 
 export type ArtifactFailureReason = 'build_dir_missing' | 'pack_failed';
 
@@ -313,18 +313,45 @@ export function artifactGzipLevel(contents: readonly Uint8Array[]): number {
 
 /** The tar (not yet compressed) and the level to compress it at. */
 async function renderTar(members: PlannedMember[]): Promise<{ tar: Buffer; level: number }> {
-  // Read concurrently, used in order (the first failure in member order is the one reported).
+  const plan = planTar(members);
+  if (plan) {
+    // Each file is read straight into its place in the archive, all at once; the first failure
+    // in member order is the one reported.
+    const reads = members.map((m, i) => readExactly(m, plan.slots[i]));
+    for (const r of reads) r.catch(() => undefined);
+    for (const r of reads) await r;
+    return { tar: plan.archive, level: artifactGzipLevel(plan.slots) };
+  }
   const reads = members.map((m) => readFile(m.path));
   for (const r of reads) r.catch(() => undefined);
   const files: TarFile[] = [];
   for (const [i, m] of members.entries()) {
     const data = await reads[i];
-    // A file that grew since it was measured must not break the cap.
-    if (data.length !== m.size) throw new ArtifactPackError('pack_failed', `${m.name} changed while packing`);
+    if (data.length !== m.size) throw changedWhilePacking(m);
     files.push({ name: m.name, data });
   }
-  const tar = renderTarInMemory(files) ?? (await renderTarWithPax(files));
-  return { tar, level: artifactGzipLevel(files.map((f) => f.data)) };
+  return { tar: await renderTarWithPax(files), level: artifactGzipLevel(files.map((f) => f.data)) };
+}
+
+function changedWhilePacking(m: PlannedMember): ArtifactPackError {
+  // A file that grew (or shrank) since it was measured must not break the cap or the layout.
+  return new ArtifactPackError('pack_failed', `${m.name} changed while packing`);
+}
+
+/** Reads exactly `m.size` bytes of `m.path` into `into`; the file must be exactly that long. */
+async function readExactly(m: PlannedMember, into: Buffer): Promise<void> {
+  const fh = await open(m.path, 'r');
+  try {
+    let got = 0;
+    while (got < into.length) {
+      const { bytesRead } = await fh.read(into, got, into.length - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    if (got !== into.length || (await fh.read(Buffer.alloc(1), 0, 1, got)).bytesRead !== 0) throw changedWhilePacking(m);
+  } finally {
+    await fh.close();
+  }
 }
 
 /** tar-stream, for names the in-memory writer leaves to a PAX header (long or non-ASCII). */

@@ -50,26 +50,43 @@ function writeHeader(buf: Buffer, at: number, name: string, size: number): void 
   writeOctal(buf, at + 148, sum, 6);
 }
 
+export interface TarPlan {
+  /** The whole archive: headers, padding and end blocks written; member data still to fill in. */
+  archive: Buffer;
+  /** Where each member's bytes go, in order (views into `archive`). */
+  slots: Buffer[];
+}
+
 /**
- * The tar archive of `files`, in order, ending with two zero blocks; `null` when a name needs a
- * PAX header (see `fitsUstarName`) or a member is too large for the ustar size field.
+ * Lays out the archive of members of known sizes: one allocation with every header written, so
+ * the caller can read each file straight into its slot (no intermediate copy). `null` when a name
+ * needs a PAX header (see `fitsUstarName`) or a member is too large for the ustar size field.
  */
-export function renderTar(files: readonly TarFile[]): Buffer | null {
+export function planTar(entries: ReadonlyArray<{ name: string; size: number }>): TarPlan | null {
   let total = END_OF_ARCHIVE;
-  for (const f of files) {
-    if (!fitsUstarName(f.name) || f.data.length > MAX_OCTAL_SIZE) return null;
-    total += BLOCK + padded(f.data.length);
+  for (const e of entries) {
+    if (!fitsUstarName(e.name) || !Number.isSafeInteger(e.size) || e.size < 0 || e.size > MAX_OCTAL_SIZE) return null;
+    total += BLOCK + padded(e.size);
   }
-  const out = Buffer.allocUnsafe(total);
+  const archive = Buffer.allocUnsafe(total);
+  const slots: Buffer[] = [];
   let at = 0;
-  for (const f of files) {
-    writeHeader(out, at, f.name, f.data.length);
+  for (const e of entries) {
+    writeHeader(archive, at, e.name, e.size);
     at += BLOCK;
-    out.set(f.data, at);
-    const end = at + padded(f.data.length);
-    out.fill(0, at + f.data.length, end);
+    slots.push(archive.subarray(at, at + e.size));
+    const end = at + padded(e.size);
+    archive.fill(0, at + e.size, end);
     at = end;
   }
-  out.fill(0, at, total);
-  return out;
+  archive.fill(0, at, total);
+  return { archive, slots };
+}
+
+/** The tar archive of `files`, in order (see `planTar` for when it is `null`). */
+export function renderTar(files: readonly TarFile[]): Buffer | null {
+  const plan = planTar(files.map((f) => ({ name: f.name, size: f.data.length })));
+  if (!plan) return null;
+  files.forEach((f, i) => plan.slots[i].set(f.data));
+  return plan.archive;
 }
