@@ -25,10 +25,16 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const bundle = randomBytes(size);
     const rounds = ctx.quick ? 2 : 4;
 
-    // Warm-up (JIT, the server's random artifact) outside the measurement.
+    // A cold first transfer of the full size (JIT, the hash workers starting, first-touch page
+    // faults of fresh 64 MiB buffers on both sides), reported but not in the steady-state mean.
     const warm = newJobId();
-    await submitJob(session, { jobId: warm, configurationFilename: 'bench.yaml', target: 'compile', bundle: bundle.subarray(0, 4 * MIB) });
-    await downloadArtifacts(session, warm);
+    let t = performance.now();
+    await submitJob(session, { jobId: warm, configurationFilename: 'bench.yaml', target: 'compile', bundle });
+    const coldUp = size / 1e6 / ((performance.now() - t) / 1000);
+    t = performance.now();
+    const coldArt = await downloadArtifacts(session, warm);
+    const coldDown = coldArt.tarball.length / 1e6 / ((performance.now() - t) / 1000);
+    ctx.log(`    cold first transfer (not in the mean): bundle ${coldUp.toFixed(0)} MB/s, artifacts ${coldDown.toFixed(0)} MB/s`);
 
     const up: number[] = [];
     const down: number[] = [];
@@ -43,10 +49,11 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       down.push(art.tarball.length / 1e6 / ((performance.now() - t0) / 1000));
       ctx.log(`    round ${i + 1}: bundle ${up[i].toFixed(0)} MB/s, artifacts ${down[i].toFixed(0)} MB/s`);
     }
-    const spread = (xs: number[]) => `${rounds} rounds, min ${Math.min(...xs).toFixed(0)} / max ${Math.max(...xs).toFixed(0)} MB/s; MB = 10^6 bytes`;
+    const spread = (xs: number[], cold: number) =>
+      `${rounds} warm rounds, min ${Math.min(...xs).toFixed(0)} / max ${Math.max(...xs).toFixed(0)} MB/s; cold first transfer ${cold.toFixed(0)} MB/s; MB = 10^6 bytes`;
     return [
-      { name: 'bundle upload 64 MiB (submit → ack)', value: mean(up), unit: 'MB/s', target: TARGET_MBPS, better: 'higher', note: spread(up) },
-      { name: 'artifact download 64 MiB (verified)', value: mean(down), unit: 'MB/s', target: TARGET_MBPS, better: 'higher', note: spread(down) },
+      { name: 'bundle upload 64 MiB (submit → ack)', value: mean(up), unit: 'MB/s', target: TARGET_MBPS, better: 'higher', note: spread(up, coldUp) },
+      { name: 'artifact download 64 MiB (verified)', value: mean(down), unit: 'MB/s', target: TARGET_MBPS, better: 'higher', note: spread(down, coldDown) },
     ];
   } finally {
     await cleanup.run();

@@ -3,7 +3,7 @@
 // cancel`); bench/renderer-*.bench.ts files (the UI's) run as child processes under the name
 // `renderer` or their own stem. KILN_BENCH_QUICK=1 (or --quick) uses fewer iterations.
 // Exit status: 0 when every benchmark ran (targets missed are reported, not fatal), 1 when one
-// crashed, 2 for an unknown name.
+// crashed, 2 for an unknown name. Each benchmark runs in a process of its own.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -29,6 +29,62 @@ function lazy(load: () => Promise<{ run: BenchFn }>): Entry['run'] {
   return async (ctx) => (await load()).run(ctx);
 }
 
+const RESULTS_MARK = 'KILN_BENCH_RESULTS ';
+
+/**
+ * Runs one of Kiln's own benchmarks in a fresh process: a benchmark must not measure the heap,
+ * the worker threads or the JIT state its predecessors left behind in this one (the transfer
+ * figures dropped by a fifth when it ran after the wall-time benchmark in the same process).
+ * The child prints its lines as they come and its results as one JSON line at the end.
+ */
+function inChild(entry: Entry, quick: boolean): Entry {
+  return {
+    ...entry,
+    run: (ctx) =>
+      new Promise<BenchResult[] | null>((resolve, reject) => {
+        const args = ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', entry.name, ...(quick ? ['--quick'] : [])];
+        const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+        let results: BenchResult[] | null = null;
+        let failure = '';
+        let buf = '';
+        child.stdout.setEncoding('utf8');
+        child.stdout.on('data', (text: string) => {
+          buf += text;
+          const lines = buf.split('\n');
+          buf = lines.pop()!;
+          for (const line of lines) {
+            if (line.startsWith(RESULTS_MARK)) {
+              const parsed = JSON.parse(line.slice(RESULTS_MARK.length)) as { results: BenchResult[] | null; error?: string };
+              results = parsed.results;
+              failure = parsed.error ?? '';
+            } else ctx.log(line);
+          }
+        });
+        child.on('error', reject);
+        child.on('exit', (code, signal) => {
+          if (failure) reject(new Error(failure));
+          else if (code === 0) resolve(results);
+          else reject(new Error(`${entry.name} exited ${code ?? signal}`));
+        });
+      }),
+  };
+}
+
+/** `--child <name>`: run one own benchmark here and report to the parent (see inChild). */
+async function childMain(name: string, quick: boolean): Promise<number> {
+  const entry = OWN.find((e) => e.name === name);
+  if (!entry) throw new Error(`unknown benchmark ${name}`);
+  process.env.ESPHOME_SIM_SPEED ??= '0';
+  process.env.ESPHOME_NOGITIGNORE ??= '1';
+  try {
+    const results = await entry.run({ quick, log: (l) => process.stdout.write(`${l}\n`) });
+    process.stdout.write(`${RESULTS_MARK}${JSON.stringify({ results })}\n`);
+  } catch (err) {
+    process.stdout.write(`${RESULTS_MARK}${JSON.stringify({ results: null, error: (err as Error).stack ?? String(err) })}\n`);
+  }
+  return 0;
+}
+
 /** The UI helper's renderer benchmarks, if present: run as is, their output passed through. */
 function rendererEntries(): Entry[] {
   let files: string[] = [];
@@ -52,7 +108,8 @@ function rendererEntries(): Entry[] {
 async function main(argv: string[]): Promise<number> {
   const quick = argv.includes('--quick') || process.env.KILN_BENCH_QUICK === '1';
   const names = argv.filter((a) => !a.startsWith('--'));
-  const all = [...OWN, ...rendererEntries()];
+  if (argv.includes('--child')) return childMain(names[0], quick);
+  const all = [...OWN.map((e) => inChild(e, quick)), ...rendererEntries()];
   const selected = names.length === 0 ? all : all.filter((e) => names.some((n) => e.name === n || (n === 'renderer' && e.name.startsWith('renderer-'))));
   const unknown = names.filter((n) => !all.some((e) => e.name === n || (n === 'renderer' && e.name.startsWith('renderer-'))));
   if (unknown.length > 0) {
@@ -68,8 +125,11 @@ async function main(argv: string[]): Promise<number> {
   const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
   process.stdout.write(`Kiln benchmarks${quick ? ' (quick)' : ''} — node ${process.version}, ${os.cpus().length} CPU(s), load average ${load()}, ${new Date().toISOString()}\n`);
   const summary: Array<{ entry: Entry; results: BenchResult[] | null; error?: Error; ms: number }> = [];
-  for (const entry of selected) {
-    process.stdout.write(`\n▶ ${entry.name}: ${entry.title}\n`);
+  for (const [i, entry] of selected.entries()) {
+    // The previous benchmark's children (receivers, simulators, a browser) exit asynchronously:
+    // let them go before measuring the next thing on a 2-core machine.
+    if (i > 0) await new Promise((r) => setTimeout(r, SETTLE_MS));
+    process.stdout.write(`\n▶ ${entry.name}: ${entry.title} (load average ${load()})\n`);
     const t0 = Date.now();
     try {
       const results = await entry.run(ctx);
@@ -93,6 +153,8 @@ async function main(argv: string[]): Promise<number> {
   }
   return summary.some((s) => s.error) ? 1 : 0;
 }
+
+const SETTLE_MS = 3000;
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
