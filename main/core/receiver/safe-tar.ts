@@ -137,6 +137,14 @@ export async function readTarGzSafely(gz: Uint8Array, limits: SafeTarLimits, sig
     extract.destroy();
     throw err instanceof UnsafeArchiveError ? err : new UnsafeArchiveError(`not a valid tar archive: ${(err as Error).message}`);
   }
+  // Extracted to disk, a file whose name is another member's directory could not be created:
+  // refuse it here too, so the caller never writes half of such an archive.
+  const names = new Set(members.map((m) => m.name));
+  for (const { name } of members) {
+    for (let cut = name.indexOf('/'); cut > 0; cut = name.indexOf('/', cut + 1)) {
+      if (names.has(name.slice(0, cut))) throw new UnsafeArchiveError(`member ${JSON.stringify(name)} conflicts with another member (${JSON.stringify(name.slice(0, cut))} is a file)`);
+    }
+  }
   if (signal?.aborted) throw abortError(signal);
   return members;
 }

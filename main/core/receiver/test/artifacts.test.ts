@@ -267,6 +267,15 @@ describe('materializeArtifacts (§10.1 offloader side)', () => {
       [await tarGz([{ name: 'storage.json', data: JSON.stringify({ name: 'k', build_path: '/r/b', firmware_bin_path: '/etc/passwd' }) }]), /not inside build_path/],
       [Buffer.from(gunzipSync(await tarGz([{ name: 'a', data: 'b' }]))), /gzip/],
       [await tarGz([{ name: 'storage.json', data: storage }, { name: 'a', data: '1' }, { name: './a', data: '2' }]), /duplicate member/],
+      // A file and a file below it (its "directory"): the firmware is there, but the tree could only be half written.
+      [
+        await tarGz([
+          { name: 'storage.json', data: storage },
+          { name: '.pioenvs/kitchen/firmware.bin', data: 'fw' },
+          { name: '.pioenvs', data: 'x' },
+        ]),
+        /conflicts with another member/,
+      ],
       // Valid up to the firmware image, then idedata.json is not JSON: refused before the build tree is written.
       [
         await tarGz([
