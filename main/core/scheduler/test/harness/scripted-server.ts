@@ -15,6 +15,21 @@ import { ReceiverPairing } from '../../../peer-link/receiver-pairing';
 import { ReceiverPeerStore } from '../../../peer-link/receiver-store';
 import type { PeerMessage, ReceiverSession } from '../../../peer-link/session';
 import { ChunkAssembler, chunkCount, chunkFrames, sendFrames, sha256Hex } from '../../../peer-link/transfer';
+
+/**
+ * The digest of an artifact payload, computed once per payload: the real receiver packs (and
+ * hashes) a build's artifacts when the build completes, before the download is asked for, so a
+ * payload served again is not hashed again on the download's path either.
+ */
+const digests = new WeakMap<Buffer, string>();
+function digestOf(payload: Buffer): string {
+  let d = digests.get(payload);
+  if (d === undefined) {
+    d = sha256Hex(payload);
+    digests.set(payload, d);
+  }
+  return d;
+}
 import { generateX25519KeyPair } from '../../../peer-link/x25519';
 
 export type WireStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -236,7 +251,7 @@ export class ScriptedServer {
           return;
         }
         // Sent the way the receiver sends them (service.ts packAndSend).
-        await session.send({ type: 'artifacts_start', job_id: jobId, total_bytes: reply.length, num_chunks: chunkCount(reply.length), artifacts_sha256: sha256Hex(reply), firmware_offset: '0x10000' });
+        await session.send({ type: 'artifacts_start', job_id: jobId, total_bytes: reply.length, num_chunks: chunkCount(reply.length), artifacts_sha256: digestOf(reply), firmware_offset: '0x10000' });
         await sendFrames(session, chunkFrames('artifacts_chunk', jobId, reply));
         await session.send({ type: 'artifacts_end', job_id: jobId, accepted: true });
         return;
