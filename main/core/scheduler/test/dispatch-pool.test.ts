@@ -178,6 +178,27 @@ describe('dispatch pool', () => {
     expect(done.output.join('').match(/re-routing to another worker/g)).toHaveLength(3);
   });
 
+  it('with the re-route budget (RemoteBuildsOptions.maxServerLossRetries) at 2, the third loss fails the job', async () => {
+    const r = await rig({
+      servers: 1,
+      offloader: { settings: { version_match_policy: 'exact_required' }, remote: { maxServerLossRetries: 2 } },
+      server: () => ({
+        onSubmit: async (j) => {
+          await j.ack(true);
+          await j.state('running');
+          await j.session.close('heartbeat_timeout');
+        },
+      }),
+    });
+    r.off.writeYaml('a.yaml');
+    const a = r.off.engine.compile({ configuration: 'a.yaml' });
+    const done = await r.off.waitDone(a.job_id, 15_000);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatch(/^remote build: server lost mid-build 3x \(heartbeat_timeout[^)]*\)$/);
+    expect(r.servers[0].jobs).toHaveLength(3);
+    expect(done.output.join('').match(/re-routing to another worker/g)).toHaveLength(2);
+  });
+
   it('re-route to local when no other server is left; the job completes locally', async () => {
     const hold = holdingScript();
     const r = await rig({ servers: 1, server: () => ({ onSubmit: hold.onSubmit }) });
