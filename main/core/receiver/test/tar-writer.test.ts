@@ -1,31 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import * as tarStream from 'tar-stream';
+import { tarBytes } from './tar-helpers';
 import { fitsUstarName, renderTar, type TarFile } from '../tar-writer';
 import { readTarGzSafely } from '../safe-tar';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { inflateStoredGzip, StoredGzipError, storedGzip } from '../stored-gzip';
 
 /** What tar-stream writes for the same entries (the writer the in-memory one replaces). */
-async function tarStreamBytes(files: TarFile[]): Promise<Buffer> {
-  const pack = tarStream.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((res, rej) => {
-    pack.on('data', (c: unknown) => {
-      chunks.push(c as Buffer);
-    });
-    pack.on('end', () => res());
-    pack.on('error', rej);
-  });
-  for (const f of files) {
-    await new Promise<void>((res, rej) =>
-      pack.entry({ name: f.name, size: f.data.length, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, type: 'file' }, Buffer.from(f.data), (e) => (e ? rej(e) : res())),
-    );
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
+const tarStreamBytes = (files: TarFile[]): Promise<Buffer> => tarBytes(files.map((f) => ({ name: f.name, data: Buffer.from(f.data) })));
 
 describe('in-memory tar writer', () => {
   it('writes the same bytes as tar-stream for ustar names and any sizes', async () => {

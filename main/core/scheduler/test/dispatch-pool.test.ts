@@ -4,10 +4,21 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FirmwareJob } from '../../jobs/model';
 import { createJob } from '../../jobs/model';
 import { holdingScript, startRig, type Rig } from './harness/rig';
+import type { ScriptedJob } from './harness/scripted-server';
 
 const rigs: Rig[] = [];
 afterEach(async () => {
   for (const r of rigs.splice(0)) await r.dispose();
+});
+
+/** A build server that takes every submit, starts it, then drops the session (a lost server). */
+const droppingMidBuild = () => ({
+  onSubmit: async (j: ScriptedJob) => {
+    await j.ack(true);
+    await j.state('running');
+    await j.output('compiling\n');
+    await j.session.close('heartbeat_timeout');
+  },
 });
 
 async function rig(o: Parameters<typeof startRig>[0]): Promise<Rig> {
@@ -159,15 +170,7 @@ describe('dispatch pool', () => {
     const r = await rig({
       servers: 1,
       offloader: { settings: { version_match_policy: 'exact_required' } },
-      // Every submit: ack, running, then the server drops the session.
-      server: () => ({
-        onSubmit: async (j) => {
-          await j.ack(true);
-          await j.state('running');
-          await j.output('compiling\n');
-          await j.session.close('heartbeat_timeout');
-        },
-      }),
+      server: droppingMidBuild,
     });
     r.off.writeYaml('a.yaml');
     const a = r.off.engine.compile({ configuration: 'a.yaml' });
@@ -182,13 +185,7 @@ describe('dispatch pool', () => {
     const r = await rig({
       servers: 1,
       offloader: { settings: { version_match_policy: 'exact_required' }, remote: { maxServerLossRetries: 2 } },
-      server: () => ({
-        onSubmit: async (j) => {
-          await j.ack(true);
-          await j.state('running');
-          await j.session.close('heartbeat_timeout');
-        },
-      }),
+      server: droppingMidBuild,
     });
     r.off.writeYaml('a.yaml');
     const a = r.off.engine.compile({ configuration: 'a.yaml' });
