@@ -374,7 +374,7 @@ export class ChunkAssembler {
     }
   }
 
-  /** Bytes are copied into the payload, so the caller may reuse `bytes` afterwards. */
+  /** The payload buffer, on the first chunk: shared with a hashing worker for large payloads. */
   private allocate(): void {
     if (this.totalBytes >= this.offThreadMin) this.offThread = OffThreadSha256.start(this.totalBytes);
     if (this.offThread) this.buffer = this.offThread.buffer;
@@ -384,6 +384,7 @@ export class ChunkAssembler {
     }
   }
 
+  /** Bytes are copied into the payload, so the caller may reuse `bytes` afterwards. */
   private append(chunkIndex: number, bytes: Buffer, isLast: boolean): void {
     if (this.received + bytes.length > this.totalBytes) {
       this.offThread?.abandon();
