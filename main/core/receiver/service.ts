@@ -438,6 +438,12 @@ export class BuildReceiver {
     this.prepacked.set(job.job_id, { packed, timer });
   }
 
+  /** Settles once the artifacts held for `jobId` are packed (at once when none are held). */
+  async whenPrepacked(jobId: string): Promise<void> {
+    const job = this.engine.getJobs().find((j) => j.remote_job_id === jobId || j.job_id === jobId);
+    await this.prepacked.get(job?.job_id ?? jobId)?.packed.catch(() => undefined);
+  }
+
   private dropPrepacked(jobId: string): void {
     const held = this.prepacked.get(jobId);
     if (!held) return;

@@ -338,7 +338,7 @@ describe('download_artifacts rules (§10)', () => {
     expect((await terminal(s, 'pp0000000001')).status).toBe('completed');
     const built = await readFile(firmware);
     // Packed when `completed` was sent: replacing the image now does not change the first download.
-    await new Promise((r) => setTimeout(r, 300));
+    await stack.receiver.whenPrepacked('pp0000000001');
     await writeFile(firmware, 'replaced after completion');
     expect((await readFirmware('pp0000000001')).equals(built)).toBe(true);
     // The held pack was used up: the next download packs the tree as it is now.
@@ -347,7 +347,7 @@ describe('download_artifacts rules (§10)', () => {
     // A held pack nobody downloads is dropped after prepackTtlMs; the download then packs afresh.
     await submitJob(s.session, { jobId: 'pp0000000002', configurationFilename: 'living-room.yaml', target: 'compile', bundle: await bundle('living-room.yaml') });
     expect((await terminal(s, 'pp0000000002')).status).toBe('completed');
-    await new Promise((r) => setTimeout(r, 300));
+    await stack.receiver.whenPrepacked('pp0000000002');
     await writeFile(firmware, 'replaced, then the held pack expired');
     await new Promise((r) => setTimeout(r, 1700));
     expect((await readFirmware('pp0000000002')).toString()).toBe('replaced, then the held pack expired');
