@@ -47,6 +47,8 @@ export interface PeerLinkEventMap {
     /** Orphan alert: reconnecting stopped until re-pair/unpair. */
     alert: 'pin_mismatch' | 'peer_revoked' | 'superseded' | null;
   };
+  /** The list of unpaired build servers found over mDNS changed (peer-link/discovery.ts). */
+  discovered_build_servers_changed: { count: number };
 }
 
 /** Receiver side (UI events of the build-server role). */
