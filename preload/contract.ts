@@ -188,6 +188,35 @@ export interface BuildServerPairing {
   pairedAt: string;
 }
 
+/**
+ * Sender side: a build server found over mDNS (peer-link §16) that is not paired yet and is not
+ * this app. Every field comes from the LAN unverified; the pin is a hint (trust comes from the
+ * preview handshake and the user's confirmation).
+ */
+export interface DiscoveredBuildServer {
+  /** mDNS instance name, unique on the link (row key). */
+  instance: string;
+  /** Advertised friendly name, else the instance name. */
+  name: string;
+  /** SRV target host (e.g. esphome-builder-ab12cd34.local). */
+  host: string;
+  /** The peer-link port (TXT remote_build_port). */
+  port: number;
+  /** Validated addresses, IPv4 first (what the Pair button connects to when present). */
+  addresses: string[];
+  /** "" when not advertised. */
+  esphomeVersion: string;
+  serverVersion: string;
+  /** TXT pin_sha256, "" when not advertised. */
+  pin: string;
+}
+
+/** `enabled: false` = this backend does not browse (`--no-mdns`, `KILN_MDNS=0`, no peer-link). */
+export interface DiscoveredBuildServers {
+  enabled: boolean;
+  servers: DiscoveredBuildServer[];
+}
+
 export interface PairRequestResult {
   status: 'approved' | 'pending';
   pairing: BuildServerPairing;
@@ -324,6 +353,8 @@ export interface BackendMethods {
   getBuildServer: [{ pin: string }, BuildServerPairing | null];
   unpairBuildServer: [{ pin: string }, { ok: true }];
   setBuildServerEnabled: [{ pin: string; enabled: boolean }, BuildServerPairing];
+  /** "Known dashboards": unpaired build servers found over mDNS ([] and enabled: false when off). */
+  listDiscoveredBuildServers: [Record<string, never>, DiscoveredBuildServers];
 
   // Build-server role: this machine compiles for paired senders
   getBuildServerRole: [Record<string, never>, BuildServerRoleState];
@@ -371,6 +402,8 @@ export interface FrontendEvents {
   logGap: { jobId: string; fromSeq: number; toSeq: number };
   /** Sender side: the set or state of pairings changed (re-fetch listBuildServers). */
   buildServersChanged: { pin: string; change: string };
+  /** Sender side: the "Known dashboards" list changed (the whole new list). */
+  discoveredBuildServersChanged: DiscoveredBuildServers;
   /** Sender side: one pairing's connection changed. */
   buildServerConnection: { pin: string; connection: PeerConnectionState; lastError: string };
   /** Sender side: a build server's compile lane. */

@@ -20,6 +20,7 @@ import { DEFAULT_ESPHOME } from './esphome/command';
 import { EventBus } from './events';
 import { JobEngine, type EngineOptions } from './jobs/engine';
 import { PeerLinkClientManager } from './peer-link/client-manager';
+import { DashboardDiscovery } from './peer-link/discovery';
 import { OffloaderPairingFlow } from './peer-link/offloader-pairing';
 import { ReceiverPairing } from './peer-link/receiver-pairing';
 import type { BonjourLike } from './peer-link/mdns';
@@ -96,6 +97,8 @@ export interface KilnApp {
   /** Resolves once the esphome version probe ran. */
   readonly esphomeStatus: Promise<EsphomeStatus>;
   readonly peerLink: PeerLinkParts | null;
+  /** mDNS "Known dashboards" browser (null without mDNS or peer-link). */
+  readonly discovery: DashboardDiscovery | null;
   readonly policy: DesktopPolicy;
   stop(): Promise<void>;
 }
@@ -190,6 +193,23 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
     });
   }
 
+  // Sender side of §16: browse for unpaired build servers on the same stack the role advertises on.
+  let discovery: DashboardDiscovery | null = null;
+  if (peerLink && opts.mdns) {
+    const { state } = peerLink;
+    const d = new DashboardDiscovery({
+      bonjour: opts.mdns,
+      bus,
+      ownPin: () => state.identity.pin,
+      ownDashboardId: () => state.dashboardId,
+      paired: () => state.pairings.list().map((p) => ({ pin: p.pin_sha256, host: p.receiver_hostname, port: p.receiver_port })),
+      report,
+    });
+    d.start();
+    discovery = d;
+    stops.push(() => d.stop());
+  }
+
   await engine.start();
   stops.push(() => engine.stop());
 
@@ -207,6 +227,7 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
     probe: async (command) => (command.join('\0') === esphome.join('\0') ? esphomeStatus : probeEsphome(command)),
     offloader: peerLink?.offloader,
     receiver: peerLink?.role ?? undefined,
+    discovery: discovery ?? undefined,
     identity: peerLink
       ? { identity: () => ({ pin: peerLink!.state.identity.pin, dashboardId: peerLink!.state.dashboardId, label: opts.peerLink ? (opts.peerLink.friendlyName ?? hostname()) : hostname() }) }
       : undefined,
@@ -238,6 +259,7 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
     esphome,
     esphomeStatus,
     peerLink,
+    discovery,
     policy,
     stop: async () => {
       // Reverse order: the service stops talking first, the engine last.

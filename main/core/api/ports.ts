@@ -6,6 +6,7 @@ import type {
   BuildServerPairing,
   BuildServerPreview,
   BuildServerRoleState,
+  DiscoveredBuildServer,
   EsphomeStatus,
   Identity,
   PairingWindowState,
@@ -74,6 +75,11 @@ export interface ReceiverRolePort {
   approve(dashboardId: string): Promise<void>;
   reject(dashboardId: string): Promise<void>;
   removeSender(dashboardId: string): Promise<void>;
+}
+
+/** mDNS discovery of unpaired build servers (peer-link/discovery.ts); absent when mDNS is off. */
+export interface DiscoveryPort {
+  list(): DiscoveredBuildServer[];
 }
 
 export interface IdentityPort {

@@ -102,6 +102,7 @@ export const schemas = {
   getBuildServer: z.strictObject({ pin }),
   unpairBuildServer: z.strictObject({ pin }),
   setBuildServerEnabled: z.strictObject({ pin, enabled: z.boolean() }),
+  listDiscoveredBuildServers: empty,
   getBuildServerRole: empty,
   setBuildServerRole: z.strictObject({ enabled: z.boolean() }),
   openPairingWindow: empty,

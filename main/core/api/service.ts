@@ -5,6 +5,7 @@
 import type {
   BackendMethods,
   BuildServerRoleState,
+  DiscoveredBuildServers,
   Environment,
   EventName,
   FollowLogResult,
@@ -25,7 +26,7 @@ import { buildLocallyInstead } from '../scheduler/build-locally';
 import { importYaml, listConfigurations } from './configurations';
 import { probeEsphome } from './esphome-status';
 import { LogBatcher, type LogBatcherOptions } from './log-batcher';
-import type { EsphomeProbe, IdentityPort, JobsPort, OffloaderPort, OffloaderSettings, ReceiverRolePort } from './ports';
+import type { DiscoveryPort, EsphomeProbe, IdentityPort, JobsPort, OffloaderPort, OffloaderSettings, ReceiverRolePort } from './ports';
 import { isMethodName, schemas } from './schemas';
 import type { SettingsStore } from './settings-store';
 
@@ -40,6 +41,8 @@ export interface ApiServiceOptions {
   offloader?: OffloaderPort;
   receiver?: ReceiverRolePort;
   identity?: IdentityPort;
+  /** mDNS "Known dashboards"; without it listDiscoveredBuildServers says discovery is off. */
+  discovery?: DiscoveryPort;
   appVersion?: string;
   desktop?: boolean;
   logBatch?: LogBatcherOptions;
@@ -221,6 +224,7 @@ export class ApiService {
         if (change === 'approved') this.broadcast('pairStatus', { pin, status: 'approved', reason: '' });
         if (change === 'declined') this.broadcast('pairStatus', { pin, status: 'rejected', reason: 'declined or removed' });
       }),
+      on('discovered_build_servers_changed', () => this.broadcast('discoveredBuildServersChanged', this.discovered())),
       on('pair_request_received', ({ dashboard_id, pin, label, peer_ip }) => {
         this.broadcast('pairRequest', { dashboardId: dashboard_id, pin, label, peerIp: peer_ip, requestedAt: new Date().toISOString() });
         this.broadcast('buildServerRoleChanged', { reason: 'pair_request' });
@@ -350,6 +354,10 @@ export class ApiService {
       notifications: s.notifications,
       ...off,
     };
+  }
+
+  private discovered(): DiscoveredBuildServers {
+    return this.opts.discovery ? { enabled: true, servers: this.opts.discovery.list() } : { enabled: false, servers: [] };
   }
 
   private roleState(): BuildServerRoleState {
@@ -518,6 +526,8 @@ export class ApiService {
       if (!this.offloader().get(p.pin)) throw new ApiError('not_found', `No pairing with pin ${p.pin.slice(0, 16)}…`);
       return this.offloader().setEnabled(p.pin, p.enabled);
     },
+
+    listDiscoveredBuildServers: () => this.discovered(),
 
     getBuildServerRole: () => this.roleState(),
     setBuildServerRole: async (p) => {
