@@ -1,9 +1,20 @@
-// Build servers we send to (pairings) and this machine's build-server role.
+// Build servers we send to (pairings), the ones found over mDNS ("Known dashboards"), and this
+// machine's build-server role.
 import { create } from 'zustand';
-import type { BuildServerPairing, BuildServerRoleState, Identity, PairingWindowState } from '../../../preload/contract';
+import type { BuildServerPairing, BuildServerRoleState, DiscoveredBuildServers, Identity, PairingWindowState } from '../../../preload/contract';
+
+/** Where the pair dialog should connect right away (a "Known dashboards" row's Pair button). */
+export interface PairTarget {
+  host: string;
+  port: number;
+}
 
 interface ServersState {
   pairings: BuildServerPairing[] | null;
+  /** Unpaired build servers found over mDNS (null until fetched). */
+  discovered: DiscoveredBuildServers | null;
+  /** Set by a discovered row's Pair button, taken (and cleared) by the pair dialog when it opens. */
+  pairTarget: PairTarget | null;
   role: BuildServerRoleState | null;
   /** Window state with the moment it was received, for a local countdown. */
   window: (PairingWindowState & { at: number }) | null;
@@ -14,6 +25,8 @@ interface ServersState {
 
 export const useServers = create<ServersState>((set) => ({
   pairings: null,
+  discovered: null,
+  pairTarget: null,
   role: null,
   window: null,
   identity: null,

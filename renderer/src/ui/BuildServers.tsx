@@ -1,7 +1,7 @@
-// Build servers: the sender side (paired servers, pair dialog, master switch) and this
-// computer's build-server role (listener, fingerprint, pairing window, requests, senders).
+// Build servers: the sender side (paired servers, "Known dashboards" found over mDNS, pair dialog,
+// master switch) and this computer's build-server role (listener, fingerprint, pairing window, requests, senders).
 import { useEffect, useState } from 'react';
-import type { BuildServerPairing, PendingPairRequest } from '../../../preload/contract';
+import type { BuildServerPairing, DiscoveredBuildServer, PendingPairRequest } from '../../../preload/contract';
 import { useApp } from '../store/app';
 import { useServers } from '../store/servers';
 import { errorMessage, getBackend, refreshServers } from '../sync';
@@ -26,12 +26,35 @@ export function BuildServers() {
   useEffect(() => {
     void refreshServers().catch(() => undefined);
   }, []);
+  useDiscovered();
   return (
     <div className="servers" data-testid="servers-screen">
       <SendBuilds />
       {hello?.capabilities.buildServerRole ? <BuildServerRole /> : null}
     </div>
   );
+}
+
+/**
+ * Keeps "Known dashboards" current while this screen is shown: fetched now and after every
+ * reconnect, then replaced by each pushed list (the event carries the whole list).
+ */
+function useDiscovered(): void {
+  useEffect(() => {
+    const b = getBackend();
+    const fetch = () =>
+      void b.api.listDiscoveredBuildServers({}).then(
+        (discovered) => useServers.getState().set({ discovered }),
+        () => undefined,
+      );
+    fetch();
+    const offEvent = b.on('discoveredBuildServersChanged', (discovered) => useServers.getState().set({ discovered }));
+    const offConnected = b.onConnected(fetch);
+    return () => {
+      offEvent();
+      offConnected();
+    };
+  }, []);
 }
 
 function SendBuilds() {
@@ -58,6 +81,7 @@ function SendBuilds() {
         />
         Auto-route installs to a paired build server
       </label>
+      <h3>Paired build servers</h3>
       {pairings === null ? (
         <p className="muted">Loading…</p>
       ) : pairings.length === 0 ? (
@@ -75,6 +99,7 @@ function SendBuilds() {
           ))}
         </ul>
       )}
+      <KnownDashboards />
       {confirmUnpair ? (
         <Dialog title="Unpair build server?" onClose={() => setConfirmUnpair(null)} testId="unpair-confirm">
           <p>
@@ -99,6 +124,52 @@ function SendBuilds() {
         </Dialog>
       ) : null}
     </section>
+  );
+}
+
+/** Unpaired build servers advertised over mDNS (ui-and-users §5.1). Nothing here is trusted: Pair
+ * runs the same preview handshake and fingerprint confirmation as a manual pair. */
+function KnownDashboards() {
+  const discovered = useServers((s) => s.discovered);
+  // Connect to an advertised address when there is one: .local names need an OS mDNS resolver.
+  const pair = (d: DiscoveredBuildServer) => {
+    useServers.getState().set({ pairTarget: { host: d.addresses[0] ?? d.host, port: d.port } });
+    useApp.getState().set({ pairDialogOpen: true });
+  };
+  return (
+    <div data-testid="known-dashboards">
+      <h3>Known dashboards</h3>
+      {discovered === null ? (
+        <p className="muted">Loading…</p>
+      ) : !discovered.enabled ? (
+        <p className="muted" data-testid="discovery-off">
+          Discovery is off (--no-mdns).
+        </p>
+      ) : discovered.servers.length === 0 ? (
+        <p className="muted" data-testid="no-discovered">
+          No dashboards discovered yet.
+        </p>
+      ) : (
+        <ul className="plain" data-testid="discovered">
+          {discovered.servers.map((d) => (
+            <li key={d.instance} className="pairing" data-testid="discovered-row" data-instance={d.instance} data-pin={d.pin}>
+              <div className="pairing-main">
+                <strong>{d.name}</strong>
+              </div>
+              <div className="muted small">
+                {d.host}:{d.port}
+                {d.esphomeVersion ? ` · ESPHome ${d.esphomeVersion}` : ''}
+              </div>
+              <div className="pairing-actions">
+                <button type="button" className="btn small primary" onClick={() => pair(d)} aria-label={`Pair with ${d.name}`} data-testid="discovered-pair">
+                  Pair
+                </button>
+              </div>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
   );
 }
 

@@ -1,7 +1,9 @@
 // Pair with a build server (ui-and-users §5.2): host:port → preview → confirm the server's
 // fingerprint → send request → pending (showing OUR fingerprint for the server's operator) →
-// paired. A pasted "host:port" is split automatically.
-import { useEffect, useState } from 'react';
+// paired. A pasted "host:port" is split automatically. Opened from a "Known dashboards" row, the
+// fields are pre-filled and the preview starts at once, straight to Confirm: the handshake and
+// the fingerprint check are the same as for a typed address (nothing is trusted from mDNS).
+import { useEffect, useRef, useState } from 'react';
 import type { BuildServerPreview } from '../../../preload/contract';
 import { useApp } from '../store/app';
 import { useServers } from '../store/servers';
@@ -16,19 +18,31 @@ type Step =
   | { kind: 'done'; label: string };
 
 export function PairDialog() {
+  // A discovered row's target, taken once when the dialog opens.
+  const [target] = useState(() => useServers.getState().pairTarget);
   const [step, setStep] = useState<Step>({ kind: 'input' });
-  const [host, setHost] = useState('');
-  const [port, setPort] = useState('6055');
+  const [host, setHost] = useState(target?.host ?? '');
+  const [port, setPort] = useState(target ? String(target.port) : '6055');
   const [label, setLabel] = useState('');
   const [pairingKey, setPairingKey] = useState('');
   const [busy, setBusy] = useState(false);
+  const [previewing, setPreviewing] = useState(false);
   const [error, setError] = useState('');
   const identity = useServers((s) => s.identity);
   const pairings = useServers((s) => s.pairings);
+  const started = useRef(false);
   const close = () => {
-    if (busy) return; // refuses to close while sending
+    if (busy && !previewing) return; // refuses to close while sending; a stuck preview can be dismissed
     useApp.getState().set({ pairDialogOpen: false });
   };
+
+  useEffect(() => {
+    if (!target || started.current) return;
+    started.current = true;
+    useServers.getState().set({ pairTarget: null });
+    void runPreview(target.host, target.port);
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- once, for the target the dialog opened with
+  }, [target]);
 
   // Pending → approved arrives as a pairings refresh.
   useEffect(() => {
@@ -48,21 +62,28 @@ export function PairDialog() {
     } else setHost(v.trim());
   };
 
-  const preview = async (e: React.FormEvent) => {
-    e.preventDefault();
+  const runPreview = async (h: string, p: number) => {
     setError('');
-    const p = Number(port);
-    if (!host || !Number.isInteger(p) || p < 1 || p > 65535) return setError('Enter a host name or IP and a port between 1 and 65535.');
     setBusy(true);
+    setPreviewing(true);
     try {
-      const res = await getBackend().api.previewBuildServer({ host, port: p });
-      setLabel(res.friendlyName || host);
+      const res = await getBackend().api.previewBuildServer({ host: h, port: p });
+      setLabel(res.friendlyName || h);
       setStep({ kind: 'confirm', preview: res });
     } catch (err) {
       setError(`Check the address and that the build server's peer-link port is open. (${errorMessage(err)})`);
     } finally {
       setBusy(false);
+      setPreviewing(false);
     }
+  };
+
+  const preview = async (e: React.FormEvent) => {
+    e.preventDefault();
+    setError('');
+    const p = Number(port);
+    if (!host || !Number.isInteger(p) || p < 1 || p > 65535) return setError('Enter a host name or IP and a port between 1 and 65535.');
+    await runPreview(host, p);
   };
 
   const send = async (preview: BuildServerPreview) => {
@@ -108,7 +129,7 @@ export function PairDialog() {
           </label>
           {error ? <p className="error-text" role="alert">{error}</p> : null}
           <div className="actions">
-            <button type="button" className="btn" onClick={close}>
+            <button type="button" className="btn" onClick={close} data-testid="pair-input-cancel">
               Cancel
             </button>
             <button type="submit" className="btn primary" disabled={busy} data-testid="pair-continue">
@@ -137,9 +158,15 @@ export function PairDialog() {
           ) : null}
           {error ? <p className="error-text" role="alert">{error}</p> : null}
           <div className="actions">
-            <button type="button" className="btn" onClick={() => setStep({ kind: 'input' })} disabled={busy}>
-              Back
-            </button>
+            {target ? (
+              <button type="button" className="btn" onClick={close} disabled={busy} data-testid="pair-cancel">
+                Cancel
+              </button>
+            ) : (
+              <button type="button" className="btn" onClick={() => setStep({ kind: 'input' })} disabled={busy}>
+                Back
+              </button>
+            )}
             <button type="button" className="btn primary" onClick={() => void send(step.preview)} disabled={busy} data-testid="pair-send">
               {busy ? 'Sending…' : 'Send pair request'}
             </button>
