@@ -79,6 +79,8 @@ export interface ServeOptions {
   extraArgs?: string[];
   /** esphome command instead of the simulator (an executable path). */
   esphome?: string;
+  /** Multicast (advertise + browse _esphomebuilder._tcp). Default off: test runs never multicast. */
+  mdns?: boolean;
 }
 
 export async function startServe(o: ServeOptions = {}): Promise<ServeBackend> {
@@ -95,8 +97,8 @@ export async function startServe(o: ServeOptions = {}): Promise<ServeBackend> {
     '--peer-link-port', '0',
     '--peer-link-host', '127.0.0.1',
     '--startup-grace-ms', '0',
-    // Test runs never multicast.
-    '--no-mdns',
+    // Test runs never multicast unless a spec asks for it (the mDNS discovery spec).
+    ...(o.mdns ? [] : ['--no-mdns']),
     '--renderer-dir', join(REPO, 'out/renderer'),
     ...(o.buildServer === false ? ['--no-build-server'] : []),
     ...(o.extraArgs ?? []),
@@ -114,12 +116,12 @@ export interface ReceiverBackend extends Child {
   dataDir: string;
 }
 
-export async function startReceiver(o: { simSpeed?: string } = {}): Promise<ReceiverBackend> {
+export async function startReceiver(o: { simSpeed?: string; mdns?: boolean; host?: string } = {}): Promise<ReceiverBackend> {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-e2e-receiver-'));
   const dataDir = join(dir, 'data');
   const key = 'ABCD-EFGH-JKMN-PQRS';
   const { child, match } = await launch(
-    ['receiver', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', '--esphome', SIM, '--pairing-key', key, '--no-mdns'],
+    ['receiver', '--data-dir', dataDir, '--port', '0', '--host', o.host ?? '127.0.0.1', '--esphome', SIM, '--pairing-key', key, ...(o.mdns ? [] : ['--no-mdns'])],
     { ESPHOME_SIM_SPEED: o.simSpeed ?? '0.05' },
     dir,
     /KILN_RECEIVER_READY (\{.*\})/,
