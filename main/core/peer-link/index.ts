@@ -18,5 +18,6 @@ export { generatePairingKey, pairingKeysMatch, PAIRING_KEY_ALPHABET } from './pa
 export { preview, pairRequest, pairStatus, openPeerLink, dialIntent, peerLinkUrl, type OffloaderSession, type OneShotOptions, type OneShotResult, type PreviewResult } from './client';
 export { PeerLinkClientManager, backoffDelay, type PeerLinkPinState, type PeerLinkAlert, type PeerLinkConnStatus } from './client-manager';
 export { OffloaderPairingFlow, FINGERPRINT_CHANGED_MESSAGE, type PreviewInfo, type SendPairRequestArgs } from './offloader-pairing';
-export { BuildServerAdvertiser, browseBuildServers, buildTxtRecord, instanceName, type BonjourLike, type DiscoveredBuildServer } from './mdns';
+export { BuildServerAdvertiser, buildTxtRecord, instanceName, type BonjourLike } from './mdns';
+export { DashboardDiscovery } from './discovery';
 export { openPeerLinkState, type PeerLinkState } from './state';

@@ -4,7 +4,6 @@
 // (bonjour-service through createBonjour in the product, a fake in tests).
 import { Bonjour } from 'bonjour-service';
 import { MDNS_SERVICE_TYPE, LABEL_MAX_CHARS, VERSION_MAX_CHARS } from './constants';
-import { isPin } from './fingerprint';
 import { normaliseText } from './wire';
 
 export interface MdnsPublishConfig {
@@ -174,85 +173,3 @@ export class BuildServerAdvertiser {
   }
 }
 
-export interface DiscoveredBuildServer {
-  name: string;
-  host: string;
-  addresses: string[];
-  /** remote_build_port from TXT. */
-  port: number;
-  /** TXT pin: a hint only; trust comes from preview + user confirmation. */
-  pin: string;
-  friendly_name: string;
-  esphome_version: string;
-  server_version: string;
-}
-
-function txtString(txt: Record<string, unknown> | undefined, key: string): string {
-  const v = txt?.[key];
-  if (typeof v === 'string') return v;
-  if (Buffer.isBuffer(v)) return v.toString('utf8');
-  return '';
-}
-
-/** Parses one browse result; undefined unless it advertises a bound listener with a valid pin. */
-export function parseDiscovered(s: MdnsDiscoveredService): DiscoveredBuildServer | undefined {
-  const portText = txtString(s.txt, 'remote_build_port');
-  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : 0;
-  const pin = txtString(s.txt, 'pin_sha256');
-  if (port < 1 || port > 65535 || !isPin(pin)) return undefined;
-  return {
-    name: s.name,
-    host: s.host ?? '',
-    addresses: s.addresses ?? [],
-    port,
-    pin,
-    friendly_name: normaliseText(txtString(s.txt, 'friendly_name'), LABEL_MAX_CHARS),
-    esphome_version: normaliseText(txtString(s.txt, 'esphome_version'), VERSION_MAX_CHARS),
-    server_version: normaliseText(txtString(s.txt, 'server_version'), VERSION_MAX_CHARS),
-  };
-}
-
-export interface BrowseOptions {
-  bonjour: BonjourLike;
-  /** Pins already paired (hidden from the list). */
-  pairedPins: () => Iterable<string>;
-  /** Our own pin (a Kiln that is also a receiver must not list itself). */
-  ownPin?: string;
-}
-
-export interface BuildServerBrowser {
-  list(): DiscoveredBuildServer[];
-  onChange(fn: () => void): () => void;
-  stop(): void;
-}
-
-/** Browses _esphomebuilder._tcp and lists unpaired servers with a bound listener. */
-export function browseBuildServers(o: BrowseOptions): BuildServerBrowser {
-  const browser = o.bonjour.find({ type: MDNS_SERVICE_TYPE, protocol: 'tcp' });
-  const listeners = new Set<() => void>();
-  const changed = () => {
-    for (const fn of [...listeners]) fn();
-  };
-  browser.on('up', changed);
-  browser.on('down', changed);
-  browser.on('txt-update', changed);
-  return {
-    list() {
-      const paired = new Set(o.pairedPins());
-      const out: DiscoveredBuildServer[] = [];
-      for (const s of browser.services) {
-        const d = parseDiscovered(s);
-        if (d && !paired.has(d.pin) && d.pin !== o.ownPin) out.push(d);
-      }
-      return out;
-    },
-    onChange(fn) {
-      listeners.add(fn);
-      return () => listeners.delete(fn);
-    },
-    stop() {
-      listeners.clear();
-      browser.stop();
-    },
-  };
-}

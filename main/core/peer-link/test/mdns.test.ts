@@ -1,7 +1,7 @@
 // mDNS record building, advertising with the listener and browsing (peer-link-protocol.md §16),
 // with an injected fake bonjour (no multicast in unit tests).
 import { describe, expect, it } from 'vitest';
-import { BuildServerAdvertiser, browseBuildServers, buildTxtRecord, createBonjour, instanceName, parseDiscovered, type MdnsDiscoveredService } from '../mdns';
+import { BuildServerAdvertiser, buildTxtRecord, createBonjour, instanceName } from '../mdns';
 import { FakeBonjour } from './fake-bonjour';
 import { newIdentity, startReceiver } from './helpers';
 
@@ -69,36 +69,6 @@ describe('BuildServerAdvertiser', () => {
     expect(adv.current?.txt.remote_build_port).toBe('6055');
     await adv.setListenerPort(null);
     expect(fake.live()).toEqual([]);
-  });
-});
-
-describe('browsing', () => {
-  it('lists only servers with a bound listener and a valid pin that are not paired and not ourselves', () => {
-    const fake = new FakeBonjour();
-    const me = newIdentity();
-    const paired = newIdentity();
-    const fresh = newIdentity();
-    const svc = (name: string, txt: Record<string, unknown>): MdnsDiscoveredService => ({ name, host: `${name}.local`, port: 6052, addresses: ['10.0.0.9'], txt });
-    fake.browser.services.push(
-      svc('fresh', { pin_sha256: fresh.pin, remote_build_port: '6055', friendly_name: 'Fresh', esphome_version: '2026.4.1', server_version: '0.1' }),
-      svc('paired', { pin_sha256: paired.pin, remote_build_port: '6055' }),
-      svc('self', { pin_sha256: me.pin, remote_build_port: '6055' }),
-      svc('down', { server_version: '1', esphome_version: '2' }),
-      svc('zero', { pin_sha256: fresh.pin, remote_build_port: '0' }),
-      svc('badpin', { pin_sha256: 'xyz', remote_build_port: '6055' }),
-      svc('bufs', { pin_sha256: Buffer.from(newIdentity().pin), remote_build_port: Buffer.from('7000') }),
-    );
-    const b = browseBuildServers({ bonjour: fake, pairedPins: () => [paired.pin], ownPin: me.pin });
-    let changes = 0;
-    b.onChange(() => changes++);
-    const list = b.list();
-    expect(list.map((d) => d.name)).toEqual(['fresh', 'bufs']);
-    expect(list[0]).toEqual({ name: 'fresh', host: 'fresh.local', addresses: ['10.0.0.9'], port: 6055, pin: fresh.pin, friendly_name: 'Fresh', esphome_version: '2026.4.1', server_version: '0.1' });
-    fake.browser.emit('up', list[0]);
-    expect(changes).toBe(1);
-    b.stop();
-    expect(fake.browser.stopped).toBe(true);
-    expect(parseDiscovered(svc('x', { pin_sha256: fresh.pin, remote_build_port: '70000' }))).toBeUndefined();
   });
 });
 
