@@ -64,7 +64,10 @@ type BrowserEvents = 'up' | 'down' | 'txt-update' | 'srv-update';
 
 const MAX_ADDRESSES = 8;
 const CONTROL = /[\u0000-\u001f\u007f]/;
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+// The SRV target is `esphome-builder-<first 8 chars of the dashboard id>.local` (§16), and a
+// dashboard id is base64url: '_' anywhere and '-' at the end of a label are what peers advertise,
+// not malformed. A label still may not start with '-' (it would read as an option somewhere).
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9_][A-Za-z0-9_-]{0,62}(?:\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*$/;
 
 export class DashboardDiscovery {
   private readonly seen = new Map<string, Seen>();

@@ -197,6 +197,10 @@ describe('untrusted records (fake stack)', () => {
     expect(parseDashboard(good({}, { pin_sha256: undefined, friendly_name: undefined }))).toMatchObject({ pin: '', name: 'esphome-builder-Good1234' });
     // Buffers (binary TXT decoding) are read as UTF-8; control characters are stripped.
     expect(parseDashboard(good({}, { remote_build_port: Buffer.from('7000'), friendly_name: Buffer.from('Bad\u0007 name\n') }))).toMatchObject({ port: 7000, name: 'Bad name' });
+    // The spec's SRV target from a base64url dashboard id ('_' inside, '-' at the end) is a host name.
+    for (const host of ['esphome-builder-ab_cd12.local', 'esphome-builder-abcd123-.local', 'esphome-builder-_b-c_d-_.local']) {
+      expect(parseDashboard(good({ host }))?.host).toBe(host);
+    }
     // A host that is not a host name falls back to an address; with no address either, dropped.
     expect(parseDashboard(good({ host: 'evil host; rm -rf' }))?.host).toBe('10.0.0.9');
     expect(parseDashboard(good({ host: '-x', addresses: ['not-an-ip'], referer: undefined }))).toBeUndefined();
