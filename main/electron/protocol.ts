@@ -4,9 +4,10 @@
 // separators, symlinks pointing out) is refused.
 import { protocol } from 'electron';
 import { readFile, realpath, stat } from 'node:fs/promises';
-import { extname, isAbsolute, join, normalize, relative, sep } from 'node:path';
+import { isAbsolute, join, normalize, relative, sep } from 'node:path';
 import { SECURITY_HEADERS } from '../core/csp';
 import { APP_HOST, APP_SCHEME } from './constants';
+import { contentTypeFor } from '../core/content-types';
 
 /** Must run before app 'ready'. */
 export function registerAppScheme(): void {
@@ -18,25 +19,7 @@ export function registerAppScheme(): void {
   ]);
 }
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-  '.woff': 'font/woff',
-  '.ttf': 'font/ttf',
-  '.txt': 'text/plain; charset=utf-8',
-  '.wasm': 'application/wasm',
-};
-
-export function contentTypeFor(file: string): string {
-  return CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
-}
+export { contentTypeFor };
 
 /**
  * Maps a URL pathname to a file under `root`, or null when it is malformed or escapes the root.

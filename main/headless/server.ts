@@ -11,25 +11,13 @@ import { realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
-import { extname, join, resolve, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { serveRpc, type RpcServerChannel } from '../core/api/rpc-server';
 import type { ApiService } from '../core/api/service';
+import { contentTypeFor } from '../core/content-types';
 import { SECURITY_HEADERS } from '../core/csp';
 
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-  '.map': 'application/json; charset=utf-8',
-  '.txt': 'text/plain; charset=utf-8',
-};
 
 export interface KilnServerOptions {
   service: ApiService;
@@ -226,7 +214,7 @@ async function serveStatic(root: string, req: IncomingMessage, res: ServerRespon
   const isIndex = pathname === '/index.html';
   res.writeHead(200, {
     ...SECURITY_HEADERS,
-    'Content-Type': MIME[extname(real).toLowerCase()] ?? 'application/octet-stream',
+    'Content-Type': contentTypeFor(real),
     'Content-Length': String(st.size),
     // Hashed asset names can be cached; the page itself must always be fresh.
     'Cache-Control': isIndex ? 'no-store' : 'public, max-age=31536000, immutable',
