@@ -26,7 +26,8 @@ import { ReceiverPairing } from './peer-link/receiver-pairing';
 import type { BonjourLike } from './peer-link/mdns';
 import type { SessionTiming } from './peer-link/session';
 import { openPeerLinkState, type PeerLinkState } from './peer-link/state';
-import { RemoteBuilds } from './scheduler/remote-builds';
+import { buildServerJobEnv } from './receiver/job-env';
+import { createEngineWithRemoteBuilds, type RemoteBuilds } from './scheduler/remote-builds';
 
 export interface PeerLinkAppOptions extends SessionTiming {
   /** Build-server listener bind address (default all interfaces) and port (default 6055; 0 = any). */
@@ -117,16 +118,17 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
   let esphomeVersion = '';
 
   const bus = new EventBus();
-  const engine = new JobEngine({ ...opts.engine, configDir, dataDir, esphome, bus, report });
-  // Upload concurrency follows the installed esphome (9 slots from 2026.8, else 4).
-  void esphomeStatus.then((s) => {
-    esphomeVersion = s.version;
-    engine.setEsphomeVersion(s.version);
-  });
+  // Build-server jobs (the role below) build with their sender's ESPHOME_DATA_DIR.
+  const engineOptions: EngineOptions = { jobEnv: buildServerJobEnv(dataDir), ...opts.engine, configDir, dataDir, esphome, bus, report };
   const stops: Array<() => Promise<void> | void> = [];
 
+  // With peer-link, the engine is built together with remote builds (runner, picker and pool are
+  // its constructor options); without, on its own.
+  let engine: JobEngine;
   let peerLink: PeerLinkParts | null = null;
-  if (opts.peerLink !== false) {
+  if (opts.peerLink === false) {
+    engine = new JobEngine(engineOptions);
+  } else {
     const pl = opts.peerLink ?? {};
     const friendlyName = () => pl.friendlyName ?? hostname();
     const state = await openPeerLinkState(dataDir, { bus, report });
@@ -141,16 +143,16 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
       heartbeatDeadAfterMs: pl.heartbeatDeadAfterMs,
     });
     const flow = new OffloaderPairingFlow({ identity: state.identity, store: state.pairings, bus, friendlyName, timeoutMs: pl.pairingTimeoutMs });
-    const remoteBuilds = new RemoteBuilds({
-      engine,
+    let remoteBuilds: RemoteBuilds;
+    ({ engine, remoteBuilds } = createEngineWithRemoteBuilds(engineOptions, {
       store: state.pairings,
       clients,
       localEsphomeVersion: () => esphomeVersion,
       deviceNames: (configuration) => deviceNames(configDir, configuration),
       startupGraceMs: pl.startupGraceMs,
       report,
-    });
-    // Runner, picker and pool must be registered before the engine loads and re-queues jobs.
+    }));
+    // The pool must accept before the engine loads and re-queues pending remote jobs.
     remoteBuilds.start();
     const receiverPairing = new ReceiverPairing({ store: state.receiverPeers, bus, windowIdleMs: pl.pairingWindowIdleMs, report });
     const role =
@@ -192,6 +194,12 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
       await parts.state.receiverPeers.close();
     });
   }
+
+  // Upload concurrency follows the installed esphome (9 slots from 2026.8, else 4).
+  void esphomeStatus.then((s) => {
+    esphomeVersion = s.version;
+    engine.setEsphomeVersion(s.version);
+  });
 
   // Sender side of §16: browse for unpaired build servers on the same stack the role advertises on.
   let discovery: DashboardDiscovery | null = null;

@@ -61,6 +61,11 @@ export type RemoteRunnerFn = (ctx: RemoteRunContext) => Promise<RemoteRunResult>
 /** The scheduler's dispatch pool: woken when pending remote jobs or the compile lane change. */
 export interface DispatchPool {
   wake(): void;
+  /**
+   * False while the pool does not take `remote_pending` jobs (not started yet, or stopped): such
+   * jobs then run locally. Absent = always accepting.
+   */
+  accepting?(): boolean;
 }
 
 export interface RemoteBinding {

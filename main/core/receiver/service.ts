@@ -34,7 +34,10 @@ export function cancelReceiverJobs(engine: Pick<ReceiverEngine, 'getJobs' | 'can
   return n;
 }
 
-/** The engine surface the receiver uses (JobEngine fits). */
+/**
+ * The engine surface the receiver uses (JobEngine fits). The engine must be constructed with
+ * `jobEnv: buildServerJobEnv(dataDir)` (job-env.ts) so each sender's builds get its ESPHOME_DATA_DIR.
+ */
 export interface ReceiverEngine {
   readonly bus: EventBus;
   readonly configDir: string;
@@ -46,7 +49,6 @@ export interface ReceiverEngine {
   /** Newest first. */
   getJobs(f?: { status?: FirmwareJob['status']; configuration?: string }): FirmwareJob[];
   queueStatus(): QueueStatus;
-  setJobEnvProvider(fn: ((job: FirmwareJob) => Record<string, string | undefined>) | null): void;
 }
 
 /** The session registry surface (ReceiverSessionRegistry fits). */
@@ -138,7 +140,6 @@ export class BuildReceiver {
     if (this.started) return;
     this.started = true;
     const bus = this.engine.bus;
-    this.engine.setJobEnvProvider((job) => this.jobEnv(job));
     this.offs.push(
       this.sessions.onRegister((s) => this.attach(s)),
       this.sessions.onUnregister((s) => this.detach(s)),
@@ -167,7 +168,6 @@ export class BuildReceiver {
     for (const off of this.offs.splice(0)) off();
     // Builds of a role that is going away could neither report nor be downloaded any more.
     cancelReceiverJobs(this.engine);
-    this.engine.setJobEnvProvider(null);
     for (const st of this.states.values()) st.offMessage();
     this.states.clear();
     const tails: Promise<void>[] = [];
@@ -528,11 +528,6 @@ export class BuildReceiver {
   // ---------------------------------------------------------------- env + sweep
 
   /** §9.5 / esphome-cli.md §6.2: receiver builds get a per-sender ESPHOME_DATA_DIR. */
-  private jobEnv(job: FirmwareJob): Record<string, string | undefined> {
-    if (!job.remote_peer) return {};
-    return { ESPHOME_DATA_DIR: senderEsphomeDataDir(this.dataDir, job.remote_peer), ESPHOME_IS_HA_ADDON: undefined };
-  }
-
   private senderBusy(dir: string): boolean {
     for (const [id, s] of this.senders) if (senderDirName(id) === dir && s.pending.size > 0) return true;
     return this.engine.getJobs().some((j) => isActive(j) && j.remote_peer !== '' && senderDirName(j.remote_peer) === dir);

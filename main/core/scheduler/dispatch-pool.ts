@@ -14,13 +14,13 @@ export const MAX_SERVER_LOSS_RETRIES = 3;
 
 /** The engine surface the pool drives (JobEngine satisfies it). */
 export interface PoolEngine {
-  readonly bus: EventBus;
   pendingRemoteJobs(): FirmwareJob[];
   dispatchRemote(jobId: string, binding: RemoteBinding): Promise<void>;
   dispatchLocal(jobId: string): void;
   failQueued(jobId: string, error: string): Promise<void>;
   queueStatus(lane?: 'compile' | 'upload'): QueueStatus;
-  setDispatchPool(pool: EngineDispatchPool | null): void;
+  /** The pool stopped accepting: every pending job goes to the local compile lane. */
+  runPendingLocally(): void;
   /** Queue paused: no job is bound while it is (the engine wakes the pool on resume). */
   isPaused(): boolean;
 }
@@ -37,7 +37,12 @@ export interface PoolEnvironment {
 }
 
 export interface DispatchPoolOptions {
-  engine: PoolEngine;
+  bus: EventBus;
+  /**
+   * The engine, reached at run time only: the pool is built before the engine, which takes the
+   * pool as a constructor option (construction order: pool → engine).
+   */
+  jobs: () => PoolEngine;
   env: PoolEnvironment;
   /** First pass after this long (default 30 s) so servers can reconnect after a restart. */
   startupGraceMs?: number;
@@ -53,7 +58,8 @@ export interface InFlight {
 }
 
 export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
-  private readonly engine: PoolEngine;
+  private readonly bus: EventBus;
+  private readonly jobs: () => PoolEngine;
   private readonly env: PoolEnvironment;
   private readonly graceMs: number;
   private readonly maxLosses: number;
@@ -72,7 +78,8 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
   private passCount = 0;
 
   constructor(opts: DispatchPoolOptions) {
-    this.engine = opts.engine;
+    this.bus = opts.bus;
+    this.jobs = opts.jobs;
     this.env = opts.env;
     this.graceMs = opts.startupGraceMs ?? STARTUP_GRACE_MS;
     this.maxLosses = opts.maxServerLossRetries ?? MAX_SERVER_LOSS_RETRIES;
@@ -80,12 +87,12 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
   }
 
   /**
-   * Subscribes to the wake events and registers with the engine (call before `engine.start()` so
+   * Subscribes to the wake events and starts accepting `remote_pending` jobs (call before `engine.start()` so
    * recovered pending jobs wait for the pool). The first pass runs after the startup grace.
    */
   start(): void {
     if (this.state !== 'new') return;
-    const bus = this.engine.bus;
+    const bus = this.bus;
     const wake = (): void => this.wake();
     this.offs.push(
       bus.on('peer_link_opened', (e) => {
@@ -103,7 +110,6 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
       }),
       bus.on('pairings_changed', wake),
     );
-    this.engine.setDispatchPool(this);
     if (this.graceMs <= 0) {
       this.state = 'running';
       this.wake();
@@ -124,7 +130,12 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     this.state = 'stopped';
     clearTimeout(this.graceTimer);
     for (const off of this.offs.splice(0)) off();
-    this.engine.setDispatchPool(null);
+    this.jobs().runPendingLocally();
+  }
+
+  /** The engine places `remote_pending` jobs here (rather than on the local lane) only while started. */
+  accepting(): boolean {
+    return this.state === 'grace' || this.state === 'running';
   }
 
   /** Schedules one pass (coalesced). Before the grace period ends it only records the wish. */
@@ -189,9 +200,9 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
 
   private pass(): void {
     if (this.state !== 'running') return;
-    if (this.engine.isPaused()) return;
+    if (this.jobs().isPaused()) return;
     this.passCount++;
-    const pending = this.engine.pendingRemoteJobs();
+    const pending = this.jobs().pendingRemoteJobs();
     if (pending.length === 0) return;
     if (!this.env.available()) {
       for (const job of pending) this.toLocal(job);
@@ -217,7 +228,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
         versionPolicy: settings.version_match_policy,
         busyPins: this.busyPins(),
         includeLocalInPool: settings.include_local_in_pool,
-        localCompileBusy: !this.engine.queueStatus('compile').idle,
+        localCompileBusy: !this.jobs().queueStatus('compile').idle,
       });
       switch (decision.target) {
         case 'remote':
@@ -228,7 +239,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
           break;
         case 'no_compatible_peer':
           this.losses.delete(job.job_id);
-          this.engine.failQueued(job.job_id, decision.error).catch((err) => this.report(`failQueued ${job.job_id}: ${String(err)}`));
+          this.jobs().failQueued(job.job_id, decision.error).catch((err) => this.report(`failQueued ${job.job_id}: ${String(err)}`));
           break;
         case 'wait':
           break;
@@ -238,7 +249,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
 
   private toLocal(job: FirmwareJob): void {
     try {
-      this.engine.dispatchLocal(job.job_id);
+      this.jobs().dispatchLocal(job.job_id);
       this.losses.delete(job.job_id);
     } catch (err) {
       this.report(`could not run ${job.job_id} locally: ${String(err)}`);
@@ -253,7 +264,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     this.driving.add(id);
     let run: Promise<void>;
     try {
-      run = this.engine.dispatchRemote(id, { pin, label: pairing.label, esphomeVersion: pairing.esphome_version });
+      run = this.jobs().dispatchRemote(id, { pin, label: pairing.label, esphomeVersion: pairing.esphome_version });
     } catch (err) {
       run = Promise.reject(err);
     }
@@ -263,7 +274,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
         if (this.inFlight.get(pin)?.jobId === id) this.inFlight.delete(pin);
         this.driving.delete(id);
         // A job that ended for good no longer needs its loss count.
-        if (!this.engine.pendingRemoteJobs().some((j) => j.job_id === id)) this.losses.delete(id);
+        if (!this.jobs().pendingRemoteJobs().some((j) => j.job_id === id)) this.losses.delete(id);
         this.wake();
       });
   }

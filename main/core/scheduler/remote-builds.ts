@@ -1,9 +1,11 @@
-// The offloader's remote-build wiring in one place: it registers the remote runner, the
-// scheduler's build-path picker and the dispatch pool with the job engine, over the pairing store
-// and the peer-link client manager. `kiln serve`, Electron, `kiln build --server` and the tests
-// all go through this, so a remote build takes the same code path everywhere.
+// The sender's remote-build wiring in one place: the remote runner, the scheduler's build-path
+// picker and the dispatch pool, over the pairing store and the peer-link client manager, handed to
+// the job engine as constructor options. `kiln serve`, Electron, `kiln build --server` and the
+// tests all go through `createEngineWithRemoteBuilds`, so a remote build takes the same code path
+// everywhere.
 import { ApiError } from '../errors';
-import type { JobEngine } from '../jobs/engine';
+import { EventBus } from '../events';
+import { JobEngine, type EngineHooks, type EngineOptions } from '../jobs/engine';
 import { createJob, type FirmwareJob, type JobSource } from '../jobs/model';
 import { createRemoteRunner, type RemoteRunnerDeps, type SubmitHeader } from '../jobs/remote-runner';
 import type { OffloaderSession } from '../peer-link/client';
@@ -11,7 +13,7 @@ import { cancelJob, downloadArtifacts, materializeArtifacts, submitJob } from '.
 import type { PairingStore, StoredPairing } from '../peer-link/pairing-store';
 import { buildLocallyInstead } from './build-locally';
 import { pickBuildPath, type SchedulerPairing } from './build-scheduler';
-import { DispatchPool } from './dispatch-pool';
+import { DispatchPool, type PoolEngine } from './dispatch-pool';
 
 /** What the wiring needs from the peer-link client manager (PeerLinkClientManager fits). */
 export interface SessionSource {
@@ -19,8 +21,16 @@ export interface SessionSource {
   connectedPins(): string[];
 }
 
+/** The engine operations remote builds use (JobEngine fits). */
+export type RemoteBuildsJobs = PoolEngine & Pick<JobEngine, 'enqueue' | 'getJob' | 'getJobs' | 'cancel' | 'compile' | 'install'>;
+
 export interface RemoteBuildsOptions {
-  engine: JobEngine;
+  bus: EventBus;
+  /**
+   * The engine, reached at run time only: RemoteBuilds is built first because the engine takes
+   * its runner, picker and pool as constructor options (see `createEngineWithRemoteBuilds`).
+   */
+  jobs: () => RemoteBuildsJobs;
   store: PairingStore;
   clients: SessionSource;
   /** The local esphome version (version policies, `target_esphome_version`). */
@@ -69,13 +79,16 @@ export function peerLinkRunnerDeps(o: Pick<RemoteBuildsOptions, 'clients' | 'loc
 
 export class RemoteBuilds {
   readonly pool: DispatchPool;
+  /** What the job engine is constructed with. */
+  readonly engineHooks: Required<Pick<EngineHooks, 'remoteRunner' | 'buildPathPicker' | 'dispatchPool'>>;
   private readonly o: RemoteBuildsOptions;
   private started = false;
 
   constructor(o: RemoteBuildsOptions) {
     this.o = o;
     this.pool = new DispatchPool({
-      engine: o.engine,
+      bus: o.bus,
+      jobs: o.jobs,
       startupGraceMs: o.startupGraceMs,
       maxServerLossRetries: o.maxServerLossRetries,
       report: o.report,
@@ -87,28 +100,30 @@ export class RemoteBuilds {
         localEsphomeVersion: o.localEsphomeVersion,
       },
     });
+    this.engineHooks = {
+      remoteRunner: createRemoteRunner(peerLinkRunnerDeps(o), this.pool),
+      buildPathPicker: (job) => this.pickSource(job),
+      dispatchPool: this.pool,
+    };
   }
 
-  /** Registers runner, picker and pool with the engine. Call before `engine.start()`. */
+  /** Starts the pool and the picker. Call before `engine.start()` so recovered pending jobs wait for the pool. */
   start(): void {
     if (this.started) return;
     this.started = true;
-    const { engine } = this.o;
-    engine.setRemoteRunner(createRemoteRunner(peerLinkRunnerDeps(this.o), this.pool));
-    engine.setBuildPathPicker((job) => this.pickSource(job));
     this.pool.start();
   }
 
-  /** Unregisters; pending compiles then run locally. Running remote jobs finish on their own. */
+  /** Pending compiles then run locally and new ones are picked local. Running remote jobs finish on their own. */
   stop(): void {
     if (!this.started) return;
     this.started = false;
     this.pool.stop();
-    this.o.engine.setBuildPathPicker(null);
   }
 
-  /** pick_build_path at enqueue time: `remote_pending` (the pool binds a server later) or `local`. */
+  /** pick_build_path at enqueue time: `remote_pending` (the pool binds a server later) or `local` (always, while stopped). */
   pickSource(_job: FirmwareJob): JobSource {
+    if (!this.started) return 'local';
     const { store, clients } = this.o;
     const s = store.settings;
     const d = pickBuildPath({
@@ -120,7 +135,7 @@ export class RemoteBuilds {
       versionPolicy: s.version_match_policy,
       busyPins: this.pool.busyPins(),
       includeLocalInPool: s.include_local_in_pool,
-      localCompileBusy: !this.o.engine.queueStatus('compile').idle,
+      localCompileBusy: !this.o.jobs().queueStatus('compile').idle,
     });
     if (d.path === 'no_compatible_peer') throw new ApiError('no_compatible_peer', d.error);
     return d.path === 'remote' ? 'remote_pending' : 'local';
@@ -160,14 +175,37 @@ export class RemoteBuilds {
       source_label: pairing.label,
       source_esphome_version: pairing.esphome_version,
     });
-    this.o.engine.enqueue([job]);
+    this.o.jobs().enqueue([job]);
     return job;
   }
 
   /** "Build locally instead" (ui-and-users.md §4.2): see `buildLocallyInstead` in build-locally.ts. */
   buildLocallyInstead(jobId: string): Promise<FirmwareJob> {
-    return buildLocallyInstead(this.o.engine, jobId);
+    return buildLocallyInstead(this.o.jobs(), jobId);
   }
+}
+
+/**
+ * The engine with remote builds wired in, construction order explicit: RemoteBuilds first (it
+ * reaches the engine only at run time), then the engine with its runner, picker and pool as
+ * constructor options. Call `remoteBuilds.start()` before `engine.start()`.
+ */
+export function createEngineWithRemoteBuilds(
+  engineOptions: Omit<EngineOptions, 'remoteRunner' | 'buildPathPicker' | 'dispatchPool'>,
+  remote: Omit<RemoteBuildsOptions, 'bus' | 'jobs'>,
+): { engine: JobEngine; remoteBuilds: RemoteBuilds } {
+  const bus = engineOptions.bus ?? new EventBus();
+  let engine: JobEngine | undefined;
+  const remoteBuilds = new RemoteBuilds({
+    ...remote,
+    bus,
+    jobs: () => {
+      if (!engine) throw new Error('remote builds used before the job engine was constructed');
+      return engine;
+    },
+  });
+  engine = new JobEngine({ ...engineOptions, bus, ...remoteBuilds.engineHooks });
+  return { engine, remoteBuilds };
 }
 
 export function resolvePairing(pairings: readonly StoredPairing[], spec: string): StoredPairing {

@@ -5,7 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { ApiError } from '../../core/errors';
 import { resolveEsphomeCommand } from '../../core/esphome/command';
-import { JobEngine } from '../../core/jobs/engine';
+import { JobEngine, type EngineOptions } from '../../core/jobs/engine';
 import { isTerminal, type FirmwareJob } from '../../core/jobs/model';
 import { onePositional, parseStrictArgs } from './args';
 import type { CliCommand } from './command';
@@ -163,25 +163,26 @@ export async function runBuild(args: string[]): Promise<number> {
     if (err.code !== 'EPIPE') throw err;
   });
 
-  const engine = new JobEngine({
+  const engineOptions: EngineOptions = {
     configDir: opts.configDir,
     dataDir: opts.dataDir,
     persist: opts.dataDir !== undefined,
     esphome: opts.esphome,
-  });
+  };
   const view = new ProgressView(process.stderr.isTTY === true);
-  // --server: register the remote runner before the engine starts (build-remote.ts).
+  // --server: the engine is built with the remote runner (build-remote.ts).
   let remote: import('./build-remote').AttachedRemoteBuild | null = null;
   if (opts.server !== undefined) {
     const { attachRemoteBuild, RemoteBuildSetupError } = await import('./build-remote');
     try {
-      remote = await attachRemoteBuild(engine, { server: opts.server, configDir: opts.configDir, dataDir: opts.dataDir, esphome: opts.esphome, note: (l) => view.note(l) });
+      remote = await attachRemoteBuild(engineOptions, { server: opts.server, configDir: opts.configDir, dataDir: opts.dataDir, esphome: opts.esphome, note: (l) => view.note(l) });
     } catch (err) {
       if (!(err instanceof RemoteBuildSetupError)) throw err;
       process.stderr.write(`kiln build: ${err.message}\n`);
       return EXIT_USAGE;
     }
   }
+  const engine = remote?.engine ?? new JobEngine(engineOptions);
   await engine.start();
   for (const w of engine.startupWarnings) view.note(`kiln: warning: ${w}`);
   if (engine.isPaused()) {

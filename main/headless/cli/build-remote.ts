@@ -3,13 +3,14 @@
 // manager), as a job with `source = remote` bound to that server's pin. `kiln build` itself keeps
 // doing the log streaming, progress, Ctrl-C and exit codes.
 import { join } from 'node:path';
+import { EventBus } from '../../core/events';
 import { probeVersion } from '../../core/esphome/version';
-import type { JobEngine } from '../../core/jobs/engine';
+import type { EngineOptions, JobEngine } from '../../core/jobs/engine';
 import type { FirmwareJob } from '../../core/jobs/model';
 import { PeerLinkClientManager } from '../../core/peer-link/client-manager';
 import type { StoredPairing } from '../../core/peer-link/pairing-store';
 import { openPeerLinkState, type PeerLinkState } from '../../core/peer-link/state';
-import { RemoteBuilds, resolvePairing } from '../../core/scheduler/remote-builds';
+import { createEngineWithRemoteBuilds, resolvePairing } from '../../core/scheduler/remote-builds';
 
 export interface RemoteBuildArgs {
   /** `host:port`, the pairing's label, its host, or a pin prefix. */
@@ -24,6 +25,8 @@ export interface RemoteBuildArgs {
 }
 
 export interface AttachedRemoteBuild {
+  /** The job engine, built with the remote runner (not started: the caller starts and stops it). */
+  readonly engine: JobEngine;
   readonly pairing: StoredPairing;
   /** Creates the bound job (compile, or compile + local flash when `port` is given). Throws ApiError on bad input. */
   submit(a: { configuration: string; port?: string; bootloader?: boolean }): Promise<FirmwareJob>;
@@ -34,15 +37,16 @@ export interface AttachedRemoteBuild {
 export class RemoteBuildSetupError extends Error {}
 
 /**
- * Call before `engine.start()` (the runner must be registered first). Throws
+ * Builds the job engine (from `engineOptions`) with the remote runner wired in. Throws
  * RemoteBuildSetupError when `server` matches no pairing, with the list of paired servers.
  */
-export async function attachRemoteBuild(engine: JobEngine, a: RemoteBuildArgs): Promise<AttachedRemoteBuild> {
+export async function attachRemoteBuild(engineOptions: EngineOptions, a: RemoteBuildArgs): Promise<AttachedRemoteBuild> {
   const note = a.note ?? (() => undefined);
   const dataDir = a.dataDir ?? join(a.configDir, '.kiln');
+  const bus = engineOptions.bus ?? new EventBus();
   let state: PeerLinkState;
   try {
-    state = await openPeerLinkState(dataDir, { bus: engine.bus, report: (m) => note(`kiln: ${m}`) });
+    state = await openPeerLinkState(dataDir, { bus, report: (m) => note(`kiln: ${m}`) });
   } catch (err) {
     throw new RemoteBuildSetupError(`cannot open the pairings in ${dataDir}: ${(err as Error).message}`);
   }
@@ -54,17 +58,14 @@ export async function attachRemoteBuild(engine: JobEngine, a: RemoteBuildArgs): 
     throw new RemoteBuildSetupError(`${(err as Error).message} (pairings in ${dataDir})`);
   }
   let localVersion = '';
-  const clients = new PeerLinkClientManager({ identity: state.identity, store: state.pairings, bus: engine.bus });
-  const remote = new RemoteBuilds({
-    engine,
-    store: state.pairings,
-    clients,
-    localEsphomeVersion: () => localVersion,
-    startupGraceMs: 0,
-    report: (m) => note(`kiln: ${m}`),
-  });
+  const clients = new PeerLinkClientManager({ identity: state.identity, store: state.pairings, bus });
+  const { engine, remoteBuilds: remote } = createEngineWithRemoteBuilds(
+    { ...engineOptions, bus },
+    { store: state.pairings, clients, localEsphomeVersion: () => localVersion, startupGraceMs: 0, report: (m) => note(`kiln: ${m}`) },
+  );
   remote.start();
   return {
+    engine,
     pairing,
     async submit(s) {
       localVersion = await probeVersion(a.esphome).catch(() => '');

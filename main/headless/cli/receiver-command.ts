@@ -9,6 +9,7 @@ import { resolveEsphomeCommand } from '../../core/esphome/command';
 import { probeVersion } from '../../core/esphome/version';
 import { kilnVersion } from './version';
 import { JobEngine } from '../../core/jobs/engine';
+import { buildServerJobEnv } from '../../core/receiver/job-env';
 import type { FirmwareJob } from '../../core/jobs/model';
 import { emojiNames, emojiString, groupedHex } from '../../core/peer-link/fingerprint';
 import { startPeerLinkListener, type PeerLinkListener } from '../../core/peer-link/listener';
@@ -135,7 +136,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     print.err(`kiln receiver: warning: ${(err as Error).message}`);
   }
   // The receiver's config dir is its data dir: every job's YAML lives under remote_builds/.
-  const engine = new JobEngine({ configDir: opts.dataDir, dataDir: opts.dataDir, esphome: opts.esphome, bus, report });
+  const engine = new JobEngine({ configDir: opts.dataDir, dataDir: opts.dataDir, esphome: opts.esphome, bus, report, jobEnv: buildServerJobEnv(opts.dataDir) });
   await engine.start();
   // Synchronously, before the engine's first pump: leftover receiver jobs must not spawn.
   cancelReceiverJobs(engine);

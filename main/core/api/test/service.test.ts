@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogBuffer } from '../../../../renderer/src/log/log-buffer';
-import { createApp, type KilnApp } from '../../app';
+import { createApp, type AppOptions, type KilnApp } from '../../app';
 import type { ApiConnection } from '../service';
 import { cleanupDirs, MINIMAL_YAML, Recorder, SIM, tempConfigDir, waitFor } from './helpers';
 
@@ -12,14 +12,14 @@ let rec: Recorder;
 let conn: ApiConnection;
 let configDir: string;
 
-async function boot(speed = '0'): Promise<void> {
+async function boot(speed = '0', engine: AppOptions['engine'] = {}): Promise<void> {
   process.env.ESPHOME_SIM_SPEED = speed;
   configDir = tempConfigDir(
     // `!secret wifi_password`: secrets.yaml has no `wifi`, which made this config fail validation at once.
     { 'hang.yaml': '# sim: hang\n' + MINIMAL_YAML('hanger').replace('!secret wifi', '!secret wifi_password') },
     ['kitchen-plug.yaml', 'broken-lambda.yaml', 'secrets.yaml'],
   );
-  app = await createApp({ configDir, esphome: [SIM], peerLink: false, report: () => undefined, engine: { terminateGraceMs: 500, drainMs: 200 } });
+  app = await createApp({ configDir, esphome: [SIM], peerLink: false, report: () => undefined, engine: { terminateGraceMs: 500, drainMs: 200, ...engine } });
   rec = new Recorder();
   conn = app.service.connect(rec.sink);
 }
@@ -159,10 +159,8 @@ describe('API service', () => {
   });
 
   it('buildLocally switches a remote install to a local one with the same target (the one shared implementation)', async () => {
-    await boot('0');
     // A dispatch pool that never binds: compiles not forced local wait as remote_pending.
-    app.engine.setDispatchPool({ wake: () => undefined });
-    app.engine.setBuildPathPicker(() => 'remote_pending');
+    await boot('0', { dispatchPool: { wake: () => undefined }, buildPathPicker: () => 'remote_pending' });
     const remote = await call<{ job_id: string; source: string }>('install', { configuration: 'kitchen-plug.yaml', port: '192.168.1.50', bootloader: true });
     expect(remote.source).toBe('remote_pending');
     const local = await call<{ job_id: string; source: string; job_type: string; output: string[] }>('buildLocally', { jobId: remote.job_id });

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../events';
-import { PREREQUISITE_FAILED, RUNNER_SHUTDOWN } from '../engine';
+import { PREREQUISITE_FAILED, RUNNER_SHUTDOWN, type EngineOptions } from '../engine';
 import type { CancelledBy, FirmwareJob } from '../model';
 import { Harness, waitFor } from './helpers';
 
@@ -23,13 +23,13 @@ afterEach(async () => {
   await h.cleanup();
 });
 
-const engine = (opts = {}) => h.engine({ bus, ...opts });
+// Sleeping jobs sleep long enough to be cancelled while running.
+const engine = (opts: Partial<EngineOptions> = {}) => h.engine({ bus, jobEnv: () => ({ FAKE_SLEEP_MS: '20000' }), ...opts });
 const byOf = (job: FirmwareJob) => cancels.filter((c) => c.job_id === job.job_id).map((c) => [c.by, c.field]);
 const persisted = (id: string) =>
   (JSON.parse(readFileSync(join(h.dataDir, 'jobs.json'), 'utf8')) as { jobs: FirmwareJob[] }).jobs.find((j) => j.job_id === id);
 
 async function running(e: Awaited<ReturnType<typeof engine>>, name: string): Promise<FirmwareJob> {
-  e.setJobEnvProvider(() => ({ FAKE_SLEEP_MS: '20000' }));
   const job = e.compile({ configuration: h.fake(name, 'sleep') });
   await waitFor(() => job.status === 'running' && job.output.join('').includes('sleeping'));
   return job;
@@ -141,14 +141,15 @@ describe('cancelled_by', () => {
   });
 
   it('remote: the runner says the build server cancelled it; a local cancel request still wins', async () => {
-    const e = await engine();
-    e.setBuildPathPicker(() => 'remote_pending');
-    e.setDispatchPool({ wake: () => undefined });
     let mode: 'server' | 'server-implicit' | 'user' | 'bogus' = 'server';
-    e.setRemoteRunner(async (ctx) => {
-      if (mode === 'user' && !ctx.cancelSignal.aborted) await new Promise((r) => ctx.cancelSignal.addEventListener('abort', r, { once: true }));
-      if (mode === 'bogus') return { status: 'cancelled', cancelledBy: 'clean' as unknown as 'remote' };
-      return mode === 'server-implicit' ? { status: 'cancelled', error: 'server shutting down' } : { status: 'cancelled', cancelledBy: 'remote' };
+    const e = await engine({
+      buildPathPicker: () => 'remote_pending',
+      dispatchPool: { wake: () => undefined },
+      remoteRunner: async (ctx) => {
+        if (mode === 'user' && !ctx.cancelSignal.aborted) await new Promise((r) => ctx.cancelSignal.addEventListener('abort', r, { once: true }));
+        if (mode === 'bogus') return { status: 'cancelled', cancelledBy: 'clean' as unknown as 'remote' };
+        return mode === 'server-implicit' ? { status: 'cancelled', error: 'server shutting down' } : { status: 'cancelled', cancelledBy: 'remote' };
+      },
     });
     const a = e.compile({ configuration: h.fake('a.yaml', 'success') });
     await e.dispatchRemote(a.job_id, { pin: PIN });

@@ -46,9 +46,8 @@ const esptoolRuns = () => lines(esptoolLog);
 
 /** Engine on the simulator + fake esptool; `esptoolEnv` reaches esptool through the job env. */
 async function engine(esptoolEnv: Record<string, string>, opts: { esptool?: string[]; bus?: EventBus } = {}): Promise<JobEngine> {
-  const e = await h.engine({ esphome: [SIM_ESPHOME], esptool: opts.esptool ?? [FAKE_ESPTOOL], bus: opts.bus });
-  e.setJobEnvProvider(() => ({ FAKE_ESPTOOL_LOG: esptoolLog, ...esptoolEnv }));
-  return e;
+  // The env is read per job, so a test may change `esptoolEnv` between jobs.
+  return h.engine({ esphome: [SIM_ESPHOME], esptool: opts.esptool ?? [FAKE_ESPTOOL], bus: opts.bus, jobEnv: () => ({ FAKE_ESPTOOL_LOG: esptoolLog, ...esptoolEnv }) });
 }
 
 /** install → [compile, upload]; resolves when the upload is terminal. */
@@ -85,9 +84,10 @@ describe('chip verify (esptool chip-id before a serial flash)', () => {
   });
 
   it('plain ESP32 config vs an ESP32 chip matches; vs an ESP8266 it does not', async () => {
-    const e = await engine({ FAKE_ESPTOOL_CHIP: 'ESP32' });
+    const chip = { FAKE_ESPTOOL_CHIP: 'ESP32' };
+    const e = await engine(chip);
     expect((await install(e, 'living-room.yaml')).upload.status).toBe('completed');
-    e.setJobEnvProvider(() => ({ FAKE_ESPTOOL_LOG: esptoolLog, FAKE_ESPTOOL_CHIP: 'ESP8266' }));
+    chip.FAKE_ESPTOOL_CHIP = 'ESP8266';
     const { upload } = await install(e, 'living-room.yaml');
     expect(upload.error).toBe(`Chip mismatch: config expects esp32 but ${PORT} has esp8266. Wrong board selected?`);
   });

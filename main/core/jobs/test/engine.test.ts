@@ -159,8 +159,7 @@ describe('argv and env (esphome-cli.md §6)', () => {
     process.env.FAKE_DUMP = dump;
     process.env.ESPHOME_IS_HA_ADDON = 'true';
     try {
-      const engine = await h.engine();
-      engine.setJobEnvProvider((job) => ({ ESPHOME_DATA_DIR: join(h.root, 'data', job.configuration), ESPHOME_IS_HA_ADDON: undefined }));
+      const engine = await h.engine({ jobEnv: (job) => ({ ESPHOME_DATA_DIR: join(h.root, 'data', job.configuration), ESPHOME_IS_HA_ADDON: undefined }) });
       const c = engine.install({ configuration: h.fake('dev.yaml', 'success') });
       const upload = engine.getJobs().find((j) => j.depends_on === c.job_id)!;
       await engine.whenDone(upload.job_id);

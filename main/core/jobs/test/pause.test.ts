@@ -61,8 +61,7 @@ describe('pause / resume', () => {
   });
 
   it('the running job is not affected by a pause; the next one waits for resume', async () => {
-    const engine = await h.engine();
-    engine.setJobEnvProvider(() => ({ FAKE_SLEEP_MS: '400' }));
+    const engine = await h.engine({ jobEnv: () => ({ FAKE_SLEEP_MS: '400' }) });
     const running = engine.compile({ configuration: h.fake('slow.yaml', 'sleep') });
     await waitFor(() => running.status === 'running');
     engine.pause();
@@ -143,14 +142,15 @@ describe('pause / resume', () => {
   });
 
   it('the dispatch pool is not woken while paused; a dispatch that still arrives is held until resume', async () => {
-    const engine = await h.engine();
     let wakes = 0;
-    engine.setBuildPathPicker(() => 'remote_pending');
-    engine.setDispatchPool({ wake: () => wakes++ });
     const calls: RemoteRunContext[] = [];
-    engine.setRemoteRunner(async (ctx) => {
-      calls.push(ctx);
-      return { status: 'completed', exitCode: 0 };
+    const engine = await h.engine({
+      buildPathPicker: () => 'remote_pending',
+      dispatchPool: { wake: () => wakes++ },
+      remoteRunner: async (ctx) => {
+        calls.push(ctx);
+        return { status: 'completed', exitCode: 0 };
+      },
     });
     engine.pause();
     const job = engine.compile({ configuration: h.fake('r.yaml', 'success') });
@@ -175,13 +175,14 @@ describe('pause / resume', () => {
   });
 
   it('cancelling a held dispatch ends it without running it', async () => {
-    const engine = await h.engine();
-    engine.setBuildPathPicker(() => 'remote_pending');
-    engine.setDispatchPool({ wake: () => undefined });
     let calls = 0;
-    engine.setRemoteRunner(async () => {
-      calls++;
-      return { status: 'completed' };
+    const engine = await h.engine({
+      buildPathPicker: () => 'remote_pending',
+      dispatchPool: { wake: () => undefined },
+      remoteRunner: async () => {
+        calls++;
+        return { status: 'completed' };
+      },
     });
     engine.pause();
     const job = engine.compile({ configuration: h.fake('r.yaml', 'success') });

@@ -141,13 +141,18 @@ describe('restart recovery (§13)', () => {
     const pool = { wakes: 0, wake() { this.wakes++; } };
     const bus = new EventBus();
     const seen: string[] = [];
-    const engine = new (await import('../engine')).JobEngine({ configDir: h.configDir, bus, esphome: ['/bin/false'], report: () => undefined });
-    h.engines.push(engine);
-    engine.setDispatchPool(pool);
-    engine.setRemoteRunner(async (ctx) => {
-      seen.push(`${ctx.job.job_type}:${ctx.job.source_pin_sha256}`);
-      return { status: 'completed' };
+    const engine = new (await import('../engine')).JobEngine({
+      configDir: h.configDir,
+      bus,
+      esphome: ['/bin/false'],
+      report: () => undefined,
+      dispatchPool: pool,
+      remoteRunner: async (ctx) => {
+        seen.push(`${ctx.job.job_type}:${ctx.job.source_pin_sha256}`);
+        return { status: 'completed' };
+      },
     });
+    h.engines.push(engine);
     await engine.start();
     const c = engine.getJob(compile.job_id)!;
     expect(c.status).toBe('queued');

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../events';
 import { NO_REMOTE_RUNNER, RUNNER_SHUTDOWN } from '../engine';
 import { createJob, type FirmwareJob } from '../model';
-import type { RemoteRunContext, RemoteRunResult } from '../remote';
+import type { RemoteRunContext, RemoteRunnerFn, RemoteRunResult } from '../remote';
 import { Harness, waitFor } from './helpers';
 
 const PIN = 'a'.repeat(64);
@@ -73,9 +73,8 @@ function newLog(): FakeRunnerLog {
 
 describe('remote runner hook', () => {
   it('runs after mark_running + job_started + persist; ingest re-fires output and progress; one terminal event; slot released first', async () => {
-    const engine = await h.engine();
     const log = newLog();
-    engine.setRemoteRunner(fakeRunner(h, log));
+    const engine = await h.engine({ remoteRunner: fakeRunner(h, log) });
     const job = remoteJob(h.fake('dev.yaml', 'success'));
     let laneAtTerminal: unknown = null;
     engine.bus.on('job_completed', () => (laneAtTerminal = engine.queueStatus()));
@@ -107,9 +106,9 @@ describe('remote runner hook', () => {
   });
 
   it('failed → failed with the receiver text and failure_reason; a throwing runner → failed with its message', async () => {
-    const engine = await h.engine();
     const log = newLog();
-    engine.setRemoteRunner(fakeRunner(h, log));
+    let runner: RemoteRunnerFn = fakeRunner(h, log);
+    const engine = await h.engine({ remoteRunner: (ctx) => runner(ctx) });
     const job = remoteJob(h.fake('dev.yaml', 'success'));
     engine.enqueue([job]);
     await waitFor(() => log.calls.length === 1);
@@ -119,9 +118,9 @@ describe('remote runner hook', () => {
     expect(done.error).toBe('remote build: no toolchain');
     expect(done.failure_reason).toBe('provision');
 
-    engine.setRemoteRunner(async () => {
+    runner = async () => {
       throw new Error('remote build: receiver not reachable: no session');
-    });
+    };
     const j2 = remoteJob('dev.yaml');
     engine.enqueue([j2]);
     const d2 = await engine.whenDone(j2.job_id);
@@ -139,9 +138,8 @@ describe('remote runner hook', () => {
   });
 
   it('a local cancel → exactly one wire cancel; then even a completed frame ends cancelled (user intent wins)', async () => {
-    const engine = await h.engine();
     const log = newLog();
-    engine.setRemoteRunner(fakeRunner(h, log));
+    const engine = await h.engine({ remoteRunner: fakeRunner(h, log) });
     const job = remoteJob(h.fake('dev.yaml', 'success'));
     engine.enqueue([job]);
     await waitFor(() => log.calls.length === 1);
@@ -157,9 +155,8 @@ describe('remote runner hook', () => {
   });
 
   it('a cancel that arrives before the runner is called is replayed through the signal', async () => {
-    const engine = await h.engine();
     const log = newLog();
-    engine.setRemoteRunner(fakeRunner(h, log));
+    const engine = await h.engine({ remoteRunner: fakeRunner(h, log) });
     const job = remoteJob(h.fake('dev.yaml', 'success'));
     engine.bus.on('job_started', ({ job: j }) => {
       if (j.job_id === job.job_id) void engine.cancel(j.job_id);
@@ -173,17 +170,16 @@ describe('remote runner hook', () => {
   });
 
   it('install tail: resetProgress at the seam, then a tracked local flash via runEsphome', async () => {
-    const engine = await h.engine();
     const log = newLog();
     const flashes: Array<{ exitCode: number | null; skipped: boolean }> = [];
-    engine.setRemoteRunner(
-      fakeRunner(h, log, async (ctx) => {
+    const engine = await h.engine({
+      remoteRunner: fakeRunner(h, log, async (ctx) => {
         ctx.resetProgress();
         const res = await ctx.runEsphome(['--dashboard', 'upload', ctx.yamlPath, '--device', ctx.job.port]);
         flashes.push(res);
         return res.exitCode === 0 ? { status: 'completed', exitCode: 0 } : { status: 'failed', error: `remote build: local upload failed (exit ${res.exitCode})`, exitCode: res.exitCode };
       }),
-    );
+    });
     const job = remoteJob(h.fake('dev.yaml', 'success'), { job_type: 'install', port: 'OTA' });
     engine.enqueue([job]);
     await waitFor(() => log.calls.length === 1);
@@ -200,14 +196,15 @@ describe('remote runner hook', () => {
   it('runEsphome: a cancel during the flash terminates it and the job ends cancelled; after a cancel it skips the spawn', async () => {
     process.env.FAKE_SLEEP_MS = '20000';
     try {
-      const engine = await h.engine();
       const results: Array<{ skipped: boolean; signal: string | null }> = [];
-      engine.setRemoteRunner(async (ctx) => {
-        const first = await ctx.runEsphome(['--dashboard', 'upload', ctx.yamlPath, '--device', 'OTA']);
-        results.push(first);
-        const second = await ctx.runEsphome(['--dashboard', 'upload', ctx.yamlPath, '--device', 'OTA']);
-        results.push(second);
-        return { status: 'failed', error: 'remote build: local upload failed' };
+      const engine = await h.engine({
+        remoteRunner: async (ctx) => {
+          const first = await ctx.runEsphome(['--dashboard', 'upload', ctx.yamlPath, '--device', 'OTA']);
+          results.push(first);
+          const second = await ctx.runEsphome(['--dashboard', 'upload', ctx.yamlPath, '--device', 'OTA']);
+          results.push(second);
+          return { status: 'failed', error: 'remote build: local upload failed' };
+        },
       });
       const job = remoteJob(h.fake('dev.yaml', 'sleep'), { job_type: 'upload', port: 'OTA' });
       engine.enqueue([job]);
@@ -225,9 +222,8 @@ describe('remote runner hook', () => {
   });
 
   it('stop(): the runner sees the shutdown signal (not a cancel) and the job ends "runner shutdown"', async () => {
-    const engine = await h.engine();
     const log = newLog();
-    engine.setRemoteRunner(fakeRunner(h, log));
+    const engine = await h.engine({ remoteRunner: fakeRunner(h, log) });
     const job = remoteJob(h.fake('dev.yaml', 'success'));
     engine.enqueue([job]);
     await waitFor(() => log.calls.length === 1);
@@ -241,17 +237,28 @@ describe('remote runner hook', () => {
 });
 
 describe('scheduler hooks', () => {
-  it('build path picker → remote_pending; without a pool it runs locally, with one it waits for dispatch', async () => {
-    const engine = await h.engine();
-    engine.setBuildPathPicker(() => 'remote_pending');
+  it('build path picker → remote_pending; without a pool it runs locally', async () => {
+    const engine = await h.engine({ buildPathPicker: () => 'remote_pending' });
     const local = engine.compile({ configuration: h.fake('a.yaml', 'success') });
-    expect(local.source).toBe('local'); // no dispatch pool registered
+    expect(local.source).toBe('local'); // no dispatch pool
     expect((await engine.whenDone(local.job_id)).status).toBe('completed');
+  });
 
+  it('build path picker → remote_pending; a pool that is not accepting runs it locally, an accepting one makes it wait for dispatch', async () => {
     const wakes: number[] = [];
-    engine.setDispatchPool({ wake: () => wakes.push(1) });
+    let accepting = false;
     const log = newLog();
-    engine.setRemoteRunner(fakeRunner(h, log));
+    const engine = await h.engine({
+      buildPathPicker: () => 'remote_pending',
+      dispatchPool: { wake: () => wakes.push(1), accepting: () => accepting },
+      remoteRunner: fakeRunner(h, log),
+    });
+    const local = engine.compile({ configuration: h.fake('a.yaml', 'success') });
+    expect(local.source).toBe('local'); // the pool is not accepting (not started, or stopped)
+    expect((await engine.whenDone(local.job_id)).status).toBe('completed');
+    expect(wakes.length).toBe(0);
+
+    accepting = true;
     const head = engine.install({ configuration: h.fake('b.yaml', 'success') });
     const upload = engine.getJobs().find((j) => j.depends_on === head.job_id)!;
     expect(head.source).toBe('remote_pending');
@@ -276,15 +283,16 @@ describe('scheduler hooks', () => {
   });
 
   it('reroute puts the job back to remote_pending with a phase reset and job_queued; failQueued fails a pending job', async () => {
-    const engine = await h.engine();
-    engine.setBuildPathPicker(() => 'remote_pending');
-    engine.setDispatchPool({ wake: () => undefined });
     let calls = 0;
-    engine.setRemoteRunner(async (ctx) => {
-      calls++;
-      ctx.ingest('[ 30%] Compiling\n');
-      ctx.ingest('\n*** build server lost (gone); re-routing to another worker ***\n');
-      return { status: 'reroute' };
+    const engine = await h.engine({
+      buildPathPicker: () => 'remote_pending',
+      dispatchPool: { wake: () => undefined },
+      remoteRunner: async (ctx) => {
+        calls++;
+        ctx.ingest('[ 30%] Compiling\n');
+        ctx.ingest('\n*** build server lost (gone); re-routing to another worker ***\n');
+        return { status: 'reroute' };
+      },
     });
     const job = engine.compile({ configuration: h.fake('a.yaml', 'success') });
     await engine.dispatchRemote(job.job_id, { pin: PIN });

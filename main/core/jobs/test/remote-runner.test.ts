@@ -6,9 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CoreEventMap } from '../../events';
 import { createJob, type FirmwareJob } from '../model';
-import type { RemoteRunResult } from '../remote';
-import { createRemoteRunner } from '../remote-runner';
-import { peerLinkRunnerDeps } from '../../scheduler/remote-builds';
+import type { RemoteRunnerFn, RemoteRunResult } from '../remote';
 import { makeArtifactTarball, ScriptedServer, type ScriptedJob, type ScriptedServerOptions } from '../../scheduler/test/harness/scripted-server';
 import { TestOffloader, type OffloaderOptions } from '../../scheduler/test/harness/offloader';
 
@@ -21,6 +19,8 @@ interface Rig {
   off: TestOffloader;
   srv: ScriptedServer;
   events: Array<{ name: keyof CoreEventMap; payload: unknown }>;
+  /** What the real remote runner returned, in order. */
+  results: RemoteRunResult[];
 }
 
 async function rig(script: Partial<ScriptedServerOptions> = {}, o: OffloaderOptions = {}): Promise<Rig> {
@@ -32,31 +32,26 @@ async function rig(script: Partial<ScriptedServerOptions> = {}, o: OffloaderOpti
   const dashboardId = newDashboardId();
   const srv = await ScriptedServer.start({ sender: { identity, dashboardId }, artifacts: defaultArtifacts, ...script });
   cleanups.push(() => srv.dispose());
-  const off = await TestOffloader.start([{ pin: srv.pin, publicKey: srv.identity.publicKey, port: srv.port, label: 'Attic' }], { identity, dashboardId, ...o });
+  const results: RemoteRunResult[] = [];
+  const record = (real: RemoteRunnerFn): RemoteRunnerFn => async (ctx) => {
+    const res = await real(ctx);
+    results.push(res);
+    return res;
+  };
+  const off = await TestOffloader.start([{ pin: srv.pin, publicKey: srv.identity.publicKey, port: srv.port, label: 'Attic' }], { identity, dashboardId, wrapRunner: record, ...o });
   cleanups.push(() => off.dispose());
   await off.waitConnected([srv.pin]);
   const events: Rig['events'] = [];
   for (const name of ['job_output', 'job_progress', 'job_completed', 'job_failed', 'job_cancelled', 'job_started'] as const) {
     off.bus.on(name, (payload) => events.push({ name, payload }));
   }
-  return { off, srv, events };
+  return { off, srv, events, results };
 }
 
 async function defaultArtifacts(): Promise<Buffer> {
   return makeArtifactTarball('kitchen');
 }
 
-/** Re-registers the real runner (same deps as RemoteBuilds) wrapped so its results are recorded. */
-function recordRunnerResults(r: Rig): RemoteRunResult[] {
-  const results: RemoteRunResult[] = [];
-  const run = createRemoteRunner(peerLinkRunnerDeps({ clients: r.off.clients, localEsphomeVersion: () => '2026.5.0' }), r.off.remote.pool);
-  r.off.engine.setRemoteRunner(async (ctx) => {
-    const res = await run(ctx);
-    results.push(res);
-    return res;
-  });
-  return results;
-}
 
 const terminalEvents = (r: Rig, jobId: string) =>
   r.events.filter((e) => ['job_completed', 'job_failed', 'job_cancelled'].includes(e.name) && (e.payload as { job: FirmwareJob }).job.job_id === jobId);
@@ -391,7 +386,7 @@ describe('remote runner: cancel', () => {
 
   it('receiver-initiated cancelled → cancelled with its message, cancelledBy remote', async () => {
     const r = await rig({ onSubmit: async (j) => (await j.ack(true), await j.state('running'), await j.state('cancelled', 'superseded by a newer submit')) });
-    const results = recordRunnerResults(r);
+    const { results } = r;
     r.off.writeYaml('kitchen.yaml');
     const done = await r.off.waitDone(r.off.compileOn('kitchen.yaml', r.srv.pin).job_id);
     expect(done.status).toBe('cancelled');
@@ -403,7 +398,7 @@ describe('remote runner: cancel', () => {
 
   it('a local cancel confirmed by the server is not reported as a remote cancel', async () => {
     const r = await rig({ onSubmit: cancellable() });
-    const results = recordRunnerResults(r);
+    const { results } = r;
     r.off.writeYaml('kitchen.yaml');
     const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
     await r.srv.nextJob();
@@ -450,7 +445,7 @@ describe('remote runner: cancel', () => {
   it('cancel during bundling → cancelled, the bundle process is terminated', async () => {
     const r = await rig();
     const pidFile = join(r.off.dir, 'bundle.pid');
-    r.off.engine.setJobEnvProvider(() => ({ FAKE_ESPHOME_PIDFILE: pidFile }));
+    r.off.jobEnv.FAKE_ESPHOME_PIDFILE = pidFile;
     r.off.writeYaml('kitchen.yaml', '# fake-bundle: sleep\n');
     const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
     await waitUntil(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 5000, 'bundle spawn');
@@ -583,7 +578,7 @@ describe('remote runner: install / upload via artifacts', () => {
       },
     });
     const pidFile = join(r.off.dir, 'upload.pid');
-    r.off.engine.setJobEnvProvider(() => ({ FAKE_ESPHOME_PIDFILE: pidFile }));
+    r.off.jobEnv.FAKE_ESPHOME_PIDFILE = pidFile;
     r.off.writeYaml('kitchen.yaml');
     const job = r.off.compileOn('kitchen.yaml', r.srv.pin, { port: 'OTA' });
     await waitUntil(() => r.srv.received.some((m) => m.type === 'download_artifacts'));
@@ -599,7 +594,7 @@ describe('remote runner: install / upload via artifacts', () => {
   it('cancel during the local upload → cancelled, upload process terminated', async () => {
     const r = await rig({ onSubmit: installScript });
     const pidFile = join(r.off.dir, 'upload.pid');
-    r.off.engine.setJobEnvProvider(() => ({ FAKE_ESPHOME_PIDFILE: pidFile }));
+    r.off.jobEnv.FAKE_ESPHOME_PIDFILE = pidFile;
     r.off.writeYaml('kitchen.yaml', '# fake-upload-sleep-ms: 20000\n');
     const job = r.off.compileOn('kitchen.yaml', r.srv.pin, { port: 'OTA' });
     await waitUntil(() => linesOf(r, job.job_id).some((l) => l.startsWith('INFO Uploading')), 8000, 'upload start');

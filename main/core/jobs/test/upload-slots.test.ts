@@ -74,8 +74,7 @@ describe('engine upload slots', () => {
   });
 
   it('real concurrency follows the version: 4 flashes at once, then 9 after the version is reported', async () => {
-    const e = await h.engine({ persist: false });
-    e.setJobEnvProvider(() => ({ FAKE_SLEEP_MS: '20000' }));
+    const e = await h.engine({ persist: false, jobEnv: () => ({ FAKE_SLEEP_MS: '20000' }) });
     const uploads = Array.from({ length: 10 }, (_, i) => e.upload({ configuration: h.fake(`dev${i}.yaml`, 'sleep'), port: 'OTA' }));
     const running = () => uploads.filter((j) => j.status === 'running').length;
     await waitFor(() => running() === 4);

@@ -13,6 +13,7 @@ import { ReceiverPairing } from '../../peer-link/receiver-pairing';
 import { ReceiverPeerStore } from '../../peer-link/receiver-store';
 import type { PeerMessage } from '../../peer-link/session';
 import { generateX25519KeyPair } from '../../peer-link/x25519';
+import { buildServerJobEnv } from '../job-env';
 import { BuildReceiver, type BuildReceiverOptions } from '../service';
 
 export const REPO_ROOT = resolve(__dirname, '../../../..');
@@ -74,6 +75,7 @@ export async function startStack(over: { env?: Record<string, string>; receiver?
     terminateGraceMs: 1000,
     drainMs: 200,
     report: () => undefined,
+    jobEnv: buildServerJobEnv(over.receiver?.dataDir ?? dir),
   });
   await engine.start();
   const store = ReceiverPeerStore.inDataDir(dir, { debounceMs: 10, report: () => undefined });

@@ -11,10 +11,8 @@ let engine: JobEngine;
 
 beforeEach(async () => {
   h = new Harness();
-  engine = await h.engine();
   // Every compile/install not forced local waits for a build server that never comes.
-  engine.setDispatchPool({ wake: () => undefined });
-  engine.setBuildPathPicker(() => 'remote_pending');
+  engine = await h.engine({ dispatchPool: { wake: () => undefined }, buildPathPicker: () => 'remote_pending' });
   h.fake('a.yaml', 'success');
 });
 afterEach(async () => {

@@ -276,9 +276,13 @@ describe('dispatch pool', () => {
   });
 
   it('a runner exception fails the job and frees the server', async () => {
-    const r = await rig({ servers: 1 });
-    r.off.engine.setRemoteRunner(async () => {
-      throw new Error('driver exploded');
+    const r = await rig({
+      servers: 1,
+      offloader: {
+        wrapRunner: () => async () => {
+          throw new Error('driver exploded');
+        },
+      },
     });
     r.off.writeYaml('a.yaml');
     r.off.writeYaml('b.yaml');

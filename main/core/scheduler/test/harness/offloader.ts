@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { EventBus } from '../../../events';
 import { JobEngine, type EngineOptions } from '../../../jobs/engine';
 import type { FirmwareJob } from '../../../jobs/model';
+import type { RemoteRunnerFn } from '../../../jobs/remote';
 import { PeerLinkClientManager } from '../../../peer-link/client-manager';
 import { identityFromPrivateKey, type PeerLinkIdentity } from '../../../peer-link/identity';
 import { PairingStore, type StoredPairing } from '../../../peer-link/pairing-store';
@@ -33,7 +34,9 @@ export interface OffloaderOptions {
   dashboardId?: string;
   esphome?: string[];
   engine?: Partial<EngineOptions>;
-  remote?: Partial<Omit<RemoteBuildsOptions, 'engine' | 'store' | 'clients'>>;
+  remote?: Partial<Omit<RemoteBuildsOptions, 'bus' | 'jobs' | 'store' | 'clients'>>;
+  /** Wraps the real remote runner the engine is built with (e.g. to record or replace its results). */
+  wrapRunner?: (real: RemoteRunnerFn) => RemoteRunnerFn;
   settings?: Partial<{ remote_builds_enabled: boolean; version_match_policy: 'any' | 'release' | 'exact' | 'exact_required'; include_local_in_pool: boolean }>;
   localEsphomeVersion?: string;
   heartbeatIntervalMs?: number;
@@ -51,6 +54,8 @@ export class TestOffloader {
   readonly clients: PeerLinkClientManager;
   readonly engine: JobEngine;
   readonly remote: RemoteBuilds;
+  /** Extra environment of every job's esphome runs (read per run: tests may change it). */
+  readonly jobEnv: Record<string, string | undefined> = {};
 
   private constructor(o: OffloaderOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'kiln-offloader-'));
@@ -69,6 +74,19 @@ export class TestOffloader {
       connectTimeoutMs: 2000,
       handshakeTimeoutMs: 2000,
     });
+    const version = o.localEsphomeVersion ?? '2026.5.0';
+    // The app's construction order: remote builds first, then the engine with their hooks.
+    this.remote = new RemoteBuilds({
+      bus: this.bus,
+      jobs: () => this.engine,
+      store: this.store,
+      clients: this.clients,
+      localEsphomeVersion: () => version,
+      startupGraceMs: 0,
+      report: () => undefined,
+      ...o.remote,
+    });
+    const hooks = this.remote.engineHooks;
     this.engine = new JobEngine({
       configDir: this.configDir,
       dataDir: join(this.dir, 'data'),
@@ -78,17 +96,10 @@ export class TestOffloader {
       terminateGraceMs: 500,
       drainMs: 100,
       report: () => undefined,
+      jobEnv: () => this.jobEnv,
       ...o.engine,
-    });
-    const version = o.localEsphomeVersion ?? '2026.5.0';
-    this.remote = new RemoteBuilds({
-      engine: this.engine,
-      store: this.store,
-      clients: this.clients,
-      localEsphomeVersion: () => version,
-      startupGraceMs: 0,
-      report: () => undefined,
-      ...o.remote,
+      ...hooks,
+      remoteRunner: o.wrapRunner ? o.wrapRunner(hooks.remoteRunner) : hooks.remoteRunner,
     });
   }
 
