@@ -7,7 +7,8 @@ import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { percentile, type BenchContext, type BenchResult } from './lib/report';
-import { Cleanup, exited, pairByKey, readSimLog, REPO_ROOT, startKilnReceiver, startSender, tempDir, waitFor, whenDone } from './lib/stack';
+import { Cleanup, exited, pairByKey, readSimLog, REPO_ROOT, startKilnReceiver, startSender, tempDir, whenDone } from './lib/stack';
+import { waitUntil } from '../test/support/wait-until';
 
 const KEY = 'BNCH-CANC-EMAT-ENCY';
 
@@ -29,15 +30,14 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       const seen = readSimLog(simLog).length;
       const job = app.engine.compile({ configuration: 'living-room.yaml' });
       // Mid-compile: the receiver's simulator is running and its output reached us.
-      const sim = await waitFor(
+      const sim = await waitUntil(
         () => {
           const e = readSimLog(simLog)
             .slice(seen)
             .find((x) => x.role === 'main' && x.argv?.includes('compile'));
           return e && app.engine.getJob(job.job_id)!.output.some((l) => l.includes('Compiling')) ? e : undefined;
         },
-        20_000,
-        'remote compile running',
+        { timeoutMs: 20_000, what: 'remote compile running' },
       );
       if (job.source_pin_sha256 !== pin) throw new Error('job not bound to the receiver');
       // The simulator stalls a quarter into the compile: press Stop once its log has gone quiet,

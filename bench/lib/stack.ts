@@ -11,6 +11,7 @@ import { createApp, type KilnApp } from '../../main/core/app';
 import { EventBus } from '../../main/core/events';
 import { OffloaderPairingFlow } from '../../main/core/peer-link/offloader-pairing';
 import { openPeerLinkState } from '../../main/core/peer-link/state';
+import { waitUntil } from '../../test/support/wait-until';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SIM = join(REPO_ROOT, 'tools/esphome-sim/esphome');
@@ -67,16 +68,6 @@ function spawnChild(cleanup: Cleanup, argv: string[], env: Record<string, string
   return { proc, out, exit };
 }
 
-export async function waitFor<T>(fn: () => T | undefined | null | false, timeoutMs: number, what: string | (() => string)): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 export interface ReceiverChild extends Child {
   port: number;
   pin: string;
@@ -94,14 +85,13 @@ export async function startKilnReceiver(cleanup: Cleanup, key: string, env: Reco
     ESPHOME_SIM_ORPHAN_TTL: '120',
     ...env,
   });
-  const line = await waitFor(
-    () => {
-      if (child.proc.exitCode !== null) throw new Error(`kiln receiver exited ${child.proc.exitCode}:\n${child.out.join('\n')}`);
-      return child.out.find((l) => l.startsWith('KILN_RECEIVER_READY '));
-    },
-    30_000,
-    () => `kiln receiver ready:\n${child.out.join('\n')}`,
-  );
+  // A receiver that exits before it is ready fails at once, not after the wait's deadline.
+  const line = await Promise.race([
+    waitUntil(() => child.out.find((l) => l.startsWith('KILN_RECEIVER_READY ')), { timeoutMs: 30_000, what: () => `kiln receiver ready:\n${child.out.join('\n')}` }),
+    child.exit.then(() => {
+      throw new Error(`kiln receiver exited ${child.proc.exitCode}:\n${child.out.join('\n')}`);
+    }),
+  ]);
   const ready = JSON.parse(line.slice('KILN_RECEIVER_READY '.length)) as { port: number; pin: string };
   return { ...child, port: ready.port, pin: ready.pin, dataDir };
 }
@@ -138,7 +128,7 @@ export async function startScriptedChild(cleanup: Cleanup, senderData: string, m
   // BENCH_CHILD_NODE_ARGS: extra node flags for the server (e.g. `--cpu-prof` to see its side).
   const nodeArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawnChild(cleanup, [...nodeArgs, '--import', 'tsx', join(REPO_ROOT, 'bench/lib/server-child.ts'), mode, JSON.stringify(sender)], env);
-  const line = await waitFor(() => child.out.find((l) => l.startsWith('BENCH_SERVER_READY ')), 30_000, () => `bench server ready:\n${child.out.join('\n')}`);
+  const line = await waitUntil(() => child.out.find((l) => l.startsWith('BENCH_SERVER_READY ')), { timeoutMs: 30_000, what: () => `bench server ready:\n${child.out.join('\n')}` });
   const ready = JSON.parse(line.slice('BENCH_SERVER_READY '.length)) as { port: number; pin: string; publicKey: string };
   await state.pairings.put({
     receiver_hostname: '127.0.0.1',
@@ -166,7 +156,7 @@ export async function startSender(cleanup: Cleanup, configDir: string, dataDir: 
     peerLink: { buildServerRole: false, startupGraceMs: 0, backoffBaseMs: 100, backoffCapMs: 500 },
   });
   cleanup.add(() => app.stop());
-  await waitFor(() => pins.every((p) => app.peerLink!.clients.connectedPins().includes(p)), 15_000, 'sender sessions');
+  await waitUntil(() => pins.every((p) => app.peerLink!.clients.connectedPins().includes(p)), { timeoutMs: 15_000, what: 'sender sessions' });
   return app;
 }
 

@@ -6,6 +6,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitUntil } from '../support/wait-until';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SIM = join(REPO_ROOT, 'tools/esphome-sim/esphome');
@@ -56,7 +57,7 @@ export async function startReceiver(dataDir: string, pairingKey: string, env: Re
     ESPHOME_SIM_ORPHAN_TTL: '60',
     ...env,
   }) as ReceiverChild;
-  const line = await waitFor(() => child.out.find((l) => l.startsWith('KILN_RECEIVER_READY ')), 30_000, () => `receiver ready (output so far:\n${child.text()})`);
+  const line = await waitUntil(() => child.out.find((l) => l.startsWith('KILN_RECEIVER_READY ')), { timeoutMs: 30_000, what: () => `receiver ready (output so far:\n${child.text()})` });
   child.ready = JSON.parse(line.slice('KILN_RECEIVER_READY '.length));
   return child;
 }
@@ -110,16 +111,6 @@ export function groupMembers(pgid: number): number[] {
     }
   }
   return out;
-}
-
-export async function waitFor<T>(fn: () => T | undefined | null | false, timeoutMs = 10_000, what: string | (() => string) = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 export function killQuietly(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {

@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type KilnApp } from '../../main/core/app';
 import { emojiString, groupedHex } from '../../main/core/peer-link/fingerprint';
 import type { FirmwareJob } from '../../main/core/jobs/model';
-import { groupMembers, isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, spawnKiln, startReceiver, waitFor, type ReceiverChild } from './helpers';
+import { groupMembers, isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, spawnKiln, startReceiver, type ReceiverChild } from './helpers';
+import { waitUntil } from '../support/wait-until';
 
 const KEY_A = 'ABCD-EFGH-JKMN-PQRS';
 const KEY_B = 'TVWX-YZ23-4567-89AB';
@@ -112,7 +113,7 @@ describe('remote builds with real processes', () => {
       engine: { terminateGraceMs: 1000, drainMs: 200 },
     });
     const pl = app.peerLink!;
-    await waitFor(() => pl.clients.connectedPins().length === 2, 15_000, 'both sessions');
+    await waitUntil(() => pl.clients.connectedPins().length === 2, { timeoutMs: 15_000, what: 'both sessions' });
     const before = readSimLog(recvALog).length;
     const job = app.engine.compile({ configuration: 'living-room.yaml' });
     expect(job.source).toBe('remote_pending');
@@ -156,13 +157,12 @@ describe('remote builds with real processes', () => {
     const before = readSimLog(recvALog).length;
     const job = app!.engine.compile({ configuration: 'stuck.yaml' });
     // Mid-compile: the simulator and its "compiler" grandchild are running on the receiver.
-    const entries = await waitFor(
+    const entries = await waitUntil(
       () => {
         const e = readSimLog(recvALog).slice(before);
         return e.some((x) => x.role === 'grandchild') && app!.engine.getJob(job.job_id)!.output.some((l) => l.includes('Compiling')) ? e : undefined;
       },
-      20_000,
-      'remote compile running',
+      { timeoutMs: 20_000, what: 'remote compile running' },
     );
     const main = entries.find((e) => e.role === 'main' && e.argv?.includes('compile'))!;
     const grand = entries.find((e) => e.role === 'grandchild')!;
@@ -173,19 +173,19 @@ describe('remote builds with real processes', () => {
     const done = await waitJob(job.job_id, 10_000);
     expect(done.status).toBe('cancelled');
     // The wire cancel made the receiver terminate the whole group.
-    await waitFor(() => !isAlive(main.pid) && !isAlive(grand.pid), 10_000, 'receiver simulator exit');
+    await waitUntil(() => !isAlive(main.pid) && !isAlive(grand.pid), { timeoutMs: 10_000, what: 'receiver simulator exit' });
     expect(groupMembers(main.pgid!)).toEqual([]);
-    await waitFor(() => a.out.some((l) => l.includes(`[job `) && l.includes('cancelled')), 5000, 'receiver reports the cancel');
+    await waitUntil(() => a.out.some((l) => l.includes(`[job `) && l.includes('cancelled')), { timeoutMs: 5000, what: 'receiver reports the cancel' });
   }, 60_000);
 
   it('a receiver SIGKILLed mid-build: the job is re-routed to the local machine and completes', async () => {
     const pl = app!.peerLink!;
     // Steer the pool to server B (A disabled), whose simulator hangs mid-compile.
     await pl.state.pairings.setEnabled(a.ready.pin, false);
-    await waitFor(() => !pl.clients.connectedPins().includes(a.ready.pin), 10_000, 'A disconnected');
+    await waitUntil(() => !pl.clients.connectedPins().includes(a.ready.pin), { timeoutMs: 10_000, what: 'A disconnected' });
     const job = app!.engine.compile({ configuration: 'pico-sensor.yaml' });
-    await waitFor(() => app!.engine.getJob(job.job_id)!.source_pin_sha256 === b.ready.pin && readSimLog(recvBLog).some((e) => e.role === 'main' && e.argv?.includes('compile')), 20_000, 'compile running on B');
-    await waitFor(() => app!.engine.getJob(job.job_id)!.output.length > 0, 10_000, 'remote output');
+    await waitUntil(() => app!.engine.getJob(job.job_id)!.source_pin_sha256 === b.ready.pin && readSimLog(recvBLog).some((e) => e.role === 'main' && e.argv?.includes('compile')), { timeoutMs: 20_000, what: 'compile running on B' });
+    await waitUntil(() => app!.engine.getJob(job.job_id)!.output.length > 0, { timeoutMs: 10_000, what: 'remote output' });
     expect(readSimLog(senderSimLog).filter((e) => e.argv?.includes('compile'))).toHaveLength(0);
     b.proc.kill('SIGKILL');
     const done = await waitJob(job.job_id, 30_000);

@@ -8,10 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../../preload/contract';
 import { RpcError } from '../../../renderer/src/backend/rpc-client';
 import { createApp, type KilnApp } from '../../core/app';
-import { cleanupDirs, REPO, SIM, tempConfigDir, waitFor } from '../../core/api/test/helpers';
+import { cleanupDirs, REPO, SIM, tempConfigDir } from '../../core/api/test/helpers';
 import { CONTENT_SECURITY_POLICY as CSP, SECURITY_HEADERS } from '../../core/csp';
 import { startKilnServer, type KilnServer } from '../server';
 import { openClient } from './ws-client';
+import { waitUntil } from '../../../test/support/wait-until';
 
 let app: KilnApp;
 let server: KilnServer;
@@ -161,7 +162,7 @@ describe('kiln serve: WebSocket /rpc', () => {
     c.client.on('logBatch', (b) => batches.push(b.lines.length));
     const job = await c.client.api.compile({ configuration: 'kitchen-plug.yaml' });
     await c.client.api.followLog({ jobId: job.job_id });
-    await waitFor(() => lifecycle.includes('completed'), 20_000);
+    await waitUntil(() => lifecycle.includes('completed'), 20_000);
     expect(lifecycle).toContain('started');
     const lines = batches.reduce((a, b) => a + b, 0);
     expect(batches.length).toBeLessThan(Math.max(2, lines / 5));
@@ -185,7 +186,7 @@ describe('kiln serve: the command', () => {
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
-    const url = await waitFor(() => /KILN_SERVE_URL=(\S+)/.exec(out)?.[1], 20_000, 'serve URL');
+    const url = await waitUntil(() => /KILN_SERVE_URL=(\S+)/.exec(out)?.[1], { timeoutMs: 20_000, what: 'serve URL' });
     const u = new URL(url);
     expect(u.hostname).toBe('127.0.0.1');
     expect(Number(u.port)).toBeGreaterThan(0);

@@ -90,14 +90,6 @@ export async function runSim(args: string[], opts: { cwd: string; env?: NodeJS.P
   }
 }
 
-export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

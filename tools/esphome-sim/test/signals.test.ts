@@ -1,7 +1,8 @@
 // Signals and long-running scenarios (esphome-cli.md §1.4, §7.2.6): no SIGTERM handler, SIGINT → 1
 // (logs → 0), hang, a grandchild in the same process group holding the pipe, ignore-term.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, groupAlive, killGroup, procStat, readSimLog, simEnv, startSim, waitFor, workspace, type Running, type Workspace } from './helpers';
+import { alive, groupAlive, killGroup, procStat, readSimLog, simEnv, startSim, workspace, type Running, type Workspace } from './helpers';
+import { waitUntil } from '../../../test/support/wait-until';
 
 let ws: Workspace;
 const started: Running[] = [];
@@ -28,7 +29,7 @@ const log = () => readSimLog(ws.path('sim.jsonl'));
 describe('SIGTERM and SIGINT', () => {
   it('SIGTERM to the simulator alone kills it at once by the signal (no handler)', async () => {
     const r = start(['compile', 'kitchen-plug.yaml'], { ESPHOME_SIM_SCENARIO: 'hang' });
-    await waitFor(() => r.stdout().includes('Compiling .pioenvs/'), 10_000, 'compile output');
+    await waitUntil(() => r.stdout().includes('Compiling .pioenvs/'), { timeoutMs: 10_000, what: 'compile output' });
     const t0 = Date.now();
     r.child.kill('SIGTERM');
     const res = await r.exit;
@@ -38,7 +39,7 @@ describe('SIGTERM and SIGINT', () => {
 
   it('SIGTERM during a paced (speed 1) compile also ends it by the signal', async () => {
     const r = start(['compile', 'kitchen-plug.yaml'], { ESPHOME_SIM_SPEED: '1' });
-    await waitFor(() => r.stderr().includes('INFO Reading configuration'), 10_000, 'reading line');
+    await waitUntil(() => r.stderr().includes('INFO Reading configuration'), { timeoutMs: 10_000, what: 'reading line' });
     r.child.kill('SIGTERM');
     expect(await r.exit).toEqual({ code: null, signal: 'SIGTERM' });
     expect(r.stderr()).not.toContain('Successfully compiled');
@@ -46,11 +47,11 @@ describe('SIGTERM and SIGINT', () => {
 
   it('SIGINT ends compile with exit 1 and logs with exit 0', async () => {
     const c = start(['compile', 'kitchen-plug.yaml'], { ESPHOME_SIM_SCENARIO: 'hang' });
-    await waitFor(() => c.stdout().includes('Compiling .pioenvs/'), 10_000, 'compile output');
+    await waitUntil(() => c.stdout().includes('Compiling .pioenvs/'), { timeoutMs: 10_000, what: 'compile output' });
     c.child.kill('SIGINT');
     expect(await c.exit).toEqual({ code: 1, signal: null });
     const l = start(['logs', 'kitchen-plug.yaml', '--device', 'OTA']);
-    await waitFor(() => l.stdout().includes("[D][sensor:093]: 'Temperature'"), 10_000, 'log lines');
+    await waitUntil(() => l.stdout().includes("[D][sensor:093]: 'Temperature'"), { timeoutMs: 10_000, what: 'log lines' });
     l.child.kill('SIGINT');
     expect(await l.exit).toEqual({ code: 0, signal: null });
   });
@@ -59,7 +60,7 @@ describe('SIGTERM and SIGINT', () => {
 describe('long-running scenarios', () => {
   it('hang: prints the start of a compile and never finishes', async () => {
     const r = start(['compile', 'living-room.yaml'], { ESPHOME_SIM_SCENARIO: 'hang' });
-    await waitFor(() => r.stdout().includes('Compiling .pioenvs/'), 10_000, 'compile output');
+    await waitUntil(() => r.stdout().includes('Compiling .pioenvs/'), { timeoutMs: 10_000, what: 'compile output' });
     // "The start" may take a few paced lines on a loaded machine: wait until output goes quiet,
     // then prove it stays quiet while the process lives on.
     let before = -1;
@@ -76,7 +77,7 @@ describe('long-running scenarios', () => {
 
   it('grandchild: a compiler grandchild in the same process group keeps writing after the child dies', async () => {
     const r = start(['compile', 'living-room.yaml'], { ESPHOME_SIM_SCENARIO: 'grandchild' });
-    await waitFor(() => log().some((e) => e.role === 'grandchild'), 10_000, 'grandchild started');
+    await waitUntil(() => log().some((e) => e.role === 'grandchild'), { timeoutMs: 10_000, what: 'grandchild started' });
     const main = log().find((e) => e.role === 'main')!;
     const gc = log().find((e) => e.role === 'grandchild')!;
     expect(main.pid).toBe(r.child.pid);
@@ -89,7 +90,7 @@ describe('long-running scenarios', () => {
     r.child.kill('SIGKILL'); // only the direct child
     expect(await r.exit).toEqual({ code: null, signal: 'SIGKILL' });
     const atExit = r.stdout().length;
-    await waitFor(() => r.stdout().length > atExit + 100, 5000, 'grandchild output after the child died');
+    await waitUntil(() => r.stdout().length > atExit + 100, { timeoutMs: 5000, what: 'grandchild output after the child died' });
     expect(alive(gc.pid)).toBe(true);
     expect(groupAlive(main.pid)).toBe(true);
     let closed = false;
@@ -99,12 +100,12 @@ describe('long-running scenarios', () => {
 
     killGroup(main.pid, 'SIGTERM'); // the grandchild has no SIGTERM handler either
     await r.exited;
-    await waitFor(() => !alive(gc.pid) || procStat(gc.pid)?.state === 'Z', 3000, 'grandchild gone');
+    await waitUntil(() => !alive(gc.pid) || procStat(gc.pid)?.state === 'Z', { timeoutMs: 3000, what: 'grandchild gone' });
   });
 
   it('ignore-term: simulator and grandchild survive SIGTERM to the group and die on SIGKILL', async () => {
     const r = start(['compile', 'garage-idf.yaml'], { ESPHOME_SIM_SCENARIO: 'ignore-term' });
-    await waitFor(() => log().some((e) => e.role === 'grandchild'), 10_000, 'grandchild started');
+    await waitUntil(() => log().some((e) => e.role === 'grandchild'), { timeoutMs: 10_000, what: 'grandchild started' });
     const gc = log().find((e) => e.role === 'grandchild')!;
     const pgid = r.child.pid!;
     expect(gc.pgid).toBe(pgid);
@@ -113,10 +114,10 @@ describe('long-running scenarios', () => {
     expect(alive(pgid)).toBe(true);
     expect(alive(gc.pid)).toBe(true);
     const len = r.stdout().length;
-    await waitFor(() => r.stdout().length > len, 3000, 'output continues after SIGTERM');
+    await waitUntil(() => r.stdout().length > len, { timeoutMs: 3000, what: 'output continues after SIGTERM' });
     killGroup(pgid, 'SIGKILL');
     expect(await r.exit).toEqual({ code: null, signal: 'SIGKILL' });
     await r.exited;
-    await waitFor(() => !groupAlive(pgid), 3000, 'group gone');
+    await waitUntil(() => !groupAlive(pgid), { timeoutMs: 3000, what: 'group gone' });
   });
 });

@@ -1,7 +1,8 @@
 // upload / run / logs (esphome-cli.md §1.5, §5, §7.2.7–9).
 import { existsSync, writeFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killGroup, runSim, simEnv, startSim, waitFor, workspace, type Running, type Workspace } from './helpers';
+import { killGroup, runSim, simEnv, startSim, workspace, type Running, type Workspace } from './helpers';
+import { waitUntil } from '../../../test/support/wait-until';
 
 // One compiled workspace shared by the read-only upload cases.
 let ws: Workspace;
@@ -144,7 +145,7 @@ describe('run and logs', () => {
   it('run without --no-logs tails timestamped log lines until killed', async () => {
     const r = startSim(['run', 'kitchen-plug.yaml', '--device', '192.168.1.61'], { cwd: ws.dir, detached: true });
     started.push(r);
-    await waitFor(() => (r.stdout().match(/^\[\d\d:\d\d:\d\d\]\[D\]\[sensor:093\]: /gm) ?? []).length >= 3, 15_000, 'log lines');
+    await waitUntil(() => (r.stdout().match(/^\[\d\d:\d\d:\d\d\]\[D\]\[sensor:093\]: /gm) ?? []).length >= 3, { timeoutMs: 15_000, what: 'log lines' });
     expect(r.stderr()).toContain('INFO Starting log output from 192.168.1.61 using esphome API');
     r.child.kill('SIGTERM');
     expect((await r.exit).signal).toBe('SIGTERM');
@@ -153,7 +154,7 @@ describe('run and logs', () => {
   it('logs over serial names the baud rate; logs without api to a host fails', async () => {
     const r = startSim(['logs', 'kitchen-plug.yaml', '--device', '/dev/ttyUSB0'], { cwd: ws.dir, detached: true });
     started.push(r);
-    await waitFor(() => r.stderr().includes('INFO Starting log output from /dev/ttyUSB0 with baud rate 115200'), 10_000, 'serial log start');
+    await waitUntil(() => r.stderr().includes('INFO Starting log output from /dev/ttyUSB0 with baud rate 115200'), { timeoutMs: 10_000, what: 'serial log start' });
     writeFileSync(ws.path('no-api.yaml'), ws.read('kitchen-plug.yaml').replace('name: kitchen-plug', 'name: no-api').replace(/^api:\n/m, ''));
     const noApi = await runSim(['logs', 'no-api.yaml', '--device', '10.0.0.3'], { cwd: ws.dir });
     expect(noApi.code).toBe(1);

@@ -13,7 +13,8 @@ import { createApp, type KilnApp } from '../../app';
 import { DashboardDiscovery } from '../../peer-link/discovery';
 import { createBonjour, instanceName } from '../../peer-link/mdns';
 import { serveRpc } from '../rpc-server';
-import { cleanupDirs, SIM, tempConfigDir, waitFor } from './helpers';
+import { cleanupDirs, SIM, tempConfigDir } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 
@@ -102,7 +103,7 @@ describe('listDiscoveredBuildServers / discoveredBuildServersChanged', () => {
     const senderInstance = instanceName(senderRole.identity.dashboardId);
 
     // The server arrives as an event carrying the whole list, and in the method's answer.
-    const arrived = await waitFor(() => events.find((e) => e.servers.some((s) => s.instance === serverInstance)), 8000, 'the build server in an event');
+    const arrived = await waitUntil(() => events.find((e) => e.servers.some((s) => s.instance === serverInstance)), { timeoutMs: 8000, what: 'the build server in an event' });
     expect(arrived.enabled).toBe(true);
     const listed = await c.client.api.listDiscoveredBuildServers({});
     const entry = listed.servers.find((s) => s.instance === serverInstance)!;
@@ -123,7 +124,7 @@ describe('listDiscoveredBuildServers / discoveredBuildServersChanged', () => {
     const witness = new DashboardDiscovery({ bonjour: witnessStack, ownPin: () => '', ownDashboardId: () => 'witness', paired: () => [] });
     witness.start();
     cleanups.push(() => witness.stop());
-    await waitFor(() => witness.list().some((s) => s.instance === senderInstance), 8000, "the sender's own record on the witness");
+    await waitUntil(() => witness.list().some((s) => s.instance === senderInstance), { timeoutMs: 8000, what: "the sender's own record on the witness" });
     await new Promise((r) => setTimeout(r, 300));
     const again = await c.client.api.listDiscoveredBuildServers({});
     expect(again.servers.map((s) => s.instance)).not.toContain(senderInstance);
@@ -138,14 +139,14 @@ describe('listDiscoveredBuildServers / discoveredBuildServersChanged', () => {
     const req = await c.client.api.pairBuildServer({ host: '127.0.0.1', port: entry.port, expectedPin: preview.pin });
     expect(req.status).toBe('pending');
     // A pending pairing already shows under "Paired build servers": it leaves Known dashboards.
-    const gone = await waitFor(() => events.slice(n).find((e) => !e.servers.some((s) => s.instance === serverInstance)), 5000, 'the paired server to leave');
+    const gone = await waitUntil(() => events.slice(n).find((e) => !e.servers.some((s) => s.instance === serverInstance)), { timeoutMs: 5000, what: 'the paired server to leave' });
     expect(gone.enabled).toBe(true);
     expect((await c.client.api.listDiscoveredBuildServers({})).servers.map((s) => s.instance)).not.toContain(serverInstance);
 
     // Unpair: it is back.
     const m = events.length;
     await c.client.api.unpairBuildServer({ pin: preview.pin });
-    await waitFor(() => events.slice(m).find((e) => e.servers.some((s) => s.instance === serverInstance)), 5000, 'the server back after unpair');
+    await waitUntil(() => events.slice(m).find((e) => e.servers.some((s) => s.instance === serverInstance)), { timeoutMs: 5000, what: 'the server back after unpair' });
 
     // app.stop() stops browsing: the list is empty and stays so.
     await sender.stop();

@@ -35,15 +35,4 @@ export class Recorder {
   }
 }
 
-export async function waitFor<T>(fn: () => T | undefined | false | null, timeoutMs = 15_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v instanceof Promise) throw new Error('waitFor takes a synchronous check');
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 export const MINIMAL_YAML = (name: string, extra = '') => `esphome:\n  name: ${name}\n\nesp8266:\n  board: esp01_1m\n\nwifi:\n  ssid: x\n  password: !secret wifi\n\nota:\n  - platform: esphome\n${extra}`;

@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { BuildServerPairing, BuildServerRoleState, Job } from '../../../../preload/contract';
 import { createApp, type KilnApp } from '../../app';
 import type { ApiConnection } from '../service';
-import { cleanupDirs, Recorder, SIM, tempConfigDir, waitFor } from './helpers';
+import { cleanupDirs, Recorder, SIM, tempConfigDir } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 interface Side {
   app: KilnApp;
@@ -76,14 +77,14 @@ describe('pairing through the API', () => {
     expect(req.pairing).toMatchObject({ status: 'pending', label: 'Fast box' });
 
     const senderIdentity = await sender.call<{ pin: string; dashboardId: string }>('getIdentity');
-    await waitFor(() => server.rec.of('pairRequest').length > 0, 10_000, 'pairRequest event');
+    await waitUntil(() => server.rec.of('pairRequest').length > 0, { timeoutMs: 10_000, what: 'pairRequest event' });
     const pending = (await server.call<BuildServerRoleState>('getBuildServerRole')).pending;
     expect(pending).toHaveLength(1);
     expect(pending[0]).toMatchObject({ dashboardId: senderIdentity.dashboardId, pin: senderIdentity.pin, label: 'laptop', peerIp: '127.0.0.1' });
 
     await server.call('approvePairRequest', { dashboardId: senderIdentity.dashboardId });
-    await waitFor(() => sender.rec.of('pairStatus').find((e) => e.status === 'approved'), 10_000, 'pairStatus approved');
-    await waitFor(() => sender.rec.of('buildServerConnection').find((e) => e.connection === 'connected'), 10_000, 'connected');
+    await waitUntil(() => sender.rec.of('pairStatus').find((e) => e.status === 'approved'), { timeoutMs: 10_000, what: 'pairStatus approved' });
+    await waitUntil(() => sender.rec.of('buildServerConnection').find((e) => e.connection === 'connected'), { timeoutMs: 10_000, what: 'connected' });
     const [p] = await sender.call<BuildServerPairing[]>('listBuildServers');
     expect(p).toMatchObject({ pin: role.identity.pin, status: 'approved', connection: 'connected', enabled: true, label: 'Fast box' });
     const senders = (await server.call<BuildServerRoleState>('getBuildServerRole')).senders;
@@ -92,11 +93,7 @@ describe('pairing through the API', () => {
     // A compile now goes to the build server.
     const job = await sender.call<Job>('compile', { configuration: 'kitchen-plug.yaml' });
     expect(['remote_pending', 'remote']).toContain(job.source);
-    const end = await waitFor(
-      () => sender.rec.of('jobLifecycle').find((e) => e.job.job_id === job.job_id && ['completed', 'failed', 'cancelled'].includes(e.kind)),
-      30_000,
-      'remote compile end',
-    );
+    const end = await waitUntil(() => sender.rec.of('jobLifecycle').find((e) => e.job.job_id === job.job_id && ['completed', 'failed', 'cancelled'].includes(e.kind)), { timeoutMs: 30_000, what: 'remote compile end' });
     expect(end.job.error).toBeNull();
     expect(end).toMatchObject({ kind: 'completed', job: { source: 'remote', source_pin_sha256: role.identity.pin, source_label: 'Fast box' } });
     // The build server ran it as a receiver job labelled with the sender.
@@ -119,21 +116,21 @@ describe('pairing through the API', () => {
     const senderId = await sender.call<{ dashboardId: string }>('getIdentity');
     const pin = role.identity.pin;
     await sender.call('pairBuildServer', { host: '127.0.0.1', port: role.port, expectedPin: pin });
-    await waitFor(() => server.rec.of('pairRequest').length > 0, 10_000);
+    await waitUntil(() => server.rec.of('pairRequest').length > 0, 10_000);
     await server.call('rejectPairRequest', { dashboardId: senderId.dashboardId });
-    await waitFor(() => sender.rec.of('pairStatus').find((e) => e.status === 'rejected'), 10_000, 'declined');
+    await waitUntil(() => sender.rec.of('pairStatus').find((e) => e.status === 'rejected'), { timeoutMs: 10_000, what: 'declined' });
     expect(await sender.call('listBuildServers')).toEqual([]);
     expect(await server.conn.call('rejectPairRequest', { dashboardId: senderId.dashboardId }).catch((e) => e)).toMatchObject({ code: 'not_found' });
 
     // Pair again, approve, then remove from the server side.
     await sender.call('pairBuildServer', { host: '127.0.0.1', port: role.port, expectedPin: pin });
-    await waitFor(() => server.rec.of('pairRequest').length === 2, 10_000, 'second request');
+    await waitUntil(() => server.rec.of('pairRequest').length === 2, { timeoutMs: 10_000, what: 'second request' });
     expect((await server.call<BuildServerRoleState>('getBuildServerRole')).pending).toHaveLength(1);
     await server.call('approvePairRequest', { dashboardId: senderId.dashboardId });
-    await waitFor(() => sender.rec.of('buildServerConnection').find((e) => e.connection === 'connected'), 10_000);
+    await waitUntil(() => sender.rec.of('buildServerConnection').find((e) => e.connection === 'connected'), 10_000);
     await server.call('removeSender', { dashboardId: senderId.dashboardId });
     expect((await server.call<BuildServerRoleState>('getBuildServerRole')).senders).toEqual([]);
-    const lost = await waitFor(() => sender.rec.of('buildServerConnection').find((e) => e.connection === 'disconnected'), 10_000, 'disconnect');
+    const lost = await waitUntil(() => sender.rec.of('buildServerConnection').find((e) => e.connection === 'disconnected'), { timeoutMs: 10_000, what: 'disconnect' });
     expect(lost.lastError).not.toBe('');
   });
 

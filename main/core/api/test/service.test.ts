@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LogBuffer } from '../../../../renderer/src/log/log-buffer';
 import { createApp, type AppOptions, type KilnApp } from '../../app';
 import type { ApiConnection } from '../service';
-import { cleanupDirs, MINIMAL_YAML, Recorder, SIM, tempConfigDir, waitFor } from './helpers';
+import { cleanupDirs, MINIMAL_YAML, Recorder, SIM, tempConfigDir } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 let app: KilnApp;
 let rec: Recorder;
@@ -79,12 +80,12 @@ describe('API service', () => {
     expect(job.status).toBe('queued');
     expect(job.output).toEqual([]);
     // Follow mid-build: wait until output is flowing.
-    await waitFor(() => (app.engine.getJob(job.job_id)?.output.length ?? 0) > 20, 20_000, 'output');
+    await waitUntil(() => (app.engine.getJob(job.job_id)?.output.length ?? 0) > 20, { timeoutMs: 20_000, what: 'output' });
     const follow = await call<{ lines: string[]; job: { status: string } }>('followLog', { jobId: job.job_id });
     expect(follow.job.status).toBe('running');
     const buf = new LogBuffer();
     buf.reset(follow.lines);
-    await waitFor(terminal(job.job_id), 30_000, 'compile end');
+    await waitUntil(terminal(job.job_id), { timeoutMs: 30_000, what: 'compile end' });
     for (const b of rec.of('logBatch')) buf.applyBatch(b.firstSeq, b.lines);
     const end = terminal(job.job_id)()!;
     expect(end.kind).toBe('completed');
@@ -109,7 +110,7 @@ describe('API service', () => {
   it('a terminal job replays its stored log; unknown jobs are not_found', async () => {
     await boot('0');
     const job = await call<{ job_id: string }>('compile', { configuration: 'kitchen-plug.yaml' });
-    await waitFor(terminal(job.job_id), 20_000);
+    await waitUntil(terminal(job.job_id), 20_000);
     const f = await call<{ lines: string[] }>('followLog', { jobId: job.job_id });
     expect(f.lines.join('')).toContain('Successfully compiled program');
     expect((await callError('followLog', { jobId: '0123456789ab' })).code).toBe('not_found');
@@ -120,9 +121,9 @@ describe('API service', () => {
   it('a failing compile ends failed with its error; retry re-submits; clearJobs by status', async () => {
     await boot('0');
     const ok = await call<{ job_id: string }>('compile', { configuration: 'kitchen-plug.yaml' });
-    await waitFor(terminal(ok.job_id), 20_000);
+    await waitUntil(terminal(ok.job_id), 20_000);
     const bad = await call<{ job_id: string }>('compile', { configuration: 'broken-lambda.yaml' });
-    await waitFor(terminal(bad.job_id), 20_000);
+    await waitUntil(terminal(bad.job_id), 20_000);
     const end = terminal(bad.job_id)()!;
     expect(end.kind).toBe('failed');
     expect(end.job.error).toBeTruthy();
@@ -130,7 +131,7 @@ describe('API service', () => {
     const retried = await call<{ job_id: string; configuration: string }>('retry', { jobId: bad.job_id });
     expect(retried.job_id).not.toBe(bad.job_id);
     expect(retried.configuration).toBe('broken-lambda.yaml');
-    await waitFor(terminal(retried.job_id), 20_000);
+    await waitUntil(terminal(retried.job_id), 20_000);
     expect((await callError('retry', { jobId: ok.job_id })).code).toBe('invalid_args');
     const { removed } = await call<{ removed: number }>('clearJobs', { status: 'failed' });
     expect(removed).toBeGreaterThanOrEqual(1);
@@ -146,7 +147,7 @@ describe('API service', () => {
     const jobs = await call<Array<{ job_id: string; job_type: string; depends_on: string; port: string }>>('getJobs');
     const upload = jobs.find((j) => j.depends_on === compile.job_id)!;
     expect(upload).toMatchObject({ job_type: 'upload', port: 'OTA' });
-    await waitFor(terminal(upload.job_id), 30_000, 'upload');
+    await waitUntil(terminal(upload.job_id), { timeoutMs: 30_000, what: 'upload' });
     expect(terminal(upload.job_id)()!.kind).toBe('completed');
     // The OTA bar's ~100 updates arrive within milliseconds at sim speed 0: coalesced to a few
     // events (≤ 10/s), monotonic, ending at 100.
@@ -176,10 +177,10 @@ describe('API service', () => {
   it('cancel stops a running job; the follow ends with its last lines', async () => {
     await boot('0');
     const job = await call<{ job_id: string }>('compile', { configuration: 'hang.yaml' });
-    await waitFor(() => app.engine.getJob(job.job_id)?.status === 'running' && app.engine.getJob(job.job_id)!.output.length > 0, 20_000);
+    await waitUntil(() => app.engine.getJob(job.job_id)?.status === 'running' && app.engine.getJob(job.job_id)!.output.length > 0, 20_000);
     await call('followLog', { jobId: job.job_id });
     expect(await call('cancel', { jobId: job.job_id })).toEqual({ ok: true });
-    await waitFor(terminal(job.job_id), 20_000);
+    await waitUntil(terminal(job.job_id), 20_000);
     expect(terminal(job.job_id)()!.kind).toBe('cancelled');
   });
 
@@ -219,13 +220,13 @@ describe('API service', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(app.engine.getJob(job.job_id)?.status).toBe('queued');
     expect(await call('getQueuePause')).toEqual({ paused: true });
-    await waitFor(() => JSON.parse(readFileSync(join(app.dataDir, 'jobs.json'), 'utf8')).paused === true, 5000, 'paused persisted');
+    await waitUntil(() => JSON.parse(readFileSync(join(app.dataDir, 'jobs.json'), 'utf8')).paused === true, { timeoutMs: 5000, what: 'paused persisted' });
     // Pausing twice changes nothing and says so once.
     expect(await call('pauseQueue')).toEqual({ paused: true });
     expect(rec.of('queuePaused')).toHaveLength(1);
     expect(await call('resumeQueue')).toEqual({ paused: false });
     expect(other.of('queuePaused')).toEqual([{ paused: true }, { paused: false }]);
-    await waitFor(terminal(job.job_id), 20_000);
+    await waitUntil(terminal(job.job_id), 20_000);
     expect(terminal(job.job_id)()!.kind).toBe('completed');
     expect((await callError('pauseQueue', { now: true })).code).toBe('invalid_args');
     conn2.close();
@@ -256,14 +257,14 @@ describe('API service', () => {
     expect(other.of('selectJob')).toEqual([{ jobId: job.job_id }]);
     expect(app.service.selectJob('0123456789ab')).toBe(false);
     expect(rec.of('selectJob')).toHaveLength(1);
-    await waitFor(terminal(job.job_id), 20_000);
+    await waitUntil(terminal(job.job_id), 20_000);
     conn2.close();
   });
 
   it('followLog tail cuts a finished log; getLogRange pages the earlier lines; a running log is never cut', async () => {
     await boot('0');
     const job = await call<{ job_id: string }>('compile', { configuration: 'kitchen-plug.yaml' });
-    await waitFor(terminal(job.job_id), 20_000);
+    await waitUntil(terminal(job.job_id), 20_000);
     const full = await call<{ lines: string[]; firstIndex: number }>('followLog', { jobId: job.job_id });
     expect(full.firstIndex).toBe(0);
     expect(full.lines.length).toBeGreaterThan(30);
@@ -286,7 +287,7 @@ describe('API service', () => {
     // valid config that stalls mid-compile (the shared hang.yaml fails validation at once).
     writeFileSync(join(configDir, 'stall.yaml'), '# sim: hang\n' + readFileSync(join(configDir, 'kitchen-plug.yaml'), 'utf8'));
     const hang = await call<{ job_id: string }>('compile', { configuration: 'stall.yaml' });
-    await waitFor(() => app.engine.getJob(hang.job_id)?.status === 'running' && app.engine.getJob(hang.job_id)!.output.length > 3, 20_000, 'stalled compile output');
+    await waitUntil(() => app.engine.getJob(hang.job_id)?.status === 'running' && app.engine.getJob(hang.job_id)!.output.length > 3, { timeoutMs: 20_000, what: 'stalled compile output' });
     const live = await call<{ lines: string[]; firstIndex: number }>('followLog', { jobId: hang.job_id, tail: 1 });
     expect(app.engine.getJob(hang.job_id)?.status).toBe('running');
     expect(live.firstIndex).toBe(0);
@@ -294,7 +295,7 @@ describe('API service', () => {
     const range = await call<{ lines: string[]; total: number }>('getLogRange', { jobId: hang.job_id, before: 2, max: 2 });
     expect(range.lines).toEqual(live.lines.slice(0, 2));
     await call('cancel', { jobId: hang.job_id });
-    await waitFor(terminal(hang.job_id), 20_000);
+    await waitUntil(terminal(hang.job_id), 20_000);
   });
 
   it('without the peer-link, pairing calls are unavailable and the list is empty', async () => {

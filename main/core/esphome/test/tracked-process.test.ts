@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { liveGroupMembers, processDead } from '../../jobs/test/helpers';
 import { runTracked, SpawnError } from '../tracked-process';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const FAKE = resolve(__dirname, '../../jobs/test/fixtures/fake-esphome.mjs');
 const node = process.execPath;
@@ -15,14 +16,6 @@ function tmp(): string {
   const d = mkdtempSync(join(tmpdir(), 'kiln-tp-'));
   dirs.push(d);
   return d;
-}
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return cond();
 }
 function yaml(dir: string, mode: string): string {
   const p = join(dir, `${mode}.yaml`);
@@ -82,7 +75,7 @@ describe('runTracked', () => {
       onSpawn: (x) => pids.push((pid = x)),
       onChunk: (c) => chunks.push(c),
     });
-    expect(await waitFor(() => chunks.includes('running\n') && existsSync(pidfile), 5000)).toBe(true);
+    await waitUntil(() => chunks.includes('running\n') && existsSync(pidfile), { timeoutMs: 5000, what: 'the child running' });
     const gc = Number(readFileSync(pidfile, 'utf8'));
     const t0 = Date.now();
     ac.abort();
@@ -90,7 +83,7 @@ describe('runTracked', () => {
     expect(res.terminated).toBe(true);
     expect(res.signal).toBe('SIGKILL');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
-    expect(await waitFor(() => processDead(gc) && liveGroupMembers(pid).length === 0, 2000)).toBe(true);
+    await waitUntil(() => processDead(gc) && liveGroupMembers(pid).length === 0, { timeoutMs: 2000, what: 'the group gone' });
     expect(chunks).toContain('child ignoring SIGTERM\n');
   });
 
@@ -109,7 +102,7 @@ describe('runTracked', () => {
     expect(res.exitCode).toBe(0);
     expect(took).toBeLessThan(3000);
     const gc = Number(readFileSync(pidfile, 'utf8'));
-    expect(await waitFor(() => processDead(gc) && liveGroupMembers(pid).length === 0, 2000)).toBe(true);
+    await waitUntil(() => processDead(gc) && liveGroupMembers(pid).length === 0, { timeoutMs: 2000, what: 'the group gone' });
   });
 
   it('terminates right after spawn when the signal is already aborted', async () => {

@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../events';
 import { PREREQUISITE_FAILED, RUNNER_SHUTDOWN, type EngineOptions } from '../engine';
 import type { CancelledBy, FirmwareJob } from '../model';
-import { Harness, waitFor } from './helpers';
+import { Harness } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const PIN = 'c'.repeat(64);
 let h: Harness;
@@ -31,7 +32,7 @@ const persisted = (id: string) =>
 
 async function running(e: Awaited<ReturnType<typeof engine>>, name: string): Promise<FirmwareJob> {
   const job = e.compile({ configuration: h.fake(name, 'sleep') });
-  await waitFor(() => job.status === 'running' && job.output.join('').includes('sleeping'));
+  await waitUntil(() => job.status === 'running' && job.output.join('').includes('sleeping'));
   return job;
 }
 
@@ -47,7 +48,7 @@ describe('cancelled_by', () => {
     expect(done.status).toBe('cancelled');
     expect(done.error).toBeNull();
     expect(byOf(run)).toEqual([['user', 'user']]);
-    await waitFor(() => persisted(run.job_id)?.cancelled_by === 'user');
+    await waitUntil(() => persisted(run.job_id)?.cancelled_by === 'user');
 
     const other = e.compile({ configuration: h.fake('o.yaml', 'success') });
     await e.cancel(other.job_id, { by: 'remote' });
@@ -61,7 +62,7 @@ describe('cancelled_by', () => {
     await e.whenDone(first.job_id);
     expect(first.error).toBe(`superseded by job ${second.job_id}`);
     expect(byOf(first)).toEqual([['superseded', 'superseded']]);
-    await waitFor(() => second.status === 'running');
+    await waitUntil(() => second.status === 'running');
     e.pause(); // keep the next ones queued
     const third = e.compile({ configuration: 'dev.yaml' });
     const fourth = e.compile({ configuration: 'dev.yaml' });
@@ -164,7 +165,7 @@ describe('cancelled_by', () => {
     mode = 'user';
     const c = e.compile({ configuration: h.fake('c.yaml', 'success') });
     const run = e.dispatchRemote(c.job_id, { pin: PIN });
-    await waitFor(() => c.status === 'running');
+    await waitUntil(() => c.status === 'running');
     await e.cancel(c.job_id);
     await run;
     expect(byOf(c)).toEqual([['user', 'user']]);

@@ -7,7 +7,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { EventBus } from '../../events';
 import type { JobEngine } from '../engine';
 import type { CancelledBy, FirmwareJob } from '../model';
-import { Harness, processDead, SIM_ESPHOME, waitFor } from './helpers';
+import { Harness, processDead, SIM_ESPHOME } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const FAKE_ESPTOOL = resolve(__dirname, 'fixtures/fake-esptool.mjs');
 const EXAMPLES = resolve(SIM_ESPHOME, '../examples');
@@ -118,7 +119,7 @@ describe('chip verify (esptool chip-id before a serial flash)', () => {
     const e = await engine({ FAKE_ESPTOOL_HANG: '1' }, { bus });
     const compile = e.install({ configuration: 'garage-idf.yaml', port: PORT });
     const upload = e.getJobs({ configuration: 'garage-idf.yaml' }).find((j) => j.depends_on === compile.job_id)!;
-    await waitFor(() => esptoolRuns().length === 1 && upload.output.join('').includes('INFO Verifying the chip on'), 10_000);
+    await waitUntil(() => esptoolRuns().length === 1 && upload.output.join('').includes('INFO Verifying the chip on'), 10_000);
     const pid = esptoolRuns()[0].pid;
     expect(processDead(pid)).toBe(false);
     await e.cancel(upload.job_id);
@@ -126,7 +127,7 @@ describe('chip verify (esptool chip-id before a serial flash)', () => {
     expect(done.status).toBe('cancelled');
     expect(done.cancelled_by).toBe('user');
     expect(by).toEqual(['user']);
-    await waitFor(() => processDead(pid), 3000);
+    await waitUntil(() => processDead(pid), 3000);
     expect(simUploads()).toHaveLength(0);
   });
 
@@ -134,7 +135,7 @@ describe('chip verify (esptool chip-id before a serial flash)', () => {
     const e = await engine({ FAKE_ESPTOOL_HANG: 'answer-on-term', FAKE_ESPTOOL_CHIP: 'ESP32-C3' });
     const compile = e.install({ configuration: 'garage-idf.yaml', port: PORT });
     const upload = e.getJobs({ configuration: 'garage-idf.yaml' }).find((j) => j.depends_on === compile.job_id)!;
-    await waitFor(() => esptoolRuns().length === 1 && upload.output.join('').includes('INFO Verifying the chip on'), 10_000);
+    await waitUntil(() => esptoolRuns().length === 1 && upload.output.join('').includes('INFO Verifying the chip on'), 10_000);
     await new Promise((r) => setTimeout(r, 150)); // esptool has installed its SIGTERM handler
     await e.cancel(upload.job_id);
     const done = await e.whenDone(upload.job_id);

@@ -5,7 +5,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RESTART_NOTICE } from '../model';
-import { FAKE_ESPHOME, Harness, pidAlive, waitFor } from './helpers';
+import { FAKE_ESPHOME, Harness, pidAlive } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const CHILD = resolve(__dirname, 'fixtures/crash-child.ts');
 let h: Harness;
@@ -37,7 +38,7 @@ describe('crash recovery', () => {
     });
     let out = '';
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    await waitFor(() => /RUNNING ([0-9a-f]{12})/.test(out), 20_000);
+    await waitUntil(() => /RUNNING ([0-9a-f]{12})/.test(out), 20_000);
     const jobId = /RUNNING ([0-9a-f]{12})/.exec(out)![1];
     const esphomePid = JSON.parse(readFileSync(dump, 'utf8').trim().split('\n')[0]).pid as number;
     strayGroups.push(esphomePid);

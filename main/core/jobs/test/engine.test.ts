@@ -7,7 +7,8 @@ import { ApiError } from '../../errors';
 import { FORCED_ENV } from '../../esphome/argv';
 import { NO_ESPHOME_MODULE_MESSAGE, EXIT0_ERROR_MESSAGE } from '../error-scrape';
 import { PREREQUISITE_FAILED, RUNNER_SHUTDOWN } from '../engine';
-import { Harness, pidAlive, processDead, waitFor } from './helpers';
+import { Harness, pidAlive, processDead } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 let h: Harness;
 beforeEach(() => {
@@ -203,7 +204,7 @@ describe('cancel', () => {
     try {
       const engine = await h.engine();
       const blocker = engine.compile({ configuration: h.fake('block.yaml', 'sleep') });
-      await waitFor(() => blocker.status === 'running');
+      await waitUntil(() => blocker.status === 'running');
       const head = engine.install({ configuration: h.fake('dev.yaml', 'success') });
       const dep = engine.getJobs().find((j) => j.depends_on === head.job_id)!;
       let onDisk: Record<string, string> | null = null;
@@ -240,7 +241,7 @@ describe('cancel', () => {
         if (e.line === 'running\n') pid = -1;
       });
       const job = engine.compile({ configuration: h.fake('stubborn.yaml', 'ignore-term') });
-      await waitFor(() => pid === -1 && existsSync(pidfile));
+      await waitUntil(() => pid === -1 && existsSync(pidfile));
       const gc = Number(readFileSync(pidfile, 'utf8'));
       expect(pidAlive(gc)).toBe(true);
       const t0 = Date.now();
@@ -252,7 +253,7 @@ describe('cancel', () => {
       expect(done.error).toBeNull();
       expect(took).toBeGreaterThanOrEqual(2900);
       expect(took).toBeLessThan(3500);
-      await waitFor(() => processDead(gc), Math.max(0, 3500 - took));
+      await waitUntil(() => processDead(gc), Math.max(0, 3500 - took));
       expect(h.output(job.job_id)).toContain('child ignoring SIGTERM\n');
     } finally {
       delete process.env.FAKE_PIDFILE;
@@ -262,7 +263,7 @@ describe('cancel', () => {
   it('user intent wins: a process that fails when signalled still ends cancelled', async () => {
     const engine = await h.engine();
     const job = engine.compile({ configuration: h.fake('t.yaml', 'term-exit1') });
-    await waitFor(() => h.output(job.job_id).includes('running\n'));
+    await waitUntil(() => h.output(job.job_id).includes('running\n'));
     await engine.cancel(job.job_id);
     const done = await engine.whenDone(job.job_id);
     expect(done.status).toBe('cancelled');
@@ -279,7 +280,7 @@ describe('supersede', () => {
       const engine = await h.engine();
       const yaml = h.fake('dev.yaml', 'sleep');
       const running = engine.compile({ configuration: yaml });
-      await waitFor(() => running.status === 'running');
+      await waitUntil(() => running.status === 'running');
       const other = engine.compile({ configuration: h.fake('other.yaml', 'success') }); // waits on the lane
       const newer = engine.compile({ configuration: yaml });
       await engine.whenDone(running.job_id);
@@ -346,7 +347,7 @@ describe('install chain', () => {
       const engine = await h.engine();
       const head = engine.install({ configuration: h.fake('dev.yaml', 'sleep') });
       const dep = engine.getJobs().find((j) => j.depends_on === head.job_id)!;
-      await waitFor(() => head.status === 'running');
+      await waitUntil(() => head.status === 'running');
       await engine.cancel(head.job_id);
       const up = await engine.whenDone(dep.job_id);
       expect(head.status).toBe('cancelled');
@@ -391,7 +392,7 @@ describe('lanes and the build gate', () => {
       const engine = await h.engine();
       const { createJob } = await import('../model');
       const blocker = engine.compile({ configuration: h.fake('busy.yaml', 'sleep') });
-      await waitFor(() => blocker.status === 'running');
+      await waitUntil(() => blocker.status === 'running');
       const clean = engine.clean({ configuration: h.fake('dev.yaml', 'clean') }); // waits behind the blocker
       // A normal upload would supersede the clean; fan-out style enqueues keep it.
       const flash = createJob({ configuration: 'dev.yaml', job_type: 'upload', port: 'OTA' });
@@ -415,7 +416,7 @@ describe('lanes and the build gate', () => {
     try {
       const engine = await h.engine();
       const running = engine.compile({ configuration: h.fake('dev.yaml', 'sleep') });
-      await waitFor(() => running.status === 'running');
+      await waitUntil(() => running.status === 'running');
       const clean = engine.clean({ configuration: 'dev.yaml' });
       await engine.whenDone(running.job_id);
       expect(running.status).toBe('cancelled');
@@ -435,7 +436,7 @@ describe('lanes and the build gate', () => {
     try {
       const engine = await h.engine();
       const a = engine.compile({ configuration: h.fake('a.yaml', 'sleep') });
-      await waitFor(() => a.status === 'running');
+      await waitUntil(() => a.status === 'running');
       const b = engine.upload({ configuration: h.fake('b.yaml', 'success'), port: 'OTA' });
       await engine.whenDone(b.job_id);
       const reset = engine.resetBuildEnv();
@@ -462,13 +463,13 @@ describe('stop()', () => {
       const engine = await h.engine();
       const job = engine.compile({ configuration: h.fake('a.yaml', 'ignore-term') });
       const waiting = engine.compile({ configuration: h.fake('b.yaml', 'success') });
-      await waitFor(() => h.output(job.job_id).includes('running\n') && existsSync(pidfile));
+      await waitUntil(() => h.output(job.job_id).includes('running\n') && existsSync(pidfile));
       const gc = Number(readFileSync(pidfile, 'utf8'));
       await engine.stop();
       expect(job.status).toBe('cancelled');
       expect(job.error).toBe(RUNNER_SHUTDOWN);
       expect(h.names(job.job_id)).toEqual(['job_queued', 'job_started', 'job_cancelled']);
-      await waitFor(() => processDead(gc), 2000);
+      await waitUntil(() => processDead(gc), 2000);
       const meta = JSON.parse(readFileSync(join(h.dataDir, 'jobs.json'), 'utf8'));
       const st = Object.fromEntries(meta.jobs.map((j: { job_id: string; status: string }) => [j.job_id, j.status]));
       expect(st).toEqual({ [job.job_id]: 'cancelled', [waiting.job_id]: 'queued' });
@@ -492,7 +493,7 @@ describe('history', () => {
       const a = await engine.whenDone(engine.compile({ configuration: h.fake('a.yaml', 'success') }).job_id);
       const b = await engine.whenDone(engine.compile({ configuration: h.fake('b.yaml', 'fail') }).job_id);
       const c = engine.compile({ configuration: h.fake('c.yaml', 'sleep') });
-      await waitFor(() => c.status === 'running');
+      await waitUntil(() => c.status === 'running');
       expect(engine.getJobs().map((j) => j.job_id)).toEqual([c.job_id, b.job_id, a.job_id]);
       expect(engine.getJobs({ status: 'failed' }).map((j) => j.job_id)).toEqual([b.job_id]);
       expect(engine.getJobs({ configuration: 'a.yaml' }).map((j) => j.job_id)).toEqual([a.job_id]);

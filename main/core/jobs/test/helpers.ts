@@ -84,21 +84,6 @@ export class Harness {
   }
 }
 
-/** Polls `cond` until true; a throw counts as "not yet" (e.g. a file not written yet). */
-export async function waitFor(cond: () => boolean, ms = 5000, step = 10): Promise<void> {
-  const end = Date.now() + ms;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      if (cond()) return;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, step));
-  }
-}
-
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../errors';
 import { EventBus } from '../../events';
 import type { RemoteRunContext } from '../remote';
-import { Harness, waitFor } from './helpers';
+import { Harness } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const PIN = 'b'.repeat(64);
 let h: Harness;
@@ -47,7 +48,7 @@ describe('pause / resume', () => {
     expect([a.status, b.status, up.status]).toEqual(['queued', 'queued', 'queued']);
     expect(engine.queueStatus('compile')).toEqual({ idle: false, running: false, queue_depth: 2 });
     expect(engine.queueStatus('upload')).toEqual({ idle: false, running: false, queue_depth: 1 });
-    await waitFor(() => readMeta().paused === true);
+    await waitUntil(() => readMeta().paused === true);
 
     engine.resume();
     expect(seen).toEqual([true, false]);
@@ -57,13 +58,13 @@ describe('pause / resume', () => {
     const compileLane = h.names(undefined, (n) => n === 'job_started' || n === 'job_completed').filter((n) => !n.endsWith(up.job_id));
     expect(compileLane).toEqual([`job_started:${a.job_id}`, `job_completed:${a.job_id}`, `job_started:${b.job_id}`, `job_completed:${b.job_id}`]);
     expect(started()).toContain(up.job_id);
-    await waitFor(() => readMeta().paused === false);
+    await waitUntil(() => readMeta().paused === false);
   });
 
   it('the running job is not affected by a pause; the next one waits for resume', async () => {
     const engine = await h.engine({ jobEnv: () => ({ FAKE_SLEEP_MS: '400' }) });
     const running = engine.compile({ configuration: h.fake('slow.yaml', 'sleep') });
-    await waitFor(() => running.status === 'running');
+    await waitUntil(() => running.status === 'running');
     engine.pause();
     const next = engine.compile({ configuration: h.fake('next.yaml', 'success') });
     const first = await engine.whenDone(running.job_id);
@@ -171,7 +172,7 @@ describe('pause / resume', () => {
     await dispatched;
     expect(calls.map((c) => c.job.job_id)).toEqual([job.job_id]);
     expect(job.status).toBe('completed');
-    await waitFor(() => wakes > 0);
+    await waitUntil(() => wakes > 0);
   });
 
   it('cancelling a held dispatch ends it without running it', async () => {

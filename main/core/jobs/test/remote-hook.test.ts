@@ -8,7 +8,8 @@ import { EventBus } from '../../events';
 import { NO_REMOTE_RUNNER, RUNNER_SHUTDOWN } from '../engine';
 import { createJob, type FirmwareJob } from '../model';
 import type { RemoteRunContext, RemoteRunnerFn, RemoteRunResult } from '../remote';
-import { Harness, waitFor } from './helpers';
+import { Harness } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const PIN = 'a'.repeat(64);
 let h: Harness;
@@ -79,7 +80,7 @@ describe('remote runner hook', () => {
     let laneAtTerminal: unknown = null;
     engine.bus.on('job_completed', () => (laneAtTerminal = engine.queueStatus()));
     engine.enqueue([job]);
-    await waitFor(() => log.calls.length === 1);
+    await waitUntil(() => log.calls.length === 1);
     expect(log.persistedAtCall).toEqual(['running']);
     expect(h.names(job.job_id)).toEqual(['job_queued', 'job_started']);
     const ctx = log.calls[0];
@@ -111,7 +112,7 @@ describe('remote runner hook', () => {
     const engine = await h.engine({ remoteRunner: (ctx) => runner(ctx) });
     const job = remoteJob(h.fake('dev.yaml', 'success'));
     engine.enqueue([job]);
-    await waitFor(() => log.calls.length === 1);
+    await waitUntil(() => log.calls.length === 1);
     engine.bus.emit('offloader_job_state_changed', { pin: PIN, job_id: job.job_id, status: 'failed', error_message: 'no toolchain', failure_reason: 'provision' });
     const done = await engine.whenDone(job.job_id);
     expect(done.status).toBe('failed');
@@ -142,7 +143,7 @@ describe('remote runner hook', () => {
     const engine = await h.engine({ remoteRunner: fakeRunner(h, log) });
     const job = remoteJob(h.fake('dev.yaml', 'success'));
     engine.enqueue([job]);
-    await waitFor(() => log.calls.length === 1);
+    await waitUntil(() => log.calls.length === 1);
     await engine.cancel(job.job_id);
     await engine.cancel(job.job_id); // a second click
     expect(log.calls[0].cancelRequested()).toBe(true);
@@ -162,7 +163,7 @@ describe('remote runner hook', () => {
       if (j.job_id === job.job_id) void engine.cancel(j.job_id);
     });
     engine.enqueue([job]);
-    await waitFor(() => log.calls.length === 1);
+    await waitUntil(() => log.calls.length === 1);
     expect(log.calls[0].cancelSignal.aborted).toBe(true);
     expect(log.wireCancels).toEqual([job.job_id]);
     engine.bus.emit('offloader_job_state_changed', { pin: PIN, job_id: job.job_id, status: 'cancelled', error_message: '' });
@@ -182,7 +183,7 @@ describe('remote runner hook', () => {
     });
     const job = remoteJob(h.fake('dev.yaml', 'success'), { job_type: 'install', port: 'OTA' });
     engine.enqueue([job]);
-    await waitFor(() => log.calls.length === 1);
+    await waitUntil(() => log.calls.length === 1);
     engine.bus.emit('offloader_job_output', { pin: PIN, job_id: job.job_id, line: '[ 90%] Linking\n' });
     engine.bus.emit('offloader_job_state_changed', { pin: PIN, job_id: job.job_id, status: 'completed', error_message: '' });
     const done = await engine.whenDone(job.job_id);
@@ -208,7 +209,7 @@ describe('remote runner hook', () => {
       });
       const job = remoteJob(h.fake('dev.yaml', 'sleep'), { job_type: 'upload', port: 'OTA' });
       engine.enqueue([job]);
-      await waitFor(() => h.output(job.job_id).includes('sleeping\n'));
+      await waitUntil(() => h.output(job.job_id).includes('sleeping\n'));
       await engine.cancel(job.job_id);
       const done = await engine.whenDone(job.job_id);
       expect(done.status).toBe('cancelled');
@@ -226,7 +227,7 @@ describe('remote runner hook', () => {
     const engine = await h.engine({ remoteRunner: fakeRunner(h, log) });
     const job = remoteJob(h.fake('dev.yaml', 'success'));
     engine.enqueue([job]);
-    await waitFor(() => log.calls.length === 1);
+    await waitUntil(() => log.calls.length === 1);
     await engine.stop();
     expect(job.status).toBe('cancelled');
     expect(job.error).toBe(RUNNER_SHUTDOWN);
@@ -272,7 +273,7 @@ describe('scheduler hooks', () => {
     expect(forced.source).toBe('local');
 
     const run = engine.dispatchRemote(head.job_id, { pin: PIN, label: 'build box', esphomeVersion: '2025.12.2' });
-    await waitFor(() => log.calls.length === 1);
+    await waitUntil(() => log.calls.length === 1);
     expect(head.source).toBe('remote');
     expect(head.source_label).toBe('build box');
     engine.bus.emit('offloader_job_state_changed', { pin: PIN, job_id: head.job_id, status: 'completed', error_message: '' });

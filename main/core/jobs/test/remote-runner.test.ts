@@ -9,6 +9,7 @@ import { createJob, type FirmwareJob } from '../model';
 import type { RemoteRunnerFn, RemoteRunResult } from '../remote';
 import { makeArtifactTarball, ScriptedServer, type ScriptedJob, type ScriptedServerOptions } from '../../scheduler/test/harness/scripted-server';
 import { TestOffloader, type OffloaderOptions } from '../../scheduler/test/harness/offloader';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -57,18 +58,6 @@ const terminalEvents = (r: Rig, jobId: string) =>
   r.events.filter((e) => ['job_completed', 'job_failed', 'job_cancelled'].includes(e.name) && (e.payload as { job: FirmwareJob }).job.job_id === jobId);
 
 const linesOf = (r: Rig, jobId: string) => r.events.filter((e) => e.name === 'job_output' && (e.payload as { job_id: string }).job_id === jobId).map((e) => (e.payload as { line: string }).line);
-
-function waitUntil(fn: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (fn()) return resolve();
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 2);
-    };
-    tick();
-  });
-}
 
 describe('remote runner: happy path and translation', () => {
   it('bundles, submits with the job id, re-fires output in order and completes exactly once', async () => {
@@ -257,7 +246,7 @@ describe('remote runner: failures', () => {
   it('no session with the server → "receiver not reachable: …"', async () => {
     const r = await rig();
     await r.srv.stop();
-    await waitUntil(() => !r.off.clients.connectedPins().includes(r.srv.pin), 5000, 'disconnect');
+    await waitUntil(() => !r.off.clients.connectedPins().includes(r.srv.pin), { timeoutMs: 5000, what: 'disconnect' });
     r.off.writeYaml('kitchen.yaml');
     const done = await r.off.waitDone(r.off.compileOn('kitchen.yaml', r.srv.pin).job_id);
     expect(done.status).toBe('failed');
@@ -448,14 +437,14 @@ describe('remote runner: cancel', () => {
     r.off.jobEnv.FAKE_ESPHOME_PIDFILE = pidFile;
     r.off.writeYaml('kitchen.yaml', '# fake-bundle: sleep\n');
     const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
-    await waitUntil(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 5000, 'bundle spawn');
+    await waitUntil(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), { timeoutMs: 5000, what: 'bundle spawn' });
     const pid = Number(readFileSync(pidFile, 'utf8'));
     const t0 = Date.now();
     await r.off.engine.cancel(job.job_id);
     const done = await r.off.waitDone(job.job_id);
     expect(done.status).toBe('cancelled');
     expect(Date.now() - t0).toBeLessThan(2000);
-    await waitUntil(() => !alive(pid), 3000, 'bundle process exit');
+    await waitUntil(() => !alive(pid), { timeoutMs: 3000, what: 'bundle process exit' });
     expect(r.srv.received.filter((m) => m.type === 'submit_job')).toHaveLength(0);
   });
 
@@ -597,14 +586,14 @@ describe('remote runner: install / upload via artifacts', () => {
     r.off.jobEnv.FAKE_ESPHOME_PIDFILE = pidFile;
     r.off.writeYaml('kitchen.yaml', '# fake-upload-sleep-ms: 20000\n');
     const job = r.off.compileOn('kitchen.yaml', r.srv.pin, { port: 'OTA' });
-    await waitUntil(() => linesOf(r, job.job_id).some((l) => l.startsWith('INFO Uploading')), 8000, 'upload start');
+    await waitUntil(() => linesOf(r, job.job_id).some((l) => l.startsWith('INFO Uploading')), { timeoutMs: 8000, what: 'upload start' });
     const pid = Number(readFileSync(pidFile, 'utf8'));
     expect(alive(pid)).toBe(true);
     await r.off.engine.cancel(job.job_id);
     const done = await r.off.waitDone(job.job_id);
     expect(done.status).toBe('cancelled');
     expect(done.error).toBeNull();
-    await waitUntil(() => !alive(pid), 3000, 'upload process exit');
+    await waitUntil(() => !alive(pid), { timeoutMs: 3000, what: 'upload process exit' });
   });
 
   it('clean on a server → target clean, completed without artifacts', async () => {

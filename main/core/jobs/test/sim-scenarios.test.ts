@@ -4,7 +4,8 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FORCED_ENV } from '../../esphome/argv';
-import { Harness, liveGroupMembers, processDead, SIM_ESPHOME, waitFor } from './helpers';
+import { Harness, liveGroupMembers, processDead, SIM_ESPHOME } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const EXAMPLES = resolve(SIM_ESPHOME, '../examples');
 const saved: Record<string, string | undefined> = {};
@@ -145,8 +146,8 @@ describe('esphome simulator scenarios', () => {
   it('cancel with ignore-term: SIGKILL to the group after 3 s; simulator and grandchild gone within 3.5 s', async () => {
     const e = await h.engine({ esphome: [SIM_ESPHOME], terminateGraceMs: 3000, drainMs: 1000 });
     const job = e.compile({ configuration: scenario('garage-idf.yaml', 'stubborn.yaml', 'ignore-term') });
-    await waitFor(() => simEntries().some((x) => x.role === 'grandchild'), 10_000);
-    await waitFor(() => h.output(job.job_id).some((l) => l.includes('Compiling .pioenvs/')), 5000);
+    await waitUntil(() => simEntries().some((x) => x.role === 'grandchild'), 10_000);
+    await waitUntil(() => h.output(job.job_id).some((l) => l.includes('Compiling .pioenvs/')), 5000);
     const main = simEntries().find((x) => x.role === 'main')!;
     const gc = simEntries().find((x) => x.role === 'grandchild')!;
     expect(gc.pgid).toBe(main.pid);
@@ -154,7 +155,7 @@ describe('esphome simulator scenarios', () => {
     await e.cancel(job.job_id);
     const done = await e.whenDone(job.job_id);
     expect(done.status).toBe('cancelled');
-    await waitFor(() => processDead(gc.pid) && processDead(main.pid) && liveGroupMembers(main.pid).length === 0, Math.max(0, 3500 - (Date.now() - t0)));
+    await waitUntil(() => processDead(gc.pid) && processDead(main.pid) && liveGroupMembers(main.pid).length === 0, Math.max(0, 3500 - (Date.now() - t0)));
     const took = Date.now() - t0;
     expect(took).toBeGreaterThanOrEqual(2900);
     expect(took).toBeLessThan(3500);
@@ -163,19 +164,19 @@ describe('esphome simulator scenarios', () => {
   it('cancel with a grandchild holding the pipe: the run ends promptly and the group is gone', async () => {
     const e = await engine();
     const job = e.compile({ configuration: scenario('garage-idf.yaml', 'gc.yaml', 'grandchild') });
-    await waitFor(() => simEntries().some((x) => x.role === 'grandchild'), 10_000);
+    await waitUntil(() => simEntries().some((x) => x.role === 'grandchild'), 10_000);
     const main = simEntries().find((x) => x.role === 'main')!;
     const t0 = Date.now();
     await e.cancel(job.job_id);
     expect((await e.whenDone(job.job_id)).status).toBe('cancelled');
     expect(Date.now() - t0).toBeLessThan(1500);
-    await waitFor(() => liveGroupMembers(main.pid).length === 0, 2000);
+    await waitUntil(() => liveGroupMembers(main.pid).length === 0, 2000);
   });
 
   it('hang: cancel ends it cancelled', async () => {
     const e = await engine();
     const job = e.compile({ configuration: scenario('kitchen-plug.yaml', 'hang.yaml', 'hang') });
-    await waitFor(() => job.status === 'running' && h.output(job.job_id).length > 3, 10_000);
+    await waitUntil(() => job.status === 'running' && h.output(job.job_id).length > 3, 10_000);
     await e.cancel(job.job_id);
     const done = await e.whenDone(job.job_id);
     expect(done.status).toBe('cancelled');

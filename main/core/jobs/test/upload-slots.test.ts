@@ -4,7 +4,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Lane, UPLOAD_SLOTS, UPLOAD_SLOTS_LEAN_SUBPROCESS, uploadSlotsForVersion } from '../lanes';
 import { createJob } from '../model';
-import { Harness, waitFor } from './helpers';
+import { Harness } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 describe('uploadSlotsForVersion', () => {
   it('9 from 2026.8 on (pre-releases included), else 4', () => {
@@ -77,13 +78,13 @@ describe('engine upload slots', () => {
     const e = await h.engine({ persist: false, jobEnv: () => ({ FAKE_SLEEP_MS: '20000' }) });
     const uploads = Array.from({ length: 10 }, (_, i) => e.upload({ configuration: h.fake(`dev${i}.yaml`, 'sleep'), port: 'OTA' }));
     const running = () => uploads.filter((j) => j.status === 'running').length;
-    await waitFor(() => running() === 4);
+    await waitUntil(() => running() === 4);
     await new Promise((r) => setTimeout(r, 150));
     expect(running()).toBe(4);
     expect(e.queueStatus('upload').queue_depth).toBe(6);
 
     e.setEsphomeVersion('2026.8.0');
-    await waitFor(() => running() === 9);
+    await waitUntil(() => running() === 9);
     expect(e.queueStatus('upload').queue_depth).toBe(1);
 
     // Back to 4: nothing running is stopped, and nothing new starts until fewer than 4 run.

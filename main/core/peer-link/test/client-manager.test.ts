@@ -7,7 +7,8 @@ import { PeerLinkNoSessionError } from '../errors';
 import type { PeerLinkIdentity } from '../identity';
 import { PairingStore } from '../pairing-store';
 import type { ReceiverSession } from '../session';
-import { captureEvents, newIdentity, sleep, startReceiver, tempDir, waitFor, type ReceiverFixture } from './helpers';
+import { captureEvents, newIdentity, sleep, startReceiver, tempDir, type ReceiverFixture } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -109,7 +110,7 @@ describe('PeerLinkClientManager', () => {
     const off = await offloader(rx);
     const events = captureEvents(off.bus, ['peer_link_opened', 'offloader_queue_status', 'offloader_job_output', 'offloader_job_state_changed']);
     off.manager.start();
-    await waitFor(() => events.filter((e) => e.name === 'offloader_queue_status').length === 2, 3000, 'queue_status events');
+    await waitUntil(() => events.filter((e) => e.name === 'offloader_queue_status').length === 2, { timeoutMs: 3000, what: 'queue_status events' });
     const pin = rx.identity.pin;
     expect(events.map((e) => e.name)).toEqual(['peer_link_opened', 'offloader_queue_status', 'offloader_job_output', 'offloader_job_state_changed', 'offloader_queue_status']);
     expect(events[0].payload).toEqual({ pin, label: 'Build box', esphome_version: '2026.4.1' });
@@ -117,7 +118,7 @@ describe('PeerLinkClientManager', () => {
     expect(events[2].payload).toEqual({ pin, job_id: 'abc123abc123', line: 'Compiling\n' });
     expect(events[3].payload).toEqual({ pin, job_id: 'abc123abc123', status: 'failed', error_message: 'boom', failure_reason: 'provision' });
     expect(off.manager.state(pin)).toMatchObject({ status: 'connected', alert: null, lastQueueStatus: { idle: true, running: false, queue_depth: 0 } });
-    await waitFor(() => off.store.get(pin)!.esphome_version === '2026.4.1');
+    await waitUntil(() => off.store.get(pin)!.esphome_version === '2026.4.1');
     const s = off.manager.getSession(pin);
     expect(s.pin).toBe(pin);
     expect(off.manager.connectedPins()).toEqual([pin]);
@@ -130,11 +131,11 @@ describe('PeerLinkClientManager', () => {
     const off = await offloader(rx);
     const events = captureEvents(off.bus, ['peer_link_opened', 'peer_link_closed']);
     off.manager.start();
-    await waitFor(() => events.length === 1);
+    await waitUntil(() => events.length === 1);
     const port = rx.port;
     await rx.restart();
     expect(rx.port).toBe(port);
-    await waitFor(() => events.length === 3, 3000, 'reopen');
+    await waitUntil(() => events.length === 3, { timeoutMs: 3000, what: 'reopen' });
     expect(events.map((e) => e.name)).toEqual(['peer_link_opened', 'peer_link_closed', 'peer_link_opened']);
     expect(events[1].payload).toMatchObject({ pin: rx.identity.pin, reason: 'server_shutting_down' });
     expect(off.manager.state(rx.identity.pin)).toMatchObject({ status: 'connected', lastError: { reason: 'server_shutting_down' } });
@@ -146,12 +147,12 @@ describe('PeerLinkClientManager', () => {
     const identity = newIdentity();
     const a = await offloader(rx, { identity });
     a.manager.start();
-    await waitFor(() => a.manager.state(rx.identity.pin)?.status === 'connected');
+    await waitUntil(() => a.manager.state(rx.identity.pin)?.status === 'connected');
     const aConnecting = connectingTimes(a.bus, rx.identity.pin);
     // Same identity and dashboard_id (e.g. a restored backup running elsewhere).
     const b = await offloader(rx, { identity, dashboardId: a.store.dashboardId, approveOn: null });
     b.manager.start();
-    await waitFor(() => a.manager.state(rx.identity.pin)?.alert === 'superseded', 3000, 'superseded alert');
+    await waitUntil(() => a.manager.state(rx.identity.pin)?.alert === 'superseded', { timeoutMs: 3000, what: 'superseded alert' });
     expect(a.manager.state(rx.identity.pin)).toMatchObject({ status: 'disconnected', lastError: { reason: 'superseded' } });
     expect(() => a.manager.getSession(rx.identity.pin)).toThrow(/stopped reconnecting \(superseded\)/);
     await sleep(400); // many backoff periods
@@ -160,9 +161,9 @@ describe('PeerLinkClientManager', () => {
     expect(rx.listener.sessions.size).toBe(1);
 
     await a.manager.reconnect(rx.identity.pin);
-    await waitFor(() => a.manager.state(rx.identity.pin)?.status === 'connected');
+    await waitUntil(() => a.manager.state(rx.identity.pin)?.status === 'connected');
     expect(a.manager.state(rx.identity.pin)?.alert).toBeNull();
-    await waitFor(() => b.manager.state(rx.identity.pin)?.alert === 'superseded');
+    await waitUntil(() => b.manager.state(rx.identity.pin)?.alert === 'superseded');
   });
 
   it('orphans with a pin_mismatch alert after the receiver is re-keyed', async () => {
@@ -170,10 +171,10 @@ describe('PeerLinkClientManager', () => {
     const off = await offloader(rx);
     const pin = rx.identity.pin;
     off.manager.start();
-    await waitFor(() => off.manager.state(pin)?.status === 'connected');
+    await waitUntil(() => off.manager.state(pin)?.status === 'connected');
     const connecting = connectingTimes(off.bus, pin);
     await rx.restart({ identity: newIdentity() });
-    await waitFor(() => off.manager.state(pin)?.alert === 'pin_mismatch', 3000, 'pin_mismatch alert');
+    await waitUntil(() => off.manager.state(pin)?.alert === 'pin_mismatch', { timeoutMs: 3000, what: 'pin_mismatch alert' });
     expect(off.manager.state(pin)?.lastError).toMatchObject({ reason: 'pin_mismatch' });
     const n = connecting.length;
     await sleep(400);
@@ -186,9 +187,9 @@ describe('PeerLinkClientManager', () => {
     const off = await offloader(rx);
     const pin = rx.identity.pin;
     off.manager.start();
-    await waitFor(() => off.manager.state(pin)?.status === 'connected');
+    await waitUntil(() => off.manager.state(pin)?.status === 'connected');
     await rx.pairing.removePeer(off.store.dashboardId);
-    await waitFor(() => off.manager.state(pin)?.alert === 'peer_revoked', 3000, 'peer_revoked alert');
+    await waitUntil(() => off.manager.state(pin)?.alert === 'peer_revoked', { timeoutMs: 3000, what: 'peer_revoked alert' });
     expect(off.manager.state(pin)?.lastError).toMatchObject({ reason: 'receiver_rejected', detail: 'rejected/no_approved_peer' });
   });
 
@@ -209,10 +210,10 @@ describe('PeerLinkClientManager', () => {
     const pin = rx.identity.pin;
     const connecting = connectingTimes(off.bus, pin);
     off.manager.start();
-    await waitFor(() => connecting.length >= 3, 3000, 'three attempts');
+    await waitUntil(() => connecting.length >= 3, { timeoutMs: 3000, what: 'three attempts' });
     expect(off.manager.state(pin)).toMatchObject({ alert: null, lastError: { reason: 'receiver_rejected', detail: 'pending/pending_not_approved' } });
     await rx.pairing.approve(off.store.dashboardId);
-    await waitFor(() => off.manager.state(pin)?.status === 'connected', 3000, 'connected after approval');
+    await waitUntil(() => off.manager.state(pin)?.status === 'connected', { timeoutMs: 3000, what: 'connected after approval' });
   });
 
   it('backs off 1×, 2×, 4× … up to the cap on transport errors, and connects when the receiver appears', async () => {
@@ -225,7 +226,7 @@ describe('PeerLinkClientManager', () => {
     const off = await offloader({ port, identity: rxIdentity }, { approveOn: null, backoffCapMs: 400 });
     const connecting = connectingTimes(off.bus, rxIdentity.pin);
     off.manager.start();
-    await waitFor(() => connecting.length >= 8, 8000, 'eight attempts');
+    await waitUntil(() => connecting.length >= 8, { timeoutMs: 8000, what: 'eight attempts' });
     const gaps = connecting.slice(1).map((t, i) => t - connecting[i]);
     const expected = [20, 40, 80, 160, 320, 400, 400];
     gaps.slice(0, 7).forEach((g, i) => {
@@ -246,13 +247,13 @@ describe('PeerLinkClientManager', () => {
       friendly_name: '',
       ha_addon: false,
     });
-    await waitFor(() => off.manager.state(rxIdentity.pin)?.status === 'connected', 3000, 'connected');
+    await waitUntil(() => off.manager.state(rxIdentity.pin)?.status === 'connected', { timeoutMs: 3000, what: 'connected' });
     // After a good session the backoff is back to the base: the next attempt comes fast.
     const before = connecting.length;
     await rx.restart();
-    await waitFor(() => connecting.length > before);
+    await waitUntil(() => connecting.length > before);
     const closedAt = Date.now();
-    await waitFor(() => off.manager.state(rxIdentity.pin)?.status === 'connected', 3000, 'reconnected');
+    await waitUntil(() => off.manager.state(rxIdentity.pin)?.status === 'connected', { timeoutMs: 3000, what: 'reconnected' });
     expect(Date.now() - closedAt).toBeLessThan(300); // base 20 ms, not the 400 ms cap
   });
 
@@ -263,23 +264,23 @@ describe('PeerLinkClientManager', () => {
     const pin = rx.identity.pin;
     const events = captureEvents(off.bus, ['peer_link_closed']);
     off.manager.start();
-    await waitFor(() => off.manager.state(pin)?.status === 'connected');
+    await waitUntil(() => off.manager.state(pin)?.status === 'connected');
 
     await off.store.setEnabled(pin, false);
-    await waitFor(() => closes.length === 1);
+    await waitUntil(() => closes.length === 1);
     expect(closes).toEqual(['client_stopped']);
     expect(() => off.manager.getSession(pin)).toThrow(/disabled/);
     await off.store.setEnabled(pin, true);
-    await waitFor(() => off.manager.state(pin)?.status === 'connected');
+    await waitUntil(() => off.manager.state(pin)?.status === 'connected');
 
     await off.store.updateSettings({ remote_builds_enabled: false });
-    await waitFor(() => closes.length === 2);
+    await waitUntil(() => closes.length === 2);
     expect(() => off.manager.getSession(pin)).toThrow(/remote builds are turned off/);
     await off.store.updateSettings({ remote_builds_enabled: true });
-    await waitFor(() => off.manager.state(pin)?.status === 'connected');
+    await waitUntil(() => off.manager.state(pin)?.status === 'connected');
 
     await off.manager.stop();
-    await waitFor(() => closes.length === 3);
+    await waitUntil(() => closes.length === 3);
     expect(closes).toEqual(['client_stopped', 'client_stopped', 'client_stopped']);
     expect(events.map((e) => e.payload.reason)).toEqual(['client_stopped', 'client_stopped', 'client_stopped']);
     expect(off.manager.state(pin)?.status).toBe('disconnected');
@@ -290,9 +291,9 @@ describe('PeerLinkClientManager', () => {
     const off = await offloader(rx);
     const pin = rx.identity.pin;
     off.manager.start();
-    await waitFor(() => off.manager.state(pin)?.status === 'connected');
+    await waitUntil(() => off.manager.state(pin)?.status === 'connected');
     await off.store.remove(pin);
-    await waitFor(() => rx.listener.sessions.size === 0);
+    await waitUntil(() => rx.listener.sessions.size === 0);
     expect(off.manager.state(pin)).toBeUndefined();
     expect(() => off.manager.getSession(pin)).toThrow(/not paired/);
   });

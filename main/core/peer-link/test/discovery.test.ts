@@ -10,6 +10,7 @@ import { DashboardDiscovery, parseDashboard, type DiscoveredDashboard, type Pair
 import { BuildServerAdvertiser, createBonjour, instanceName } from '../mdns';
 import { FakeBonjour } from './fake-bonjour';
 import { newIdentity } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const stacks: Array<{ destroy(): void }> = [];
 const stoppers: Array<() => Promise<void> | void> = [];
@@ -28,16 +29,6 @@ function stack() {
 
 /** A unique dashboard id per test: concurrent runs on the same link never see each other's. */
 const newDashboardId = () => randomBytes(12).toString('base64url');
-
-async function until<T>(fn: () => T | undefined | false, what: string, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function advertise(o: { friendlyName?: string; port?: number; servicePort?: number } = {}) {
   const bonjour = stack();
@@ -83,7 +74,7 @@ describe('discovery over real multicast', () => {
   it('a build server that starts advertising appears with its advertised fields, and leaves when it unpublishes', async () => {
     const { d, counts } = discover();
     const srv = await advertise({ friendlyName: 'Workshop PC' });
-    const entry = await until(() => find(d.list(), srv.instance), 'the advertised server');
+    const entry = await waitUntil(() => find(d.list(), srv.instance), { what: 'the advertised server' });
     expect(entry).toMatchObject({
       instance: srv.instance,
       name: 'Workshop PC',
@@ -99,17 +90,17 @@ describe('discovery over real multicast', () => {
     // Unpublish (goodbye packet): gone from the list, and the bus said so.
     const before = counts.length;
     await srv.adv.stop();
-    await until(() => !find(d.list(), srv.instance), 'the server to leave');
+    await waitUntil(() => !find(d.list(), srv.instance), { what: 'the server to leave' });
     expect(counts.length).toBeGreaterThan(before);
   }, 15_000);
 
   it('a server whose listener stops (TXT loses the port) leaves the list while its record stays up', async () => {
     const { d } = discover();
     const srv = await advertise({ servicePort: 6052 });
-    await until(() => find(d.list(), srv.instance), 'the advertised server');
+    await waitUntil(() => find(d.list(), srv.instance), { what: 'the advertised server' });
     await srv.adv.setListenerPort(null);
     expect(srv.adv.current?.port).toBe(6052);
-    await until(() => !find(d.list(), srv.instance), 'the listener-less record to be dropped');
+    await waitUntil(() => !find(d.list(), srv.instance), { what: 'the listener-less record to be dropped' });
   }, 15_000);
 
   it('an already paired server is hidden (by pin), and shows up again once it is unpaired', async () => {
@@ -121,7 +112,7 @@ describe('discovery over real multicast', () => {
     const witness = discover({ bonjour: shared });
     const { d, bus } = discover({ bonjour: shared, paired: () => paired });
     const other = await advertise({ friendlyName: 'Other' });
-    await until(() => find(witness.d.list(), srv.instance) && find(witness.d.list(), other.instance), 'both servers on the witness');
+    await waitUntil(() => find(witness.d.list(), srv.instance) && find(witness.d.list(), other.instance), { what: 'both servers on the witness' });
     expect(find(d.list(), other.instance)).toBeTruthy();
     expect(find(d.list(), srv.instance)).toBeUndefined();
 
@@ -139,7 +130,7 @@ describe('discovery over real multicast', () => {
     const witness = discover({ bonjour: shared });
     const byId = discover({ bonjour: shared, ownDashboardId: self.dashboardId });
     const byPin = discover({ bonjour: shared, ownPin: self.pin });
-    await until(() => find(witness.d.list(), self.instance), 'the server on the witness');
+    await waitUntil(() => find(witness.d.list(), self.instance), { what: 'the server on the witness' });
     expect(find(byId.d.list(), self.instance)).toBeUndefined();
     expect(find(byPin.d.list(), self.instance)).toBeUndefined();
     expect(byId.d.list().length).toBe(witness.d.list().length - 1);
@@ -151,11 +142,11 @@ describe('discovery over real multicast', () => {
     const live = await advertise({ friendlyName: 'Live' });
     const gone = await advertise({ friendlyName: 'Gone' });
     stoppers.pop(); // its stack is destroyed below: no goodbye, and no unpublish on a dead socket
-    await until(() => find(d.list(), live.instance) && find(d.list(), gone.instance), 'both servers');
+    await waitUntil(() => find(d.list(), live.instance) && find(d.list(), gone.instance), { what: 'both servers' });
     // Destroying the stack drops its socket without sending goodbye packets (a pulled cable).
     const goneStack = stacks.at(-1)!;
     goneStack.destroy();
-    await until(() => !find(d.list(), gone.instance), 'the silent server to expire', 6000);
+    await waitUntil(() => !find(d.list(), gone.instance), { timeoutMs: 6000, what: 'the silent server to expire' });
     // Still answering the re-browses: still listed.
     expect(find(d.list(), live.instance)).toBeTruthy();
   }, 15_000);

@@ -8,7 +8,8 @@ import { EventBus } from '../../events';
 import { PEER_LINK_PATH } from '../constants';
 import { HandshakeState } from '../noise';
 import { startPeerLinkListener } from '../listener';
-import { captureEvents, newIdentity, startReceiver, waitFor, type ReceiverFixture } from './helpers';
+import { captureEvents, newIdentity, startReceiver, type ReceiverFixture } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -133,6 +134,6 @@ describe('peer-link listener', () => {
     const { preview } = await import('../client');
     const r = await preview('127.0.0.1', rx.port, { identity: newIdentity() });
     expect(r.response.intent_response).toBe('ok');
-    await waitFor(() => bad.readyState === WebSocket.CLOSED);
+    await waitUntil(() => bad.readyState === WebSocket.CLOSED);
   });
 });

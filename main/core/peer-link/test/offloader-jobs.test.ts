@@ -1,8 +1,9 @@
 // Offloader job calls against a real receiver over a real session.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bundleFor } from '../../receiver/test/tar-helpers';
-import { startStack, waitFor, type ReceiverStack } from '../../receiver/test/harness';
+import { startStack, type ReceiverStack } from '../../receiver/test/harness';
 import { ArtifactsRejectedError, cancelJob, downloadArtifacts, OffloaderTransferError, submitAckTimeoutMs, submitJob } from '../offloader-jobs';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 let stack: ReceiverStack | null = null;
 
@@ -27,7 +28,7 @@ describe('submitJob', () => {
     const bundle = await bundleFor('kitchen.yaml', 'esphome:\n  name: kitchen\n', [{ name: 'pad.bin', data: Buffer.alloc(100_000, 1) }]);
     const ack = await submitJob(s.session, { jobId: 'aaaaaaaaaaaa', configurationFilename: 'kitchen.yaml', target: 'compile', bundle, deviceName: 'kitchen', deviceFriendlyName: 'Kitchen' });
     expect(ack).toEqual({ jobId: 'aaaaaaaaaaaa', accepted: true });
-    const job = await waitFor(() => stack!.engine.getJobs().find((j) => j.remote_job_id === 'aaaaaaaaaaaa'));
+    const job = await waitUntil(() => stack!.engine.getJobs().find((j) => j.remote_job_id === 'aaaaaaaaaaaa'));
     expect(job).toMatchObject({ remote_peer: s.dashboardId, device_friendly_name: 'Kitchen', remote_peer_label: 'Laptop' });
   });
 
@@ -84,7 +85,7 @@ describe('downloadArtifacts / cancelJob', () => {
     expect(e1).toBeInstanceOf(ArtifactsRejectedError);
     expect((e1 as ArtifactsRejectedError).reason).toBe('unknown_job');
     await submitJob(s.session, { jobId: '111111111111', configurationFilename: 'kitchen.yaml', target: 'compile', bundle: await bundleFor('kitchen.yaml') });
-    await waitFor(() => stack!.engine.getJobs().find((j) => j.remote_job_id === '111111111111' && j.status === 'failed'), 5000, 'job failed (no esphome)');
+    await waitUntil(() => stack!.engine.getJobs().find((j) => j.remote_job_id === '111111111111' && j.status === 'failed'), { timeoutMs: 5000, what: 'job failed (no esphome)' });
     const e2 = await downloadArtifacts(s.session, '111111111111').catch((e: unknown) => e);
     expect((e2 as ArtifactsRejectedError).reason).toBe('job_not_completed');
   });

@@ -6,7 +6,8 @@ import { PeerLinkClientManager } from '../client-manager';
 import { emojiFingerprint } from '../fingerprint';
 import { FINGERPRINT_CHANGED_MESSAGE, OffloaderPairingFlow } from '../offloader-pairing';
 import { PairingStore } from '../pairing-store';
-import { captureEvents, newIdentity, startReceiver, tempDir, waitFor, type ReceiverFixture } from './helpers';
+import { captureEvents, newIdentity, startReceiver, tempDir, type ReceiverFixture } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -61,13 +62,13 @@ describe('offloader pairing flow', () => {
     expect(receiverSide).toEqual([{ name: 'pair_request_received', payload: { dashboard_id: store.dashboardId, pin: identity.pin, label: 'My laptop', peer_ip: '127.0.0.1' } }]);
 
     await rx.pairing.approve(store.dashboardId);
-    await waitFor(() => events.some((e) => e.name === 'peer_link_opened'), 3000, 'session after approval');
+    await waitUntil(() => events.some((e) => e.name === 'peer_link_opened'), { timeoutMs: 3000, what: 'session after approval' });
     const p = store.get(info.pin)!;
     expect(p).toMatchObject({ status: 'approved', receiver_hostname: '127.0.0.1', receiver_port: rx.port, enabled: true });
     expect(p.static_x25519_pub.equals(rx.identity.publicKey)).toBe(true);
     expect(events.filter((e) => e.name === 'pairings_changed').map((e) => (e.payload as { change: string }).change)).toEqual(['pending', 'approved']);
     expect(manager.getSession(info.pin).closed).toBe(false);
-    await waitFor(() => rx.listener.sessions.size === 1);
+    await waitUntil(() => rx.listener.sessions.size === 1);
   });
 
   it('TOCTOU: a receiver whose key changed between preview and request is refused, nothing stored', async () => {
@@ -101,10 +102,10 @@ describe('offloader pairing flow', () => {
     rx.pairing.openWindow('ui');
     await flow.request({ host: '127.0.0.1', port: rx.port, previewedPin: info.pin, receiverLabel: '', label: 'y' });
     expect(store.get(info.pin)?.label).toBe('Test receiver'); // empty local name falls back to the friendly name
-    await waitFor(() => rx.pairing.pending().length === 1);
+    await waitUntil(() => rx.pairing.pending().length === 1);
     await new Promise((r) => setTimeout(r, 50)); // the poll is waiting
     rx.pairing.reject(store.dashboardId);
-    await waitFor(() => changes.some((c) => c.payload.change === 'declined'), 3000, 'declined');
+    await waitUntil(() => changes.some((c) => c.payload.change === 'declined'), { timeoutMs: 3000, what: 'declined' });
     expect(store.get(info.pin)).toBeUndefined();
   });
 

@@ -6,7 +6,8 @@ import type { PeerMessage } from '../frames';
 import type { PeerLinkIdentity } from '../identity';
 import type { ReceiverSession } from '../session';
 import { NoisePeerSession } from '../session';
-import { captureEvents, collectFrames, fakeReceiver, newIdentity, sleep, startReceiver, waitFor, type ReceiverFixture } from './helpers';
+import { captureEvents, collectFrames, fakeReceiver, newIdentity, sleep, startReceiver, type ReceiverFixture } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const DASH = 'sessionDASHBOARD0000000000000000';
 const host = '127.0.0.1';
@@ -67,7 +68,7 @@ describe('peer-link sessions', () => {
     const s = await open(rx, me);
     const got: PeerMessage[] = [];
     s.onMessage((m) => got.push(m));
-    await waitFor(() => got.length >= 1, 2000, 'queue_status');
+    await waitUntil(() => got.length >= 1, { timeoutMs: 2000, what: 'queue_status' });
     expect(got[0]).toEqual({ type: 'queue_status', idle: true, running: false, queue_depth: 0 });
     expect(s.pin).toBe(rx.identity.pin);
     expect(s.response.esphome_version).toBe('2026.4.1');
@@ -80,13 +81,13 @@ describe('peer-link sessions', () => {
     rs.onMessage((m) => atReceiver.push(m));
     await s.send({ type: 'from_the_future', x: 1 });
     await s.send({ type: 'cancel_job', job_id: 'abc' });
-    await waitFor(() => atReceiver.length === 2);
+    await waitUntil(() => atReceiver.length === 2);
     expect(atReceiver).toEqual([
       { type: 'from_the_future', x: 1 },
       { type: 'cancel_job', job_id: 'abc' },
     ]);
     await rs.send({ type: 'job_output', job_id: 'abc', stream: 'stdout', line: 'hi\n' });
-    await waitFor(() => got.length === 2);
+    await waitUntil(() => got.length === 2);
     expect(s.closed).toBe(false);
     expect(rs.closed).toBe(false);
   });
@@ -97,12 +98,12 @@ describe('peer-link sessions', () => {
     const me = newIdentity();
     approve(rx, me);
     const s = await open(rx, me);
-    await waitFor(() => rs);
+    await waitUntil(() => rs);
     const seen: number[] = [];
     rs!.onMessage((m) => seen.push(m.i as number));
     const sends = Array.from({ length: 300 }, (_, i) => s.send({ type: 'seq', i, pad: 'x'.repeat(i * 7) }));
     await Promise.all(sends);
-    await waitFor(() => seen.length === 300, 5000);
+    await waitUntil(() => seen.length === 300, 5000);
     expect(seen).toEqual(Array.from({ length: 300 }, (_, i) => i));
     expect(rs!.closed).toBe(false);
   });
@@ -115,7 +116,7 @@ describe('peer-link sessions', () => {
     const c = collectFrames(r.channel, r.ciphers);
     await r.channel.send(r.ciphers.send.encrypt(Buffer.from(JSON.stringify({ type: 'ping', nonce: true }))));
     await r.channel.send(r.ciphers.send.encrypt(Buffer.from(JSON.stringify({ type: 'ping', nonce: 41 }))));
-    await waitFor(() => c.frames.length >= 1);
+    await waitUntil(() => c.frames.length >= 1);
     await sleep(50);
     expect(c.frames).toEqual([{ type: 'pong', nonce: 41 }]);
     r.channel.close();
@@ -146,10 +147,10 @@ describe('peer-link sessions', () => {
         const me = newIdentity();
         approve(rx, me);
         const r = await rawLink(rx, me);
-        await waitFor(() => rx.listener.sessions.size === 1);
+        await waitUntil(() => rx.listener.sessions.size === 1);
         const c = collectFrames(r.channel, r.ciphers);
         await misbehave(r);
-        await waitFor(() => c.closed(), 3000, 'connection closed');
+        await waitUntil(() => c.closed(), { timeoutMs: 3000, what: 'connection closed' });
         expect(c.frames).toEqual([{ type: 'terminate', reason: 'malformed_frame' }]);
         expect(closes.map((x) => x[0])).toEqual(['malformed_frame']);
         expect(rx.listener.sessions.size).toBe(0);
@@ -165,7 +166,7 @@ describe('peer-link sessions', () => {
       const frame = r.ciphers.send.encrypt(Buffer.from(JSON.stringify({ type: 'pad', p: 'x'.repeat(61440 - 16 - PAD_OVERHEAD) })));
       expect(frame.length).toBe(61440);
       await r.channel.send(frame);
-      await waitFor(() => got.length === 1);
+      await waitUntil(() => got.length === 1);
       expect(rx.listener.sessions.size).toBe(1);
       r.channel.close();
     });
@@ -198,10 +199,10 @@ describe('peer-link sessions', () => {
     const s = await open(rx, me);
     await expect(s.send({ type: 'big', p: 'x'.repeat(70_000) })).rejects.toBeInstanceOf(PeerLinkFrameTooLargeError);
     const got: PeerMessage[] = [];
-    await waitFor(() => rs);
+    await waitUntil(() => rs);
     rs!.onMessage((m) => got.push(m));
     await s.send({ type: 'small' });
-    await waitFor(() => got.length === 1); // the refused frame consumed no nonce
+    await waitUntil(() => got.length === 1); // the refused frame consumed no nonce
     expect(s.closed).toBe(false);
   });
 
@@ -232,7 +233,7 @@ describe('peer-link sessions', () => {
       const r = await rawLink(rx, me);
       const c = collectFrames(r.channel, r.ciphers); // reads, never answers
       const t0 = Date.now();
-      await waitFor(() => c.closed(), 3000, 'receiver to hang up');
+      await waitUntil(() => c.closed(), { timeoutMs: 3000, what: 'receiver to hang up' });
       expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
       expect(c.frames.filter((f) => f.type === 'ping').length).toBeGreaterThanOrEqual(2);
       expect(c.frames.at(-1)).toEqual({ type: 'terminate', reason: 'heartbeat_timeout' });
@@ -262,7 +263,7 @@ describe('peer-link sessions', () => {
     approve(rx, me);
     const first = await open(rx, me);
     const firstClosed = new Promise<string>((res) => first.onClose((r) => res(r)));
-    await waitFor(() => rx.listener.sessions.size === 1);
+    await waitUntil(() => rx.listener.sessions.size === 1);
     const second = await open(rx, me);
     expect(await firstClosed).toBe('superseded');
     await sleep(30);
@@ -284,7 +285,7 @@ describe('peer-link sessions', () => {
     const sa = await open(rx, a, { dashboardId: 'dashA' });
     const sb = await open(rx, b, { dashboardId: 'dashB' });
     const reasons = Promise.all([sa, sb].map((s) => new Promise<string>((res) => s.onClose((r) => res(r)))));
-    await waitFor(() => rx.listener.sessions.size === 2);
+    await waitUntil(() => rx.listener.sessions.size === 2);
     await rx.stop();
     expect(await reasons).toEqual(['server_shutting_down', 'server_shutting_down']);
   });
@@ -295,9 +296,9 @@ describe('peer-link sessions', () => {
     const me = newIdentity();
     approve(rx, me);
     const s = await open(rx, me);
-    await waitFor(() => rx.listener.sessions.size === 1);
+    await waitUntil(() => rx.listener.sessions.size === 1);
     await s.close('client_stopped');
-    await waitFor(() => closes.length === 1);
+    await waitUntil(() => closes.length === 1);
     expect(closes).toEqual(['client_stopped']);
     await expect(s.send({ type: 'x' })).rejects.toBeInstanceOf(PeerLinkSessionClosedError);
     const late = await new Promise<string>((res) => s.onClose((r) => res(r)));
@@ -309,7 +310,7 @@ describe('peer-link sessions', () => {
     const me = newIdentity();
     approve(rx, me);
     const s = await open(rx, me);
-    await waitFor(() => rx.listener.sessions.size === 1);
+    await waitUntil(() => rx.listener.sessions.size === 1);
     const closed = new Promise<string>((res) => s.onClose((r) => res(r)));
     expect(await rx.pairing.removePeer(DASH)).toBe(true);
     expect(await closed).toBe('peer_hung_up');

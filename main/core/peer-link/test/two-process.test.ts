@@ -11,7 +11,8 @@ import { emojiNames } from '../fingerprint';
 import { OffloaderPairingFlow } from '../offloader-pairing';
 import { NoisePeerSession } from '../session';
 import { openPeerLinkState } from '../state';
-import { captureEvents, sleep, tempDir, waitFor } from './helpers';
+import { captureEvents, sleep, tempDir } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const SCRIPT = fileURLToPath(new URL('../demo-receiver.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -41,7 +42,7 @@ describe('two processes pair and keep a session alive', () => {
   });
 
   const next = (event: string, pred: (l: Line) => boolean = () => true, timeoutMs = 10_000) =>
-    waitFor(() => lines.find((l) => l.event === event && pred(l)), timeoutMs, `child event ${event} (stderr: ${stderr.join('').slice(-500)})`);
+    waitUntil(() => lines.find((l) => l.event === event && pred(l)), { timeoutMs: timeoutMs, what: `child event ${event} (stderr: ${stderr.join('').slice(-500)})` });
   const send = (cmd: string) => child!.stdin.write(`${cmd}\n`);
 
   it('preview → request → approve → session open → heartbeats → clean stop', async () => {
@@ -84,7 +85,7 @@ describe('two processes pair and keep a session alive', () => {
     expect(req).toMatchObject({ dashboard_id: state.dashboardId, pin: state.identity.pin, label: 'Test process', peer_ip: '127.0.0.1' });
 
     send(`approve ${state.dashboardId}`);
-    await waitFor(() => events.find((e) => e.name === 'peer_link_opened'), 10_000, 'peer_link_opened');
+    await waitUntil(() => events.find((e) => e.name === 'peer_link_opened'), { timeoutMs: 10_000, what: 'peer_link_opened' });
     expect(events[0].payload).toMatchObject({ pin: receiverPin, label: 'Child', esphome_version: 'demo' });
     expect(state.pairings.get(receiverPin)).toMatchObject({ status: 'approved', esphome_version: 'demo' });
     await next('session_opened', (l) => l.dashboard_id === state.dashboardId);
@@ -98,7 +99,7 @@ describe('two processes pair and keep a session alive', () => {
     expect(ours.pongsReceived).toBeGreaterThanOrEqual(10);
     const before = lines.length;
     send('sessions');
-    const theirs = await waitFor(() => lines.slice(before).find((l) => l.event === 'sessions'));
+    const theirs = await waitUntil(() => lines.slice(before).find((l) => l.event === 'sessions'));
     const list = theirs.list as Array<{ dashboard_id: string; pin: string; closed: boolean; stats: { pingsSent: number; pongsReceived: number } }>;
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({ dashboard_id: state.dashboardId, pin: state.identity.pin, closed: false });

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { WsChannel } from '../ws-channel';
-import { waitFor } from './helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 describe('WsChannel sends', () => {
   const cleanups: Array<() => void> = [];
@@ -35,7 +35,7 @@ describe('WsChannel sends', () => {
     const frames = Array.from({ length: 600 }, (_, i) => randomBytes(1 + ((i * 37) % 300)));
     const sends = frames.map((f) => client.send(f));
     await Promise.all(sends);
-    await waitFor(() => got.length === frames.length, 5000, 'all frames');
+    await waitUntil(() => got.length === frames.length, { timeoutMs: 5000, what: 'all frames' });
     got.forEach((g, i) => expect(g.equals(frames[i]), `frame ${i}`).toBe(true));
   });
 
@@ -55,7 +55,7 @@ describe('WsChannel sends', () => {
       }
       await Promise.all(burst);
     }
-    await waitFor(() => atServer.length === expected.length && atClient.length === expected.length, 5000, 'both sides');
+    await waitUntil(() => atServer.length === expected.length && atClient.length === expected.length, { timeoutMs: 5000, what: 'both sides' });
     expect(atServer.map(String)).toEqual(expected);
     expect(atClient.map(String)).toEqual(expected);
   });
@@ -63,7 +63,7 @@ describe('WsChannel sends', () => {
   it('rejects once the connection is closed', async () => {
     const { client } = await pair();
     client.terminate();
-    await waitFor(() => client.isClosed, 2000, 'closed');
+    await waitUntil(() => client.isClosed, { timeoutMs: 2000, what: 'closed' });
     await expect(client.send(Buffer.from('x'))).rejects.toThrow(/not open/);
   });
 });

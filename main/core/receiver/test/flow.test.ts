@@ -12,7 +12,8 @@ import { APP_FRAME_MAX_BYTES } from '../../peer-link/transfer';
 import { createJob } from '../../jobs/model';
 import { extractTarGzSafely } from '../safe-tar';
 import { BuildReceiver } from '../service';
-import { REPO_ROOT, SIM, startStack, waitFor, type ReceiverStack, type SenderHandle } from './harness';
+import { REPO_ROOT, SIM, startStack, type ReceiverStack, type SenderHandle } from './harness';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 let stack: ReceiverStack | null = null;
 let senderDir: string;
@@ -149,7 +150,7 @@ describe('cancel', () => {
     expect(end.status).toBe('cancelled');
     // Recorded as a cancel from the offloader (not a local user's).
     expect(stack.engine.getJobs().find((j) => j.remote_job_id === jobId)?.cancelled_by).toBe('remote');
-    await waitFor(() => pidsMentioning(yaml).length === 0, 5000, 'simulator gone');
+    await waitUntil(() => pidsMentioning(yaml).length === 0, { timeoutMs: 5000, what: 'simulator gone' });
     // cancelling a finished job is a no-op
     await cancelJob(s.session, jobId);
     await new Promise((r) => setTimeout(r, 100));
@@ -162,7 +163,7 @@ describe('cancel', () => {
     await submitJob(s.session, { jobId: 'run000000001', configurationFilename: 'hang-room.yaml', target: 'compile', bundle: await bundle('hang-room.yaml') });
     await s.waitFrame((f) => f.type === 'job_state_changed' && f.job_id === 'run000000001' && f.status === 'running');
     await submitJob(s.session, { jobId: 'wait00000001', configurationFilename: 'living-room.yaml', target: 'compile', bundle: await bundle('living-room.yaml') });
-    await waitFor(() => stack!.engine.getJobs().find((j) => j.remote_job_id === 'wait00000001' && j.status === 'queued'), 5000, 'queued job');
+    await waitUntil(() => stack!.engine.getJobs().find((j) => j.remote_job_id === 'wait00000001' && j.status === 'queued'), { timeoutMs: 5000, what: 'queued job' });
     await cancelJob(s.session, 'wait00000001');
     expect((await terminal(s, 'wait00000001')).status).toBe('cancelled');
     expect(states(s, 'wait00000001')).toEqual(['cancelled']);
@@ -233,10 +234,10 @@ describe('isolation and queue_status', () => {
     await submitJob(a.session, { jobId: 'q00000000001', configurationFilename: 'hang-room.yaml', target: 'compile', bundle: await bundle('hang-room.yaml') });
     await a.waitFrame((f) => f.type === 'job_state_changed' && f.job_id === 'q00000000001' && f.status === 'running');
     await submitJob(a.session, { jobId: 'q00000000002', configurationFilename: 'living-room.yaml', target: 'compile', bundle: await bundle('living-room.yaml') });
-    await waitFor(() => qs(a).length >= 4, 5000, 'second job queued');
+    await waitUntil(() => qs(a).length >= 4, { timeoutMs: 5000, what: 'second job queued' });
     await cancelJob(a.session, 'q00000000001');
     await terminal(a, 'q00000000002');
-    await waitFor(() => qs(a).length >= 7, 5000, 'final queue_status');
+    await waitUntil(() => qs(a).length >= 7, { timeoutMs: 5000, what: 'final queue_status' });
     const expected = [
       { idle: true, running: false, queue_depth: 0 }, // on register
       { idle: false, running: false, queue_depth: 1 }, // job 1 queued
@@ -260,10 +261,10 @@ describe('isolation and queue_status', () => {
     const huge = `${'é"\\x'.repeat(40_000)}\n`;
     s.frames.length = 0;
     stack.bus.emit('job_output', { job_id: job.job_id, line: huge });
-    const pieces = await waitFor(() => {
+    const pieces = await waitUntil(() => {
       const got = s.of('job_output', 'big000000001').map((f) => f.line as string);
       return got.join('') === huge ? got : null;
-    }, 5000, 'all pieces');
+    }, { timeoutMs: 5000, what: 'all pieces' });
     expect(pieces.length).toBeGreaterThan(2);
     expect(pieces.slice(0, -1).every((p) => !p.endsWith('\n'))).toBe(true);
     expect(s.closed).toBeNull();
@@ -283,10 +284,10 @@ describe('download_artifacts rules (§10)', () => {
     // two requests back to back on one session: the second is refused, the first succeeds
     await s.session.send({ type: 'download_artifacts', job_id: 'dl0000000001' });
     await s.session.send({ type: 'download_artifacts', job_id: 'dl0000000001' });
-    const ends = await waitFor(() => {
+    const ends = await waitUntil(() => {
       const e = s.of('artifacts_end', 'dl0000000001');
       return e.length === 2 ? e : null;
-    }, 10_000, 'two artifacts_end');
+    }, { timeoutMs: 10_000, what: 'two artifacts_end' });
     expect(ends[0]).toEqual({ type: 'artifacts_end', job_id: 'dl0000000001', accepted: false, reason: 'duplicate_download' });
     expect(ends[1]).toEqual({ type: 'artifacts_end', job_id: 'dl0000000001', accepted: true });
     expect(s.of('artifacts_start', 'dl0000000001')).toHaveLength(1);

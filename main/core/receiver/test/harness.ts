@@ -15,6 +15,7 @@ import type { PeerMessage } from '../../peer-link/session';
 import { generateX25519KeyPair } from '../../peer-link/x25519';
 import { buildServerJobEnv } from '../job-env';
 import { BuildReceiver, type BuildReceiverOptions } from '../service';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 export const REPO_ROOT = resolve(__dirname, '../../../..');
 export const SIM = join(REPO_ROOT, 'tools/esphome-sim/esphome');
@@ -22,16 +23,6 @@ export const simAvailable = (): boolean => existsSync(SIM);
 
 export function newIdentity(): PeerLinkIdentity {
   return identityFromPrivateKey(generateX25519KeyPair().privateKey);
-}
-
-export async function waitFor<T>(fn: () => T | undefined | false | null, timeoutMs = 5000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false && v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -131,16 +122,16 @@ export async function startStack(over: { env?: Record<string, string>; receiver?
         of: (type, jobId) => frames.filter((f) => f.type === type && (jobId === undefined || f.job_id === jobId)),
         waitFrame: async (pred, timeoutMs = 10_000, what = 'frame') => {
           const seen = new Set<PeerMessage>();
-          return waitFor(() => frames.find((f) => !seen.has(f) && pred(f)), timeoutMs, what);
+          return waitUntil(() => frames.find((f) => !seen.has(f) && pred(f)), { timeoutMs: timeoutMs, what: what });
         },
-        waitClosed: (timeoutMs = 5000) => waitFor(() => h.closed, timeoutMs, 'session close'),
+        waitClosed: (timeoutMs = 5000) => waitUntil(() => h.closed, { timeoutMs: timeoutMs, what: 'session close' }),
       };
       r.session.onMessage((m) => frames.push(m));
       r.session.onClose((reason, detail) => {
         h.closed = { reason, detail };
       });
       senders.push(h);
-      await waitFor(() => frames.some((f) => f.type === 'queue_status'), 5000, 'initial queue_status');
+      await waitUntil(() => frames.some((f) => f.type === 'queue_status'), { timeoutMs: 5000, what: 'initial queue_status' });
       return h;
     },
     async stop() {

@@ -17,7 +17,8 @@ import { downloadArtifacts, materializeArtifacts, submitJob } from '../../peer-l
 import type { PeerMessage } from '../../peer-link/session';
 import { openPeerLinkState, type PeerLinkState } from '../../peer-link/state';
 import { extractTarGzSafely } from '../safe-tar';
-import { REPO_ROOT, SIM, waitFor } from './harness';
+import { REPO_ROOT, SIM } from './harness';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 interface Child {
   proc: ChildProcessWithoutNullStreams;
@@ -54,7 +55,7 @@ async function startChild(args: string[], env: Record<string, string> = {}): Pro
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.on('exit', (code, signal) => r({ code, signal })));
   const child = { proc, out, exit } as Child;
   children.push(child);
-  const line = await waitFor(() => out.find((l) => l.startsWith('KILN_RECEIVER_READY ')), 30_000, `receiver ready (output so far: ${out.join('\n')})`);
+  const line = await waitUntil(() => out.find((l) => l.startsWith('KILN_RECEIVER_READY ')), { timeoutMs: 30_000, what: `receiver ready (output so far: ${out.join('\n')})` });
   child.ready = JSON.parse(line.slice('KILN_RECEIVER_READY '.length));
   return child;
 }
@@ -114,7 +115,7 @@ describe('kiln receiver (child process)', () => {
     expect((wrong as ApiError).code).toBe('no_pairing_window');
     const ok = await o.flow.request({ host: '127.0.0.1', port, previewedPin: info.pin, receiverLabel: 'box', label: 'Tester', pairingKey: 'abcdefghjkmnpqrs' });
     expect(ok.status).toBe('approved');
-    await waitFor(() => child.out.some((l) => l.includes('paired with Tester')), 5000, 'paired line');
+    await waitUntil(() => child.out.some((l) => l.includes('paired with Tester')), { timeoutMs: 5000, what: 'paired line' });
     // the window closed: a second sender cannot pair with the same key
     const o2 = await offloader();
     const again = await o2.flow.request({ host: '127.0.0.1', port, previewedPin: pin, receiverLabel: 'box', label: 'Other', pairingKey: 'ABCD-EFGH-JKMN-PQRS' }).catch((e: unknown) => e);
@@ -137,13 +138,13 @@ describe('kiln receiver (child process)', () => {
     const info = await o.flow.preview('127.0.0.1', port);
     await o.flow.request({ host: '127.0.0.1', port, previewedPin: info.pin, receiverLabel: 'buildbox', label: 'Laptop', pairingKey: 'WXYZ-2345-6789-ABCD' });
     o.manager.start();
-    const session = await waitFor(() => {
+    const session = await waitUntil(() => {
       try {
         return o.manager.getSession(pin);
       } catch {
         return null;
       }
-    }, 10_000, 'peer-link session');
+    }, { timeoutMs: 10_000, what: 'peer-link session' });
     const frames: PeerMessage[] = [];
     session.onMessage((m) => frames.push(m));
     const outputs: string[] = [];
@@ -154,7 +155,7 @@ describe('kiln receiver (child process)', () => {
     const bundle = await buildBundle([process.execPath, SIM], join(senderConfig, 'living-room.yaml'), join(senderConfig, '.b', 'lr.tar.gz'), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } as Record<string, string> });
     const ack = await submitJob(session, { jobId: '0123456789ab', configurationFilename: 'living-room.yaml', target: 'compile', bundle, deviceName: 'living-room', deviceFriendlyName: 'Living Room' });
     expect(ack.accepted).toBe(true);
-    await waitFor(() => statesSeen.includes('completed') || statesSeen.includes('failed'), 30_000, `job end (receiver output:\n${child.out.join('\n')})`);
+    await waitUntil(() => statesSeen.includes('completed') || statesSeen.includes('failed'), { timeoutMs: 30_000, what: `job end (receiver output:\n${child.out.join('\n')})` });
     expect(statesSeen).toEqual(['running', 'completed']);
     expect(outputs.join('')).toContain('Successfully compiled program.');
     // the receiver printed the same job's output on its own stdout
@@ -178,12 +179,12 @@ describe('kiln receiver (child process)', () => {
     const closed: Array<{ reason: string }> = [];
     session.onClose((reason) => closed.push({ reason }));
     await submitJob(session, { jobId: 'feedfacecafe', configurationFilename: 'hang-room.yaml', target: 'compile', bundle: hangBundle });
-    await waitFor(() => frames.some((f) => f.type === 'job_state_changed' && f.job_id === 'feedfacecafe' && f.status === 'running'), 15_000, 'hang job running');
+    await waitUntil(() => frames.some((f) => f.type === 'job_state_changed' && f.job_id === 'feedfacecafe' && f.status === 'running'), { timeoutMs: 15_000, what: 'hang job running' });
     child.proc.kill('SIGTERM');
     expect(await child.exit).toEqual({ code: 0, signal: null });
     const end = frames.find((f) => f.type === 'job_state_changed' && f.job_id === 'feedfacecafe' && f.status !== 'running');
     expect(end).toMatchObject({ status: 'cancelled' });
-    await waitFor(() => closed.length > 0, 5000, 'session closed');
+    await waitUntil(() => closed.length > 0, { timeoutMs: 5000, what: 'session closed' });
     expect(closed[0].reason).toBe('server_shutting_down');
     await o.manager.stop();
     // the receiver's job file says cancelled, not running

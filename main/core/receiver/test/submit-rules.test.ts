@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_MAX_TOTAL_BYTES, sha256Hex, splitChunks } from '../../peer-link/transfer';
 import { BUNDLE_FAILURE_PREFIX, CANCELLED_BEFORE_QUEUED } from '../service';
-import { startStack, sleep, waitFor, type ReceiverStack, type SenderHandle } from './harness';
+import { startStack, sleep, type ReceiverStack, type SenderHandle } from './harness';
 import { bundleFor, tarGz, manifest } from './tar-helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 let stack: ReceiverStack | null = null;
 let extraDirs: string[] = [];
@@ -157,7 +158,7 @@ describe('submit_job header rules (§8, in order)', () => {
     const b = await bundleFor('kitchen.yaml');
     await sendAll(s, 'jobD', b, { device_name: 7, device_friendly_name: 'Kitchen light', target_esphome_version: '2025.12.2; rm -rf /' });
     expect(await ackOf(s, 'jobD')).toMatchObject({ accepted: true });
-    const job = await waitFor(() => stack!.engine.getJobs().find((j) => j.remote_job_id === 'jobD'), 5000, 'receiver job');
+    const job = await waitUntil(() => stack!.engine.getJobs().find((j) => j.remote_job_id === 'jobD'), { timeoutMs: 5000, what: 'receiver job' });
     expect(job).toMatchObject({
       job_type: 'compile',
       remote_peer: s.dashboardId,
@@ -289,7 +290,7 @@ describe('post-ack failures and cancel (§8)', () => {
     await sleep(50);
     expect(stack.engine.getJobs().some((j) => j.remote_job_id === 'early')).toBe(false);
     release();
-    await waitFor(() => stack!.engine.getJobs().find((j) => j.remote_job_id === 'early'), 5000, 'job after release');
+    await waitUntil(() => stack!.engine.getJobs().find((j) => j.remote_job_id === 'early'), { timeoutMs: 5000, what: 'job after release' });
   });
 
   it('hostile bundle → accepted, then job_state_changed failed extract_failed; nothing written', async () => {
@@ -331,7 +332,7 @@ describe('post-ack failures and cancel (§8)', () => {
     const s = await stack.connect();
     await sendAll(s, 'cx', await bundleFor('kitchen.yaml'));
     expect(await ackOf(s, 'cx')).toMatchObject({ accepted: true });
-    await waitFor(() => entered, 5000, 'extract started');
+    await waitUntil(() => entered, { timeoutMs: 5000, what: 'extract started' });
     await s.session.send({ type: 'cancel_job', job_id: 'cx' });
     const st = await s.waitFrame((f) => f.type === 'job_state_changed' && f.job_id === 'cx');
     expect(st).toEqual({ type: 'job_state_changed', job_id: 'cx', status: 'cancelled', error_message: CANCELLED_BEFORE_QUEUED });

@@ -3,8 +3,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../errors';
 import type { JobEngine } from '../../jobs/engine';
-import { Harness, terminal, waitFor } from '../../jobs/test/helpers';
+import { Harness, terminal } from '../../jobs/test/helpers';
 import { buildLocallyInstead, type BuildLocallyJobs } from '../build-locally';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 let h: Harness;
 let engine: JobEngine;
@@ -42,7 +43,7 @@ describe('buildLocallyInstead', () => {
     expect(engine.getJob(compile.job_id)!.status).toBe('cancelled');
     expect(engine.getJob(upload.job_id)!.status).toBe('cancelled');
     expect(dependent(local.job_id)).toMatchObject({ job_type: 'upload', port: '192.168.1.50', flash_bootloader: true });
-    await waitFor(() => terminal(engine.getJob(dependent(local.job_id)!.job_id)!));
+    await waitUntil(() => terminal(engine.getJob(dependent(local.job_id)!.job_id)!));
     expect(engine.getJob(local.job_id)!.status).toBe('completed');
     expect(engine.getJob(dependent(local.job_id)!.job_id)!.status).toBe('completed');
   });

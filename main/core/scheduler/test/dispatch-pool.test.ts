@@ -5,6 +5,7 @@ import type { FirmwareJob } from '../../jobs/model';
 import { createJob } from '../../jobs/model';
 import { holdingScript, startRig, type Rig } from './harness/rig';
 import type { ScriptedJob } from './harness/scripted-server';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const rigs: Rig[] = [];
 afterEach(async () => {
@@ -27,18 +28,6 @@ async function rig(o: Parameters<typeof startRig>[0]): Promise<Rig> {
   return r;
 }
 
-function waitUntil(fn: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (fn()) return resolve();
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 2);
-    };
-    tick();
-  });
-}
-
 const job = (r: Rig, id: string): FirmwareJob => r.off.engine.getJob(id)!;
 const onServer = (r: Rig, i: number): string[] => r.servers[i].jobs.map((j) => j.jobId);
 const allSubmitted = (r: Rig): string[] => r.servers.flatMap((s) => s.jobs.map((j) => j.jobId));
@@ -52,7 +41,7 @@ describe('dispatch pool', () => {
       return r.off.engine.compile({ configuration: `${n}.yaml` }).job_id;
     });
     for (const id of ids) expect(['remote_pending', 'remote']).toContain(job(r, id).source);
-    await waitUntil(() => allSubmitted(r).length === 3, 5000, '3 submits');
+    await waitUntil(() => allSubmitted(r).length === 3, { timeoutMs: 5000, what: '3 submits' });
     const bound = ids.filter((id) => job(r, id).source === 'remote');
     expect(bound).toHaveLength(3);
     expect(new Set(bound.map((id) => job(r, id).source_pin_sha256)).size).toBe(3);
@@ -64,7 +53,7 @@ describe('dispatch pool', () => {
     const freedPin = job(r, bound[0]).source_pin_sha256;
     hold.release(bound[0]);
     await r.off.waitDone(bound[0]);
-    await waitUntil(() => job(r, waiting).status === 'running', 5000, 'waiting job dispatched');
+    await waitUntil(() => job(r, waiting).status === 'running', { timeoutMs: 5000, what: 'waiting job dispatched' });
     expect(job(r, waiting)).toMatchObject({ source: 'remote', source_pin_sha256: freedPin });
     for (const id of [...bound.slice(1), waiting]) hold.release(id);
     for (const id of ids) expect((await r.off.waitDone(id)).status).toBe('completed');
@@ -86,7 +75,7 @@ describe('dispatch pool', () => {
     await new Promise((res) => setTimeout(res, 50));
     expect(job(r, b.job_id)).toMatchObject({ status: 'queued', source: 'remote_pending' });
     hold.release(a.job_id);
-    await waitUntil(() => onServer(r, 0).length === 2, 5000, 'second submit');
+    await waitUntil(() => onServer(r, 0).length === 2, { timeoutMs: 5000, what: 'second submit' });
     hold.release(b.job_id);
     expect((await r.off.waitDone(b.job_id)).status).toBe('completed');
   });
@@ -120,7 +109,7 @@ describe('dispatch pool', () => {
     await new Promise((res) => setTimeout(res, 30));
     expect(job(r, b.job_id).status).toBe('queued');
     await r.off.store.setEnabled(r.servers[1].pin, true);
-    await waitUntil(() => onServer(r, 1).length === 1, 5000, 'submit to the added server');
+    await waitUntil(() => onServer(r, 1).length === 1, { timeoutMs: 5000, what: 'submit to the added server' });
     expect(job(r, b.job_id).source_pin_sha256).toBe(r.servers[1].pin);
     hold.release(a.job_id);
     hold.release(b.job_id);
@@ -154,7 +143,7 @@ describe('dispatch pool', () => {
     const first = r.servers.findIndex((s) => s.jobs.length === 1);
     const other = 1 - first;
     await r.servers[first].stop();
-    await waitUntil(() => onServer(r, other).length === 1, 5000, 're-routed submit');
+    await waitUntil(() => onServer(r, other).length === 1, { timeoutMs: 5000, what: 're-routed submit' });
     expect(job(r, a.job_id).source_pin_sha256).toBe(r.servers[other].pin);
     expect(r.servers[other].jobs[0].jobId).toBe(a.job_id);
     hold.release(a.job_id);
@@ -238,7 +227,7 @@ describe('dispatch pool', () => {
     const b2 = r.off.engine.compile({ configuration: 'b.yaml' });
     await waitUntil(() => job(r, b1.job_id).status === 'cancelled');
     hold.release(a.job_id);
-    await waitUntil(() => onServer(r, 0).length === 2, 5000, 'b2 submit');
+    await waitUntil(() => onServer(r, 0).length === 2, { timeoutMs: 5000, what: 'b2 submit' });
     hold.release(b2.job_id);
     await r.off.waitDone(b2.job_id);
     expect(onServer(r, 0)).toEqual([a.job_id, b2.job_id]);
@@ -270,7 +259,7 @@ describe('dispatch pool', () => {
     await waitUntil(() => job(r, a.job_id).status === 'running');
     await r.off.engine.cancel(a.job_id);
     expect((await r.off.waitDone(a.job_id)).status).toBe('cancelled');
-    await waitUntil(() => onServer(r, 0).includes(b.job_id), 5000, 'b dispatched');
+    await waitUntil(() => onServer(r, 0).includes(b.job_id), { timeoutMs: 5000, what: 'b dispatched' });
     hold.release(b.job_id);
     expect((await r.off.waitDone(b.job_id)).status).toBe('completed');
   });
@@ -353,7 +342,7 @@ describe('dispatch pool', () => {
     expect(r.off.remote.pool.passes).toBe(passesBefore);
     expect(onServer(r, 0)).toEqual([]);
     r.off.engine.resume();
-    await waitUntil(() => onServer(r, 0).length === 1, 5000, 'submit after resume');
+    await waitUntil(() => onServer(r, 0).length === 1, { timeoutMs: 5000, what: 'submit after resume' });
     expect(job(r, a.job_id)).toMatchObject({ status: 'running', source: 'remote', source_pin_sha256: r.servers[0].pin });
     hold.release(a.job_id);
     expect((await r.off.waitDone(a.job_id)).status).toBe('completed');

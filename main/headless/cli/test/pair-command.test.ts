@@ -13,6 +13,7 @@ import { ReceiverPairing } from '../../../core/peer-link/receiver-pairing';
 import { ReceiverPeerStore } from '../../../core/peer-link/receiver-store';
 import { generateX25519KeyPair } from '../../../core/peer-link/x25519';
 import { pair, parseEndpoint, parsePairArgs, type PairArgs, type PairIo } from '../pair-command';
+import { waitUntil } from '../../../../test/support/wait-until';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -75,21 +76,13 @@ function storedPins(dataDir: string): string[] {
   return JSON.parse(readFileSync(file, 'utf8')).pairings.map((p: { pin_sha256: string }) => p.pin_sha256);
 }
 
-async function until(fn: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe('kiln pair', () => {
   it('shows the fingerprint, asks, then waits until the admin accepts', async () => {
     const srv = await server('window');
     const a = args(srv);
     const t = io(['y']);
     const run = pair(a, t, { friendlyName: 'laptop', timeoutMs: 5000 });
-    await until(() => srv.pairing.pending().length === 1 && t.lines.some((l) => l.startsWith('Waiting for the answer')));
+    await waitUntil(() => srv.pairing.pending().length === 1 && t.lines.some((l) => l.startsWith('Waiting for the answer')));
     expect(t.lines).toContain(`  fingerprint      ${emojiString(srv.pin)}`);
     expect(t.lines).toContain(`                   ${emojiNames(srv.pin)}`);
     expect(t.lines).toContain(`  pin (sha256)     ${groupedHex(srv.pin)}`);
@@ -109,7 +102,7 @@ describe('kiln pair', () => {
     const a = args(srv, { yes: true });
     const t = io();
     const run = pair(a, t, { timeoutMs: 5000 });
-    await until(() => srv.pairing.pending().length === 1);
+    await waitUntil(() => srv.pairing.pending().length === 1);
     srv.pairing.reject(srv.pairing.pending()[0].dashboard_id);
     expect(await run).toBe(1);
     expect(t.errs.join('\n')).toContain('declined or removed');
@@ -122,7 +115,7 @@ describe('kiln pair', () => {
     const a = args(srv, { yes: true });
     const t = io();
     const run = pair(a, t, { timeoutMs: 5000 });
-    await until(() => srv.pairing.pending().length === 1);
+    await waitUntil(() => srv.pairing.pending().length === 1);
     t.abort();
     expect(await run).toBe(130);
     expect(storedPins(a.dataDir)).toEqual([]);
