@@ -9,7 +9,7 @@ import { EventBus } from '../events';
 import { Admission } from './admission';
 import { Cancellation } from './cancellation';
 import { EngineContext, newestFirst, type EngineOptions } from './engine-context';
-import { uploadSlotsForVersion, UPLOAD_SLOTS, type LaneName } from './lanes';
+import { uploadSlotsForVersion, type LaneName } from './lanes';
 import { isTerminal, TERMINAL_STATUSES, type CancelledBy, type FirmwareJob, type JobStatus, type QueueStatus } from './model';
 import { PauseControl } from './pause';
 import { PoolPort } from './pool-port';
@@ -21,7 +21,6 @@ export { PREREQUISITE_FAILED } from './cancellation';
 export { NO_REMOTE_RUNNER } from './remote-run';
 export { OUTPUT_PERSIST_MS, type BuildPathPicker, type EngineHooks, type EngineOptions, type JobEnvProvider } from './engine-context';
 export const RUNNER_SHUTDOWN = 'runner shutdown';
-export const DEFAULT_UPLOAD_SLOTS = UPLOAD_SLOTS;
 
 export class JobEngine {
   readonly bus: EventBus;

@@ -2,7 +2,6 @@
 // these did not really succeed (typically a broken esphome installation).
 
 export const ERROR_PATTERNS: readonly string[] = ['ModuleNotFoundError', 'ImportError', 'FileNotFoundError', 'command not found'];
-export const NO_ESPHOME_MODULE_MARKER = "No module named 'esphome'";
 // `python -m esphome` without the package prints the name unquoted ("No module named esphome").
 const NO_ESPHOME_MODULE_RE = /No module named '?esphome'?(?![\w.])/;
 

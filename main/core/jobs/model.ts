@@ -23,7 +23,6 @@ export type CancelledBy = (typeof CANCELLED_BY_VALUES)[number];
 
 export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
 export const ACTIVE_STATUSES: ReadonlySet<JobStatus> = new Set(['queued', 'running']);
-export const COMPILING_TYPES: ReadonlySet<JobType> = new Set(['compile', 'install']);
 export const OTA_PORT = 'OTA';
 
 export interface QueueStatus {

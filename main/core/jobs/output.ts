@@ -30,11 +30,6 @@ export function appendChunk(output: string[], chunk: string): void {
   }
 }
 
-/** Number of real output entries (the notice is not output). */
-export function outputLineCount(output: readonly string[]): number {
-  return parseTrimNotice(output[0]) === null ? output.length : output.length - 1;
-}
-
 /**
  * Keep the last `keep` entries when there are more than `limit`; the first entry becomes the
  * notice with the total number of lines elided so far. Returns true if it trimmed.

@@ -57,17 +57,6 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
 export const TERMINATE_REASONS = ['superseded', 'heartbeat_timeout', 'server_shutting_down', 'malformed_frame', 'client_stopped'] as const;
 export type TerminateReason = (typeof TERMINATE_REASONS)[number];
 
-/** Offloader-local close reasons shown as "Last connection error" (§12). */
-export const LOCAL_CLOSE_REASONS = [
-  'transport_error',
-  'heartbeat_timeout',
-  'client_stopped',
-  'peer_hung_up',
-  'auth_rejected',
-  'receiver_rejected',
-  'pin_mismatch',
-] as const;
-
 export function isTerminateReason(value: string): value is TerminateReason {
   return (TERMINATE_REASONS as readonly string[]).includes(value);
 }

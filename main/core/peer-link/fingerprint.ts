@@ -111,13 +111,6 @@ export function emojiNames(pin: string): string {
     .join(', ');
 }
 
-/** Console form: each emoji followed by its name ("🏆 Trophy  🔥 Fire …"). */
-export function emojiWithNames(pin: string): string {
-  return emojiFingerprint(pin)
-    .map((e) => `${e.emoji} ${e.name}`)
-    .join('  ');
-}
-
 /** Hex grouped as space-separated byte pairs ("ab cd ef …"), lowercased. */
 export function groupedHex(pin: string): string {
   const clean = pin.toLowerCase();

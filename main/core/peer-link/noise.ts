@@ -14,7 +14,6 @@ const PATTERNS: Record<NoisePatternName, Token[][]> = {
   XX: [['e'], ['e', 'ee', 's', 'es'], ['s', 'se']],
 };
 
-export const NOISE_XX_PROTOCOL = 'Noise_XX_25519_ChaChaPoly_SHA256';
 export const NOISE_TAG_BYTES = 16;
 const HASH_LEN = 32;
 const EMPTY = Buffer.alloc(0);

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { EventBus } from '../../events';
 import { ingestChunk } from '../ingest';
 import { createJob } from '../model';
-import { appendChunk, outputLineCount, parseTrimNotice, trimNotice, trimTerminal, TRIM_NOTICE_PREFIX } from '../output';
+import { appendChunk, parseTrimNotice, trimNotice, trimTerminal, TRIM_NOTICE_PREFIX } from '../output';
+
+/** Number of real output entries (the notice is not output). */
+const outputLineCount = (output: readonly string[]): number => (parseTrimNotice(output[0]) === null ? output.length : output.length - 1);
 
 describe('CR collapse', () => {
   it('a chunk after an entry ending in \\r replaces it unless it is a bare \\n', () => {
