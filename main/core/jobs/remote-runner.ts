@@ -14,6 +14,7 @@ import { BundleCache, bundleCacheKey } from '../esphome/bundle-cache';
 import { SpawnError } from '../esphome/tracked-process';
 import type { PeerLinkEventMap } from '../events';
 import type { FirmwareJob, JobType } from './model';
+import { stripAnsi } from './progress';
 import type { RemoteRunContext, RemoteRunnerFn, RemoteRunResult, RunEsphomeResult } from './remote';
 
 /** Job types a build server can take (§10 step 1). */
@@ -226,7 +227,8 @@ export async function runRemoteJob<S extends RemoteSession>(
         if ('interrupted' in r) return cancelledNow();
         bundle = r.ok;
       } catch (err) {
-        const msg = errText(err);
+        // esphome's colours (`--dashboard` turns ESC into a literal `\033`) do not belong in the job's error text.
+        const msg = stripAnsi(errText(err));
         return fail(`${PREFIX}${/^(bundle failed|configuration not found)/.test(msg) ? msg : `bundle failed: ${msg}`}`);
       }
       if (shuttingDown()) throw new RemoteRunnerShutdown();

@@ -1,5 +1,6 @@
 // Signals and long-running scenarios (esphome-cli.md §1.4, §7.2.6): no SIGTERM handler, SIGINT → 1
 // (logs → 0), hang, a grandchild in the same process group holding the pipe, ignore-term.
+import { existsSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { alive, groupAlive, killGroup, procStat, readSimLog, simEnv, startSim, workspace, type Running, type Workspace } from './helpers';
 import { waitUntil } from '../../../test/support/wait-until';
@@ -73,6 +74,21 @@ describe('long-running scenarios', () => {
     expect(r.stdout().length).toBe(before);
     expect(r.stdout()).not.toMatch(/\[SUCCESS\]|\[FAILED\]|Linking/);
     expect(r.stderr()).not.toContain('Successfully compiled');
+  });
+
+  it('hang: a bundle stalls too, before anything is written, until the process is killed', async () => {
+    const r = start(['bundle', 'living-room.yaml', '-o', 'out/living-room.tar.gz'], { ESPHOME_SIM_SCENARIO: 'hang' });
+    await waitUntil(() => r.stderr().includes('Reading configuration'), { timeoutMs: 10_000, what: 'bundle start' });
+    await new Promise((res) => setTimeout(res, 800));
+    expect(alive(r.child.pid!)).toBe(true);
+    expect(existsSync(ws.path('out/living-room.tar.gz'))).toBe(false);
+    expect(r.stderr()).not.toContain('Bundle created');
+    killGroup(r.child.pid, 'SIGTERM');
+    expect(await r.exit).toEqual({ code: null, signal: 'SIGTERM' });
+    // Without the scenario the same bundle is written at once.
+    const ok = start(['bundle', 'living-room.yaml', '-o', 'out/living-room.tar.gz']);
+    expect(await ok.exit).toEqual({ code: 0, signal: null });
+    expect(existsSync(ws.path('out/living-room.tar.gz'))).toBe(true);
   });
 
   it('grandchild: a compiler grandchild in the same process group keeps writing after the child dies', async () => {

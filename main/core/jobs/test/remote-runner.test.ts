@@ -1,7 +1,7 @@
 // The remote runner against a scripted build server on a REAL peer-link session (Noise over
 // WebSocket on 127.0.0.1), with the real job engine, client manager and `esphome` driver (a small
 // fake CLI for bundle/upload). Covers firmware-jobs.md §16 "Remote runner".
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CoreEventMap } from '../../events';
@@ -83,8 +83,10 @@ describe('remote runner: happy path and translation', () => {
     expect(sj.jobId).toBe(job.job_id);
     expect(sj.header.target).toBe('compile');
     expect(sj.header.configuration_filename).toBe('kitchen.yaml');
-    const { gunzipSync } = await import('node:zlib');
-    expect(gunzipSync(sj.bundle).toString()).toBe(`bundle of kitchen.yaml\n${readFileSync(join(r.off.configDir, 'kitchen.yaml'), 'utf8')}`);
+    const members = await tarMembers(sj.bundle);
+    expect([...members.keys()]).toEqual(['manifest.json', 'kitchen.yaml']);
+    expect(JSON.parse(members.get('manifest.json')!.toString())).toMatchObject({ manifest_version: 1, config_filename: 'kitchen.yaml' });
+    expect(members.get('kitchen.yaml')!.toString()).toBe(readFileSync(join(r.off.configDir, 'kitchen.yaml'), 'utf8'));
     // Compile: the artifacts were downloaded and staged in the local build tree.
     const storage = JSON.parse(readFileSync(join(r.off.configDir, '.esphome', 'storage', 'kitchen.yaml.json'), 'utf8'));
     expect(readFileSync(storage.firmware_bin_path, 'utf8')).toBe('firmware of kitchen');
@@ -282,10 +284,11 @@ describe('remote runner: failures', () => {
 
   it('failing `esphome bundle` → failed with the CLI output', async () => {
     const r = await rig();
-    r.off.writeYaml('kitchen.yaml', '# fake-bundle: fail\n');
+    r.off.writeYaml('kitchen.yaml', 'broken: [unclosed\n');
     const done = await r.off.waitDone(r.off.compileOn('kitchen.yaml', r.srv.pin).job_id);
     expect(done.status).toBe('failed');
-    expect(done.error).toMatch(/^remote build: bundle failed: INFO Reading configuration .*\nERROR Error while reading config: Invalid YAML syntax: fake-bundle says no$/s);
+    expect(done.error).toMatch(/^remote build: bundle failed: INFO ESPHome .*\nINFO Reading configuration .*kitchen\.yaml\.\.\.\nERROR Error while reading config: Invalid YAML syntax:/s);
+    expect(done.error).not.toMatch(/\\033|\x1b/); // esphome's colours are not part of the message
   });
 
   it('session closed mid-build → synthetic line (leading newline after an unterminated chunk) + failed with reason', async () => {
@@ -433,12 +436,9 @@ describe('remote runner: cancel', () => {
 
   it('cancel during bundling → cancelled, the bundle process is terminated', async () => {
     const r = await rig();
-    const pidFile = join(r.off.dir, 'bundle.pid');
-    r.off.jobEnv.FAKE_ESPHOME_PIDFILE = pidFile;
-    r.off.writeYaml('kitchen.yaml', '# fake-bundle: sleep\n');
+    r.off.writeYaml('kitchen.yaml', '# sim: hang\n');
     const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
-    await waitUntil(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), { timeoutMs: 5000, what: 'bundle spawn' });
-    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const { pid } = await waitUntil(() => r.off.simRuns().find((x) => x.argv.includes('bundle')), { timeoutMs: 5000, what: 'bundle spawn' });
     const t0 = Date.now();
     await r.off.engine.cancel(job.job_id);
     const done = await r.off.waitDone(job.job_id);
@@ -521,22 +521,26 @@ describe('remote runner: install / upload via artifacts', () => {
     const done = await r.off.waitDone(job.job_id);
     expect(done.status).toBe('completed');
     const progress = r.events.filter((e) => e.name === 'job_progress').map((e) => (e.payload as { progress: number }).progress);
-    expect(progress).toEqual([80, 0, 10, 50, 100]);
+    // The compile's progress, the reset at the seam, then the upload's own (rising to 100).
+    expect(progress.slice(0, 2)).toEqual([80, 0]);
+    expect(progress.at(-1)).toBe(100);
+    expect(progress.slice(1)).toEqual([...progress.slice(1)].sort((a, b) => a - b));
     const lines = linesOf(r, job.job_id).join('');
     expect(lines).toContain('INFO Uploading ');
-    expect(lines).toContain('to OTA');
-    expect(lines).toContain('INFO Successfully uploaded program.');
-    // The upload ran on the staged firmware (the fake refuses otherwise).
+    expect(lines).toContain('INFO OTA successful');
+    // The upload ran on the staged firmware (the simulator refuses an upload without one).
     expect(lines).toMatch(/\.esphome\/build\/kitchen\/\.pioenvs\/kitchen\/firmware\.bin/);
+    expect(r.off.simRuns().filter((x) => x.argv.includes('upload'))).toHaveLength(1);
   });
 
-  it('local upload exit 7 → failed "local upload failed (exit 7)"', async () => {
+  it('local upload fails (OTA refused) → failed "local upload failed (exit 1)"', async () => {
     const r = await rig({ onSubmit: installScript });
-    r.off.writeYaml('kitchen.yaml', '# fake-upload-exit: 7\n');
+    r.off.writeYaml('kitchen.yaml', '# sim: ota-fail\n');
     const done = await r.off.waitDone(r.off.compileOn('kitchen.yaml', r.srv.pin, { port: 'OTA' }).job_id);
     expect(done.status).toBe('failed');
-    expect(done.error).toBe('remote build: local upload failed (exit 7)');
-    expect(done.exit_code).toBe(7);
+    expect(done.error).toBe('remote build: local upload failed (exit 1)');
+    expect(done.exit_code).toBe(1);
+    expect(linesOf(r, done.job_id).join('')).toContain('ERROR Connection failed.');
   });
 
   it('artifact download refused → failed with the reason', async () => {
@@ -566,28 +570,25 @@ describe('remote runner: install / upload via artifacts', () => {
         return makeArtifactTarball('kitchen');
       },
     });
-    const pidFile = join(r.off.dir, 'upload.pid');
-    r.off.jobEnv.FAKE_ESPHOME_PIDFILE = pidFile;
     r.off.writeYaml('kitchen.yaml');
     const job = r.off.compileOn('kitchen.yaml', r.srv.pin, { port: 'OTA' });
     await waitUntil(() => r.srv.received.some((m) => m.type === 'download_artifacts'));
-    rmIfExists(pidFile); // the bundle step wrote it too
     await r.off.engine.cancel(job.job_id);
     const done = await r.off.waitDone(job.job_id);
     serve();
     expect(done.status).toBe('cancelled');
     await new Promise((res) => setTimeout(res, 100));
-    expect(existsSync(pidFile)).toBe(false);
+    expect(r.off.simRuns().map((x) => x.argv.find((a) => a === 'bundle' || a === 'upload'))).toEqual(['bundle']);
   });
 
   it('cancel during the local upload → cancelled, upload process terminated', async () => {
     const r = await rig({ onSubmit: installScript });
-    const pidFile = join(r.off.dir, 'upload.pid');
-    r.off.jobEnv.FAKE_ESPHOME_PIDFILE = pidFile;
-    r.off.writeYaml('kitchen.yaml', '# fake-upload-sleep-ms: 20000\n');
+    // `slow` at half speed: the OTA transfer takes ~7 s, long enough to cancel in the middle.
+    r.off.jobEnv.ESPHOME_SIM_SPEED = '0.5';
+    r.off.writeYaml('kitchen.yaml', '# sim: slow\n');
     const job = r.off.compileOn('kitchen.yaml', r.srv.pin, { port: 'OTA' });
-    await waitUntil(() => linesOf(r, job.job_id).some((l) => l.startsWith('INFO Uploading')), { timeoutMs: 8000, what: 'upload start' });
-    const pid = Number(readFileSync(pidFile, 'utf8'));
+    await waitUntil(() => linesOf(r, job.job_id).some((l) => l.includes('INFO Uploading')), { timeoutMs: 20_000, what: 'upload start' });
+    const { pid } = r.off.simRuns().find((x) => x.argv.includes('upload'))!;
     expect(alive(pid)).toBe(true);
     await r.off.engine.cancel(job.job_id);
     const done = await r.off.waitDone(job.job_id);
@@ -617,6 +618,26 @@ function alive(pid: number): boolean {
   }
 }
 
-function rmIfExists(path: string): void {
-  rmSync(path, { force: true });
+/** Members of a .tar.gz in archive order. */
+async function tarMembers(bundle: Buffer): Promise<Map<string, Buffer>> {
+  const { extract } = await import('tar-stream');
+  const { gunzipSync } = await import('node:zlib');
+  const members = new Map<string, Buffer>();
+  const ex = extract();
+  const done = new Promise<void>((resolve, reject) => {
+    ex.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: unknown) => chunks.push(Buffer.from(c as Uint8Array)));
+      stream.on('end', () => {
+        members.set(header.name, Buffer.concat(chunks));
+        next();
+      });
+    });
+    ex.on('finish', resolve);
+    ex.on('error', reject);
+  });
+  ex.end(gunzipSync(bundle));
+  await done;
+  return members;
 }
+

@@ -90,7 +90,7 @@ describe('dispatch pool', () => {
     const b = r.off.engine.compile({ configuration: 'b.yaml' });
     const done = await r.off.waitDone(b.job_id);
     expect(done).toMatchObject({ status: 'completed', source: 'local' });
-    expect(done.output.join('')).toContain('(locally)');
+    expect(done.output.join('')).toContain('INFO Successfully compiled program.'); // the local simulator, not a server
     hold.release(a.job_id);
     await r.off.waitDone(a.job_id);
   });
@@ -195,7 +195,7 @@ describe('dispatch pool', () => {
     const done = await r.off.waitDone(a.job_id);
     expect(done).toMatchObject({ status: 'completed', source: 'local', source_pin_sha256: '' });
     expect(done.output.join('')).toContain('re-routing to another worker');
-    expect(done.output.join('')).toContain('(locally)');
+    expect(done.output.join('')).toContain('INFO Successfully compiled program.'); // the local simulator, not a server
   });
 
   it('provision failure → rebuilt locally', async () => {
@@ -365,7 +365,7 @@ describe('dispatch pool', () => {
   it('"Build locally instead" cancels the remote install and re-submits it locally with its options', async () => {
     const hold = holdingScript();
     const r = await rig({ servers: 1, server: () => ({ onSubmit: hold.onSubmit }) });
-    r.off.writeYaml('a.yaml', '# fake-upload-exit: 0\n');
+    r.off.writeYaml('a.yaml');
     const compile = r.off.engine.install({ configuration: 'a.yaml', port: '192.168.1.50', bootloader: true });
     await waitUntil(() => onServer(r, 0).length === 1 && r.servers[0].jobs[0].jobId === compile.job_id);
     await new Promise((res) => setTimeout(res, 20));

@@ -1,7 +1,7 @@
 // The sending side for tests: a real JobEngine + PairingStore + PeerLinkClientManager +
 // RemoteBuilds in this process, pairings pre-approved for the given build servers, a temp config
 // dir. Paired with ScriptedServer (or a real `kiln receiver`) on loopback.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,8 @@ import { PairingStore, type StoredPairing } from '../../../peer-link/pairing-sto
 import { generateX25519KeyPair } from '../../../peer-link/x25519';
 import { RemoteBuilds, type RemoteBuildsOptions } from '../../remote-builds';
 
-export const FAKE_ESPHOME = join(dirname(fileURLToPath(import.meta.url)), 'fake-esphome.mjs');
+/** Kiln's esphome simulator: the sender's local steps (bundle, upload, local compiles) run it. */
+export const SIM_ESPHOME = join(dirname(fileURLToPath(import.meta.url)), '../../../../../tools/esphome-sim/esphome');
 
 export interface ServerEndpoint {
   pin: string;
@@ -54,12 +55,16 @@ export class TestOffloader {
   readonly clients: PeerLinkClientManager;
   readonly engine: JobEngine;
   readonly remote: RemoteBuilds;
+  /** Every simulator invocation appends a JSON line here (argv, pid, role). */
+  readonly simLogPath: string;
   /** Extra environment of every job's esphome runs (read per run: tests may change it). */
-  readonly jobEnv: Record<string, string | undefined> = {};
+  readonly jobEnv: Record<string, string | undefined>;
 
   private constructor(o: OffloaderOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'kiln-offloader-'));
     this.configDir = join(this.dir, 'config');
+    this.simLogPath = join(this.dir, 'esphome-sim.jsonl');
+    this.jobEnv = { ESPHOME_SIM_SPEED: '0', ESPHOME_SIM_LOG: this.simLogPath };
     mkdirSync(this.configDir, { recursive: true });
     this.identity = o.identity ?? identityFromPrivateKey(generateX25519KeyPair().privateKey);
     this.store = PairingStore.inDataDir(join(this.dir, 'data'), { bus: this.bus, report: () => undefined });
@@ -90,7 +95,7 @@ export class TestOffloader {
     this.engine = new JobEngine({
       configDir: this.configDir,
       dataDir: join(this.dir, 'data'),
-      esphome: o.esphome ?? [process.execPath, FAKE_ESPHOME],
+      esphome: o.esphome ?? [SIM_ESPHOME],
       bus: this.bus,
       persist: false,
       terminateGraceMs: 500,
@@ -142,10 +147,31 @@ export class TestOffloader {
     }
   }
 
+  /** The simulator's own invocations so far (`role: 'main'`), e.g. to find the `bundle` or `upload` process. */
+  simRuns(): Array<{ pid: number; argv: string[] }> {
+    let text = '';
+    try {
+      text = readFileSync(this.simLogPath, 'utf8');
+    } catch {
+      return [];
+    }
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { role: string; pid: number; argv?: string[] })
+      .filter((e) => e.role === 'main')
+      .map((e) => ({ pid: e.pid, argv: e.argv ?? [] }));
+  }
+
+  /**
+   * A valid ESP32 configuration with OTA (what the simulator's bundle and upload need); `body` is
+   * prepended, e.g. a `# sim: <scenario>` marker.
+   */
   writeYaml(name: string, body = ''): string {
     const path = join(this.configDir, name);
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, `esphome:\n  name: ${name.replace(/\.ya?ml$/, '').replace(/[^a-z0-9-]/gi, '-')}\n${body}`);
+    const device = name.replace(/\.ya?ml$/, '').replace(/[^a-z0-9-]/gi, '-');
+    writeFileSync(path, `${body}esphome:\n  name: ${device}\n\nesp32:\n  board: esp32dev\n\nwifi:\n  ssid: test\n  password: test-password\n\nota:\n  - platform: esphome\n`);
     return path;
   }
 
