@@ -5,10 +5,10 @@
 // Kiln from starting — and also adds the usual install places. Managed toolchains (provided by
 // the toolchain manager through `managedDirs`) come first, so a managed esphome wins.
 // Plain Node (no electron import): tested with real shells and real directories.
-import { execa } from 'execa';
 import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { runBounded } from './bounded-run';
 
 /** How long the login shell may take (rc files of heavy shell setups take ~0.5–1.5 s). */
 export const LOGIN_SHELL_TIMEOUT_MS = 3_000;
@@ -53,24 +53,13 @@ function isDir(p: string): boolean {
 /** Asks `shell -ilc` for PATH (via `env`, which prints it colon-joined in fish too). */
 export async function loginShellPath(shell: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ path: string | null; error: string }> {
   try {
-    const r = await execa(shell, ['-ilc', `echo ${BEGIN}; command env; echo ${END}`], {
-      env: { ...env, DISABLE_AUTO_UPDATE: 'true' }, // oh-my-zsh would otherwise offer to update
-      extendEnv: false,
-      stdin: 'ignore',
-      reject: false,
-      timeout: timeoutMs,
-      forceKillAfterDelay: 500,
-      // Its own process group: an interactive shell cannot take over a terminal, and the
-      // timeout kills what its rc files started.
-      detached: true,
-      cleanup: true,
-      maxBuffer: 1024 * 1024,
-    });
+    // env: oh-my-zsh would otherwise offer to update
+    const r = await runBounded(shell, ['-ilc', `echo ${BEGIN}; command env; echo ${END}`], { env: { ...env, DISABLE_AUTO_UPDATE: 'true' }, timeoutMs });
     if (r.timedOut) return { path: null, error: `the login shell took longer than ${timeoutMs} ms` };
     const out = String(r.stdout ?? '');
     const start = out.lastIndexOf(BEGIN);
     const end = out.lastIndexOf(END);
-    if (start < 0 || end < start) return { path: null, error: r.failed ? (r.shortMessage ?? 'the login shell failed') : 'no PATH in the login shell output' };
+    if (start < 0 || end < start) return { path: null, error: r.failed ? `the login shell failed: ${r.message}` : 'no PATH in the login shell output' };
     const line = out
       .slice(start + BEGIN.length, end)
       .split('\n')
@@ -82,7 +71,7 @@ export async function loginShellPath(shell: string, env: NodeJS.ProcessEnv, time
   }
 }
 
-/** Resolves the PATH for this GUI launch. Never throws; at most `timeoutMs` (+0.5 s kill grace). */
+/** Resolves the PATH for this GUI launch. Never throws; the login shell gets at most `timeoutMs`. */
 export async function resolveGuiPath(o: GuiPathOptions): Promise<GuiPath> {
   const platform = o.platform ?? process.platform;
   const home = o.home ?? homedir();

@@ -3,7 +3,7 @@
 // AppIndicator extension); stock GNOME has none, and there "close to tray" would leave Kiln
 // running with no window and no icon. Asked once at start over D-Bus with `gdbus` (bounded in
 // time); macOS and Windows always have one. KILN_TRAY=0|1 overrides the check.
-import { execa } from 'execa';
+import { runBounded } from './bounded-run';
 
 export const TRAY_CHECK_TIMEOUT_MS = 2_000;
 
@@ -20,7 +20,7 @@ export async function trayHostAvailable(o: TrayHostOptions = {}): Promise<boolea
   if (env.KILN_TRAY === '1') return true;
   if (platform !== 'linux') return true;
   try {
-    const r = await execa(
+    const r = await runBounded(
       'gdbus',
       [
         'call',
@@ -34,7 +34,7 @@ export async function trayHostAvailable(o: TrayHostOptions = {}): Promise<boolea
         'org.kde.StatusNotifierWatcher',
         'IsStatusNotifierHostRegistered',
       ],
-      { env, stdin: 'ignore', reject: false, timeout: o.timeoutMs ?? TRAY_CHECK_TIMEOUT_MS },
+      { env, timeoutMs: o.timeoutMs ?? TRAY_CHECK_TIMEOUT_MS },
     );
     // gdbus itself missing (no libglib2.0-bin): unknown, keep the usual tray behaviour; a
     // relaunch focuses the hidden window anyway (single instance).
