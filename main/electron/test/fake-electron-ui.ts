@@ -1,4 +1,4 @@
-// Test double, part 2: Tray, Menu, nativeImage, Notification, shell, dialog and the renderer-side
+// Test double, part 2: session, Tray, Menu, nativeImage, Notification, shell, dialog and the renderer-side
 // (preload) surface. Faithful to Electron 45 where a shell bug would hide otherwise:
 // - nativeImage.createFromPath returns an EMPTY image when the file is missing or not an image
 //   (Electron docs: "returns an empty image if the path does not exist, cannot be read, or is not
@@ -10,6 +10,31 @@ import { EventEmitter } from 'node:events';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { assertAlive, fake } from './fake-registry';
+
+// ---------------------------------------------------------------------------------------------
+// session (permission handlers)
+
+class FakeSession {
+  permissionRequestHandler: ((wc: unknown, permission: string, cb: (granted: boolean) => void, details: unknown) => void) | null = null;
+  permissionCheckHandler: ((wc: unknown, permission: string, origin: string, details: unknown) => boolean) | null = null;
+  devicePermissionHandler: ((details: unknown) => boolean) | null = null;
+  setPermissionRequestHandler(h: FakeSession['permissionRequestHandler']): void {
+    this.permissionRequestHandler = h;
+  }
+  setPermissionCheckHandler(h: FakeSession['permissionCheckHandler']): void {
+    this.permissionCheckHandler = h;
+  }
+  setDevicePermissionHandler(h: FakeSession['devicePermissionHandler']): void {
+    this.devicePermissionHandler = h;
+  }
+  reset(): void {
+    this.permissionRequestHandler = null;
+    this.permissionCheckHandler = null;
+    this.devicePermissionHandler = null;
+  }
+}
+export const defaultSession = new FakeSession();
+export const session = { defaultSession };
 
 // ---------------------------------------------------------------------------------------------
 // nativeImage

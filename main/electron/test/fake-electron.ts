@@ -19,7 +19,7 @@
 // - nativeImage / contextBridge: see fake-electron-ui.ts.
 import { EventEmitter } from 'node:events';
 import { assertAlive, cancellable, fake } from './fake-registry';
-import { Menu, Notification, Tray, contextBridge, dialog, ipcRenderer, nativeImage, shell, webUtils } from './fake-electron-ui';
+import { Menu, Notification, Tray, contextBridge, defaultSession, dialog, ipcRenderer, nativeImage, session, shell, webUtils } from './fake-electron-ui';
 
 export { fake, DESTROYED, type FakeLoginItem } from './fake-registry';
 export * from './fake-electron-ui';
@@ -213,27 +213,6 @@ export class WebFrameMain {
   }
 }
 
-class FakeSession {
-  permissionRequestHandler: ((wc: unknown, permission: string, cb: (granted: boolean) => void, details: unknown) => void) | null = null;
-  permissionCheckHandler: ((wc: unknown, permission: string, origin: string, details: unknown) => boolean) | null = null;
-  devicePermissionHandler: ((details: unknown) => boolean) | null = null;
-  setPermissionRequestHandler(h: FakeSession['permissionRequestHandler']): void {
-    this.permissionRequestHandler = h;
-  }
-  setPermissionCheckHandler(h: FakeSession['permissionCheckHandler']): void {
-    this.permissionCheckHandler = h;
-  }
-  setDevicePermissionHandler(h: FakeSession['devicePermissionHandler']): void {
-    this.devicePermissionHandler = h;
-  }
-  reset(): void {
-    this.permissionRequestHandler = null;
-    this.permissionCheckHandler = null;
-    this.devicePermissionHandler = null;
-  }
-}
-const defaultSession = new FakeSession();
-export const session = { defaultSession };
 
 let nextWebContentsId = 1;
 export class WebContents extends EventEmitter {
