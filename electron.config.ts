@@ -10,6 +10,17 @@ import type { Configuration } from 'electron-builder';
 
 export const APP_ID = 'io.kiln.app';
 
+/**
+ * electron-builder's own deb dependencies (app-builder-lib FpmTarget getDefaultDepends): setting
+ * `deb.depends` REPLACES them, so Kiln's list extends this one instead of dropping GTK & co.
+ */
+export const DEB_DEFAULT_DEPENDS = ['libgtk-3-0', 'libnotify4', 'libnss3', 'libxss1', 'libxtst6', 'xdg-utils', 'libatspi2.0-0', 'libuuid1', 'libsecret-1-0'] as const;
+/** Kiln's additions: gdbus, which asks the session bus whether a tray host exists (main/electron/tray-host.ts). */
+export const DEB_EXTRA_DEPENDS = ['libglib2.0-bin'] as const;
+
+/** YAML media types "Open with Kiln" is offered for (shared-mime-info names, old and new). */
+export const YAML_MIME_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'] as const;
+
 const stubDist = process.env.KILN_ELECTRON_DIST?.trim() || undefined;
 const fusesOn = process.env.KILN_FUSES ? process.env.KILN_FUSES === '1' : !stubDist;
 
@@ -55,13 +66,25 @@ const config: Configuration = {
     synopsis: 'Queue, run and offload ESPHome firmware builds',
     icon: 'assets/icons',
     executableName: 'kiln',
+    // The installed .desktop file is named after package.json `desktopName` (io.kiln.app.desktop),
+    // which Electron also uses as the window's app id on Linux.
+    syncDesktopName: true,
+    // "Open with Kiln" for YAML in file managers: the existing media types are listed in the
+    // .desktop MimeType (no new type is defined, so the system's YAML type is not overridden and
+    // Kiln is offered as an alternative, not made the default editor). The entry's Exec passes
+    // file:// URIs (%U); main/electron/single-instance.ts converts them with fileURLToPath.
+    mimeTypes: [...YAML_MIME_TYPES],
     desktop: { entry: { StartupWMClass: 'Kiln', Keywords: 'ESPHome;firmware;build;' } },
   },
-  deb: { depends: ['libnotify4', 'libxss1', 'libnss3', 'xdg-utils', 'libsecret-1-0'] },
+  deb: { depends: [...DEB_DEFAULT_DEPENDS, ...DEB_EXTRA_DEPENDS] },
   mac: {
     target: ['dmg'],
     category: 'public.app-category.developer-tools',
     icon: 'assets/icon.icns',
+    // Finder's "Open With": LSHandlerRank Alternate = offered, never the default app for YAML.
+    // (Only here: electron-builder's NSIS association would make Kiln the default .yaml handler
+    // on Windows, so Windows registers none.)
+    fileAssociations: [{ ext: ['yaml', 'yml'], name: 'ESPHome configuration', role: 'Viewer', rank: 'Alternate' }],
   },
   win: {
     target: ['nsis'],

@@ -53,6 +53,9 @@ export default defineConfig(async ({ mode }): Promise<ElectronViteConfig> => {
         outDir: r('out', 'renderer'),
         emptyOutDir: true,
         sourcemap: false,
+        // electron-vite leaves the renderer unminified by default (803 KB vs 364 KB for the web
+        // build of the same UI): the desktop window loads the same minified bundle as `kiln serve`.
+        minify: true,
         rollupOptions: { input: { index: r('renderer', 'index.html') } },
       },
     };

@@ -142,6 +142,8 @@ export interface Settings {
   includeLocalInPool: boolean;
   versionPolicy: VersionPolicy;
   notifications: boolean;
+  /** Desktop app: start at login (hidden in the tray while the build-server role is on). */
+  launchAtLogin: boolean;
 }
 
 export interface SettingsUpdateResult {

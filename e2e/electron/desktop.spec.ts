@@ -4,14 +4,14 @@
 // The mode-agnostic scenarios (queue, progress, cancel, log, content drop) are the browser
 // suite's specs, which the electron project also runs against this app.
 import { expect, test } from '@playwright/test';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { electronBinary, launchDesktop, type DesktopApp } from './electron-app';
+import { backendAttached, electronBinary, launchDesktop, waitForBackend, type DesktopApp } from './electron-app';
 
 // The callbacks passed to page.evaluate run in the window; this file is type-checked with Node
 // types only, so the few page globals they touch are declared here.
 interface PageBridge {
-  importDroppedFile(f: unknown): Promise<unknown>;
   pathForDisplay(f: unknown): string;
 }
 interface PageFileInput {
@@ -54,7 +54,7 @@ test.describe('desktop shell @electron', () => {
       bridgeKeys: Object.keys(window.bridge).sort(),
       ipc: 'ipcRenderer' in window,
     }));
-    expect(probe).toEqual({ require: 'undefined', process: 'undefined', bridgeKeys: ['capabilities', 'connect', 'importDroppedFile', 'pathForDisplay'], ipc: false });
+    expect(probe).toEqual({ require: 'undefined', process: 'undefined', bridgeKeys: ['capabilities', 'connect', 'pathForDisplay'], ipc: false });
   });
 
   test('the app:// protocol sends the CSP header and refuses paths outside the renderer', async () => {
@@ -77,7 +77,7 @@ test.describe('desktop shell @electron', () => {
     expect(d.app.windows()).toHaveLength(1);
   });
 
-  test('a picked file is imported by path through main (setInputFiles = real disk-backed File)', async () => {
+  test('a picked file\'s disk path is shown for display only (setInputFiles = real disk-backed File)', async () => {
     const src = join(d.dir, 'porch.yaml');
     writeFileSync(src, 'esphome:\n  name: porch\n');
     await d.page.evaluate(() => {
@@ -91,15 +91,19 @@ test.describe('desktop shell @electron', () => {
     // The display passthrough names the real file; a JS-constructed File has no path.
     expect(await d.page.evaluate(() => window.bridge.pathForDisplay(document.getElementById('e2e-file')!.files![0]))).toBe(src);
     expect(await d.page.evaluate(() => window.bridge.pathForDisplay(new File(['x'], 'x.yaml')))).toBe('');
-    const result = await d.page.evaluate(() => window.bridge.importDroppedFile(document.getElementById('e2e-file')!.files![0]));
-    expect(result).toMatchObject({ status: 'imported', configuration: 'porch.yaml' });
-    expect(readFileSync(join(d.configDir, 'porch.yaml'), 'utf8')).toContain('name: porch');
-    const jsFile = await d.page.evaluate(() => window.bridge.importDroppedFile(new File(['x'], 'x.yaml')));
-    expect(jsFile).toMatchObject({ status: 'refused', code: 'no_path' });
-    expect(existsSync(join(d.configDir, 'x.yaml'))).toBe(false);
+    // nothing is imported from a path by the page (the path-import channel is gone)
+    expect(existsSync(join(d.configDir, 'porch.yaml'))).toBe(false);
   });
 
   test('a finished job notifies once with the device name, and the tray follows the queue', async () => {
+    // Under xvfb the window has focus, and a focused window showing the job suppresses the
+    // notice (DesktopPolicy isJobVisible): blur and minimise it first, as a user who looks away.
+    await d.app.evaluate(({ BrowserWindow }) => {
+      const w = BrowserWindow.getAllWindows()[0]!;
+      w.blur();
+      w.minimize();
+    });
+    await expect.poll(() => d.app.evaluate(({ BrowserWindow }) => BrowserWindow.getAllWindows()[0]!.isMinimized())).toBe(true);
     const job = await d.call<{ job_id: string }>('compile', { configuration: 'kitchen.yaml' });
     await expect.poll(async () => (await d.notices()).filter((n) => n.jobId === job.job_id).map((n) => n.title), { timeout: 30_000 }).toEqual([
       expect.stringMatching(/^kitchen: build (finished|failed)$/),
@@ -107,3 +111,59 @@ test.describe('desktop shell @electron', () => {
     await expect.poll(async () => (await d.trayState()).running, { timeout: 10_000 }).toBe(0);
   });
 });
+
+test.describe('startup and login @electron', () => {
+  test.skip(!electronBinary.bin, `no Electron binary: ${electronBinary.reason}`);
+  test.describe.configure({ mode: 'serial' });
+
+  test('the window opens at once while the backend starts (2 s esphome probe) and connects once it is up', async () => {
+    const slow = join(ROOT_TMP(), 'esphome-slow-probe');
+    writeFileSync(slow, '#!/bin/sh\nif [ "$1" = version ]; then sleep 2; echo "Version: 2026.1.0"; exit 0; fi\nexit 0\n');
+    chmodSync(slow, 0o755);
+    const t0 = Date.now();
+    const d = await launchDesktop({ 'kitchen.yaml': KITCHEN }, { env: { KILN_ESPHOME: slow }, waitForBackend: false });
+    try {
+      // The window exists before the backend: the old shell opened it only after a 2 s wait.
+      expect(await backendAttached(d.app)).toBe(false);
+      expect(Date.now() - t0).toBeLessThan(60_000);
+      // Focusing and hiding/showing it meanwhile must not throw in main.
+      await d.app.evaluate(({ BrowserWindow }) => {
+        const w = BrowserWindow.getAllWindows()[0]!;
+        w.minimize();
+        w.restore();
+        w.focus();
+      });
+      await waitForBackend(d.app);
+      // The renderer's early connect was answered (not dropped): no connection banner stays.
+      await expect(d.page.getByTestId('connection-banner')).toHaveCount(0, { timeout: 15_000 });
+      expect(await d.call<unknown[]>('getJobs', {})).toEqual([]);
+    } finally {
+      await d.close();
+    }
+  });
+
+  test('launch at login: the Settings switch writes the autostart entry (Linux) or the login item', async () => {
+    const xdg = join(ROOT_TMP(), 'xdg');
+    const d = await launchDesktop({}, { env: { XDG_CONFIG_HOME: xdg } });
+    try {
+      await d.call('updateSettings', { launchAtLogin: true });
+      if (process.platform === 'linux') {
+        const file = join(xdg, 'autostart', 'io.kiln.app.desktop');
+        await expect.poll(() => existsSync(file)).toBe(true);
+        expect(readFileSync(file, 'utf8')).toMatch(/^Exec=.+ --kiln-login$/m);
+        await d.call('updateSettings', { launchAtLogin: false });
+        await expect.poll(() => existsSync(file)).toBe(false);
+      } else {
+        await expect.poll(() => d.app.evaluate(({ app }) => app.getLoginItemSettings().openAtLogin)).toBe(true);
+        await d.call('updateSettings', { launchAtLogin: false });
+        await expect.poll(() => d.app.evaluate(({ app }) => app.getLoginItemSettings().openAtLogin)).toBe(false);
+      }
+    } finally {
+      await d.close();
+    }
+  });
+});
+
+function ROOT_TMP(): string {
+  return mkdtempSync(join(tmpdir(), 'kiln-e2e-startup-'));
+}

@@ -25,7 +25,14 @@ export interface DesktopApp {
   close(): Promise<void>;
 }
 
-export async function launchDesktop(files: Record<string, string> = {}): Promise<DesktopApp> {
+export interface LaunchOptions {
+  /** Extra environment (e.g. a slow KILN_ESPHOME, XDG_CONFIG_HOME). */
+  env?: Record<string, string>;
+  /** Wait until the backend is attached (globalThis.__e2e exists) before returning (default true). */
+  waitForBackend?: boolean;
+}
+
+export async function launchDesktop(files: Record<string, string> = {}, opts: LaunchOptions = {}): Promise<DesktopApp> {
   if (!electronBinary.bin) throw new Error(`no Electron binary: ${electronBinary.reason}`);
   const dir = mkdtempSync(join(tmpdir(), 'kiln-e2e-electron-'));
   const configDir = join(dir, 'esphome');
@@ -43,10 +50,12 @@ export async function launchDesktop(files: Record<string, string> = {}): Promise
       ESPHOME_SIM_SPEED: '0.05',
       // Test runs never multicast.
       KILN_MDNS: '0',
+      ...opts.env,
     },
   });
   const page = await app.firstWindow();
   await page.waitForLoadState('domcontentloaded');
+  if (opts.waitForBackend !== false) await waitForBackend(app);
   const e2e = <T>(fn: string, arg?: unknown) =>
     app.evaluate(
       async (_electron, [name, a]) => {
@@ -72,4 +81,17 @@ export async function launchDesktop(files: Record<string, string> = {}): Promise
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The shell attaches the backend after the window opened; __e2e appears then. */
+export async function backendAttached(app: ElectronApplication): Promise<boolean> {
+  return app.evaluate(() => (globalThis as { __e2e?: unknown }).__e2e !== undefined);
+}
+
+export async function waitForBackend(app: ElectronApplication, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await backendAttached(app))) {
+    if (Date.now() > end) throw new Error('the desktop backend did not attach in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -17,6 +17,9 @@ test('with window.bridge the window talks over a MessagePort', async ({ backend,
           ws.onmessage = (ev) => { relayed++; ch.port1.postMessage(JSON.parse(ev.data)); };
           ch.port1.onmessage = (ev) => {
             const msg = ev.data;
+            // Transport receipts are main's (rpc-port.ts back-pressure), never the RPC's: dropped
+            // here as main drops them.
+            if (msg && msg.t === 'rcv') return;
             // Main would not need a token; the WebSocket backend does, so the relay adds it.
             if (msg && msg.method === 'hello') msg.params = { ...msg.params, token };
             ws.send(JSON.stringify(msg));

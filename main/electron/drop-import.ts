@@ -1,16 +1,13 @@
-// The path branch of YAML drag-and-drop (electron.md §6 step 3), also used for YAML paths given
-// on the command line of a second launch. The preload resolves a dropped File to its disk path
-// with webUtils.getPathForFile and sends it straight here; the page never sees the path. Main
-// trusts nothing about it: absolute path, realpath, regular file, .yaml/.yml, ≤ 1 MiB, UTF-8,
+// YAML imports by path: paths given on the command line (first or second launch, "Open with
+// Kiln" from a file manager) and macOS `open-file`. Drops in the window import the file's
+// content instead (renderer/src/ui/drop.ts). Main trusts nothing about a path: absolute path, realpath, regular file, .yaml/.yml, ≤ 1 MiB, UTF-8,
 // read here, then validated and written by the same importer the API uses (importYaml). A name
 // clash asks the user; nothing is overwritten silently.
-import { dialog, ipcMain, type BrowserWindow } from 'electron';
+import { dialog, type BrowserWindow } from 'electron';
 import { open, realpath, lstat } from 'node:fs/promises';
 import { basename, extname, isAbsolute } from 'node:path';
 import type { ImportResult } from '../../preload/contract';
 import { ApiError, toApiError } from '../core/errors';
-import { IPC } from './constants';
-import { isTrustedSender, type IpcSenderLike } from './security';
 
 export const MAX_YAML_BYTES = 1024 * 1024;
 const MAX_PATH_LENGTH = 4096;
@@ -117,19 +114,4 @@ export async function confirmReplaceDialog(win: BrowserWindow | null, name: stri
   };
   const { response } = win && !win.isDestroyed() ? await dialog.showMessageBox(win, opts) : await dialog.showMessageBox(opts);
   return response === 1;
-}
-
-/**
- * `kiln:import-path` (invoke): accepted only from the main frame of the main window on the app
- * origin. Always resolves with a result object — Electron would strip a thrown error to its message.
- */
-export function handlePathImports(getWindow: () => BrowserWindow | null, deps: PathImportDeps): () => void {
-  ipcMain.handle(IPC.importPath, async (event, path: unknown): Promise<PathImportResult> => {
-    const win = getWindow();
-    if (!isTrustedSender(event as unknown as IpcSenderLike, win?.webContents ?? null)) {
-      return { status: 'refused', code: 'forbidden', message: 'request from an untrusted frame' };
-    }
-    return importYamlFromPath(path, deps);
-  });
-  return () => ipcMain.removeHandler(IPC.importPath);
 }

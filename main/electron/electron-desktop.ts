@@ -22,3 +22,17 @@ export class ElectronDesktop implements DesktopIntegration {
     this.tray.destroy();
   }
 }
+
+/** DesktopIntegration that forwards to several (Electron + the e2e recorder). */
+export class TeeDesktop implements DesktopIntegration {
+  constructor(private readonly targets: DesktopIntegration[]) {}
+  notify(n: DesktopNotice): void {
+    for (const t of this.targets) t.notify(n);
+  }
+  setTrayState(s: TrayState): void {
+    for (const t of this.targets) t.setTrayState(s);
+  }
+  dispose(): void {
+    for (const t of this.targets) t.dispose();
+  }
+}

@@ -5,6 +5,4 @@ export const IPC = {
   connect: 'kiln:rpc-connect',
   /** main → renderer (postMessage with the port) and preload → page (window.postMessage) */
   port: 'rpc:port',
-  /** renderer → main (invoke): import a dropped/picked YAML by its disk path */
-  importPath: 'kiln:import-path',
 } as const;

@@ -27,12 +27,13 @@ export class ElectronNotifier {
       return;
     }
     const platform = this.deps.platform ?? process.platform;
-    const n = new Notification({
-      title: notice.title,
-      body: notice.body,
-      silent: notice.kind === 'info',
-      ...(platform === 'linux' ? { urgency: notice.kind === 'failed' ? 'critical' : 'normal', timeoutType: 'default' } : {}),
-    } as ConstructorParameters<typeof Notification>[0]);
+    // Typed by Electron's own NotificationConstructorOptions: the compiler checks every field.
+    const options: Electron.NotificationConstructorOptions = { title: notice.title, body: notice.body, silent: notice.kind === 'info' };
+    if (platform === 'linux') {
+      options.urgency = notice.kind === 'failed' ? 'critical' : 'normal';
+      options.timeoutType = 'default';
+    }
+    const n = new Notification(options);
     const forget = () => this.live.delete(n);
     n.on('click', () => {
       forget();

@@ -6,14 +6,65 @@
 import { ipcMain, MessageChannelMain, type BrowserWindow, type IpcMainEvent, type MessagePortMain, type WebContents } from 'electron';
 import type { RpcServerChannel } from '../core/api/rpc-server';
 import { IPC } from './constants';
-import { isTrustedSender, type IpcSenderLike } from './security';
+import { isTrustedSender } from './security';
 
-/** A MessagePortMain as the transport-agnostic channel the RPC server needs. */
-export function portChannel(port: MessagePortMain): RpcServerChannel {
+/**
+ * The page's receipt: `{t: 'rcv', n}` = it has handled the first n messages main posted on this
+ * port (renderer/src/backend/transports.ts sends it). Transport-level, never seen by the RPC.
+ */
+export const RECEIPT = 'rcv';
+
+/** Rough structured-clone size of a message: string lengths + 8 per other leaf (log batches dominate). */
+export function approxSize(value: unknown, depth = 0): number {
+  if (typeof value === 'string') return value.length;
+  if (value === null || typeof value !== 'object' || depth > 32) return 8;
+  let n = 8;
+  if (Array.isArray(value)) for (const v of value) n += approxSize(v, depth + 1);
+  else for (const [k, v] of Object.entries(value)) n += k.length + approxSize(v, depth + 1);
+  return n;
+}
+
+export interface PortChannel extends RpcServerChannel {
+  backlog(): number;
+}
+
+/**
+ * A MessagePortMain as the transport-agnostic channel the RPC server needs, with back-pressure:
+ * MessagePorts have no bufferedAmount, so `backlog()` counts the bytes main posted that the page
+ * has not yet acknowledged with a receipt. The log batcher then turns excess output into a gap
+ * ("N lines skipped — load") instead of flooding a page that cannot keep up, exactly as over
+ * the WebSocket. Until the page's first receipt the count is 0 (a page without receipts gets no
+ * throttling rather than an always-full channel).
+ */
+export function portChannel(port: MessagePortMain): PortChannel {
+  const inFlight: number[] = []; // sizes of posted, unacknowledged messages, oldest first
+  let acked = 0; // messages acknowledged so far
+  let pendingBytes = 0;
+  let receipts = false;
+  const onReceipt = (n: number) => {
+    receipts = true;
+    while (acked < n && inFlight.length > 0) {
+      pendingBytes -= inFlight.shift()!;
+      acked++;
+    }
+  };
   return {
-    send: (msg) => port.postMessage(msg),
+    send: (msg) => {
+      const size = approxSize(msg);
+      inFlight.push(size);
+      pendingBytes += size;
+      port.postMessage(msg);
+    },
     onMessage: (fn) => {
-      const h = (e: Electron.MessageEvent) => fn(e.data);
+      const h = (e: Electron.MessageEvent) => {
+        const d: unknown = e.data;
+        if (d && typeof d === 'object' && (d as { t?: unknown }).t === RECEIPT) {
+          const n = (d as { n?: unknown }).n;
+          if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) onReceipt(n);
+          return;
+        }
+        fn(d);
+      };
       port.on('message', h);
       return () => port.off('message', h);
     },
@@ -22,6 +73,7 @@ export function portChannel(port: MessagePortMain): RpcServerChannel {
       return () => port.off('close', fn);
     },
     close: () => port.close(),
+    backlog: () => (receipts ? pendingBytes : 0),
   };
 }
 
@@ -45,6 +97,8 @@ interface LivePort {
  */
 export function handleRpcPortRequests(opts: RpcPortOptions): () => void {
   const live = new Map<number, LivePort>();
+  // One `destroyed` listener per webContents, however often it reconnects (reloads).
+  const watched = new Map<WebContents, () => void>();
 
   const end = (id: number) => {
     const entry = live.get(id);
@@ -54,10 +108,21 @@ export function handleRpcPortRequests(opts: RpcPortOptions): () => void {
     entry.port.close();
   };
 
+  const watch = (contents: WebContents) => {
+    if (watched.has(contents)) return;
+    const id = contents.id;
+    const onDestroyed = () => {
+      watched.delete(contents);
+      end(id);
+    };
+    watched.set(contents, onDestroyed);
+    contents.once('destroyed', onDestroyed);
+  };
+
   const onConnect = (event: IpcMainEvent) => {
     const win = opts.getWindow();
     const contents: WebContents | undefined = win && !win.isDestroyed() ? win.webContents : undefined;
-    if (!contents || !isTrustedSender(event as unknown as IpcSenderLike, contents)) {
+    if (!contents || !isTrustedSender(event, contents)) {
       opts.onRefused?.(`RPC port request from an untrusted frame (${event.senderFrame?.url ?? 'no frame'})`);
       return;
     }
@@ -66,6 +131,7 @@ export function handleRpcPortRequests(opts: RpcPortOptions): () => void {
     const handle = opts.serve(portChannel(port1));
     const entry: LivePort = { port: port1, handle };
     live.set(contents.id, entry);
+    // `close` reaches port1 when the page's end goes away (reload, crash, window closed).
     port1.on('close', () => {
       if (live.get(contents.id) === entry) {
         live.delete(contents.id);
@@ -75,12 +141,14 @@ export function handleRpcPortRequests(opts: RpcPortOptions): () => void {
     port1.start();
     // Post to the exact frame that asked (validated above), not to whatever the window shows now.
     (event.senderFrame ?? contents).postMessage(IPC.port, null, [port2]);
-    contents.once('destroyed', () => end(contents.id));
+    watch(contents);
   };
 
   ipcMain.on(IPC.connect, onConnect);
   return () => {
     ipcMain.off(IPC.connect, onConnect);
+    for (const [contents, fn] of watched) if (!contents.isDestroyed()) contents.off('destroyed', fn);
+    watched.clear();
     for (const id of [...live.keys()]) end(id);
   };
 }

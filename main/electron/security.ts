@@ -59,24 +59,24 @@ export function openExternalIfAllowed(raw: string): boolean {
   return true;
 }
 
-type NavigationDetails = { url: string; preventDefault(): void };
-
 /**
  * Items 11–14 for one webContents: navigation away from the app origin is cancelled (a dropped
  * file cannot navigate the window either), https links to allow-listed hosts open externally,
  * new windows are always denied, <webview> attachment is refused.
  */
 export function guardWebContents(contents: WebContents): void {
-  const onNavigate = (details: NavigationDetails, legacyUrl?: string) => {
+  // Electron 45 passes `details` (an Event carrying `url`) first; the deprecated positional url
+  // argument is the fallback.
+  const onNavigate = (details: Electron.Event<{ url: string }>, legacyUrl?: string) => {
     const url = details?.url ?? legacyUrl ?? '';
     if (isAppUrl(url)) return;
     details.preventDefault();
     openExternalIfAllowed(url);
   };
-  contents.on('will-navigate', onNavigate as never);
-  contents.on('will-redirect', onNavigate as never);
-  contents.on('will-frame-navigate', onNavigate as never);
-  contents.on('will-attach-webview', ((event: { preventDefault(): void }) => event.preventDefault()) as never);
+  contents.on('will-navigate', (details, url) => onNavigate(details, url));
+  contents.on('will-redirect', (details, url) => onNavigate(details, url));
+  contents.on('will-frame-navigate', (details) => onNavigate(details));
+  contents.on('will-attach-webview', (event) => event.preventDefault());
   contents.setWindowOpenHandler(({ url }) => {
     openExternalIfAllowed(url);
     return { action: 'deny' };
@@ -93,7 +93,7 @@ export function denyAllPermissions(ses: Session): void {
 /** The parts of an IPC event the sender check looks at (IpcMainEvent / IpcMainInvokeEvent). */
 export interface IpcSenderLike {
   sender: Pick<WebContents, 'id'>;
-  senderFrame: { url: string; origin?: string; parent: unknown } | null;
+  senderFrame: { url: string; origin: string; parent: unknown } | null;
 }
 
 /**

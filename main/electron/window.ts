@@ -1,6 +1,6 @@
 // The main window: created with the fixed secure webPreferences, loads app://kiln/index.html,
 // and hides to the tray instead of closing while jobs are active.
-import { BrowserWindow } from 'electron';
+import { BrowserWindow, dialog } from 'electron';
 import { APP_ENTRY_URL, APP_NAME } from './constants';
 import { secureWebPreferences } from './security';
 
@@ -49,26 +49,69 @@ export function isWindowInFront(win: BrowserWindow | null): boolean {
 
 export interface CloseToTrayOptions {
   activeJobs(): number;
+  /** The build-server role is listening (an always-on build server stays up in the tray). */
+  serving?(): boolean;
   isQuitting(): boolean;
+  /** A tray icon can be seen (tray-host.ts); without one a hidden window is unreachable. */
+  trayShown(): boolean;
   /** Told once per run: "Kiln keeps running in the tray". */
   announce(activeJobs: number): void;
+  /** No tray and jobs active: ask the user; resolves true to quit (cancelling the jobs). */
+  confirmQuit(activeJobs: number): Promise<boolean>;
+  quit(): void;
 }
 
 /**
- * Closing the window while jobs are queued or running hides it instead (the app stays in the
- * tray, builds continue); with nothing active the close goes ahead and the app quits as usual.
+ * Closing the window while jobs are queued or running (or the build server is listening) hides
+ * it to the tray; with nothing active the close goes ahead and the app quits as usual. Without
+ * a visible tray there is nowhere to come back from, so closing quits — after asking when jobs
+ * are active ("Keep running" minimises the window instead).
  */
 export function keepRunningInTrayOnClose(win: BrowserWindow, opts: CloseToTrayOptions): void {
   let announced = false;
+  let asking = false;
   win.on('close', (event) => {
     if (opts.isQuitting()) return;
     const active = opts.activeJobs();
-    if (active === 0) return;
-    event.preventDefault();
-    win.hide();
-    if (!announced) {
-      announced = true;
-      opts.announce(active);
+    const keep = active > 0 || (opts.serving?.() ?? false);
+    if (!keep) return;
+    if (opts.trayShown()) {
+      event.preventDefault();
+      win.hide();
+      if (!announced) {
+        announced = true;
+        opts.announce(active);
+      }
+      return;
     }
+    if (active === 0) return; // only serving, no tray: close and quit
+    event.preventDefault();
+    if (asking) return;
+    asking = true;
+    void opts
+      .confirmQuit(active)
+      .then((quit) => {
+        if (quit) opts.quit();
+        else if (!win.isDestroyed()) win.minimize();
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        asking = false;
+      });
   });
+}
+
+/** The question of a close without a tray while jobs run. */
+export async function confirmQuitDialog(win: BrowserWindow | null, activeJobs: number): Promise<boolean> {
+  const opts: Electron.MessageBoxOptions = {
+    type: 'question',
+    buttons: ['Keep running', 'Quit and cancel jobs'],
+    defaultId: 0,
+    cancelId: 0,
+    noLink: true,
+    message: `${activeJobs} job${activeJobs === 1 ? ' is' : 's are'} still queued or running.`,
+    detail: 'This desktop shows no tray icon, so Kiln cannot keep running without its window. Quitting cancels the running jobs.',
+  };
+  const { response } = win && !win.isDestroyed() ? await dialog.showMessageBox(win, opts) : await dialog.showMessageBox(opts);
+  return response === 1;
 }

@@ -11,6 +11,7 @@ import { InstallDialog } from './ui/InstallDialog';
 import { LogPanel } from './ui/LogPanel';
 import { PairDialog } from './ui/PairDialog';
 import { SettingsView } from './ui/SettingsView';
+import { StartingBanner } from './ui/StartingBanner';
 import { TaskList } from './ui/TaskList';
 import { Toasts } from './ui/Toasts';
 
@@ -74,6 +75,7 @@ export function App() {
         </div>
       </header>
       <ConnectionBanner />
+      <StartingBanner />
       {env && !env.esphome.found ? (
         <div className="banner error" role="alert" data-testid="no-esphome">
           <strong>ESPHome was not found</strong> ({env.esphome.error}). Install it (<code>pip install esphome</code>) or set the esphome command in{' '}

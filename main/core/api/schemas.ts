@@ -39,6 +39,7 @@ const settingsPatch = z.strictObject({
   includeLocalInPool: z.boolean().optional(),
   versionPolicy: z.enum(VERSION_POLICY_VALUES).optional(),
   notifications: z.boolean().optional(),
+  launchAtLogin: z.boolean().optional(),
 });
 
 /** Upper bound of followLog `tail` (the window holds at most 200k lines). */

@@ -352,6 +352,7 @@ export class ApiService {
       esphomeCommand: s.esphome_command,
       configDir: s.config_dir || this.opts.jobs.configDir,
       notifications: s.notifications,
+      launchAtLogin: s.launch_at_login,
       ...off,
     };
   }
@@ -482,6 +483,7 @@ export class ApiService {
       const patch: Parameters<SettingsStore['update']>[0] = {};
       if (p.esphomeCommand !== undefined) patch.esphome_command = p.esphomeCommand;
       if (p.notifications !== undefined) patch.notifications = p.notifications;
+      if (p.launchAtLogin !== undefined) patch.launch_at_login = p.launchAtLogin;
       if (p.configDir !== undefined) {
         patch.config_dir = p.configDir;
         if (p.configDir !== this.opts.jobs.configDir) restartRequired = true;

@@ -12,6 +12,8 @@ export interface StoredSettings {
   remote_builds_enabled: boolean;
   include_local_in_pool: boolean;
   version_match_policy: VersionPolicy;
+  /** Desktop app: start at login (applied by the Electron shell; ignored elsewhere). */
+  launch_at_login: boolean;
 }
 
 export const DEFAULT_SETTINGS: StoredSettings = {
@@ -21,6 +23,7 @@ export const DEFAULT_SETTINGS: StoredSettings = {
   remote_builds_enabled: true,
   include_local_in_pool: false,
   version_match_policy: 'any',
+  launch_at_login: false,
 };
 
 export class SettingsStore {
@@ -80,6 +83,7 @@ function normalise(raw: unknown): StoredSettings {
     remote_builds_enabled: typeof r.remote_builds_enabled === 'boolean' ? r.remote_builds_enabled : DEFAULT_SETTINGS.remote_builds_enabled,
     include_local_in_pool: typeof r.include_local_in_pool === 'boolean' ? r.include_local_in_pool : DEFAULT_SETTINGS.include_local_in_pool,
     version_match_policy: policy,
+    launch_at_login: typeof r.launch_at_login === 'boolean' ? r.launch_at_login : DEFAULT_SETTINGS.launch_at_login,
   };
 }
 

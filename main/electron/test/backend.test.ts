@@ -1,6 +1,6 @@
 // The desktop backend's options from the environment and its mDNS wiring (a fake stack: tests
 // never multicast). backend.ts does not import electron, so the real createApp runs here.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -22,6 +22,49 @@ describe('desktop backend', () => {
     expect(await desktopOptionsFromEnv({ KILN_CONFIG_DIR: dir })).toMatchObject({ configDir: dir, mdns: true, peerLink: {} });
     expect(await desktopOptionsFromEnv({ KILN_CONFIG_DIR: dir, KILN_MDNS: '0' })).toMatchObject({ mdns: false });
     expect(await desktopOptionsFromEnv({ KILN_CONFIG_DIR: dir, KILN_MDNS: '1', KILN_DATA_DIR: join(dir, 'd') })).toMatchObject({ mdns: true, dataDir: join(dir, 'd') });
+  });
+
+  it('reads the stored "config dir" through SettingsStore (validated; a corrupt file is set aside, the default used)', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kiln-desktop-'));
+    const kiln = join(dir, 'esphome', '.kiln');
+    mkdirSync(kiln, { recursive: true });
+    writeFileSync(join(kiln, 'settings.json'), JSON.stringify({ config_dir: join(dir, 'elsewhere'), notifications: 'yes' }));
+    expect((await desktopOptionsFromEnv({}, dir)).configDir).toBe(join(dir, 'elsewhere'));
+    writeFileSync(join(kiln, 'settings.json'), JSON.stringify({ config_dir: 'relative/dir' }));
+    expect((await desktopOptionsFromEnv({}, dir)).configDir).toBe(join(dir, 'esphome'));
+    writeFileSync(join(kiln, 'settings.json'), '{ not json');
+    expect((await desktopOptionsFromEnv({}, dir)).configDir).toBe(join(dir, 'esphome'));
+    expect(readdirSync(kiln).some((n) => n.startsWith('settings.json.corrupt-'))).toBe(true); // the store's own handling
+    expect(existsSync(join(kiln, 'settings.json'))).toBe(false);
+  });
+
+  it('queue control calls the engine\'s pause/resume directly', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kiln-desktop-'));
+    backend = await startDesktopBackend({ configDir: dir, esphome: ['/bin/true'], desktop: new RecordingDesktop(), isJobVisible: () => false, peerLink: false, mdns: false });
+    expect(backend.queueControl.isPaused()).toBe(false);
+    backend.queueControl.pause();
+    expect(backend.app.engine.isPaused()).toBe(true);
+    backend.queueControl.resume();
+    expect(backend.app.engine.isPaused()).toBe(false);
+    expect(backend.buildServer()).toBeNull(); // no peer-link, no role
+  });
+
+  it('stop() is bounded: a part whose stop hangs is left behind at the deadline', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kiln-desktop-'));
+    backend = await startDesktopBackend({
+      configDir: dir,
+      esphome: ['/bin/true'],
+      desktop: new RecordingDesktop(),
+      isJobVisible: () => false,
+      peerLink: false,
+      mdns: false,
+      extensions: [() => () => new Promise<void>(() => {})],
+      report: () => undefined,
+    });
+    const t0 = Date.now();
+    expect(await backend.stop({ deadlineMs: 300 })).toBe(false);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    backend = null;
   });
 
   it('advertises the build-server role on the given stack while bound; stop withdraws it', async () => {

@@ -1,5 +1,5 @@
 // Path branch of YAML drop (and second-launch YAML paths): real temp files, the real importer of
-// the API (main/core/api/configurations.ts), the IPC handler's sender check and the clash dialog.
+// the API (main/core/api/configurations.ts) and the clash dialog.
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 vi.mock('electron', () => import('./fake-electron'));
@@ -8,9 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importYaml } from '../../core/api/configurations';
-import { IPC } from '../constants';
-import { MAX_YAML_BYTES, confirmReplaceDialog, handlePathImports, importYamlFromPath, readDroppedYaml, type PathImportDeps } from '../drop-import';
-import { BrowserWindow, IpcMainEventLike, WebContents, WebFrameMain, fake, ipcMain, resetFakeElectron } from './fake-electron';
+import { MAX_YAML_BYTES, confirmReplaceDialog, importYamlFromPath, readDroppedYaml, type PathImportDeps } from '../drop-import';
+import { BrowserWindow, fake, resetFakeElectron } from './fake-electron';
 
 const KITCHEN = 'esphome:\n  name: kitchen\nesp32:\n  board: esp32dev\nwifi:\n  password: !secret wifi_pw\n';
 let dir: string;
@@ -105,24 +104,7 @@ describe('importYamlFromPath', () => {
   });
 });
 
-describe('IPC handler and clash dialog', () => {
-  it('accepts the path only from the main window\'s main frame on the app origin', async () => {
-    const win = new BrowserWindow();
-    const off = handlePathImports(() => win as never, deps());
-    const path = join(src, 'kitchen.yaml');
-    const good = new IpcMainEventLike(win.webContents, new WebFrameMain('app://kiln/index.html'));
-    const otherWindow = new IpcMainEventLike(new WebContents(), new WebFrameMain('app://kiln/index.html'));
-    const subFrame = new IpcMainEventLike(win.webContents, new WebFrameMain('app://kiln/x.html', new WebFrameMain('app://kiln/index.html')));
-    const foreign = new IpcMainEventLike(win.webContents, new WebFrameMain('https://evil.example/'));
-    for (const ev of [otherWindow, subFrame, foreign]) {
-      expect(await ipcMain.simulateInvoke(IPC.importPath, ev, path)).toEqual({ status: 'refused', code: 'forbidden', message: 'request from an untrusted frame' });
-    }
-    expect(existsSync(join(configDir, 'kitchen.yaml'))).toBe(false);
-    expect(await ipcMain.simulateInvoke(IPC.importPath, good, path)).toMatchObject({ status: 'imported' });
-    off();
-    expect(ipcMain.handlers.has(IPC.importPath)).toBe(false);
-  });
-
+describe('clash dialog', () => {
   it('asks with Keep existing / Replace, Keep being the default and the cancel answer', async () => {
     fake.messageBoxResponses.push(1, 0);
     const win = new BrowserWindow();

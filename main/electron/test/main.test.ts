@@ -6,14 +6,14 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 vi.mock('electron', () => import('./fake-electron'));
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION } from '../../../preload/contract';
 import type { RecordingDesktop } from '../../core/desktop';
 import { IPC } from '../constants';
 import { startDesktopApp } from '../main';
-import { BrowserWindow, IpcMainEventLike, app, fake, ipcMain, resetFakeElectron, session, type MessagePortMain } from './fake-electron';
+import { BrowserWindow, IpcMainEventLike, app, fake, ipcMain, resetFakeElectron, session, type MessagePortMain, type NativeImage } from './fake-electron';
 
 let dir: string;
 let configDir: string;
@@ -42,10 +42,15 @@ beforeAll(() => {
   writeFileSync(join(configDir, 'kitchen.yaml'), 'esphome:\n  name: kitchen\nesp32:\n  board: esp32dev\n');
   writeFileSync(join(downloads, 'porch.yaml'), 'esphome:\n  name: porch\n');
   writeFileSync(join(downloads, 'garage.yaml'), 'esphome:\n  name: garage\n');
+  // The built layout: out/main/tray holds the tray icons (nativeImage is empty for a wrong path).
+  cpSync(join(process.cwd(), 'assets', 'tray'), join(dir, 'app', 'out', 'main', 'tray'), { recursive: true });
   started = startDesktopApp({
     mainDir: join(dir, 'app', 'out', 'main'),
-    env: { KILN_CONFIG_DIR: configDir, KILN_ESPHOME: '/bin/true', KILN_PEER_LINK_PORT: '0', KILN_MDNS: '0', APP_E2E: '1' },
+    env: { KILN_CONFIG_DIR: configDir, KILN_ESPHOME: '/bin/true', KILN_PEER_LINK_PORT: '0', KILN_MDNS: '0', APP_E2E: '1', PATH: process.env.PATH, SHELL: '/bin/sh' },
     argv: ['/opt/Kiln/kiln', join(downloads, 'porch.yaml')],
+    platform: 'linux',
+    home: dir,
+    trayHostAvailable: async () => true,
   });
 });
 afterAll(async () => {
@@ -54,15 +59,14 @@ afterAll(async () => {
 
 describe('desktop shell boot', () => {
   it('registers the app:// scheme, the AppUserModelId and the single-instance lock before ready', () => {
+    // (the double throws for registerSchemesAsPrivileged after ready, as Electron does)
     expect(fake.privilegedSchemes.map((s) => s.scheme)).toEqual(['app']);
     expect(fake.appUserModelId).toBe('io.kiln.app');
     expect(app.listenerCount('second-instance')).toBe(1);
     expect(app.listenerCount('web-contents-created')).toBe(1);
-    expect(fake.windows).toHaveLength(0);
   });
 
   it('after ready: permissions denied, protocol served, one secure window on app://, a tray with a menu', async () => {
-    app.markReady();
     await started;
     expect(session.defaultSession.permissionRequestHandler).not.toBeNull();
     expect(session.defaultSession.permissionCheckHandler!(null, 'notifications', 'app://kiln', {})).toBe(false);
@@ -81,6 +85,7 @@ describe('desktop shell boot', () => {
     expect(win.webContents.fireNavigation('will-navigate', 'file:///etc/passwd')).toBe(true);
     expect(fake.trays).toHaveLength(1);
     expect(fake.trays[0].menu!.items.map((i) => i.label)).toContain('Open Kiln');
+    expect((fake.trays[0].image as NativeImage).isEmpty()).toBe(false);
   });
 
   it('imports a YAML path given on its own command line', async () => {
@@ -143,15 +148,31 @@ describe('desktop shell boot', () => {
     await until(() => existsSync(join(configDir, 'garage.yaml')));
   });
 
-  it('closing the window with nothing active closes it; quitting stops the backend and exits', async () => {
+  it('the tray shows the build-server role and its senders; "Stop build server" turns it off', async () => {
+    const tray = fake.trays[0];
+    const labels = () => tray.menu!.items.map((i) => i.label ?? '');
+    const e2e = (globalThis as unknown as { __e2e: { call(m: string, p: unknown): Promise<unknown> } }).__e2e;
+    const role = (await e2e.call('getBuildServerRole', {})) as { enabled: boolean; listening: boolean; port: number | null };
+    if (!role.enabled) await e2e.call('setBuildServerRole', { enabled: true });
+    const line = await until(() => labels().find((l) => l.startsWith('Build server: listening on port ')));
+    const port = ((await e2e.call('getBuildServerRole', {})) as { port: number }).port;
+    expect(line).toBe(`Build server: listening on port ${port}`);
+    expect(labels()).toContain('No paired senders');
+    expect(tray.menu!.items.find((i) => i.label === 'Open pairing window')?.click).toBeTypeOf('function');
+    tray.menu!.items.find((i) => i.label === 'Stop build server')!.click!();
+    await until(() => labels().includes('Build server: off'));
+    expect(labels()).not.toContain('Stop build server');
+    expect(await e2e.call('getBuildServerRole', {})).toMatchObject({ enabled: false, listening: false });
+  });
+
+  it('closing the window with nothing active closes it and quits: will-quit stops the backend, then exit', async () => {
     const win = fake.windows[0] as BrowserWindow;
     expect(win.userClose()).toBe(false);
     expect(win.isDestroyed()).toBe(true);
-    const quitsBefore = fake.quitCalls;
-    let prevented = false;
-    app.emit('will-quit', { preventDefault: () => (prevented = true) });
-    expect(prevented).toBe(true);
-    await until(() => fake.quitCalls > quitsBefore);
+    // window-all-closed → app.quit() → before-quit → will-quit (held by the shell) → app.exit(0)
+    await until(() => fake.exitCode !== null);
+    expect(fake.exitCode).toBe(0);
+    expect(fake.lifecycle.slice(fake.lifecycle.indexOf('window-all-closed'))).toEqual(['window-all-closed', 'before-quit', 'will-quit', 'exit 0']);
     expect(fake.trays[0].destroyed).toBe(true);
     expect(ipcMain.listenerCount(IPC.connect)).toBe(0);
   });

@@ -1,5 +1,5 @@
 // The preload exposes only window.bridge (no ipcRenderer, no Electron event objects, no env),
-// forwards the RPC port to the page on its own origin, sends dropped-file paths to main, and
+// forwards the RPC port to the page on its own origin, and
 // hands the page a dropped file's path for display only.
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -9,7 +9,7 @@ import { IPC } from '../constants';
 import { MessageChannelMain, contextBridge, ipcRenderer, resetFakeElectron } from './fake-electron';
 
 const posted: Array<{ message: unknown; origin: string; transfer: unknown[] }> = [];
-type Bridge = { capabilities: Record<string, boolean>; connect(): void; importDroppedFile(f: unknown): Promise<unknown>; pathForDisplay(f: unknown): string };
+type Bridge = { capabilities: Record<string, boolean>; connect(): void; pathForDisplay(f: unknown): string };
 let bridge: Bridge;
 
 // The preload runs once, like in a page; between tests only the recordings are cleared.
@@ -29,12 +29,12 @@ beforeEach(() => {
 const loadPreload = async () => bridge;
 
 describe('preload bridge', () => {
-  it('exposes exactly one frozen object with connect, importDroppedFile, pathForDisplay and capabilities', async () => {
+  it('exposes exactly one frozen copy with connect, pathForDisplay and capabilities', async () => {
     const bridge = await loadPreload();
     expect([...contextBridge.exposed.keys()]).toEqual(['bridge']);
-    expect(Object.keys(bridge).sort()).toEqual(['capabilities', 'connect', 'importDroppedFile', 'pathForDisplay']);
+    expect(Object.keys(bridge).sort()).toEqual(['capabilities', 'connect', 'pathForDisplay']);
     expect(Object.isFrozen(bridge)).toBe(true);
-    expect(bridge.capabilities).toEqual({ desktop: true, importPath: true, tray: true, osNotifications: true });
+    expect(bridge.capabilities).toEqual({ desktop: true, tray: true, osNotifications: true });
     for (const value of Object.values(bridge)) {
       expect(value).not.toBe(ipcRenderer);
       expect(value).not.toBe(process.env);
@@ -53,19 +53,10 @@ describe('preload bridge', () => {
     expect(posted).toHaveLength(1);
   });
 
-  it('importDroppedFile sends the disk path to main and returns main\'s result, never the path', async () => {
+  it('has no path-import channel any more: nothing is invoked on main', async () => {
     const bridge = await loadPreload();
-    ipcRenderer.invokeResult = (channel, args) => ({ status: 'imported', configuration: 'kitchen.yaml', deviceName: 'kitchen', overwritten: false, echo: [channel, ...args].length });
-    const res = await bridge.importDroppedFile({ fakePath: '/home/me/kitchen.yaml' });
-    expect(ipcRenderer.invoked).toEqual([{ channel: IPC.importPath, args: ['/home/me/kitchen.yaml'] }]);
-    expect(res).toMatchObject({ status: 'imported', configuration: 'kitchen.yaml' });
-    expect(JSON.stringify(res)).not.toContain('/home/me');
-  });
-
-  it('a File without a disk path (JS-constructed) or a non-File is refused locally', async () => {
-    const bridge = await loadPreload();
-    expect(await bridge.importDroppedFile({})).toMatchObject({ status: 'refused', code: 'no_path' });
-    expect(await bridge.importDroppedFile('not a file')).toMatchObject({ status: 'refused', code: 'no_path' });
+    expect('importDroppedFile' in bridge).toBe(false);
+    bridge.pathForDisplay({ fakePath: '/home/me/kitchen.yaml' });
     expect(ipcRenderer.invoked).toEqual([]);
   });
 

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 vi.mock('electron', () => import('./fake-electron'));
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION } from '../../../preload/contract';
@@ -14,8 +14,9 @@ import { ApiService } from '../../core/api/service';
 import { SettingsStore } from '../../core/api/settings-store';
 import { JobEngine } from '../../core/jobs/engine';
 import { IPC } from '../constants';
-import { handleRpcPortRequests } from '../rpc-port';
-import { BrowserWindow, IpcMainEventLike, WebContents, WebFrameMain, ipcMain, resetFakeElectron, type MessagePortMain } from './fake-electron';
+import { RECEIPT, handleRpcPortRequests, portChannel } from '../rpc-port';
+import { waitUntil } from '../../../test/support/wait-until';
+import { BrowserWindow, IpcMainEventLike, MessageChannelMain, WebContents, WebFrameMain, ipcMain, resetFakeElectron, type MessagePortMain } from './fake-electron';
 
 let dir: string;
 let engine: JobEngine;
@@ -135,5 +136,74 @@ describe('RPC over MessagePort', () => {
     service.broadcast('toast', { kind: 'info', title: 'Kiln', body: 'hello over the port' });
     await new Promise((r) => setTimeout(r, 5));
     expect(c.events).toContainEqual({ t: 'evt', event: 'toast', data: { kind: 'info', title: 'Kiln', body: 'hello over the port' } });
+  });
+});
+
+describe('RPC port: listeners and back-pressure', () => {
+  it('reloads do not pile up `destroyed` listeners (one per webContents, removed on stop)', async () => {
+    const win = start();
+    const frame = win.webContents.mainFrame;
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    for (let i = 0; i < 25; i++) ipcMain.simulateSend(IPC.connect, new IpcMainEventLike(win.webContents, frame));
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', onWarning);
+    expect(win.webContents.listenerCount('destroyed')).toBe(1);
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+    stop!();
+    stop = null;
+    expect(win.webContents.listenerCount('destroyed')).toBe(0);
+  });
+
+  it('backlog() counts bytes posted and not yet acknowledged by the page\'s receipts', async () => {
+    const { port1, port2 } = new MessageChannelMain();
+    const ch = portChannel(port1);
+    const seen: unknown[] = [];
+    ch.onMessage((m) => seen.push(m));
+    port1.start();
+    port2.start();
+    ch.send({ t: 'evt', event: 'logBatch', data: { jobId: 'j', firstSeq: 0, lines: ['x'.repeat(1000)] } });
+    expect(ch.backlog()).toBe(0); // no receipt yet: the page may not send them; no throttling
+    port2.postMessage({ t: RECEIPT, n: 0 });
+    await waitUntil(() => ch.backlog() > 1000);
+    ch.send({ t: 'evt', event: 'logBatch', data: { jobId: 'j', firstSeq: 1, lines: ['y'.repeat(2000)] } });
+    expect(ch.backlog()).toBeGreaterThan(3000);
+    port2.postMessage({ t: RECEIPT, n: 1 });
+    await waitUntil(() => ch.backlog() > 0 && ch.backlog() < 2100);
+    port2.postMessage({ t: RECEIPT, n: 2 });
+    await waitUntil(() => ch.backlog() === 0);
+    // receipts are transport-level: the RPC never sees them; garbage receipts change nothing
+    port2.postMessage({ t: RECEIPT, n: -1 });
+    port2.postMessage({ t: RECEIPT, n: 'x' });
+    port2.postMessage({ t: 'req', id: 1, method: 'hello', params: {} });
+    await waitUntil(() => seen.length === 1);
+    expect(seen).toEqual([{ t: 'req', id: 1, method: 'hello', params: {} }]);
+    expect(ch.backlog()).toBe(0);
+  });
+
+  it('a page that stops reading gets a gap instead of more log batches (the WebSocket throttling, over the port)', async () => {
+    // A running job that prints a lot; the page acknowledges once (receipts on) and then stalls.
+    const script = join(dir, 'chatty');
+    writeFileSync(script, '#!/bin/sh\nif [ "$1" = version ]; then echo "Version: 2026.1.0"; exit 0; fi\ni=0\nwhile [ $i -lt 400 ]; do head -c 20000 /dev/zero | tr "\\\\0" "a"; echo; i=$((i+1)); done\nsleep 30\n');
+    chmodSync(script, 0o755);
+    writeFileSync(join(dir, 'kitchen.yaml'), 'esphome:\n  name: kitchen\n');
+    await engine.stop();
+    engine = new JobEngine({ configDir: dir, persist: false, esphome: [script] });
+    await engine.start();
+    service.dispose();
+    service = new ApiService({ jobs: engine, settings: SettingsStore.forDataDir(join(dir, '.kiln')), defaultEsphome: [script], desktop: true });
+    const win = start();
+    const frame = win.webContents.mainFrame;
+    ipcMain.simulateSend(IPC.connect, new IpcMainEventLike(win.webContents, frame));
+    const port = frame.posted[0]!.transfer[0]!;
+    const c = client(port);
+    port.postMessage({ t: RECEIPT, n: 0 });
+    await c.call('hello', { protocol: PROTOCOL_VERSION });
+    const res = (await c.call('compile', { configuration: 'kitchen.yaml' })) as { result: { job_id: string } };
+    await c.call('followLog', { jobId: res.result.job_id });
+    const gap = await waitUntil(() => c.events.find((e) => (e as { event?: string }).event === 'logGap'), { what: 'a logGap event' });
+    expect(gap).toMatchObject({ t: 'evt', event: 'logGap', data: { jobId: res.result.job_id } });
+    await engine.cancel(res.result.job_id);
   });
 });

@@ -3,7 +3,7 @@
 // asar header reader pack:check uses (against an archive made by @electron/asar).
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Configuration } from 'electron-builder';
@@ -59,6 +59,54 @@ describe('electron.config.ts', () => {
     const forced = await loadConfig({ KILN_ELECTRON_DIST: '/tmp/stub', KILN_FUSES: '1', KILN_E2E_INSPECT: '1' });
     expect(forced.electronFuses?.enableNodeCliInspectArguments).toBe(true);
     expect(forced.electronFuses?.runAsNode).toBe(false);
+  });
+});
+
+describe('packaging metadata and associations (issue 17 defects 2–4, 11)', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    homepage?: string;
+    author?: { name?: string; email?: string };
+    license?: string;
+    desktopName?: string;
+    scripts: Record<string, string>;
+  };
+
+  it('package.json has what the deb target requires (homepage, author with email, license) and desktopName', () => {
+    expect(pkg.homepage).toMatch(/^https:\/\//);
+    expect(pkg.author?.name).toBeTruthy();
+    expect(pkg.author?.email).toMatch(/^[^@\s]+@[^@\s]+$/);
+    expect(pkg.license).toBeTruthy();
+    expect(pkg.desktopName).toBe(`${APP_ID}.desktop`);
+  });
+
+  it('`npm run dist` builds first (a fresh checkout has no out/, an old one a stale out/)', () => {
+    expect(pkg.scripts.dist).toMatch(/^npm run build && electron-builder --config electron.config.ts /);
+  });
+
+  it('deb.depends extends electron-builder\'s own defaults (read from its source), never replaces them', async () => {
+    const src = readFileSync(join(ROOT, 'node_modules', 'app-builder-lib', 'out', 'targets', 'FpmTarget.js'), 'utf8');
+    const m = /case "deb":\s*return (\[[^\]]*\])/.exec(src);
+    expect(m).not.toBeNull();
+    const defaults = JSON.parse(m![1]!) as string[];
+    expect(defaults).toEqual(expect.arrayContaining(['libgtk-3-0', 'libxtst6', 'libatspi2.0-0', 'libuuid1']));
+    const c = await loadConfig({});
+    expect(c.deb?.depends).toEqual(expect.arrayContaining(defaults));
+  });
+
+  it('YAML "Open with": Linux lists the existing media types (no new type), macOS ranks Kiln Alternate, Windows registers none', async () => {
+    const c = await loadConfig({});
+    expect(c.linux?.mimeTypes).toEqual(expect.arrayContaining(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml']));
+    expect(c.linux?.syncDesktopName).toBe(true);
+    expect(c.fileAssociations).toBeUndefined(); // top level would reach NSIS (default handler) and define mime types
+    expect(c.linux?.fileAssociations).toBeUndefined();
+    expect(c.win?.fileAssociations).toBeUndefined();
+    expect(c.mac?.fileAssociations).toEqual([expect.objectContaining({ ext: ['yaml', 'yml'], rank: 'Alternate' })]);
+  });
+
+  it('the desktop renderer is minified like the web build', async () => {
+    const mod = (await import('../../../electron.vite.config')).default as unknown as (env: { command: string; mode: string }) => Promise<{ renderer?: { build?: { minify?: unknown } } }>;
+    const cfg = await mod({ command: 'build', mode: 'production' });
+    expect(cfg.renderer?.build?.minify).toBe(true);
   });
 });
 

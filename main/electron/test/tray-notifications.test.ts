@@ -1,5 +1,6 @@
 // ElectronDesktop end to end on the fake electron module: core events → DesktopPolicy → tray
 // menu/tooltip/icon and OS notifications (click focuses + selects, fallback to toasts).
+import { resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 vi.mock('electron', () => import('./fake-electron'));
@@ -9,9 +10,11 @@ import { EventBus } from '../../core/events';
 import { createJob, markRunning, markTerminal, type FirmwareJob } from '../../core/jobs/model';
 import { ElectronDesktop } from '../electron-desktop';
 import { ElectronNotifier } from '../notifications';
-import { TrayController, trayIconSet, trayMenuTemplate, type TrayActions } from '../tray';
+import { TrayController, trayBuildServer, trayIconSet, trayMenuTemplate, type TrayActions } from '../tray';
 import { fake, resetFakeElectron, type FakeMenuItem, type NativeImage } from './fake-electron';
 
+/** The real tray icons (the double's nativeImage reads them; a wrong path gives an empty image). */
+const ICONS = resolve('assets', 'tray');
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 const labels = (items: FakeMenuItem[]) => items.filter((i) => i.type !== 'separator').map((i) => i.label);
 
@@ -70,10 +73,10 @@ describe('tray menu', () => {
 
 describe('TrayController', () => {
   it('creates the tray with an icon and a context menu, rebuilding the menu only on change', () => {
-    const ctl = new TrayController(trayIconSet('/icons', 'linux'), actions(), 'linux');
+    const ctl = new TrayController(trayIconSet(ICONS, 'linux'), actions(), 'linux');
     ctl.create();
     const tray = fake.trays[0];
-    expect((tray.image as NativeImage).path).toBe('/icons/idle-22.png');
+    expect((tray.image as NativeImage).path).toBe(ICONS + '/idle-22.png');
     expect(tray.tooltip).toBe('Kiln — idle');
     expect(tray.menu).not.toBeNull();
     expect(tray.setContextMenuCalls).toBe(1);
@@ -82,29 +85,85 @@ describe('TrayController', () => {
     expect(ctl.update(running)).toBe(true);
     expect(tray.setContextMenuCalls).toBe(2);
     expect(tray.tooltip).toBe('Building kitchen on buildbox');
-    expect((tray.image as NativeImage).path).toBe('/icons/running-22.png');
+    expect((tray.image as NativeImage).path).toBe(ICONS + '/running-22.png');
     expect(labels(tray.menu!.items)).toContain('Building kitchen on buildbox');
 
     expect(ctl.update({ ...running, current: [...running.current] })).toBe(false); // same content
     expect(tray.setContextMenuCalls).toBe(2);
 
     ctl.update({ ...EMPTY_TRAY_STATE, failed: 2 });
-    expect((tray.image as NativeImage).path).toBe('/icons/failed-22.png');
+    expect((tray.image as NativeImage).path).toBe(ICONS + '/failed-22.png');
     ctl.destroy();
     expect(tray.destroyed).toBe(true);
   });
 
   it('uses the template image and a title count on macOS, 32 px PNGs on Windows', () => {
-    const mac = new TrayController(trayIconSet('/icons', 'darwin'), actions(), 'darwin');
+    const mac = new TrayController(trayIconSet(ICONS, 'darwin'), actions(), 'darwin');
     mac.create();
     const img = fake.trays[0].image as NativeImage;
-    expect(img.path).toBe('/icons/trayTemplate.png');
+    expect(img.path).toBe(ICONS + '/trayTemplate.png');
     expect(img.template).toBe(true);
     mac.update({ ...EMPTY_TRAY_STATE, running: 1, queued: 2 });
     expect(fake.trays[0].title).toBe('3');
-    const win = new TrayController(trayIconSet('/icons', 'win32'), actions(), 'win32');
+    const win = new TrayController(trayIconSet(ICONS, 'win32'), actions(), 'win32');
     win.create();
-    expect((fake.trays[1].image as NativeImage).path).toBe('/icons/idle-32.png');
+    expect((fake.trays[1].image as NativeImage).path).toBe(ICONS + '/idle-32.png');
+  });
+});
+
+describe('tray icons and the build-server section', () => {
+  it('a wrong icon directory (e.g. a bad path inside app.asar) is reported, not silently blank', () => {
+    const reported: string[] = [];
+    const ctl = new TrayController(trayIconSet('/nowhere/tray', 'linux', (m) => reported.push(m)), actions(), 'linux');
+    ctl.create();
+    expect((fake.trays[0]!.image as NativeImage).isEmpty()).toBe(true);
+    expect(reported).toEqual(['tray icon missing or not an image: /nowhere/tray/idle-22.png']);
+    const ok: string[] = [];
+    new TrayController(trayIconSet(ICONS, 'linux', (m) => ok.push(m)), actions(), 'linux').create();
+    expect((fake.trays[1]!.image as NativeImage).isEmpty()).toBe(false);
+    expect(ok).toEqual([]);
+  });
+
+  const role = (o: { enabled?: boolean; listening?: boolean; senders?: Array<{ connected: boolean }> } = {}) =>
+    ({
+      enabled: o.enabled ?? true,
+      listening: o.listening ?? true,
+      port: 6055,
+      listenError: o.listening === false ? 'EADDRINUSE' : '',
+      senders: (o.senders ?? []).map((s, i) => ({ dashboardId: `d${i}`, pin: 'p', label: `s${i}`, peerIp: '', pairedAt: '', connected: s.connected })),
+    }) as unknown as Parameters<typeof trayBuildServer>[0];
+
+  it('says off / listening / building for <sender>, counts paired senders, offers pairing and stop', () => {
+    const a = actions({ openPairingWindow: () => a.calls.push('pair'), stopBuildServer: () => a.calls.push('stop') } as Partial<TrayActions>);
+    const job = createJob({ job_type: 'compile', configuration: 'kitchen.yaml' });
+    markRunning(job);
+    job.remote_peer = 'dash-1';
+    job.remote_peer_label = 'desk';
+    expect(trayBuildServer(null, [])).toBeNull(); // no role in this app: no section
+    const off = trayMenuTemplate(EMPTY_TRAY_STATE, a, trayBuildServer(role({ enabled: false }), [])) as FakeMenuItem[];
+    expect(labels(off)).toContain('Build server: off');
+    expect(labels(off)).not.toContain('Stop build server');
+    expect(off.find((i) => i.label === 'Open pairing window')!.enabled).toBe(false);
+    const listening = trayMenuTemplate(EMPTY_TRAY_STATE, a, trayBuildServer(role({ senders: [{ connected: true }, { connected: false }] }), [])) as FakeMenuItem[];
+    expect(labels(listening)).toEqual(expect.arrayContaining(['Build server: listening on port 6055', '2 paired senders (1 connected)', 'Open pairing window', 'Stop build server']));
+    listening.find((i) => i.label === 'Open pairing window')!.click!();
+    listening.find((i) => i.label === 'Stop build server')!.click!();
+    expect(a.calls).toEqual(['pair', 'stop']);
+    const building = trayMenuTemplate(EMPTY_TRAY_STATE, a, trayBuildServer(role({ senders: [{ connected: true }] }), [job])) as FakeMenuItem[];
+    expect(labels(building)).toContain('Build server: building kitchen for desk');
+    expect(labels(building)).toContain('1 paired sender (1 connected)');
+    const offline = trayMenuTemplate(EMPTY_TRAY_STATE, a, trayBuildServer(role({ listening: false }), [])) as FakeMenuItem[];
+    expect(labels(offline)).toContain('Build server: not listening (EADDRINUSE)');
+  });
+
+  it('TrayController re-renders the section only when it changed', () => {
+    const ctl = new TrayController(trayIconSet(ICONS, 'linux'), actions(), 'linux');
+    ctl.create();
+    const calls = fake.trays[0]!.setContextMenuCalls;
+    expect(ctl.setBuildServer(trayBuildServer(role(), []))).toBe(true);
+    expect(ctl.setBuildServer(trayBuildServer(role(), []))).toBe(false);
+    expect(fake.trays[0]!.setContextMenuCalls).toBe(calls + 1);
+    expect(fake.trays[0]!.tooltip).toContain('Build server: listening on port 6055');
   });
 });
 
@@ -115,7 +174,7 @@ describe('notifications through ElectronDesktop', () => {
     const focused: string[] = [];
     const selected: string[] = [];
     const toasts: DesktopNotice[] = [];
-    const tray = new TrayController(trayIconSet('/icons', 'linux'), actions(), 'linux');
+    const tray = new TrayController(trayIconSet(ICONS, 'linux'), actions(), 'linux');
     tray.create();
     const notifier = new ElectronNotifier({
       focusWindow: () => focused.push('focus'),

@@ -81,7 +81,8 @@ export function openMessagePort(bridge: KilnBridge, timeoutMs = 10_000): Promise
   });
 }
 
-function portChannel(port: MessagePort): ClientChannel {
+/** A DOM MessagePort as a ClientChannel (exported for its test). */
+export function portChannel(port: MessagePort): ClientChannel {
   const messageFns = new Set<(msg: unknown) => void>();
   const closeFns = new Set<(info: { code: number; reason: string }) => void>();
   let closed = false;
@@ -90,12 +91,24 @@ function portChannel(port: MessagePort): ClientChannel {
     closed = true;
     for (const fn of [...closeFns]) fn({ code: 1006, reason });
   };
+  // Receipts for main's back-pressure (main/electron/rpc-port.ts): "I have handled the first n
+  // messages", at most every 50 ms. A busy page sends them late, so main sees its backlog grow
+  // and turns excess log output into a gap, as the WebSocket's bufferedAmount does in a browser.
+  let received = 0;
+  let receiptTimer: ReturnType<typeof setTimeout> | null = null;
+  const sendReceipt = () => {
+    receiptTimer = null;
+    if (!closed) port.postMessage({ t: 'rcv', n: received });
+  };
   port.onmessage = (ev) => {
+    received++;
     for (const fn of [...messageFns]) fn(ev.data);
+    receiptTimer ??= setTimeout(sendReceipt, 50);
   };
   // MessagePort 'close' events exist in recent Chromium; main also sends nothing after close.
   port.addEventListener('close', () => fireClose('port closed'));
   port.start();
+  port.postMessage({ t: 'rcv', n: 0 }); // receipts supported
   return {
     send: (msg) => port.postMessage(msg),
     onMessage: (fn) => {

@@ -1,8 +1,9 @@
-// Settings: esphome command, config dir, remote-build routing, notifications.
+// Settings: esphome command, config dir, remote-build routing, notifications, launch at login.
 import { useEffect, useState } from 'react';
 import { VERSION_POLICY_VALUES, type Settings, type VersionPolicy } from '../../../preload/contract';
 import { useApp } from '../store/app';
 import { errorMessage, getBackend } from '../sync';
+import { LaunchAtLoginSetting } from './LaunchAtLoginSetting';
 
 const POLICY_TEXT: Record<VersionPolicy, string> = {
   any: 'Any version (default)',
@@ -109,6 +110,7 @@ export function SettingsView() {
           Tell me when a job finishes or a build server disconnects
         </label>
       </section>
+      <LaunchAtLoginSetting settings={settings} save={save} />
       {note ? (
         <p className="muted pad" role="status">
           {note}
