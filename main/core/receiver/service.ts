@@ -10,10 +10,10 @@ import type { ReceiverSession } from '../peer-link/session';
 import { chunkCount, chunkFrames, CHUNK_SIZE, sendFrames } from '../peer-link/transfer';
 import { ArtifactPackError, packArtifacts, type PackedArtifacts } from './artifact-pack';
 import { BundleExtractError, extractBundle } from './bundle-extract';
-import { senderDirName } from './filename';
+import { senderKey } from './filename';
 import { SubmitIntake, type AcceptedSubmit } from './submit-intake';
 import { capErrorMessage, isStr, splitOutputLine, type Frame, type SubmitReason } from './wire';
-import { deviceWorkspace, remoteBuildsRoot, senderEsphomeDataDir, senderWorkspace, touchWorkspace, WorkspaceSweeper } from './workspace';
+import { deviceWorkspace, remoteBuildsRoot, SENDER_DATA_DIR, senderEsphomeDataDir, senderWorkspace, touchWorkspace, WorkspaceSweeper } from './workspace';
 
 export const CANCELLED_BEFORE_QUEUED = 'cancelled by the offloader before the build was queued';
 export const BUNDLE_FAILURE_PREFIX = 'receiver could not process the bundle: ';
@@ -81,6 +81,8 @@ export interface BuildReceiverOptions {
 
 interface PendingExtract {
   dashboardId: string;
+  /** senderKey(dashboard_id, pin) of the submitting session. */
+  key: string;
   jobId: string;
   abort: AbortController;
 }
@@ -94,6 +96,8 @@ interface SenderState {
 
 interface SessionState {
   session: ReceiverSession;
+  /** senderKey(dashboard_id, pin): the identity every per-sender resource is keyed on. */
+  key: string;
   intake: SubmitIntake;
   downloading: boolean;
   offMessage: () => void;
@@ -106,7 +110,10 @@ export class BuildReceiver {
   private readonly sessions: ReceiverSessions;
   private readonly log: (message: string) => void;
   private readonly states = new Map<ReceiverSession, SessionState>();
+  /** Per sender, by senderKey (full dashboard_id + pinned key), never by an id prefix. */
   private readonly senders = new Map<string, SenderState>();
+  /** Receiver job id → senderKey of the sender that submitted it. */
+  private readonly jobOwners = new Map<string, string>();
   private readonly offs: Array<() => void> = [];
   private readonly sweeper: WorkspaceSweeper;
   private started = false;
@@ -192,8 +199,10 @@ export class BuildReceiver {
 
   private attach(session: ReceiverSession): void {
     if (this.stopped || this.states.has(session)) return;
+    const key = senderKey(session.dashboardId, session.pin);
     const state: SessionState = {
       session,
+      key,
       downloading: false,
       offMessage: () => undefined,
       intake: new SubmitIntake({
@@ -203,8 +212,8 @@ export class BuildReceiver {
           this.log(`terminating session of ${session.label || session.dashboardId}: ${detail}`);
           void session.close('malformed_frame', detail);
         },
-        isExtracting: (jobId) => this.senders.get(session.dashboardId)?.pending.has(jobId) ?? false,
-        onAccepted: (submit) => this.schedule(session, submit),
+        isExtracting: (jobId) => this.senders.get(key)?.pending.has(jobId) ?? false,
+        onAccepted: (submit) => this.schedule(session, key, submit),
       }),
     };
     state.offMessage = session.onMessage((msg) => this.onFrame(state, msg));
@@ -228,7 +237,7 @@ export class BuildReceiver {
       case 'submit_job_chunk':
         return st.intake.chunk(msg);
       case 'cancel_job':
-        if (isStr(msg.job_id)) void this.cancelFromSender(st.session.dashboardId, msg.job_id);
+        if (isStr(msg.job_id)) void this.cancelFromSender(st.key, st.session.dashboardId, msg.job_id);
         return;
       case 'download_artifacts':
         return this.download(st, msg);
@@ -255,27 +264,27 @@ export class BuildReceiver {
 
   // ---------------------------------------------------------------- submit → extract → enqueue
 
-  private senderState(dashboardId: string): SenderState {
-    let s = this.senders.get(dashboardId);
+  private senderState(key: string): SenderState {
+    let s = this.senders.get(key);
     if (!s) {
       s = { tail: Promise.resolve(), pending: new Map() };
-      this.senders.set(dashboardId, s);
+      this.senders.set(key, s);
     }
     return s;
   }
 
-  private schedule(session: ReceiverSession, submit: AcceptedSubmit): void {
+  private schedule(session: ReceiverSession, key: string, submit: AcceptedSubmit): void {
     const dashboardId = session.dashboardId;
-    const sender = this.senderState(dashboardId);
-    const pending: PendingExtract = { dashboardId, jobId: submit.jobId, abort: new AbortController() };
+    const sender = this.senderState(key);
+    const pending: PendingExtract = { dashboardId, key, jobId: submit.jobId, abort: new AbortController() };
     sender.pending.set(submit.jobId, pending);
     // Serialised per sender, off the receive loop: pings and cancels keep being served.
     sender.tail = sender.tail.then(() => this.process(session, submit, pending)).catch((err: Error) => this.log(`post-ack processing failed: ${err.message}`));
   }
 
   private async process(session: ReceiverSession, submit: AcceptedSubmit, pending: PendingExtract): Promise<void> {
-    const { dashboardId } = pending;
-    const sender = this.senderState(dashboardId);
+    const { dashboardId, key } = pending;
+    const sender = this.senderState(key);
     const signal = pending.abort.signal;
     const fail = (reason: SubmitReason, detail: string): void => {
       sender.pending.delete(submit.jobId);
@@ -284,8 +293,8 @@ export class BuildReceiver {
       if (live) this.send(live, { type: 'job_state_changed', job_id: submit.jobId, status: 'failed', error_message: capErrorMessage(`${BUNDLE_FAILURE_PREFIX}${reason}`) });
     };
     if (signal.aborted) return;
-    const deviceDir = deviceWorkspace(this.dataDir, dashboardId, submit.configurationFilename);
-    const senderDir = senderWorkspace(this.dataDir, dashboardId);
+    const deviceDir = deviceWorkspace(this.dataDir, key, submit.configurationFilename);
+    const senderDir = senderWorkspace(this.dataDir, key);
     let configuration: string;
     try {
       configuration = this.configurationFor(join(deviceDir, submit.configurationFilename));
@@ -331,6 +340,7 @@ export class BuildReceiver {
     try {
       // Leaving `pending` and entering the engine happen in the same tick: a cancel_job sees one or the other.
       sender.pending.delete(submit.jobId);
+      this.recordOwner(job.job_id, key);
       this.engine.enqueue([job]);
       this.log(`queued ${job.job_type} ${configuration} for ${label || dashboardId} (their job ${submit.jobId}, ours ${job.job_id})`);
     } catch (err) {
@@ -371,25 +381,33 @@ export class BuildReceiver {
 
   // ---------------------------------------------------------------- cancel_job (§9.6)
 
-  private async cancelFromSender(dashboardId: string, jobId: string): Promise<void> {
-    const pending = this.senders.get(dashboardId)?.pending.get(jobId);
+  private async cancelFromSender(key: string, dashboardId: string, jobId: string): Promise<void> {
+    const pending = this.senders.get(key)?.pending.get(jobId);
     if (pending) {
-      this.senders.get(dashboardId)!.pending.delete(jobId);
+      this.senders.get(key)!.pending.delete(jobId);
       pending.abort.abort(new Error(CANCELLED_BEFORE_QUEUED));
       const live = this.liveSession(dashboardId);
       if (live) this.send(live, { type: 'job_state_changed', job_id: jobId, status: 'cancelled', error_message: CANCELLED_BEFORE_QUEUED });
       this.log(`job ${jobId} of ${dashboardId} cancelled before it was queued`);
       return;
     }
-    const job = this.findJob(dashboardId, jobId);
+    const job = this.findJob(key, jobId);
     // Unknown or already finished: ignored silently.
     if (!job || !isActive(job)) return;
     await this.engine.cancel(job.job_id, { by: 'remote' }).catch(() => undefined);
   }
 
-  /** The newest retained receiver job for (sender, their job_id). */
-  private findJob(dashboardId: string, jobId: string): FirmwareJob | undefined {
-    return this.engine.getJobs().find((j) => j.remote_peer === dashboardId && j.remote_job_id === jobId);
+  /** The newest retained receiver job for (sender key, their job_id). */
+  private findJob(key: string, jobId: string): FirmwareJob | undefined {
+    return this.engine.getJobs().find((j) => j.remote_job_id === jobId && this.jobOwners.get(j.job_id) === key);
+  }
+
+  private recordOwner(receiverJobId: string, key: string): void {
+    this.jobOwners.set(receiverJobId, key);
+    // Forget owners of jobs the engine no longer retains (keeps the map as small as its history).
+    if (this.jobOwners.size % 64 === 0) {
+      for (const id of [...this.jobOwners.keys()]) if (!this.engine.getJob(id)) this.jobOwners.delete(id);
+    }
   }
 
   // ---------------------------------------------------------------- fan-out (§9.2, §9.4)
@@ -425,7 +443,8 @@ export class BuildReceiver {
   private onTerminal(job: FirmwareJob, status: 'completed' | 'failed' | 'cancelled'): void {
     this.onLaneTransition(job);
     this.fanState(job, status);
-    if (job.remote_peer) void touchWorkspace(senderWorkspace(this.dataDir, job.remote_peer));
+    const owner = this.jobOwners.get(job.job_id);
+    if (owner) void touchWorkspace(senderWorkspace(this.dataDir, owner));
     if (status === 'completed' && job.remote_peer && job.job_type === 'compile') this.prepack(job);
   }
 
@@ -459,13 +478,15 @@ export class BuildReceiver {
   }
 
   private pack(job: FirmwareJob): Promise<PackedArtifacts> {
+    const owner = this.jobOwners.get(job.job_id);
+    if (!owner) return Promise.reject(new ArtifactPackError('build_dir_missing', 'this build server no longer knows which sender built this job'));
     const yamlPath = resolve(this.engine.configDir, job.configuration);
-    const esphomeDataDir = senderEsphomeDataDir(this.dataDir, job.remote_peer);
+    const esphomeDataDir = senderEsphomeDataDir(this.dataDir, owner);
     const yamlName = yamlPath.split(sep).pop()!;
     return packArtifacts({
       storageJsonPath: join(esphomeDataDir, 'storage', `${yamlName}.json`),
       esphomeDataDir,
-      allowedRoot: senderWorkspace(this.dataDir, job.remote_peer),
+      allowedRoot: senderWorkspace(this.dataDir, owner),
     });
   }
 
@@ -491,7 +512,7 @@ export class BuildReceiver {
       this.send(session, frame);
     };
     if (st.downloading) return refuse('duplicate_download');
-    const job = this.findJob(session.dashboardId, jobId);
+    const job = this.findJob(st.key, jobId);
     if (!job) return refuse('unknown_job');
     if (job.status !== 'completed') return refuse('job_not_completed');
     st.downloading = true;
@@ -530,12 +551,16 @@ export class BuildReceiver {
   /** §9.5 / esphome-cli.md §6.2: receiver builds get a per-sender ESPHOME_DATA_DIR. */
   private jobEnv(job: FirmwareJob): Record<string, string | undefined> {
     if (!job.remote_peer) return {};
-    return { ESPHOME_DATA_DIR: senderEsphomeDataDir(this.dataDir, job.remote_peer), ESPHOME_IS_HA_ADDON: undefined };
+    const owner = this.jobOwners.get(job.job_id);
+    // A receiver job without a known owner is a leftover (cancelled at start): never let it use
+    // the default data dir or another sender's.
+    const dataDir = owner ? senderEsphomeDataDir(this.dataDir, owner) : join(this.root, '.orphaned', SENDER_DATA_DIR);
+    return { ESPHOME_DATA_DIR: dataDir, ESPHOME_IS_HA_ADDON: undefined };
   }
 
   private senderBusy(dir: string): boolean {
-    for (const [id, s] of this.senders) if (senderDirName(id) === dir && s.pending.size > 0) return true;
-    return this.engine.getJobs().some((j) => isActive(j) && j.remote_peer !== '' && senderDirName(j.remote_peer) === dir);
+    if ((this.senders.get(dir)?.pending.size ?? 0) > 0) return true;
+    return this.engine.getJobs().some((j) => isActive(j) && j.remote_peer !== '' && this.jobOwners.get(j.job_id) === dir);
   }
 }
 

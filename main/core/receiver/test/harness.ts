@@ -13,6 +13,7 @@ import { ReceiverPairing } from '../../peer-link/receiver-pairing';
 import { ReceiverPeerStore } from '../../peer-link/receiver-store';
 import type { PeerMessage } from '../../peer-link/session';
 import { generateX25519KeyPair } from '../../peer-link/x25519';
+import { senderKey } from '../filename';
 import { BuildReceiver, type BuildReceiverOptions } from '../service';
 
 export const REPO_ROOT = resolve(__dirname, '../../../..');
@@ -37,6 +38,8 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 export interface SenderHandle {
   dashboardId: string;
+  /** senderKey(dashboardId, pin): the name of this sender's workspace under remote_builds/. */
+  key: string;
   identity: PeerLinkIdentity;
   session: OffloaderSession;
   frames: PeerMessage[];
@@ -122,6 +125,7 @@ export async function startStack(over: { env?: Record<string, string>; receiver?
       const frames: PeerMessage[] = [];
       const h: SenderHandle = {
         dashboardId,
+        key: senderKey(dashboardId, sid.pin),
         identity: sid,
         session: r.session,
         frames,

@@ -16,6 +16,7 @@ import { OffloaderPairingFlow } from '../../peer-link/offloader-pairing';
 import { downloadArtifacts, materializeArtifacts, submitJob } from '../../peer-link/offloader-jobs';
 import type { PeerMessage } from '../../peer-link/session';
 import { openPeerLinkState, type PeerLinkState } from '../../peer-link/state';
+import { senderKey } from '../filename';
 import { extractTarGzSafely } from '../safe-tar';
 import { REPO_ROOT, SIM, waitFor } from './harness';
 
@@ -165,7 +166,7 @@ describe('kiln receiver (child process)', () => {
     expect(dl.firmwareOffset).toBe('0x10000');
     const x = await tmp('kiln-x-');
     await extractTarGzSafely(dl.tarball, x, { maxUncompressedBytes: 1 << 28 });
-    const receiverFw = join(dataDir, 'remote_builds', o.state.dashboardId.slice(0, 8), '.esphome', 'build', 'living-room', '.pioenvs', 'living-room', 'firmware.bin');
+    const receiverFw = join(dataDir, 'remote_builds', senderKey(o.state.dashboardId, o.state.identity.pin), '.esphome', 'build', 'living-room', '.pioenvs', 'living-room', 'firmware.bin');
     expect((await readFile(join(x, '.pioenvs/living-room/firmware.bin'))).equals(await readFile(receiverFw))).toBe(true);
     const m = await materializeArtifacts({ tarball: dl.tarball, configDir: senderConfig, configuration: 'living-room.yaml' });
     expect((await readFile(m.firmwareBinPath)).equals(await readFile(receiverFw))).toBe(true);
