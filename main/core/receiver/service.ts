@@ -11,6 +11,7 @@ import { chunkCount, chunkFrames, CHUNK_SIZE, sendFrames } from '../peer-link/tr
 import { ArtifactPackError, packArtifacts, type PackedArtifacts } from './artifact-pack';
 import { BundleExtractError, extractBundle } from './bundle-extract';
 import { senderKey } from './filename';
+import { mkdirPrivate } from '../private-fs';
 import { SubmitIntake, type AcceptedSubmit } from './submit-intake';
 import { capErrorMessage, isStr, splitOutputLine, type Frame, type SubmitReason } from './wire';
 import { deviceWorkspace, remoteBuildsRoot, SENDER_DATA_DIR, senderEsphomeDataDir, senderWorkspace, touchWorkspace, WorkspaceSweeper } from './workspace';
@@ -310,6 +311,9 @@ export class BuildReceiver {
       // is cancelled and awaited first (a resubmit supersedes it anyway).
       await this.stopRunningBuild(configuration, submit.jobId);
       if (signal.aborted) return;
+      // The sender's tree and its ESPHOME_DATA_DIR exist 0700 before esphome writes into them
+      // (esphome's own files follow its umask; these directories keep other users out).
+      await mkdirPrivate(senderEsphomeDataDir(this.dataDir, key));
       await extractBundle({
         bundle: submit.bundle,
         root: this.root,

@@ -1,7 +1,6 @@
 // `kiln receiver`: a headless build server. Runs only the peer-link listener, the job engine and
 // the BuildReceiver — no GUI, no offloader role. With no approved sender it opens a key-mode
 // pairing window (peer-link-protocol.md §5.3) and prints the fingerprint and the one-time key.
-import { mkdirSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { EventBus } from '../../core/events';
@@ -17,6 +16,7 @@ import { normalisePairingKey, PAIRING_KEY_ALPHABET } from '../../core/peer-link/
 import { ReceiverPairing } from '../../core/peer-link/receiver-pairing';
 import { openPeerLinkState } from '../../core/peer-link/state';
 import { BuildReceiver, cancelReceiverJobs } from '../../core/receiver/service';
+import { mkdirPrivateSync } from '../../core/private-fs';
 
 export const READY_MARKER = 'KILN_RECEIVER_READY';
 export const DEFAULT_RECEIVER_PORT = 6055;
@@ -124,7 +124,7 @@ function jobName(job: FirmwareJob): string {
 
 /** Starts the build server; resolves once the listener is bound and the banner is printed. */
 export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print: Printer): Promise<HeadlessReceiver> {
-  mkdirSync(opts.dataDir, { recursive: true });
+  mkdirPrivateSync(opts.dataDir);
   const bus = new EventBus();
   const report = (m: string): void => print.err(`kiln receiver: ${m}`);
   const state = await openPeerLinkState(opts.dataDir, { bus, report });
