@@ -58,6 +58,7 @@ export class ReceiverPairing {
   private readonly changeListeners = new Set<(dashboardId: string, status: 'approved' | 'removed' | 'pending') => void>();
   private readonly removedListeners = new Set<(dashboardId: string) => void>();
   private keyMode: { key: string; allowedSources?: Set<string> } | undefined;
+  private keyModeWriting = false;
   private readonly report: Reporter;
   private readonly now: () => number;
 
@@ -84,14 +85,20 @@ export class ReceiverPairing {
     return this.store.list();
   }
 
-  /** Approves a PENDING row: it is persisted (flushed) before waiting polls are answered. */
+  /**
+   * Approves a PENDING row: it is written to disk before anything else changes. A failed write
+   * leaves the request PENDING (the user can retry) and throws.
+   */
   async approve(dashboardId: string): Promise<StoredPeer> {
     const row = this.pendingRows.get(dashboardId);
     if (!row) throw new ApiError('not_found', 'That request is no longer pending');
-    this.pendingRows.delete(dashboardId);
     const { label_auto: _labelAuto, ...peer } = row;
-    this.store.put(peer);
-    await this.store.flush();
+    try {
+      await this.store.putDurable(peer);
+    } catch (err) {
+      throw new ApiError('internal_error', `could not save the pairing: ${(err as Error).message}`);
+    }
+    this.pendingRows.delete(dashboardId);
     this.emitStatus(dashboardId, 'approved');
     return peer;
   }
@@ -161,7 +168,9 @@ export class ReceiverPairing {
       return approved.pin_sha256 === req.pin ? { intent_response: 'approved' } : { intent_response: 'rejected', reason: 'pin_mismatch' };
     }
     if (!this.window.isOpen) return { intent_response: 'no_pairing_window' };
-    if (this.keyMode && this.store.list().length === 0) return this.keyModeRequest(req);
+    // An armed key is checked whether or not senders exist: `kiln receiver --pairing-key K`
+    // adds a sender to a build server that already has some (issue 11, defect 12).
+    if (this.keyMode) return this.keyModeRequest(req);
     const existing = this.pendingRows.get(req.dashboardId);
     if (existing && existing.pin_sha256 !== req.pin) return { intent_response: 'rejected', reason: 'pin_mismatch' };
     const row: PendingPeer = {
@@ -258,7 +267,8 @@ export class ReceiverPairing {
     const sourceOk = !km.allowedSources || km.allowedSources.has(req.peerIp);
     // Evaluate the key even when the source is refused so both refusals take the same path.
     const keyOk = pairingKeysMatch(km.key, req.pairingKey);
-    if (!sourceOk || !keyOk) return { intent_response: 'no_pairing_window' };
+    // One approval at a time: a second matching request while the first is being written is refused.
+    if (!sourceOk || !keyOk || this.keyModeWriting) return { intent_response: 'no_pairing_window' };
     const peer: StoredPeer = {
       dashboard_id: req.dashboardId,
       pin_sha256: req.pin,
@@ -270,8 +280,16 @@ export class ReceiverPairing {
       friendly_name: req.friendlyName,
       ha_addon: req.haAddon,
     };
-    this.store.put(peer);
-    await this.store.flush(); // MUST be on disk before answering (§15)
+    // MUST be on disk before answering (§15). A failed write refuses and keeps the key armed.
+    this.keyModeWriting = true;
+    try {
+      await this.store.putDurable(peer);
+    } catch (err) {
+      this.report(`could not save the pairing of ${req.dashboardId}; the pairing key stays armed: ${(err as Error).message}`);
+      return { intent_response: 'no_pairing_window' };
+    } finally {
+      this.keyModeWriting = false;
+    }
     this.keyMode = undefined;
     this.window.close();
     this.emitStatus(req.dashboardId, 'approved');
