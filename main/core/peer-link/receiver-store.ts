@@ -1,6 +1,7 @@
 // Receiver-side persistent state (peer-link-protocol.md §15): approved senders (StoredPeer) and
 // the receiver settings, in one JSON file (`receiver-peers.json`). Only APPROVED rows live here;
 // PENDING rows are RAM-only and belong to ReceiverPairing.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultReporter, readJsonOrQuarantine, writeFileAtomic, type Reporter } from './atomic-json';
 import { isValidDashboardId, LABEL_MAX_CHARS } from './constants';
@@ -164,6 +165,22 @@ export class ReceiverPeerStore {
     this.writeChain = write;
     await write;
     this.peers.set(row.dashboard_id, row);
+  }
+
+  /**
+   * Ids of approved rows that another process (`kiln receiver senders remove`) took out of the
+   * file. A missing, unreadable or corrupt file removes nothing.
+   */
+  externallyRemoved(): string[] {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(this.file, 'utf8'));
+    } catch {
+      return [];
+    }
+    if (!isObject(raw) || !Array.isArray(raw.peers)) return [];
+    const onDisk = new Set((raw.peers as unknown[]).map((r) => (isObject(r) && isStr(r.dashboard_id) ? r.dashboard_id : '')));
+    return [...this.peers.keys()].filter((id) => !onDisk.has(id));
   }
 
   remove(dashboardId: string): boolean {
