@@ -40,8 +40,19 @@ export interface KeyModeOptions {
   allowedSources?: string[];
 }
 
+/** Bounds on what unauthenticated peers can make the pairing window hold (issue 11, defect 2). */
+export interface PairingLimits {
+  /** PENDING rows in the window at once; newcomers beyond are refused, the oldest stay. Default 16. */
+  maxPending?: number;
+  /** PENDING rows from one remote address. Default 4. */
+  maxPendingPerAddress?: number;
+  /** pair_requests one address may make per minute (approved senders are not counted). Default 30. */
+  pairRequestsPerAddressPerMinute?: number;
+}
+
 export interface ReceiverPairingOptions {
   store: ReceiverPeerStore;
+  limits?: PairingLimits;
   bus: EventBus;
   windowIdleMs?: number;
   report?: Reporter;
@@ -49,6 +60,11 @@ export interface ReceiverPairingOptions {
 }
 
 const KEY_MODE_HOLDER = 'key-mode';
+export const DEFAULT_MAX_PENDING = 16;
+export const DEFAULT_MAX_PENDING_PER_ADDRESS = 4;
+export const DEFAULT_PAIR_REQUESTS_PER_ADDRESS_PER_MINUTE = 30;
+/** Addresses remembered by the rate limiter; the least recently seen is forgotten beyond this. */
+const RATE_TABLE_MAX = 4096;
 
 export class ReceiverPairing {
   readonly store: ReceiverPeerStore;
@@ -61,9 +77,17 @@ export class ReceiverPairing {
   private keyModeWriting = false;
   private readonly report: Reporter;
   private readonly now: () => number;
+  private readonly limits: Required<PairingLimits>;
+  /** Recent pair_request times (ms) per remote address, for the per-address rate limit. */
+  private readonly recentRequests = new Map<string, number[]>();
 
   constructor(opts: ReceiverPairingOptions) {
     this.store = opts.store;
+    this.limits = {
+      maxPending: opts.limits?.maxPending ?? DEFAULT_MAX_PENDING,
+      maxPendingPerAddress: opts.limits?.maxPendingPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS,
+      pairRequestsPerAddressPerMinute: opts.limits?.pairRequestsPerAddressPerMinute ?? DEFAULT_PAIR_REQUESTS_PER_ADDRESS_PER_MINUTE,
+    };
     this.bus = opts.bus;
     this.report = opts.report ?? defaultReporter;
     this.now = opts.now ?? Date.now;
@@ -168,11 +192,22 @@ export class ReceiverPairing {
       return approved.pin_sha256 === req.pin ? { intent_response: 'approved' } : { intent_response: 'rejected', reason: 'pin_mismatch' };
     }
     if (!this.window.isOpen) return { intent_response: 'no_pairing_window' };
+    // Unauthenticated input: bounded per address and in total. Refusals use the existing
+    // `no_pairing_window` (what key mode answers for every refusal, §5.3): the window cannot take
+    // this request; a sender retries later.
+    if (!this.admitRequestFrom(req.peerIp)) return { intent_response: 'no_pairing_window' };
     // An armed key is checked whether or not senders exist: `kiln receiver --pairing-key K`
     // adds a sender to a build server that already has some (issue 11, defect 12).
     if (this.keyMode) return this.keyModeRequest(req);
     const existing = this.pendingRows.get(req.dashboardId);
     if (existing && existing.pin_sha256 !== req.pin) return { intent_response: 'rejected', reason: 'pin_mismatch' };
+    if (!existing) {
+      // The oldest rows stay; newcomers are refused while the window is full.
+      if (this.pendingRows.size >= this.limits.maxPending) return { intent_response: 'no_pairing_window' };
+      let fromAddress = 0;
+      for (const row of this.pendingRows.values()) if (row.peer_ip === req.peerIp) fromAddress++;
+      if (fromAddress >= this.limits.maxPendingPerAddress) return { intent_response: 'no_pairing_window' };
+    }
     const row: PendingPeer = {
       dashboard_id: req.dashboardId,
       pin_sha256: req.pin,
@@ -294,6 +329,21 @@ export class ReceiverPairing {
     this.window.close();
     this.emitStatus(req.dashboardId, 'approved');
     return { intent_response: 'approved' };
+  }
+
+  /** Sliding one-minute window of pair_requests per address; false when over the limit. */
+  private admitRequestFrom(address: string): boolean {
+    const now = this.now();
+    const times = (this.recentRequests.get(address) ?? []).filter((t) => now - t < 60_000);
+    this.recentRequests.delete(address); // re-inserted last: Map order = least recently seen first
+    if (times.length >= this.limits.pairRequestsPerAddressPerMinute) {
+      this.recentRequests.set(address, times);
+      return false;
+    }
+    times.push(now);
+    this.recentRequests.set(address, times);
+    while (this.recentRequests.size > RATE_TABLE_MAX) this.recentRequests.delete(this.recentRequests.keys().next().value as string);
+    return true;
   }
 
   private onWindowClosed(): void {
