@@ -10,12 +10,17 @@ import type { ReceiverSession } from '../peer-link/session';
 import { chunkCount, chunkFrames, CHUNK_SIZE, sendFrames } from '../peer-link/transfer';
 import { ArtifactPackError, packArtifacts, type PackedArtifacts } from './artifact-pack';
 import { BundleExtractError, extractBundle } from './bundle-extract';
-import { senderKey } from './filename';
+import { isSenderKey, senderKey } from './filename';
+import { rm } from 'node:fs/promises';
 import { mkdirPrivate } from '../private-fs';
 import { SubmitIntake, type AcceptedSubmit } from './submit-intake';
 import { capErrorMessage, isStr, splitOutputLine, type Frame, type SubmitReason } from './wire';
-import { deviceWorkspace, remoteBuildsRoot, SENDER_DATA_DIR, senderEsphomeDataDir, senderWorkspace, touchWorkspace, WorkspaceSweeper } from './workspace';
+import { deviceWorkspace, remoteBuildsRoot, SENDER_DATA_DIR, senderEsphomeDataDir, senderWorkspace, touchWorkspace, workspaceUsage, WorkspaceSweeper } from './workspace';
 
+export const DEFAULT_MAX_QUEUED_JOBS_PER_SENDER = 16;
+export const DEFAULT_MAX_BYTES_PER_SENDER = 256 * 1024 * 1024;
+export const DEFAULT_MAX_BYTES_TOTAL = 1024 * 1024 * 1024;
+export const DEFAULT_WORKSPACE_QUOTA_BYTES = 20 * 1024 * 1024 * 1024;
 export const CANCELLED_BEFORE_QUEUED = 'cancelled by the offloader before the build was queued';
 export const BUNDLE_FAILURE_PREFIX = 'receiver could not process the bundle: ';
 
@@ -72,6 +77,18 @@ export interface BuildReceiverOptions {
   maxUncompressedBundleBytes?: number;
   /** Bundle cap, default 128 MiB. */
   maxBundleBytes?: number;
+  /** Per sender: jobs waiting for extraction plus queued/running builds. Default 16. */
+  maxQueuedJobsPerSender?: number;
+  /** Per sender: bundle bytes held in memory (in flight + waiting for extraction). Default 256 MiB. */
+  maxBytesPerSender?: number;
+  /** All senders together: bundle bytes held in memory. Default 1 GiB. */
+  maxBytesTotal?: number;
+  /**
+   * Disk quota of the remote-build root (all sender workspaces). Before an extraction that would
+   * pass it, idle workspaces of other senders are removed oldest first; if that is not enough the
+   * job fails with queue_rejected. Default 20 GiB.
+   */
+  workspaceQuotaBytes?: number;
   log?: (message: string) => void;
   /**
    * Test seam: awaited after the ack and before extraction starts, with the job's abort signal
@@ -82,6 +99,8 @@ export interface BuildReceiverOptions {
 
 interface PendingExtract {
   dashboardId: string;
+  /** Bundle bytes held until extracted. */
+  bytes: number;
   /** senderKey(dashboard_id, pin) of the submitting session. */
   key: string;
   jobId: string;
@@ -124,6 +143,7 @@ export class BuildReceiver {
    * right after it sees `completed`, and packing during that round trip takes it off the critical
    * path of every remote build. Held until downloaded, or for `prepackTtlMs` at most.
    */
+  private diskLock: Promise<void> = Promise.resolve();
   private readonly prepacked = new Map<string, { packed: Promise<PackedArtifacts>; timer: NodeJS.Timeout }>();
 
   constructor(private readonly opts: BuildReceiverOptions) {
@@ -215,6 +235,7 @@ export class BuildReceiver {
         },
         isExtracting: (jobId) => this.senders.get(key)?.pending.has(jobId) ?? false,
         onAccepted: (submit) => this.schedule(session, key, submit),
+        admit: (jobId, totalBytes) => this.admit(key, session, jobId, totalBytes),
       }),
     };
     state.offMessage = session.onMessage((msg) => this.onFrame(state, msg));
@@ -277,7 +298,7 @@ export class BuildReceiver {
   private schedule(session: ReceiverSession, key: string, submit: AcceptedSubmit): void {
     const dashboardId = session.dashboardId;
     const sender = this.senderState(key);
-    const pending: PendingExtract = { dashboardId, key, jobId: submit.jobId, abort: new AbortController() };
+    const pending: PendingExtract = { dashboardId, key, bytes: submit.bundle.length, jobId: submit.jobId, abort: new AbortController() };
     sender.pending.set(submit.jobId, pending);
     // Serialised per sender, off the receive loop: pings and cancels keep being served.
     sender.tail = sender.tail.then(() => this.process(session, submit, pending)).catch((err: Error) => this.log(`post-ack processing failed: ${err.message}`));
@@ -311,18 +332,29 @@ export class BuildReceiver {
       // is cancelled and awaited first (a resubmit supersedes it anyway).
       await this.stopRunningBuild(configuration, submit.jobId);
       if (signal.aborted) return;
-      // The sender's tree and its ESPHOME_DATA_DIR exist 0700 before esphome writes into them
-      // (esphome's own files follow its umask; these directories keep other users out).
-      await mkdirPrivate(senderEsphomeDataDir(this.dataDir, key));
-      await extractBundle({
-        bundle: submit.bundle,
-        root: this.root,
-        deviceDir,
-        configurationFilename: submit.configurationFilename,
-        maxUncompressedBytes: this.opts.maxUncompressedBundleBytes,
-        maxCompressedBytes: this.opts.maxBundleBytes,
-        signal,
+      // Quota check and extraction hold the disk lock together: two senders cannot both pass
+      // the check for the same free space.
+      const quotaRefusal = await this.withDiskLock(async () => {
+        const refusal = await this.makeRoom(key, submit.bundle.length);
+        if (refusal || signal.aborted) return refusal;
+        await extractBundle({
+          bundle: submit.bundle,
+          root: this.root,
+          deviceDir,
+          configurationFilename: submit.configurationFilename,
+          maxUncompressedBytes: this.opts.maxUncompressedBundleBytes,
+          maxCompressedBytes: this.opts.maxBundleBytes,
+          signal,
+        });
+        return undefined;
       });
+      if (quotaRefusal) {
+        fail('queue_rejected', quotaRefusal);
+        return;
+      }
+      // The sender's ESPHOME_DATA_DIR exists 0700 before esphome writes into it (esphome's own
+      // files follow its umask; the 0700 directories above them keep other users out).
+      await mkdirPrivate(senderEsphomeDataDir(this.dataDir, key));
       await touchWorkspace(senderDir);
     } catch (err) {
       if (signal.aborted) return;
@@ -350,6 +382,67 @@ export class BuildReceiver {
     } catch (err) {
       fail('queue_rejected', (err as Error).message);
     }
+  }
+
+  // ---------------------------------------------------------------- limits (issue 11, defect 7)
+
+  /** submit_job header admission: per-sender queue and bytes, total bytes held. */
+  private admit(key: string, session: ReceiverSession, jobId: string, totalBytes: number): SubmitReason | undefined {
+    const who = session.label || session.dashboardId;
+    const sender = this.senders.get(key);
+    const maxQueued = this.opts.maxQueuedJobsPerSender ?? DEFAULT_MAX_QUEUED_JOBS_PER_SENDER;
+    const active = this.engine.getJobs().filter((j) => isActive(j) && this.jobOwners.get(j.job_id) === key).length;
+    const queued = (sender?.pending.size ?? 0) + active;
+    if (queued >= maxQueued) {
+      this.log(`refused job ${jobId} from ${who}: ${queued} of their jobs are already queued (limit ${maxQueued})`);
+      return 'queue_rejected';
+    }
+    const held = [...(sender?.pending.values() ?? [])].reduce((n, p) => n + p.bytes, 0);
+    const maxBytes = this.opts.maxBytesPerSender ?? DEFAULT_MAX_BYTES_PER_SENDER;
+    if (held + totalBytes > maxBytes) {
+      this.log(`refused job ${jobId} from ${who}: ${held + totalBytes} bundle bytes would be held for them (limit ${maxBytes})`);
+      return 'queue_rejected';
+    }
+    let all = 0;
+    for (const s of this.senders.values()) for (const p of s.pending.values()) all += p.bytes;
+    for (const st of this.states.values()) all += st.intake.inFlightBytes;
+    const maxTotal = this.opts.maxBytesTotal ?? DEFAULT_MAX_BYTES_TOTAL;
+    if (all + totalBytes > maxTotal) {
+      this.log(`refused job ${jobId} from ${who}: ${all + totalBytes} bundle bytes would be held in total (limit ${maxTotal})`);
+      return 'queue_rejected';
+    }
+    return undefined;
+  }
+
+  private withDiskLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.diskLock.then(fn, fn);
+    this.diskLock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * Keeps the remote-build root under its quota with room for `incoming` more bytes: idle
+   * workspaces of other senders go oldest first. Returns why it could not, or undefined.
+   */
+  private async makeRoom(key: string, incoming: number): Promise<string | undefined> {
+    const quota = this.opts.workspaceQuotaBytes ?? DEFAULT_WORKSPACE_QUOTA_BYTES;
+    const usage = await workspaceUsage(this.root);
+    let total = usage.total;
+    if (total + incoming <= quota) return undefined;
+    const idle = [...usage.dirs.entries()]
+      .filter(([name]) => isSenderKey(name) && name !== key && !this.senderBusy(name))
+      .sort((a, b) => a[1].mtimeMs - b[1].mtimeMs);
+    for (const [name, { bytes }] of idle) {
+      if (total + incoming <= quota) break;
+      await rm(join(this.root, name), { recursive: true, force: true });
+      total -= bytes;
+      this.log(`disk quota: removed the idle workspace ${name} (${bytes} bytes) to make room`);
+    }
+    if (total + incoming <= quota) return undefined;
+    return `the build server's workspace quota (${quota} bytes) is full: ${total} bytes in use, ${incoming} more needed`;
   }
 
   /** The job's configuration: the extracted YAML relative to the engine's config dir (POSIX). */

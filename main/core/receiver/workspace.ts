@@ -131,3 +131,39 @@ export class WorkspaceSweeper {
     return this.running;
   }
 }
+
+export interface WorkspaceUsage {
+  /** Bytes of regular files under the root (staging included). */
+  total: number;
+  /** Per top-level directory (sender workspaces): bytes and the directory's mtime. */
+  dirs: Map<string, { bytes: number; mtimeMs: number }>;
+}
+
+/** Bytes of every regular file below `dir` (symlinks not followed). */
+export async function treeBytes(dir: string): Promise<number> {
+  let sum = 0;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const p = join(dir, name);
+    const st = await lstat(p).catch(() => null);
+    if (!st) continue;
+    if (st.isDirectory()) sum += await treeBytes(p);
+    else if (st.isFile()) sum += st.size;
+  }
+  return sum;
+}
+
+/** Disk use of the remote-build root, per sender workspace (for the quota, oldest-first sweep). */
+export async function workspaceUsage(root: string): Promise<WorkspaceUsage> {
+  const dirs = new Map<string, { bytes: number; mtimeMs: number }>();
+  let total = 0;
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    const p = join(root, name);
+    const st = await lstat(p).catch(() => null);
+    if (!st) continue;
+    const bytes = st.isDirectory() ? await treeBytes(p) : st.isFile() ? st.size : 0;
+    total += bytes;
+    if (st.isDirectory()) dirs.set(name, { bytes, mtimeMs: st.mtimeMs });
+  }
+  return { total, dirs };
+}

@@ -38,6 +38,9 @@ opens a 15-minute pairing window for one more sender and prints the key.
   --pairing-key KEY  one-time key to pair one more sender (default $KILN_PAIRING_KEY; random
                      when no sender is approved yet)
   --pair             open the pairing window with a fresh random key even when senders exist
+  --max-queued N     per sender: jobs queued or building at once (default 16)
+  --max-sender-mib N per sender: MiB of bundles held in memory (default 256)
+  --disk-quota-gib N all workspaces together; idle ones are removed oldest first (default 20)
   --no-mdns          do not advertise the build server over mDNS
   -h, --help         this help
 `;
@@ -48,6 +51,10 @@ export interface ReceiverCommandOptions {
   host: string;
   esphome: string[];
   pairingKey?: string;
+  /** Per-sender and disk limits (BuildReceiver defaults when absent). */
+  maxQueuedJobsPerSender?: number;
+  maxBytesPerSender?: number;
+  workspaceQuotaBytes?: number;
   /** Arm key mode even when senders exist (set by --pair, or by an explicit key). */
   pair?: boolean;
   mdns: boolean;
@@ -63,6 +70,12 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
   let pairingKey = env.KILN_PAIRING_KEY || undefined;
   let mdns = true;
   let pair = false;
+  const limits: Pick<ReceiverCommandOptions, 'maxQueuedJobsPerSender' | 'maxBytesPerSender' | 'workspaceQuotaBytes'> = {};
+  const positive = (flag: string, v: string, max: number): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < 1 || n > max) throw new UsageError(`${flag} must be a whole number 1..${max}, got ${v}`);
+    return n;
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -100,6 +113,15 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
       case '--pair':
         pair = true;
         break;
+      case '--max-queued':
+        limits.maxQueuedJobsPerSender = positive(flag, value(), 10_000);
+        break;
+      case '--max-sender-mib':
+        limits.maxBytesPerSender = positive(flag, value(), 1_048_576) * 1024 * 1024;
+        break;
+      case '--disk-quota-gib':
+        limits.workspaceQuotaBytes = positive(flag, value(), 1_048_576) * 1024 * 1024 * 1024;
+        break;
       default:
         throw new UsageError(`unknown option ${arg}`);
     }
@@ -112,7 +134,7 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
     pairingKey = norm.match(/.{4}/g)!.join('-');
   }
   const esphome = resolveEsphomeCommand({ flag: esphomeFlag, env: env.KILN_ESPHOME });
-  return { dataDir: resolve(dataDir), port, host, esphome, pairingKey, pair: pair || pairingKey !== undefined, mdns };
+  return { dataDir: resolve(dataDir), port, host, esphome, pairingKey, pair: pair || pairingKey !== undefined, mdns, ...limits };
 }
 
 export interface Printer {
@@ -170,6 +192,9 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     engine,
     sessions: listener.sessions,
     cleanupTtlSeconds: state.receiverPeers.settings.cleanup_ttl_seconds,
+    maxQueuedJobsPerSender: opts.maxQueuedJobsPerSender,
+    maxBytesPerSender: opts.maxBytesPerSender,
+    workspaceQuotaBytes: opts.workspaceQuotaBytes,
     log: (m) => print.out(`[receiver] ${m}`),
   });
   receiver.start();
