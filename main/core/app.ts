@@ -26,7 +26,7 @@ import { ReceiverPairing } from './peer-link/receiver-pairing';
 import type { BonjourLike } from './peer-link/mdns';
 import type { SessionTiming } from './peer-link/session';
 import { openPeerLinkState, type PeerLinkState } from './peer-link/state';
-import { buildServerJobEnv } from './receiver/job-env';
+import { buildServerJobEnv, JobOwners } from './receiver/job-env';
 import { createEngineWithRemoteBuilds, type RemoteBuilds } from './scheduler/remote-builds';
 
 export interface PeerLinkAppOptions extends SessionTiming {
@@ -119,7 +119,8 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
 
   const bus = new EventBus();
   // Build-server jobs (the role below) build with their sender's ESPHOME_DATA_DIR.
-  const engineOptions: EngineOptions = { jobEnv: buildServerJobEnv(dataDir), ...opts.engine, configDir, dataDir, esphome, bus, report };
+  const jobOwners = new JobOwners();
+  const engineOptions: EngineOptions = { jobEnv: buildServerJobEnv(dataDir, jobOwners), ...opts.engine, configDir, dataDir, esphome, bus, report };
   const stops: Array<() => Promise<void> | void> = [];
 
   // With peer-link, the engine is built together with remote builds (runner, picker and pool are
@@ -160,6 +161,7 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
         ? null
         : new ReceiverRole({
             engine,
+            jobOwners,
             bus,
             state,
             pairing: receiverPairing,

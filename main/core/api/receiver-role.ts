@@ -13,10 +13,13 @@ import type { ReceiverPairing } from '../peer-link/receiver-pairing';
 import type { SessionTiming } from '../peer-link/session';
 import type { PeerLinkState } from '../peer-link/state';
 import { BuildReceiver } from '../receiver/service';
+import type { JobOwners } from '../receiver/job-env';
 import type { ReceiverRolePort } from './ports';
 
 export interface ReceiverRoleOptions extends SessionTiming {
   engine: JobEngine;
+  /** Shared with the engine's job env (buildServerJobEnv): which sender owns each build-server job. */
+  jobOwners: JobOwners;
   bus: EventBus;
   state: PeerLinkState;
   pairing: ReceiverPairing;
@@ -167,6 +170,7 @@ export class ReceiverRole implements ReceiverRolePort {
       });
       const receiver = new BuildReceiver({
         engine: o.engine,
+        jobOwners: o.jobOwners,
         sessions: listener.sessions,
         cleanupTtlSeconds: o.state.receiverPeers.settings.cleanup_ttl_seconds,
         log: (m) => o.report?.(`[build server] ${m}`),

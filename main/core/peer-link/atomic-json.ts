@@ -1,8 +1,9 @@
 // Small-file persistence shared by the identity and the pairing stores: atomic replace
 // (temp file in the same directory + fsync + rename) and "corrupt file moved aside" reading.
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, renameSync, readFileSync, mkdirSync, openSync, writeSync, fsyncSync, closeSync, unlinkSync } from 'node:fs';
+import { promises as fsp, renameSync, readFileSync, openSync, writeSync, fsyncSync, closeSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
+import { mkdirPrivate, mkdirPrivateSync } from '../private-fs';
 
 export type Reporter = (message: string) => void;
 
@@ -14,7 +15,7 @@ function tempNameFor(file: string): string {
 
 /** Writes `data` to `file` atomically with the given mode (default 0600). */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  await fsp.mkdir(dirname(file), { recursive: true });
+  await mkdirPrivate(dirname(file));
   const tmp = tempNameFor(file);
   const handle = await fsp.open(tmp, 'wx', mode);
   try {
@@ -37,7 +38,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
 
 /** Synchronous twin for start-up paths (identity creation before anything listens). */
 export function writeFileAtomicSync(file: string, data: string | Uint8Array, mode = 0o600): void {
-  mkdirSync(dirname(file), { recursive: true });
+  mkdirPrivateSync(dirname(file));
   const tmp = tempNameFor(file);
   const fd = openSync(tmp, 'wx', mode);
   try {

@@ -24,7 +24,12 @@ import type { Decision, ReceiverPairing } from './receiver-pairing';
 import { ReceiverSessionRegistry } from './receiver-sessions';
 import { NoisePeerSession, type ReceiverSession, type SessionTiming } from './session';
 import { encodeJson, normaliseText, type JsonObject } from './wire';
-import { WsChannel } from './ws-channel';
+import { DEFAULT_INBOUND_QUEUE_LIMIT, WsChannel, type InboundQueueLimit } from './ws-channel';
+
+export const MAX_HANDSHAKES_PER_ADDRESS = 32;
+export const MAX_HANDSHAKES = 256;
+/** Handshake stage: two messages of at most ONE_SHOT_MAX_BYTES can be legitimately waiting. */
+const HANDSHAKE_QUEUE_LIMIT: InboundQueueLimit = { frames: 4, bytes: 2 * ONE_SHOT_MAX_BYTES + 1024 };
 import { pinOf } from './x25519';
 
 export interface PeerLinkListenerOptions extends SessionTiming {
@@ -45,6 +50,12 @@ export interface PeerLinkListenerOptions extends SessionTiming {
   handshakeTimeoutMs?: number;
   /** Noise prologue; the wire uses empty. */
   prologue?: Uint8Array;
+  /**
+   * Connections not yet a session (handshake, or a pair_status long-poll) per remote address and
+   * in total; more are dropped at the upgrade. Defaults 32 and 256.
+   */
+  maxHandshakesPerAddress?: number;
+  maxHandshakes?: number;
   /** Shortcut for `listener.sessions.onRegister(fn)` registered before the first connection. */
   onSession?: (session: ReceiverSession) => void;
   debug?: (msg: string) => void;
@@ -129,15 +140,40 @@ export async function startPeerLinkListener(opts: PeerLinkListenerOptions): Prom
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: LISTENER_WS_MAX_PAYLOAD, perMessageDeflate: false, clientTracking: false });
   const upgraded = new Set<Socket>();
+  // Unauthenticated connections (handshake or pair_status wait), per address and in total.
+  const maxPerAddress = opts.maxHandshakesPerAddress ?? MAX_HANDSHAKES_PER_ADDRESS;
+  const maxTotal = opts.maxHandshakes ?? MAX_HANDSHAKES;
+  const unauthByAddress = new Map<string, number>();
+  let unauthTotal = 0;
   http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     upgraded.add(socket);
     socket.once('close', () => upgraded.delete(socket));
+    socket.on('error', () => undefined);
     const path = (req.url ?? '').split('?')[0];
     if (closing || path !== PEER_LINK_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => void handleConnection(ws, req));
+    const address = normaliseIp(socket.remoteAddress);
+    const held = unauthByAddress.get(address) ?? 0;
+    if (held >= maxPerAddress || unauthTotal >= maxTotal) {
+      debug(`${address}: too many connections in handshake (${held} from this address, ${unauthTotal} in total); dropped`);
+      socket.destroy();
+      return;
+    }
+    unauthByAddress.set(address, held + 1);
+    unauthTotal += 1;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      unauthTotal -= 1;
+      const n = (unauthByAddress.get(address) ?? 1) - 1;
+      if (n <= 0) unauthByAddress.delete(address);
+      else unauthByAddress.set(address, n);
+    };
+    socket.once('close', release);
+    wss.handleUpgrade(req, socket, head, (ws) => void handleConnection(ws, req, release));
   });
 
   const removedOff = opts.pairing.onPeerRemoved((dashboardId) => {
@@ -193,8 +229,10 @@ export async function startPeerLinkListener(opts: PeerLinkListenerOptions): Prom
     }
   }
 
-  async function handleConnection(ws: WebSocket, req: IncomingMessage): Promise<void> {
+  async function handleConnection(ws: WebSocket, req: IncomingMessage, release: () => void): Promise<void> {
     const channel = new WsChannel(ws);
+    // Until it is a session, a connection may have at most msg1/msg3 waiting to be read.
+    channel.setInboundQueueLimit(HANDSHAKE_QUEUE_LIMIT);
     const abort = new AbortController();
     const entry = { channel, abort };
     inFlight.add(entry);
@@ -220,6 +258,8 @@ export async function startPeerLinkListener(opts: PeerLinkListenerOptions): Prom
       await channel.send(ciphers.send.encrypt(encodeJson(response)));
       if (intent === 'peer_link' && decision.intent_response === 'ok' && !closing) {
         inFlight.delete(entry);
+        release();
+        channel.setInboundQueueLimit(DEFAULT_INBOUND_QUEUE_LIMIT);
         openSession(channel, ciphers, payload, pin, staticKey, peerIp);
         return;
       }
@@ -230,6 +270,7 @@ export async function startPeerLinkListener(opts: PeerLinkListenerOptions): Prom
       channel.close(1002);
     } finally {
       inFlight.delete(entry);
+      release();
     }
   }
 

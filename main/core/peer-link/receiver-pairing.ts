@@ -40,8 +40,19 @@ export interface KeyModeOptions {
   allowedSources?: string[];
 }
 
+/** Bounds on what unauthenticated peers can make the pairing window hold (issue 11, defect 2). */
+export interface PairingLimits {
+  /** PENDING rows in the window at once; newcomers beyond are refused, the oldest stay. Default 16. */
+  maxPending?: number;
+  /** PENDING rows from one remote address. Default 4. */
+  maxPendingPerAddress?: number;
+  /** pair_requests one address may make per minute (approved senders are not counted). Default 30. */
+  pairRequestsPerAddressPerMinute?: number;
+}
+
 export interface ReceiverPairingOptions {
   store: ReceiverPeerStore;
+  limits?: PairingLimits;
   bus: EventBus;
   windowIdleMs?: number;
   report?: Reporter;
@@ -49,6 +60,11 @@ export interface ReceiverPairingOptions {
 }
 
 const KEY_MODE_HOLDER = 'key-mode';
+export const DEFAULT_MAX_PENDING = 16;
+export const DEFAULT_MAX_PENDING_PER_ADDRESS = 4;
+export const DEFAULT_PAIR_REQUESTS_PER_ADDRESS_PER_MINUTE = 30;
+/** Addresses remembered by the rate limiter; the least recently seen is forgotten beyond this. */
+const RATE_TABLE_MAX = 4096;
 
 export class ReceiverPairing {
   readonly store: ReceiverPeerStore;
@@ -58,11 +74,20 @@ export class ReceiverPairing {
   private readonly changeListeners = new Set<(dashboardId: string, status: 'approved' | 'removed' | 'pending') => void>();
   private readonly removedListeners = new Set<(dashboardId: string) => void>();
   private keyMode: { key: string; allowedSources?: Set<string> } | undefined;
+  private keyModeWriting = false;
   private readonly report: Reporter;
   private readonly now: () => number;
+  private readonly limits: Required<PairingLimits>;
+  /** Recent pair_request times (ms) per remote address, for the per-address rate limit. */
+  private readonly recentRequests = new Map<string, number[]>();
 
   constructor(opts: ReceiverPairingOptions) {
     this.store = opts.store;
+    this.limits = {
+      maxPending: opts.limits?.maxPending ?? DEFAULT_MAX_PENDING,
+      maxPendingPerAddress: opts.limits?.maxPendingPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS,
+      pairRequestsPerAddressPerMinute: opts.limits?.pairRequestsPerAddressPerMinute ?? DEFAULT_PAIR_REQUESTS_PER_ADDRESS_PER_MINUTE,
+    };
     this.bus = opts.bus;
     this.report = opts.report ?? defaultReporter;
     this.now = opts.now ?? Date.now;
@@ -84,14 +109,20 @@ export class ReceiverPairing {
     return this.store.list();
   }
 
-  /** Approves a PENDING row: it is persisted (flushed) before waiting polls are answered. */
+  /**
+   * Approves a PENDING row: it is written to disk before anything else changes. A failed write
+   * leaves the request PENDING (the user can retry) and throws.
+   */
   async approve(dashboardId: string): Promise<StoredPeer> {
     const row = this.pendingRows.get(dashboardId);
     if (!row) throw new ApiError('not_found', 'That request is no longer pending');
-    this.pendingRows.delete(dashboardId);
     const { label_auto: _labelAuto, ...peer } = row;
-    this.store.put(peer);
-    await this.store.flush();
+    try {
+      await this.store.putDurable(peer);
+    } catch (err) {
+      throw new ApiError('internal_error', `could not save the pairing: ${(err as Error).message}`);
+    }
+    this.pendingRows.delete(dashboardId);
     this.emitStatus(dashboardId, 'approved');
     return peer;
   }
@@ -161,9 +192,22 @@ export class ReceiverPairing {
       return approved.pin_sha256 === req.pin ? { intent_response: 'approved' } : { intent_response: 'rejected', reason: 'pin_mismatch' };
     }
     if (!this.window.isOpen) return { intent_response: 'no_pairing_window' };
-    if (this.keyMode && this.store.list().length === 0) return this.keyModeRequest(req);
+    // Unauthenticated input: bounded per address and in total. Refusals use the existing
+    // `no_pairing_window` (what key mode answers for every refusal, §5.3): the window cannot take
+    // this request; a sender retries later.
+    if (!this.admitRequestFrom(req.peerIp)) return { intent_response: 'no_pairing_window' };
+    // An armed key is checked whether or not senders exist: `kiln receiver --pairing-key K`
+    // adds a sender to a build server that already has some (issue 11, defect 12).
+    if (this.keyMode) return this.keyModeRequest(req);
     const existing = this.pendingRows.get(req.dashboardId);
     if (existing && existing.pin_sha256 !== req.pin) return { intent_response: 'rejected', reason: 'pin_mismatch' };
+    if (!existing) {
+      // The oldest rows stay; newcomers are refused while the window is full.
+      if (this.pendingRows.size >= this.limits.maxPending) return { intent_response: 'no_pairing_window' };
+      let fromAddress = 0;
+      for (const row of this.pendingRows.values()) if (row.peer_ip === req.peerIp) fromAddress++;
+      if (fromAddress >= this.limits.maxPendingPerAddress) return { intent_response: 'no_pairing_window' };
+    }
     const row: PendingPeer = {
       dashboard_id: req.dashboardId,
       pin_sha256: req.pin,
@@ -258,7 +302,8 @@ export class ReceiverPairing {
     const sourceOk = !km.allowedSources || km.allowedSources.has(req.peerIp);
     // Evaluate the key even when the source is refused so both refusals take the same path.
     const keyOk = pairingKeysMatch(km.key, req.pairingKey);
-    if (!sourceOk || !keyOk) return { intent_response: 'no_pairing_window' };
+    // One approval at a time: a second matching request while the first is being written is refused.
+    if (!sourceOk || !keyOk || this.keyModeWriting) return { intent_response: 'no_pairing_window' };
     const peer: StoredPeer = {
       dashboard_id: req.dashboardId,
       pin_sha256: req.pin,
@@ -270,12 +315,35 @@ export class ReceiverPairing {
       friendly_name: req.friendlyName,
       ha_addon: req.haAddon,
     };
-    this.store.put(peer);
-    await this.store.flush(); // MUST be on disk before answering (§15)
+    // MUST be on disk before answering (§15). A failed write refuses and keeps the key armed.
+    this.keyModeWriting = true;
+    try {
+      await this.store.putDurable(peer);
+    } catch (err) {
+      this.report(`could not save the pairing of ${req.dashboardId}; the pairing key stays armed: ${(err as Error).message}`);
+      return { intent_response: 'no_pairing_window' };
+    } finally {
+      this.keyModeWriting = false;
+    }
     this.keyMode = undefined;
     this.window.close();
     this.emitStatus(req.dashboardId, 'approved');
     return { intent_response: 'approved' };
+  }
+
+  /** Sliding one-minute window of pair_requests per address; false when over the limit. */
+  private admitRequestFrom(address: string): boolean {
+    const now = this.now();
+    const times = (this.recentRequests.get(address) ?? []).filter((t) => now - t < 60_000);
+    this.recentRequests.delete(address); // re-inserted last: Map order = least recently seen first
+    if (times.length >= this.limits.pairRequestsPerAddressPerMinute) {
+      this.recentRequests.set(address, times);
+      return false;
+    }
+    times.push(now);
+    this.recentRequests.set(address, times);
+    while (this.recentRequests.size > RATE_TABLE_MAX) this.recentRequests.delete(this.recentRequests.keys().next().value as string);
+    return true;
   }
 
   private onWindowClosed(): void {

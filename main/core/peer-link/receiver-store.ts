@@ -1,6 +1,7 @@
 // Receiver-side persistent state (peer-link-protocol.md §15): approved senders (StoredPeer) and
 // the receiver settings, in one JSON file (`receiver-peers.json`). Only APPROVED rows live here;
 // PENDING rows are RAM-only and belong to ReceiverPairing.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultReporter, readJsonOrQuarantine, writeFileAtomic, type Reporter } from './atomic-json';
 import { isValidDashboardId, LABEL_MAX_CHARS } from './constants';
@@ -72,6 +73,8 @@ export interface ReceiverPeerStoreOptions {
   /** Debounce of peer-row writes (upstream 1 s). Key-mode approvals call flush() instead. */
   debounceMs?: number;
   report?: Reporter;
+  /** Writes the whole file atomically (default writeFileAtomic, 0600); a seam for disk-full tests. */
+  writeFile?: (file: string, data: string) => Promise<void>;
 }
 
 /**
@@ -85,6 +88,7 @@ export class ReceiverPeerStore {
   private settingsValue: ReceiverSettings;
   private readonly debounceMs: number;
   private readonly report: Reporter;
+  private readonly writeFile: (file: string, data: string) => Promise<void>;
   private timer: NodeJS.Timeout | undefined;
   private writeChain: Promise<void> = Promise.resolve();
   private dirty = false;
@@ -95,6 +99,7 @@ export class ReceiverPeerStore {
     this.file = file;
     this.debounceMs = opts.debounceMs ?? 1000;
     this.report = opts.report ?? defaultReporter;
+    this.writeFile = opts.writeFile ?? ((file, data) => writeFileAtomic(file, data));
     const loaded = readJsonOrQuarantine(file, (raw) => this.validate(raw), this.report);
     for (const p of loaded?.peers ?? []) this.peers.set(p.dashboard_id, p);
     const s = loaded?.settings ?? {};
@@ -143,6 +148,41 @@ export class ReceiverPeerStore {
     this.markDirty();
   }
 
+  /**
+   * Persist first, then commit: writes the file with `peer` in it and only then adds the row in
+   * memory. A failed write throws and leaves memory as it was, so nothing answers `approved`
+   * for a pairing that is not on disk (§15).
+   */
+  async putDurable(peer: StoredPeer): Promise<void> {
+    const row = { ...peer, static_x25519_pub: Buffer.from(peer.static_x25519_pub) };
+    const rows = new Map(this.peers);
+    rows.set(row.dashboard_id, row);
+    const body = JSON.stringify(this.toJson(rows), null, 2);
+    const write = this.writeChain.then(
+      () => this.writeFile(this.file, body),
+      () => this.writeFile(this.file, body),
+    );
+    this.writeChain = write;
+    await write;
+    this.peers.set(row.dashboard_id, row);
+  }
+
+  /**
+   * Ids of approved rows that another process (`kiln receiver senders remove`) took out of the
+   * file. A missing, unreadable or corrupt file removes nothing.
+   */
+  externallyRemoved(): string[] {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(this.file, 'utf8'));
+    } catch {
+      return [];
+    }
+    if (!isObject(raw) || !Array.isArray(raw.peers)) return [];
+    const onDisk = new Set((raw.peers as unknown[]).map((r) => (isObject(r) && isStr(r.dashboard_id) ? r.dashboard_id : '')));
+    return [...this.peers.keys()].filter((id) => !onDisk.has(id));
+  }
+
   remove(dashboardId: string): boolean {
     const had = this.peers.delete(dashboardId);
     if (had) this.markDirty();
@@ -159,8 +199,8 @@ export class ReceiverPeerStore {
       this.dirty = false;
       const body = JSON.stringify(this.toJson(), null, 2);
       this.writeChain = this.writeChain.then(
-        () => writeFileAtomic(this.file, body),
-        () => writeFileAtomic(this.file, body),
+        () => this.writeFile(this.file, body),
+        () => this.writeFile(this.file, body),
       );
     }
     await this.writeChain;
@@ -181,11 +221,11 @@ export class ReceiverPeerStore {
     this.timer.unref?.();
   }
 
-  private toJson(): Record<string, unknown> {
+  private toJson(rows: Map<string, StoredPeer> = this.peers): Record<string, unknown> {
     return {
       version: 1,
       ...this.settingsValue,
-      peers: [...this.peers.values()].map(peerToJson),
+      peers: [...rows.values()].map(peerToJson),
     };
   }
 

@@ -65,6 +65,11 @@ export interface SessionOptions extends SessionTiming {
 }
 
 const TERMINATE_SEND_TIMEOUT_MS = 1000;
+/**
+ * A peer that does not read (while it makes us answer pings, or while output streams to it)
+ * must not grow our send buffer without bound: past this the session ends.
+ */
+export const MAX_OUTBOUND_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 export class NoisePeerSession implements PeerSession {
   readonly pin: string;
@@ -158,6 +163,10 @@ export class NoisePeerSession implements PeerSession {
     const plaintext = encodeJson(msg);
     if (plaintext.length + NOISE_TAG_BYTES > this.maxFrameBytes) {
       return Promise.reject(new PeerLinkFrameTooLargeError(`${msg.type} frame of ${plaintext.length + NOISE_TAG_BYTES} bytes exceeds the ${this.maxFrameBytes}-byte cap`));
+    }
+    if (this.channel.bufferedAmount > MAX_OUTBOUND_BUFFERED_BYTES) {
+      void this.finish('transport_error', `the peer is not reading: over ${MAX_OUTBOUND_BUFFERED_BYTES} bytes waiting to be sent`, false);
+      return Promise.reject(new PeerLinkSessionClosedError('transport_error', 'the peer is not reading'));
     }
     // Encrypt and hand to the socket in the same tick: nonce order = wire order.
     this.counters.framesOut += 1;

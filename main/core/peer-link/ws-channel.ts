@@ -28,8 +28,22 @@ export interface ChannelHandlers {
 
 const CLOSE_GRACE_MS = 1000;
 
+/**
+ * Bound on frames held for a reader that is not reading (the handshake between reads, a
+ * pair_status long-poll, the moment before a session attaches). Overflow drops the connection:
+ * a peer cannot make this process hold more than this per connection (issue 11, defect 2).
+ */
+export interface InboundQueueLimit {
+  frames: number;
+  bytes: number;
+}
+export const DEFAULT_INBOUND_QUEUE_LIMIT: InboundQueueLimit = { frames: 256, bytes: 8 * 1024 * 1024 };
+
 export class WsChannel {
   private readonly queue: InboundFrame[] = [];
+  private queuedBytes = 0;
+  private queueLimit: InboundQueueLimit = DEFAULT_INBOUND_QUEUE_LIMIT;
+  private overflowed = false;
   private waiter: { resolve: (f: InboundFrame) => void; reject: (e: Error) => void } | undefined;
   private handlers: ChannelHandlers | undefined;
   private closedInfo: { code: number; reason: string; error?: Error } | undefined;
@@ -54,6 +68,22 @@ export class WsChannel {
     });
   }
 
+  /** Tightens or relaxes the bound on frames queued while nobody reads. */
+  setInboundQueueLimit(limit: InboundQueueLimit): void {
+    this.queueLimit = limit;
+    this.checkQueue();
+  }
+
+  /** Frames waiting for a reader (diagnostics and tests). */
+  get queuedFrames(): number {
+    return this.queue.length;
+  }
+
+  /** Bytes handed to ws but not yet written to the socket. */
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
   get isClosed(): boolean {
     return this.closedInfo !== undefined || this.ws.readyState >= 2;
   }
@@ -62,6 +92,7 @@ export class WsChannel {
   read(timeoutMs: number | null): Promise<Buffer> {
     if (this.handlers) return Promise.reject(new Error('channel is in push mode'));
     const next = this.queue.shift();
+    if (next) this.queuedBytes -= next.data.length;
     if (next) return next.binary ? Promise.resolve(next.data) : Promise.reject(new ChannelError('text_frame', 'text frame received'));
     if (this.closedInfo) return Promise.reject(new ChannelError('closed', 'connection closed'));
     return new Promise<Buffer>((resolve, reject) => {
@@ -89,7 +120,11 @@ export class WsChannel {
   /** Switches to push mode: queued frames are delivered first, synchronously. */
   attach(handlers: ChannelHandlers): void {
     this.handlers = handlers;
-    while (this.queue.length > 0 && this.handlers) handlers.onFrame(this.queue.shift()!);
+    while (this.queue.length > 0 && this.handlers) {
+      const f = this.queue.shift()!;
+      this.queuedBytes -= f.data.length;
+      handlers.onFrame(f);
+    }
     if (this.closedInfo) handlers.onClose(this.closedInfo);
   }
 
@@ -149,6 +184,19 @@ export class WsChannel {
       w.resolve(frame);
       return;
     }
+    if (this.overflowed) return;
     this.queue.push(frame);
+    this.queuedBytes += frame.data.length;
+    this.checkQueue();
+  }
+
+  private checkQueue(): void {
+    if (this.overflowed) return;
+    if (this.queue.length <= this.queueLimit.frames && this.queuedBytes <= this.queueLimit.bytes) return;
+    this.overflowed = true;
+    this.lastError = new Error(`inbound queue over ${this.queueLimit.frames} frames / ${this.queueLimit.bytes} bytes while no reader was waiting`);
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.ws.terminate();
   }
 }

@@ -1,7 +1,8 @@
 // Extract a submitted config bundle (esphome-cli.md §1.3) into the sender's device workspace.
 // The archive is unpacked into a private staging directory first and validated completely;
 // only then is the device workspace touched, so a rejected bundle writes nothing there.
-import { lstat, mkdir, mkdtemp, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdirPrivate, PRIVATE_DIR_MODE } from '../private-fs';
 import { join, relative, isAbsolute, sep } from 'node:path';
 import { BUNDLE_MAX_TOTAL_BYTES, MIB } from '../peer-link/transfer';
 import { extractTarGzSafely, UnsafeArchiveError, type ExtractedMember } from './safe-tar';
@@ -63,7 +64,8 @@ export async function extractBundle(opts: ExtractBundleOptions): Promise<Extract
     throw new BundleExtractError('extract directory escapes the remote-build root');
   }
   const stagingParent = join(opts.root, STAGING_DIR);
-  await mkdir(stagingParent, { recursive: true });
+  await mkdirPrivate(stagingParent);
+  await chmod(opts.root, PRIVATE_DIR_MODE);
   const staging = await mkdtemp(join(stagingParent, 'bundle-'));
   try {
     let members: ExtractedMember[];
@@ -135,10 +137,12 @@ async function installIntoWorkspace(root: string, staging: string, deviceDir: st
     cur = join(cur, part);
     const st = await lstat(cur).catch(() => null);
     if (st === null) {
-      await mkdir(cur);
+      await mkdir(cur, { mode: PRIVATE_DIR_MODE });
     } else if (!st.isDirectory() || st.isSymbolicLink()) {
       throw new BundleExtractError(`workspace path ${cur} is not a directory`);
     }
+    // Also tightens a workspace an older version created 0755.
+    await chmod(cur, PRIVATE_DIR_MODE);
   }
   for (const name of await readdir(deviceDir)) {
     if (PRESERVED_ENTRIES.has(name)) continue;

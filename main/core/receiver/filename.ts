@@ -1,5 +1,6 @@
 // The submitted `configuration_filename` must be a plain leaf YAML name (peer-link-protocol.md
 // §8 step 5); the device workspace directory is derived from its stem.
+import { createHash } from 'node:crypto';
 
 const YAML_EXT = /\.(ya?ml)$/i;
 
@@ -34,7 +35,18 @@ export function deviceDirName(configurationFilename: string): string {
   return sanitizePathComponent(yamlStem(configurationFilename));
 }
 
-/** Sender directory: the first 8 characters of the offloader's dashboard_id, sanitized. */
-export function senderDirName(dashboardId: string): string {
-  return sanitizePathComponent(dashboardId.slice(0, 8));
+/**
+ * A sender's key on this build server: the first 32 hex characters of SHA-256 over its full
+ * dashboard_id and the pin of its pinned static key. Every per-sender resource (workspace,
+ * ESPHOME_DATA_DIR, FIFO, job ownership) is keyed on it, never on a prefix of the sender-chosen
+ * dashboard_id (public in mDNS instance names): two senders can share any prefix, and a sender
+ * re-paired with another key under the same id starts from a clean slate.
+ */
+export function senderKey(dashboardId: string, pin: string): string {
+  return createHash('sha256').update(`${dashboardId}\0${pin}`).digest('hex').slice(0, 32);
+}
+
+/** True for a string `senderKey` can produce (used to recognise workspace directories). */
+export function isSenderKey(name: string): boolean {
+  return /^[0-9a-f]{32}$/.test(name);
 }

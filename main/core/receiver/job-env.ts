@@ -1,10 +1,43 @@
 // The per-job environment of a build server's jobs: every build of one sender shares that sender's
 // ESPHOME_DATA_DIR under the workspace root, and the HA add-on marker is removed. The job engine
 // takes this as its `jobEnv` constructor option (local jobs, without `remote_peer`, get nothing).
+//
+// Which sender a receiver job belongs to is keyed on the sender's full identity (senderKey: full
+// dashboard_id + pinned static key), never on the sender-chosen id or a prefix of it. The
+// BuildReceiver records that owner when it enqueues a job; the engine (built before the receiver)
+// reads it through the same `JobOwners` instance.
+import { join } from 'node:path';
 import type { FirmwareJob } from '../jobs/model';
-import { senderEsphomeDataDir } from './workspace';
+import { remoteBuildsRoot, SENDER_DATA_DIR, senderEsphomeDataDir } from './workspace';
+
+/** Receiver job id → senderKey of the sender that submitted it. Shared by the engine's job env and the BuildReceiver. */
+export class JobOwners {
+  private readonly owners = new Map<string, string>();
+  get(jobId: string): string | undefined {
+    return this.owners.get(jobId);
+  }
+  set(jobId: string, key: string): void {
+    this.owners.set(jobId, key);
+  }
+  delete(jobId: string): void {
+    this.owners.delete(jobId);
+  }
+  keys(): string[] {
+    return [...this.owners.keys()];
+  }
+  get size(): number {
+    return this.owners.size;
+  }
+}
 
 /** `dataDir` is where `remote_builds/` lives (the BuildReceiver's dataDir, by default the engine's). */
-export function buildServerJobEnv(dataDir: string): (job: FirmwareJob) => Record<string, string | undefined> {
-  return (job) => (job.remote_peer ? { ESPHOME_DATA_DIR: senderEsphomeDataDir(dataDir, job.remote_peer), ESPHOME_IS_HA_ADDON: undefined } : {});
+export function buildServerJobEnv(dataDir: string, owners: JobOwners): (job: FirmwareJob) => Record<string, string | undefined> {
+  return (job) => {
+    if (!job.remote_peer) return {};
+    const owner = owners.get(job.job_id);
+    // A receiver job without a known owner is a leftover (cancelled at start): never let it use
+    // the default data dir or another sender's.
+    const esphomeDataDir = owner ? senderEsphomeDataDir(dataDir, owner) : join(remoteBuildsRoot(dataDir), '.orphaned', SENDER_DATA_DIR);
+    return { ESPHOME_DATA_DIR: esphomeDataDir, ESPHOME_IS_HA_ADDON: undefined };
+  };
 }

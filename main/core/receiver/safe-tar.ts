@@ -208,12 +208,14 @@ export async function extractTarGzSafely(
       // Only this extraction creates anything below destDir, so a directory made once stays one.
       const parent = dirname(target);
       if (!made.has(parent)) {
-        await mkdir(parent, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+        // 0700/0600 whatever the archive's headers say (they are not consulted): a sender's
+        // sources and secrets are private to the build server's user.
+        await mkdir(parent, { recursive: true, mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
           throw new UnsafeArchiveError(`member ${JSON.stringify(name)} conflicts with another member (${err.code})`);
         });
         made.add(parent);
       }
-      const fh = await open(target, 'wx', 0o644).catch((err: NodeJS.ErrnoException) => {
+      const fh = await open(target, 'wx', 0o600).catch((err: NodeJS.ErrnoException) => {
         throw new UnsafeArchiveError(`member ${JSON.stringify(name)} cannot be created (${err.code})`);
       });
       let written = 0;

@@ -10,11 +10,18 @@ import type { ReceiverSession } from '../peer-link/session';
 import { chunkCount, chunkFrames, CHUNK_SIZE, sendFrames } from '../peer-link/transfer';
 import { ArtifactPackError, packArtifacts, type PackedArtifacts } from './artifact-pack';
 import { BundleExtractError, extractBundle } from './bundle-extract';
-import { senderDirName } from './filename';
+import { isSenderKey, senderKey } from './filename';
+import { rm } from 'node:fs/promises';
+import { mkdirPrivate } from '../private-fs';
 import { SubmitIntake, type AcceptedSubmit } from './submit-intake';
+import type { JobOwners } from './job-env';
 import { capErrorMessage, isStr, splitOutputLine, type Frame, type SubmitReason } from './wire';
-import { deviceWorkspace, remoteBuildsRoot, senderEsphomeDataDir, senderWorkspace, touchWorkspace, WorkspaceSweeper } from './workspace';
+import { deviceWorkspace, remoteBuildsRoot, SENDER_DATA_DIR, senderEsphomeDataDir, senderWorkspace, touchWorkspace, workspaceUsage, WorkspaceSweeper } from './workspace';
 
+export const DEFAULT_MAX_QUEUED_JOBS_PER_SENDER = 16;
+export const DEFAULT_MAX_BYTES_PER_SENDER = 256 * 1024 * 1024;
+export const DEFAULT_MAX_BYTES_TOTAL = 1024 * 1024 * 1024;
+export const DEFAULT_WORKSPACE_QUOTA_BYTES = 20 * 1024 * 1024 * 1024;
 export const CANCELLED_BEFORE_QUEUED = 'cancelled by the offloader before the build was queued';
 export const BUNDLE_FAILURE_PREFIX = 'receiver could not process the bundle: ';
 
@@ -61,6 +68,8 @@ export interface ReceiverSessions {
 
 export interface BuildReceiverOptions {
   engine: ReceiverEngine;
+  /** The registry the engine's job env reads (`buildServerJobEnv(dataDir, owners)`): must be the same instance. */
+  jobOwners: JobOwners;
   sessions: ReceiverSessions;
   /** Where `remote_builds/` lives; default the engine's dataDir. Must lie inside the engine's configDir. */
   dataDir?: string;
@@ -73,6 +82,18 @@ export interface BuildReceiverOptions {
   maxUncompressedBundleBytes?: number;
   /** Bundle cap, default 128 MiB. */
   maxBundleBytes?: number;
+  /** Per sender: jobs waiting for extraction plus queued/running builds. Default 16. */
+  maxQueuedJobsPerSender?: number;
+  /** Per sender: bundle bytes held in memory (in flight + waiting for extraction). Default 256 MiB. */
+  maxBytesPerSender?: number;
+  /** All senders together: bundle bytes held in memory. Default 1 GiB. */
+  maxBytesTotal?: number;
+  /**
+   * Disk quota of the remote-build root (all sender workspaces). Before an extraction that would
+   * pass it, idle workspaces of other senders are removed oldest first; if that is not enough the
+   * job fails with queue_rejected. Default 20 GiB.
+   */
+  workspaceQuotaBytes?: number;
   log?: (message: string) => void;
   /**
    * Test seam: awaited after the ack and before extraction starts, with the job's abort signal
@@ -83,6 +104,10 @@ export interface BuildReceiverOptions {
 
 interface PendingExtract {
   dashboardId: string;
+  /** Bundle bytes held until extracted. */
+  bytes: number;
+  /** senderKey(dashboard_id, pin) of the submitting session. */
+  key: string;
   jobId: string;
   abort: AbortController;
 }
@@ -96,6 +121,8 @@ interface SenderState {
 
 interface SessionState {
   session: ReceiverSession;
+  /** senderKey(dashboard_id, pin): the identity every per-sender resource is keyed on. */
+  key: string;
   intake: SubmitIntake;
   downloading: boolean;
   offMessage: () => void;
@@ -108,7 +135,10 @@ export class BuildReceiver {
   private readonly sessions: ReceiverSessions;
   private readonly log: (message: string) => void;
   private readonly states = new Map<ReceiverSession, SessionState>();
+  /** Per sender, by senderKey (full dashboard_id + pinned key), never by an id prefix. */
   private readonly senders = new Map<string, SenderState>();
+  /** Receiver job id → senderKey of the sender that submitted it. */
+  private readonly jobOwners: JobOwners;
   private readonly offs: Array<() => void> = [];
   private readonly sweeper: WorkspaceSweeper;
   private started = false;
@@ -118,10 +148,12 @@ export class BuildReceiver {
    * right after it sees `completed`, and packing during that round trip takes it off the critical
    * path of every remote build. Held until downloaded, or for `prepackTtlMs` at most.
    */
+  private diskLock: Promise<void> = Promise.resolve();
   private readonly prepacked = new Map<string, { packed: Promise<PackedArtifacts>; timer: NodeJS.Timeout }>();
 
   constructor(private readonly opts: BuildReceiverOptions) {
     this.engine = opts.engine;
+    this.jobOwners = opts.jobOwners;
     this.sessions = opts.sessions;
     this.dataDir = resolve(opts.dataDir ?? opts.engine.dataDir);
     this.root = remoteBuildsRoot(this.dataDir);
@@ -192,8 +224,10 @@ export class BuildReceiver {
 
   private attach(session: ReceiverSession): void {
     if (this.stopped || this.states.has(session)) return;
+    const key = senderKey(session.dashboardId, session.pin);
     const state: SessionState = {
       session,
+      key,
       downloading: false,
       offMessage: () => undefined,
       intake: new SubmitIntake({
@@ -203,8 +237,9 @@ export class BuildReceiver {
           this.log(`terminating session of ${session.label || session.dashboardId}: ${detail}`);
           void session.close('malformed_frame', detail);
         },
-        isExtracting: (jobId) => this.senders.get(session.dashboardId)?.pending.has(jobId) ?? false,
-        onAccepted: (submit) => this.schedule(session, submit),
+        isExtracting: (jobId) => this.senders.get(key)?.pending.has(jobId) ?? false,
+        onAccepted: (submit) => this.schedule(session, key, submit),
+        admit: (jobId, totalBytes) => this.admit(key, session, jobId, totalBytes),
       }),
     };
     state.offMessage = session.onMessage((msg) => this.onFrame(state, msg));
@@ -228,7 +263,7 @@ export class BuildReceiver {
       case 'submit_job_chunk':
         return st.intake.chunk(msg);
       case 'cancel_job':
-        if (isStr(msg.job_id)) void this.cancelFromSender(st.session.dashboardId, msg.job_id);
+        if (isStr(msg.job_id)) void this.cancelFromSender(st.key, st.session.dashboardId, msg.job_id);
         return;
       case 'download_artifacts':
         return this.download(st, msg);
@@ -255,27 +290,27 @@ export class BuildReceiver {
 
   // ---------------------------------------------------------------- submit → extract → enqueue
 
-  private senderState(dashboardId: string): SenderState {
-    let s = this.senders.get(dashboardId);
+  private senderState(key: string): SenderState {
+    let s = this.senders.get(key);
     if (!s) {
       s = { tail: Promise.resolve(), pending: new Map() };
-      this.senders.set(dashboardId, s);
+      this.senders.set(key, s);
     }
     return s;
   }
 
-  private schedule(session: ReceiverSession, submit: AcceptedSubmit): void {
+  private schedule(session: ReceiverSession, key: string, submit: AcceptedSubmit): void {
     const dashboardId = session.dashboardId;
-    const sender = this.senderState(dashboardId);
-    const pending: PendingExtract = { dashboardId, jobId: submit.jobId, abort: new AbortController() };
+    const sender = this.senderState(key);
+    const pending: PendingExtract = { dashboardId, key, bytes: submit.bundle.length, jobId: submit.jobId, abort: new AbortController() };
     sender.pending.set(submit.jobId, pending);
     // Serialised per sender, off the receive loop: pings and cancels keep being served.
     sender.tail = sender.tail.then(() => this.process(session, submit, pending)).catch((err: Error) => this.log(`post-ack processing failed: ${err.message}`));
   }
 
   private async process(session: ReceiverSession, submit: AcceptedSubmit, pending: PendingExtract): Promise<void> {
-    const { dashboardId } = pending;
-    const sender = this.senderState(dashboardId);
+    const { dashboardId, key } = pending;
+    const sender = this.senderState(key);
     const signal = pending.abort.signal;
     const fail = (reason: SubmitReason, detail: string): void => {
       sender.pending.delete(submit.jobId);
@@ -284,8 +319,8 @@ export class BuildReceiver {
       if (live) this.send(live, { type: 'job_state_changed', job_id: submit.jobId, status: 'failed', error_message: capErrorMessage(`${BUNDLE_FAILURE_PREFIX}${reason}`) });
     };
     if (signal.aborted) return;
-    const deviceDir = deviceWorkspace(this.dataDir, dashboardId, submit.configurationFilename);
-    const senderDir = senderWorkspace(this.dataDir, dashboardId);
+    const deviceDir = deviceWorkspace(this.dataDir, key, submit.configurationFilename);
+    const senderDir = senderWorkspace(this.dataDir, key);
     let configuration: string;
     try {
       configuration = this.configurationFor(join(deviceDir, submit.configurationFilename));
@@ -301,15 +336,29 @@ export class BuildReceiver {
       // is cancelled and awaited first (a resubmit supersedes it anyway).
       await this.stopRunningBuild(configuration, submit.jobId);
       if (signal.aborted) return;
-      await extractBundle({
-        bundle: submit.bundle,
-        root: this.root,
-        deviceDir,
-        configurationFilename: submit.configurationFilename,
-        maxUncompressedBytes: this.opts.maxUncompressedBundleBytes,
-        maxCompressedBytes: this.opts.maxBundleBytes,
-        signal,
+      // Quota check and extraction hold the disk lock together: two senders cannot both pass
+      // the check for the same free space.
+      const quotaRefusal = await this.withDiskLock(async () => {
+        const refusal = await this.makeRoom(key, submit.bundle.length);
+        if (refusal || signal.aborted) return refusal;
+        await extractBundle({
+          bundle: submit.bundle,
+          root: this.root,
+          deviceDir,
+          configurationFilename: submit.configurationFilename,
+          maxUncompressedBytes: this.opts.maxUncompressedBundleBytes,
+          maxCompressedBytes: this.opts.maxBundleBytes,
+          signal,
+        });
+        return undefined;
       });
+      if (quotaRefusal) {
+        fail('queue_rejected', quotaRefusal);
+        return;
+      }
+      // The sender's ESPHOME_DATA_DIR exists 0700 before esphome writes into it (esphome's own
+      // files follow its umask; the 0700 directories above them keep other users out).
+      await mkdirPrivate(senderEsphomeDataDir(this.dataDir, key));
       await touchWorkspace(senderDir);
     } catch (err) {
       if (signal.aborted) return;
@@ -331,11 +380,73 @@ export class BuildReceiver {
     try {
       // Leaving `pending` and entering the engine happen in the same tick: a cancel_job sees one or the other.
       sender.pending.delete(submit.jobId);
+      this.recordOwner(job.job_id, key);
       this.engine.enqueue([job]);
       this.log(`queued ${job.job_type} ${configuration} for ${label || dashboardId} (their job ${submit.jobId}, ours ${job.job_id})`);
     } catch (err) {
       fail('queue_rejected', (err as Error).message);
     }
+  }
+
+  // ---------------------------------------------------------------- limits (issue 11, defect 7)
+
+  /** submit_job header admission: per-sender queue and bytes, total bytes held. */
+  private admit(key: string, session: ReceiverSession, jobId: string, totalBytes: number): SubmitReason | undefined {
+    const who = session.label || session.dashboardId;
+    const sender = this.senders.get(key);
+    const maxQueued = this.opts.maxQueuedJobsPerSender ?? DEFAULT_MAX_QUEUED_JOBS_PER_SENDER;
+    const active = this.engine.getJobs().filter((j) => isActive(j) && this.jobOwners.get(j.job_id) === key).length;
+    const queued = (sender?.pending.size ?? 0) + active;
+    if (queued >= maxQueued) {
+      this.log(`refused job ${jobId} from ${who}: ${queued} of their jobs are already queued (limit ${maxQueued})`);
+      return 'queue_rejected';
+    }
+    const held = [...(sender?.pending.values() ?? [])].reduce((n, p) => n + p.bytes, 0);
+    const maxBytes = this.opts.maxBytesPerSender ?? DEFAULT_MAX_BYTES_PER_SENDER;
+    if (held + totalBytes > maxBytes) {
+      this.log(`refused job ${jobId} from ${who}: ${held + totalBytes} bundle bytes would be held for them (limit ${maxBytes})`);
+      return 'queue_rejected';
+    }
+    let all = 0;
+    for (const s of this.senders.values()) for (const p of s.pending.values()) all += p.bytes;
+    for (const st of this.states.values()) all += st.intake.inFlightBytes;
+    const maxTotal = this.opts.maxBytesTotal ?? DEFAULT_MAX_BYTES_TOTAL;
+    if (all + totalBytes > maxTotal) {
+      this.log(`refused job ${jobId} from ${who}: ${all + totalBytes} bundle bytes would be held in total (limit ${maxTotal})`);
+      return 'queue_rejected';
+    }
+    return undefined;
+  }
+
+  private withDiskLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.diskLock.then(fn, fn);
+    this.diskLock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * Keeps the remote-build root under its quota with room for `incoming` more bytes: idle
+   * workspaces of other senders go oldest first. Returns why it could not, or undefined.
+   */
+  private async makeRoom(key: string, incoming: number): Promise<string | undefined> {
+    const quota = this.opts.workspaceQuotaBytes ?? DEFAULT_WORKSPACE_QUOTA_BYTES;
+    const usage = await workspaceUsage(this.root);
+    let total = usage.total;
+    if (total + incoming <= quota) return undefined;
+    const idle = [...usage.dirs.entries()]
+      .filter(([name]) => isSenderKey(name) && name !== key && !this.senderBusy(name))
+      .sort((a, b) => a[1].mtimeMs - b[1].mtimeMs);
+    for (const [name, { bytes }] of idle) {
+      if (total + incoming <= quota) break;
+      await rm(join(this.root, name), { recursive: true, force: true });
+      total -= bytes;
+      this.log(`disk quota: removed the idle workspace ${name} (${bytes} bytes) to make room`);
+    }
+    if (total + incoming <= quota) return undefined;
+    return `the build server's workspace quota (${quota} bytes) is full: ${total} bytes in use, ${incoming} more needed`;
   }
 
   /** The job's configuration: the extracted YAML relative to the engine's config dir (POSIX). */
@@ -371,25 +482,33 @@ export class BuildReceiver {
 
   // ---------------------------------------------------------------- cancel_job (§9.6)
 
-  private async cancelFromSender(dashboardId: string, jobId: string): Promise<void> {
-    const pending = this.senders.get(dashboardId)?.pending.get(jobId);
+  private async cancelFromSender(key: string, dashboardId: string, jobId: string): Promise<void> {
+    const pending = this.senders.get(key)?.pending.get(jobId);
     if (pending) {
-      this.senders.get(dashboardId)!.pending.delete(jobId);
+      this.senders.get(key)!.pending.delete(jobId);
       pending.abort.abort(new Error(CANCELLED_BEFORE_QUEUED));
       const live = this.liveSession(dashboardId);
       if (live) this.send(live, { type: 'job_state_changed', job_id: jobId, status: 'cancelled', error_message: CANCELLED_BEFORE_QUEUED });
       this.log(`job ${jobId} of ${dashboardId} cancelled before it was queued`);
       return;
     }
-    const job = this.findJob(dashboardId, jobId);
+    const job = this.findJob(key, jobId);
     // Unknown or already finished: ignored silently.
     if (!job || !isActive(job)) return;
     await this.engine.cancel(job.job_id, { by: 'remote' }).catch(() => undefined);
   }
 
-  /** The newest retained receiver job for (sender, their job_id). */
-  private findJob(dashboardId: string, jobId: string): FirmwareJob | undefined {
-    return this.engine.getJobs().find((j) => j.remote_peer === dashboardId && j.remote_job_id === jobId);
+  /** The newest retained receiver job for (sender key, their job_id). */
+  private findJob(key: string, jobId: string): FirmwareJob | undefined {
+    return this.engine.getJobs().find((j) => j.remote_job_id === jobId && this.jobOwners.get(j.job_id) === key);
+  }
+
+  private recordOwner(receiverJobId: string, key: string): void {
+    this.jobOwners.set(receiverJobId, key);
+    // Forget owners of jobs the engine no longer retains (keeps the map as small as its history).
+    if (this.jobOwners.size % 64 === 0) {
+      for (const id of this.jobOwners.keys()) if (!this.engine.getJob(id)) this.jobOwners.delete(id);
+    }
   }
 
   // ---------------------------------------------------------------- fan-out (§9.2, §9.4)
@@ -425,7 +544,8 @@ export class BuildReceiver {
   private onTerminal(job: FirmwareJob, status: 'completed' | 'failed' | 'cancelled'): void {
     this.onLaneTransition(job);
     this.fanState(job, status);
-    if (job.remote_peer) void touchWorkspace(senderWorkspace(this.dataDir, job.remote_peer));
+    const owner = this.jobOwners.get(job.job_id);
+    if (owner) void touchWorkspace(senderWorkspace(this.dataDir, owner));
     if (status === 'completed' && job.remote_peer && job.job_type === 'compile') this.prepack(job);
   }
 
@@ -459,13 +579,15 @@ export class BuildReceiver {
   }
 
   private pack(job: FirmwareJob): Promise<PackedArtifacts> {
+    const owner = this.jobOwners.get(job.job_id);
+    if (!owner) return Promise.reject(new ArtifactPackError('build_dir_missing', 'this build server no longer knows which sender built this job'));
     const yamlPath = resolve(this.engine.configDir, job.configuration);
-    const esphomeDataDir = senderEsphomeDataDir(this.dataDir, job.remote_peer);
+    const esphomeDataDir = senderEsphomeDataDir(this.dataDir, owner);
     const yamlName = yamlPath.split(sep).pop()!;
     return packArtifacts({
       storageJsonPath: join(esphomeDataDir, 'storage', `${yamlName}.json`),
       esphomeDataDir,
-      allowedRoot: senderWorkspace(this.dataDir, job.remote_peer),
+      allowedRoot: senderWorkspace(this.dataDir, owner),
     });
   }
 
@@ -491,7 +613,7 @@ export class BuildReceiver {
       this.send(session, frame);
     };
     if (st.downloading) return refuse('duplicate_download');
-    const job = this.findJob(session.dashboardId, jobId);
+    const job = this.findJob(st.key, jobId);
     if (!job) return refuse('unknown_job');
     if (job.status !== 'completed') return refuse('job_not_completed');
     st.downloading = true;
@@ -529,8 +651,8 @@ export class BuildReceiver {
 
   /** §9.5 / esphome-cli.md §6.2: receiver builds get a per-sender ESPHOME_DATA_DIR. */
   private senderBusy(dir: string): boolean {
-    for (const [id, s] of this.senders) if (senderDirName(id) === dir && s.pending.size > 0) return true;
-    return this.engine.getJobs().some((j) => isActive(j) && j.remote_peer !== '' && senderDirName(j.remote_peer) === dir);
+    if ((this.senders.get(dir)?.pending.size ?? 0) > 0) return true;
+    return this.engine.getJobs().some((j) => isActive(j) && j.remote_peer !== '' && this.jobOwners.get(j.job_id) === dir);
   }
 }
 

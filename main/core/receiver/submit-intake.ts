@@ -26,6 +26,11 @@ export interface SubmitIntakeHooks {
   onAccepted(submit: AcceptedSubmit): void;
   /** Bundle cap (default 128 MiB). */
   maxBundleBytes?: number;
+  /**
+   * Per-sender limits (queued jobs, bytes held, disk): a reason to refuse this header with, or
+   * undefined to go on. Checked after the filename and before anything is allocated.
+   */
+  admit?(jobId: string, totalBytes: number): SubmitReason | undefined;
 }
 
 /** Assembler codes that do not end the session (§8 chunk table). */
@@ -33,6 +38,7 @@ const SOFT_ASSEMBLER_CODES: ReadonlySet<AssemblerReason> = new Set(['oversized',
 
 interface InFlight {
   jobId: string;
+  totalBytes: number;
   configurationFilename: string;
   target: 'compile' | 'clean';
   assembler: ChunkAssembler;
@@ -48,6 +54,11 @@ export class SubmitIntake {
 
   get inFlightJobId(): string | null {
     return this.inflight?.jobId ?? null;
+  }
+
+  /** Bytes announced by the submit in flight (what its assembler holds or will hold). */
+  get inFlightBytes(): number {
+    return this.inflight?.totalBytes ?? 0;
   }
 
   /** Session ended: drop the in-flight submit (§13). */
@@ -71,6 +82,9 @@ export class SubmitIntake {
     if (h.target !== 'compile' && h.target !== 'clean') return this.hooks.ack(h.job_id, false, 'invalid_header');
     // 5.
     if (!isSafeConfigurationFilename(h.configuration_filename)) return this.hooks.ack(h.job_id, false, 'invalid_header');
+    // 5b. the build server's per-sender limits (queue_rejected)
+    const refused = this.hooks.admit?.(h.job_id, h.total_bundle_bytes);
+    if (refused) return this.hooks.ack(h.job_id, false, refused);
     // 6.
     let assembler: ChunkAssembler;
     try {
@@ -87,6 +101,7 @@ export class SubmitIntake {
     // 7. coerce display fields and register; the ack comes after the last chunk
     this.inflight = {
       jobId: h.job_id,
+      totalBytes: h.total_bundle_bytes,
       configurationFilename: h.configuration_filename,
       target: h.target,
       assembler,

@@ -1,11 +1,12 @@
-// Receiver workspaces: `<dataDir>/remote_builds/<sender dashboard_id first 8>/<device>/` holds a
-// sender's extracted bundle; `<dataDir>/remote_builds/<sender8>/.esphome` is that sender's
+// Receiver workspaces: `<dataDir>/remote_builds/<sender key>/<device>/` holds a sender's
+// extracted bundle (the key is `senderKey(dashboard_id, pin)`, filename.ts);
+// `<dataDir>/remote_builds/<sender key>/.esphome` is that sender's
 // ESPHOME_DATA_DIR (storage/, idedata/, build/), so build caches are isolated per offloader
 // (peer-link-protocol.md §9.5) and removed together by the TTL sweep.
 import { lstat, readdir, rm, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { STAGING_DIR } from './bundle-extract';
-import { deviceDirName, senderDirName } from './filename';
+import { deviceDirName } from './filename';
 
 export const REMOTE_BUILDS_DIR = 'remote_builds';
 export const SENDER_DATA_DIR = '.esphome';
@@ -18,17 +19,18 @@ export function remoteBuildsRoot(dataDir: string): string {
   return resolve(dataDir, REMOTE_BUILDS_DIR);
 }
 
-export function senderWorkspace(dataDir: string, dashboardId: string): string {
-  return join(remoteBuildsRoot(dataDir), senderDirName(dashboardId));
+/** `key` is the sender's `senderKey(dashboard_id, pin)`. */
+export function senderWorkspace(dataDir: string, key: string): string {
+  return join(remoteBuildsRoot(dataDir), key);
 }
 
 /** ESPHOME_DATA_DIR for every build of this sender. */
-export function senderEsphomeDataDir(dataDir: string, dashboardId: string): string {
-  return join(senderWorkspace(dataDir, dashboardId), SENDER_DATA_DIR);
+export function senderEsphomeDataDir(dataDir: string, key: string): string {
+  return join(senderWorkspace(dataDir, key), SENDER_DATA_DIR);
 }
 
-export function deviceWorkspace(dataDir: string, dashboardId: string, configurationFilename: string): string {
-  return join(senderWorkspace(dataDir, dashboardId), deviceDirName(configurationFilename));
+export function deviceWorkspace(dataDir: string, key: string, configurationFilename: string): string {
+  return join(senderWorkspace(dataDir, key), deviceDirName(configurationFilename));
 }
 
 /** §15 receiver setting `cleanup_ttl_seconds`: default 86400, clamped to 3600..2592000. */
@@ -128,4 +130,40 @@ export class WorkspaceSweeper {
       });
     return this.running;
   }
+}
+
+export interface WorkspaceUsage {
+  /** Bytes of regular files under the root (staging included). */
+  total: number;
+  /** Per top-level directory (sender workspaces): bytes and the directory's mtime. */
+  dirs: Map<string, { bytes: number; mtimeMs: number }>;
+}
+
+/** Bytes of every regular file below `dir` (symlinks not followed). */
+export async function treeBytes(dir: string): Promise<number> {
+  let sum = 0;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const p = join(dir, name);
+    const st = await lstat(p).catch(() => null);
+    if (!st) continue;
+    if (st.isDirectory()) sum += await treeBytes(p);
+    else if (st.isFile()) sum += st.size;
+  }
+  return sum;
+}
+
+/** Disk use of the remote-build root, per sender workspace (for the quota, oldest-first sweep). */
+export async function workspaceUsage(root: string): Promise<WorkspaceUsage> {
+  const dirs = new Map<string, { bytes: number; mtimeMs: number }>();
+  let total = 0;
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    const p = join(root, name);
+    const st = await lstat(p).catch(() => null);
+    if (!st) continue;
+    const bytes = st.isDirectory() ? await treeBytes(p) : st.isFile() ? st.size : 0;
+    total += bytes;
+    if (st.isDirectory()) dirs.set(name, { bytes, mtimeMs: st.mtimeMs });
+  }
+  return { total, dirs };
 }

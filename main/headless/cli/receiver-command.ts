@@ -1,7 +1,7 @@
 // `kiln receiver`: a headless build server. Runs only the peer-link listener, the job engine and
 // the BuildReceiver — no GUI, no offloader role. With no approved sender it opens a key-mode
 // pairing window (peer-link-protocol.md §5.3) and prints the fingerprint and the one-time key.
-import { mkdirSync } from 'node:fs';
+import { unwatchFile, watchFile } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { EventBus } from '../../core/events';
@@ -9,7 +9,7 @@ import { resolveEsphomeCommand } from '../../core/esphome/command';
 import { probeVersion } from '../../core/esphome/version';
 import { kilnVersion } from './version';
 import { JobEngine } from '../../core/jobs/engine';
-import { buildServerJobEnv } from '../../core/receiver/job-env';
+import { buildServerJobEnv, JobOwners } from '../../core/receiver/job-env';
 import type { FirmwareJob } from '../../core/jobs/model';
 import { emojiNames, emojiString, groupedHex } from '../../core/peer-link/fingerprint';
 import { startPeerLinkListener, type PeerLinkListener } from '../../core/peer-link/listener';
@@ -18,19 +18,30 @@ import { normalisePairingKey, PAIRING_KEY_ALPHABET } from '../../core/peer-link/
 import { ReceiverPairing } from '../../core/peer-link/receiver-pairing';
 import { openPeerLinkState } from '../../core/peer-link/state';
 import { BuildReceiver, cancelReceiverJobs } from '../../core/receiver/service';
+import { mkdirPrivateSync } from '../../core/private-fs';
+import { printableName, printableOutput } from '../../core/receiver/printable';
+import { runReceiverSenders } from './receiver-senders';
 
 export const READY_MARKER = 'KILN_RECEIVER_READY';
 export const DEFAULT_RECEIVER_PORT = 6055;
 
 export const RECEIVER_USAGE = `usage: kiln receiver [options]
+       kiln receiver senders [list|remove <id|label>] [--data-dir D]
 
 Run a headless Kiln build server: compiles ESPHome firmware for paired senders.
+With no approved sender, or with a pairing key given (--pairing-key or $KILN_PAIRING_KEY), it
+opens a 15-minute pairing window for one more sender and prints the key.
 
   --data-dir D       state and build workspaces (default $KILN_DATA_DIR or ~/.kiln-receiver)
   --port N           peer-link port (default 6055; the next free port is used if taken; 0 = any)
   --host H           bind address (default 0.0.0.0)
   --esphome CMD      esphome command (default $KILN_ESPHOME or 'esphome')
-  --pairing-key KEY  one-time pairing key for the first sender (default $KILN_PAIRING_KEY or random)
+  --pairing-key KEY  one-time key to pair one more sender (default $KILN_PAIRING_KEY; random
+                     when no sender is approved yet)
+  --pair             open the pairing window with a fresh random key even when senders exist
+  --max-queued N     per sender: jobs queued or building at once (default 16)
+  --max-sender-mib N per sender: MiB of bundles held in memory (default 256)
+  --disk-quota-gib N all workspaces together; idle ones are removed oldest first (default 20)
   --no-mdns          do not advertise the build server over mDNS
   -h, --help         this help
 `;
@@ -41,6 +52,12 @@ export interface ReceiverCommandOptions {
   host: string;
   esphome: string[];
   pairingKey?: string;
+  /** Per-sender and disk limits (BuildReceiver defaults when absent). */
+  maxQueuedJobsPerSender?: number;
+  maxBytesPerSender?: number;
+  workspaceQuotaBytes?: number;
+  /** Arm key mode even when senders exist (set by --pair, or by an explicit key). */
+  pair?: boolean;
   mdns: boolean;
 }
 
@@ -53,6 +70,13 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
   let esphomeFlag: string | undefined;
   let pairingKey = env.KILN_PAIRING_KEY || undefined;
   let mdns = true;
+  let pair = false;
+  const limits: Pick<ReceiverCommandOptions, 'maxQueuedJobsPerSender' | 'maxBytesPerSender' | 'workspaceQuotaBytes'> = {};
+  const positive = (flag: string, v: string, max: number): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < 1 || n > max) throw new UsageError(`${flag} must be a whole number 1..${max}, got ${v}`);
+    return n;
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -87,6 +111,18 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
       case '--no-mdns':
         mdns = false;
         break;
+      case '--pair':
+        pair = true;
+        break;
+      case '--max-queued':
+        limits.maxQueuedJobsPerSender = positive(flag, value(), 10_000);
+        break;
+      case '--max-sender-mib':
+        limits.maxBytesPerSender = positive(flag, value(), 1_048_576) * 1024 * 1024;
+        break;
+      case '--disk-quota-gib':
+        limits.workspaceQuotaBytes = positive(flag, value(), 1_048_576) * 1024 * 1024 * 1024;
+        break;
       default:
         throw new UsageError(`unknown option ${arg}`);
     }
@@ -99,7 +135,7 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
     pairingKey = norm.match(/.{4}/g)!.join('-');
   }
   const esphome = resolveEsphomeCommand({ flag: esphomeFlag, env: env.KILN_ESPHOME });
-  return { dataDir: resolve(dataDir), port, host, esphome, pairingKey, mdns };
+  return { dataDir: resolve(dataDir), port, host, esphome, pairingKey, pair: pair || pairingKey !== undefined, mdns, ...limits };
 }
 
 export interface Printer {
@@ -120,12 +156,12 @@ export interface HeadlessReceiver {
 }
 
 function jobName(job: FirmwareJob): string {
-  return job.device_friendly_name || job.device_name || job.configuration.split('/').pop() || job.job_id;
+  return printableName(job.device_friendly_name || job.device_name || job.configuration.split('/').pop() || job.job_id);
 }
 
 /** Starts the build server; resolves once the listener is bound and the banner is printed. */
 export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print: Printer): Promise<HeadlessReceiver> {
-  mkdirSync(opts.dataDir, { recursive: true });
+  mkdirPrivateSync(opts.dataDir);
   const bus = new EventBus();
   const report = (m: string): void => print.err(`kiln receiver: ${m}`);
   const state = await openPeerLinkState(opts.dataDir, { bus, report });
@@ -136,7 +172,8 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     print.err(`kiln receiver: warning: ${(err as Error).message}`);
   }
   // The receiver's config dir is its data dir: every job's YAML lives under remote_builds/.
-  const engine = new JobEngine({ configDir: opts.dataDir, dataDir: opts.dataDir, esphome: opts.esphome, bus, report, jobEnv: buildServerJobEnv(opts.dataDir) });
+  const jobOwners = new JobOwners();
+  const engine = new JobEngine({ configDir: opts.dataDir, dataDir: opts.dataDir, esphome: opts.esphome, bus, report, jobEnv: buildServerJobEnv(opts.dataDir, jobOwners) });
   await engine.start();
   // Synchronously, before the engine's first pump: leftover receiver jobs must not spawn.
   cancelReceiverJobs(engine);
@@ -155,38 +192,57 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
   });
   const receiver = new BuildReceiver({
     engine,
+    jobOwners,
     sessions: listener.sessions,
     cleanupTtlSeconds: state.receiverPeers.settings.cleanup_ttl_seconds,
+    maxQueuedJobsPerSender: opts.maxQueuedJobsPerSender,
+    maxBytesPerSender: opts.maxBytesPerSender,
+    workspaceQuotaBytes: opts.workspaceQuotaBytes,
     log: (m) => print.out(`[receiver] ${m}`),
   });
   receiver.start();
 
   // Receiver jobs' lifecycle and output go to stdout too.
-  const labelOf = (job: FirmwareJob): string => job.remote_peer_label || job.remote_peer.slice(0, 8);
+  // Labels, names and output come from senders: printed without control characters (issue 11, defect 8).
+  const labelOf = (job: FirmwareJob): string => printableName(job.remote_peer_label) || job.remote_peer;
   const offs = [
-    bus.on('receiver_session_opened', (e) => print.out(`[receiver] sender connected: ${e.label || e.dashboard_id.slice(0, 8)}`)),
-    bus.on('receiver_session_closed', (e) => print.out(`[receiver] sender disconnected: ${e.dashboard_id.slice(0, 8)} (${e.reason})`)),
+    bus.on('receiver_session_opened', (e) => print.out(`[receiver] sender connected: ${printableName(e.label) || e.dashboard_id}`)),
+    bus.on('receiver_session_closed', (e) => print.out(`[receiver] sender disconnected: ${printableName(state.receiverPeers.get(e.dashboard_id)?.label ?? '') || e.dashboard_id} (${printableName(e.reason)})`)),
     bus.on('job_started', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] ${job.job_type} ${jobName(job)} from ${labelOf(job)}: running`)),
     bus.on('job_completed', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] completed`)),
-    bus.on('job_failed', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] failed: ${job.error ?? ''}`)),
-    bus.on('job_cancelled', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] cancelled: ${job.error ?? ''}`)),
+    bus.on('job_failed', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] failed: ${printableName(job.error ?? '')}`)),
+    bus.on('job_cancelled', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] cancelled: ${printableName(job.error ?? '')}`)),
     bus.on('job_output', ({ job_id, line }) => {
       const job = engine.getJob(job_id);
-      if (job?.remote_peer) print.out(`[job ${job_id}] ${line.replace(/[\r\n]+$/, '')}`);
+      // The sender's YAML reaches esphome's output (names, comments): colours kept, nothing else.
+      if (job?.remote_peer) print.out(`[job ${job_id}] ${printableOutput(line.replace(/[\r\n]+$/, ''))}`);
     }),
     bus.on('pair_status_changed', (e) => {
       if (e.status === 'approved') {
+        pairedWithKey = true;
         const peer = state.receiverPeers.get(e.dashboard_id);
-        print.out(`[receiver] paired with ${peer?.label || e.dashboard_id.slice(0, 8)}; pairing window closed`);
+        print.out(`[receiver] paired with ${printableName(peer?.label ?? '') || e.dashboard_id}; pairing window closed`);
       }
     }),
     bus.on('pairing_window_changed', (e) => {
-      if (!e.open && !stopping && pairingKey !== null && state.receiverPeers.list().length === 0) print.out('[receiver] pairing window closed without a pairing; restart to pair again');
+      if (!e.open && !stopping && pairingKey !== null && !pairedWithKey) print.out('[receiver] pairing window closed without a pairing; restart to pair again');
     }),
   ];
 
   let pairingKey: string | null = null;
-  if (state.receiverPeers.list().length === 0) pairingKey = pairing.armKeyMode({ key: opts.pairingKey });
+  let pairedWithKey = false;
+  // An explicitly given key always arms key mode: that is how a second sender is added.
+  if (state.receiverPeers.list().length === 0 || opts.pair || opts.pairingKey !== undefined) pairingKey = pairing.armKeyMode({ key: opts.pairingKey });
+
+  // `kiln receiver senders remove` edits the file from another process: revoke here too.
+  const peersFile = state.receiverPeers.file;
+  const onPeersFile = (): void => {
+    for (const id of state.receiverPeers.externallyRemoved()) {
+      print.out(`[receiver] sender ${printableName(state.receiverPeers.get(id)?.label ?? '') || id} was removed; ending its session`);
+      void pairing.removePeer(id).catch((err: Error) => print.err(`kiln receiver: could not remove ${id}: ${err.message}`));
+    }
+  };
+  watchFile(peersFile, { interval: 1000, persistent: false }, onPeersFile);
 
   let advertiser: BuildServerAdvertiser | null = null;
   let bonjour: { destroy(): void } | null = null;
@@ -220,11 +276,12 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
   print.out(`  esphome          ${opts.esphome.join(' ')}${esphomeVersion ? ` (${esphomeVersion})` : ' (version unknown)'}`);
   print.out(`  data dir         ${opts.dataDir}`);
   if (pairingKey) {
-    print.out(`  pairing key      ${pairingKey}   (one-time, valid 15 minutes, for the first sender)`);
+    print.out(`  pairing key      ${pairingKey}   (one-time, valid 15 minutes, for the ${state.receiverPeers.list().length === 0 ? 'first' : 'next'} sender)`);
     print.out('  On the sender: Settings → Send builds → Add build server, enter this host, port and key,');
     print.out('  and check that the fingerprint shown there matches the one above.');
   } else {
-    print.out(`  approved senders ${state.receiverPeers.list().map((p) => p.label || p.dashboard_id.slice(0, 8)).join(', ')}`);
+    print.out(`  approved senders ${state.receiverPeers.list().map((p) => printableName(p.label) || p.dashboard_id).join(', ')}`);
+    print.out('  To pair another sender, restart with --pair (or --pairing-key KEY).');
   }
   print.out('');
   print.out(`${READY_MARKER} ${JSON.stringify({ port: listener.port, host: opts.host, pin, pairing_key: pairingKey, esphome_version: esphomeVersion, data_dir: opts.dataDir })}`);
@@ -244,6 +301,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
         // tells their senders before the sessions are terminated.
         for (const job of engine.getJobs({ status: 'queued' })) if (job.remote_peer) await engine.cancel(job.job_id).catch(() => undefined);
         await engine.stop();
+        unwatchFile(peersFile, onPeersFile);
         await advertiser?.stop().catch(() => undefined);
         bonjour?.destroy();
         await listener.close();
@@ -261,6 +319,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
 /** CLI entry: returns the exit code (0 after a clean SIGTERM/SIGINT shutdown). */
 export async function runReceiverCommand(argv: string[]): Promise<number> {
   const print: Printer = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
+  if (argv[0] === 'senders') return runReceiverSenders(argv.slice(1), print);
   let opts: ReceiverCommandOptions | 'help';
   try {
     opts = parseReceiverArgs(argv);

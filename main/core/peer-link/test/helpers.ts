@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { EventBus, type CoreEventMap } from '../../events';
 import { identityFromPrivateKey, type PeerLinkIdentity } from '../identity';
 import { startPeerLinkListener, type PeerLinkListener, type PeerLinkListenerOptions } from '../listener';
-import { ReceiverPairing } from '../receiver-pairing';
+import { ReceiverPairing, type PairingLimits } from '../receiver-pairing';
 import { ReceiverPeerStore } from '../receiver-store';
 import { WebSocketServer } from 'ws';
 import { HandshakeState, type TransportCiphers } from '../noise';
@@ -44,11 +44,11 @@ export interface ReceiverFixture {
   restart(over?: Partial<PeerLinkListenerOptions>): Promise<void>;
 }
 
-export async function startReceiver(over: Partial<PeerLinkListenerOptions> & { dir?: string; windowIdleMs?: number } = {}): Promise<ReceiverFixture> {
+export async function startReceiver(over: Partial<PeerLinkListenerOptions> & { dir?: string; windowIdleMs?: number; pairingLimits?: PairingLimits } = {}): Promise<ReceiverFixture> {
   const tmp = over.dir ? { dir: over.dir, cleanup: () => undefined } : tempDir('kiln-recv-');
   const bus = over.bus ?? new EventBus();
   const store = ReceiverPeerStore.inDataDir(tmp.dir, { debounceMs: 20, report: () => undefined });
-  const pairing = over.pairing ?? new ReceiverPairing({ store, bus, windowIdleMs: over.windowIdleMs, report: () => undefined });
+  const pairing = over.pairing ?? new ReceiverPairing({ store, bus, windowIdleMs: over.windowIdleMs, limits: over.pairingLimits, report: () => undefined });
   const baseOpts = (): PeerLinkListenerOptions => ({
     identity: fx.identity,
     pairing,

@@ -263,7 +263,7 @@ describe('a 5 MiB bundle through the real receiver (payload in a SharedArrayBuff
       const ack = await submitJob(s.session, { jobId: 'cccccccccccc', configurationFilename: 'big-room.yaml', target: 'compile', bundle });
       expect(ack).toEqual({ jobId: 'cccccccccccc', accepted: true });
       await until(() => stack.engine.getJobs().some((j) => j.remote_job_id === 'cccccccccccc'));
-      const extracted = readFileSync(join(stack.dir, 'remote_builds', s.dashboardId.slice(0, 8), 'big-room', 'pad.bin'));
+      const extracted = readFileSync(join(stack.dir, 'remote_builds', s.key, 'big-room', 'pad.bin'));
       expect(extracted.equals(pad)).toBe(true);
     } finally {
       await stack.stop();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deviceDirName, isSafeConfigurationFilename, senderDirName } from '../filename';
+import { deviceDirName, isSafeConfigurationFilename, senderKey } from '../filename';
 
 describe('configuration_filename leaf rule (§8 step 5)', () => {
   const table: Array<[unknown, boolean]> = [
@@ -39,8 +39,11 @@ describe('workspace directory names', () => {
     expect(deviceDirName('.hidden.yaml')).toBe('_hidden');
     expect(deviceDirName('ünï.yaml')).toBe('_n_');
   });
-  it('sender dir is the first 8 chars of the dashboard_id', () => {
-    expect(senderDirName('AbCdEfGh_ijklmnop')).toBe('AbCdEfGh');
-    expect(senderDirName('-_ab')).toBe('-_ab');
+  it('sender key covers the full dashboard_id and the pin, never a prefix', () => {
+    const pin = 'a'.repeat(64);
+    expect(senderKey('AbCdEfGh_ijklmnop', pin)).toMatch(/^[0-9a-f]{32}$/);
+    expect(senderKey('AbCdEfGh_ijklmnop', pin)).toBe(senderKey('AbCdEfGh_ijklmnop', pin));
+    expect(senderKey('AbCdEfGh_ijklmnop', pin)).not.toBe(senderKey('AbCdEfGh_ijklmnoq', pin));
+    expect(senderKey('AbCdEfGh_ijklmnop', pin)).not.toBe(senderKey('AbCdEfGh_ijklmnop', 'b'.repeat(64)));
   });
 });

@@ -70,8 +70,8 @@ describe('submit → compile → stream → download', () => {
     // The receiver's job: "from Alice laptop", per-sender data dir, ran the extracted YAML.
     const job = stack.engine.getJobs().find((j) => j.remote_job_id === jobId)!;
     expect(job).toMatchObject({ status: 'completed', remote_peer: s.dashboardId, remote_peer_label: 'Alice laptop', device_name: 'living-room', device_friendly_name: 'Living Room' });
-    const senderWs = join(stack.dir, 'remote_builds', s.dashboardId.slice(0, 8));
-    expect(job.configuration).toBe(`remote_builds/${s.dashboardId.slice(0, 8)}/living-room/living-room.yaml`);
+    const senderWs = join(stack.dir, 'remote_builds', s.key);
+    expect(job.configuration).toBe(`remote_builds/${s.key}/living-room/living-room.yaml`);
 
     // Output: every line the receiver recorded, in order, with terminators, under the sender's job_id.
     const lines = s.of('job_output', jobId);
@@ -143,7 +143,7 @@ describe('cancel', () => {
     await submitJob(s.session, { jobId, configurationFilename: 'hang-room.yaml', target: 'compile', bundle: await bundle('hang-room.yaml') });
     await s.waitFrame((f) => f.type === 'job_state_changed' && f.job_id === jobId && f.status === 'running');
     await s.waitFrame((f) => f.type === 'job_output' && f.job_id === jobId && /Compiling|Building|Processing/.test(f.line as string), 15_000, 'compile output');
-    const yaml = join(stack.dir, 'remote_builds', s.dashboardId.slice(0, 8), 'hang-room', 'hang-room.yaml');
+    const yaml = join(stack.dir, 'remote_builds', s.key, 'hang-room', 'hang-room.yaml');
     expect(pidsMentioning(yaml).length).toBeGreaterThan(0);
     await cancelJob(s.session, jobId);
     const end = await terminal(s, jobId);
@@ -194,7 +194,7 @@ describe('role start/stop', () => {
     const local = createJob({ configuration: 'local.yaml', job_type: 'compile' });
     stack.engine.enqueue([leftover]);
     stack.engine.enqueue([local]);
-    const again = new BuildReceiver({ engine: stack.engine, sessions: stack.listener.sessions });
+    const again = new BuildReceiver({ engine: stack.engine, sessions: stack.listener.sessions, jobOwners: stack.jobOwners });
     again.start();
     expect(leftover.status).toBe('cancelled');
     expect(local.status).not.toBe('cancelled');
@@ -292,7 +292,7 @@ describe('download_artifacts rules (§10)', () => {
     expect(ends[1]).toEqual({ type: 'artifacts_end', job_id: 'dl0000000001', accepted: true });
     expect(s.of('artifacts_start', 'dl0000000001')).toHaveLength(1);
 
-    const ws = join(stack.dir, 'remote_builds', s.dashboardId.slice(0, 8), '.esphome');
+    const ws = join(stack.dir, 'remote_builds', s.key, '.esphome');
     await unlink(join(ws, 'build', 'living-room', '.pioenvs', 'living-room', 'firmware.bin'));
     s.frames.length = 0;
     await s.session.send({ type: 'download_artifacts', job_id: 'dl0000000001' });
@@ -322,7 +322,7 @@ describe('download_artifacts rules (§10)', () => {
   it('packs at completion: the first download is the completed build even if the tree changes after; later ones pack afresh; a held pack expires', async () => {
     stack = await startStack({ receiver: { prepackTtlMs: 1500 } });
     const s = await stack.connect();
-    const ws = join(stack.dir, 'remote_builds', s.dashboardId.slice(0, 8), '.esphome');
+    const ws = join(stack.dir, 'remote_builds', s.key, '.esphome');
     const firmware = join(ws, 'build', 'living-room', '.pioenvs', 'living-room', 'firmware.bin');
     const readFirmware = async (jobId: string): Promise<Buffer> => {
       const { tarball } = await downloadArtifacts(s.session, jobId);

@@ -13,7 +13,8 @@ import { ReceiverPairing } from '../../peer-link/receiver-pairing';
 import { ReceiverPeerStore } from '../../peer-link/receiver-store';
 import type { PeerMessage } from '../../peer-link/session';
 import { generateX25519KeyPair } from '../../peer-link/x25519';
-import { buildServerJobEnv } from '../job-env';
+import { buildServerJobEnv, JobOwners } from '../job-env';
+import { senderKey } from '../filename';
 import { BuildReceiver, type BuildReceiverOptions } from '../service';
 import { waitUntil } from '../../../../test/support/wait-until';
 
@@ -29,6 +30,8 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 export interface SenderHandle {
   dashboardId: string;
+  /** senderKey(dashboardId, pin): the name of this sender's workspace under remote_builds/. */
+  key: string;
   identity: PeerLinkIdentity;
   session: OffloaderSession;
   frames: PeerMessage[];
@@ -45,6 +48,7 @@ export interface ReceiverStack {
   engine: JobEngine;
   receiver: BuildReceiver;
   listener: PeerLinkListener;
+  jobOwners: JobOwners;
   store: ReceiverPeerStore;
   identity: PeerLinkIdentity;
   port: number;
@@ -58,6 +62,7 @@ export async function startStack(over: { env?: Record<string, string>; receiver?
   const dir = await mkdtemp(join(tmpdir(), 'kiln-recv-'));
   const bus = new EventBus();
   for (const [k, v] of Object.entries(over.env ?? {})) process.env[k] = v;
+  const jobOwners = new JobOwners();
   const engine = new JobEngine({
     configDir: dir,
     dataDir: dir,
@@ -66,7 +71,7 @@ export async function startStack(over: { env?: Record<string, string>; receiver?
     terminateGraceMs: 1000,
     drainMs: 200,
     report: () => undefined,
-    jobEnv: buildServerJobEnv(over.receiver?.dataDir ?? dir),
+    jobEnv: buildServerJobEnv(over.receiver?.dataDir ?? dir, jobOwners),
   });
   await engine.start();
   const store = ReceiverPeerStore.inDataDir(dir, { debounceMs: 10, report: () => undefined });
@@ -81,7 +86,7 @@ export async function startStack(over: { env?: Record<string, string>; receiver?
     esphomeVersion: () => '2025.12.2',
     handshakeTimeoutMs: 2000,
   });
-  const receiver = new BuildReceiver({ engine, sessions: listener.sessions, ...over.receiver });
+  const receiver = new BuildReceiver({ engine, sessions: listener.sessions, jobOwners, ...over.receiver });
   receiver.start();
   const senders: SenderHandle[] = [];
 
@@ -91,6 +96,7 @@ export async function startStack(over: { env?: Record<string, string>; receiver?
     engine,
     receiver,
     listener,
+    jobOwners,
     store,
     identity,
     port: listener.port,
@@ -115,6 +121,7 @@ export async function startStack(over: { env?: Record<string, string>; receiver?
       const frames: PeerMessage[] = [];
       const h: SenderHandle = {
         dashboardId,
+        key: senderKey(dashboardId, sid.pin),
         identity: sid,
         session: r.session,
         frames,

@@ -16,6 +16,7 @@ import { OffloaderPairingFlow } from '../../peer-link/offloader-pairing';
 import { downloadArtifacts, materializeArtifacts, submitJob } from '../../peer-link/offloader-jobs';
 import type { PeerMessage } from '../../peer-link/session';
 import { openPeerLinkState, type PeerLinkState } from '../../peer-link/state';
+import { senderKey } from '../filename';
 import { extractTarGzSafely } from '../safe-tar';
 import { REPO_ROOT, SIM } from './harness';
 import { waitUntil } from '../../../../test/support/wait-until';
@@ -58,6 +59,16 @@ async function startChild(args: string[], env: Record<string, string> = {}): Pro
   const line = await waitUntil(() => out.find((l) => l.startsWith('KILN_RECEIVER_READY ')), { timeoutMs: 30_000, what: `receiver ready (output so far: ${out.join('\n')})` });
   child.ready = JSON.parse(line.slice('KILN_RECEIVER_READY '.length));
   return child;
+}
+
+async function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'main/headless/cli/kiln.ts', ...args], { cwd: REPO_ROOT, env: { ...process.env, KILN_DATA_DIR: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  proc.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+  const code = await new Promise<number | null>((r) => proc.on('exit', (c) => r(c)));
+  return { code, out, err };
 }
 
 interface Offloader {
@@ -166,7 +177,7 @@ describe('kiln receiver (child process)', () => {
     expect(dl.firmwareOffset).toBe('0x10000');
     const x = await tmp('kiln-x-');
     await extractTarGzSafely(dl.tarball, x, { maxUncompressedBytes: 1 << 28 });
-    const receiverFw = join(dataDir, 'remote_builds', o.state.dashboardId.slice(0, 8), '.esphome', 'build', 'living-room', '.pioenvs', 'living-room', 'firmware.bin');
+    const receiverFw = join(dataDir, 'remote_builds', senderKey(o.state.dashboardId, o.state.identity.pin), '.esphome', 'build', 'living-room', '.pioenvs', 'living-room', 'firmware.bin');
     expect((await readFile(join(x, '.pioenvs/living-room/firmware.bin'))).equals(await readFile(receiverFw))).toBe(true);
     const m = await materializeArtifacts({ tarball: dl.tarball, configDir: senderConfig, configuration: 'living-room.yaml' });
     expect((await readFile(m.firmwareBinPath)).equals(await readFile(receiverFw))).toBe(true);
@@ -193,14 +204,14 @@ describe('kiln receiver (child process)', () => {
     expect(list.find((j: { remote_job_id: string }) => j.remote_job_id === 'feedfacecafe')?.status).toBe('cancelled');
   }, 90_000);
 
-  it('with an approved sender it opens no pairing window and prints no key', async () => {
+  it('with an approved sender and no key it opens no pairing window and prints no key', async () => {
     const dataDir = await tmp('kiln-rcv-');
     const first = await startChild(['--data-dir', dataDir, '--pairing-key', 'AAAA-BBBB-CCCC-DDDD']);
     const o = await offloader();
     await o.flow.request({ host: '127.0.0.1', port: first.ready.port, previewedPin: first.ready.pin, receiverLabel: 'b', label: 'L', pairingKey: 'AAAA-BBBB-CCCC-DDDD' });
     first.proc.kill('SIGTERM');
     expect((await first.exit).code).toBe(0);
-    const second = await startChild(['--data-dir', dataDir, '--pairing-key', 'AAAA-BBBB-CCCC-DDDD']);
+    const second = await startChild(['--data-dir', dataDir]);
     expect(second.ready.pairing_key).toBeNull();
     expect(second.ready.pin).toBe(first.ready.pin);
     const o2 = await offloader();
@@ -208,6 +219,59 @@ describe('kiln receiver (child process)', () => {
     expect((r as ApiError).code).toBe('no_pairing_window');
     second.proc.kill('SIGTERM');
     expect((await second.exit).code).toBe(0);
+  });
+
+  // Issue 11 defect 12: an explicit key arms key mode even when senders exist; `senders` lists
+  // and removes them. Defect 8 (receiver half): sender-chosen labels are printed without
+  // control characters or escape sequences.
+  it('an explicit key pairs a second sender; senders lists and removes; hostile labels print clean', async () => {
+    const dataDir = await tmp('kiln-rcv-');
+    const first = await startChild(['--data-dir', dataDir, '--pairing-key', 'AAAA-BBBB-CCCC-DDDD']);
+    const o = await offloader();
+    await o.flow.request({ host: '127.0.0.1', port: first.ready.port, previewedPin: first.ready.pin, receiverLabel: 'b', label: 'Alice', pairingKey: 'AAAA-BBBB-CCCC-DDDD' });
+    first.proc.kill('SIGTERM');
+    expect((await first.exit).code).toBe(0);
+
+    const second = await startChild(['--data-dir', dataDir], { KILN_PAIRING_KEY: 'EEEE-FFFF-GGGG-HHHH' });
+    expect(second.ready.pairing_key).toBe('EEEE-FFFF-GGGG-HHHH');
+    const evil = 'Evil\x1b]0;pwned\x07\x1b[2J\x1b[31mRed\x1b[0m\rPassword: \u202e';
+    const o2 = await offloader();
+    const ok = await o2.flow.request({ host: '127.0.0.1', port: second.ready.port, previewedPin: second.ready.pin, receiverLabel: 'b', label: evil, pairingKey: 'eeee-ffff-gggg-hhhh' });
+    expect(ok.status).toBe('approved');
+    await waitUntil(() => second.out.some((l) => l.includes('paired with Evil')), { timeoutMs: 5000, what: 'paired line' });
+    // the sender connects: its label is printed again
+    o2.manager.start();
+    await waitUntil(() => second.out.some((l) => l.includes('sender connected: Evil')), { timeoutMs: 10_000, what: 'connected line' });
+    const printed = second.out.filter((l) => l.includes('Evil'));
+    expect(printed.length).toBeGreaterThanOrEqual(2);
+    for (const l of printed) {
+      expect(l).not.toMatch(/[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e]/);
+      expect(l).toContain('EvilRedPassword: ');
+    }
+
+    // list (from another process, while the server runs)
+    const list = await cli(['receiver', 'senders', '--data-dir', dataDir]);
+    expect(list.code).toBe(0);
+    expect(list.out).toContain('Alice');
+    expect(list.out).toContain(o.state.dashboardId);
+    expect(list.out).toContain('EvilRedPassword: ');
+    expect(list.out).toContain(o2.state.dashboardId);
+    expect(list.out).not.toMatch(/\x1b/);
+    // remove by label; unknown → exit 1
+    expect((await cli(['receiver', 'senders', 'remove', 'Nobody', '--data-dir', dataDir])).code).toBe(1);
+    const rm1 = await cli(['receiver', 'senders', 'remove', 'EvilRedPassword: ', '--data-dir', dataDir]);
+    expect(rm1).toMatchObject({ code: 0 });
+    expect(rm1.out).toContain(o2.state.dashboardId);
+    // the running server revokes it: the session ends and the sender is gone from the file
+    await waitUntil(() => second.out.some((l) => l.includes('was removed; ending its session')), { timeoutMs: 10_000, what: 'revocation line' });
+    const after = await cli(['receiver', 'senders', '--data-dir', dataDir]);
+    expect(after.out).toContain(o.state.dashboardId);
+    expect(after.out).not.toContain(o2.state.dashboardId);
+    await o2.manager.stop();
+    second.proc.kill('SIGTERM');
+    expect((await second.exit).code).toBe(0);
+    const peers = JSON.parse(await readFile(join(dataDir, 'receiver-peers.json'), 'utf8'));
+    expect(peers.peers.map((p: { dashboard_id: string }) => p.dashboard_id)).toEqual([o.state.dashboardId]);
   });
 
   it('rejects bad arguments with exit 2', async () => {

@@ -167,7 +167,7 @@ describe('submit_job header rules (§8, in order)', () => {
       device_name: '',
       device_friendly_name: 'Kitchen light',
       target_esphome_version: '',
-      configuration: `remote_builds/${s.dashboardId.slice(0, 8)}/kitchen/kitchen.yaml`,
+      configuration: `remote_builds/${s.key}/kitchen/kitchen.yaml`,
     });
   });
 });

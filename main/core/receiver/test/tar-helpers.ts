@@ -8,6 +8,8 @@ export interface RawMember {
   type?: 'file' | 'link' | 'symlink' | 'directory' | 'character-device' | 'fifo';
   linkname?: string;
   size?: number;
+  /** Header mode (default 0644). */
+  mode?: number;
 }
 
 /** Uncompressed tar bytes; `finalize=false` leaves out the end-of-archive blocks. */
@@ -25,7 +27,7 @@ export async function tarBytes(members: RawMember[], finalize = true): Promise<B
     const type = m.type ?? 'file';
     const data = m.data === undefined ? Buffer.alloc(0) : Buffer.from(m.data);
     await new Promise<void>((res, rej) => {
-      const header = { name: m.name, type, linkname: m.linkname, mode: 0o644, mtime: new Date(0) } as Parameters<typeof pack.entry>[0];
+      const header = { name: m.name, type, linkname: m.linkname, mode: m.mode ?? 0o644, mtime: new Date(0) } as Parameters<typeof pack.entry>[0];
       if (type === 'file') pack.entry({ ...header, size: data.length }, data, (e) => (e ? rej(e) : res()));
       else pack.entry(header, (e) => (e ? rej(e) : res()));
     });

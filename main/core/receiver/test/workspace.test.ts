@@ -32,8 +32,9 @@ async function sender(name: string, ageMs: number): Promise<string> {
 
 describe('workspace layout', () => {
   it('per-sender workspace and data dir under <dataDir>/remote_builds', () => {
-    expect(deviceWorkspace('/d', 'AbCdEfGhIjKl', 'Living Room.yaml')).toBe('/d/remote_builds/AbCdEfGh/Living_Room');
-    expect(senderEsphomeDataDir('/d', 'AbCdEfGhIjKl')).toBe('/d/remote_builds/AbCdEfGh/.esphome');
+    const key = '0123456789abcdef0123456789abcdef';
+    expect(deviceWorkspace('/d', key, 'Living Room.yaml')).toBe(`/d/remote_builds/${key}/Living_Room`);
+    expect(senderEsphomeDataDir('/d', key)).toBe(`/d/remote_builds/${key}/.esphome`);
   });
 
   it('clamps the TTL to 1 h .. 30 days, default 24 h', () => {
