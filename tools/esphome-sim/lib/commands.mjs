@@ -9,7 +9,7 @@ import { platformUrl, runCompile } from './compile.mjs';
 import { ConfigInvalid, dumpYaml, keyLine, readDevice, renderFailedConfig } from './config.mjs';
 import { tailLogs } from './logs.mjs';
 import { resolvePaths } from './paths.mjs';
-import { isStallScenario, stallForever } from './stall.mjs';
+import { stallForever } from './stall.mjs';
 import { detectScenario } from './scenario.mjs';
 import { resolveDevices, runUpload } from './upload.mjs';
 import { SimError, fnv1a32, makeRng } from './util.mjs';
@@ -145,9 +145,9 @@ export async function runForConfig(command, conf, parsed, out, env, version) {
     case 'clean':
       return cleanCommand(ctx);
     case 'bundle':
-      // The stall scenarios stall a bundle too (before anything is written), so a sender's cancel
-      // during bundling can be tested.
-      if (isStallScenario(ctx.scenario)) await stallForever(ctx, 'bundle');
+      // Scenarios never stall a bundle (the marker travels inside it, for the build server's
+      // compile); ESPHOME_SIM_STALL_BUNDLE=1 does, so a sender's cancel during bundling can be tested.
+      if (env.ESPHOME_SIM_STALL_BUNDLE === '1') await stallForever(ctx, 'bundle');
       return bundleCommand(device, out, version, options);
     case 'idedata':
       return idedataCommand(ctx);

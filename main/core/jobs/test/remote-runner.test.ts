@@ -436,7 +436,8 @@ describe('remote runner: cancel', () => {
 
   it('cancel during bundling → cancelled, the bundle process is terminated', async () => {
     const r = await rig();
-    r.off.writeYaml('kitchen.yaml', '# sim: hang\n');
+    r.off.jobEnv.ESPHOME_SIM_STALL_BUNDLE = '1';
+    r.off.writeYaml('kitchen.yaml');
     const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
     const { pid } = await waitUntil(() => r.off.simRuns().find((x) => x.argv.includes('bundle')), { timeoutMs: 5000, what: 'bundle spawn' });
     const t0 = Date.now();
