@@ -32,8 +32,13 @@ export interface PeerLinkAppOptions extends SessionTiming {
   /** Build-server listener bind address (default all interfaces) and port (default 6055; 0 = any). */
   listenHost?: string;
   listenPort?: number;
-  /** Start the build-server role when its stored setting is on (default true). */
-  buildServerRole?: boolean;
+  /**
+   * The build-server role: 'setting' (default) follows the stored setting, which is off until the
+   * user turns it on in Settings; 'on' binds the listener for this run whatever the setting
+   * (`kiln serve --build-server`); 'off' has no role at all (`--no-build-server`). `true`/`false`
+   * are the old spellings of 'setting'/'off'.
+   */
+  buildServerRole?: 'setting' | 'on' | 'off' | boolean;
   /** Name shown to peers (default the host name). */
   friendlyName?: string;
   /** Client reconnect back-off (tests shorten it). */
@@ -126,6 +131,7 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
   const stops: Array<() => Promise<void> | void> = [];
 
   let peerLink: PeerLinkParts | null = null;
+  let buildServerForced = false;
   if (opts.peerLink !== false) {
     const pl = opts.peerLink ?? {};
     const friendlyName = () => pl.friendlyName ?? hostname();
@@ -153,8 +159,10 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
     // Runner, picker and pool must be registered before the engine loads and re-queues jobs.
     remoteBuilds.start();
     const receiverPairing = new ReceiverPairing({ store: state.receiverPeers, bus, windowIdleMs: pl.pairingWindowIdleMs, report });
+    const roleMode = pl.buildServerRole === false ? 'off' : pl.buildServerRole === true || pl.buildServerRole === undefined ? 'setting' : pl.buildServerRole;
+    buildServerForced = roleMode === 'on';
     const role =
-      pl.buildServerRole === false
+      roleMode === 'off'
         ? null
         : new ReceiverRole({
             engine,
@@ -217,7 +225,7 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
     // The version is needed for the first version-policy decisions and the listener's answers.
     await esphomeStatus;
     peerLink.clients.start();
-    await peerLink.role?.start();
+    await peerLink.role?.start(buildServerForced);
   }
 
   const service = new ApiService({
