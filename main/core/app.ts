@@ -16,6 +16,7 @@ import { ApiService } from './api/service';
 import { SettingsStore } from './api/settings-store';
 import { ToastDesktop } from './api/toast-desktop';
 import { DesktopPolicy, type DesktopIntegration } from './desktop';
+import { acquireDataDirLock } from './data-dir-lock';
 import { DEFAULT_ESPHOME } from './esphome/command';
 import { EventBus } from './events';
 import { JobEngine, type EngineOptions } from './jobs/engine';
@@ -76,6 +77,11 @@ export interface AppOptions {
   engine?: Omit<EngineOptions, 'configDir' | 'dataDir' | 'esphome' | 'bus'>;
   /** Log lines from the composed parts (default stderr). */
   report?: (message: string) => void;
+  /**
+   * Who holds the data dir's lock, as named to a second process ("kiln serve", "the Kiln
+   * desktop app"); default "Kiln". The lock is held from here until stop() (data-dir-lock.ts).
+   */
+  processName?: string;
   /** Further parts wired on the composed app; each returns its own stop function. */
   extensions?: Array<(app: KilnApp) => Promise<(() => Promise<void> | void) | void> | (() => Promise<void> | void) | void>;
 }
@@ -112,6 +118,17 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
   const report = opts.report ?? ((m: string) => console.error(`[kiln] ${m}`));
   const configDir = resolve(opts.configDir);
   const dataDir = resolve(opts.dataDir ?? join(configDir, '.kiln'));
+  // One process per data dir, before anything reads or writes it (throws DataDirLockedError).
+  const lock = acquireDataDirLock(dataDir, opts.processName ?? 'Kiln');
+  try {
+    return await composeApp(opts, report, configDir, dataDir, lock.release);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function composeApp(opts: AppOptions, report: (m: string) => void, configDir: string, dataDir: string, releaseLock: () => void): Promise<KilnApp> {
   const settings = SettingsStore.forDataDir(dataDir);
   const stored = await settings.load();
   const esphome = opts.esphome && opts.esphome.length > 0 ? [...opts.esphome] : stored.esphome_command.length > 0 ? stored.esphome_command : [...DEFAULT_ESPHOME];
@@ -128,7 +145,8 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
     esphomeVersion = s.version;
     engine.setEsphomeVersion(s.version);
   });
-  const stops: Array<() => Promise<void> | void> = [];
+  // Runs last on stop (stops run in reverse): the lock outlives every writer of the data dir.
+  const stops: Array<() => Promise<void> | void> = [releaseLock];
 
   let peerLink: PeerLinkParts | null = null;
   let buildServerForced = false;

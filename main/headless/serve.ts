@@ -171,6 +171,7 @@ export async function startServe(o: ServeOptions, extra: Partial<AppOptions> = {
       esphome: o.esphome,
       peerLink: o.peerLink ? { listenHost: o.peerLinkHost, listenPort: o.peerLinkPort, buildServerRole: o.buildServer, startupGraceMs: o.startupGraceMs, ...(extraPeerLink || {}) } : false,
       mdns: extraMdns ?? bonjour ?? false,
+      processName: rest.processName ?? 'kiln serve',
     });
   } catch (err) {
     bonjour?.destroy();

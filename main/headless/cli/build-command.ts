@@ -5,6 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { ApiError } from '../../core/errors';
 import { resolveEsphomeCommand } from '../../core/esphome/command';
+import { acquireDataDirLock, DataDirLockedError, type DataDirLock } from '../../core/data-dir-lock';
 import { JobEngine } from '../../core/jobs/engine';
 import { isTerminal, type FirmwareJob } from '../../core/jobs/model';
 import { onePositional, parseStrictArgs } from './args';
@@ -163,6 +164,26 @@ export async function runBuild(args: string[]): Promise<number> {
     if (err.code !== 'EPIPE') throw err;
   });
 
+  // --data-dir: the engine persists there, so it must be the only process using it (a running
+  // `kiln serve` on that dir would otherwise see our job as a crash and the other way round).
+  let lock: DataDirLock | null = null;
+  if (opts.dataDir !== undefined) {
+    try {
+      lock = acquireDataDirLock(opts.dataDir, 'kiln build');
+    } catch (err) {
+      if (!(err instanceof DataDirLockedError)) throw err;
+      process.stderr.write(`kiln build: ${err.message}\n`);
+      return EXIT_FAILED;
+    }
+  }
+  try {
+    return await buildWithEngine(opts);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function buildWithEngine(opts: BuildArgs): Promise<number> {
   const engine = new JobEngine({
     configDir: opts.configDir,
     dataDir: opts.dataDir,

@@ -52,7 +52,7 @@ describe('the build-server role is off by default (issue 11 defect 11)', () => {
     const seen = new Set<string>();
     const stack = createBonjour();
     stacks.push(stack);
-    const browser = stack.find({ type: 'esphomebuilder' });
+    const browser = stack.find({ type: 'esphomebuilder', protocol: 'tcp' });
     browser.on('up', (s: { name: string }) => seen.add(s.name));
 
     const fresh = await serve([]);
