@@ -10,6 +10,7 @@ import { JobEngine } from '../../core/jobs/engine';
 import { isTerminal, type FirmwareJob } from '../../core/jobs/model';
 import { onePositional, parseStrictArgs } from './args';
 import type { CliCommand } from './command';
+import { plainText, sanitizeBuildOutput } from './terminal-text';
 
 const USAGE = `usage: kiln build <yaml> [--config-dir DIR] [--esphome CMD] [--target compile|install|upload]
                   [--device OTA|<port>] [--data-dir DIR] [--server HOST:PORT|LABEL]
@@ -123,14 +124,16 @@ class ProgressView {
 
   note(text: string): void {
     this.clear();
-    process.stderr.write(`${text}\n`);
+    // Notes can carry a build server's words (labels, errors): no control characters.
+    process.stderr.write(`${text.split('\n').map(plainText).join('\n')}\n`);
     this.draw();
   }
 
   /** Log output goes to stdout; keep a terminal status line from garbling it. */
   log(chunk: string): void {
     this.clear();
-    process.stdout.write(chunk);
+    // Output may come from a build server: colours yes, titles/clears/cursor moves no.
+    process.stdout.write(sanitizeBuildOutput(chunk));
     if (chunk.endsWith('\n')) this.draw();
   }
 
@@ -277,10 +280,10 @@ async function buildWithEngine(opts: BuildArgs): Promise<number> {
       view.clear();
       if (done.status === 'failed') {
         const exit = done.exit_code !== null ? ` (exit ${done.exit_code})` : '';
-        process.stderr.write(`kiln: ${done.job_type} failed${exit}: ${done.error ?? 'failed'}\n`);
+        process.stderr.write(`kiln: ${done.job_type} failed${exit}: ${plainText(done.error ?? 'failed')}\n`);
         code = EXIT_FAILED;
       } else {
-        process.stderr.write(`kiln: ${done.job_type} cancelled${done.error ? `: ${done.error}` : ''}\n`);
+        process.stderr.write(`kiln: ${done.job_type} cancelled${done.error ? `: ${plainText(done.error)}` : ''}\n`);
         code = EXIT_CANCELLED;
       }
       break;
