@@ -30,7 +30,8 @@ export function parseDevice(text: string): DeviceInfo {
   } catch (err) {
     throw new ApiError('invalid_args', `not accepted as YAML: ${(err as Error).message}`);
   }
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false });
+  // logLevel 'error': a hostile file must not flood the server's stderr with yaml's warnings.
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false, logLevel: 'error' });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const where = e.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';
