@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, type BuildServerRoleState } from '../../../preload/contract';
+import { RecordingDesktop } from '../../core/desktop';
 import { createBonjour } from '../../core/peer-link/mdns';
+import { FakeBonjour } from '../../core/peer-link/test/fake-bonjour';
+import { desktopOptionsFromEnv, startDesktopBackend } from '../../electron/backend';
 import { SIM_CMD, spawnKiln, type KilnChild } from '../../../test/e2e-remote/helpers';
 import { listeningSockets } from '../../../test/support/listening';
 import { waitUntil } from '../../../test/support/wait-until';
@@ -76,4 +79,27 @@ describe('the build-server role is off by default (issue 11 defect 11)', () => {
     expect(seen.has(name(freshRole.identity.dashboardId))).toBe(false);
     browser.stop();
   }, 120_000);
+});
+
+describe('the desktop app opens no listener on first launch (issue 11 defect 11)', () => {
+  it('startDesktopBackend with the options of a plain launch: role present but off, nothing bound, nothing advertised', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-desktop-defaults-'));
+    dirs.push(dir);
+    // Port 0 only so that turning the role on at the end cannot collide with another process here.
+    const fromEnv = await desktopOptionsFromEnv({ KILN_CONFIG_DIR: dir, KILN_PEER_LINK_PORT: '0' });
+    const fake = new FakeBonjour();
+    const backend = await startDesktopBackend({ ...fromEnv, esphome: ['/bin/true'], desktop: new RecordingDesktop(), isJobVisible: () => false, mdns: fake });
+    try {
+      const role = backend.app.peerLink!.role!;
+      expect(role.port).toBeNull();
+      expect(role.state()).toMatchObject({ enabled: false, listening: false });
+      expect(listeningSockets(process.pid)).toEqual([]);
+      expect(fake.published).toEqual([]);
+      // Turning it on in Settings binds it (the switch works; the default is what changed).
+      await role.setEnabled(true);
+      expect(role.port).toBeGreaterThan(0);
+    } finally {
+      await backend.stop();
+    }
+  }, 60_000);
 });
