@@ -26,11 +26,14 @@ const aliasBomb = () => {
 
 const HOSTILE: Array<[string, () => string, RegExp]> = [
   ['an alias bomb (billion laughs)', aliasBomb, /alias/i],
-  ['60,000 aliases of one anchor', () => HEAD + 'a: &a x\nl: [' + Array(60_000).fill('*a').join(',') + ']\n', /alias/i],
+  ['60,000 aliases of one anchor', () => HEAD + 'a: &a x\nl: [' + Array(60_000).fill('*a').join(', ') + ']\n', /alias/i],
+  ['2,000 aliases on separate lines', () => HEAD + 'a: &a x\n' + Array.from({ length: 2000 }, (_, i) => `k${i}: *a`).join('\n') + '\n', /more than 1000 aliases/],
   ['512 KiB of unclosed flow sequences', () => fill(HEAD + 'x: ', '['), /levels deep/],
   ['deep balanced flow nesting', () => HEAD + 'x: ' + '['.repeat(200_000) + ']'.repeat(200_000), /levels deep/],
   ['deep flow mappings', () => fill(HEAD + 'x: ', '{a: '), /levels deep/],
   ['one byte over the limit', () => HEAD + '#' + 'x'.repeat(MAX_YAML_BYTES), /larger than 512 KiB/],
+  ['a 500 KiB flow list of 250,000 items', () => fill(HEAD + 'x: [', '1,', ']'), /more than 20000 lines and list items/],
+  ['30,000 keys', () => HEAD + Array.from({ length: 30_000 }, (_, i) => `k${i}: v`).join('\n'), /more than 20000 lines/],
 ];
 
 async function timedImport(content: string): Promise<{ err: unknown; ms: number; maxLagMs: number }> {
