@@ -96,10 +96,25 @@ function hostile(r: Rng): string {
 
 const NAMES = ['fuzz.yaml', 'fuzz.yml', 'FUZZ.YAML', 'secrets.yaml', '../fuzz.yaml', 'a/b.yaml', '.fuzz.yaml', 'fuzz.txt', '', ' ', 'x'.repeat(300) + '.yaml', 'f\0.yaml', 'kitchen-plug.yaml'];
 
-export async function fuzzYaml(o: YamlFuzzOptions): Promise<YamlFuzzStats> {
-  const corpus = readdirSync(o.corpusDir)
+function loadCorpus(dir: string): string[] {
+  return readdirSync(dir)
     .filter((n) => /\.ya?ml$/.test(n) && n !== 'secrets.yaml')
-    .map((n) => readFileSync(join(o.corpusDir, n), 'utf8'));
+    .map((n) => readFileSync(join(dir, n), 'utf8'));
+}
+
+/** Input #i of a seed, for replaying one failure. */
+export function yamlInput(seed: number, i: number, corpusDir: string): { name: string; content: string } {
+  return generate(new Rng(seed).fork(i), loadCorpus(corpusDir));
+}
+
+function generate(r: Rng, corpus: string[]): { name: string; content: string } {
+  const content = r.bool(0.8) ? mutate(r, r.pick(corpus)) : hostile(r);
+  const name = r.bool(0.85) ? 'fuzz.yaml' : r.pick(NAMES);
+  return { name, content };
+}
+
+export async function fuzzYaml(o: YamlFuzzOptions): Promise<YamlFuzzStats> {
+  const corpus = loadCorpus(o.corpusDir);
   const root = new Rng(o.seed);
   // "Cannot block the loop for seconds": a 512 KiB file of plain keys parses in ~0.5–0.9 s on a
   // loaded 2-core machine, so the bound is 2 s.
@@ -108,9 +123,7 @@ export async function fuzzYaml(o: YamlFuzzOptions): Promise<YamlFuzzStats> {
   const listing = () => readdirSync(o.configDir).sort().join('\n');
   let before = listing();
   for (let i = 0; i < o.count; i++) {
-    const r = root.fork(i);
-    const content = r.bool(0.8) ? mutate(r, r.pick(corpus)) : hostile(r);
-    const name = r.bool(0.85) ? 'fuzz.yaml' : r.pick(NAMES);
+    const { name, content } = generate(root.fork(i), corpus);
     const t = performance.now();
     try {
       await importYaml(o.configDir, { name, content, overwrite: true });

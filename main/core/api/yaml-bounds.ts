@@ -17,7 +17,7 @@ export const MAX_ALIAS_COUNT = 100;
  * time grows with it (~30 µs a node on a quiet 2-core machine), so it is capped at a level a
  * real configuration (a few thousand lines) never reaches.
  */
-export const MAX_YAML_NODES = 20_000;
+export const MAX_YAML_NODES = 10_000;
 /** Alias tokens (`*name`) in the text; real files use a handful. */
 export const MAX_ALIAS_TOKENS = 1_000;
 
