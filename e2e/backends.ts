@@ -75,6 +75,7 @@ export interface ServeOptions {
   examples?: string[];
   files?: Record<string, string>;
   simSpeed?: string;
+  /** true: `--build-server` (the role is off by default); false: `--no-build-server`. */
   buildServer?: boolean;
   extraArgs?: string[];
   /** esphome command instead of the simulator (an executable path). */
@@ -100,7 +101,7 @@ export async function startServe(o: ServeOptions = {}): Promise<ServeBackend> {
     // Test runs never multicast unless a spec asks for it (the mDNS discovery spec).
     ...(o.mdns ? [] : ['--no-mdns']),
     '--renderer-dir', join(REPO, 'out/renderer'),
-    ...(o.buildServer === false ? ['--no-build-server'] : []),
+    ...(o.buildServer === true ? ['--build-server'] : o.buildServer === false ? ['--no-build-server'] : []),
     ...(o.extraArgs ?? []),
   ];
   const { child, match } = await launch(args, { ESPHOME_SIM_SPEED: o.simSpeed ?? '0.05' }, dir, /KILN_SERVE_URL=(\S+)/);

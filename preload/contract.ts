@@ -11,6 +11,9 @@
 /** Bumped on any incompatible change to methods, params, results or events. Checked in `hello`. */
 export const PROTOCOL_VERSION = 1;
 
+/** Largest YAML `importYaml` accepts (UTF-8 bytes); the window checks it before sending. */
+export const MAX_IMPORT_YAML_BYTES = 512 * 1024;
+
 // ---------------------------------------------------------------------------------------------
 // Shared vocabulary (mirrors main/core/jobs/model.ts; a compile-time check in
 // main/core/api/contract-check.ts keeps the two in sync)

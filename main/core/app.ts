@@ -16,6 +16,7 @@ import { ApiService } from './api/service';
 import { SettingsStore } from './api/settings-store';
 import { ToastDesktop } from './api/toast-desktop';
 import { DesktopPolicy, type DesktopIntegration } from './desktop';
+import { acquireDataDirLock } from './data-dir-lock';
 import { DEFAULT_ESPHOME } from './esphome/command';
 import { EventBus } from './events';
 import { JobEngine, type EngineOptions } from './jobs/engine';
@@ -33,8 +34,13 @@ export interface PeerLinkAppOptions extends SessionTiming {
   /** Build-server listener bind address (default all interfaces) and port (default 6055; 0 = any). */
   listenHost?: string;
   listenPort?: number;
-  /** Start the build-server role when its stored setting is on (default true). */
-  buildServerRole?: boolean;
+  /**
+   * The build-server role: 'setting' (default) follows the stored setting, which is off until the
+   * user turns it on in Settings; 'on' binds the listener for this run whatever the setting
+   * (`kiln serve --build-server`); 'off' has no role at all (`--no-build-server`). `true`/`false`
+   * are the old spellings of 'setting'/'off'.
+   */
+  buildServerRole?: 'setting' | 'on' | 'off' | boolean;
   /** Name shown to peers (default the host name). */
   friendlyName?: string;
   /** Client reconnect back-off (tests shorten it). */
@@ -72,6 +78,11 @@ export interface AppOptions {
   engine?: Omit<EngineOptions, 'configDir' | 'dataDir' | 'esphome' | 'bus'>;
   /** Log lines from the composed parts (default stderr). */
   report?: (message: string) => void;
+  /**
+   * Who holds the data dir's lock, as named to a second process ("kiln serve", "the Kiln
+   * desktop app"); default "Kiln". The lock is held from here until stop() (data-dir-lock.ts).
+   */
+  processName?: string;
   /** Further parts wired on the composed app; each returns its own stop function. */
   extensions?: Array<(app: KilnApp) => Promise<(() => Promise<void> | void) | void> | (() => Promise<void> | void) | void>;
 }
@@ -108,6 +119,17 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
   const report = opts.report ?? ((m: string) => console.error(`[kiln] ${m}`));
   const configDir = resolve(opts.configDir);
   const dataDir = resolve(opts.dataDir ?? join(configDir, '.kiln'));
+  // One process per data dir, before anything reads or writes it (throws DataDirLockedError).
+  const lock = acquireDataDirLock(dataDir, opts.processName ?? 'Kiln');
+  try {
+    return await composeApp(opts, report, configDir, dataDir, lock.release);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function composeApp(opts: AppOptions, report: (m: string) => void, configDir: string, dataDir: string, releaseLock: () => void): Promise<KilnApp> {
   const settings = SettingsStore.forDataDir(dataDir);
   const stored = await settings.load();
   const esphome = opts.esphome && opts.esphome.length > 0 ? [...opts.esphome] : stored.esphome_command.length > 0 ? stored.esphome_command : [...DEFAULT_ESPHOME];
@@ -121,12 +143,14 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
   // Build-server jobs (the role below) build with their sender's ESPHOME_DATA_DIR.
   const jobOwners = new JobOwners();
   const engineOptions: EngineOptions = { jobEnv: buildServerJobEnv(dataDir, jobOwners), ...opts.engine, configDir, dataDir, esphome, bus, report };
-  const stops: Array<() => Promise<void> | void> = [];
+  // Runs last on stop (stops run in reverse): the lock outlives every writer of the data dir.
+  const stops: Array<() => Promise<void> | void> = [releaseLock];
 
   // With peer-link, the engine is built together with remote builds (runner, picker and pool are
   // its constructor options); without, on its own.
   let engine: JobEngine;
   let peerLink: PeerLinkParts | null = null;
+  let buildServerForced = false;
   if (opts.peerLink === false) {
     engine = new JobEngine(engineOptions);
   } else {
@@ -156,8 +180,10 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
     // The pool must accept before the engine loads and re-queues pending remote jobs.
     remoteBuilds.start();
     const receiverPairing = new ReceiverPairing({ store: state.receiverPeers, bus, windowIdleMs: pl.pairingWindowIdleMs, report });
+    const roleMode = pl.buildServerRole === false ? 'off' : pl.buildServerRole === true || pl.buildServerRole === undefined ? 'setting' : pl.buildServerRole;
+    buildServerForced = roleMode === 'on';
     const role =
-      pl.buildServerRole === false
+      roleMode === 'off'
         ? null
         : new ReceiverRole({
             engine,
@@ -227,7 +253,7 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
     // The version is needed for the first version-policy decisions and the listener's answers.
     await esphomeStatus;
     peerLink.clients.start();
-    await peerLink.role?.start();
+    await peerLink.role?.start(buildServerForced);
   }
 
   const service = new ApiService({

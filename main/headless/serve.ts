@@ -21,9 +21,12 @@ Serve the Kiln window to a browser on this machine, with the job queue running i
                         to the network, still token-protected)
   --port N              HTTP port (default 6052; 0 = any free port, printed on start)
   --esphome CMD         esphome command (default $KILN_ESPHOME, the stored setting, or esphome)
+  --build-server        turn the build-server role on for this run (off by default; it can also
+                        be turned on in Settings): listens on --peer-link-port and advertises
+                        over mDNS so other Kiln windows can send builds here
   --peer-link-port N    build-server listener port (default 6055; 0 = any)
   --peer-link-host H    build-server listener bind address (default all interfaces)
-  --no-build-server     never start the build-server listener in this process
+  --no-build-server     no build-server role in this process, not even from Settings
   --no-mdns             do not advertise the build server over mDNS (_esphomebuilder._tcp)
   --startup-grace-ms N  wait before the first remote dispatch after start, so paired build
                         servers can reconnect (default 30000)
@@ -42,7 +45,8 @@ export interface ServeOptions {
   esphome?: string[];
   peerLinkPort: number;
   peerLinkHost?: string;
-  buildServer: boolean;
+  /** 'setting' (default: off unless turned on in Settings), 'on' (--build-server), 'off' (--no-build-server). */
+  buildServer: 'setting' | 'on' | 'off';
   /** Advertise the build-server role over mDNS while its listener is bound (`--no-mdns`: off). */
   mdns: boolean;
   peerLink: boolean;
@@ -59,7 +63,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     port: 6052,
     esphome: env.KILN_ESPHOME ? parseEsphomeCommand(env.KILN_ESPHOME) : undefined,
     peerLinkPort: 6055,
-    buildServer: true,
+    buildServer: 'setting',
     mdns: true,
     peerLink: true,
     rendererDir: env.KILN_RENDERER_DIR || defaultRendererDir(),
@@ -105,8 +109,11 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       case '--startup-grace-ms':
         o.startupGraceMs = int(flag, value(), 3_600_000);
         break;
+      case '--build-server':
+        o.buildServer = 'on';
+        break;
       case '--no-build-server':
-        o.buildServer = false;
+        o.buildServer = 'off';
         break;
       case '--no-mdns':
         o.mdns = false;
@@ -154,7 +161,7 @@ export async function startServe(o: ServeOptions, extra: Partial<AppOptions> = {
   const { peerLink: extraPeerLink, mdns: extraMdns, ...rest } = extra;
   // The real multicast stack only when a build-server role can exist (it opens its socket on the
   // first advertisement); `extra.mdns` (a fake, or false) replaces it.
-  const bonjour = extraMdns === undefined && o.mdns && o.peerLink && o.buildServer ? createBonjour((err) => log(`warning: mDNS: ${err.message}`)) : null;
+  const bonjour = extraMdns === undefined && o.mdns && o.peerLink && o.buildServer !== 'off' ? createBonjour((err) => log(`warning: mDNS: ${err.message}`)) : null;
   let app: KilnApp;
   try {
     app = await createApp({
@@ -164,6 +171,7 @@ export async function startServe(o: ServeOptions, extra: Partial<AppOptions> = {
       esphome: o.esphome,
       peerLink: o.peerLink ? { listenHost: o.peerLinkHost, listenPort: o.peerLinkPort, buildServerRole: o.buildServer, startupGraceMs: o.startupGraceMs, ...(extraPeerLink || {}) } : false,
       mdns: extraMdns ?? bonjour ?? false,
+      processName: rest.processName ?? 'kiln serve',
     });
   } catch (err) {
     bonjour?.destroy();

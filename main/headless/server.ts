@@ -71,7 +71,16 @@ export async function startKilnServer(opts: KilnServerOptions): Promise<KilnServ
   });
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 4 * 1024 * 1024 });
+  // Every socket gets an error path: a malformed frame, a reset or a parse error ends that one
+  // connection; an unhandled 'error' event would end the whole process (issue 11, defect 1).
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  server.on('connection', (socket) => socket.on('error', () => socket.destroy()));
+  wss.on('error', (err) => console.error('[kiln] WebSocket server error:', err.message));
   server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
     const refuse = (status: number, text: string) => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
@@ -88,6 +97,9 @@ export async function startKilnServer(opts: KilnServerOptions): Promise<KilnServ
   const alive = new WeakMap<WebSocket, boolean>();
   const attach = (ws: WebSocket) => {
     alive.set(ws, true);
+    // ws reports protocol violations (invalid UTF-8, reserved opcodes, unmasked or oversize
+    // frames) as 'error' and then closes that socket with 1002/1007/1009; nothing else to do.
+    ws.on('error', () => undefined);
     ws.on('pong', () => alive.set(ws, true));
     serveRpc(wsChannel(ws), { service: opts.service, token, helloTimeoutMs: opts.helloTimeoutMs });
   };
@@ -220,7 +232,10 @@ async function serveStatic(root: string, req: IncomingMessage, res: ServerRespon
     'Cache-Control': isIndex ? 'no-store' : 'public, max-age=31536000, immutable',
   });
   if (req.method === 'HEAD') return void res.end();
-  createReadStream(real).pipe(res);
+  const stream = createReadStream(real);
+  stream.on('error', () => res.destroy());
+  res.on('error', () => stream.destroy());
+  stream.pipe(res);
 }
 
 async function notBuilt(res: ServerResponse): Promise<void> {

@@ -7,6 +7,7 @@ import { parseDocument } from 'yaml';
 import type { ConfigurationEntry, ImportResult } from '../../../preload/contract';
 import { ApiError } from '../errors';
 import { CONFIG_NAME_RE, MAX_IMPORT_BYTES } from './schemas';
+import { checkYamlBounds, MAX_ALIAS_COUNT } from './yaml-bounds';
 
 /** Files in the config dir that are never device configurations. */
 const NOT_DEVICES = new Set(['secrets.yaml', 'secrets.yml']);
@@ -24,13 +25,25 @@ const PLATFORM_KEYS = ['esp32', 'esp8266', 'rp2040', 'bk72xx', 'rtl87xx', 'ln882
  * plain value with a warning, which is fine for reading names. Throws on syntax errors.
  */
 export function parseDevice(text: string): DeviceInfo {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false });
+  try {
+    checkYamlBounds(text);
+  } catch (err) {
+    throw new ApiError('invalid_args', `not accepted as YAML: ${(err as Error).message}`);
+  }
+  // logLevel 'error': a hostile file must not flood the server's stderr with yaml's warnings.
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false, logLevel: 'error' });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const where = e.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';
     throw new ApiError('invalid_args', `not valid YAML: ${e.message.split('\n')[0]}${where}`);
   }
-  const root = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  let root: unknown;
+  try {
+    root = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    // yaml throws a ReferenceError for alias bombs ("Excessive alias count …").
+    throw new ApiError('invalid_args', `not accepted as YAML: ${(err as Error).message}`);
+  }
   if (!isRecord(root)) throw new ApiError('invalid_args', 'not an ESPHome configuration: the top level must be a mapping');
   const esphome = root.esphome;
   if (!isRecord(esphome) || typeof esphome.name !== 'string' || esphome.name.trim() === '') {
@@ -62,7 +75,7 @@ export async function listConfigurations(configDir: string): Promise<Configurati
     try {
       const st = await stat(full);
       if (!st.isFile()) continue;
-      if (st.size > MAX_IMPORT_BYTES) throw new Error('file is larger than 1 MiB');
+      if (st.size > MAX_IMPORT_BYTES) throw new Error(`file is larger than ${MAX_IMPORT_BYTES / 1024} KiB`);
       Object.assign(entry, parseDevice(await readFile(full, 'utf8')));
     } catch (err) {
       entry.error = err instanceof Error ? err.message : String(err);
@@ -85,7 +98,7 @@ export async function importYaml(
   if (!CONFIG_NAME_RE.test(name)) throw new ApiError('invalid_args', `"${name}" is not a valid configuration file name`);
   if (NOT_DEVICES.has(name.toLowerCase())) throw new ApiError('invalid_args', `"${name}" is reserved for secrets`);
   const bytes = Buffer.byteLength(req.content, 'utf8');
-  if (bytes > MAX_IMPORT_BYTES) throw new ApiError('invalid_args', `"${name}" is larger than 1 MiB (${bytes} bytes)`);
+  if (bytes > MAX_IMPORT_BYTES) throw new ApiError('invalid_args', `"${name}" is larger than ${MAX_IMPORT_BYTES / 1024} KiB (${bytes} bytes); ESPHome configurations are a few KiB`);
   const info = parseDevice(req.content);
 
   await mkdir(configDir, { recursive: true });

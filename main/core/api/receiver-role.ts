@@ -39,6 +39,8 @@ export class ReceiverRole implements ReceiverRolePort {
   private listener: PeerLinkListener | null = null;
   private receiver: BuildReceiver | null = null;
   private listenError = '';
+  /** On for this run by `kiln serve --build-server`, whatever the stored setting. */
+  private forced = false;
   private transition: Promise<void> = Promise.resolve();
   private readonly advertiser: BuildServerAdvertiser | null;
 
@@ -57,9 +59,10 @@ export class ReceiverRole implements ReceiverRolePort {
       : null;
   }
 
-  /** Binds the listener when the stored setting says the role is on. */
-  async start(): Promise<void> {
-    if (this.o.state.receiverPeers.settings.enabled) await this.apply(true);
+  /** Binds the listener when the stored setting says the role is on, or `force` (`kiln serve --build-server`) for this run. */
+  async start(force = false): Promise<void> {
+    this.forced = force;
+    if (force || this.o.state.receiverPeers.settings.enabled) await this.apply(true);
   }
 
   async stop(): Promise<void> {
@@ -81,7 +84,7 @@ export class ReceiverRole implements ReceiverRolePort {
     const sessions = this.listener?.sessions;
     const q = engine.queueStatus();
     return {
-      enabled: state.receiverPeers.settings.enabled,
+      enabled: state.receiverPeers.settings.enabled || this.forced,
       listening: this.listener !== null,
       port: this.listener?.port ?? null,
       listenError: this.listenError,
@@ -107,6 +110,7 @@ export class ReceiverRole implements ReceiverRolePort {
   }
 
   async setEnabled(enabled: boolean): Promise<void> {
+    this.forced = false;
     await this.o.state.receiverPeers.updateSettings({ enabled });
     await this.apply(enabled);
     if (enabled && !this.listener) throw new ApiError('unavailable', `The build-server listener could not start: ${this.listenError}`);

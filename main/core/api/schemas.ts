@@ -5,6 +5,7 @@ import { z } from 'zod';
 import {
   CLEARABLE_STATUS_VALUES,
   JOB_STATUS_VALUES,
+  MAX_IMPORT_YAML_BYTES,
   VERSION_POLICY_VALUES,
   type MethodName,
   type ParamsOf,
@@ -47,8 +48,8 @@ export const MAX_LOG_LINES = 200_000;
 /** Lines one getLogRange call returns at most. */
 export const MAX_LOG_RANGE = 10_000;
 
-/** Max size of an imported YAML (bytes of UTF-8). */
-export const MAX_IMPORT_BYTES = 1024 * 1024;
+/** Max size of an imported YAML (bytes of UTF-8); the same number the window checks. */
+export const MAX_IMPORT_BYTES = MAX_IMPORT_YAML_BYTES;
 
 export const schemas = {
   hello: z.strictObject({
@@ -84,7 +85,7 @@ export const schemas = {
     // Leaf-name rules are checked by the importer too (with a friendlier message).
     name: z.string().min(1).max(255),
     // Characters ≤ bytes; the importer checks the exact UTF-8 size.
-    content: z.string().max(MAX_IMPORT_BYTES),
+    content: z.string().max(MAX_IMPORT_BYTES, `content is larger than ${MAX_IMPORT_BYTES / 1024} KiB; ESPHome configurations are a few KiB`),
     overwrite: z.boolean().optional(),
   }),
   getSettings: empty,

@@ -1,9 +1,10 @@
 // App settings (`<dataDir>/settings.json`): the esphome command, notifications, the config dir
 // the desktop app should use next launch, and — only when no peer-link store owns them — the
 // offloader settings. Written atomically (temp + rename); a corrupt file is moved aside.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
 import { VERSION_POLICY_VALUES, type VersionPolicy } from '../../../preload/contract';
+import { writeFileAtomicPrivate } from '../private-fs';
 
 export interface StoredSettings {
   esphome_command: string[];
@@ -87,9 +88,7 @@ function normalise(raw: unknown): StoredSettings {
   };
 }
 
+/** 0600 in a 0700 data dir whatever the umask (the esphome command and config dir are private). */
 async function writeAtomic(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(16).slice(2)}`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  await rename(tmp, file);
+  await writeFileAtomicPrivate(file, text);
 }

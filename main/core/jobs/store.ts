@@ -4,10 +4,11 @@
 // output inline so a crash keeps their log. Loading never throws: a corrupt file is moved aside
 // and reported, a corrupt entry is skipped and reported.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { splitChunks } from '../esphome/line-splitter';
+import { mkdirPrivate, PRIVATE_FILE_MODE } from '../private-fs';
 import { CANCELLED_BY_VALUES, createJob, isActive, isTerminal, JOB_SOURCES, JOB_STATUSES, JOB_TYPES, serializeJob, type FirmwareJob } from './model';
 
 export const JOBS_FILE = 'jobs.json';
@@ -83,6 +84,11 @@ export class JobStore {
   private queued: Promise<void> | null = null;
   /** Terminal jobs whose output lives in logs/<id>.log (and no longer in memory). */
   private readonly logged = new Set<string>();
+  /**
+   * Whether logs with no job in memory may be deleted as orphans. Off when jobs.json could not
+   * be read or quarantined: those logs belong to jobs we could not load, not to nobody.
+   */
+  private sweepOrphanLogs = true;
 
   constructor(
     readonly dataDir: string,
@@ -107,13 +113,14 @@ export class JobStore {
     };
     const meta: JobsFileMeta = { paused: false };
     if (!this.enabled) return { jobs: [], warnings, meta };
-    await mkdir(this.logsDir, { recursive: true });
+    await mkdirPrivate(this.logsDir);
     let text: string;
     try {
       text = await readFile(this.jobsFile, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { jobs: [], warnings, meta };
-      warn(`could not read ${this.jobsFile}: ${(err as Error).message}; starting with no job history`);
+      this.sweepOrphanLogs = false;
+      warn(`could not read ${this.jobsFile}: ${(err as Error).message}; starting with no job history (existing logs are kept)`);
       return { jobs: [], warnings, meta };
     }
     let entries: unknown[];
@@ -132,9 +139,23 @@ export class JobStore {
       } catch {
         moved = false;
       }
+      // The logs belong to the quarantined jobs: they go aside with it, never swept as orphans.
+      const logsAside = `${aside}.logs`;
+      let logsMoved = false;
+      if (moved) {
+        try {
+          await rename(this.logsDir, logsAside);
+          logsMoved = true;
+          await mkdirPrivate(this.logsDir);
+        } catch {
+          logsMoved = false;
+        }
+      }
+      if (!logsMoved) this.sweepOrphanLogs = false;
       warn(
         `jobs file ${this.jobsFile} is corrupt (${(err as Error).message}); ` +
           (moved ? `moved it aside to ${aside}` : 'could not move it aside') +
+          (logsMoved ? ` with its logs (${logsAside})` : ' (its logs are kept in place)') +
           ' and started with an empty job list',
       );
       return { jobs: [], warnings, meta };
@@ -207,7 +228,7 @@ export class JobStore {
   }
 
   private async writeNow(jobs: FirmwareJob[], meta: JobsFileMeta | undefined): Promise<void> {
-    await mkdir(this.logsDir, { recursive: true });
+    await mkdirPrivate(this.logsDir);
     for (const job of jobs) {
       if (isTerminal(job) && job.output.length > 0 && !this.logged.has(job.job_id)) {
         const out = job.output;
@@ -226,7 +247,7 @@ export class JobStore {
     for (const id of this.logged) if (!keep.has(id)) this.logged.delete(id);
     for (const name of await safeReaddir(this.logsDir)) {
       const id = name.endsWith('.log') ? name.slice(0, -4) : null;
-      if ((id !== null && !keep.has(id)) || name.includes(TEMP_MARK)) await rm(join(this.logsDir, name), { force: true });
+      if ((id !== null && !keep.has(id) && this.sweepOrphanLogs) || name.includes(TEMP_MARK)) await rm(join(this.logsDir, name), { force: true });
     }
   }
 
@@ -237,9 +258,10 @@ export class JobStore {
 
 async function atomicWrite(file: string, data: string): Promise<void> {
   const tmp = `${file}${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'w', 0o644);
+  const fh = await open(tmp, 'w', PRIVATE_FILE_MODE);
   try {
     await fh.writeFile(data, 'utf8');
+    await fh.chmod(PRIVATE_FILE_MODE); // whatever the umask: job logs and configurations are private
     await fh.sync();
   } finally {
     await fh.close();

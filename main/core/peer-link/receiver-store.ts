@@ -104,7 +104,8 @@ export class ReceiverPeerStore {
     for (const p of loaded?.peers ?? []) this.peers.set(p.dashboard_id, p);
     const s = loaded?.settings ?? {};
     this.settingsValue = {
-      enabled: s.enabled ?? true,
+      // Off until the user turns it on: a listener on first launch is a surprise (and a firewall prompt).
+      enabled: s.enabled ?? false,
       cleanup_ttl_seconds: s.cleanup_ttl_seconds ?? CLEANUP_TTL_DEFAULT_S,
       dashboard_id: s.dashboard_id ?? newDashboardId(),
     };

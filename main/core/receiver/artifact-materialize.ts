@@ -1,10 +1,12 @@
 // Offloader side of §10.1: stage a downloaded artifact tarball at esphome's canonical local paths
 // so a later plain `esphome upload <yaml> --device X` finds the firmware (esphome-cli.md §4.3).
 // Lives next to the packer so both ends of the format are in one place.
-import { lstat, mkdir, rename, stat, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve, win32 } from 'node:path';
 import { ARTIFACTS_MAX_TOTAL_BYTES } from '../peer-link/transfer';
+import { parseDevice } from '../api/configurations';
 import { IDEDATA_MEMBER, STORAGE_MEMBER, VALIDATED_YAML_MEMBER } from './artifact-pack';
+import { checkArtifactMembers } from './artifact-allowlist';
 import { isPathInside } from './bundle-extract';
 import { readTarGzSafely, UnsafeArchiveError, type MemberData } from './safe-tar';
 
@@ -21,6 +23,12 @@ export interface MaterializeOptions {
   configDir: string;
   /** The job's configuration (YAML path relative to configDir); its basename keys StorageJSON. */
   configuration: string;
+  /**
+   * The job's device name (`esphome: name:`); default: read from the job's YAML. The tarball's
+   * storage.json must name this device, so a build server can only stage files for the device
+   * it was asked to build.
+   */
+  deviceName?: string;
   /** esphome's data dir for local commands; default `<configDir>/.esphome` (esphome's default). */
   esphomeDataDir?: string;
   signal?: AbortSignal;
@@ -151,6 +159,11 @@ export async function materializeArtifacts(opts: MaterializeOptions): Promise<Ma
   if (!byName.has(firmwareRel.join('/'))) throw new ArtifactMaterializeError(`malformed artifact tarball: firmware image ${firmwareRel.join('/')} missing`);
   const idedataData = byName.get(IDEDATA_MEMBER);
   const idedata = idedataData ? parseJsonObject(idedataData, 'idedata.json') : null;
+  // Only §10.1 members for this job's own device; anything else refuses the whole tarball
+  // before a single byte is written (a build server must not plant sources or build scripts).
+  const deviceName = opts.deviceName ?? (await deviceNameOf(opts.configDir, opts.configuration));
+  const refused = checkArtifactMembers({ members, storage, name, deviceName, firmwareRel: firmwareRel.join('/') });
+  if (refused) throw new ArtifactMaterializeError(`refused the build server's artifacts: ${refused}; nothing was written`);
 
   const buildPath = join(dataDir, 'build', name);
   const storagePath = join(dataDir, 'storage', `${basename(opts.configuration)}.json`);
@@ -185,4 +198,13 @@ export async function materializeArtifacts(opts: MaterializeOptions): Promise<Ma
   }
   await Promise.all(sidecars);
   return { name, storagePath, idedataPath, buildPath, firmwareBinPath, files: buildMembers.map((m) => m.name) };
+}
+
+/** The device name the job's own YAML declares (what storage.json must say). */
+async function deviceNameOf(configDir: string, configuration: string): Promise<string> {
+  try {
+    return parseDevice(await readFile(join(configDir, configuration), 'utf8')).deviceName;
+  } catch (err) {
+    throw new ArtifactMaterializeError(`cannot check the artifacts: the device name of ${configuration} is unreadable (${(err as Error).message})`);
+  }
 }

@@ -45,6 +45,8 @@ export const IDEDATA_MEMBER = 'idedata.json';
 export const PLATFORMIO_INI_MEMBER = 'platformio.ini';
 export const BUILD_INFO_MEMBER = 'build_info.json';
 export const VALIDATED_YAML_MEMBER = 'validated.yaml';
+/** The metadata members of an artifact tarball (§10.1), besides the build tree; the sender's allow-list uses it. */
+export const METADATA_MEMBERS: readonly string[] = [STORAGE_MEMBER, IDEDATA_MEMBER, PLATFORMIO_INI_MEMBER, BUILD_INFO_MEMBER, VALIDATED_YAML_MEMBER];
 const VALIDATED_YAML_STALE_MS = 60_000;
 // zlib's thread pool, not the event loop: pings and other sessions keep being served.
 // 1 MiB output chunks: the default 16 KiB makes a 5 MB tarball ~320 thread-pool round trips

@@ -75,7 +75,7 @@ describe('desktop backend', () => {
       esphome: ['/bin/true'],
       desktop: new RecordingDesktop(),
       isJobVisible: () => false,
-      peerLink: { listenHost: '127.0.0.1', listenPort: 0, friendlyName: 'desk' },
+      peerLink: { listenHost: '127.0.0.1', listenPort: 0, friendlyName: 'desk', buildServerRole: 'on' },
       mdns: fake,
     });
     const role = backend.app.peerLink!.role!;
@@ -93,7 +93,7 @@ describe('desktop backend', () => {
       esphome: ['/bin/true'],
       desktop: new RecordingDesktop(),
       isJobVisible: () => false,
-      peerLink: { listenHost: '127.0.0.1', listenPort: 0 },
+      peerLink: { listenHost: '127.0.0.1', listenPort: 0, buildServerRole: 'on' },
       mdns: false,
     });
     expect(backend.app.peerLink!.role!.port).toBeGreaterThan(0);

@@ -5,10 +5,12 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { ApiError } from '../../core/errors';
 import { resolveEsphomeCommand } from '../../core/esphome/command';
+import { acquireDataDirLock, DataDirLockedError, type DataDirLock } from '../../core/data-dir-lock';
 import { JobEngine, type EngineOptions } from '../../core/jobs/engine';
 import { isTerminal, type FirmwareJob } from '../../core/jobs/model';
 import { onePositional, parseStrictArgs } from './args';
 import type { CliCommand } from './command';
+import { plainText, sanitizeBuildOutput } from './terminal-text';
 
 const USAGE = `usage: kiln build <yaml> [--config-dir DIR] [--esphome CMD] [--target compile|install|upload]
                   [--device OTA|<port>] [--data-dir DIR] [--server HOST:PORT|LABEL]
@@ -122,14 +124,16 @@ class ProgressView {
 
   note(text: string): void {
     this.clear();
-    process.stderr.write(`${text}\n`);
+    // Notes can carry a build server's words (labels, errors): no control characters.
+    process.stderr.write(`${text.split('\n').map(plainText).join('\n')}\n`);
     this.draw();
   }
 
   /** Log output goes to stdout; keep a terminal status line from garbling it. */
   log(chunk: string): void {
     this.clear();
-    process.stdout.write(chunk);
+    // Output may come from a build server: colours yes, titles/clears/cursor moves no.
+    process.stdout.write(sanitizeBuildOutput(chunk));
     if (chunk.endsWith('\n')) this.draw();
   }
 
@@ -163,6 +167,26 @@ export async function runBuild(args: string[]): Promise<number> {
     if (err.code !== 'EPIPE') throw err;
   });
 
+  // --data-dir: the engine persists there, so it must be the only process using it (a running
+  // `kiln serve` on that dir would otherwise see our job as a crash and the other way round).
+  let lock: DataDirLock | null = null;
+  if (opts.dataDir !== undefined) {
+    try {
+      lock = acquireDataDirLock(opts.dataDir, 'kiln build');
+    } catch (err) {
+      if (!(err instanceof DataDirLockedError)) throw err;
+      process.stderr.write(`kiln build: ${err.message}\n`);
+      return EXIT_FAILED;
+    }
+  }
+  try {
+    return await buildWithEngine(opts);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function buildWithEngine(opts: BuildArgs): Promise<number> {
   const engineOptions: EngineOptions = {
     configDir: opts.configDir,
     dataDir: opts.dataDir,
@@ -257,10 +281,10 @@ export async function runBuild(args: string[]): Promise<number> {
       view.clear();
       if (done.status === 'failed') {
         const exit = done.exit_code !== null ? ` (exit ${done.exit_code})` : '';
-        process.stderr.write(`kiln: ${done.job_type} failed${exit}: ${done.error ?? 'failed'}\n`);
+        process.stderr.write(`kiln: ${done.job_type} failed${exit}: ${plainText(done.error ?? 'failed')}\n`);
         code = EXIT_FAILED;
       } else {
-        process.stderr.write(`kiln: ${done.job_type} cancelled${done.error ? `: ${done.error}` : ''}\n`);
+        process.stderr.write(`kiln: ${done.job_type} cancelled${done.error ? `: ${plainText(done.error)}` : ''}\n`);
         code = EXIT_CANCELLED;
       }
       break;

@@ -8,6 +8,7 @@ import { EventBus } from '../../core/events';
 import { resolveEsphomeCommand } from '../../core/esphome/command';
 import { probeVersion } from '../../core/esphome/version';
 import { kilnVersion } from './version';
+import { acquireDataDirLock } from '../../core/data-dir-lock';
 import { JobEngine } from '../../core/jobs/engine';
 import { buildServerJobEnv, JobOwners } from '../../core/receiver/job-env';
 import type { FirmwareJob } from '../../core/jobs/model';
@@ -162,6 +163,7 @@ function jobName(job: FirmwareJob): string {
 /** Starts the build server; resolves once the listener is bound and the banner is printed. */
 export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print: Printer): Promise<HeadlessReceiver> {
   mkdirPrivateSync(opts.dataDir);
+  const lock = acquireDataDirLock(opts.dataDir, 'kiln receiver'); // one process per data dir (throws naming the holder)
   const bus = new EventBus();
   const report = (m: string): void => print.err(`kiln receiver: ${m}`);
   const state = await openPeerLinkState(opts.dataDir, { bus, report });
@@ -310,6 +312,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
         for (const off of offs) off();
         await state.receiverPeers.close();
         await state.pairings.flush();
+        lock.release();
       })();
       return stopping;
     },

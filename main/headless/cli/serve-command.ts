@@ -1,4 +1,5 @@
 // `kiln serve` entry for the CLI dispatcher (./command.ts); the work is in ../serve.ts.
+import { DataDirLockedError } from '../../core/data-dir-lock';
 import { parseServeArgs, SERVE_USAGE, ServeUsageError, startServe } from '../serve';
 import type { CliCommand } from './command';
 import { kilnVersion } from './version';
@@ -21,7 +22,16 @@ export const command: CliCommand = {
       process.stdout.write(SERVE_USAGE);
       return 0;
     }
-    const running = await startServe(opts, { appVersion: kilnVersion() });
+    let running;
+    try {
+      running = await startServe(opts, { appVersion: kilnVersion() });
+    } catch (err) {
+      if (err instanceof DataDirLockedError) {
+        process.stderr.write(`kiln serve: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
+    }
     return await new Promise<number>((resolveExit) => {
       const shutdown = (signal: string) => {
         process.stdout.write(`kiln serve: ${signal}, shutting down\n`);

@@ -23,16 +23,17 @@ afterEach(async () => {
 });
 
 describe('kiln serve arguments', () => {
-  it('defaults: ~/esphome, 127.0.0.1:6052, build server with mDNS, peer-link on', () => {
+  it('defaults: ~/esphome, 127.0.0.1:6052, build server as stored (off unless turned on), mDNS, peer-link on', () => {
     const o = parse([]);
-    expect(o).toMatchObject({ configDir: join(homedir(), 'esphome'), host: '127.0.0.1', port: 6052, peerLinkPort: 6055, buildServer: true, mdns: true, peerLink: true });
+    expect(o).toMatchObject({ configDir: join(homedir(), 'esphome'), host: '127.0.0.1', port: 6052, peerLinkPort: 6055, buildServer: 'setting', mdns: true, peerLink: true });
     expect(o.dataDir).toBeUndefined();
     expect(parseServeArgs(['--help'])).toBe('help');
   });
 
   it('--no-mdns turns the advertising off; the other switches are independent', () => {
-    expect(parse(['--no-mdns'])).toMatchObject({ mdns: false, buildServer: true, peerLink: true });
-    expect(parse(['--no-build-server'])).toMatchObject({ mdns: true, buildServer: false });
+    expect(parse(['--no-mdns'])).toMatchObject({ mdns: false, buildServer: 'setting', peerLink: true });
+    expect(parse(['--no-build-server'])).toMatchObject({ mdns: true, buildServer: 'off' });
+    expect(parse(['--build-server'])).toMatchObject({ mdns: true, buildServer: 'on' });
     expect(() => parse(['--mdns'])).toThrow(ServeUsageError);
   });
 
@@ -55,7 +56,7 @@ describe('startServe and mDNS', () => {
   const base = (): ServeOptions => {
     const dir = mkdtempSync(join(tmpdir(), 'kiln-serve-args-'));
     dirs.push(dir);
-    return { ...parse(['--config-dir', join(dir, 'config'), '--port', '0', '--peer-link-port', '0', '--peer-link-host', '127.0.0.1', '--esphome', SIM, '--renderer-dir', join(dir, 'none')]) };
+    return { ...parse(['--config-dir', join(dir, 'config'), '--port', '0', '--peer-link-port', '0', '--peer-link-host', '127.0.0.1', '--build-server', '--esphome', SIM, '--renderer-dir', join(dir, 'none')]) };
   };
 
   it('the build-server role is advertised on the stack it is given while bound, and withdrawn on stop', async () => {

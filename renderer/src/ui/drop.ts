@@ -2,10 +2,12 @@
 // works the same in the browser and in Electron. Other files are refused with a message; the
 // page never navigates to a dropped file. In the desktop app the preload also tells us the
 // file's path, which is only shown ("Imported from …"); the backend validates the content.
+import { MAX_IMPORT_YAML_BYTES } from '../../../preload/contract';
 import { useApp } from '../store/app';
 import { errorMessage, getBackend, refreshConfigurations } from '../sync';
 
-export const MAX_DROP_BYTES = 1024 * 1024;
+/** The backend's importYaml limit, checked here too so an oversize file never goes on the wire. */
+export const MAX_DROP_BYTES = MAX_IMPORT_YAML_BYTES;
 const MAX_SHOWN_PATH = 4096;
 
 /** Where a dropped file came from, for display: '' in the browser or when it has no path. */
@@ -29,11 +31,11 @@ export async function importDroppedFile(file: File): Promise<void> {
     app.toast({ kind: 'error', title: 'Not a YAML file', body: `Only .yaml or .yml files can be dropped (got "${file.name}").` });
     return;
   }
-  if (file.size > MAX_DROP_BYTES) {
-    app.toast({ kind: 'error', title: 'File too large', body: `"${file.name}" is larger than 1 MiB.` });
-    return;
-  }
+  const tooLarge = () => app.toast({ kind: 'error', title: 'File too large', body: `"${file.name}" is larger than ${MAX_DROP_BYTES / 1024} KiB.` });
+  if (file.size > MAX_DROP_BYTES) return tooLarge();
   const content = await file.text();
+  // Decoding can grow the text (each invalid byte becomes U+FFFD, three bytes of UTF-8).
+  if (new TextEncoder().encode(content).length > MAX_DROP_BYTES) return tooLarge();
   const from = droppedFromPath(file);
   const api = getBackend().api;
   let result;

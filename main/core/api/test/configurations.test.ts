@@ -83,10 +83,10 @@ describe('importYaml', () => {
     expect(e.message).toMatch(msg);
   });
 
-  it('refuses content over 1 MiB, invalid YAML and YAML without a device name, writing nothing', async () => {
+  it('refuses content over 512 KiB, invalid YAML and YAML without a device name, writing nothing', async () => {
     const dir = tempConfigDir();
-    const big = MINIMAL_YAML('big') + '#' + 'x'.repeat(1024 * 1024) + '\n';
-    expect((await rejects(importYaml(dir, { name: 'big.yaml', content: big }))).message).toMatch(/larger than 1 MiB/);
+    const big = MINIMAL_YAML('big') + '#' + 'x'.repeat(512 * 1024) + '\n';
+    expect((await rejects(importYaml(dir, { name: 'big.yaml', content: big }))).message).toMatch(/larger than 512 KiB/);
     expect((await rejects(importYaml(dir, { name: 'bad.yaml', content: 'esphome: [' }))).message).toMatch(/not valid YAML/);
     expect((await rejects(importYaml(dir, { name: 'anon.yaml', content: 'wifi: {}\n' }))).message).toMatch(/esphome: name/);
     expect(await listConfigurations(dir)).toEqual([]);

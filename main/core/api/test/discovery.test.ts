@@ -30,7 +30,7 @@ async function backend(o: { name: string; mdns: boolean; peerLink?: boolean }): 
     esphome: [SIM],
     report: () => undefined,
     ...(stack ? { mdns: stack } : {}),
-    peerLink: o.peerLink === false ? false : { listenHost: '127.0.0.1', listenPort: 0, friendlyName: o.name, backoffBaseMs: 50, backoffCapMs: 200, startupGraceMs: 0 },
+    peerLink: o.peerLink === false ? false : { listenHost: '127.0.0.1', listenPort: 0, buildServerRole: 'on', friendlyName: o.name, backoffBaseMs: 50, backoffCapMs: 200, startupGraceMs: 0 },
   });
   // The entry point owns the stack: destroyed after the app stopped (as `kiln serve` does).
   cleanups.push(() => stack?.destroy());

@@ -25,7 +25,7 @@ async function side(opts: { role: boolean; name: string }): Promise<Side> {
     peerLink: {
       listenHost: '127.0.0.1',
       listenPort: 0,
-      buildServerRole: opts.role,
+      buildServerRole: opts.role ? 'on' : false,
       friendlyName: opts.name,
       backoffBaseMs: 50,
       backoffCapMs: 200,

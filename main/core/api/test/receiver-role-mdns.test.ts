@@ -19,7 +19,7 @@ async function boot(o: { mdns?: FakeBonjour | false; role?: boolean; report?: (m
     appVersion: '9.9.9',
     report: o.report ?? (() => undefined),
     ...(o.mdns === undefined ? {} : { mdns: o.mdns }),
-    peerLink: { listenHost: '127.0.0.1', listenPort: 0, friendlyName: 'buildbox', buildServerRole: o.role ?? true },
+    peerLink: { listenHost: '127.0.0.1', listenPort: 0, friendlyName: 'buildbox', buildServerRole: o.role === false ? false : 'on' },
   });
   conn = app.service.connect(new Recorder().sink);
   return app;

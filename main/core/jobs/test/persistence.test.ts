@@ -37,7 +37,7 @@ describe('corrupt state', () => {
     expect(engine.startupWarnings[0]).toMatch(/jobs file .* is corrupt .* moved it aside to .*jobs\.json\.corrupt-/);
     expect(warnings).toEqual(engine.startupWarnings);
     expect(reported).toEqual(engine.startupWarnings);
-    const aside = readdirSync(h.dataDir).filter((n) => n.startsWith('jobs.json.corrupt-'));
+    const aside = readdirSync(h.dataDir).filter((n) => n.startsWith('jobs.json.corrupt-') && !n.endsWith('.logs'));
     expect(aside).toHaveLength(1);
     expect(readFileSync(join(h.dataDir, aside[0]), 'utf8')).toContain('trunc');
     const job = await engine.whenDone(engine.compile({ configuration: h.fake('a.yaml', 'success') }).job_id);

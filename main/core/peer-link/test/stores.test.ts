@@ -107,7 +107,7 @@ describe('ReceiverPeerStore', () => {
     await s.flush();
     const raw = JSON.parse(readFileSync(join(d, RECEIVER_PEERS_FILE_NAME), 'utf8'));
     expect(raw.peers[0].static_x25519_pub).toBe(p.static_x25519_pub.toString('base64'));
-    expect(raw).toMatchObject({ enabled: true, cleanup_ttl_seconds: 86400 });
+    expect(raw).toMatchObject({ enabled: false, cleanup_ttl_seconds: 86400 }); // off until turned on (issue 11 defect 11)
     expect(isValidDashboardId(raw.dashboard_id)).toBe(true);
     await s.updateSettings({ enabled: false, cleanup_ttl_seconds: 10 }); // clamped to 3600
     const again = ReceiverPeerStore.inDataDir(d, { report: () => undefined });

@@ -208,7 +208,7 @@ describe('materializeArtifacts (§10.1 offloader side)', () => {
     const p = await pack();
     const configDir = join(base, 'config');
     await mkdir(configDir);
-    const m = await materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml' });
+    const m = await materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml', deviceName: 'kitchen' });
     const local = join(configDir, '.esphome');
     expect(m.storagePath).toBe(join(local, 'storage', 'kitchen.yaml.json'));
     expect(m.buildPath).toBe(join(local, 'build', 'kitchen'));
@@ -223,7 +223,7 @@ describe('materializeArtifacts (§10.1 offloader side)', () => {
     expect((await stat(m.idedataPath!)).mtimeMs).toBeGreaterThan((await stat(join(m.buildPath, 'platformio.ini'))).mtimeMs);
     expect(await readFile(join(m.buildPath, 'build_info.json'))).toEqual(contents['build_info.json']);
     // a second materialisation overwrites in place
-    await materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml' });
+    await materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml', deviceName: 'kitchen' });
   });
 
   it('round-trips a device whose member names need a PAX header (the tar-stream path)', async () => {
@@ -234,7 +234,7 @@ describe('materializeArtifacts (§10.1 offloader side)', () => {
     expect(p.members).toContain(files[1]);
     const configDir = join(base, 'config');
     await mkdir(configDir);
-    const m = await materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml' });
+    const m = await materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml', deviceName: name });
     for (const rel of files) expect((await readFile(join(m.buildPath, ...rel.split('/')))).equals(contents[rel])).toBe(true);
   });
 
@@ -246,12 +246,12 @@ describe('materializeArtifacts (§10.1 offloader side)', () => {
     await mkdir(join(configDir, '.esphome', 'build', 'kitchen'), { recursive: true });
     await mkdir(elsewhere);
     await symlink(elsewhere, join(configDir, '.esphome', 'build', 'kitchen', '.pioenvs'));
-    await expect(materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml' })).rejects.toThrow(/\.pioenvs is not a directory/);
+    await expect(materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml', deviceName: 'kitchen' })).rejects.toThrow(/\.pioenvs is not a directory/);
     const { readdir } = await import('node:fs/promises');
     expect(await readdir(elsewhere)).toEqual([]);
     await rm(join(configDir, '.esphome', 'build', 'kitchen', '.pioenvs'));
     await writeFile(join(configDir, '.esphome', 'build', 'kitchen', '.pioenvs'), 'not a dir');
-    await expect(materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml' })).rejects.toThrow(/is not a directory/);
+    await expect(materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml', deviceName: 'kitchen' })).rejects.toThrow(/is not a directory/);
   });
 
   it('refuses hostile or malformed tarballs before writing anything', async () => {
@@ -291,7 +291,7 @@ describe('materializeArtifacts (§10.1 offloader side)', () => {
       [gzipSync(gunzipSync(await tarGz([{ name: 'storage.json', data: storage }, { name: 'big', data: 'x'.repeat(5000) }])).subarray(0, 1536)), /truncated|unexpected end|tar/],
     ];
     for (const [tarball, re] of cases) {
-      const err = await materializeArtifacts({ tarball, configDir, configuration: 'kitchen.yaml' }).catch((e: unknown) => e);
+      const err = await materializeArtifacts({ tarball, configDir, configuration: 'kitchen.yaml', deviceName: 'kitchen' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ArtifactMaterializeError);
       expect((err as Error).message).toMatch(re);
     }

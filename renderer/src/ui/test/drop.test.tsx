@@ -138,3 +138,25 @@ describe('YAML drop with the desktop bridge', () => {
     expect(useApp.getState().toasts.map((t) => t.title)).toEqual(['Not a YAML file']);
   });
 });
+
+describe('YAML drop size check (issue 11 defect 1: the window checks the server limit before sending)', () => {
+  it('refuses a file over 512 KiB without sending anything', async () => {
+    const b = scriptedBackend();
+    startSync(b.backend);
+    const big = new File([YAML + '#' + 'x'.repeat(512 * 1024)], 'big.yaml');
+    await act(() => importDroppedFile(big));
+    expect(b.calls.filter((c) => c.method === 'importYaml')).toEqual([]);
+    expect(useApp.getState().toasts.at(-1)).toMatchObject({ kind: 'error', title: 'File too large' });
+  });
+
+  it('refuses a file under the limit whose decoded text is over it (invalid bytes become U+FFFD)', async () => {
+    const b = scriptedBackend();
+    startSync(b.backend);
+    const bytes = new Uint8Array(400 * 1024).fill(0xff); // 400 KiB on disk → 1.2 MB of UTF-8 text
+    const file = new File([bytes], 'binary.yaml');
+    expect(file.size).toBeLessThan(512 * 1024);
+    await act(() => importDroppedFile(file));
+    expect(b.calls.filter((c) => c.method === 'importYaml')).toEqual([]);
+    expect(useApp.getState().toasts.at(-1)).toMatchObject({ kind: 'error', title: 'File too large' });
+  });
+});

@@ -27,7 +27,9 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
   const dashboardId = newDashboardId();
   const servers: ScriptedServer[] = [];
   for (let i = 0; i < (o.servers ?? 1); i++) {
-    servers.push(await ScriptedServer.start({ sender: { identity, dashboardId }, artifacts: () => makeArtifactTarball('kitchen'), ...o.server?.(i) }));
+    // Artifacts for the device the job builds (the sender refuses another device's, issue 11 #3).
+    const server: ScriptedServer = await ScriptedServer.start({ sender: { identity, dashboardId }, artifacts: (jobId) => makeArtifactTarball(deviceOf(server, jobId)), ...o.server?.(i) });
+    servers.push(server);
   }
   const off = await TestOffloader.start(
     servers.map((s, i) => ({ pin: s.pin, publicKey: s.identity.publicKey, port: s.port, label: `srv${i}`, pairedAt: 1000 + i, ...o.pairing?.(i) })),
@@ -72,4 +74,12 @@ export function holdingScript(): { onSubmit: (j: ScriptedJob) => Promise<void>; 
       if (!j.session.closed) await j.state(verdict.status, verdict.error, verdict.extra).catch(() => undefined);
     },
   };
+}
+
+/** The device a scripted server's job builds: the submit's device_name, else TestOffloader.writeYaml's rule. */
+export function deviceOf(server: ScriptedServer, jobId: string): string {
+  const header = server.jobs.find((j) => j.jobId === jobId)?.header as { device_name?: string; configuration_filename?: string } | undefined;
+  if (header?.device_name) return header.device_name;
+  const file = (header?.configuration_filename ?? 'kitchen.yaml').split('/').pop()!;
+  return file.replace(/\.ya?ml$/, '').replace(/[^a-z0-9-]/gi, '-');
 }
