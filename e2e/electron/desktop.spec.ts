@@ -1,8 +1,11 @@
-// Electron-only end-to-end checks (tag @electron). They need a real Electron binary, which the
-// build/CI machines do not have: without one every test here is SKIPPED with the reason printed,
-// never reported as passed. Run with `xvfb-run -a npx playwright test --project=electron`.
-// The mode-agnostic scenarios (queue, progress, cancel, log, content drop) are the browser
-// suite's specs, which the electron project also runs against this app.
+// Electron-only end-to-end checks (tag @electron), run by the `electron` Playwright project.
+// What really runs: that project exists only when tools/electron-bin.mjs finds a real Electron
+// binary (playwright.config.ts). Where there is none — the build/CI machines, which cannot
+// download one — `npm test` does not start this suite at all: its last line names the stage
+// "Electron e2e NOT RUN: no Electron binary (…)", never as passed. With a binary:
+// `xvfb-run -a npx playwright test --project=electron` runs the five tests below against the
+// unpacked project (out/), serially. The mode-agnostic scenarios (queue, progress, cancel, log,
+// content drop) are the browser suite's specs (project `web`) and are not repeated here.
 import { expect, test } from '@playwright/test';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
