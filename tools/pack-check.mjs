@@ -116,9 +116,9 @@ async function main() {
     check(sources.length === 0, `no TypeScript sources${sources.length ? `: ${sources.slice(0, 5).join(', ')}` : ''}`);
     check(!files.some((f) => f.startsWith('/out/node/')), 'the plain-Node CLI bundle (out/node) is not packed');
     check(!files.some((f) => f.startsWith('/node_modules/electron/')), 'the electron npm package is not packed');
-    const pkg = JSON.parse(await readAsarFile(asarFile, '/package.json')?.toString('utf8') ?? '{}');
+    const pkg = JSON.parse((await readAsarFile(asarFile, '/package.json'))?.toString('utf8') ?? '{}');
     check(pkg.main === 'out/main/index.js' && files.includes(`/${pkg.main}`), `packed package.json "main" (${pkg.main}) is inside the archive`);
-    const mainJs = await readAsarFile(asarFile, '/out/main/index.js')?.toString('utf8') ?? '';
+    const mainJs = (await readAsarFile(asarFile, '/out/main/index.js'))?.toString('utf8') ?? '';
     const bare = [...mainJs.matchAll(/^import\s[^'"]*?from\s*["']([^"'.][^"']*)["']|\bimport\(\s*["']([^"'.][^"']*)["']\s*\)/gm)]
       .map((m) => m[1] ?? m[2])
       .filter((spec) => !spec.startsWith('node:') && spec !== 'electron');
@@ -127,7 +127,7 @@ async function main() {
     check(missing.length === 0, `every package the main bundle imports is packed (${pkgsNeeded.join(', ') || 'none'})${missing.length ? ` — missing: ${missing.join(', ')}` : ''}`);
     const excluded = ['react', 'react-dom', 'zustand'].filter((name) => files.includes(`/node_modules/${name}/package.json`));
     check(excluded.length === 0, `renderer-only libraries are not packed (bundled into out/renderer)${excluded.length ? `: ${excluded.join(', ')}` : ''}`);
-    const preload = await readAsarFile(asarFile, '/out/preload/index.cjs')?.toString('utf8') ?? '';
+    const preload = (await readAsarFile(asarFile, '/out/preload/index.cjs'))?.toString('utf8') ?? '';
     check(/require\(["']electron["']\)/.test(preload) && !/^\s*import\s/m.test(preload), 'the preload is CommonJS (require("electron"), no ESM import)');
     check(!/ipcRenderer\s*[,}]/.test(preload.match(/exposeInMainWorld\([^;]*\)/s)?.[0] ?? ''), 'the preload does not expose ipcRenderer');
 
