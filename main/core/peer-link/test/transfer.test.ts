@@ -104,6 +104,28 @@ describe('chunkFrames: chunk frames with their JSON built directly', () => {
     expect(JSON.parse(encodeJson(copy).toString('utf8')).job_id).toBe('other');
   });
 
+  it('a frame is an immutable value: a write throws, so no mutated frame can send stale bytes', () => {
+    const [f] = [...chunkFrames('submit_job_chunk', 'job-1', payload)];
+    const before = encodeJson(f).toString('utf8');
+    expect(Object.isFrozen(f)).toBe(true);
+    expect(() => {
+      (f as { job_id: string }).job_id = 'other';
+    }).toThrow(TypeError);
+    expect(() => {
+      (f as { data_b64: string }).data_b64 = 'QUJD';
+    }).toThrow(TypeError);
+    expect(encodeJson(f).toString('utf8')).toBe(before);
+    expect(JSON.parse(before).job_id).toBe('job-1');
+  });
+
+  it('bytes attached to an object that is not frozen are ignored: it is encoded from its fields', async () => {
+    const { PREENCODED_JSON } = await import('../wire');
+    const msg: PeerMessage = { type: 'ping', nonce: 1 };
+    Object.defineProperty(msg, PREENCODED_JSON, { value: Buffer.from('{"type":"stale"}'), enumerable: false });
+    msg.nonce = 2;
+    expect(encodeJson(msg).toString('utf8')).toBe('{"type":"ping","nonce":2}');
+  });
+
   it('same fields as splitChunks, and the attached bytes are exactly JSON.stringify of the frame', () => {
     const frames = [...chunkFrames('submit_job_chunk', 'job-1', payload)];
     const reference = splitChunks(payload).map((c) => ({ type: 'submit_job_chunk', job_id: 'job-1', ...c }));
