@@ -36,7 +36,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     cleanup.add(() => ws.close());
     await client.hello('bench-token');
 
-    const iterations = ctx.quick ? 5 : 40;
+    const iterations = ctx.quick ? 4 : 40;
     const toEvent: number[] = [];
     const toExit: number[] = [];
     for (let i = 0; i < iterations; i++) {

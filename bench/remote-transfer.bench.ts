@@ -73,7 +73,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const bundleOut = await tempDir(cleanup, 'kiln-bench-bundle-');
     await buildBundle(SIM_ARGV, join(configDir, 'living-room.yaml'), join(bundleOut, 'b.tar.gz'), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } as Record<string, string> });
     const base = await readFile(join(bundleOut, 'b.tar.gz'));
-    const padBytes = (ctx.quick ? 16 : 64) * MIB;
+    const padBytes = (ctx.quick ? 8 : 64) * MIB;
     const rounds = ctx.quick ? 2 : 5;
 
     const up: number[] = [];
