@@ -50,7 +50,8 @@ export function createBonjour(onError: (err: Error) => void = () => undefined, s
   const get = (): Bonjour => {
     if (!b) {
       // socketOptions.interface: the one interface to multicast on (tests pin it to loopback).
-      b = new Bonjour({ ...socketOptions }, (err: Error) => onError(err));
+      // bonjour-service hands these to multicast-dns; its typings name a different shape.
+      b = new Bonjour({ ...socketOptions } as unknown as ConstructorParameters<typeof Bonjour>[0], (err: Error) => onError(err));
       // multicast-dns emits bind failures (EACCES, EADDRINUSE) as 'error' on its emitter.
       (b as unknown as { server?: { mdns?: { on(e: 'error', fn: (err: Error) => void): unknown } } }).server?.mdns?.on('error', onError);
     }
