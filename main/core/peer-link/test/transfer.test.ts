@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { seeded } from '../../../../test/support/seeded';
 import {
   ARTIFACTS_MAX_TOTAL_BYTES,
   BUNDLE_MAX_TOTAL_BYTES,
@@ -206,14 +207,9 @@ describe('decodeCanonicalBase64: same verdict as decoding and comparing the re-e
   // standard encoding of what Node decodes from it.
   const oldCanonical = (text: string): boolean => Buffer.from(text, 'base64').toString('base64') === text;
   const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-  // Deterministic PRNG so a failure reproduces.
-  let seed = 0x2545f491;
-  const rnd = (n: number): number => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % n;
-  };
+  // Seeded (printed; replay with KILN_TEST_SEED=<seed>) so a failure reproduces.
+  const R = seeded('decodeCanonicalBase64 differential');
+  const rnd = (n: number): number => R.int(n);
   const SPECIAL = ['=', '-', '_', ' ', '\n', '\r', '\t', '"', '\\', '\u0000', '\u007f', '\u0080', '\u00e9', '\u00ab', '\u00ff', '.', '*', ','];
   const anyChar = (): string => (rnd(3) === 0 ? SPECIAL[rnd(SPECIAL.length)] : rnd(2) === 0 ? ALPHABET[rnd(64)] : String.fromCharCode(rnd(256)));
 
@@ -269,7 +265,7 @@ describe('decodeCanonicalBase64: same verdict as decoding and comparing the re-e
     let accepted = 0;
     let refused = 0;
     for (let n = 0; n <= 200; n++) {
-      const valid = randomBytes(n).toString('base64');
+      const valid = R.bytes(n).toString('base64');
       agree(valid);
       for (let k = 0; k < 60; k++) {
         const text = mutate(rnd(4) === 0 ? mutate(valid) : valid);
@@ -311,7 +307,7 @@ describe('decodeCanonicalBase64: same verdict as decoding and comparing the re-e
     const frame = (text: string) =>
       Buffer.concat([Buffer.from('{"type":"artifacts_chunk","job_id":"j-1_x","chunk_index":0,"data_b64":"', 'latin1'), Buffer.from(text, 'latin1'), Buffer.from('","is_last":true}', 'latin1')]);
     for (let n = 0; n <= 120; n++) {
-      const valid = randomBytes(n).toString('base64');
+      const valid = R.bytes(n).toString('base64');
       for (const text of [valid, mutate(valid), mutate(valid), mutate(mutate(valid))]) {
         const msg = decodeChunkFrame(frame(text));
         // Frames shorter than 64 bytes always take the general path.
