@@ -71,10 +71,16 @@ test.describe('desktop shell @electron', () => {
   });
 
   test('navigation away and new windows are refused', async () => {
+    // Main sees the attempt (its guard runs first, synchronously): wait for that, not a guessed time.
+    await d.app.evaluate(({ BrowserWindow }) => {
+      const g = globalThis as { __navAttempt?: Promise<string> };
+      const wc = BrowserWindow.getAllWindows()[0].webContents;
+      g.__navAttempt = new Promise((resolve) => wc.once('will-navigate', (e: { url?: string }, legacy?: string) => resolve(e?.url ?? legacy ?? '')));
+    });
     await d.page.evaluate(() => {
       window.location.href = 'file:///etc/passwd';
     });
-    await d.page.waitForTimeout(300);
+    expect(await d.app.evaluate(() => (globalThis as { __navAttempt?: Promise<string> }).__navAttempt)).toBe('file:///etc/passwd');
     expect(d.page.url()).toBe('app://kiln/index.html');
     expect(await d.page.evaluate(() => window.open('https://example.com/') === null)).toBe(true);
     expect(d.app.windows()).toHaveLength(1);
