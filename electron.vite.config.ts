@@ -16,7 +16,7 @@ import { loadConfigFromFile, type Plugin, type UserConfig } from 'vite';
 const root = dirname(fileURLToPath(import.meta.url));
 const r = (...p: string[]) => resolve(root, ...p);
 
-/** Ships the tray icons and the window icon next to the main bundle (out/main/{tray,icon.png}). */
+/** Ships the tray icons, the window icon and the hashing worker next to the main bundle (out/main/{tray,icon.png,sha256-worker.cjs}). */
 function desktopAssets(): Plugin {
   return {
     name: 'kiln:desktop-assets',
@@ -26,6 +26,8 @@ function desktopAssets(): Plugin {
         this.emitFile({ type: 'asset', fileName: `tray/${name}`, source: readFileSync(join(trayDir, name)) });
       }
       this.emitFile({ type: 'asset', fileName: 'icon.png', source: readFileSync(r('assets', 'icon.png')) });
+      // The hashing worker offthread-sha256.ts loads from next to the bundle (a plain file, not eval'd).
+      this.emitFile({ type: 'asset', fileName: 'sha256-worker.cjs', source: readFileSync(r('main', 'core', 'peer-link', 'sha256-worker.cjs')) });
     },
   };
 }

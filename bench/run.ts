@@ -86,7 +86,7 @@ async function childMain(name: string, quick: boolean): Promise<number> {
 }
 
 /** The UI helper's renderer benchmarks, if present: run as is, their output passed through. */
-function rendererEntries(): Entry[] {
+function rendererEntries(quick: boolean): Entry[] {
   let files: string[] = [];
   try {
     files = readdirSync(here).filter((f) => /^renderer-.*\.bench\.ts$/.test(f));
@@ -98,7 +98,7 @@ function rendererEntries(): Entry[] {
     title: `Renderer: ${f}`,
     run: () =>
       new Promise<null>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', join(here, f)], { stdio: 'inherit', env: process.env });
+        const child = spawn(process.execPath, ['--import', 'tsx', join(here, f), ...(quick ? ['--quick'] : [])], { stdio: 'inherit', env: process.env });
         child.on('error', reject);
         child.on('exit', (code, signal) => (code === 0 ? resolve(null) : reject(new Error(`${f} exited ${code ?? signal}`))));
       }),
@@ -109,7 +109,7 @@ async function main(argv: string[]): Promise<number> {
   const quick = argv.includes('--quick') || process.env.KILN_BENCH_QUICK === '1';
   const names = argv.filter((a) => !a.startsWith('--'));
   if (argv.includes('--child')) return childMain(names[0], quick);
-  const all = [...OWN.map((e) => inChild(e, quick)), ...rendererEntries()];
+  const all = [...OWN.map((e) => inChild(e, quick)), ...rendererEntries(quick)];
   const selected = names.length === 0 ? all : all.filter((e) => names.some((n) => e.name === n || (n === 'renderer' && e.name.startsWith('renderer-'))));
   const unknown = names.filter((n) => !all.some((e) => e.name === n || (n === 'renderer' && e.name.startsWith('renderer-'))));
   if (unknown.length > 0) {
@@ -128,7 +128,7 @@ async function main(argv: string[]): Promise<number> {
   for (const [i, entry] of selected.entries()) {
     // The previous benchmark's children (receivers, simulators, a browser) exit asynchronously:
     // let them go before measuring the next thing on a 2-core machine.
-    if (i > 0) await new Promise((r) => setTimeout(r, SETTLE_MS));
+    if (i > 0) await new Promise((r) => setTimeout(r, quick ? 1000 : SETTLE_MS));
     process.stdout.write(`\n▶ ${entry.name}: ${entry.title} (load average ${load()})\n`);
     const t0 = Date.now();
     try {

@@ -3,6 +3,7 @@
 // out/node/ with esbuild. Runs from `npm ci` (via `prepare`) so `npx kiln` works on a fresh clone.
 // npm packages stay external: they are installed next to it.
 import { build } from 'esbuild';
+import { copyFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,4 +22,6 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+// The hashing worker offthread-sha256.ts loads from next to the bundle (a plain file, not eval'd).
+copyFileSync(resolve(root, 'main/core/peer-link/sha256-worker.cjs'), resolve(root, 'out/node/sha256-worker.cjs'));
 console.log(`built out/node/kiln.mjs in ${Date.now() - started} ms`);

@@ -1,1 +1,1 @@
-export declare function findElectron(env?: NodeJS.ProcessEnv): { bin: string | null; reason: string };
+export declare function findElectron(env?: NodeJS.ProcessEnv, pkgRoot?: string): { bin: string | null; reason: string };

@@ -18,14 +18,18 @@ function executable(p) {
   }
 }
 
-/** @returns {{ bin: string | null, reason: string }} */
-export function findElectron(env = process.env) {
+/**
+ * `pkgRoot` is the project whose node_modules/electron is looked at (tests point it at a folder
+ * of their own, so they do not depend on whether this machine has a binary).
+ * @returns {{ bin: string | null, reason: string }}
+ */
+export function findElectron(env = process.env, pkgRoot = root) {
   if (env.KILN_ELECTRON_BIN) {
     return executable(env.KILN_ELECTRON_BIN)
       ? { bin: env.KILN_ELECTRON_BIN, reason: 'KILN_ELECTRON_BIN' }
       : { bin: null, reason: `KILN_ELECTRON_BIN=${env.KILN_ELECTRON_BIN} is not an executable file` };
   }
-  const pkgDir = join(root, 'node_modules', 'electron');
+  const pkgDir = join(pkgRoot, 'node_modules', 'electron');
   const pathTxt = join(pkgDir, 'path.txt');
   const name = existsSync(pathTxt) ? readFileSync(pathTxt, 'utf8').trim() : '';
   if (env.ELECTRON_OVERRIDE_DIST_PATH) {

@@ -1,42 +1,93 @@
 #!/usr/bin/env bash
 # The one test command (`npm test`), run by CI (.ci/run) after `npm ci`:
 #   lint → type-check → unit/integration tests (vitest) → build → browser e2e (Playwright on
-#   Debian chromium against `kiln serve`) → offline packaging check → Electron e2e (only where an
-#   Electron binary exists; it says plainly when it cannot run, and is never counted as passed).
-set -euo pipefail
+#   Debian chromium against `kiln serve`) → offline packaging check → benchmark smoke → Electron
+#   e2e (only where an Electron binary exists).
+#
+# Every stage ends in exactly one of three states, and the last line counts them:
+#   passed   — it ran and its command exited 0;
+#   failed   — it ran and failed (the run stops there; later stages are "not reached");
+#   NOT RUN  — this machine cannot run it; the reason is printed and it is never counted as passed.
+# The last line has the form CI and people read:
+#   `test stages: 7 passed, 0 failed, 1 NOT RUN (Electron e2e NOT RUN: no Electron binary …)`
+# so "N passed, 0 failed" only ever counts stages that really ran. The exit status is 0 only when
+# nothing failed; a NOT RUN stage does not fail the run (the machine cannot do better) but it is
+# named on the last line, not hidden above it.
+#
+# Adding a stage: write `run_stage "<name>" <command…>` for one that always runs, or guard it with
+# a probe and call `not_run "<name>" "<reason>"` when the probe says this machine cannot run it.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-step() { printf '\n==> %s\n' "$*"; }
 started=$SECONDS
 
-chromium_bin="${CHROMIUM_BIN:-/usr/bin/chromium}"
-if [ ! -x "$chromium_bin" ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "installing Debian chromium for the browser tests (never 'npx playwright install')"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+passed=()
+not_run=()
+
+summary_line() {
+  local failed_name="${1:-}" n_failed=0 line
+  [ -n "$failed_name" ] && n_failed=1
+  line="test stages: ${#passed[@]} passed, ${n_failed} failed, ${#not_run[@]} NOT RUN"
+  if [ ${#not_run[@]} -gt 0 ]; then
+    local joined
+    joined=$(printf '%s; ' "${not_run[@]}")
+    line="$line (${joined%; })"
+  fi
+  [ -n "$failed_name" ] && line="$line; FAILED: $failed_name (later stages not reached)"
+  printf '\n%s in %ss\n' "$line" "$((SECONDS - started))"
+}
+
+run_stage() {
+  local name="$1"
+  shift
+  printf '\n==> %s\n' "$name"
+  if "$@"; then
+    passed+=("$name")
   else
-    echo "The browser tests need Debian's chromium: sudo apt-get install chromium (or set CHROMIUM_BIN)." >&2
+    local rc=$?
+    printf '\n==> %s FAILED (exit %s)\n' "$name" "$rc"
+    summary_line "$name"
     exit 1
   fi
+}
+
+not_run() {
+  printf '\n==> %s\nNOT RUN (not counted as passed): %s\n' "$1" "$2"
+  not_run+=("$1 NOT RUN: $2")
+}
+
+ensure_chromium() {
+  local chromium_bin="${CHROMIUM_BIN:-/usr/bin/chromium}"
+  [ -x "$chromium_bin" ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian chromium for the browser tests (never 'npx playwright install')"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "The browser tests need Debian's chromium: sudo apt-get install chromium (or set CHROMIUM_BIN)." >&2
+    return 1
+  fi
+}
+
+build_all() { node tools/build-node.mjs && npx electron-vite build --logLevel warn; }
+
+# Setup, not a test stage (not counted): the browser tests need a browser.
+ensure_chromium || { summary_line "setup: Debian chromium for the browser tests"; exit 1; }
+run_stage "layering lint (nothing in main/core, main/headless, renderer reaches electron)" npm run --silent lint
+run_stage "type-check (node + web)" npm run --silent typecheck
+run_stage "unit and integration tests (vitest: real subprocesses, sockets, files)" npx vitest run
+run_stage "build (kiln CLI bundle + electron-vite: main, preload, renderer)" build_all
+run_stage "browser end-to-end tests (Playwright, chromium, kiln serve + build server + simulator)" \
+  env KILN_E2E_SKIP_BUILD=1 npx playwright test --project=web
+run_stage "packaging check (electron-builder --dir on a stub Electron, app.asar contents)" node tools/pack-check.mjs
+# A smoke: every benchmark must run to the end quickly; targets are printed, not enforced here.
+run_stage "benchmark smoke (npm run bench -- --quick; targets reported, not enforced)" \
+  node --import tsx bench/run.ts --quick
+
+electron_reason=$(node -e "import('./tools/electron-bin.mjs').then(m => { const f = m.findElectron(); console.log(f.bin ? '' : f.reason); })")
+if [ -z "$electron_reason" ]; then
+  run_stage "Electron e2e" xvfb-run -a npx playwright test --project=electron
+else
+  not_run "Electron e2e" "no Electron binary ($electron_reason)"
 fi
 
-step "layering lint (nothing in main/core, main/headless, renderer reaches electron)"
-npm run --silent lint
-step "type-check (node + web)"
-npm run --silent typecheck
-step "unit and integration tests (vitest: real subprocesses, sockets, files)"
-npx vitest run
-step "build (kiln CLI bundle + electron-vite: main, preload, renderer)"
-node tools/build-node.mjs
-npx electron-vite build --logLevel warn
-step "browser end-to-end tests (Playwright, chromium, kiln serve + receiver + simulator)"
-KILN_E2E_SKIP_BUILD=1 npx playwright test --project=web
-step "packaging check (electron-builder --dir on a stub Electron, app.asar contents)"
-node tools/pack-check.mjs
-step "Electron end-to-end tests"
-if node -e "import('./tools/electron-bin.mjs').then(m => process.exit(m.findElectron().bin ? 0 : 1))"; then
-  xvfb-run -a npx playwright test --project=electron
-else
-  node -e "import('./tools/electron-bin.mjs').then(m => console.log('NOT RUN (not counted as passed): ' + m.findElectron().reason))"
-fi
-printf '\nall test stages passed in %ss\n' "$((SECONDS - started))"
+summary_line

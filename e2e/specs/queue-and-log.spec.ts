@@ -16,16 +16,17 @@ test('Pause queue holds a compile (also across a reload); Resume runs it', async
   await app.tasks.compile('kitchen-plug.yaml');
   const row = app.tasks.row('Kitchen Plug');
   await app.tasks.expectStatus(row, 'queued');
-  await page.waitForTimeout(1500);
-  await app.tasks.expectStatus(row, 'queued');
 
-  // The pause lives in the backend (jobs.json): a reload shows it again.
+  // The pause lives in the backend (jobs.json): a reload shows it again, and the job is still
+  // queued in the backend after that round trip (no guessed sleep: the reload is the wait).
   await page.reload();
   await app.waitConnected();
   await expect(page.getByTestId('queue-paused')).toBeVisible();
   const { api, close } = await backendApi(backend);
   expect(await api.getQueuePause({})).toEqual({ paused: true });
+  expect((await api.getJobs({ configuration: 'kitchen-plug.yaml' })).map((j) => j.status)).toEqual(['queued']);
   close();
+  await app.tasks.expectStatus(app.tasks.row('Kitchen Plug'), 'queued');
 
   await page.getByTestId('queue-pause-toggle').click();
   await expect(page.getByTestId('queue-paused')).toHaveCount(0);

@@ -1,8 +1,9 @@
 // Reuse of `esphome bundle` output for an unchanged configuration. Spawning the CLI is the largest
 // fixed cost of a remote build (a Python start-up and a full config validation for the real CLI),
 // and users rebuild the same device over and over. A cached bundle is served only while every
-// file it was built from still has the content it had (SHA-256 of each member's source file),
-// the same esphome command and bundle-relevant environment are in use, and the CLI printed no
+// file it was built from still has the content it had (SHA-256 of each member's source file: the
+// main YAML, its includes and packages, secrets.yaml and any other file esphome put in it), the
+// same esphome command, esphome version and bundle-relevant environment are in use, and the CLI printed no
 // bundle warning (a warning means a file was skipped or missing, so the archive may depend on
 // something outside its member list). Anything else rebuilds.
 import { createHash } from 'node:crypto';
@@ -28,8 +29,15 @@ export interface BundleCacheOptions {
 /** The environment variables that change what `esphome bundle` writes. */
 const BUNDLE_ENV = ['ESPHOME_DATA_DIR', 'ESPHOME_IS_HA_ADDON', 'ESPHOME_BUILD_PATH'] as const;
 
-export function bundleCacheKey(esphome: readonly string[], yamlAbsPath: string, env: Record<string, string | undefined>): string {
-  return JSON.stringify([esphome, yamlAbsPath, BUNDLE_ENV.map((k) => env[k] ?? '')]);
+/**
+ * The cache key: the esphome command and its version (another esphome may bundle differently),
+ * the YAML and the bundle-relevant environment. The files the bundle was made from are checked
+ * on every hit (`get`). `null` when the version is unknown: then nothing is cached, since an
+ * esphome upgraded under the same command could not be told apart.
+ */
+export function bundleCacheKey(esphome: readonly string[], esphomeVersion: string, yamlAbsPath: string, env: Record<string, string | undefined>): string | null {
+  if (!esphomeVersion) return null;
+  return JSON.stringify([esphome, esphomeVersion, yamlAbsPath, BUNDLE_ENV.map((k) => env[k] ?? '')]);
 }
 
 /** Member names of a gzip tar bundle (regular files only), in archive order. */

@@ -222,7 +222,7 @@ export async function runRemoteJob<S extends RemoteSession>(
       void shutdown.promise.then(onInterrupt);
       let bundle: Buffer;
       try {
-        const build = deps.buildBundle ? deps.buildBundle(ctx, interruptCtl.signal) : bundleWithCli(ctx, interruptCtl.signal, deps.bundleTimeoutMs);
+        const build = deps.buildBundle ? deps.buildBundle(ctx, interruptCtl.signal) : bundleWithCli(ctx, interruptCtl.signal, deps.bundleTimeoutMs, sharedBundleCache, deps.localEsphomeVersion?.() ?? '');
         const r = await untilInterrupted(build);
         if ('interrupted' in r) return cancelledNow();
         bundle = r.ok;
@@ -391,10 +391,12 @@ export async function bundleWithCli(
   signal: AbortSignal,
   timeoutMs = BUNDLE_TIMEOUT_MS,
   cache: BundleCache | null = sharedBundleCache,
+  esphomeVersion = '',
 ): Promise<Buffer> {
   const env = ctx.env();
-  const key = bundleCacheKey(ctx.esphome, ctx.yamlPath, env);
-  const cached = cache && existsSync(ctx.yamlPath) ? await cache.get(key) : undefined;
+  // No version known → no key → never cached (bundle-cache.ts).
+  const key = bundleCacheKey(ctx.esphome, esphomeVersion, ctx.yamlPath, env);
+  const cached = cache && key && existsSync(ctx.yamlPath) ? await cache.get(key) : undefined;
   if (cached) {
     ctx.ingest('INFO Kiln: configuration unchanged since its last bundle; sending that bundle again\n');
     return cached;
@@ -411,7 +413,7 @@ export async function bundleWithCli(
       onOutput: (text) => (output = text),
     });
     // Remembering it hashes every source file again: not on the way to the build server.
-    void cache?.put(key, ctx.yamlPath, bundle, output, startedAt).catch(() => undefined);
+    if (key) void cache?.put(key, ctx.yamlPath, bundle, output, startedAt).catch(() => undefined);
     return bundle;
   } catch (err) {
     if (err instanceof SpawnError) throw new Error(`bundle failed: ${err.message}`);

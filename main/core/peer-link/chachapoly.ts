@@ -78,6 +78,7 @@ function xorKeystream(k: Uint32Array, counter: number, n0: number, n1: number, n
 // them below 2^52: exact in doubles. 2^132 ≡ 20 (mod 2^130 − 5) folds the high half back.
 const M22 = 0x3fffff;
 const T22 = 4194304; // 2^22
+const HIBIT = 1 << 18;
 
 interface PolyState {
   h0: number; h1: number; h2: number; h3: number; h4: number; h5: number;
@@ -103,8 +104,12 @@ function polyInit(keyBlock: Uint8Array): void {
   p.h0 = p.h1 = p.h2 = p.h3 = p.h4 = p.h5 = 0;
 }
 
-/** Absorbs one 16-byte block at m[off] (with the 2^128 bit: AEAD input is always whole blocks). */
-function polyBlock(m: Uint8Array, off: number): void {
+/**
+ * Absorbs one 16-byte block at m[off]. `hibit` is 2^128 expressed in limb 5 (1 << 18) for a
+ * whole block — always, in the AEAD, which zero-pads — and 0 for a final partial block that the
+ * caller padded with 0x01 then zeros (plain Poly1305, RFC 8439 §2.5.1).
+ */
+function polyBlock(m: Uint8Array, off: number, hibit = HIBIT): void {
   const w0 = (m[off] | (m[off + 1] << 8) | (m[off + 2] << 16) | (m[off + 3] << 24)) >>> 0;
   const w1 = (m[off + 4] | (m[off + 5] << 8) | (m[off + 6] << 16) | (m[off + 7] << 24)) >>> 0;
   const w2 = (m[off + 8] | (m[off + 9] << 8) | (m[off + 10] << 16) | (m[off + 11] << 24)) >>> 0;
@@ -115,7 +120,7 @@ function polyBlock(m: Uint8Array, off: number): void {
   const h2 = p.h2 + (((w1 >>> 12) | (w2 << 20)) & M22);
   const h3 = p.h3 + ((w2 >>> 2) & M22);
   const h4 = p.h4 + (((w2 >>> 24) | (w3 << 8)) & M22);
-  const h5 = p.h5 + (w3 >>> 14) + (1 << 18); // bit 128 = bit 18 of limb 5 (bits 110..131)
+  const h5 = p.h5 + (w3 >>> 14) + hibit; // bit 128 = bit 18 of limb 5 (bits 110..131)
   const r0 = p.r0, r1 = p.r1, r2 = p.r2, r3 = p.r3, r4 = p.r4, r5 = p.r5;
   const s1 = 20 * r1, s2 = 20 * r2, s3 = 20 * r3, s4 = 20 * r4, s5 = 20 * r5;
   let d0 = h0 * r0 + h1 * s5 + h2 * s4 + h3 * s3 + h4 * s2 + h5 * s1;
@@ -146,13 +151,16 @@ function polyBlocksPadded(data: Uint8Array): void {
   }
 }
 
-/** Finishes: h mod p, plus s (second half of the one-time key), mod 2^128, into out[at..at+16). */
-function polyFinish(keyBlock: Uint8Array, adLength: number, ctLength: number, out: Uint8Array, at: number): void {
-  // The length block: le64(|AD|) ‖ le64(|C|) (lengths here are far below 2^32).
+/** The AEAD's last Poly1305 block: le64(|AD|) ‖ le64(|C|) (lengths here are far below 2^32). */
+function polyLengths(adLength: number, ctLength: number): void {
   PAD_BLOCK.fill(0);
   writeU32(PAD_BLOCK, 0, adLength);
   writeU32(PAD_BLOCK, 8, ctLength);
   polyBlock(PAD_BLOCK, 0);
+}
+
+/** Finishes: h mod p, plus s (second half of the one-time key), mod 2^128, into out[at..at+16). */
+function polyFinish(keyBlock: Uint8Array, out: Uint8Array, at: number): void {
   const p = POLY;
   // Full carry, fold bits ≥ 130 (×5), carry again.
   let h0 = p.h0, h1 = p.h1, h2 = p.h2, h3 = p.h3, h4 = p.h4, h5 = p.h5;
@@ -225,7 +233,70 @@ function tagInto(k: Uint32Array, n0: number, n1: number, n2: number, ad: Uint8Ar
   polyInit(otk);
   polyBlocksPadded(ad);
   polyBlocksPadded(ciphertext);
-  polyFinish(otk, ad.length, ciphertext.length, out, at);
+  polyLengths(ad.length, ciphertext.length);
+  polyFinish(otk, out, at);
+}
+
+/**
+ * Zeroes every module-level scratch value that held key material or keystream: the one-time
+ * Poly1305 key, r and the accumulator, the last keystream block, the padded block. Called at the
+ * end of every seal/open so no key-derived bytes outlive the call in this module's memory.
+ */
+function wipeScratch(): void {
+  KEY_BLOCK.fill(0);
+  KEY_BLOCK_WORDS.fill(0);
+  BLOCK.fill(0);
+  PAD_BLOCK.fill(0);
+  TAG_SCRATCH.fill(0);
+  const p = POLY;
+  p.h0 = p.h1 = p.h2 = p.h3 = p.h4 = p.h5 = 0;
+  p.r0 = p.r1 = p.r2 = p.r3 = p.r4 = p.r5 = 0;
+}
+
+/** True when no scratch value holds key-derived data (tests check seal/open leave it so). */
+export function scratchIsWiped(): boolean {
+  const zero = (a: ArrayLike<number>): boolean => Array.prototype.every.call(a, (v: number) => v === 0) as boolean;
+  const p = POLY;
+  return zero(KEY_BLOCK) && zero(KEY_BLOCK_WORDS) && zero(BLOCK) && zero(PAD_BLOCK) && zero(TAG_SCRATCH) && [p.h0, p.h1, p.h2, p.h3, p.h4, p.h5, p.r0, p.r1, p.r2, p.r3, p.r4, p.r5].every((v) => v === 0);
+}
+
+/**
+ * Plain Poly1305 (RFC 8439 §2.5) of `msg` under a 32-byte one-time key, with the RFC's padding
+ * of a final partial block. The AEAD above uses the same arithmetic; this form exists so the
+ * RFC's Appendix A.3 vectors — which reach the final reduction's h ≥ 2^130 − 5 branch — run
+ * against that arithmetic directly.
+ */
+export function poly1305(key: Uint8Array, msg: Uint8Array): Buffer {
+  if (key.length !== 32) throw new Error('Poly1305 key must be 32 bytes');
+  const out = Buffer.alloc(TAG_BYTES);
+  try {
+    polyInit(key);
+    const whole = msg.length & ~15;
+    for (let off = 0; off < whole; off += 16) polyBlock(msg, off);
+    if (msg.length > whole) {
+      PAD_BLOCK.fill(0);
+      PAD_BLOCK.set(msg.subarray(whole), 0);
+      PAD_BLOCK[msg.length - whole] = 1;
+      polyBlock(PAD_BLOCK, 0, 0);
+    }
+    polyFinish(key, out, 0);
+    return out;
+  } finally {
+    wipeScratch();
+  }
+}
+
+/** ChaCha20 (RFC 8439 §2.4) of `input` from block `counter` on: for the Appendix A.1/A.2 vectors. */
+export function chacha20(key: Uint8Array, counter: number, nonce: Uint8Array, input: Uint8Array): Buffer {
+  if (nonce.length !== 12) throw new Error('ChaCha20 nonce must be 12 bytes');
+  const out = Buffer.alloc(input.length);
+  const n = Buffer.from(nonce.buffer, nonce.byteOffset, 12);
+  try {
+    xorKeystream(keyWords(key), counter, n.readUInt32LE(0), n.readUInt32LE(4), n.readUInt32LE(8), input, out);
+    return out;
+  } finally {
+    wipeScratch();
+  }
 }
 
 /** The 96-bit nonce as three little-endian words. */
@@ -239,9 +310,13 @@ export interface NonceWords {
 export function seal(k: Uint32Array, nonce: NonceWords, ad: Uint8Array, plaintext: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(plaintext.length + TAG_BYTES);
   const ct = out.subarray(0, plaintext.length);
-  xorKeystream(k, 1, nonce.n0, nonce.n1, nonce.n2, plaintext, ct);
-  tagInto(k, nonce.n0, nonce.n1, nonce.n2, ad, ct, out, plaintext.length);
-  return out;
+  try {
+    xorKeystream(k, 1, nonce.n0, nonce.n1, nonce.n2, plaintext, ct);
+    tagInto(k, nonce.n0, nonce.n1, nonce.n2, ad, ct, out, plaintext.length);
+    return out;
+  } finally {
+    wipeScratch();
+  }
 }
 
 const TAG_SCRATCH = Buffer.alloc(TAG_BYTES);
@@ -250,9 +325,13 @@ const TAG_SCRATCH = Buffer.alloc(TAG_BYTES);
 export function open(k: Uint32Array, nonce: NonceWords, ad: Uint8Array, sealed: Uint8Array): Buffer | null {
   if (sealed.length < TAG_BYTES) return null;
   const ct = sealed.subarray(0, sealed.length - TAG_BYTES);
-  tagInto(k, nonce.n0, nonce.n1, nonce.n2, ad, ct, TAG_SCRATCH, 0);
-  if (!timingSafeEqual(TAG_SCRATCH, sealed.subarray(sealed.length - TAG_BYTES))) return null;
-  const out = Buffer.allocUnsafe(ct.length);
-  xorKeystream(k, 1, nonce.n0, nonce.n1, nonce.n2, ct, out);
-  return out;
+  try {
+    tagInto(k, nonce.n0, nonce.n1, nonce.n2, ad, ct, TAG_SCRATCH, 0);
+    if (!timingSafeEqual(TAG_SCRATCH, sealed.subarray(sealed.length - TAG_BYTES))) return null;
+    const out = Buffer.allocUnsafe(ct.length);
+    xorKeystream(k, 1, nonce.n0, nonce.n1, nonce.n2, ct, out);
+    return out;
+  } finally {
+    wipeScratch();
+  }
 }

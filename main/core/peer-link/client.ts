@@ -19,10 +19,6 @@ import { encodeJson } from './wire';
 import { ChannelError, WsChannel } from './ws-channel';
 import { pinOf } from './x25519';
 
-function zeroMask(mask: Buffer): void {
-  mask.fill(0);
-}
-
 export interface DialOptions {
   host: string;
   port: number;
@@ -63,12 +59,10 @@ export function peerLinkUrl(host: string, port: number): string {
 
 function openSocket(url: string, connectTimeoutMs: number, maxPayload: number, holder: { ws?: WebSocket }): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    // An all-zero masking key: every frame is still a masked client frame (RFC 6455 framing, so
-    // any server accepts it), but neither side pays a JavaScript XOR pass over every byte (ws's
-    // native helper is a native module we avoid). Masking exists to stop script in a browser from
-    // steering plaintext bytes through intermediaries; here the client is not a browser and every
-    // payload byte is Noise ciphertext, so an unpredictable key protects nothing.
-    const ws = new WebSocket(url, { handshakeTimeout: connectTimeoutMs, maxPayload, perMessageDeflate: false, generateMask: zeroMask });
+    // ws's default masking: a fresh random key per frame, as RFC 6455 §5.3 requires of a client.
+    // The optional `bufferutil` (N-API, prebuilt) does the XOR natively: ~10 ms instead of
+    // ~300–600 ms of JavaScript per 64 MiB (docs/notes/performance.md); without it ws falls back.
+    const ws = new WebSocket(url, { handshakeTimeout: connectTimeoutMs, maxPayload, perMessageDeflate: false });
     holder.ws = ws;
     const fail = (msg: string) => {
       ws.removeAllListeners('open');

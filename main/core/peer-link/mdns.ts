@@ -45,11 +45,13 @@ export interface BonjourLike {
  * go to `onError` (bonjour-service would otherwise throw them from a callback and end the
  * process). `destroy()` it on shutdown.
  */
-export function createBonjour(onError: (err: Error) => void = () => undefined): BonjourLike & { destroy(): void } {
+export function createBonjour(onError: (err: Error) => void = () => undefined, socketOptions: { interface?: string } = {}): BonjourLike & { destroy(): void } {
   let b: Bonjour | null = null;
   const get = (): Bonjour => {
     if (!b) {
-      b = new Bonjour({}, (err: Error) => onError(err));
+      // socketOptions.interface: the one interface to multicast on (tests pin it to loopback).
+      // bonjour-service hands these to multicast-dns; its typings name a different shape.
+      b = new Bonjour({ ...socketOptions } as unknown as ConstructorParameters<typeof Bonjour>[0], (err: Error) => onError(err));
       // multicast-dns emits bind failures (EACCES, EADDRINUSE) as 'error' on its emitter.
       (b as unknown as { server?: { mdns?: { on(e: 'error', fn: (err: Error) => void): unknown } } }).server?.mdns?.on('error', onError);
     }

@@ -63,12 +63,14 @@ export function parseJson(bytes: Uint8Array): unknown {
  * Symbol key under which a specialised encoder may attach a message's JSON bytes, built
  * directly instead of through JSON.stringify (chunk frames: 43 KB of base64 each). The bytes must
  * be exactly what `JSON.stringify` gives for the message's own fields (symbol keys are not
- * serialised, so every other consumer of the message sees the same JSON).
+ * serialised, so every other consumer of the message sees the same JSON), and the message must
+ * be frozen: `encodeJson` ignores the bytes on an object that could have changed since.
  */
 export const PREENCODED_JSON: unique symbol = Symbol('peer-link.preencoded-json');
 
 export function encodeJson(value: unknown): Buffer {
-  const pre = isObject(value) ? (value as { [PREENCODED_JSON]?: unknown })[PREENCODED_JSON] : undefined;
+  // Only a frozen message can carry bytes that still match its fields.
+  const pre = isObject(value) && Object.isFrozen(value) ? (value as { [PREENCODED_JSON]?: unknown })[PREENCODED_JSON] : undefined;
   if (Buffer.isBuffer(pre)) return pre;
   return Buffer.from(JSON.stringify(value), 'utf8');
 }

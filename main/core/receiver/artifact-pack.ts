@@ -9,7 +9,6 @@ import { constants as zlibConstants, deflateRawSync, gzip } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import { ARTIFACTS_MAX_TOTAL_BYTES, sha256Hex } from '../peer-link/transfer';
 import { isPathInside } from './bundle-extract';
-import { storedGzip } from './stored-gzip';
 import { planTar, type TarFile } from './tar-writer';
 
 export type ArtifactFailureReason = 'build_dir_missing' | 'pack_failed';
@@ -266,7 +265,9 @@ export async function packArtifacts(opts: PackOptions): Promise<PackedArtifacts>
   let tarball: Buffer;
   try {
     const { tar, level } = await renderTar(members);
-    tarball = level === 0 ? storedGzip(tar) : await gzipAsync(tar, { level });
+    // Level 0 (stored blocks) for incompressible firmware: zlib in 1 MiB pieces, ~1 GB/s
+    // (docs/notes/performance.md), so no hand-written gzip writer is needed.
+    tarball = await gzipAsync(tar, { level });
     // Stored blocks add a little; should that cross the cap, the default level decides as before.
     if (tarball.length > cap) tarball = await gzipAsync(tar);
   } catch (err) {

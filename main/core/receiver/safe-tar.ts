@@ -9,7 +9,6 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import * as tarStream from 'tar-stream';
-import { inflateStoredGzip } from './stored-gzip';
 
 export class UnsafeArchiveError extends Error {
   constructor(message: string) {
@@ -105,11 +104,11 @@ export async function readTarGzSafely(gz: Uint8Array, limits: SafeTarLimits, sig
   if (signal?.aborted) throw abortError(signal);
   let tar: Buffer;
   try {
-    // Stored blocks (what the artifact packer writes for firmware): a copy and a CRC, right here.
-    tar = inflateStoredGzip(gz, limits.maxUncompressedBytes) ?? (await gunzipAsync(Buffer.from(gz.buffer, gz.byteOffset, gz.byteLength), { chunkSize: INFLATE_CHUNK_BYTES, maxOutputLength: Math.max(1, limits.maxUncompressedBytes) }));
+    // Untrusted input: only zlib parses it.
+    tar = await gunzipAsync(Buffer.from(gz.buffer, gz.byteOffset, gz.byteLength), { chunkSize: INFLATE_CHUNK_BYTES, maxOutputLength: Math.max(1, limits.maxUncompressedBytes) });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError || /inflates beyond/.test(e.message)) throw new UnsafeArchiveError(`archive inflates beyond ${limits.maxUncompressedBytes} bytes`);
+    if (e.code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) throw new UnsafeArchiveError(`archive inflates beyond ${limits.maxUncompressedBytes} bytes`);
     throw new UnsafeArchiveError(`not a valid gzip stream: ${e.message}`);
   }
   if (signal?.aborted) throw abortError(signal);

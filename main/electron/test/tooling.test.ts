@@ -1,6 +1,6 @@
 // Packaging and launch tooling: electron-builder config (ids, targets, files, fuses gating),
 // the Electron binary finder (never requires the package), `npm start` without a binary, and the
-// asar header reader pack:check uses (against an archive made by @electron/asar).
+// archive listing pack:check does with @electron/asar.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -111,10 +111,20 @@ describe('packaging metadata and associations (issue 17 defects 2–4, 11)', () 
 });
 
 describe('Electron binary detection', () => {
-  it('finds no binary here and says why, without requiring the electron package', () => {
-    const r = findElectron({});
-    expect(r.bin).toBeNull();
-    expect(r.reason).toMatch(/path\.txt is missing|does not exist|not installed/);
+  it('says why there is no binary (package missing, no path.txt, dist missing) without requiring the electron package', () => {
+    // A project folder of the test's own: the result must not depend on this machine's install.
+    const project = join(dir, 'project');
+    expect(findElectron({}, project)).toEqual({ bin: null, reason: 'the electron npm package is not installed' });
+    const pkg = join(project, 'node_modules', 'electron');
+    mkdirSync(pkg, { recursive: true });
+    expect(findElectron({}, project).reason).toMatch(/path\.txt is missing/);
+    writeFileSync(join(pkg, 'path.txt'), 'electron');
+    expect(findElectron({}, project)).toEqual({ bin: null, reason: 'node_modules/electron/dist/electron does not exist' });
+    mkdirSync(join(pkg, 'dist'));
+    writeFileSync(join(pkg, 'dist', 'electron'), '#!/bin/sh\nexit 0\n');
+    chmodSync(join(pkg, 'dist', 'electron'), 0o755);
+    expect(findElectron({}, project)).toEqual({ bin: join(pkg, 'dist', 'electron'), reason: 'node_modules/electron/dist' });
+    findElectron({});
     expect(require.cache[require.resolve('electron')]).toBeUndefined();
   });
 
@@ -132,7 +142,9 @@ describe('Electron binary detection', () => {
   });
 
   it('`npm start` without a binary says so plainly, points at npm run serve and exits non-zero', () => {
-    const res = spawnSync(process.execPath, [join(ROOT, 'tools', 'start-desktop.mjs')], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH } });
+    // KILN_ELECTRON_BIN naming a missing file is "no binary" on any machine, with or without Electron.
+    const env = { PATH: process.env.PATH, KILN_ELECTRON_BIN: join(dir, 'no-such-electron') };
+    const res = spawnSync(process.execPath, [join(ROOT, 'tools', 'start-desktop.mjs')], { cwd: ROOT, encoding: 'utf8', env });
     expect(res.status).toBe(1);
     expect(res.stderr).toContain('no Electron binary is available on this machine');
     expect(res.stderr).toContain('npm run serve');
@@ -155,8 +167,8 @@ describe('Electron binary detection', () => {
   });
 });
 
-describe('asar reader used by pack:check', () => {
-  it('lists exactly what @electron/asar packed', async () => {
+describe('pack:check reads the archive with @electron/asar', () => {
+  it('lists what was packed and reads a packed file back', async () => {
     const src = join(dir, 'app');
     mkdirSync(join(src, 'out', 'main'), { recursive: true });
     writeFileSync(join(src, 'package.json'), '{"main":"out/main/index.js"}');
@@ -165,8 +177,11 @@ describe('asar reader used by pack:check', () => {
     const asar = await import('@electron/asar');
     await asar.createPackage(src, asarFile);
     // @ts-expect-error plain JS tool without types
-    const { readAsarHeader, listAsar } = await import('../../../tools/pack-check.mjs');
-    const entries = listAsar(readAsarHeader(asarFile)) as string[];
+    const { listAsar, readAsarFile } = await import('../../../tools/pack-check.mjs');
+    const entries = (await listAsar(asarFile)) as string[];
     expect(entries.sort()).toEqual(['/out/', '/out/main/', '/out/main/index.js', '/package.json']);
+    expect(((await readAsarFile(asarFile, '/package.json')) as Buffer).toString()).toBe('{"main":"out/main/index.js"}');
+    expect(await readAsarFile(asarFile, '/out/main')).toBeNull();
+    expect(await readAsarFile(asarFile, '/missing.js')).toBeNull();
   });
 });

@@ -31,6 +31,11 @@ function get(path: string, headers: Record<string, string> = {}, method = 'GET')
   });
 }
 
+// A non-loopback IPv4 address of this machine, if it has one: the loopback-only test needs one.
+const otherIPv4 = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a && a.family === 'IPv4' && !a.internal);
+
 const wsUrl = () => `ws://127.0.0.1:${server.port}/rpc`;
 
 beforeAll(async () => {
@@ -57,11 +62,8 @@ describe('kiln serve: HTTP', () => {
     expect(server.url).toBe(`http://127.0.0.1:${server.port}/#token=${TOKEN}`);
   });
 
-  it('is not reachable on other interfaces when bound to loopback', async () => {
-    const other = Object.values(networkInterfaces())
-      .flat()
-      .find((a) => a && a.family === 'IPv4' && !a.internal);
-    if (!other) return; // a machine with only loopback has nothing else to reach
+  it.skipIf(!otherIPv4)('is not reachable on other interfaces when bound to loopback (skipped: this machine has no non-loopback IPv4 address to try)', async () => {
+    const other = otherIPv4!;
     await expect(
       new Promise((resolve, reject) => {
         const req = request({ host: other.address, port: server.port, path: '/', timeout: 2000 }, resolve);

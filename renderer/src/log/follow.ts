@@ -4,7 +4,7 @@
 // A finished job's history comes as its last HISTORY_TAIL lines; "Load earlier lines" fetches the
 // rest page by page (getLogRange).
 import type { BackendClient } from '../backend/backend';
-import { logBuffer, touchLog } from './log-store';
+import { dropLog, logBuffer, touchLog } from './log-store';
 
 /** Lines of a finished job's log sent on open (the rest is one click away). */
 export const HISTORY_TAIL = 1000;
@@ -13,8 +13,12 @@ export const EARLIER_PAGE = 2000;
 
 const pending = new Map<string, Array<{ firstSeq: number; lines: string[] } | { gap: [number, number] }>>();
 
+/** Logs closed in this window: a batch still in flight for one must not bring its buffer back. */
+const closed = new Set<string>();
+
 /** Called for every logBatch event (from sync.ts). */
 export function onLogBatch(jobId: string, firstSeq: number, lines: string[]): void {
+  if (closed.has(jobId)) return;
   const q = pending.get(jobId);
   if (q) {
     q.push({ firstSeq, lines });
@@ -25,6 +29,7 @@ export function onLogBatch(jobId: string, firstSeq: number, lines: string[]): vo
 }
 
 export function onLogGap(jobId: string, fromSeq: number, toSeq: number): void {
+  if (closed.has(jobId)) return;
   const q = pending.get(jobId);
   if (q) {
     q.push({ gap: [fromSeq, toSeq] });
@@ -36,6 +41,7 @@ export function onLogGap(jobId: string, fromSeq: number, toSeq: number): void {
 
 /** Starts (or restarts, e.g. after a reconnect) following a job; resolves with its status. */
 export async function followJobLog(backend: BackendClient, jobId: string): Promise<void> {
+  closed.delete(jobId);
   pending.set(jobId, []);
   try {
     const res = await backend.api.followLog({ jobId, tail: HISTORY_TAIL });
@@ -91,4 +97,14 @@ function tailMatches(buf: { length: number; get(i: number): string }, lines: rea
   const n = Math.min(lines.length, 500);
   for (let k = 1; k <= n; k++) if (buf.get(buf.length - k) !== lines[lines.length - k]) return false;
   return true;
+}
+
+/**
+ * The log was closed (its panel unmounted or switched to another job; not a reconnect, which
+ * keeps the buffer to resume): free its lines. Unfollowing is the follow effect's part.
+ */
+export function closeJobLog(jobId: string): void {
+  closed.add(jobId);
+  pending.delete(jobId);
+  dropLog(jobId);
 }

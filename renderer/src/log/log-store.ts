@@ -23,8 +23,25 @@ export function logBuffer(jobId: string): LogBuffer {
   return b;
 }
 
+/**
+ * Forgets a job's log: its buffer (all its lines), a pending repaint and its version entry, so a
+ * closed log's memory can be collected. Opening it again fetches it from the backend.
+ */
 export function dropLog(jobId: string): void {
   buffers.delete(jobId);
+  dirty.delete(jobId);
+  if (jobId in useLogVersion.getState().versions) {
+    useLogVersion.setState((s) => {
+      const versions = { ...s.versions };
+      delete versions[jobId];
+      return { versions };
+    });
+  }
+}
+
+/** How many job logs are held (diagnostics and the renderer memory benchmark). */
+export function heldLogCount(): number {
+  return buffers.size;
 }
 
 /** Marks a job's log changed; the version bump happens on the next frame. */

@@ -2,7 +2,7 @@
 // "Build locally instead", Stop / Retry / Download / Close, final banner and hints.
 import { useEffect, useRef, useState } from 'react';
 import type { Job } from '../../../preload/contract';
-import { followJobLog, loadAllEarlierLines, loadEarlierLines, unfollowJobLog } from '../log/follow';
+import { closeJobLog, followJobLog, loadAllEarlierLines, loadEarlierLines, unfollowJobLog } from '../log/follow';
 import { logBuffer } from '../log/log-store';
 import { LogView } from '../log/LogView';
 import { normaliseEscapes } from '../log/ansi';
@@ -40,6 +40,9 @@ export function LogPanel({ jobId }: { jobId: string }) {
       void unfollowJobLog(backend, jobId);
     };
   }, [jobId, connected]);
+
+  // Closing the log (unmount, or another job selected) frees its buffer; a reconnect does not.
+  useEffect(() => () => closeJobLog(jobId), [jobId]);
 
   // An install's compile that succeeds hands over to its upload (so success means "flashed").
   const status = job?.status;

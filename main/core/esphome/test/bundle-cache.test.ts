@@ -8,6 +8,7 @@ import { BundleCache, bundleCacheKey, bundleMembers } from '../bundle-cache';
 const SIM = [process.execPath, resolve(import.meta.dirname, '../../../../tools/esphome-sim/esphome')];
 const EXAMPLES = resolve(import.meta.dirname, '../../../../tools/esphome-sim/examples');
 const env = { ...process.env, ESPHOME_SIM_SPEED: '0' } as Record<string, string>;
+const VERSION = '2026.1.0';
 
 let dir: string;
 let yaml: string;
@@ -38,7 +39,7 @@ afterEach(async () => {
 describe('bundle cache', () => {
   it('serves the same bytes while every source file is unchanged, and forgets them when one changes', async () => {
     const cache = new BundleCache();
-    const key = bundleCacheKey(SIM, yaml, env);
+    const key = bundleCacheKey(SIM, VERSION, yaml, env)!;
     const built = await bundleNow();
     const members = await bundleMembers(built.bytes);
     expect(members[0]).toBe('manifest.json');
@@ -56,7 +57,7 @@ describe('bundle cache', () => {
 
   it('a secrets change invalidates too (the bundle carries the filtered secrets)', async () => {
     const cache = new BundleCache();
-    const key = bundleCacheKey(SIM, yaml, env);
+    const key = bundleCacheKey(SIM, VERSION, yaml, env)!;
     const built = await bundleNow();
     await cache.put(key, yaml, built.bytes, built.output, built.startedAt);
     await writeFile(join(dir, 'cfg', 'secrets.yaml'), 'wifi_ssid: "x"\nwifi_password: "y"\n');
@@ -65,7 +66,7 @@ describe('bundle cache', () => {
 
   it('does not vouch for a bundle the CLI warned about, or whose source changed while it ran', async () => {
     const cache = new BundleCache();
-    const key = bundleCacheKey(SIM, yaml, env);
+    const key = bundleCacheKey(SIM, VERSION, yaml, env)!;
     const built = await bundleNow();
     expect(await cache.put(key, yaml, built.bytes, `${built.output}WARNING Bundle: skipping file outside config directory: /etc/x\n`, built.startedAt)).toBe(false);
     expect(await cache.get(key)).toBeUndefined();
@@ -78,9 +79,9 @@ describe('bundle cache', () => {
     let now = 1_000_000;
     const cache = new BundleCache({ ttlMs: 10_000, maxEntries: 2, now: () => now });
     const built = await bundleNow();
-    const a = bundleCacheKey(SIM, yaml, env);
-    expect(bundleCacheKey(['esphome'], yaml, env)).not.toBe(a);
-    expect(bundleCacheKey(SIM, yaml, { ...env, ESPHOME_DATA_DIR: '/elsewhere' })).not.toBe(a);
+    const a = bundleCacheKey(SIM, VERSION, yaml, env)!;
+    expect(bundleCacheKey(['esphome'], VERSION, yaml, env)).not.toBe(a);
+    expect(bundleCacheKey(SIM, VERSION, yaml, { ...env, ESPHOME_DATA_DIR: '/elsewhere' })).not.toBe(a);
 
     await cache.put(a, yaml, built.bytes, built.output, built.startedAt);
     now += 10_001;
@@ -90,5 +91,43 @@ describe('bundle cache', () => {
     expect(cache.size).toBe(2);
     expect(await cache.get('k1')).toBeUndefined();
     expect(await cache.get('k3')).toBeDefined();
+  });
+
+  it('the esphome version is in the key; an unknown version caches nothing', () => {
+    expect(bundleCacheKey(SIM, '2026.2.0', yaml, env)).not.toBe(bundleCacheKey(SIM, VERSION, yaml, env));
+    expect(bundleCacheKey(SIM, '', yaml, env)).toBeNull();
+  });
+
+  // Every file esphome bundle puts in the archive is an input: the main YAML, a package, a plain
+  // !include, an `esphome: includes:` source file, secrets.yaml. Changing any one of them must
+  // make the cached bundle stale.
+  it.each([
+    ['the main YAML', 'living-room.yaml'],
+    ['a package (packages: !include)', 'common/wifi.yaml'],
+    ['a plain !include', 'common/extra-sensor.yaml'],
+    ['an esphome includes: file', 'my_component.h'],
+    ['secrets.yaml', 'secrets.yaml'],
+  ])('changing %s invalidates the cached bundle', async (_what, rel) => {
+    const cfg = join(dir, 'cfg');
+    await writeFile(join(cfg, 'common', 'extra-sensor.yaml'), '- platform: uptime\n  name: "Extra uptime"\n');
+    await writeFile(join(cfg, 'my_component.h'), '#pragma once\n// bench include\n');
+    const base = await readFile(yaml, 'utf8');
+    await writeFile(
+      yaml,
+      base
+        .replace('  comment: Simulator demo', '  includes:\n    - my_component.h\n  comment: Simulator demo')
+        .replace('sensor:\n', 'sensor:\n  - !include common/extra-sensor.yaml\n'),
+    );
+    await backdate(yaml, join(cfg, 'common', 'extra-sensor.yaml'), join(cfg, 'my_component.h'));
+    const cache = new BundleCache();
+    const key = bundleCacheKey(SIM, VERSION, yaml, env)!;
+    const built = await bundleNow();
+    const members = await bundleMembers(built.bytes);
+    expect(members).toEqual(expect.arrayContaining(['living-room.yaml', 'common/wifi.yaml', 'common/extra-sensor.yaml', 'my_component.h', 'secrets.yaml']));
+    expect(await cache.put(key, yaml, built.bytes, built.output, built.startedAt)).toBe(true);
+    expect(await cache.get(key)).toBeDefined();
+    const file = join(cfg, ...rel.split('/'));
+    await writeFile(file, `${await readFile(file, 'utf8')}\n# changed\n`);
+    expect(await cache.get(key)).toBeUndefined();
   });
 });

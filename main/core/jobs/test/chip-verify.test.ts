@@ -136,7 +136,8 @@ describe('chip verify (esptool chip-id before a serial flash)', () => {
     const compile = e.install({ configuration: 'garage-idf.yaml', port: PORT });
     const upload = e.getJobs({ configuration: 'garage-idf.yaml' }).find((j) => j.depends_on === compile.job_id)!;
     await waitUntil(() => esptoolRuns().length === 1 && upload.output.join('').includes('INFO Verifying the chip on'), 10_000);
-    await new Promise((r) => setTimeout(r, 150)); // esptool has installed its SIGTERM handler
+    // esptool has installed its SIGTERM handler once it says so in its ready file.
+    await waitUntil(() => lines(`${esptoolLog}.term-ready`).length === 1, 10_000);
     await e.cancel(upload.job_id);
     const done = await e.whenDone(upload.job_id);
     expect(done.status).toBe('cancelled');

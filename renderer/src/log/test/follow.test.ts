@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { waitUntil } from '../../../../test/support/wait-until';
 import type { BackendClient } from '../../backend/backend';
-import { EARLIER_PAGE, followJobLog, HISTORY_TAIL, loadAllEarlierLines, loadEarlierLines, onLogBatch } from '../follow';
-import { logBuffer } from '../log-store';
+import { closeJobLog, EARLIER_PAGE, followJobLog, HISTORY_TAIL, loadAllEarlierLines, loadEarlierLines, onLogBatch } from '../follow';
+import { heldLogCount, logBuffer, touchLog, useLogVersion } from '../log-store';
 
 /** A backend whose followLog answers with `history` after letting `during` run (events in flight). */
 function backend(history: string[], during: () => void = () => undefined): BackendClient {
@@ -17,6 +18,26 @@ function backend(history: string[], during: () => void = () => undefined): Backe
 }
 
 const lines = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `l${from + i}\n`);
+
+describe('closing a log frees it', () => {
+  it('closing drops the buffer and its version; a late batch does not bring it back; reopening fetches it again', async () => {
+    const id = 'ccccccccccc1';
+    const before = heldLogCount();
+    await followJobLog(backend(lines(5000)), id);
+    touchLog(id);
+    // The version bump waits for the next frame.
+    await waitUntil(() => (useLogVersion.getState().versions[id] ?? 0) > 0, { what: 'the log version bump' });
+    expect(heldLogCount()).toBe(before + 1);
+    closeJobLog(id);
+    expect(heldLogCount()).toBe(before);
+    expect(useLogVersion.getState().versions[id]).toBeUndefined();
+    onLogBatch(id, 5000, ['late\n']);
+    expect(heldLogCount()).toBe(before);
+    await followJobLog(backend(lines(10)), id);
+    expect(logBuffer(id).length).toBe(10);
+    closeJobLog(id);
+  });
+});
 
 describe('following a log', () => {
   it('replays batches that arrived while followLog was in flight, without duplicates', async () => {
