@@ -3,58 +3,22 @@
 // configurations (the bundle Kiln sends is what the real CLI makes, and Kiln's receiver accepts
 // it), and a real `esphome compile` through Kiln's job engine, which fails here at the PlatformIO
 // download: the job fails with the real text and exit code; Stop ends the real process group.
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as tar from 'tar-stream';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { esphomeEnv } from '../../main/core/esphome/argv';
 import { buildBundle } from '../../main/core/esphome/bundle';
 import { parseVersionOutput, probeVersion } from '../../main/core/esphome/version';
 import { extractBundle } from '../../main/core/receiver/bundle-extract';
 import { REPO_ROOT } from '../e2e-remote/helpers';
 import { waitUntil } from '../support/wait-until';
+import { cleanupConfigDirs, configDir, esphome } from './cli';
 import { envs, notRun } from './envs';
 import { alive, descendants, groupMembers, plain, start, type Proc } from './procs';
 
-const run = promisify(execFile);
 const KILN = join(REPO_ROOT, 'main/headless/cli/kiln.ts');
-const EXAMPLES = join(REPO_ROOT, 'tools/esphome-sim/examples');
-const tmp: string[] = [];
 const started: Proc[] = [];
-
-/** A temp config dir: the simulator examples plus configs using !include and a local package file. */
-export function configDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-real-cli-'));
-  tmp.push(dir);
-  cpSync(EXAMPLES, dir, { recursive: true });
-  mkdirSync(join(dir, 'includes'));
-  writeFileSync(join(dir, 'includes', 'sensors.yaml'), '- platform: uptime\n  name: Uptime\n- platform: wifi_signal\n  name: WiFi signal\n');
-  writeFileSync(join(dir, 'includes', 'base.yaml'), 'logger:\n  level: DEBUG\nota:\n  - platform: esphome\n    password: !secret ota_password\n');
-  writeFileSync(join(dir, 'hall.yaml'), [
-    'esphome:', '  name: hall', 'esp8266:', '  board: d1_mini',
-    'packages:', '  base: !include includes/base.yaml',
-    'wifi:', '  ssid: !secret wifi_ssid', '  password: !secret wifi_password',
-    'sensor: !include includes/sensors.yaml', '',
-  ].join('\n'));
-  writeFileSync(join(dir, 'invalid.yaml'), 'esphome:\n  name: bad_Name!\nesp32:\n  board: esp32dev\n');
-  writeFileSync(join(dir, 'broken.yaml'), 'esphome:\n  name: x\n  foo: [\n');
-  writeFileSync(join(dir, 'missing-secret.yaml'), 'esphome:\n  name: ms\nesp8266:\n  board: d1_mini\nwifi:\n  ssid: !secret nope\n  password: !secret wifi_password\n');
-  return dir;
-}
-
-export async function esphome(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  try {
-    const r = await run(cmd, args, { cwd, env: esphomeEnv(process.env, env), maxBuffer: 32 * 1024 * 1024 });
-    return { code: 0, out: r.stdout, err: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: typeof x.code === 'number' ? x.code : -1, out: x.stdout, err: x.stderr };
-  }
-}
 
 function tarMembers(gz: Buffer): Promise<{ name: string; type: string; mode: number; mtime: number; data: Buffer }[]> {
   return new Promise((resolve, reject) => {
@@ -80,9 +44,7 @@ function kiln(args: string[], env: Record<string, string> = {}): Proc {
 afterEach(async () => {
   for (const p of started.splice(0)) await p.stop(5_000);
 });
-afterAll(() => {
-  for (const d of tmp) rmSync(d, { recursive: true, force: true });
-});
+afterAll(cleanupConfigDirs);
 
 describe.skipIf(!envs.ok)(`the real esphome ${envs.esphomeVersion} CLI${notRun}`, () => {
   const E = envs.esphome.bin;
