@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (`npm test`), run by CI (.ci/run) after `npm ci`:
-#   lint → type-check → unit/integration tests (vitest) → build → browser e2e (Playwright on
+#   lint → type-check → unit/integration tests (vitest) → real esphome CLI + upstream Device Builder
+#   (pinned Python venvs, tools/python-envs.mjs; NOT RUN with the reason where they cannot be set up) → build → browser e2e (Playwright on
 #   Debian chromium against `kiln serve`) → offline packaging check → Electron e2e (only where an
 #   Electron binary exists; it says plainly when it cannot run, and is never counted as passed).
 set -euo pipefail
@@ -26,6 +27,14 @@ step "type-check (node + web)"
 npm run --silent typecheck
 step "unit and integration tests (vitest: real subprocesses, sockets, files)"
 npx vitest run
+step "real esphome CLI and upstream esphome-device-builder (pins: tools/python-pins.json; venvs reused from .venvs/)"
+real_not_run=""
+if node tools/python-envs.mjs; then
+  npx vitest run -c test/real/vitest.config.ts
+else
+  real_not_run="real esphome/upstream tests: $(node -e "try{console.log(JSON.parse(require('fs').readFileSync(require('path').resolve(process.env.KILN_VENV_DIR||'.venvs','status.json'),'utf8')).reason)}catch{console.log('set-up did not run')}")"
+  echo "NOT RUN (not counted as passed): $real_not_run"
+fi
 step "build (kiln CLI bundle + electron-vite: main, preload, renderer)"
 node tools/build-node.mjs
 npx electron-vite build --logLevel warn
@@ -39,4 +48,8 @@ if node -e "import('./tools/electron-bin.mjs').then(m => process.exit(m.findElec
 else
   node -e "import('./tools/electron-bin.mjs').then(m => console.log('NOT RUN (not counted as passed): ' + m.findElectron().reason))"
 fi
-printf '\nall test stages passed in %ss\n' "$((SECONDS - started))"
+if [ -n "$real_not_run" ]; then
+  printf '\ntest stages passed in %ss; NOT RUN (not counted as passed): %s\n' "$((SECONDS - started))" "$real_not_run"
+else
+  printf '\nall test stages passed in %ss\n' "$((SECONDS - started))"
+fi

@@ -4,6 +4,7 @@
 // it), and a real `esphome compile` through Kiln's job engine, which fails here at the PlatformIO
 // download: the job fails with the real text and exit code; Stop ends the real process group.
 import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tar from 'tar-stream';
 import { gunzipSync } from 'node:zlib';
@@ -26,7 +27,7 @@ function tarMembers(gz: Buffer): Promise<{ name: string; type: string; mode: num
     const ex = tar.extract();
     ex.on('entry', (h, stream, next) => {
       const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('data', (c: unknown) => { chunks.push(c as Buffer); });
       stream.on('end', () => { out.push({ name: h.name, type: h.type ?? 'file', mode: h.mode ?? 0, mtime: h.mtime ? h.mtime.getTime() : 0, data: Buffer.concat(chunks) }); next(); });
     });
     ex.on('finish', () => resolve(out));

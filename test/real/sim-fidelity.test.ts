@@ -45,7 +45,7 @@ function tarList(gz: Buffer): Promise<{ name: string; mode: number; mtime: numbe
     const ex = tar.extract();
     ex.on('entry', (h, s, next) => {
       const c: Buffer[] = [];
-      s.on('data', (b: Buffer) => c.push(b));
+      s.on('data', (b: unknown) => { c.push(b as Buffer); });
       s.on('end', () => { out.push({ name: h.name, mode: h.mode ?? 0, mtime: h.mtime?.getTime() ?? 0, data: Buffer.concat(c).toString('utf8') }); next(); });
     });
     ex.on('finish', () => resolve(out));

@@ -135,7 +135,7 @@ describe.skipIf(!envs.ok)(`upstream esphome-device-builder ${envs.deviceBuilderV
     expect(done.status).toBe('cancelled');
     await waitUntil(() => !alive(sim.pid), { timeoutMs: 30_000, what: 'Kiln\'s build process gone' });
     expect(descendants(recv.proc.pid).filter((p) => p.cmdline.includes('stuck.yaml'))).toEqual([]);
-    await waitUntil(() => /cancel/i.test(recv.proc.text()), { timeoutMs: 10_000, what: 'kiln receiver logs the cancel' });
+    await waitUntil(() => /\[job \w+\] cancelled/.test(recv.proc.text()), { timeoutMs: 10_000, what: 'kiln receiver logs the cancel' });
   }, 300_000);
 
   it('session loss: the kiln receiver killed mid-build ends upstream\'s job', async () => {
