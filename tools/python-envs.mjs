@@ -11,7 +11,7 @@
 //   node tools/python-envs.mjs            set up (or reuse), print timings, exit 0 if ready, 3 if not
 //   node tools/python-envs.mjs --check    only report whether the environments are ready
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -87,21 +87,54 @@ function ensureEnv(pins, name, python, base, log) {
   const have = readJson(stampFile);
   const started = Date.now();
   if (have && JSON.stringify(have) === JSON.stringify(want) && existsSync(bin)) {
-    return { dir, bin, python: join(dir, 'bin', 'python'), reused: true, seconds: 0 };
+    const installed = readJson(join(dir, 'kiln-install.json'));
+    return { dir, bin, python: join(dir, 'bin', 'python'), reused: true, seconds: 0, installSeconds: installed?.seconds ?? null, installedAt: installed?.at ?? null };
   }
   log(`creating ${dir} (${want.packages.join(' ')}) with ${python.label} ${python.version}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(base, { recursive: true });
   execFileSync(python.executable, ['-m', 'venv', dir], { stdio: 'inherit' });
   const pip = join(dir, 'bin', 'pip');
-  execFileSync(pip, ['install', '--disable-pip-version-check', '--no-input', '--progress-bar', 'off', '-q', ...want.packages], {
-    stdio: 'inherit', env: { ...process.env, PIP_NO_INPUT: '1' },
+  // pip's output is kept and shown only when it fails (a machine's pip.conf may warn per package).
+  const pipRun = spawnSync(pip, ['install', '--disable-pip-version-check', '--no-input', '--progress-bar', 'off', '-q', ...want.packages], {
+    encoding: 'utf8', env: { ...process.env, PIP_NO_INPUT: '1' }, maxBuffer: 64 * 1024 * 1024,
   });
+  if (pipRun.status !== 0) {
+    const tail = `${pipRun.stdout ?? ''}${pipRun.stderr ?? ''}`.split('\n').filter((l) => l && !l.startsWith('WARNING: Location')).slice(-20).join('\n');
+    throw new Error(`pip install ${want.packages.join(' ')} exited ${pipRun.status ?? pipRun.signal}\n${tail}`);
+  }
   const freeze = execFileSync(pip, ['freeze', '--disable-pip-version-check'], { encoding: 'utf8' });
   writeFileSync(join(dir, 'kiln-freeze.txt'), freeze);
   // The stamp goes last: a crash mid-install leaves no stamp, so the next run rebuilds.
+  const seconds = (Date.now() - started) / 1000;
+  writeFileSync(join(dir, 'kiln-install.json'), `${JSON.stringify({ seconds, at: new Date().toISOString() })}\n`);
   writeFileSync(stampFile, `${JSON.stringify(want, null, 2)}\n`);
-  return { dir, bin, python: join(dir, 'bin', 'python'), reused: false, seconds: (Date.now() - started) / 1000 };
+  return { dir, bin, python: join(dir, 'bin', 'python'), reused: false, seconds, installSeconds: seconds, installedAt: new Date().toISOString() };
+}
+
+/**
+ * Upstream runs the `esphome` script next to its own interpreter (helpers/sibling_cli.py
+ * `find_esphome_cmd`), with no setting to change it. This environment lets upstream run with Kiln's
+ * simulator instead: a pip-less venv whose site-packages points (a .pth file) at the device-builder
+ * environment's, and whose `bin/esphome` is the simulator. Nothing is downloaded.
+ */
+function ensureSimShadow(base, deviceBuilder) {
+  const dir = join(base, 'device-builder-sim');
+  const sim = join(root, 'tools', 'esphome-sim', 'esphome');
+  const stampFile = join(dir, 'kiln-pins.json');
+  const want = { shadows: deviceBuilder.dir, esphome: sim };
+  const have = readJson(stampFile);
+  if (!(have && JSON.stringify(have) === JSON.stringify(want) && existsSync(join(dir, 'bin', 'esphome')))) {
+    rmSync(dir, { recursive: true, force: true });
+    const basePython = execFileSync(deviceBuilder.python, ['-c', 'import sys; print(sys._base_executable)'], { encoding: 'utf8' }).trim();
+    execFileSync(basePython, ['-m', 'venv', '--without-pip', dir]);
+    const sitePackages = execFileSync(deviceBuilder.python, ['-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], { encoding: 'utf8' }).trim();
+    const own = execFileSync(join(dir, 'bin', 'python'), ['-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(own, 'kiln-device-builder.pth'), `${sitePackages}\n`);
+    symlinkSync(sim, join(dir, 'bin', 'esphome'));
+    writeFileSync(stampFile, `${JSON.stringify(want, null, 2)}\n`);
+  }
+  return { dir, bin: join(dir, 'bin', 'esphome'), python: join(dir, 'bin', 'python'), reused: true, seconds: 0, derived: true };
 }
 
 function writeStatus(base, status) {
@@ -124,8 +157,10 @@ export function setup({ env = process.env, log = (s) => console.log(`python-envs
   const envs = {};
   try {
     for (const name of Object.keys(pins.envs)) envs[name] = ensureEnv(pins, name, python, base, log);
+    envs['device-builder-sim'] = ensureSimShadow(base, envs['device-builder']);
   } catch (err) {
-    const status = { ok: false, reason: `pip install failed: ${err.message.split('\n')[0]}`, pins, seconds: (Date.now() - started) / 1000 };
+    console.error(err.message);
+    const status = { ok: false, reason: `set-up failed: ${err.message.split('\n')[0]}`, pins, seconds: (Date.now() - started) / 1000 };
     writeStatus(base, status);
     return status;
   }
@@ -142,7 +177,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const status = checkOnly ? (readJson(join(venvDir(), 'status.json')) ?? { ok: false, reason: 'set-up never ran (node tools/python-envs.mjs)' }) : setup();
   if (status.ok) {
     for (const [name, e] of Object.entries(status.envs)) {
-      console.log(`python-envs: ${name}: ${e.reused ? 'reused' : `installed in ${e.seconds.toFixed(1)}s`} (${e.dir})`);
+      const how = e.derived ? 'derived from device-builder (no download)'
+        : e.reused ? `reused${e.installSeconds != null ? ` (installed in ${e.installSeconds.toFixed(1)}s at ${e.installedAt})` : ''}`
+          : `installed in ${e.seconds.toFixed(1)}s`;
+      console.log(`python-envs: ${name}: ${how} (${e.dir})`);
     }
     console.log(`python-envs: ready in ${status.seconds.toFixed(1)}s (Python ${status.python.version}, ${status.pins.envs.esphome.packages.join(', ')}; ${status.pins.envs['device-builder'].packages[0]})`);
     process.exit(0);

@@ -67,6 +67,7 @@ describe.skipIf(!envs.ok)(`Kiln sends, upstream esphome-device-builder ${envs.de
     expect(shown).toContain(up.emojiNames.replace(/, /g, ', '));
     expect(shown).toContain(up.pinHex);
     expect(shown).toMatch(/Paired with upstream/);
+    expect(up.proc.text()).toMatch(/peer-link preview from 127\.0\.0\.1 -> ok/);
     expect(up.proc.text()).toMatch(/pair_request from 127\.0\.0\.1 -> approved/);
 
     // Persisted on both sides: Kiln's pairings.json holds upstream's pin; upstream's
