@@ -20,6 +20,9 @@ const KILN = join(REPO_ROOT, 'main/headless/cli/kiln.ts');
 const EXAMPLES = join(REPO_ROOT, 'tools/esphome-sim/examples');
 const started: Proc[] = [];
 const tmp: string[] = [];
+// Build processes run in their own process group: killing the far side with SIGKILL leaves them
+// running (nothing can clean up after SIGKILL), so the session-loss tests end them by pid.
+const orphans: number[] = [];
 
 function kiln(args: string[], env: Record<string, string> = {}): Proc {
   const p = start(process.execPath, ['--import', 'tsx', KILN, ...args], { cwd: REPO_ROOT, env: { KILN_FROM_SOURCE: '1', ...env } });
@@ -47,6 +50,7 @@ async function pair(up: UpstreamBuildServer, cfg: string): Promise<Proc> {
 }
 
 afterEach(async () => {
+  for (const pid of orphans.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
   for (const p of started.splice(0)) await p.stop(5_000);
 });
 afterAll(() => {
@@ -147,6 +151,8 @@ describe.skipIf(!envs.ok)(`Kiln sends, upstream esphome-device-builder ${envs.de
     await pair(up, w.cfg);
     const build = kiln(['build', join(w.cfg, 'stuck.yaml'), '--server', 'upstream'], senderEnv());
     await waitUntil(() => build.text().includes('Compiling'), { timeoutMs: 60_000, what: () => `live output (kiln:\n${build.text()})` });
+    const orphan = await waitUntil(() => descendants(up.proc.pid).find((p) => p.cmdline.includes(' compile ') && p.cmdline.includes('stuck.yaml')), { timeoutMs: 60_000, what: 'the build process' });
+    orphans.push(orphan.pid);
     process.kill(-up.proc.pid, 'SIGKILL');
     const { code } = await build.exit;
     expect(code, build.text()).toBe(1);

@@ -18,6 +18,9 @@ const KEY = 'KRNR-EAST-HNGS-2345'; // alphabet ABCDEFGHJKMNPQRSTVWXYZ23456789
 const started: Proc[] = [];
 const clients: DashboardClient[] = [];
 const tmp: string[] = [];
+// Build processes run in their own process group: killing the far side with SIGKILL leaves them
+// running (nothing can clean up after SIGKILL), so the session-loss tests end them by pid.
+const orphans: number[] = [];
 
 interface Job { job_id: string; status: string; source: string; exit_code: number | null; error: string | null; source_pin_sha256: string; configuration: string }
 interface Pairing { pin_sha256: string; status: string; connected: boolean; esphome_version: string; label: string }
@@ -75,6 +78,7 @@ const terminal = (client: DashboardClient, jobId: string, timeoutMs = 120_000) =
 }, { timeoutMs, what: `upstream job ${jobId} terminal` });
 
 afterEach(async () => {
+  for (const pid of orphans.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
   for (const c of clients.splice(0)) c.close();
   for (const p of started.splice(0)) await p.stop(5_000);
 });
@@ -147,6 +151,8 @@ describe.skipIf(!envs.ok)(`upstream esphome-device-builder ${envs.deviceBuilderV
     await waitUntil(() => descendants(recv.proc.pid).find((p) => p.cmdline.includes(' compile ') && p.cmdline.includes('stuck.yaml')), { timeoutMs: 60_000, what: 'Kiln build running' });
     const sub = dash.client.subscribe('firmware/follow_job', { job_id: job.job_id });
     await waitUntil(() => dash.client.events.some((e) => e.message_id === sub && String(e.data).includes('Compiling')), { timeoutMs: 60_000, what: 'live output from Kiln' });
+    const orphan = await waitUntil(() => descendants(recv.proc.pid).find((p) => p.cmdline.includes(' compile ') && p.cmdline.includes('stuck.yaml')), { timeoutMs: 60_000, what: 'the build process' });
+    orphans.push(orphan.pid);
     process.kill(-recv.proc.pid, 'SIGKILL');
     const done = await terminal(dash.client, job.job_id, 180_000);
     const text = dash.client.events.filter((e) => e.message_id === sub && e.event === 'output').map((e) => String(e.data)).join('');
