@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['main/**/*.test.ts', 'preload/**/*.test.ts', 'renderer/**/*.test.{ts,tsx}', 'tools/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: ['node_modules/**', 'out/**', 'e2e/**'],
+    // test/real needs the pinned Python environments: its own stage and config (test/real/vitest.config.ts).
+    exclude: ['node_modules/**', 'out/**', 'e2e/**', 'test/real/**'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

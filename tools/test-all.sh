@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (`npm test`), run by CI (.ci/run) after `npm ci`:
-#   lint → type-check → unit/integration tests (vitest) → build → browser e2e (Playwright on
+#   lint → type-check → unit/integration tests (vitest) → real esphome CLI + upstream Device
+#   Builder (pinned Python venvs, tools/python-envs.mjs; NOT RUN with the reason where they cannot
+#   be set up) → build → browser e2e (Playwright on
 #   Debian chromium against `kiln serve`) → offline packaging check → benchmark smoke → Electron
 #   e2e (only where an Electron binary exists).
 #
@@ -75,6 +77,13 @@ ensure_chromium || { summary_line "setup: Debian chromium for the browser tests"
 run_stage "layering lint (nothing in main/core, main/headless, renderer reaches electron)" npm run --silent lint
 run_stage "type-check (node + web)" npm run --silent typecheck
 run_stage "unit and integration tests (vitest: real subprocesses, sockets, files)" npx vitest run
+# The real programs: esphome and upstream's esphome-device-builder in pinned venvs (tools/python-pins.json).
+if node tools/python-envs.mjs; then
+  run_stage "real esphome CLI and upstream esphome-device-builder (tools/python-pins.json)" npx vitest run -c test/real/vitest.config.ts
+else
+  real_reason=$(node -e "try{console.log(JSON.parse(require('fs').readFileSync(require('path').resolve(process.env.KILN_VENV_DIR||'.venvs','status.json'),'utf8')).reason)}catch{console.log('set-up did not run')}")
+  not_run "real esphome CLI and upstream esphome-device-builder" "$real_reason"
+fi
 run_stage "build (kiln CLI bundle + electron-vite: main, preload, renderer)" build_all
 run_stage "browser end-to-end tests (Playwright, chromium, kiln serve + build server + simulator)" \
   env KILN_E2E_SKIP_BUILD=1 npx playwright test --project=web

@@ -1,6 +1,7 @@
 // `esphome bundle` and consuming `*.esphomebundle.tar.gz` configs (esphome-cli.md §1.3, §7.2.12).
 // Archives are real gzip tars: manifest.json first, filtered secrets, then the other files sorted;
 // every member mtime 0, uid/gid 0, mode 0644, no directory entries.
+import { versionAtLeast } from './util.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -205,6 +206,8 @@ export async function buildBundle(device, out, version, { listOnly = false } = {
     manifest_version: CURRENT_MANIFEST_VERSION,
     esphome_version: version,
     config_filename: path.basename(configPath),
+    // esphome 2026.10 records the sender's config directory (absolute) in the manifest.
+    ...(versionAtLeast(version, '2026.10') ? { config_dir: path.dirname(configPath) } : {}),
     files: files.map((f) => f.path),
   };
   if (listOnly) return { data: null, manifest: { ...manifestBase, has_secrets: false }, files, hasSecrets: false };

@@ -1,5 +1,6 @@
 // Config-taking commands: everything after `INFO ESPHome <ver>` for one configuration
 // (loaded lazily by sim.mjs so `--version` probes stay fast).
+import { versionAtLeast } from './util.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import { firmwarePlan, idedataFor, writeIdedata } from './artifacts.mjs';
@@ -28,7 +29,14 @@ function configCommand(ctx, device, opts) {
   const { out } = ctx;
   const shown = Object.fromEntries(Object.entries(device.config).map(([k, v]) => [k, v === null ? {} : v]));
   let text = dumpYaml(shown, { showSecrets: Boolean(opts.showSecrets) });
-  if (!opts.showSecrets) text = text.replace(/(password|key|psk|ssid): (.+)/g, '$1: \\033[5m$2\\033[6m');
+  if (!opts.showSecrets) {
+    // esphome 2026.10 (verified against the real CLI): `!secret 'key'` stays as it is, other values
+    // of password/key/psk/ssid-like fields are concealed with SGR 8/28. Older releases wrapped
+    // every such value, secrets included, in SGR 5/6.
+    text = versionAtLeast(ctx.version, '2026.10')
+      ? text.replace(/\b((?:\w+_)?(?:password|key|psk|ssid)): (?!!secret\b|!lambda\b)(.+)/g, '$1: \\033[8m$2\\033[28m')
+      : text.replace(/(password|key|psk|ssid): (.+)/g, '$1: \\033[5m$2\\033[6m');
+  }
   if (!out.quiet) out.stdout(`${text}\n`);
   out.info('Configuration is valid!');
   return 0;
@@ -64,7 +72,8 @@ export async function runForConfig(command, conf, parsed, out, env, version) {
   const simSeed = seeded ? fnv1a32(String(env.ESPHOME_SIM_SEED)) : 0;
   const rng = makeRng(seeded ? simSeed ^ 0x7157 : Math.floor(Math.random() * 2 ** 32));
 
-  out.info(`Reading configuration ${configPath}...`);
+  // The real CLI prints the path as given (Kiln always passes absolute paths).
+  out.info(`Reading configuration ${isBundlePath(path.resolve(conf)) ? configPath : conf}...`);
   const failing = scenario === 'config-error' || scenario === 'yaml-error';
   const range = failing ? T.configError : T.validate;
   await out.pause(scenario === 'slow' ? range[1] : rng.float(range[0], range[1]));

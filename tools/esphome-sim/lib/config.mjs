@@ -42,10 +42,18 @@ function toDumpable(value, showSecrets) {
 }
 
 /** Line (1-based) of a top-level key in the main YAML text, for `[source file:line]`. */
-export function keyLine(text, key) {
+export function keyLine(text, key, subkey) {
   const lines = text.split('\n');
-  const idx = lines.findIndex((l) => new RegExp(`^${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*:`).test(l));
-  return idx >= 0 ? idx + 1 : 1;
+  const esc = (k) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const idx = lines.findIndex((l) => new RegExp(`^${esc(key)}\\s*:`).test(l));
+  if (idx < 0) return 1;
+  if (subkey) {
+    // The real CLI points at the offending option's line inside the block.
+    for (let i = idx + 1; i < lines.length && (lines[i] === '' || /^\s/.test(lines[i])); i += 1) {
+      if (new RegExp(`^\\s+${esc(subkey)}\\s*:`).test(lines[i])) return i + 1;
+    }
+  }
+  return idx + 1;
 }
 
 function indentBlock(value) {
@@ -54,17 +62,18 @@ function indentBlock(value) {
   return text.replace(/\n$/, '').split('\n').map((l) => `  ${l}`);
 }
 
-function failedBlock(domain, file, text, value, message) {
-  const header = value === undefined ? `${domain}: None` : `${domain}: [source ${file}:${keyLine(text, domain)}]`;
-  return { header, lines: ['  ', `  ${message}`, ...indentBlock(value)] };
+function failedBlock(domain, file, text, value, message, subkey) {
+  const header = value === undefined ? `${domain}: None` : `${domain}: [source ${file}:${keyLine(text, domain, subkey)}]`;
+  return { domain, source: value === undefined ? null : header.slice(domain.length + 2), header, lines: ['  ', `  ${message}`, ...indentBlock(value)] };
 }
 
 export function renderFailedConfig(out, blocks) {
   out.line(out.paint('1;31', 'Failed config'));
   out.line();
   for (const block of blocks) {
-    out.line(out.paint('31', block.header));
-    for (const l of block.lines) out.line(l);
+    // Colours as esphome prints them: the domain bold red, the source cyan, the message bold red.
+    out.line(block.source ? `${out.paint('1;31', `${block.domain}:`)} ${out.paint('36', block.source)}` : out.paint('31', block.header));
+    block.lines.forEach((l, i) => out.line(i === 1 ? `  ${out.paint('1;31', l.slice(2))}` : l));
     out.line();
   }
 }
@@ -156,10 +165,17 @@ export function readDevice(configPath, { cliSubstitutions = {}, bundleMode = fal
   if (!name) {
     throw new ConfigInvalid([failedBlock('esphome', file, text, esphome, "'name' is a required option for [esphome].")]);
   }
-  if (!/^[a-z0-9_-]+$/.test(name) || name.length > 31) {
+  const badChar = [...name].find((c) => !/[a-z0-9_-]/.test(c));
+  if (badChar !== undefined) {
     throw new ConfigInvalid([
       failedBlock('esphome', file, text, esphome,
-        `Invalid name '${name}': only lowercase characters, numbers, '-' and '_' are allowed, at most 31 characters. [name]`),
+        `'${badChar}' is an invalid character for names. Valid characters are: abcdefghijklmnopqrstuvwxyz0123456789-_ (lowercase, no spaces).`, 'name'),
+    ]);
+  }
+  if (name.length > 31) {
+    throw new ConfigInvalid([
+      failedBlock('esphome', file, text, esphome,
+        `Invalid name '${name}': at most 31 characters. [name]`, 'name'),
     ]);
   }
   const present = PLATFORM_KEYS.filter((k) => k in config);

@@ -169,6 +169,15 @@ export class ConfigLoader {
       const first = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
       throw new YamlReadError(`${first}\n  in "${file}", line ${line}, column ${col}`);
     }
+    // Remember where each `!secret` stands: the real CLI's "Secret 'x' not defined" names it.
+    YAML.visit(doc, {
+      Scalar(_, node) {
+        if (node.value instanceof SecretTag && node.range) {
+          const tagAt = text.lastIndexOf('!secret', node.range[0]); // PyYAML's mark is the tag
+          node.value.at = { file, ...lineCol(text, tagAt >= 0 ? tagAt : node.range[0]) };
+        }
+      },
+    });
     const value = doc.toJS({ maxAliasCount: 1000 });
     return value ?? {};
   }
@@ -269,7 +278,16 @@ export class ConfigLoader {
 
   /** Replace tag markers with their values, depth first in document order. */
   resolveTree(node, file, vars) {
-    if (node instanceof SecretTag) return this.resolveSecret(node.key, file);
+    if (node instanceof SecretTag) {
+      try {
+        return this.resolveSecret(node.key, file);
+      } catch (err) {
+        if (err instanceof YamlReadError && node.at && err.message.startsWith('Secret ')) {
+          throw new YamlReadError(`${err.message}\n  in "${node.at.file}", line ${node.at.line}, column ${node.at.col}`);
+        }
+        throw err;
+      }
+    }
     if (node instanceof IncludeRef) return this.includeFile(node.spec, file, vars);
     if (node instanceof IncludeDirRef) return this.includeDir(node, file, vars);
     if (Array.isArray(node)) return node.map((n) => this.resolveTree(n, file, vars));

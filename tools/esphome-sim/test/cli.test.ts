@@ -30,7 +30,7 @@ describe('version and labelling', () => {
     const lines = r.stderr.split('\n');
     expect(lines[0]).toBe('INFO ESPHome 2025.12.2');
     expect(lines[1]).toMatch(/^INFO Kiln's esphome simulator: .*simulated/);
-    expect(lines[2]).toBe(`INFO Reading configuration ${ws.path('kitchen-plug.yaml')}...`);
+    expect(lines[2]).toBe('INFO Reading configuration kitchen-plug.yaml...'); // the path as given, like esphome
   });
 });
 
