@@ -11,6 +11,7 @@ import { chunkCount, chunkFrames, CHUNK_SIZE, sendFrames } from '../peer-link/tr
 import { ArtifactPackError, packArtifacts, type PackedArtifacts } from './artifact-pack';
 import { BundleExtractError, extractBundle } from './bundle-extract';
 import { senderDirName } from './filename';
+import { provisionSubmit, ReceiverProvisioner } from './provision';
 import { SubmitIntake, type AcceptedSubmit } from './submit-intake';
 import { capErrorMessage, isStr, splitOutputLine, type Frame, type SubmitReason } from './wire';
 import { deviceWorkspace, remoteBuildsRoot, senderEsphomeDataDir, senderWorkspace, touchWorkspace, WorkspaceSweeper } from './workspace';
@@ -77,6 +78,8 @@ export interface BuildReceiverOptions {
    * (lets a test hold a job "mid-extract" deterministically).
    */
   beforeExtract?: (jobId: string, signal: AbortSignal) => Promise<void>;
+  /** Builds a sender's ESPHome version in a toolchain of that version (§9.5); absent = never. */
+  provisioner?: ReceiverProvisioner;
 }
 
 interface PendingExtract {
@@ -317,6 +320,21 @@ export class BuildReceiver {
       return;
     }
     if (signal.aborted) return;
+    const provisioned = await provisionSubmit(this.opts.provisioner, {
+      jobId: submit.jobId,
+      target: submit.targetEsphomeVersion,
+      signal,
+      inUse: () => ReceiverProvisioner.versionsInUse(this.engine.getJobs()),
+      send: (frame) => {
+        const live = this.liveSession(dashboardId);
+        if (live) this.send(live, frame);
+      },
+      log: this.log,
+    });
+    if (!provisioned) {
+      sender.pending.delete(submit.jobId);
+      return;
+    }
     const label = this.liveSession(dashboardId)?.label || session.label;
     const job = createJob({
       configuration,
@@ -530,7 +548,7 @@ export class BuildReceiver {
   /** §9.5 / esphome-cli.md §6.2: receiver builds get a per-sender ESPHOME_DATA_DIR. */
   private jobEnv(job: FirmwareJob): Record<string, string | undefined> {
     if (!job.remote_peer) return {};
-    return { ESPHOME_DATA_DIR: senderEsphomeDataDir(this.dataDir, job.remote_peer), ESPHOME_IS_HA_ADDON: undefined };
+    return { ESPHOME_DATA_DIR: senderEsphomeDataDir(this.dataDir, job.remote_peer), ESPHOME_IS_HA_ADDON: undefined, ...this.opts.provisioner?.jobEnv(job) };
   }
 
   private senderBusy(dir: string): boolean {

@@ -21,6 +21,8 @@ import { checkVersion, isEsphomeVersion, minPythonFor, ToolchainError } from './
 export interface InstallOptions {
   /** Release to install; omitted = the newest pip can find. */
   version?: string;
+  /** Who asked: the user (kept until removed) or a build server provisioning a sender's version. */
+  origin?: 'user' | 'provision';
   /** A Python chosen by the user (`--python PATH`). */
   python?: string;
   /** pip pass-through for offline wheelhouses and private mirrors. */
@@ -108,7 +110,7 @@ async function buildToolchain(
     parser.step('venv', 0.03, 'creating the virtual environment');
     await run([...python.argv, '-m', 'venv', tmp], 'create the virtual environment', 120_000);
     const py = venvPython(tmp);
-    const pipArgs = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--progress-bar', 'off'];
+    const pipArgs = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--no-color', '--progress-bar', 'off'];
     for (const f of opts.findLinks ?? []) pipArgs.push('--find-links', f);
     if (opts.indexUrl) pipArgs.push('--index-url', opts.indexUrl);
     if (opts.noIndex) pipArgs.push('--no-index');
@@ -128,7 +130,7 @@ async function buildToolchain(
     if (version && got !== version) throw new ToolchainError(`pip installed ESPHome ${got}, not the requested ${version}`, 'install_failed');
     if (!isEsphomeVersion(got)) throw new ToolchainError(`The installed esphome reports "${String(got).slice(0, 40)}", which is not a release version`, 'install_failed');
     const final = join(store.root, got);
-    const meta: ToolchainMeta = { version: got, pythonVersion: python.version, python: python.argv.join(' '), installedAt: new Date().toISOString(), lastUsedAt: new Date().toISOString() };
+    const meta: ToolchainMeta = { version: got, pythonVersion: python.version, python: python.argv.join(' '), installedAt: new Date().toISOString(), lastUsedAt: new Date().toISOString(), origin: opts.origin ?? 'user' };
     await writeFileAtomicPrivate(join(tmp, META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
     const present = store.get(got);
     if (present) {

@@ -27,7 +27,8 @@ export class PipProgressParser {
 
   /** Feed one line of pip output (without its terminator). */
   line(raw: string): void {
-    const line = raw.trim();
+    // eslint-disable-next-line no-control-regex
+    const line = raw.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim();
     let m: RegExpExecArray | null;
     if ((m = /^Collecting (\S+)/.exec(line))) {
       this.collected++;

@@ -10,6 +10,8 @@ import { toolchainCommand, toolchainsRoot, venvPython } from './paths';
 import { compareVersions, isEsphomeVersion, ToolchainError, checkVersion } from './version';
 
 export const META_FILE = 'kiln-toolchain.json';
+/** Provisioned toolchains a build server keeps for reuse (upstream keeps every version; we bound it). */
+export const DEFAULT_PROVISION_KEEP = 3;
 
 export interface ToolchainMeta {
   version: string;
@@ -17,6 +19,8 @@ export interface ToolchainMeta {
   python: string;
   installedAt: string;
   lastUsedAt: string;
+  /** 'user': installed on purpose (kept until removed); 'provision': installed by a build server for a sender's version (evicted oldest-unused first). */
+  origin: 'user' | 'provision';
 }
 
 export interface Toolchain extends ToolchainMeta {
@@ -101,11 +105,38 @@ export class ToolchainStore {
     if (t.isDefault) await rm(join(this.root, 'default.json'), { force: true });
   }
 
+  /** Marks a provisioned toolchain as the user's (installing it on purpose keeps it). */
+  async adopt(version: string): Promise<void> {
+    const t = this.get(version);
+    if (!t || t.origin === 'user') return;
+    await this.writeMeta(t, { origin: 'user' });
+  }
+
+  private async writeMeta(t: Toolchain, patch: Partial<ToolchainMeta>): Promise<void> {
+    const meta: ToolchainMeta = { version: t.version, pythonVersion: t.pythonVersion, python: t.python, installedAt: t.installedAt, lastUsedAt: t.lastUsedAt, origin: t.origin, ...patch };
+    await writeFileAtomicPrivate(join(t.dir, META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
+  }
+
+  /** Provisioning settings shared by every Kiln process (`settings.json`). */
+  provisionKeep(): number {
+    try {
+      const raw = JSON.parse(readFileSync(join(this.root, 'settings.json'), 'utf8')) as { provisionKeep?: unknown };
+      const n = raw.provisionKeep;
+      return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 50 ? n : DEFAULT_PROVISION_KEEP;
+    } catch {
+      return DEFAULT_PROVISION_KEEP;
+    }
+  }
+
+  async setProvisionKeep(n: number): Promise<void> {
+    if (!Number.isInteger(n) || n < 1 || n > 50) throw new ToolchainError('The number of kept toolchains must be a whole number from 1 to 50', 'invalid_version');
+    await writeFileAtomicPrivate(join(this.root, 'settings.json'), `${JSON.stringify({ provisionKeep: n })}\n`);
+  }
+
   async touch(version: string): Promise<void> {
     const t = this.get(version);
     if (!t) return;
-    const meta: ToolchainMeta = { version: t.version, pythonVersion: t.pythonVersion, python: t.python, installedAt: t.installedAt, lastUsedAt: new Date().toISOString() };
-    await writeFileAtomicPrivate(join(t.dir, META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
+    await this.writeMeta(t, { lastUsedAt: new Date().toISOString() });
   }
 
   private read(version: string, def: string | null): Toolchain | null {
@@ -120,6 +151,7 @@ export class ToolchainStore {
         python: str(raw.python),
         installedAt: str(raw.installedAt),
         lastUsedAt: str(raw.lastUsedAt) || str(raw.installedAt),
+        origin: raw.origin === 'provision' ? 'provision' : 'user',
         dir,
         command: toolchainCommand(dir),
         isDefault: def === version,
