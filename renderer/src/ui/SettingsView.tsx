@@ -3,6 +3,7 @@ import { useEffect, useState } from 'react';
 import { VERSION_POLICY_VALUES, type Settings, type VersionPolicy } from '../../../preload/contract';
 import { useApp } from '../store/app';
 import { errorMessage, getBackend } from '../sync';
+import { ToolchainsSettings } from './ToolchainsSettings';
 
 const POLICY_TEXT: Record<VersionPolicy, string> = {
   any: 'Any version (default)',
@@ -81,6 +82,7 @@ export function SettingsView() {
           </div>
         </form>
       </section>
+      <ToolchainsSettings />
       <section className="card">
         <h2>Build servers</h2>
         <label className="switch">
