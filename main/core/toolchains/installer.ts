@@ -5,7 +5,7 @@
 // is ever listed. One lock per version makes two installs of one version (in this process or in
 // another Kiln process) install it once.
 import { readdirSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { esphomeEnv } from '../esphome/argv';
 import { runTracked, SpawnError } from '../esphome/tracked-process';
@@ -148,7 +148,24 @@ async function buildToolchain(
   } catch (err) {
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     if (opts.signal?.aborted) throw cancelled(version);
+    // Tools often hide ENOSPC behind "exit status 1" (ensurepip does): look at the disk itself.
+    const free = await freeBytes(store.root);
+    if (err instanceof ToolchainError && err.code === 'install_failed' && free !== null && free < LOW_DISK_BYTES) {
+      throw new ToolchainError(`Could not install ESPHome ${label}: the disk is full (${Math.round(free / 1024 / 1024)} MB free in ${store.root}; a toolchain needs about 300 MB). Free some space and try again. Nothing was left behind.`, 'disk_full');
+    }
     throw err;
+  }
+}
+
+/** Below this much free space after a failed install, the disk is the reason. */
+const LOW_DISK_BYTES = 64 * 1024 * 1024;
+
+async function freeBytes(dir: string): Promise<number | null> {
+  try {
+    const st = await statfs(dir);
+    return Number(st.bavail) * Number(st.bsize);
+  } catch {
+    return null;
   }
 }
 
