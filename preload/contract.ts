@@ -232,6 +232,8 @@ export interface BuildServerPairing {
   /** "Last connection error: …" while disconnected; "" otherwise. */
   lastError: string;
   esphomeVersion: string;
+  /** It builds this machine's ESPHome version in a toolchain of it when its own differs. */
+  autoProvision: boolean;
   /** Last queue_status the server pushed, null until the first one. */
   queue: QueueState | null;
   /** ISO-8601. */
