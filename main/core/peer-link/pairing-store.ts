@@ -177,7 +177,7 @@ export class PairingStore {
     const row = this.pairings.get(pin);
     const v = normaliseText(version, VERSION_MAX_CHARS);
     const ap = autoProvision ?? row?.auto_provision_supported ?? false;
-    if (!row || (row.esphome_version === v && row.auto_provision_supported === ap)) return;
+    if (!row || (row.esphome_version === v && (row.auto_provision_supported ?? false) === ap)) return;
     row.esphome_version = v;
     row.auto_provision_supported = ap;
     this.notify(pin, 'esphome_version');
