@@ -78,8 +78,10 @@ export interface ServeOptions {
   /** true: `--build-server` (the role is off by default); false: `--no-build-server`. */
   buildServer?: boolean;
   extraArgs?: string[];
-  /** esphome command instead of the simulator (an executable path). */
-  esphome?: string;
+  /** esphome command instead of the simulator (an executable path); null = no --esphome at all. */
+  esphome?: string | null;
+  /** Extra environment of the `kiln serve` child (e.g. KILN_TOOLCHAINS, PATH, pip's). */
+  env?: Record<string, string>;
   /** Multicast (advertise + browse _esphomebuilder._tcp). Default off: test runs never multicast. */
   mdns?: boolean;
 }
@@ -94,7 +96,7 @@ export async function startServe(o: ServeOptions = {}): Promise<ServeBackend> {
     'serve',
     '--config-dir', configDir,
     '--port', '0',
-    '--esphome', o.esphome ?? SIM,
+    ...(o.esphome === null ? [] : ['--esphome', o.esphome ?? SIM]),
     '--peer-link-port', '0',
     '--peer-link-host', '127.0.0.1',
     '--startup-grace-ms', '0',
@@ -104,7 +106,7 @@ export async function startServe(o: ServeOptions = {}): Promise<ServeBackend> {
     ...(o.buildServer === true ? ['--build-server'] : o.buildServer === false ? ['--no-build-server'] : []),
     ...(o.extraArgs ?? []),
   ];
-  const { child, match } = await launch(args, { ESPHOME_SIM_SPEED: o.simSpeed ?? '0.05' }, dir, /KILN_SERVE_URL=(\S+)/);
+  const { child, match } = await launch(args, { ESPHOME_SIM_SPEED: o.simSpeed ?? '0.05', ...o.env }, dir, /KILN_SERVE_URL=(\S+)/);
   const url = match[1];
   const u = new URL(url);
   return { ...child, url, origin: u.origin, token: u.hash.replace('#token=', ''), configDir };

@@ -111,6 +111,56 @@ export interface EsphomeStatus {
   error: string;
 }
 
+// Managed ESPHome toolchains (one venv per ESPHome release, shared by every Kiln on the machine)
+
+export type ToolchainInstallPhase = 'python' | 'venv' | 'resolving' | 'downloading' | 'installing' | 'verifying' | 'done';
+
+export interface ToolchainInfo {
+  version: string;
+  pythonVersion: string;
+  installedAt: string;
+  lastUsedAt: string;
+  /** 'provision': installed by this build server for a sender's version (removed oldest-unused past the limit). */
+  origin: 'user' | 'provision';
+  isDefault: boolean;
+}
+
+export interface ToolchainInstall {
+  id: string;
+  /** null while installing "the latest". */
+  version: string | null;
+  origin: 'user' | 'provision';
+  status: 'running' | 'done' | 'failed' | 'cancelled';
+  phase: ToolchainInstallPhase;
+  /** 0..1 */
+  fraction: number;
+  message: string;
+  error: string;
+  startedAt: string;
+  endedAt: string | null;
+}
+
+export interface ToolchainsState {
+  /** false: this Kiln does not manage toolchains (the other fields are empty). */
+  available: boolean;
+  root: string;
+  toolchains: ToolchainInfo[];
+  defaultVersion: string | null;
+  /** The esphome the builds use and why: flag/env, the user's setting, the managed default, the PATH. */
+  effective: { command: string[]; source: 'explicit' | 'setting' | 'managed' | 'path' };
+  /** `esphome` on the PATH (found, version). */
+  path: { found: boolean; version: string };
+  installs: ToolchainInstall[];
+  /** Provisioned toolchains a build server keeps. */
+  provisionKeep: number;
+  /** Whether a Python that can create toolchains was found ('' when not checked yet). */
+  python: { ok: boolean; detail: string };
+}
+
+export type ToolchainUpdateCheck =
+  | { status: 'ok'; latest: string; current: string | null; newer: boolean; checkedAt: string }
+  | { status: 'unknown'; reason: string; current: string | null; checkedAt: string };
+
 export interface Environment {
   appVersion: string;
   configDir: string;
@@ -187,6 +237,8 @@ export interface BuildServerPairing {
   /** "Last connection error: …" while disconnected; "" otherwise. */
   lastError: string;
   esphomeVersion: string;
+  /** It builds this machine's ESPHome version in a toolchain of it when its own differs. */
+  autoProvision: boolean;
   /** Last queue_status the server pushed, null until the first one. */
   queue: QueueState | null;
   /** ISO-8601. */
@@ -370,6 +422,19 @@ export interface BackendMethods {
   approvePairRequest: [{ dashboardId: string }, { ok: true }];
   rejectPairRequest: [{ dashboardId: string }, { ok: true }];
   removeSender: [{ dashboardId: string }, { ok: true }];
+
+  // Managed ESPHome toolchains
+  getToolchains: [Record<string, never>, ToolchainsState];
+  /** Starts (or joins) an install; progress arrives as toolchainInstall events. No version = latest. */
+  installToolchain: [{ version?: string }, ToolchainInstall];
+  stopToolchainInstall: [{ id: string }, { ok: boolean }];
+  getToolchainInstallLog: [{ id: string }, { lines: string[] }];
+  /** Choosing the default is deliberate: the old one stays installed until removed. */
+  setDefaultToolchain: [{ version: string }, ToolchainsState];
+  removeToolchain: [{ version: string }, ToolchainsState];
+  /** Offline or unreachable index: status "unknown" with the reason, never an error. */
+  checkToolchainUpdate: [Record<string, never>, ToolchainUpdateCheck];
+  setProvisionKeep: [{ keep: number }, ToolchainsState];
 }
 
 export type MethodName = keyof BackendMethods;
@@ -427,6 +492,10 @@ export interface FrontendEvents {
   toast: ToastEvent;
   /** The queue was paused or resumed (by any client, the tray or at startup). */
   queuePaused: QueuePause;
+  /** A toolchain install's progress (phase, fraction, message) and its end. */
+  toolchainInstall: ToolchainInstall;
+  /** Installed toolchains or the default changed (re-fetch getToolchains and the environment). */
+  toolchainsChanged: { reason: string };
   /** Show this job: select it and open its log (e.g. an OS notification was clicked). */
   selectJob: { jobId: string };
 }

@@ -19,6 +19,9 @@ import { DesktopPolicy, type DesktopIntegration } from './desktop';
 import { acquireDataDirLock } from './data-dir-lock';
 import { DEFAULT_ESPHOME } from './esphome/command';
 import { EventBus } from './events';
+import type { ToolchainManagerOptions } from './toolchains/manager';
+import { setupToolchains, type ToolchainSetup } from './toolchains/setup';
+import type { ToolchainStore } from './toolchains/store';
 import { JobEngine, type EngineOptions } from './jobs/engine';
 import { PeerLinkClientManager } from './peer-link/client-manager';
 import { DashboardDiscovery } from './peer-link/discovery';
@@ -74,6 +77,14 @@ export interface AppOptions {
    * `KILN_MDNS=0`). The caller owns the stack (destroys it after `stop()`).
    */
   mdns?: BonjourLike | false;
+  /**
+   * Managed ESPHome toolchains: the store (default: the per-user folder, `KILN_TOOLCHAINS`), or
+   * false for none. `toolchainPip` is pip pass-through for every install (offline wheelhouse,
+   * mirror); `toolchainUpdateUrl` the PyPI JSON URL of the update check.
+   */
+  toolchains?: ToolchainStore | false;
+  toolchainPip?: ToolchainManagerOptions['pip'];
+  toolchainUpdateUrl?: string;
   /** Engine knobs (upload slots, grace times, persistence) for tests and benchmarks. */
   engine?: Omit<EngineOptions, 'configDir' | 'dataDir' | 'esphome' | 'bus'>;
   /** Log lines from the composed parts (default stderr). */
@@ -104,8 +115,9 @@ export interface KilnApp {
   readonly service: ApiService;
   readonly configDir: string;
   readonly dataDir: string;
-  /** The esphome argv in use. */
+  /** The esphome argv in use at startup (see `toolchains.base()` for the current one). */
   readonly esphome: string[];
+  readonly toolchains: ToolchainSetup;
   /** Resolves once the esphome version probe ran. */
   readonly esphomeStatus: Promise<EsphomeStatus>;
   readonly peerLink: PeerLinkParts | null;
@@ -132,17 +144,20 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
 async function composeApp(opts: AppOptions, report: (m: string) => void, configDir: string, dataDir: string, releaseLock: () => void): Promise<KilnApp> {
   const settings = SettingsStore.forDataDir(dataDir);
   const stored = await settings.load();
-  const esphome = opts.esphome && opts.esphome.length > 0 ? [...opts.esphome] : stored.esphome_command.length > 0 ? stored.esphome_command : [...DEFAULT_ESPHOME];
-  const defaultEsphome = opts.esphome && opts.esphome.length > 0 ? [...opts.esphome] : [...DEFAULT_ESPHOME];
+  // explicit flag/env > the user's setting > the managed default > `esphome` on the PATH.
+  const toolchains = await setupToolchains({ dataDir, explicit: opts.esphome, setting: stored.esphome_command, store: opts.toolchains, pip: opts.toolchainPip, updateUrl: opts.toolchainUpdateUrl });
+  const esphome = toolchains.base();
+  const explicitGiven = !!(opts.esphome && opts.esphome.length > 0);
+  const defaultEsphome = (): string[] => (explicitGiven ? [...opts.esphome!] : (toolchains.manager?.store.defaultToolchain()?.command ?? [...DEFAULT_ESPHOME]));
 
   // One probe for everyone (version policy, listener response, the UI's simulator badge).
-  const esphomeStatus = probeEsphome(esphome);
+  let esphomeStatus = probeEsphome(esphome);
   let esphomeVersion = '';
 
   const bus = new EventBus();
   // Build-server jobs (the role below) build with their sender's ESPHOME_DATA_DIR.
   const jobOwners = new JobOwners();
-  const engineOptions: EngineOptions = { jobEnv: buildServerJobEnv(dataDir, jobOwners), ...opts.engine, configDir, dataDir, esphome, bus, report };
+  const engineOptions: EngineOptions = { jobEnv: buildServerJobEnv(dataDir, jobOwners), ...opts.engine, configDir, dataDir, esphome: toolchains.engineCommand, bus, report };
   // Runs last on stop (stops run in reverse): the lock outlives every writer of the data dir.
   const stops: Array<() => Promise<void> | void> = [releaseLock];
 
@@ -194,6 +209,7 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
             host: pl.listenHost,
             port: pl.listenPort,
             esphomeVersion: () => esphomeVersion,
+            provisioner: toolchains.provisioner(() => esphomeVersion) ?? undefined,
             friendlyName,
             mdns: opts.mdns || undefined,
             serverVersion: opts.appVersion,
@@ -260,7 +276,17 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     jobs: engine,
     settings,
     defaultEsphome,
-    probe: async (command) => (command.join('\0') === esphome.join('\0') ? esphomeStatus : probeEsphome(command)),
+    toolchains: {
+      setup: toolchains,
+      source: () => (explicitGiven ? 'explicit' : settings.get().esphome_command.length > 0 ? 'setting' : toolchains.manager?.store.defaultVersion() ? 'managed' : 'path'),
+    },
+    // The launcher follows a changed setting at once (POSIX); elsewhere only a restart can.
+    applyEsphomeCommand: () => {
+      void toolchains.refresh(settings.get().esphome_command).then((changed) => changed && reprobe());
+      // With --esphome / KILN_ESPHOME the setting only applies after a restart without them.
+      return toolchains.live && !explicitGiven;
+    },
+    probe: async (command) => (command.join('\0') === toolchains.base().join('\0') ? esphomeStatus : probeEsphome(command)),
     offloader: peerLink?.offloader,
     receiver: peerLink?.role ?? undefined,
     discovery: discovery ?? undefined,
@@ -271,6 +297,24 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     desktop: opts.desktopShell ?? false,
   });
   stops.push(() => service.dispose());
+
+  // Toolchains → the window (progress), and a new default takes effect without a restart.
+  const reprobe = (): void => {
+    esphomeStatus = probeEsphome(toolchains.base());
+    void esphomeStatus.then((s) => {
+      esphomeVersion = s.version;
+      engine.setEsphomeVersion(s.version);
+      service.esphomeChanged('esphome');
+    });
+  };
+  const offToolchains = toolchains.manager?.onEvent((e) => {
+    if (e.kind === 'install') service.broadcast('toolchainInstall', e.install);
+    else {
+      service.broadcast('toolchainsChanged', { reason: e.reason });
+      void toolchains.refresh().then((changed) => changed && reprobe());
+    }
+  });
+  if (offToolchains) stops.push(offToolchains);
 
   const desktop = opts.desktop ?? new ToastDesktop(service);
   const policy = new DesktopPolicy({
@@ -293,7 +337,10 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     configDir,
     dataDir,
     esphome,
-    esphomeStatus,
+    get esphomeStatus() {
+      return esphomeStatus;
+    },
+    toolchains,
     peerLink,
     discovery,
     policy,

@@ -20,7 +20,8 @@ Serve the Kiln window to a browser on this machine, with the job queue running i
   --host H              HTTP bind address (default 127.0.0.1; other addresses expose the window
                         to the network, still token-protected)
   --port N              HTTP port (default 6052; 0 = any free port, printed on start)
-  --esphome CMD         esphome command (default $KILN_ESPHOME, the stored setting, or esphome)
+  --esphome CMD         esphome command (default $KILN_ESPHOME, the stored setting, the default
+                        managed toolchain, or esphome)
   --build-server        turn the build-server role on for this run (off by default; it can also
                         be turned on in Settings): listens on --peer-link-port and advertises
                         over mDNS so other Kiln windows can send builds here
@@ -191,7 +192,7 @@ export async function startServe(o: ServeOptions, extra: Partial<AppOptions> = {
   log(
     status.found
       ? `esphome: ${app.esphome.join(' ')} (ESPHome ${status.version}${status.simulator ? ', Kiln simulator' : ''})`
-      : `esphome: ${app.esphome.join(' ')} NOT FOUND (${status.error}) — set --esphome or KILN_ESPHOME`,
+      : `esphome: ${app.esphome.join(' ')} NOT FOUND (${status.error}) — install it from the window (one click), with \`kiln toolchain install\`, or set --esphome / KILN_ESPHOME`,
   );
   const role = app.peerLink?.role;
   if (role?.port) log(`build server: listening on port ${role.port}`);

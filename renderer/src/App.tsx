@@ -8,6 +8,7 @@ import { BuildServers } from './ui/BuildServers';
 import { Configurations } from './ui/Configurations';
 import { installDropHandlers } from './ui/drop';
 import { InstallDialog } from './ui/InstallDialog';
+import { InstallEsphomePanel } from './ui/InstallEsphomePanel';
 import { LogPanel } from './ui/LogPanel';
 import { PairDialog } from './ui/PairDialog';
 import { SettingsView } from './ui/SettingsView';
@@ -76,15 +77,7 @@ export function App() {
       </header>
       <ConnectionBanner />
       <StartingBanner />
-      {env && !env.esphome.found ? (
-        <div className="banner error" role="alert" data-testid="no-esphome">
-          <strong>ESPHome was not found</strong> ({env.esphome.error}). Install it (<code>pip install esphome</code>) or set the esphome command in{' '}
-          <button type="button" className="link" onClick={() => set({ view: 'settings' })}>
-            Settings
-          </button>
-          .
-        </div>
-      ) : null}
+      <InstallEsphomePanel />
       <main className={`main view-${view}`}>
         {view === 'tasks' ? (
           <div className="tasks-layout">

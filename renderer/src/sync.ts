@@ -5,6 +5,8 @@ import { onLogBatch, onLogGap } from './log/follow';
 import { useApp } from './store/app';
 import { useJobs } from './store/jobs';
 import { useServers } from './store/servers';
+import { useToolchains } from './store/toolchains';
+import { refreshEnvironment, refreshToolchains } from './ui/toolchain-actions';
 
 let backend: BackendClient | null = null;
 
@@ -60,6 +62,11 @@ export function startSync(b: BackendClient): void {
   // An OS notification was clicked (Electron): show that job and its log.
   b.on('selectJob', ({ jobId }) => useApp.getState().set({ view: 'tasks', selectedJobId: jobId }));
   b.on('settingsChanged', (settings) => useApp.getState().set({ settings }));
+  b.on('toolchainInstall', (i) => useToolchains.getState().onInstall(i));
+  b.on('toolchainsChanged', () => {
+    void refreshToolchains().catch(() => undefined);
+    void refreshEnvironment().catch(() => undefined);
+  });
   b.on('configurationsChanged', () => void refreshConfigurations().catch(() => undefined));
   b.on('buildServersChanged', () => void refreshServers().catch(() => undefined));
   b.on('buildServerConnection', ({ pin, connection, lastError }) => useServers.getState().patchPairing(pin, { connection, lastError }));

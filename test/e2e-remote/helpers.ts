@@ -47,11 +47,13 @@ export function spawnKiln(args: string[], env: Record<string, string | undefined
 }
 
 export interface ReceiverChild extends KilnChild {
-  ready: { port: number; pin: string; pairing_key: string | null; data_dir: string; esphome_version: string };
+  ready: { port: number; pin: string; pairing_key: string | null; data_dir: string; esphome_version: string; auto_provision_supported?: boolean };
 }
 
-export async function startReceiver(dataDir: string, pairingKey: string, env: Record<string, string> = {}): Promise<ReceiverChild> {
-  const child = spawnKiln(['receiver', '--host', '127.0.0.1', '--port', '0', '--no-mdns', '--esphome', SIM_CMD, '--data-dir', dataDir, '--pairing-key', pairingKey], {
+/** `managed`: no --esphome (the receiver's default managed toolchain); else the simulator. */
+export async function startReceiver(dataDir: string, pairingKey: string, env: Record<string, string> = {}, opts: { managed?: boolean } = {}): Promise<ReceiverChild> {
+  const esphome = opts.managed ? [] : ['--esphome', SIM_CMD];
+  const child = spawnKiln(['receiver', '--host', '127.0.0.1', '--port', '0', '--no-mdns', ...esphome, '--data-dir', dataDir, '--pairing-key', pairingKey], {
     ESPHOME_SIM_SPEED: '0',
     ESPHOME_NOGITIGNORE: '1',
     ESPHOME_SIM_ORPHAN_TTL: '60',

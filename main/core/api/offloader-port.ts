@@ -35,6 +35,7 @@ export function pairingView(p: StoredPairing, clients: PeerLinkClientManager): B
     connection,
     lastError,
     esphomeVersion: p.esphome_version,
+    autoProvision: p.auto_provision_supported === true,
     queue: q ? { idle: q.idle, running: q.running, queueDepth: q.queue_depth } : null,
     pairedAt: new Date(p.paired_at * 1000).toISOString(),
   };

@@ -12,6 +12,7 @@ import { BuildServerAdvertiser, type BonjourLike, type MdnsPublishConfig } from 
 import type { ReceiverPairing } from '../peer-link/receiver-pairing';
 import type { SessionTiming } from '../peer-link/session';
 import type { PeerLinkState } from '../peer-link/state';
+import type { ReceiverProvisioner } from '../receiver/provision';
 import { BuildReceiver } from '../receiver/service';
 import type { JobOwners } from '../receiver/job-env';
 import type { ReceiverRolePort } from './ports';
@@ -27,6 +28,8 @@ export interface ReceiverRoleOptions extends SessionTiming {
   host?: string;
   port?: number;
   esphomeVersion: () => string;
+  /** Builds senders' ESPHome versions in toolchains (§9.5); absent = auto_provision_supported false. */
+  provisioner?: ReceiverProvisioner;
   friendlyName: () => string;
   /** mDNS stack to advertise the bound listener on (absent: no advertising). */
   mdns?: BonjourLike;
@@ -167,7 +170,7 @@ export class ReceiverRole implements ReceiverRolePort {
         port: o.port,
         esphomeVersion: o.esphomeVersion,
         friendlyName: o.friendlyName,
-        autoProvisionSupported: () => false,
+        autoProvisionSupported: () => o.provisioner?.supported() ?? false,
         resetBuildEnvSupported: () => false,
         heartbeatIntervalMs: o.heartbeatIntervalMs,
         heartbeatDeadAfterMs: o.heartbeatDeadAfterMs,
@@ -177,6 +180,7 @@ export class ReceiverRole implements ReceiverRolePort {
         jobOwners: o.jobOwners,
         sessions: listener.sessions,
         cleanupTtlSeconds: o.state.receiverPeers.settings.cleanup_ttl_seconds,
+        provisioner: o.provisioner,
         log: (m) => o.report?.(`[build server] ${m}`),
       });
       receiver.start();

@@ -2,6 +2,7 @@
 // client is untrusted, so params are parsed here before the service sees them; strict objects
 // reject unknown keys so a typo fails loudly instead of being ignored.
 import { z } from 'zod';
+import { isEsphomeVersion } from '../toolchains/version';
 import {
   CLEARABLE_STATUS_VALUES,
   JOB_STATUS_VALUES,
@@ -32,6 +33,9 @@ const host = z
 const tcpPort = z.number().int().min(1).max(65535);
 const label = z.string().max(128);
 const empty = z.strictObject({});
+/** An installable ESPHome release (the toolchains' allowlist: never reaches pip or a path otherwise). */
+const esphomeVersion = z.string().refine(isEsphomeVersion, 'must be an ESPHome release version such as 2026.10.0 or 2026.11.0b2');
+const installId = z.string().regex(/^i\d{1,9}$/, 'must be an install id');
 
 const settingsPatch = z.strictObject({
   esphomeCommand: z.array(z.string().min(1).max(1024).regex(/^[^\0]*$/)).max(16).optional(),
@@ -113,6 +117,14 @@ export const schemas = {
   approvePairRequest: z.strictObject({ dashboardId }),
   rejectPairRequest: z.strictObject({ dashboardId }),
   removeSender: z.strictObject({ dashboardId }),
+  getToolchains: empty,
+  installToolchain: z.strictObject({ version: esphomeVersion.optional() }),
+  stopToolchainInstall: z.strictObject({ id: installId }),
+  getToolchainInstallLog: z.strictObject({ id: installId }),
+  setDefaultToolchain: z.strictObject({ version: esphomeVersion }),
+  removeToolchain: z.strictObject({ version: esphomeVersion }),
+  checkToolchainUpdate: empty,
+  setProvisionKeep: z.strictObject({ keep: z.number().int().min(1).max(50) }),
 } satisfies { [M in MethodName]: z.ZodType };
 
 // Compile-time: each schema's output must be exactly assignable to the contract's params.

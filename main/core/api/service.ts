@@ -26,6 +26,7 @@ import { buildLocallyInstead } from '../scheduler/build-locally';
 import { importYaml, listConfigurations } from './configurations';
 import { probeEsphome } from './esphome-status';
 import { LogBatcher, type LogBatcherOptions } from './log-batcher';
+import { toolchainHandlers, type ToolchainsPort } from './toolchains-api';
 import type { DiscoveryPort, EsphomeProbe, IdentityPort, JobsPort, OffloaderPort, OffloaderSettings, ReceiverRolePort } from './ports';
 import { isMethodName, schemas } from './schemas';
 import type { SettingsStore } from './settings-store';
@@ -33,8 +34,10 @@ import type { SettingsStore } from './settings-store';
 export interface ApiServiceOptions {
   jobs: JobsPort;
   settings: SettingsStore;
-  /** The esphome argv used when the stored setting is empty (--esphome, KILN_ESPHOME, default). */
-  defaultEsphome: string[];
+  /** The esphome argv used when the stored setting is empty (--esphome, KILN_ESPHOME, the managed default, `esphome`). */
+  defaultEsphome: string[] | (() => string[]);
+  /** Managed ESPHome toolchains (absent: the Toolchains methods answer unavailable). */
+  toolchains?: ToolchainsPort;
   /** Applies a new esphome command to the engine; returns false when only a restart can. */
   applyEsphomeCommand?: (argv: string[]) => boolean;
   probe?: EsphomeProbe;
@@ -332,7 +335,14 @@ export class ApiService {
 
   effectiveEsphome(): string[] {
     const stored = this.opts.settings.get().esphome_command;
-    return stored.length > 0 ? stored : this.opts.defaultEsphome;
+    if (stored.length > 0) return stored;
+    return typeof this.opts.defaultEsphome === 'function' ? this.opts.defaultEsphome() : this.opts.defaultEsphome;
+  }
+
+  /** The esphome in use changed outside the settings (a toolchain installed or made the default). */
+  esphomeChanged(reason: string): void {
+    this.esphomeStatus = null;
+    this.broadcast('toolchainsChanged', { reason });
   }
 
   private esphome(): ReturnType<EsphomeProbe> {
@@ -369,6 +379,7 @@ export class ApiService {
   // Handlers (params are already validated)
 
   readonly handlers: Handlers = {
+    ...toolchainHandlers(() => this.opts.toolchains),
     getEnvironment: async (): Promise<Environment> => ({
       appVersion: this.opts.appVersion ?? '0.0.0',
       configDir: this.opts.jobs.configDir,

@@ -44,14 +44,18 @@ export function parseEsphomeCommand(spec: string): string[] {
   return out;
 }
 
-/** Flag beats env beats setting beats the default `esphome`. Empty strings count as unset. */
-export function resolveEsphomeCommand(sources: { flag?: string; env?: string; setting?: string | readonly string[] }): string[] {
+/**
+ * Flag beats env beats the user's setting beats the managed default toolchain beats `esphome`
+ * on the PATH. Empty strings count as unset.
+ */
+export function resolveEsphomeCommand(sources: { flag?: string; env?: string; setting?: string | readonly string[]; managed?: readonly string[] | null }): string[] {
   for (const s of [sources.flag, sources.env]) {
     if (s !== undefined && s.trim() !== '') return parseEsphomeCommand(s);
   }
   const setting = sources.setting;
   if (Array.isArray(setting) && setting.length > 0) return [...setting];
   if (typeof setting === 'string' && setting.trim() !== '') return parseEsphomeCommand(setting);
+  if (sources.managed && sources.managed.length > 0) return [...sources.managed];
   return [...DEFAULT_ESPHOME];
 }
 
@@ -78,7 +82,7 @@ export function findExecutable(cmd: string, env: NodeJS.ProcessEnv = process.env
 /** The message a job fails with when the esphome executable cannot be started. */
 export function esphomeNotFoundMessage(esphome: readonly string[], reason = 'not found'): string {
   const shown = esphome.join(' ') || '(empty)';
-  return `esphome command ${reason}: '${shown}'. Install ESPHome (e.g. \`pip install esphome\`) or ${ESPHOME_SETTING_HINT}.`;
+  return `esphome command ${reason}: '${shown}'. Install ESPHome (Settings → Toolchains → Install ESPHome, or \`kiln toolchain install\`) or ${ESPHOME_SETTING_HINT}.`;
 }
 
 function isExistingFile(p: string): boolean {

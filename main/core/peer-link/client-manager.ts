@@ -143,7 +143,7 @@ class PairingClient {
     // Opened goes out before any frame of this session is dispatched (frames are delivered from
     // the next macrotask on), so consumers always see opened → frames → closed.
     this.o.bus.emit('peer_link_opened', { pin: this.pin, label, esphome_version: response.esphome_version });
-    this.o.store.setEsphomeVersion(this.pin, response.esphome_version).catch((err) => this.debug(`could not store esphome_version: ${(err as Error).message}`));
+    this.o.store.setEsphomeVersion(this.pin, response.esphome_version, response.auto_provision_supported).catch((err) => this.debug(`could not store esphome_version: ${(err as Error).message}`));
     const { reason, detail } = await closed;
     this.session = undefined;
     const alert: PeerLinkAlert | null = reason === 'superseded' ? 'superseded' : null;

@@ -27,6 +27,8 @@ export interface StoredPairing {
   status: 'approved' | 'pending';
   /** Receiver's esphome version, refreshed on every session open (≤64). */
   esphome_version: string;
+  /** The receiver builds our ESPHome version in a toolchain of it (§9.5), from its last session response. */
+  auto_provision_supported?: boolean;
   enabled: boolean;
 }
 
@@ -57,6 +59,7 @@ export function validatePairing(raw: unknown): StoredPairing {
     paired_at: typeof raw.paired_at === 'number' && Number.isFinite(raw.paired_at) ? raw.paired_at : 0,
     status,
     esphome_version: normaliseText(raw.esphome_version, VERSION_MAX_CHARS),
+    ...(raw.auto_provision_supported === true ? { auto_provision_supported: true } : {}),
     enabled: raw.enabled === undefined ? true : raw.enabled === true,
   };
 }
@@ -170,11 +173,13 @@ export class PairingStore {
     await this.save();
   }
 
-  async setEsphomeVersion(pin: string, version: string): Promise<void> {
+  async setEsphomeVersion(pin: string, version: string, autoProvision?: boolean): Promise<void> {
     const row = this.pairings.get(pin);
     const v = normaliseText(version, VERSION_MAX_CHARS);
-    if (!row || row.esphome_version === v) return;
+    const ap = autoProvision ?? row?.auto_provision_supported ?? false;
+    if (!row || (row.esphome_version === v && (row.auto_provision_supported ?? false) === ap)) return;
     row.esphome_version = v;
+    row.auto_provision_supported = ap;
     this.notify(pin, 'esphome_version');
     if (row.status === 'approved') await this.save();
   }

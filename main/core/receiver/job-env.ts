@@ -13,14 +13,22 @@ import { remoteBuildsRoot, SENDER_DATA_DIR, senderEsphomeDataDir } from './works
 /** Receiver job id → senderKey of the sender that submitted it. Shared by the engine's job env and the BuildReceiver. */
 export class JobOwners {
   private readonly owners = new Map<string, string>();
+  /** Extra environment fixed when the job was queued (a provisioned toolchain's Python). */
+  private readonly extraEnv = new Map<string, Record<string, string>>();
   get(jobId: string): string | undefined {
     return this.owners.get(jobId);
   }
-  set(jobId: string, key: string): void {
+  envOf(jobId: string): Record<string, string> {
+    return this.extraEnv.get(jobId) ?? {};
+  }
+  set(jobId: string, key: string, env?: Record<string, string>): void {
     this.owners.set(jobId, key);
+    if (env && Object.keys(env).length > 0) this.extraEnv.set(jobId, env);
+    else this.extraEnv.delete(jobId);
   }
   delete(jobId: string): void {
     this.owners.delete(jobId);
+    this.extraEnv.delete(jobId);
   }
   keys(): string[] {
     return [...this.owners.keys()];
@@ -38,6 +46,6 @@ export function buildServerJobEnv(dataDir: string, owners: JobOwners): (job: Fir
     // A receiver job without a known owner is a leftover (cancelled at start): never let it use
     // the default data dir or another sender's.
     const esphomeDataDir = owner ? senderEsphomeDataDir(dataDir, owner) : join(remoteBuildsRoot(dataDir), '.orphaned', SENDER_DATA_DIR);
-    return { ESPHOME_DATA_DIR: esphomeDataDir, ESPHOME_IS_HA_ADDON: undefined };
+    return { ESPHOME_DATA_DIR: esphomeDataDir, ESPHOME_IS_HA_ADDON: undefined, ...owners.envOf(job.job_id) };
   };
 }

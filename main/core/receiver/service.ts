@@ -13,6 +13,7 @@ import { BundleExtractError, extractBundle } from './bundle-extract';
 import { isSenderKey, senderKey } from './filename';
 import { rm } from 'node:fs/promises';
 import { mkdirPrivate } from '../private-fs';
+import { provisionSubmit, ReceiverProvisioner } from './provision';
 import { SubmitIntake, type AcceptedSubmit } from './submit-intake';
 import type { JobOwners } from './job-env';
 import { capErrorMessage, isStr, splitOutputLine, type Frame, type SubmitReason } from './wire';
@@ -100,6 +101,8 @@ export interface BuildReceiverOptions {
    * (lets a test hold a job "mid-extract" deterministically).
    */
   beforeExtract?: (jobId: string, signal: AbortSignal) => Promise<void>;
+  /** Builds a sender's ESPHome version in a toolchain of that version (§9.5); absent = never. */
+  provisioner?: ReceiverProvisioner;
 }
 
 interface PendingExtract {
@@ -366,6 +369,21 @@ export class BuildReceiver {
       return;
     }
     if (signal.aborted) return;
+    const provisioned = await provisionSubmit(this.opts.provisioner, {
+      jobId: submit.jobId,
+      target: submit.targetEsphomeVersion,
+      signal,
+      inUse: () => ReceiverProvisioner.versionsInUse(this.engine.getJobs()),
+      send: (frame) => {
+        const live = this.liveSession(dashboardId);
+        if (live) this.send(live, frame);
+      },
+      log: this.log,
+    });
+    if (!provisioned) {
+      sender.pending.delete(submit.jobId);
+      return;
+    }
     const label = this.liveSession(dashboardId)?.label || session.label;
     const job = createJob({
       configuration,
@@ -380,7 +398,7 @@ export class BuildReceiver {
     try {
       // Leaving `pending` and entering the engine happen in the same tick: a cancel_job sees one or the other.
       sender.pending.delete(submit.jobId);
-      this.recordOwner(job.job_id, key);
+      this.recordOwner(job, key);
       this.engine.enqueue([job]);
       this.log(`queued ${job.job_type} ${configuration} for ${label || dashboardId} (their job ${submit.jobId}, ours ${job.job_id})`);
     } catch (err) {
@@ -503,8 +521,9 @@ export class BuildReceiver {
     return this.engine.getJobs().find((j) => j.remote_job_id === jobId && this.jobOwners.get(j.job_id) === key);
   }
 
-  private recordOwner(receiverJobId: string, key: string): void {
-    this.jobOwners.set(receiverJobId, key);
+  private recordOwner(job: FirmwareJob, key: string): void {
+    // The provisioned toolchain (if any) is fixed per job at enqueue: the engine's job env reads it.
+    this.jobOwners.set(job.job_id, key, this.opts.provisioner?.jobEnv(job));
     // Forget owners of jobs the engine no longer retains (keeps the map as small as its history).
     if (this.jobOwners.size % 64 === 0) {
       for (const id of this.jobOwners.keys()) if (!this.engine.getJob(id)) this.jobOwners.delete(id);

@@ -2,6 +2,7 @@
 // run, given a snapshot of pairings, live links, queue status and policy. No I/O, no clocks, so
 // every rule is table-testable; the dispatch pool captures the snapshot and acts on the verdict.
 import type { QueueStatus } from '../jobs/model';
+import { isEsphomeVersion } from '../toolchains/version';
 
 export const VERSION_MATCH_POLICIES = ['any', 'release', 'exact', 'exact_required'] as const;
 export type VersionMatchPolicy = (typeof VERSION_MATCH_POLICIES)[number];
@@ -16,6 +17,8 @@ export interface SchedulerPairing {
   enabled: boolean;
   /** The server's esphome version, refreshed on each session open ("" = unknown). */
   esphome_version: string;
+  /** It builds our version in a toolchain when its own differs (§9.5; upstream `_can_provision`). */
+  auto_provision_supported?: boolean;
 }
 
 /** Everything a decision depends on, captured at decision time (§11.1). */
@@ -82,6 +85,11 @@ export function sortPairings(pairings: readonly SchedulerPairing[]): SchedulerPa
   return [...pairings].sort((a, b) => a.paired_at - b.paired_at || (a.pin_sha256 < b.pin_sha256 ? -1 : a.pin_sha256 > b.pin_sha256 ? 1 : 0));
 }
 
+/** A build server that installs our exact version passes any version policy (upstream's rule). */
+export function canProvision(p: SchedulerPairing, localVersion: string): boolean {
+  return p.auto_provision_supported === true && isEsphomeVersion(localVersion);
+}
+
 export function isIntended(p: SchedulerPairing): boolean {
   return p.status === 'approved' && p.enabled;
 }
@@ -92,7 +100,7 @@ export function classifyPairings(s: SchedulerSnapshot): ClassifiedPairing[] {
     let eligibility: Eligibility;
     if (!isIntended(pairing)) eligibility = 'not_intended';
     else if (!s.connectedPins.has(pairing.pin_sha256)) eligibility = 'disconnected';
-    else if (!versionAllowed(s.versionPolicy, s.localEsphomeVersion, pairing.esphome_version)) eligibility = 'version_filtered';
+    else if (!versionAllowed(s.versionPolicy, s.localEsphomeVersion, pairing.esphome_version) && !canProvision(pairing, s.localEsphomeVersion)) eligibility = 'version_filtered';
     else if (s.busyPins.has(pairing.pin_sha256)) eligibility = 'busy';
     else eligibility = 'eligible';
     return { pairing, eligibility };

@@ -46,7 +46,7 @@ export interface RemoteBuildsOptions {
 }
 
 export function toSchedulerPairing(p: StoredPairing): SchedulerPairing {
-  return { pin_sha256: p.pin_sha256, label: p.label, paired_at: p.paired_at, status: p.status, enabled: p.enabled, esphome_version: p.esphome_version };
+  return { pin_sha256: p.pin_sha256, label: p.label, paired_at: p.paired_at, status: p.status, enabled: p.enabled, esphome_version: p.esphome_version, auto_provision_supported: p.auto_provision_supported };
 }
 
 /** The runner's dependencies over the real peer-link calls. */

@@ -15,5 +15,6 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Cli
   build: { summary: 'compile / install / upload one YAML with the local esphome, streaming its log', load: async () => (await import('./build-command')).command },
   serve: { summary: 'serve the Kiln window to a browser on this machine (token-protected, 127.0.0.1)', load: async () => (await import('./serve-command')).command },
   receiver: { summary: 'run a headless build server for paired senders (no GUI)', load: async () => (await import('./receiver-command')).command },
+  toolchain: { summary: 'list, install, choose and remove managed ESPHome toolchains', load: async () => (await import('./toolchain-command')).command },
   pair: { summary: 'pair this machine with a build server (shows its fingerprint, asks, stores the pairing)', load: async () => (await import('./pair-command')).command },
 };

@@ -6,6 +6,8 @@ import { homedir, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { EventBus } from '../../core/events';
 import { resolveEsphomeCommand } from '../../core/esphome/command';
+import { setupToolchains } from '../../core/toolchains/setup';
+import type { ToolchainStore } from '../../core/toolchains/store';
 import { probeVersion } from '../../core/esphome/version';
 import { kilnVersion } from './version';
 import { acquireDataDirLock } from '../../core/data-dir-lock';
@@ -36,7 +38,8 @@ opens a 15-minute pairing window for one more sender and prints the key.
   --data-dir D       state and build workspaces (default $KILN_DATA_DIR or ~/.kiln-receiver)
   --port N           peer-link port (default 6055; the next free port is used if taken; 0 = any)
   --host H           bind address (default 0.0.0.0)
-  --esphome CMD      esphome command (default $KILN_ESPHOME or 'esphome')
+  --esphome CMD      esphome command (default $KILN_ESPHOME, else the default managed toolchain, else 'esphome')
+  --no-provision     never build a sender's other ESPHome version in a managed toolchain
   --pairing-key KEY  one-time key to pair one more sender (default $KILN_PAIRING_KEY; random
                      when no sender is approved yet)
   --pair             open the pairing window with a fresh random key even when senders exist
@@ -52,6 +55,8 @@ export interface ReceiverCommandOptions {
   port: number;
   host: string;
   esphome: string[];
+  /** --esphome / KILN_ESPHOME was given (else the managed default toolchain comes first). */
+  esphomeExplicit?: boolean;
   pairingKey?: string;
   /** Per-sender and disk limits (BuildReceiver defaults when absent). */
   maxQueuedJobsPerSender?: number;
@@ -60,6 +65,8 @@ export interface ReceiverCommandOptions {
   /** Arm key mode even when senders exist (set by --pair, or by an explicit key). */
   pair?: boolean;
   mdns: boolean;
+  /** Managed toolchains (default: KILN_TOOLCHAINS or the per-user folder); false = off (--no-provision). */
+  toolchains?: ToolchainStore | false;
 }
 
 export class UsageError extends Error {}
@@ -78,6 +85,7 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
     if (!/^\d+$/.test(v) || n < 1 || n > max) throw new UsageError(`${flag} must be a whole number 1..${max}, got ${v}`);
     return n;
   };
+  let provision = true;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -102,6 +110,9 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
       }
       case '--host':
         host = value();
+        break;
+      case '--no-provision':
+        provision = false;
         break;
       case '--esphome':
         esphomeFlag = value();
@@ -136,7 +147,8 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
     pairingKey = norm.match(/.{4}/g)!.join('-');
   }
   const esphome = resolveEsphomeCommand({ flag: esphomeFlag, env: env.KILN_ESPHOME });
-  return { dataDir: resolve(dataDir), port, host, esphome, pairingKey, pair: pair || pairingKey !== undefined, mdns, ...limits };
+  const esphomeExplicit = !!(esphomeFlag?.trim() || env.KILN_ESPHOME?.trim());
+  return { dataDir: resolve(dataDir), port, host, esphome, esphomeExplicit, pairingKey, pair: pair || pairingKey !== undefined, mdns, ...limits, ...(provision ? {} : { toolchains: false as const }) };
 }
 
 export interface Printer {
@@ -167,15 +179,19 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
   const bus = new EventBus();
   const report = (m: string): void => print.err(`kiln receiver: ${m}`);
   const state = await openPeerLinkState(opts.dataDir, { bus, report });
+  // explicit flag/env > the default managed toolchain > `esphome` on the PATH.
+  const toolchains = await setupToolchains({ dataDir: opts.dataDir, explicit: opts.esphomeExplicit === false ? undefined : opts.esphome, store: opts.toolchains });
+  const esphome = toolchains.base();
+  const provisioner = toolchains.provisioner(() => esphomeVersion);
   let esphomeVersion = '';
   try {
-    esphomeVersion = await probeVersion(opts.esphome);
+    esphomeVersion = await probeVersion(esphome);
   } catch (err) {
     print.err(`kiln receiver: warning: ${(err as Error).message}`);
   }
   // The receiver's config dir is its data dir: every job's YAML lives under remote_builds/.
   const jobOwners = new JobOwners();
-  const engine = new JobEngine({ configDir: opts.dataDir, dataDir: opts.dataDir, esphome: opts.esphome, bus, report, jobEnv: buildServerJobEnv(opts.dataDir, jobOwners) });
+  const engine = new JobEngine({ configDir: opts.dataDir, dataDir: opts.dataDir, esphome: toolchains.engineCommand, bus, report, jobEnv: buildServerJobEnv(opts.dataDir, jobOwners) });
   await engine.start();
   // Synchronously, before the engine's first pump: leftover receiver jobs must not spawn.
   cancelReceiverJobs(engine);
@@ -189,7 +205,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     port: opts.port,
     esphomeVersion: () => esphomeVersion,
     friendlyName: () => friendly,
-    autoProvisionSupported: () => false,
+    autoProvisionSupported: () => provisioner?.supported() ?? false,
     resetBuildEnvSupported: () => false,
   });
   const receiver = new BuildReceiver({
@@ -200,6 +216,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     maxQueuedJobsPerSender: opts.maxQueuedJobsPerSender,
     maxBytesPerSender: opts.maxBytesPerSender,
     workspaceQuotaBytes: opts.workspaceQuotaBytes,
+    provisioner: provisioner ?? undefined,
     log: (m) => print.out(`[receiver] ${m}`),
   });
   receiver.start();
@@ -275,7 +292,8 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
   print.out(`  fingerprint      ${emojiString(pin)}`);
   print.out(`                   ${emojiNames(pin)}`);
   print.out(`  pin (sha256)     ${groupedHex(pin)}`);
-  print.out(`  esphome          ${opts.esphome.join(' ')}${esphomeVersion ? ` (${esphomeVersion})` : ' (version unknown)'}`);
+  print.out(`  esphome          ${esphome.join(' ')}${esphomeVersion ? ` (${esphomeVersion})` : ' (version unknown)'}`);
+  print.out(`  provisioning     ${provisioner ? `on: senders' other ESPHome versions are installed in ${toolchains.manager!.store.root}` : 'off'}`);
   print.out(`  data dir         ${opts.dataDir}`);
   if (pairingKey) {
     print.out(`  pairing key      ${pairingKey}   (one-time, valid 15 minutes, for the ${state.receiverPeers.list().length === 0 ? 'first' : 'next'} sender)`);
@@ -286,7 +304,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     print.out('  To pair another sender, restart with --pair (or --pairing-key KEY).');
   }
   print.out('');
-  print.out(`${READY_MARKER} ${JSON.stringify({ port: listener.port, host: opts.host, pin, pairing_key: pairingKey, esphome_version: esphomeVersion, data_dir: opts.dataDir })}`);
+  print.out(`${READY_MARKER} ${JSON.stringify({ port: listener.port, host: opts.host, pin, pairing_key: pairingKey, esphome_version: esphomeVersion, auto_provision_supported: !!provisioner, data_dir: opts.dataDir })}`);
 
   let stopping: Promise<void> | null = null;
   return {

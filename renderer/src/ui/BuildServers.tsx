@@ -1,6 +1,7 @@
 // Build servers: the sender side (paired servers, "Known dashboards" found over mDNS, pair dialog,
 // master switch) and this computer's build-server role (listener, fingerprint, pairing window, requests, senders).
 import { useEffect, useState } from 'react';
+import { BuildServerVersion } from './BuildServerVersion';
 import type { BuildServerPairing, DiscoveredBuildServer, PendingPairRequest } from '../../../preload/contract';
 import { useApp } from '../store/app';
 import { useServers } from '../store/servers';
@@ -191,7 +192,7 @@ function PairingRow({ p, onUnpair }: { p: BuildServerPairing; onUnpair(): void }
       </div>
       <div className="muted small">
         {p.host}:{p.port}
-        {p.esphomeVersion ? ` · ESPHome ${p.esphomeVersion}` : ''}
+        <BuildServerVersion p={p} />
       </div>
       {p.connection === 'disconnected' && p.lastError ? <div className="error-text small">Last connection error: {p.lastError}</div> : null}
       <div className="pairing-actions">

@@ -4,6 +4,7 @@ import { VERSION_POLICY_VALUES, type Settings, type VersionPolicy } from '../../
 import { useApp } from '../store/app';
 import { errorMessage, getBackend } from '../sync';
 import { LaunchAtLoginSetting } from './LaunchAtLoginSetting';
+import { ToolchainsSettings } from './ToolchainsSettings';
 
 const POLICY_TEXT: Record<VersionPolicy, string> = {
   any: 'Any version (default)',
@@ -82,6 +83,7 @@ export function SettingsView() {
           </div>
         </form>
       </section>
+      <ToolchainsSettings />
       <section className="card">
         <h2>Build servers</h2>
         <label className="switch">
