@@ -24,6 +24,7 @@ import type { EventBus } from '../events';
 import { isTerminal, serializeJob, type FirmwareJob } from '../jobs/model';
 import { buildLocallyInstead } from '../scheduler/build-locally';
 import { importYaml, listConfigurations } from './configurations';
+import { JobAnnotations } from './job-annotations';
 import { probeEsphome } from './esphome-status';
 import { LogBatcher, type LogBatcherOptions } from './log-batcher';
 import type { DiscoveryPort, EsphomeProbe, IdentityPort, JobsPort, OffloaderPort, OffloaderSettings, ReceiverRolePort } from './ports';
@@ -68,8 +69,9 @@ type Handlers = {
   [M in Exclude<MethodName, 'hello'>]: (params: ParamsOf<M>, conn: Connection) => Promise<ResultOf<M>> | ResultOf<M>;
 };
 
+/** A job as clients see it, without the API's annotations (failure, history, replaced_by). */
 export function jobView(job: FirmwareJob): Job {
-  return serializeJob(job, { withOutput: false }) as Job;
+  return { ...(serializeJob(job, { withOutput: false }) as Omit<Job, 'failure' | 'history' | 'replaced_by'>), failure: null, history: [], replaced_by: '' };
 }
 
 class Follow {
@@ -142,8 +144,15 @@ export class ApiService {
   private nextConnId = 1;
   private readonly bus: EventBus;
 
+  /** Failure summaries, moves and replacements shown beside each job. */
+  private readonly notes: JobAnnotations;
+
   constructor(private readonly opts: ApiServiceOptions) {
     this.bus = opts.jobs.bus;
+    this.notes = new JobAnnotations(
+      (jobId) => opts.jobs.readLog(jobId),
+      () => this.broadcast('jobsChanged', { reason: 'failure_summary' }),
+    );
     this.subscribe();
   }
 
@@ -201,6 +210,7 @@ export class ApiService {
     const on = this.bus.on.bind(this.bus);
     this.offBus.push(
       on('job_output', ({ job_id, line }) => {
+        this.notes.output(job_id, line);
         const set = this.followers.get(job_id);
         if (set) for (const f of set) f.batcher.push(line);
       }),
@@ -247,10 +257,12 @@ export class ApiService {
         for (const f of [...set]) f.conn.unfollow(job.job_id);
       }
       this.dropProgress(job.job_id);
+      this.notes.ended(job);
     } else {
+      if (kind === 'queued' && job.started_at === null) this.notes.requeued(job.job_id);
       this.flushProgress(job.job_id);
     }
-    this.broadcast('jobLifecycle', { kind, job: jobView(job) });
+    this.broadcast('jobLifecycle', { kind, job: this.notes.view(job) });
   }
 
   private queueProgress(jobId: string, progress: number): void {
@@ -375,16 +387,16 @@ export class ApiService {
       esphome: await this.esphome(),
     }),
 
-    getJobs: (p) => this.opts.jobs.getJobs(p).map(jobView),
+    getJobs: (p) => this.opts.jobs.getJobs(p).map((j) => this.notes.view(j)),
     getJob: (p) => {
       const job = this.opts.jobs.getJob(p.jobId);
-      return job ? jobView(job) : null;
+      return job ? this.notes.view(job) : null;
     },
-    compile: (p) => jobView(this.opts.jobs.compile(p)),
-    upload: (p) => jobView(this.opts.jobs.upload(p)),
-    install: (p) => jobView(this.opts.jobs.install({ ...p, port: p.port ?? 'OTA' })),
-    clean: (p) => jobView(this.opts.jobs.clean(p)),
-    resetBuildEnv: () => jobView(this.opts.jobs.resetBuildEnv()),
+    compile: (p) => this.notes.view(this.opts.jobs.compile(p)),
+    upload: (p) => this.notes.view(this.opts.jobs.upload(p)),
+    install: (p) => this.notes.view(this.opts.jobs.install({ ...p, port: p.port ?? 'OTA' })),
+    clean: (p) => this.notes.view(this.opts.jobs.clean(p)),
+    resetBuildEnv: () => this.notes.view(this.opts.jobs.resetBuildEnv()),
     cancel: async (p) => {
       await this.opts.jobs.cancel(p.jobId);
       return { ok: true as const };
@@ -399,23 +411,30 @@ export class ApiService {
         case 'compile': {
           const upload = this.dependentOf(job.job_id);
           if (upload) {
-            return jobView(
+            return this.notes.view(
               this.opts.jobs.install({ configuration, port: upload.port || 'OTA', bootloader: upload.flash_bootloader, forceLocal: p.forceLocal }),
             );
           }
-          return jobView(this.opts.jobs.compile({ configuration, forceLocal: p.forceLocal }));
+          return this.notes.view(this.opts.jobs.compile({ configuration, forceLocal: p.forceLocal }));
         }
         case 'install':
-          return jobView(this.opts.jobs.install({ configuration, port: job.port || 'OTA', bootloader: job.flash_bootloader, forceLocal: p.forceLocal }));
+          return this.notes.view(this.opts.jobs.install({ configuration, port: job.port || 'OTA', bootloader: job.flash_bootloader, forceLocal: p.forceLocal }));
         case 'upload':
-          return jobView(this.opts.jobs.upload({ configuration, port: job.port, bootloader: job.flash_bootloader }));
+          return this.notes.view(this.opts.jobs.upload({ configuration, port: job.port, bootloader: job.flash_bootloader }));
         case 'clean':
-          return jobView(this.opts.jobs.clean({ configuration }));
+          return this.notes.view(this.opts.jobs.clean({ configuration }));
         default:
           throw new ApiError('invalid_args', `A ${job.job_type} job cannot be retried`);
       }
     },
-    buildLocally: async (p) => jobView(await buildLocallyInstead(this.opts.jobs, p.jobId)),
+    buildLocally: async (p) => {
+      const old = this.mustJob(p.jobId);
+      const held = this.opts.jobs.getJobs().filter((j) => j.depends_on === p.jobId).map((j) => j.job_id);
+      const from = old.source_label || old.remote_peer_label || 'the build server';
+      const next = await buildLocallyInstead(this.opts.jobs, p.jobId);
+      this.notes.replaced([p.jobId, ...held], next, `Moved from ${from} to this computer (Build locally instead)`);
+      return this.notes.view(next);
+    },
     clearJobs: (p) => ({ removed: this.opts.jobs.clear(p.status) }),
 
     followLog: async (p, conn): Promise<FollowLogResult> => {
@@ -426,7 +445,7 @@ export class ApiService {
         const all = await this.opts.jobs.readLog(p.jobId);
         // A finished log never changes, so indexes stay valid for getLogRange later.
         const firstIndex = p.tail !== undefined && all.length > p.tail ? all.length - p.tail : 0;
-        return { job: jobView(job), lines: firstIndex > 0 ? all.slice(firstIndex) : all, truncated: isTrimmed(all), firstIndex };
+        return { job: this.notes.view(job), lines: firstIndex > 0 ? all.slice(firstIndex) : all, truncated: isTrimmed(all), firstIndex };
       }
       // Subscribe first, then snapshot in the same tick: JS cannot interleave a job_output
       // between the two, so history + live has no gap and no duplicate.
@@ -444,7 +463,7 @@ export class ApiService {
       if (!set) this.followers.set(p.jobId, (set = new Set()));
       set.add(follow);
       // Live sequence numbers continue from the history, so a running job's is never cut.
-      return { job: jobView(job), lines, truncated: isTrimmed(lines), firstIndex: 0 };
+      return { job: this.notes.view(job), lines, truncated: isTrimmed(lines), firstIndex: 0 };
     },
     unfollowLog: (p, conn) => {
       conn.unfollow(p.jobId);
