@@ -25,6 +25,7 @@ import { isTerminal, serializeJob, type FirmwareJob } from '../jobs/model';
 import { buildLocallyInstead } from '../scheduler/build-locally';
 import { importYaml, listConfigurations } from './configurations';
 import { JobAnnotations } from './job-annotations';
+import { checkConfigDir, checkEsphomeCommand } from './settings-validation';
 import { probeEsphome } from './esphome-status';
 import { LogBatcher, type LogBatcherOptions } from './log-batcher';
 import type { DiscoveryPort, EsphomeProbe, IdentityPort, JobsPort, OffloaderPort, OffloaderSettings, ReceiverRolePort } from './ports';
@@ -141,6 +142,8 @@ export class ApiService {
   private readonly progressPending = new Map<string, { value: number; timer: ReturnType<typeof setTimeout> | null; last: number }>();
   private readonly offBus: Array<() => void> = [];
   private esphomeStatus: ReturnType<EsphomeProbe> | null = null;
+  /** The esphome argv the engine runs (a saved change that needs a restart does not move it). */
+  private inUseEsphome: string[] | null = null;
   private nextConnId = 1;
   private readonly bus: EventBus;
 
@@ -154,6 +157,7 @@ export class ApiService {
       () => this.broadcast('jobsChanged', { reason: 'failure_summary' }),
     );
     this.subscribe();
+    this.inUseEsphome = this.effectiveEsphome();
   }
 
   connect(sink: EventSink, opts: ConnectionOptions = {}): ApiConnection {
@@ -350,7 +354,7 @@ export class ApiService {
   private esphome(): ReturnType<EsphomeProbe> {
     if (!this.esphomeStatus) {
       const probe = this.opts.probe ?? probeEsphome;
-      this.esphomeStatus = probe(this.effectiveEsphome());
+      this.esphomeStatus = probe(this.inUseEsphome ?? this.effectiveEsphome());
     }
     return this.esphomeStatus;
   }
@@ -501,6 +505,11 @@ export class ApiService {
       const patch: Parameters<SettingsStore['update']>[0] = {};
       if (p.esphomeCommand !== undefined) patch.esphome_command = p.esphomeCommand;
       if (p.notifications !== undefined) patch.notifications = p.notifications;
+      // Checked before anything is saved: a refusal changes nothing.
+      if (p.esphomeCommand !== undefined && p.esphomeCommand.join('\0') !== before.esphome_command.join('\0')) {
+        await checkEsphomeCommand(p.esphomeCommand, this.opts.probe ?? probeEsphome);
+      }
+      if (p.configDir !== undefined && p.configDir !== before.config_dir) await checkConfigDir(p.configDir);
       if (p.configDir !== undefined) {
         patch.config_dir = p.configDir;
         if (p.configDir !== this.opts.jobs.configDir) restartRequired = true;
@@ -518,9 +527,14 @@ export class ApiService {
       }
       await this.opts.settings.update(patch);
       if (p.esphomeCommand !== undefined && p.esphomeCommand.join('\0') !== before.esphome_command.join('\0')) {
-        this.esphomeStatus = null;
         const applied = this.opts.applyEsphomeCommand?.(this.effectiveEsphome()) ?? false;
-        if (!applied) restartRequired = true;
+        if (applied) {
+          this.inUseEsphome = this.effectiveEsphome();
+          this.esphomeStatus = null;
+        } else {
+          // Still running the old one until a restart: the environment keeps saying so.
+          restartRequired = true;
+        }
       }
       const settings = this.settingsView();
       this.broadcast('settingsChanged', settings);
