@@ -66,7 +66,7 @@ export interface Job {
   failure: JobFailure | null;
   /** Moves of this job in plain words ("Lost fast-box mid-build — …"), oldest first. */
   history: string[];
-  /** Set on a job "Build locally instead" replaced: the id of the job that replaced it. */
+  /** Set on a job "Build locally instead" replaced: the id of the job that replaced it ("pending" while switching). */
   replaced_by: string;
 }
 

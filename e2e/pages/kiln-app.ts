@@ -13,8 +13,13 @@ export class KilnApp {
   readonly servers: BuildServersPage;
   readonly pair: PairDialog;
   readonly consoleErrors: string[] = [];
+  /** Every window a test opened: the fixture fails the test on any console error in any of them. */
+  static readonly instances: KilnApp[] = [];
+  /** Console errors a test expects (e.g. a refused WebSocket); everything else fails the test. */
+  readonly allowed: RegExp[] = [];
 
   constructor(readonly page: Page) {
+    KilnApp.instances.push(this);
     this.tasks = new TasksPage(page);
     this.log = new LogPanel(page);
     this.install = new InstallDialog(page);
@@ -63,6 +68,11 @@ export class KilnApp {
     for (const ev of ['dragenter', 'dragover', 'drop']) {
       await this.page.dispatchEvent('body', ev, { dataTransfer: dt });
     }
+  }
+
+  /** Console errors not explicitly allowed by the test. */
+  unexpectedConsoleErrors(): string[] {
+    return this.consoleErrors.filter((e) => !this.allowed.some((r) => r.test(e)));
   }
 
   /** CSP violations or script errors seen by the page. */

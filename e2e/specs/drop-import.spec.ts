@@ -43,8 +43,17 @@ test('other dropped files are refused with a message; a name clash asks before r
   await expect(app.toast('Could not import bad.yaml')).toContainText('esphome: name');
   // Same name as an existing configuration: the user keeps the existing file.
   const before = readFileSync(join(backend.configDir, 'kitchen-plug.yaml'), 'utf8');
-  page.once('dialog', (d) => void d.dismiss());
+  // The app's own dialog (not confirm()); declining keeps the file and opens nothing.
   await app.dropFile('kitchen-plug.yaml', PORCH);
-  await app.install.expectOpenWith('kitchen-plug.yaml');
+  await expect(page.getByTestId('replace-prompt')).toBeVisible();
+  await expect(page.getByTestId('replace-keep')).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('replace-prompt')).toHaveCount(0);
+  await expect(page.getByTestId('install-dialog')).toHaveCount(0);
   expect(readFileSync(join(backend.configDir, 'kitchen-plug.yaml'), 'utf8')).toBe(before);
+  // Replacing it writes the dropped content and opens the Install dialog for it.
+  await app.dropFile('kitchen-plug.yaml', PORCH);
+  await page.getByTestId('replace-confirm').click();
+  await app.install.expectOpenWith('kitchen-plug.yaml');
+  expect(readFileSync(join(backend.configDir, 'kitchen-plug.yaml'), 'utf8')).toBe(PORCH);
 });

@@ -44,6 +44,15 @@ export class JobAnnotations {
     this.scanners.delete(jobId);
   }
 
+  /** Marks jobs as being replaced before they are cancelled (the id follows with `replaced`). */
+  replacing(ids: string[]): void {
+    for (const id of ids) this.replacedBy.set(id, 'pending');
+  }
+
+  notReplaced(ids: string[]): void {
+    for (const id of ids) if (this.replacedBy.get(id) === 'pending') this.replacedBy.delete(id);
+  }
+
   /** "Build locally instead": the old jobs are replaced; the new one remembers the move. */
   replaced(oldIds: string[], next: FirmwareJob, note: string): void {
     for (const id of oldIds) this.replacedBy.set(id, next.job_id);

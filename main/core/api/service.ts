@@ -435,8 +435,18 @@ export class ApiService {
       const old = this.mustJob(p.jobId);
       const held = this.opts.jobs.getJobs().filter((j) => j.depends_on === p.jobId).map((j) => j.job_id);
       const from = old.source_label || old.remote_peer_label || 'the build server';
-      const next = await buildLocallyInstead(this.opts.jobs, p.jobId);
+      // Marked before the cancel, so its "cancelled" event already says "replaced" (no phantom
+      // Cancelled row in any window); the real id follows once the new job exists.
+      this.notes.replacing([p.jobId, ...held]);
+      let next: FirmwareJob;
+      try {
+        next = await buildLocallyInstead(this.opts.jobs, p.jobId);
+      } catch (err) {
+        this.notes.notReplaced([p.jobId, ...held]);
+        throw err;
+      }
       this.notes.replaced([p.jobId, ...held], next, `Moved from ${from} to this computer (Build locally instead)`);
+      this.broadcast('jobsChanged', { reason: 'replaced' });
       return this.notes.view(next);
     },
     clearJobs: (p) => ({ removed: this.opts.jobs.clear(p.status) }),

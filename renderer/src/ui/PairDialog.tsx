@@ -148,6 +148,7 @@ export function PairDialog() {
             Connected to <strong>{step.preview.host}:{step.preview.port}</strong>
             {step.preview.esphomeVersion ? ` (ESPHome ${step.preview.esphomeVersion})` : ''}. Check that the build server shows this fingerprint:
           </p>
+          <h3 className="fp-title">The build server's fingerprint</h3>
           <Fingerprint pin={step.preview.pin} testId="server-fingerprint" />
           <p className="warning">A paired build server compiles your YAML and sees your secrets. Only pair with a machine you trust.</p>
           <label className="field">
@@ -183,7 +184,12 @@ export function PairDialog() {
             Request sent. On the build server, open <strong>Build servers → This computer as a build server</strong> and click <strong>Accept</strong> after
             checking that it shows this computer's fingerprint:
           </p>
-          {identity ? <Fingerprint pin={identity.pin} testId="own-fingerprint" /> : null}
+          {identity ? (
+            <div className="own-fingerprint">
+              <h3 className="fp-title">This computer's fingerprint (the build server checks this one)</h3>
+              <Fingerprint pin={identity.pin} testId="own-fingerprint" />
+            </div>
+          ) : null}
           {identity ? <p className="muted small">Dashboard ID: {identity.dashboardId}</p> : null}
           <p className="muted">Waiting for approval…</p>
           <div className="actions">
