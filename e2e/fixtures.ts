@@ -10,6 +10,7 @@ export const test = base.extend<{ backend: ServeBackend; app: KilnApp; consoleGu
     async ({}, use) => {
       KilnApp.instances.length = 0;
       await use();
+      for (const a of KilnApp.instances) a.recording = false;
       const errors = KilnApp.instances.flatMap((a) => a.unexpectedConsoleErrors());
       KilnApp.instances.length = 0;
       expect(errors, 'console errors in the window').toEqual([]);
@@ -25,6 +26,8 @@ export const test = base.extend<{ backend: ServeBackend; app: KilnApp; consoleGu
     const app = new KilnApp(page);
     await app.open(backend.url);
     await use(app);
+    // The test body is over: what follows (backends stopping under open pages) is teardown.
+    for (const a of KilnApp.instances) a.recording = false;
   },
 });
 

@@ -17,6 +17,8 @@ export class KilnApp {
   static readonly instances: KilnApp[] = [];
   /** Console errors a test expects (e.g. a refused WebSocket); everything else fails the test. */
   readonly allowed: RegExp[] = [];
+  /** Off once the test body ended: a backend stopped under an open page is not the window's fault. */
+  recording = true;
 
   constructor(readonly page: Page) {
     KilnApp.instances.push(this);
@@ -26,9 +28,9 @@ export class KilnApp {
     this.servers = new BuildServersPage(page);
     this.pair = new PairDialog(page);
     page.on('console', (m) => {
-      if (m.type() === 'error') this.consoleErrors.push(m.text());
+      if (m.type() === 'error' && this.recording) this.consoleErrors.push(m.text());
     });
-    page.on('pageerror', (e) => this.consoleErrors.push(`pageerror: ${e.message}`));
+    page.on('pageerror', (e) => this.recording && this.consoleErrors.push(`pageerror: ${e.message}`));
   }
 
   async open(url: string): Promise<void> {

@@ -52,6 +52,10 @@ export function LogView({ jobId, repinKey, loadEarlier, loadAll }: LogViewProps)
       void loadAll().catch(() => (loadedAll.current = false));
     }
   };
+  // Typing a search shows its first match.
+  useEffect(() => {
+    if (query.trim() && hits.length > 0) reveal(hits[0]);
+  }, [query]); // eslint-disable-line react-hooks/exhaustive-deps
   const step = (dir: 1 | -1) => {
     if (hits.length === 0) return;
     const next = (Math.min(current, hits.length - 1) + dir + hits.length) % hits.length;

@@ -99,10 +99,12 @@ async function importOne(file: File): Promise<{ configuration: string; from: str
       return null;
     }
   }
-  // The device's one name (as in the rows), with the file it came from.
+  // The device's one name (as in the rows: friendly name first), with the file it came from.
+  await refreshConfigurations().catch(() => undefined);
+  const entry = useApp.getState().configurations?.find((c) => c.name === result.configuration);
   app.toast({
     kind: 'success',
-    title: `Imported ${result.deviceName || result.configuration}`,
+    title: `Imported ${entry?.friendlyName || entry?.deviceName || result.deviceName || result.configuration}`,
     body: `${result.configuration}${result.overwritten ? ' — replaced the existing file' : ''}`,
   });
   return { configuration: result.configuration, from };
