@@ -76,6 +76,9 @@ test('an install is one row with stages; a failed upload says "Upload failed" wi
   await expect(rows).toHaveCount(1);
   await expect(row.getByTestId('row-stages')).toHaveText('Compile ✓ → Upload ✓');
   await expect(app.log.endBanner()).toContainText('Firmware uploaded.');
+  // One name per device: the finished-job toast says "Kitchen Plug", as the row does, not the file name.
+  await expect(page.getByTestId('toast').filter({ hasText: /^Kitchen Plug:/ }).first()).toBeVisible();
+  await expect(page.getByTestId('toast').filter({ hasText: 'kitchen-plug:' })).toHaveCount(0);
   const seen = await page.evaluate(() => [...(window as unknown as { __seen: Set<string> }).__seen]);
   expect(seen).not.toContain('compile:completed');
   await shot(page, info, 'install-one-row-done');
