@@ -57,7 +57,7 @@ export function startSync(b: BackendClient): void {
   b.on('jobsChanged', () => void refreshJobs().catch(() => undefined));
   b.on('logBatch', ({ jobId, firstSeq, lines }) => onLogBatch(jobId, firstSeq, lines));
   b.on('logGap', ({ jobId, fromSeq, toSeq }) => onLogGap(jobId, fromSeq, toSeq));
-  b.on('toast', (t) => useApp.getState().toast(withDeviceName(t)));
+  b.on('toast', (t) => useApp.getState().toast(plainWords(withDeviceName(t))));
   b.on('queuePaused', ({ paused }) => useApp.getState().set({ queuePaused: paused }));
   // An OS notification was clicked (Electron): show that job and its log.
   b.on('selectJob', ({ jobId }) => useApp.getState().set({ view: 'tasks', selectedJobId: jobId }));
@@ -103,4 +103,13 @@ export function withDeviceName(t: ToastEvent): ToastEvent {
     if (known && known !== shown && t.title.startsWith(`${known}:`)) return { ...t, title: `${shown}${t.title.slice(known.length)}` };
   }
   return t;
+}
+
+/** Transport jargon in notices, in plain words ("code 1006" means nothing to a user). */
+export function plainWords(t: ToastEvent): ToastEvent {
+  const body = t.body
+    .replace(/connection closed by the peer \(code \d+\)/g, 'it stopped answering')
+    .replace(/heartbeat_timeout[^)]*/g, 'it stopped answering')
+    .replace(/peer_hung_up/g, 'it hung up');
+  return body === t.body ? t : { ...t, body };
 }
