@@ -97,6 +97,8 @@ export function startSync(b: BackendClient): void {
 export function withDeviceName(t: ToastEvent): ToastEvent {
   const job = t.jobId ? useJobs.getState().byId[t.jobId] : undefined;
   if (!job || job.job_type === 'reset_build_env') return t;
+  // A failure notice says what failed (the job's first decisive error line), not the exit code.
+  if (job.status === 'failed' && job.failure?.line && /exited with code|failed$/i.test(t.body)) t = { ...t, body: job.failure.line };
   const shown = deviceLabel(job, deviceNamesOf(useApp.getState().configurations));
   const stem = job.configuration.split(/[\\/]/).pop()!.replace(/\.ya?ml$/i, '');
   for (const known of [job.device_friendly_name, job.device_name, stem]) {
