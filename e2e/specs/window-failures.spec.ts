@@ -41,6 +41,9 @@ test('a compile error: the compiler line in the row and banner, code advice, no 
 });
 
 test('a configuration error: "Configuration error", file and line, fix the YAML, never "clean build files"', async ({ app, page }, info) => {
+  // Any console message (not only errors) about zero-sized rows: the log has empty lines here.
+  const virtuoso: string[] = [];
+  page.on('console', (m) => /zero-sized/i.test(m.text()) && virtuoso.push(`${m.type()}: ${m.text()}`));
   await app.tasks.compile('bad-board.yaml');
   const row = app.tasks.row('Bad Board');
   await app.tasks.expectStatus(row, 'failed');
@@ -51,6 +54,11 @@ test('a configuration error: "Configuration error", file and line, fix the YAML,
   await expect(banner.getByTestId('failure-where')).toHaveText('bad-board.yaml, line 6');
   await expect(banner.getByTestId('failure-advice')).toHaveText('Fix the YAML at bad-board.yaml, line 6, then install again.');
   await expect(banner).not.toContainText(/clean/i);
+  // The empty line after "Failed config" is a full-height row.
+  const empty = page.locator('.log-line').filter({ hasText: /^$/ }).first();
+  await expect(empty).toBeAttached();
+  expect((await empty.boundingBox())!.height).toBeGreaterThan(10);
+  expect(virtuoso).toEqual([]);
   await shot(page, info, 'failure-config');
 });
 
