@@ -172,7 +172,10 @@ test('at 900 px: the toolbar wraps, Clear history is not clipped, build paths fi
   // A toast does not cover the end banner's actions.
   await page.getByTestId('import-yaml-input').setInputFiles([{ name: 'x.yaml', mimeType: 'application/x-yaml', buffer: Buffer.from(deviceYaml('x-dev', 'X Device')) }]);
   await expect(app.toast('Imported X Device')).toBeVisible();
-  await page.keyboard.press('Escape'); // the single import opened the Install dialog
+  // The single import opened the Install dialog; close it with Escape.
+  await expect(page.getByTestId('install-dialog')).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(page.getByTestId('install-dialog')).toHaveCount(0);
   const toast = (await app.toast('Imported X Device').boundingBox())!;
   const banner = (await app.log.endBanner().boundingBox())!;
   const overlap = !(toast.x + toast.width <= banner.x || banner.x + banner.width <= toast.x || toast.y + toast.height <= banner.y || banner.y + banner.height <= toast.y);
