@@ -26,6 +26,13 @@ for (const scheme of ['light', 'dark'] as const) {
     await check(page, info, `${scheme}-tasks-failed-log`);
     await app.tasks.openInstall('kitchen-plug.yaml');
     await check(page, info, `${scheme}-install-dialog`);
+    // The dialog stands out from the page behind it: its own background and a visible border.
+    const look = (await page.getByTestId('install-dialog').evaluate(
+      `(el) => { const s = getComputedStyle(el); return { bg: s.backgroundColor, border: s.borderTopColor, width: s.borderTopWidth, page: getComputedStyle(document.body).backgroundColor }; }`,
+    )) as { bg: string; border: string; width: string; page: string };
+    expect(look.width).toBe('1px');
+    expect(look.bg).not.toBe(look.page);
+    expect(look.border).not.toBe(look.bg);
     await page.keyboard.press('Escape');
     await page.getByTestId('clear-all').click();
     await check(page, info, `${scheme}-clear-confirm`);

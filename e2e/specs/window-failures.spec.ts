@@ -64,12 +64,12 @@ test('a configuration error: "Configuration error", file and line, fix the YAML,
 
 test('an install is one row with stages; a failed upload says "Upload failed" with connection advice', async ({ app, page }, info) => {
   // Record every (stage, status) the row shows: the compile part never reads Completed on its own.
-  await page.evaluate(() => {
-    const seen = new Set<string>();
-    (window as unknown as { __seen: Set<string> }).__seen = seen;
-    const record = () => document.querySelectorAll('[data-testid="task-row"]').forEach((r) => seen.add(`${r.getAttribute('data-stage')}:${r.getAttribute('data-status')}`));
+  // (Browser-side code as a string: the e2e files are type-checked without DOM types.)
+  await page.evaluate(`(() => {
+    const seen = (window.__seen = new Set());
+    const record = () => document.querySelectorAll('[data-testid="task-row"]').forEach((r) => seen.add(r.getAttribute('data-stage') + ':' + r.getAttribute('data-status')));
     new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
-  });
+  })()`);
   await app.tasks.openInstall('kitchen-plug.yaml');
   await app.install.start('ota');
   await app.install.hide();
@@ -87,7 +87,7 @@ test('an install is one row with stages; a failed upload says "Upload failed" wi
   // One name per device: the finished-job toast says "Kitchen Plug", as the row does, not the file name.
   await expect(page.getByTestId('toast').filter({ hasText: /^Kitchen Plug:/ }).first()).toBeVisible();
   await expect(page.getByTestId('toast').filter({ hasText: 'kitchen-plug:' })).toHaveCount(0);
-  const seen = await page.evaluate(() => [...(window as unknown as { __seen: Set<string> }).__seen]);
+  const seen = (await page.evaluate('[...window.__seen]')) as string[];
   expect(seen).not.toContain('compile:completed');
   await shot(page, info, 'install-one-row-done');
 

@@ -24,7 +24,8 @@ test.use({
 });
 
 async function focusInside(page: import('@playwright/test').Page, testId: string): Promise<boolean> {
-  return page.evaluate((id) => !!document.querySelector(`[data-testid="${id}"]`)?.contains(document.activeElement), testId);
+  // (Browser-side code as strings: the e2e files are type-checked without DOM types.)
+  return (await page.evaluate(`!!document.querySelector('[data-testid="${testId}"]')?.contains(document.activeElement)`)) as boolean;
 }
 
 test('dialogs trap Tab and Shift+Tab, Escape returns focus to the opener', async ({ app, page }, info) => {
@@ -75,14 +76,10 @@ test('Import YAML… takes several files; toasts use the device name; a readable
   await expect(app.toast('Could not import broken.yaml')).toContainText(/line \d+, column \d+/);
   await shot(page, info, 'import-toasts');
   // Drag over the window: the overlay is an opaque card, readable over the app.
-  const dt = await page.evaluateHandle(() => {
-    const d = new DataTransfer();
-    d.items.add(new File(['x'], 'x.yaml'));
-    return d;
-  });
+  const dt = await page.evaluateHandle(`(() => { const d = new DataTransfer(); d.items.add(new File(['x'], 'x.yaml')); return d; })()`);
   await page.dispatchEvent('body', 'dragenter', { dataTransfer: dt });
   await expect(page.getByTestId('drop-overlay')).toContainText('Drop to import');
-  const bg = await page.locator('.drop-card').evaluate((el) => getComputedStyle(el).backgroundColor);
+  const bg = (await page.locator('.drop-card').evaluate('(el) => getComputedStyle(el).backgroundColor')) as string;
   expect(bg).toMatch(/^rgb\(/); // opaque panel colour, not a transparent tint
   await shot(page, info, 'drop-overlay');
   await page.dispatchEvent('body', 'dragleave', { dataTransfer: dt });
@@ -97,7 +94,7 @@ test('log: focus ring, search over the whole log with next/previous, jump to fir
   await page.getByTestId('jump-first-error').focus();
   await page.keyboard.press('Tab');
   await expect(scroller).toBeFocused();
-  const outline = await scroller.evaluate((el) => getComputedStyle(el).outlineStyle + ' ' + getComputedStyle(el).outlineWidth);
+  const outline = (await scroller.evaluate(`(el) => getComputedStyle(el).outlineStyle + ' ' + getComputedStyle(el).outlineWidth`)) as string;
   expect(outline).toBe('solid 2px');
   // Search counts every line of the log, not only the rendered rows.
   const log = await app.log.download();
@@ -167,7 +164,7 @@ test('at 900 px: the toolbar wraps, Clear history is not clipped, build paths fi
   await page.getByTestId('log-search').fill('Compiling .pioenvs/broken-lambda/src/main.cpp.o');
   const line = page.locator('.log-line.current');
   await expect(line).toBeInViewport();
-  const h = await line.evaluate((el) => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight));
+  const h = (await line.evaluate('(el) => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)')) as number;
   expect(h).toBeLessThan(1.5);
   // A toast does not cover the end banner's actions.
   await page.getByTestId('import-yaml-input').setInputFiles([{ name: 'x.yaml', mimeType: 'application/x-yaml', buffer: Buffer.from(deviceYaml('x-dev', 'X Device')) }]);
