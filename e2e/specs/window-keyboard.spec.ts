@@ -79,7 +79,7 @@ test('Import YAML… takes several files; toasts use the device name; a readable
   const dt = await page.evaluateHandle(`(() => { const d = new DataTransfer(); d.items.add(new File(['x'], 'x.yaml')); return d; })()`);
   await page.dispatchEvent('body', 'dragenter', { dataTransfer: dt });
   await expect(page.getByTestId('drop-overlay')).toContainText('Drop to import');
-  const bg = (await page.locator('.drop-card').evaluate('(el) => getComputedStyle(el).backgroundColor')) as string;
+  const bg = (await page.evaluate(`getComputedStyle(document.querySelector('.drop-card')).backgroundColor`)) as string;
   expect(bg).toMatch(/^rgb\(/); // opaque panel colour, not a transparent tint
   await shot(page, info, 'drop-overlay');
   await page.dispatchEvent('body', 'dragleave', { dataTransfer: dt });
@@ -94,7 +94,9 @@ test('log: focus ring, search over the whole log with next/previous, jump to fir
   await page.getByTestId('jump-first-error').focus();
   await page.keyboard.press('Tab');
   await expect(scroller).toBeFocused();
-  const outline = (await scroller.evaluate(`(el) => getComputedStyle(el).outlineStyle + ' ' + getComputedStyle(el).outlineWidth`)) as string;
+  const outline = (await page.evaluate(
+    `(() => { const s = getComputedStyle(document.querySelector('[data-testid="log-view"] [tabindex="0"]')); return s.outlineStyle + ' ' + s.outlineWidth; })()`,
+  )) as string;
   expect(outline).toBe('solid 2px');
   // Search counts every line of the log, not only the rendered rows.
   const log = await app.log.download();
@@ -164,7 +166,9 @@ test('at 900 px: the toolbar wraps, Clear history is not clipped, build paths fi
   await page.getByTestId('log-search').fill('Compiling .pioenvs/broken-lambda/src/main.cpp.o');
   const line = page.locator('.log-line.current');
   await expect(line).toBeInViewport();
-  const h = (await line.evaluate('(el) => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)')) as number;
+  const h = (await page.evaluate(
+    `(() => { const el = document.querySelector('.log-line.current'); return el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight); })()`,
+  )) as number;
   expect(h).toBeLessThan(1.5);
   // A toast does not cover the end banner's actions.
   await page.getByTestId('import-yaml-input').setInputFiles([{ name: 'x.yaml', mimeType: 'application/x-yaml', buffer: Buffer.from(deviceYaml('x-dev', 'X Device')) }]);
