@@ -64,6 +64,25 @@ export interface Job {
   target_esphome_version: string;
   failure_reason: '' | 'provision';
   cancelled_by: CancelledBy | '';
+  // --- Added by the API service (not stored in jobs.json; main/core/jobs/failure-summary.ts) ---
+  /** What failed, in one line, and its kind; null unless the job failed. */
+  failure: JobFailure | null;
+  /** Moves of this job in plain words ("Lost fast-box mid-build — …"), oldest first. */
+  history: string[];
+  /** Set on a job "Build locally instead" replaced: the id of the job that replaced it ("pending" while switching). */
+  replaced_by: string;
+}
+
+export const FAILURE_KIND_VALUES = ['config', 'compile', 'upload', 'server_lost', 'esphome', 'other'] as const;
+export type FailureKind = (typeof FAILURE_KIND_VALUES)[number];
+/** The first decisive error line of a failed job (esphome's Failed config, gcc error:, ERROR …). */
+export interface JobFailure {
+  kind: FailureKind;
+  /** '' when the log had nothing decisive (then the job's `error` says what happened). */
+  line: string;
+  file?: string;
+  lineNo?: number;
+  column?: number;
 }
 
 /** Error codes that cross the API (main/core/errors.ts). */

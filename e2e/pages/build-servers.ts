@@ -20,8 +20,14 @@ export class BuildServersPage {
     return this.page.getByTestId('role-section');
   }
 
+  /** Opens the (collapsed) "This computer's own fingerprint" box and returns its emoji row. */
   ownFingerprint() {
     return this.page.getByTestId('role-fingerprint-emoji');
+  }
+
+  async showOwnFingerprint(): Promise<void> {
+    const box = this.page.getByTestId('role-fingerprint-box');
+    if ((await box.getAttribute('open')) === null) await box.locator('summary').click();
   }
 
   async openPairingWindow(): Promise<void> {

@@ -13,17 +13,24 @@ export class KilnApp {
   readonly servers: BuildServersPage;
   readonly pair: PairDialog;
   readonly consoleErrors: string[] = [];
+  /** Every window a test opened: the fixture fails the test on any console error in any of them. */
+  static readonly instances: KilnApp[] = [];
+  /** Console errors a test expects (e.g. a refused WebSocket); everything else fails the test. */
+  readonly allowed: RegExp[] = [];
+  /** Off once the test body ended: a backend stopped under an open page is not the window's fault. */
+  recording = true;
 
   constructor(readonly page: Page) {
+    KilnApp.instances.push(this);
     this.tasks = new TasksPage(page);
     this.log = new LogPanel(page);
     this.install = new InstallDialog(page);
     this.servers = new BuildServersPage(page);
     this.pair = new PairDialog(page);
     page.on('console', (m) => {
-      if (m.type() === 'error') this.consoleErrors.push(m.text());
+      if (m.type() === 'error' && this.recording) this.consoleErrors.push(m.text());
     });
-    page.on('pageerror', (e) => this.consoleErrors.push(`pageerror: ${e.message}`));
+    page.on('pageerror', (e) => this.recording && this.consoleErrors.push(`pageerror: ${e.message}`));
   }
 
   async open(url: string): Promise<void> {
@@ -63,6 +70,11 @@ export class KilnApp {
     for (const ev of ['dragenter', 'dragover', 'drop']) {
       await this.page.dispatchEvent('body', ev, { dataTransfer: dt });
     }
+  }
+
+  /** Console errors not explicitly allowed by the test. */
+  unexpectedConsoleErrors(): string[] {
+    return this.consoleErrors.filter((e) => !this.allowed.some((r) => r.test(e)));
   }
 
   /** CSP violations or script errors seen by the page. */

@@ -21,17 +21,18 @@ ota:
 
 test('dropping a YAML on the window imports it and starts an install', async ({ app, backend, page }) => {
   await app.dropFile('porch-light.yaml', PORCH);
-  await expect(app.toast('Imported porch-light.yaml')).toBeVisible();
+  // The toast names the device as the rows do, with the file it came from.
+  await expect(app.toast('Imported Porch Light')).toContainText('porch-light.yaml');
   expect(readFileSync(join(backend.configDir, 'porch-light.yaml'), 'utf8')).toBe(PORCH);
   await app.install.expectOpenWith('porch-light.yaml');
   await expect(app.install.where()).toHaveText('Builds on this computer.');
   await app.install.start('ota');
   await expect(app.install.progress()).toContainText(/Compiling|Uploading/);
   await app.install.hide();
-  // Compile then the held OTA upload; both end completed.
+  // Compile then the held OTA upload: one row with both stages, completed once flashed.
   const rows = app.tasks.rows().filter({ hasText: 'Porch Light' });
-  await expect(rows).toHaveCount(2, { timeout: 30_000 });
-  await expect(rows.and(page.locator('[data-status="completed"]'))).toHaveCount(2, { timeout: 90_000 });
+  await expect(rows).toHaveCount(1, { timeout: 30_000 });
+  await expect(rows.and(page.locator('[data-status="completed"][data-stage="upload"]'))).toHaveCount(1, { timeout: 90_000 });
   await expect(app.tasks.configuration('porch-light.yaml')).toBeVisible();
   expect(app.cspViolations()).toEqual([]);
 });
@@ -43,8 +44,17 @@ test('other dropped files are refused with a message; a name clash asks before r
   await expect(app.toast('Could not import bad.yaml')).toContainText('esphome: name');
   // Same name as an existing configuration: the user keeps the existing file.
   const before = readFileSync(join(backend.configDir, 'kitchen-plug.yaml'), 'utf8');
-  page.once('dialog', (d) => void d.dismiss());
+  // The app's own dialog (not confirm()); declining keeps the file and opens nothing.
   await app.dropFile('kitchen-plug.yaml', PORCH);
-  await app.install.expectOpenWith('kitchen-plug.yaml');
+  await expect(page.getByTestId('replace-prompt')).toBeVisible();
+  await expect(page.getByTestId('replace-keep')).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('replace-prompt')).toHaveCount(0);
+  await expect(page.getByTestId('install-dialog')).toHaveCount(0);
   expect(readFileSync(join(backend.configDir, 'kitchen-plug.yaml'), 'utf8')).toBe(before);
+  // Replacing it writes the dropped content and opens the Install dialog for it.
+  await app.dropFile('kitchen-plug.yaml', PORCH);
+  await page.getByTestId('replace-confirm').click();
+  await app.install.expectOpenWith('kitchen-plug.yaml');
+  expect(readFileSync(join(backend.configDir, 'kitchen-plug.yaml'), 'utf8')).toBe(PORCH);
 });

@@ -29,6 +29,7 @@ test('pairing from both sides shows the same fingerprint on both screens', async
   const bApi = await backendApi(server);
   const role = await bApi.api.getBuildServerRole({});
   const bPin = role.identity.pin;
+  await b.servers.showOwnFingerprint();
   await expect(b.servers.ownFingerprint()).toHaveText(emojiOf(bPin));
   await b.servers.openPairingWindow();
 

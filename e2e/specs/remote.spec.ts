@@ -75,12 +75,17 @@ test('"Build locally instead" cancels the remote install and re-submits it local
   await expect(app.page.getByTestId('install-source')).toContainText('Building on Receiver box', { timeout: 30_000 });
   await app.page.getByTestId('dialog-build-locally').click();
   // The dialog now follows the new, local compile of the same device (same OTA target).
-  await expect(app.page.getByTestId('install-source')).toHaveText('Building locally', { timeout: 30_000 });
+  await expect(app.page.getByTestId('install-source')).toHaveText('Building on this computer', { timeout: 30_000 });
   await app.install.hide();
+  // One row for the device: no phantom "Cancelled" row for the replaced remote install; the move
+  // is in the row's history instead.
   const rows = app.tasks.rows().filter({ hasText: 'Attic Fan' });
-  await expect(rows.and(app.page.locator('[data-status="cancelled"]')).first()).toBeVisible();
+  await expect(rows).toHaveCount(1);
+  await expect(app.page.locator('[data-testid="task-row"][data-status="cancelled"]')).toHaveCount(0);
   const local = app.tasks.activeRows().filter({ hasText: 'Attic Fan' }).first();
-  await expect(local.getByTestId('row-source')).toHaveText('Building locally');
+  await expect(local.getByTestId('row-source')).toHaveText('Building on this computer');
+  await expect(local.getByTestId('row-history')).toHaveText('Moved from Receiver box to this computer');
+  await app.page.screenshot({ path: 'test-results/build-locally-one-row.png' });
   // The remote compile's process on the build server is gone; stop the local one too.
   await expect.poll(() => pidsMatching(join(receiver.dataDir, 'remote_builds')), { timeout: 15_000 }).toEqual([]);
   await local.getByTestId('row-cancel').click();

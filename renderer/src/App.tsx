@@ -6,7 +6,8 @@ import { useApp, type View } from './store/app';
 import { useJobs, isActiveJob } from './store/jobs';
 import { BuildServers } from './ui/BuildServers';
 import { Configurations } from './ui/Configurations';
-import { installDropHandlers } from './ui/drop';
+import { Dialog } from './ui/Dialog';
+import { installDropHandlers, useReplacePrompt } from './ui/drop';
 import { InstallDialog } from './ui/InstallDialog';
 import { InstallEsphomePanel } from './ui/InstallEsphomePanel';
 import { LogPanel } from './ui/LogPanel';
@@ -78,7 +79,7 @@ export function App() {
       <ConnectionBanner />
       <StartingBanner />
       <InstallEsphomePanel />
-      <main className={`main view-${view}`}>
+      <main className={`main view-${view}`} tabIndex={-1}>
         {view === 'tasks' ? (
           <div className="tasks-layout">
             <div className="left-col">
@@ -91,7 +92,7 @@ export function App() {
               ) : (
                 <div className="empty" data-testid="no-selection">
                   <p className="empty-title">Select a task to see its output</p>
-                  <p>Drop an ESPHome .yaml file anywhere on this window to import it and install.</p>
+                  <p>Use Import YAML… or drop ESPHome .yaml files anywhere on this window to import them and install.</p>
                 </div>
               )}
             </div>
@@ -104,13 +105,38 @@ export function App() {
       </main>
       {installDialog ? <InstallDialog key={installDialog.configuration + (installDialog.jobId ? ':job' : '')} /> : null}
       {pairDialogOpen ? <PairDialog /> : null}
+      <ReplacePrompt />
       {dragging ? (
-        <div className="drop-overlay" aria-hidden="true">
-          Drop an ESPHome .yaml file to import it
+        <div className="drop-overlay" aria-hidden="true" data-testid="drop-overlay">
+          <div className="drop-card">
+            <strong>Drop to import</strong>
+            <span>ESPHome .yaml files — one or several</span>
+          </div>
         </div>
       ) : null}
       <Toasts />
     </div>
+  );
+}
+
+/** "Replace the existing file?" for an import whose name is taken (the app's dialog, not confirm()). */
+function ReplacePrompt() {
+  const ask = useReplacePrompt((s) => s.ask);
+  if (!ask) return null;
+  return (
+    <Dialog title="Replace the existing file?" onClose={() => ask.answer(false)} testId="replace-prompt">
+      <p>
+        A configuration named <code>{ask.name}</code> already exists. Replace it with the imported file? The old file is overwritten.
+      </p>
+      <div className="actions">
+        <button type="button" className="btn" onClick={() => ask.answer(false)} data-testid="replace-keep" autoFocus>
+          Keep the existing file
+        </button>
+        <button type="button" className="btn danger" onClick={() => ask.answer(true)} data-testid="replace-confirm">
+          Replace
+        </button>
+      </div>
+    </Dialog>
   );
 }
 

@@ -2,7 +2,9 @@
 import type { BackendClient } from './backend/backend';
 import { RpcError } from './backend/rpc-client';
 import { onLogBatch, onLogGap } from './log/follow';
-import { useApp } from './store/app';
+import type { ToastEvent } from '../../preload/contract';
+import { deviceNamesOf, useApp } from './store/app';
+import { deviceLabel } from './ui/format';
 import { useJobs } from './store/jobs';
 import { useServers } from './store/servers';
 import { useToolchains } from './store/toolchains';
@@ -57,7 +59,7 @@ export function startSync(b: BackendClient): void {
   b.on('jobsChanged', () => void refreshJobs().catch(() => undefined));
   b.on('logBatch', ({ jobId, firstSeq, lines }) => onLogBatch(jobId, firstSeq, lines));
   b.on('logGap', ({ jobId, fromSeq, toSeq }) => onLogGap(jobId, fromSeq, toSeq));
-  b.on('toast', (t) => useApp.getState().toast(t));
+  b.on('toast', (t) => useApp.getState().toast(plainWords(withDeviceName(t))));
   b.on('queuePaused', ({ paused }) => useApp.getState().set({ queuePaused: paused }));
   // An OS notification was clicked (Electron): show that job and its log.
   b.on('selectJob', ({ jobId }) => useApp.getState().set({ view: 'tasks', selectedJobId: jobId }));
@@ -93,4 +95,30 @@ export function startSync(b: BackendClient): void {
       }
     })();
   });
+}
+
+/**
+ * One name per device: the backend's job notices start with the device's name as the job knows
+ * it (for a local job often the file name); the window says the name its rows show.
+ */
+export function withDeviceName(t: ToastEvent): ToastEvent {
+  const job = t.jobId ? useJobs.getState().byId[t.jobId] : undefined;
+  if (!job || job.job_type === 'reset_build_env') return t;
+  // A failure notice says what failed (the job's first decisive error line), not the exit code.
+  if (job.status === 'failed' && job.failure?.line && /exited with code|failed$/i.test(t.body)) t = { ...t, body: job.failure.line };
+  const shown = deviceLabel(job, deviceNamesOf(useApp.getState().configurations));
+  const stem = job.configuration.split(/[\\/]/).pop()!.replace(/\.ya?ml$/i, '');
+  for (const known of [job.device_friendly_name, job.device_name, stem]) {
+    if (known && known !== shown && t.title.startsWith(`${known}:`)) return { ...t, title: `${shown}${t.title.slice(known.length)}` };
+  }
+  return t;
+}
+
+/** Transport jargon in notices, in plain words ("code 1006" means nothing to a user). */
+export function plainWords(t: ToastEvent): ToastEvent {
+  const body = t.body
+    .replace(/connection closed by the peer \(code \d+\)/g, 'it stopped answering')
+    .replace(/heartbeat_timeout[^)]*/g, 'it stopped answering')
+    .replace(/peer_hung_up/g, 'it hung up');
+  return body === t.body ? t : { ...t, body };
 }

@@ -24,6 +24,13 @@ const PLATFORM_KEYS = ['esp32', 'esp8266', 'rp2040', 'bk72xx', 'rtl87xx', 'ln882
  * Parses ESPHome YAML leniently: custom tags (!secret, !include, !lambda, …) resolve to their
  * plain value with a warning, which is fine for reading names. Throws on syntax errors.
  */
+/** 1-based line and column of a character offset. */
+function linePosOf(text: string, offset: number): { line: number; col: number } {
+  const before = text.slice(0, Math.max(0, offset));
+  const nl = before.lastIndexOf('\n');
+  return { line: before.split('\n').length, col: offset - nl };
+}
+
 export function parseDevice(text: string): DeviceInfo {
   try {
     checkYamlBounds(text);
@@ -34,8 +41,9 @@ export function parseDevice(text: string): DeviceInfo {
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false, logLevel: 'error' });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    const where = e.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';
-    throw new ApiError('invalid_args', `not valid YAML: ${e.message.split('\n')[0]}${where}`);
+    // prettyErrors is off (no source excerpt in the message), so the position comes from the offset.
+    const pos = e.linePos?.[0] ?? linePosOf(text, e.pos[0]);
+    throw new ApiError('invalid_args', `not valid YAML at line ${pos.line}, column ${pos.col}: ${e.message.split('\n')[0]}`, { line: pos.line, column: pos.col });
   }
   let root: unknown;
   try {

@@ -24,6 +24,8 @@ import type { EventBus } from '../events';
 import { isTerminal, serializeJob, type FirmwareJob } from '../jobs/model';
 import { buildLocallyInstead } from '../scheduler/build-locally';
 import { importYaml, listConfigurations } from './configurations';
+import { JobAnnotations } from './job-annotations';
+import { checkConfigDir, checkEsphomeCommand } from './settings-validation';
 import { probeEsphome } from './esphome-status';
 import { LogBatcher, type LogBatcherOptions } from './log-batcher';
 import { toolchainHandlers, type ToolchainsPort } from './toolchains-api';
@@ -71,8 +73,9 @@ type Handlers = {
   [M in Exclude<MethodName, 'hello'>]: (params: ParamsOf<M>, conn: Connection) => Promise<ResultOf<M>> | ResultOf<M>;
 };
 
+/** A job as clients see it, without the API's annotations (failure, history, replaced_by). */
 export function jobView(job: FirmwareJob): Job {
-  return serializeJob(job, { withOutput: false }) as Job;
+  return { ...(serializeJob(job, { withOutput: false }) as Omit<Job, 'failure' | 'history' | 'replaced_by'>), failure: null, history: [], replaced_by: '' };
 }
 
 class Follow {
@@ -142,12 +145,22 @@ export class ApiService {
   private readonly progressPending = new Map<string, { value: number; timer: ReturnType<typeof setTimeout> | null; last: number }>();
   private readonly offBus: Array<() => void> = [];
   private esphomeStatus: ReturnType<EsphomeProbe> | null = null;
+  /** The esphome argv the engine runs (a saved change that needs a restart does not move it). */
+  private inUseEsphome: string[] | null = null;
   private nextConnId = 1;
   private readonly bus: EventBus;
 
+  /** Failure summaries, moves and replacements shown beside each job. */
+  private readonly notes: JobAnnotations;
+
   constructor(private readonly opts: ApiServiceOptions) {
     this.bus = opts.jobs.bus;
+    this.notes = new JobAnnotations(
+      (jobId) => opts.jobs.readLog(jobId),
+      () => this.broadcast('jobsChanged', { reason: 'failure_summary' }),
+    );
     this.subscribe();
+    this.inUseEsphome = this.effectiveEsphome();
   }
 
   connect(sink: EventSink, opts: ConnectionOptions = {}): ApiConnection {
@@ -204,6 +217,7 @@ export class ApiService {
     const on = this.bus.on.bind(this.bus);
     this.offBus.push(
       on('job_output', ({ job_id, line }) => {
+        this.notes.output(job_id, line);
         const set = this.followers.get(job_id);
         if (set) for (const f of set) f.batcher.push(line);
       }),
@@ -250,10 +264,12 @@ export class ApiService {
         for (const f of [...set]) f.conn.unfollow(job.job_id);
       }
       this.dropProgress(job.job_id);
+      this.notes.ended(job);
     } else {
+      if (kind === 'queued' && job.started_at === null) this.notes.requeued(job.job_id);
       this.flushProgress(job.job_id);
     }
-    this.broadcast('jobLifecycle', { kind, job: jobView(job) });
+    this.broadcast('jobLifecycle', { kind, job: this.notes.view(job) });
   }
 
   private queueProgress(jobId: string, progress: number): void {
@@ -348,7 +364,7 @@ export class ApiService {
   private esphome(): ReturnType<EsphomeProbe> {
     if (!this.esphomeStatus) {
       const probe = this.opts.probe ?? probeEsphome;
-      this.esphomeStatus = probe(this.effectiveEsphome());
+      this.esphomeStatus = probe(this.inUseEsphome ?? this.effectiveEsphome());
     }
     return this.esphomeStatus;
   }
@@ -387,16 +403,16 @@ export class ApiService {
       esphome: await this.esphome(),
     }),
 
-    getJobs: (p) => this.opts.jobs.getJobs(p).map(jobView),
+    getJobs: (p) => this.opts.jobs.getJobs(p).map((j) => this.notes.view(j)),
     getJob: (p) => {
       const job = this.opts.jobs.getJob(p.jobId);
-      return job ? jobView(job) : null;
+      return job ? this.notes.view(job) : null;
     },
-    compile: (p) => jobView(this.opts.jobs.compile(p)),
-    upload: (p) => jobView(this.opts.jobs.upload(p)),
-    install: (p) => jobView(this.opts.jobs.install({ ...p, port: p.port ?? 'OTA' })),
-    clean: (p) => jobView(this.opts.jobs.clean(p)),
-    resetBuildEnv: () => jobView(this.opts.jobs.resetBuildEnv()),
+    compile: (p) => this.notes.view(this.opts.jobs.compile(p)),
+    upload: (p) => this.notes.view(this.opts.jobs.upload(p)),
+    install: (p) => this.notes.view(this.opts.jobs.install({ ...p, port: p.port ?? 'OTA' })),
+    clean: (p) => this.notes.view(this.opts.jobs.clean(p)),
+    resetBuildEnv: () => this.notes.view(this.opts.jobs.resetBuildEnv()),
     cancel: async (p) => {
       await this.opts.jobs.cancel(p.jobId);
       return { ok: true as const };
@@ -411,23 +427,40 @@ export class ApiService {
         case 'compile': {
           const upload = this.dependentOf(job.job_id);
           if (upload) {
-            return jobView(
+            return this.notes.view(
               this.opts.jobs.install({ configuration, port: upload.port || 'OTA', bootloader: upload.flash_bootloader, forceLocal: p.forceLocal }),
             );
           }
-          return jobView(this.opts.jobs.compile({ configuration, forceLocal: p.forceLocal }));
+          return this.notes.view(this.opts.jobs.compile({ configuration, forceLocal: p.forceLocal }));
         }
         case 'install':
-          return jobView(this.opts.jobs.install({ configuration, port: job.port || 'OTA', bootloader: job.flash_bootloader, forceLocal: p.forceLocal }));
+          return this.notes.view(this.opts.jobs.install({ configuration, port: job.port || 'OTA', bootloader: job.flash_bootloader, forceLocal: p.forceLocal }));
         case 'upload':
-          return jobView(this.opts.jobs.upload({ configuration, port: job.port, bootloader: job.flash_bootloader }));
+          return this.notes.view(this.opts.jobs.upload({ configuration, port: job.port, bootloader: job.flash_bootloader }));
         case 'clean':
-          return jobView(this.opts.jobs.clean({ configuration }));
+          return this.notes.view(this.opts.jobs.clean({ configuration }));
         default:
           throw new ApiError('invalid_args', `A ${job.job_type} job cannot be retried`);
       }
     },
-    buildLocally: async (p) => jobView(await buildLocallyInstead(this.opts.jobs, p.jobId)),
+    buildLocally: async (p) => {
+      const old = this.mustJob(p.jobId);
+      const held = this.opts.jobs.getJobs().filter((j) => j.depends_on === p.jobId).map((j) => j.job_id);
+      const from = old.source_label || old.remote_peer_label || 'the build server';
+      // Marked before the cancel, so its "cancelled" event already says "replaced" (no phantom
+      // Cancelled row in any window); the real id follows once the new job exists.
+      this.notes.replacing([p.jobId, ...held]);
+      let next: FirmwareJob;
+      try {
+        next = await buildLocallyInstead(this.opts.jobs, p.jobId);
+      } catch (err) {
+        this.notes.notReplaced([p.jobId, ...held]);
+        throw err;
+      }
+      this.notes.replaced([p.jobId, ...held], next, `Moved from ${from} to this computer (Build locally instead)`);
+      this.broadcast('jobsChanged', { reason: 'replaced' });
+      return this.notes.view(next);
+    },
     clearJobs: (p) => ({ removed: this.opts.jobs.clear(p.status) }),
 
     followLog: async (p, conn): Promise<FollowLogResult> => {
@@ -438,7 +471,7 @@ export class ApiService {
         const all = await this.opts.jobs.readLog(p.jobId);
         // A finished log never changes, so indexes stay valid for getLogRange later.
         const firstIndex = p.tail !== undefined && all.length > p.tail ? all.length - p.tail : 0;
-        return { job: jobView(job), lines: firstIndex > 0 ? all.slice(firstIndex) : all, truncated: isTrimmed(all), firstIndex };
+        return { job: this.notes.view(job), lines: firstIndex > 0 ? all.slice(firstIndex) : all, truncated: isTrimmed(all), firstIndex };
       }
       // Subscribe first, then snapshot in the same tick: JS cannot interleave a job_output
       // between the two, so history + live has no gap and no duplicate.
@@ -456,7 +489,7 @@ export class ApiService {
       if (!set) this.followers.set(p.jobId, (set = new Set()));
       set.add(follow);
       // Live sequence numbers continue from the history, so a running job's is never cut.
-      return { job: jobView(job), lines, truncated: isTrimmed(lines), firstIndex: 0 };
+      return { job: this.notes.view(job), lines, truncated: isTrimmed(lines), firstIndex: 0 };
     },
     unfollowLog: (p, conn) => {
       conn.unfollow(p.jobId);
@@ -495,6 +528,11 @@ export class ApiService {
       if (p.esphomeCommand !== undefined) patch.esphome_command = p.esphomeCommand;
       if (p.notifications !== undefined) patch.notifications = p.notifications;
       if (p.launchAtLogin !== undefined) patch.launch_at_login = p.launchAtLogin;
+      // Checked before anything is saved: a refusal changes nothing.
+      if (p.esphomeCommand !== undefined && p.esphomeCommand.join('\0') !== before.esphome_command.join('\0')) {
+        await checkEsphomeCommand(p.esphomeCommand, this.opts.probe ?? probeEsphome);
+      }
+      if (p.configDir !== undefined && p.configDir !== before.config_dir) await checkConfigDir(p.configDir);
       if (p.configDir !== undefined) {
         patch.config_dir = p.configDir;
         if (p.configDir !== this.opts.jobs.configDir) restartRequired = true;
@@ -512,9 +550,14 @@ export class ApiService {
       }
       await this.opts.settings.update(patch);
       if (p.esphomeCommand !== undefined && p.esphomeCommand.join('\0') !== before.esphome_command.join('\0')) {
-        this.esphomeStatus = null;
         const applied = this.opts.applyEsphomeCommand?.(this.effectiveEsphome()) ?? false;
-        if (!applied) restartRequired = true;
+        if (applied) {
+          this.inUseEsphome = this.effectiveEsphome();
+          this.esphomeStatus = null;
+        } else {
+          // Still running the old one until a restart: the environment keeps saying so.
+          restartRequired = true;
+        }
       }
       const settings = this.settingsView();
       this.broadcast('settingsChanged', settings);

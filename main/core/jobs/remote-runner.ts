@@ -423,8 +423,9 @@ export async function bundleWithCli(
   }
 }
 
-export function serverLostNotice(reason: string): string {
-  return `\n*** build server lost (${reason}); re-routing to another worker ***\n`;
+/** The log line (and the row's history, via failure-summary's MOVE_RE) when a server dies mid-build. */
+export function serverLostNotice(reason: string, label = 'the build server'): string {
+  return `\n*** Lost ${label} mid-build (${reason}) — building it again on the next free build server or this computer ***\n`;
 }
 
 /**
@@ -447,11 +448,11 @@ export function createRemoteRunner<S extends RemoteSession>(deps: RemoteRunnerDe
         const reason = formatCloseReason(out);
         const verdict = pool!.serverLost(id);
         if (verdict.reroute) {
-          ctx.ingest(serverLostNotice(reason));
+          ctx.ingest(serverLostNotice(reason, ctx.job.source_label || undefined));
           return { status: 'reroute' };
         }
         ctx.ingest(sessionClosedLine(out, ctx.job.output[ctx.job.output.length - 1]));
-        return { status: 'failed', error: `${PREFIX}server lost mid-build ${verdict.count}x (${reason})` };
+        return { status: 'failed', error: `${PREFIX}lost ${ctx.job.source_label || 'the build server'} mid-build ${verdict.count}x (${reason})` };
       }
       case 'provision_failed':
         ctx.ingest(`\n*** build server could not provision this ESPHome version (${out.error}); rebuilding locally ***\n`);

@@ -54,12 +54,31 @@ export interface OffloaderPairingOptions {
 export const FINGERPRINT_CHANGED_MESSAGE =
   "The receiver's fingerprint changed since you confirmed it. Someone may be impersonating it, or it was reset; check it again before pairing.";
 
-function unreachable(host: string, port: number, err: Error): ApiError {
-  return new ApiError('unavailable', `Could not reach ${host}:${port} (${err.message}). Check the address and that the receiver's peer-link port is open.`);
+/**
+ * Plain words for why a build server could not be reached (issue 16): what the user can check,
+ * never the ws:// URL or the errno; the raw reason stays in `data.detail` for logs and support.
+ */
+export function unreachableMessage(host: string, port: number, raw: string): string {
+  const at = `${host}:${port}`;
+  if (/ECONNREFUSED/.test(raw)) return `Nothing is listening at ${at} — is the build server running?`;
+  const http = /answered HTTP (\d+) instead of a WebSocket upgrade/.exec(raw);
+  if (http) return `${at} is a web page (such as a Kiln window), not a build-server port. The build-server port is usually 6055.`;
+  if (/ENOTFOUND|EAI_AGAIN|EAI_NONAME/.test(raw)) return `No computer called "${host}" was found on the network — check the name, or use its IP address.`;
+  if (/EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|timed? ?out|did not answer|in time/i.test(raw)) return `${at} did not answer — check the address and that the build server is on this network.`;
+  if (/ECONNRESET|closed the connection|handshake failed|text frame/i.test(raw)) return `${at} answered, but not as a build server — check the port (usually 6055).`;
+  return `Could not connect to ${at} — check the address and that the build server is running.`;
 }
 
+function unreachable(host: string, port: number, err: Error): ApiError {
+  return new ApiError('unavailable', unreachableMessage(host, port, err.message), { detail: err.message });
+}
+
+export const PAIRING_KEY_REJECTED_MESSAGE = 'Pairing key rejected — check the key shown by the build server.';
+export const NO_PAIRING_WINDOW_MESSAGE =
+  "The build server isn't accepting pair requests right now. On the build server, open Build servers → This computer as a build server and click Open pairing window.";
+
 function validateTarget(host: string, port: number): void {
-  if (typeof host !== 'string' || host.trim() === '' || host.length > 255) throw new ApiError('invalid_args', 'Enter the receiver hostname or IP address');
+  if (typeof host !== 'string' || host.trim() === '' || host.length > 255) throw new ApiError('invalid_args', 'Enter the build server\'s host name or IP address');
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ApiError('invalid_args', 'Port must be a number between 1 and 65535');
 }
 
@@ -144,12 +163,12 @@ export class OffloaderPairingFlow {
         return { status: 'pending', pairing };
       }
       case 'no_pairing_window':
-        throw new ApiError(
-          'no_pairing_window',
-          "The receiver isn't accepting pair requests right now. Ask the receiver's admin to open their Settings → Pairing requests page.",
-        );
+        // A build server in pairing-key mode answers a wrong key the same way (so a refused source
+        // and a wrong key look alike on the wire); we sent a key, so the key is what to check.
+        if (args.pairingKey) throw new ApiError('no_pairing_window', PAIRING_KEY_REJECTED_MESSAGE, { reason: 'pairing_key' });
+        throw new ApiError('no_pairing_window', NO_PAIRING_WINDOW_MESSAGE);
       default:
-        throw new ApiError('invalid_args', `The receiver rejected the request: ${response.reason ?? response.intent_response}`);
+        throw new ApiError('invalid_args', `The build server refused the pair request (${response.reason ?? response.intent_response})`);
     }
   }
 

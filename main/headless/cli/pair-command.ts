@@ -23,7 +23,7 @@ server on, or an ESPHome Device Builder build server).
   1. Connects and shows the server's fingerprint: compare it with the one the server shows.
   2. Asks you to confirm (--yes skips the question: only after checking out of band).
   3. Sends the pair request. Servers started with a pairing key approve at once (--pairing-key);
-     otherwise the server's admin accepts it under Settings → Pairing requests, and this command
+     otherwise the server's admin accepts it under Build servers → Pairing requests, and this command
      waits until they do (Ctrl-C stops waiting and forgets the request).
 
   --pairing-key KEY    the one-time key the build server printed (XXXX-XXXX-XXXX-XXXX)
@@ -211,7 +211,7 @@ export async function pair(a: PairArgs, io: PairIo, opts: { friendlyName?: strin
       return EXIT_PAIRED;
     }
 
-    io.out(`Pair request sent to ${label}. On the build server, open Settings → Pairing requests and accept it.`);
+    io.out(`Pair request sent to ${label}. On the build server, open Build servers → This computer as a build server → Pairing requests and accept it.`);
     io.out(`  this machine     ${introduceAs}`);
     io.out(`  dashboard id     ${state.pairings.dashboardId}`);
     io.out(`  fingerprint      ${emojiString(state.identity.pin)}`);

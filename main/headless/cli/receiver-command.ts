@@ -297,7 +297,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
   print.out(`  data dir         ${opts.dataDir}`);
   if (pairingKey) {
     print.out(`  pairing key      ${pairingKey}   (one-time, valid 15 minutes, for the ${state.receiverPeers.list().length === 0 ? 'first' : 'next'} sender)`);
-    print.out('  On the sender: Settings → Send builds → Add build server, enter this host, port and key,');
+    print.out('  On the sender: Build servers → Pair with a build server, enter this host, port and key,');
     print.out('  and check that the fingerprint shown there matches the one above.');
   } else {
     print.out(`  approved senders ${state.receiverPeers.list().map((p) => printableName(p.label) || p.dashboard_id).join(', ')}`);

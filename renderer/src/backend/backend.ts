@@ -57,7 +57,7 @@ export function rpcUrl(): URL {
 export function createBackendClient(opts: { token?: string; open?: () => Promise<ClientChannel> } = {}): BackendClient {
   const bridge = typeof window !== 'undefined' ? window.bridge : undefined;
   const mode: 'electron' | 'web' = bridge ? 'electron' : 'web';
-  const token = opts.token ?? (mode === 'web' ? takeToken() : undefined);
+  let token = opts.token ?? (mode === 'web' ? takeToken() : undefined);
   const open = opts.open ?? (() => (bridge ? openMessagePort(bridge) : openWebSocket(rpcUrl())));
 
   let client: RpcClient | null = null;
@@ -136,6 +136,24 @@ export function createBackendClient(opts: { token?: string; open?: () => Promise
 
   void connect();
 
+  // A new `#token=…` pasted into this tab's address bar (e.g. after `kiln serve` restarted) is a
+  // hash change, not a page load: take it and connect again with it at once.
+  const onHash = () => {
+    if (closed || !/(?:^#|&)token=/.test(window.location.hash)) return;
+    const next = takeToken();
+    if (!next || next === token) return;
+    token = next;
+    if (retryTimer) clearTimeout(retryTimer);
+    retryTimer = null;
+    const old = client;
+    client = null;
+    for (const off of detach) off();
+    old?.close();
+    attempt = 0;
+    void connect();
+  };
+  if (mode === 'web' && !opts.token && typeof window !== 'undefined') window.addEventListener('hashchange', onHash);
+
   return {
     api,
     mode,
@@ -161,6 +179,7 @@ export function createBackendClient(opts: { token?: string; open?: () => Promise
     },
     close: () => {
       closed = true;
+      if (typeof window !== 'undefined') window.removeEventListener('hashchange', onHash);
       if (retryTimer) clearTimeout(retryTimer);
       client?.close();
       client = null;

@@ -183,7 +183,7 @@ function PairingRow({ p, onUnpair }: { p: BuildServerPairing; onUnpair(): void }
         <span className={`pill ${p.status === 'pending' ? 'pending' : p.connection}`} data-testid="pairing-state">
           {state}
         </span>
-        {p.queue ? (
+        {p.queue && p.connection === 'connected' ? (
           <span className="pill neutral" data-testid="pairing-queue">
             {p.queue.running ? 'busy' : 'idle'}
             {p.queue.queueDepth > 0 ? ` · ${p.queue.queueDepth} queued` : ''}
@@ -258,8 +258,13 @@ function BuildServerRole() {
         pair only with machines you would give ssh access to.
       </p>
       {role.listenError ? <p className="error-text">{role.listenError}</p> : null}
-      <h3>This computer's fingerprint</h3>
-      <Fingerprint pin={role.identity.pin} testId="role-fingerprint" />
+      <details className="own-fingerprint" data-testid="role-fingerprint-box">
+        <summary>This computer's own fingerprint (for senders pairing with it)</summary>
+        <p className="muted small">
+          Senders that pair with this computer compare this. It is not the fingerprint of a build server you pair with — that one appears in the pairing dialog.
+        </p>
+        <Fingerprint pin={role.identity.pin} testId="role-fingerprint" />
+      </details>
       <div className="window-box" data-testid="pairing-window" data-open={win?.open ? 'true' : 'false'}>
         <h3>
           Pairing window <span className={`pill ${win?.open ? 'connected' : 'neutral'}`}>{win?.open ? `Open ${mmss}` : 'Closed'}</span>

@@ -10,14 +10,22 @@ import { useApp, useDeviceNames } from '../store/app';
 import { dependentOf, isActiveJob, useJobs } from '../store/jobs';
 import { useServers } from '../store/servers';
 import { errorMessage, getBackend } from '../sync';
-import { deviceLabel, duration, sourceLine, typeLabel } from './format';
+import { deviceLabel, duration, historyLines, sourceLine, typeLabel } from './format';
 import { Icon, jobIcon } from './icons';
-import { StatusBadge } from './TaskList';
+import { adviceFor } from './failure-advice';
+import { ProgressBar, StatusBadge } from './TaskList';
+import { buildPhase } from '../log/log-scan';
+import { useLogVersion } from '../log/log-store';
 import { useNow } from './useNow';
 
 export function LogPanel({ jobId }: { jobId: string }) {
   const job = useJobs((s) => s.byId[jobId]);
   const dependent = useJobs((s) => dependentOf(s.byId, jobId));
+  // The upload stage of an install shows its install's name and stages.
+  const chainHead = useJobs((s) => {
+    const j = s.byId[jobId];
+    return j?.job_type === 'upload' && j.depends_on ? s.byId[j.depends_on] : undefined;
+  });
   const connected = useApp((s) => s.connection.state === 'open');
   const liveLabel = useServers((s) => s.pairings?.find((p) => p.pin === job?.source_pin_sha256)?.label);
   const [followError, setFollowError] = useState('');
@@ -64,6 +72,7 @@ export function LogPanel({ jobId }: { jobId: string }) {
   }
 
   const active = isActiveJob(job);
+  const history = historyLines(chainHead ?? job, liveLabel);
   const remoteInstall = active && (job.source === 'remote' || job.source === 'remote_pending') && (job.job_type === 'install' || !!dependent);
   const source = sourceLine(job, liveLabel);
 
@@ -75,9 +84,9 @@ export function LogPanel({ jobId }: { jobId: string }) {
       if (code !== 'not_found' && code !== 'invalid_args') useApp.getState().toast({ kind: 'error', title: 'Stop failed', body: errorMessage(err) });
     }
   };
-  const retry = async () => {
+  const retry = async (forceLocal?: boolean) => {
     try {
-      const next = await getBackend().api.retry({ jobId });
+      const next = await getBackend().api.retry(forceLocal ? { jobId, forceLocal } : { jobId });
       useJobs.getState().upsert(next);
       useApp.getState().set({ selectedJobId: next.job_id });
     } catch (err) {
@@ -135,7 +144,7 @@ export function LogPanel({ jobId }: { jobId: string }) {
         <div className="log-title">
           <Icon name={jobIcon(job)} className="type-icon" />
           <h2>
-            {typeLabel(job, !!dependent)} {deviceLabel(job, names)}
+            {chainHead ? 'Install' : typeLabel(job, !!dependent)} {deviceLabel(chainHead ?? job, names)}
           </h2>
           <StatusBadge job={job} />
           {job.status === 'running' ? <span className="stream-dot" title="Streaming" aria-label="Streaming" /> : null}
@@ -156,13 +165,20 @@ export function LogPanel({ jobId }: { jobId: string }) {
             ) : null}
           </div>
         ) : null}
+        {chainHead || dependent ? <Stages compile={chainHead ?? job} upload={chainHead ? job : dependent!} selected={jobId} /> : null}
+        {history.length > 0 ? (
+          <div className="log-history muted small" data-testid="log-history">
+            {history.join(' · ')}
+          </div>
+        ) : null}
+        {job.status === 'running' ? <RunningPhase jobId={jobId} progress={job.progress} /> : null}
         <div className="log-toolbar">
           {job.status === 'running' || job.status === 'queued' ? (
             <button type="button" className="btn danger" onClick={() => void stop()} data-testid="stop">
               <Icon name="stop" /> Stop
             </button>
           ) : null}
-          {job.status === 'failed' && ['compile', 'install', 'clean', 'upload'].includes(job.job_type) ? (
+          {(job.status === 'failed' || job.status === 'cancelled') && ['compile', 'install', 'clean', 'upload'].includes(job.job_type) ? (
             <button type="button" className="btn" onClick={() => void retry()} data-testid="retry">
               Retry
             </button>
@@ -188,13 +204,69 @@ export function LogPanel({ jobId }: { jobId: string }) {
         loadEarlier={async () => {
           await loadEarlierLines(getBackend(), jobId);
         }}
+        loadAll={() => loadAllEarlierLines(getBackend(), jobId)}
       />
-      <EndBanner job={job} onClean={() => void clean()} />
+      <EndBanner
+        job={job}
+        serverLabel={liveLabel || job.source_label}
+        onClean={() => void clean()}
+        onBuildHere={() => void retry(true)}
+        onSettings={() => useApp.getState().set({ view: 'settings' })}
+      />
     </section>
   );
 }
 
-function EndBanner({ job, onClean }: { job: Job; onClean(): void }) {
+/** Compile → Upload of an install; each stage opens its own log. */
+function Stages({ compile, upload, selected }: { compile: Job; upload: Job; selected: string }) {
+  const stage = (j: Job, label: string, n: number) => {
+    const state = j.status === 'running' ? (j.progress !== null ? `${j.progress}%` : 'running') : j.status === 'queued' ? (n === 2 && compile.status === 'completed' ? 'waiting' : 'next') : j.status;
+    return (
+      <button
+        type="button"
+        className={`stage status-${j.status}${j.job_id === selected ? ' selected' : ''}`}
+        aria-current={j.job_id === selected ? 'step' : undefined}
+        onClick={() => useApp.getState().set({ selectedJobId: j.job_id })}
+        data-testid={`stage-${label.toLowerCase()}`}
+        data-status={j.status}
+      >
+        {n}. {label} <span className="stage-state">{state === 'completed' ? '✓' : state}</span>
+      </button>
+    );
+  };
+  return (
+    <nav className="stages" aria-label="Install stages" data-testid="install-stages">
+      {stage(compile, 'Compile', 1)}
+      <span aria-hidden="true">→</span>
+      {stage(upload, 'Upload', 2)}
+    </nav>
+  );
+}
+
+/** What a running job is doing when no percentage is known ("Compiling 312 files…"). */
+function RunningPhase({ jobId, progress }: { jobId: string; progress: number | null }) {
+  useLogVersion((s) => s.versions[jobId] ?? 0);
+  const phase = buildPhase(logBuffer(jobId));
+  return (
+    <div className="phase" data-testid="build-phase">
+      <span className="muted small" role="status">
+        {phase.text || 'Working…'}
+        {progress !== null ? ` ${progress}%` : ''}
+      </span>
+      <ProgressBar progress={progress} label="Build progress" big />
+    </div>
+  );
+}
+
+interface EndBannerProps {
+  job: Job;
+  serverLabel: string;
+  onClean(): void;
+  onBuildHere(): void;
+  onSettings(): void;
+}
+
+function EndBanner({ job, serverLabel, onClean, onBuildHere, onSettings }: EndBannerProps) {
   if (job.status === 'completed') {
     return (
       <div className="banner success" data-testid="end-banner">
@@ -210,26 +282,36 @@ function EndBanner({ job, onClean }: { job: Job; onClean(): void }) {
     );
   }
   if (job.status === 'failed') {
-    const buildFailure = job.job_type === 'compile' || job.job_type === 'install';
+    const advice = adviceFor(job, serverLabel);
+    const line = job.failure?.line || job.error || 'failed';
     return (
-      <div className="banner error" data-testid="end-banner">
-        <div>
-          <Icon name="alert" className="inline" /> Failed{job.error ? `: ${job.error}` : ''}
-          {job.exit_code !== null ? ` (exit code ${job.exit_code})` : ''}
+      <div className="banner error" data-testid="end-banner" data-kind={job.failure?.kind ?? 'other'}>
+        <div className="banner-title">
+          <Icon name="alert" className="inline" /> <strong>{advice.title}</strong>
+          {advice.where ? <span className="boxed" data-testid="failure-where">{advice.where}</span> : null}
         </div>
-        {buildFailure && job.source === 'remote' ? (
-          <div className="hint">
-            The build ran on <span className="boxed">{job.source_label || 'a build server'}</span>. Try cleaning the build files for this device first; if that
-            doesn't help, ask the operator of that build server.
-          </div>
-        ) : buildFailure ? (
-          <div className="hint">
-            Try cleaning the build files for this device first; if that doesn't help, try resetting the build environment.{' '}
-            <button type="button" className="link" onClick={onClean}>
+        <div className="failure-line" data-testid="failure-line">
+          {line}
+        </div>
+        <div className="hint" data-testid="failure-advice">
+          {advice.text}{' '}
+          {advice.offerLocal ? (
+            <button type="button" className="link" onClick={onBuildHere} data-testid="build-here">
+              Build on this computer
+            </button>
+          ) : null}
+          {advice.offerClean ? (
+            <button type="button" className="link" onClick={onClean} data-testid="clean-build-files">
               Clean build files
             </button>
-          </div>
-        ) : null}
+          ) : null}
+          {advice.offerSettings ? (
+            <button type="button" className="link" onClick={onSettings}>
+              Open Settings
+            </button>
+          ) : null}
+        </div>
+        {job.failure?.line && job.error ? <div className="muted small">{job.error.replace(/^remote build: /, '')}</div> : null}
       </div>
     );
   }

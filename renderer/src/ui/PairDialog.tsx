@@ -17,6 +17,16 @@ type Step =
   | { kind: 'sent'; pin: string; host: string; port: number }
   | { kind: 'done'; label: string };
 
+/** "host", "host:port", "[v6]:port" → host and port (the port field when none is typed); null when invalid. */
+export function splitHostPort(hostField: string, portField: string): { host: string; port: number } | null {
+  const v = hostField.trim();
+  const m = /^([^\s:[\]]+|\[[^\]]+\]):(\d{1,5})$/.exec(v);
+  const host = m ? m[1].replace(/^\[(.*)\]$/, '$1') : v;
+  const port = Number(m ? m[2] : portField);
+  if (!host || /\s/.test(host) || !Number.isInteger(port) || port < 1 || port > 65535) return null;
+  return { host, port };
+}
+
 export function PairDialog() {
   // A discovered row's target, taken once when the dialog opens.
   const [target] = useState(() => useServers.getState().pairTarget);
@@ -54,13 +64,9 @@ export function PairDialog() {
     }
   }, [pairings, step]);
 
-  const onHost = (v: string) => {
-    const m = /^\s*([^\s:]+|\[[^\]]+\]):(\d{1,5})\s*$/.exec(v);
-    if (m) {
-      setHost(m[1]);
-      setPort(m[2]);
-    } else setHost(v.trim());
-  };
+  // "host:port" typed or pasted into the host field is kept as typed and split on Continue, so
+  // typing a port after the colon never jumps fields or loses digits.
+  const onHost = (v: string) => setHost(v);
 
   const runPreview = async (h: string, p: number) => {
     setError('');
@@ -71,7 +77,7 @@ export function PairDialog() {
       setLabel(res.friendlyName || h);
       setStep({ kind: 'confirm', preview: res });
     } catch (err) {
-      setError(`Check the address and that the build server's peer-link port is open. (${errorMessage(err)})`);
+      setError(errorMessage(err));
     } finally {
       setBusy(false);
       setPreviewing(false);
@@ -81,9 +87,11 @@ export function PairDialog() {
   const preview = async (e: React.FormEvent) => {
     e.preventDefault();
     setError('');
-    const p = Number(port);
-    if (!host || !Number.isInteger(p) || p < 1 || p > 65535) return setError('Enter a host name or IP and a port between 1 and 65535.');
-    await runPreview(host, p);
+    const target = splitHostPort(host, port);
+    if (!target) return setError('Enter a host name or IP and a port between 1 and 65535.');
+    setHost(target.host);
+    setPort(String(target.port));
+    await runPreview(target.host, target.port);
   };
 
   const send = async (preview: BuildServerPreview) => {
@@ -104,12 +112,8 @@ export function PairDialog() {
         setStep({ kind: 'sent', pin: preview.pin, host: preview.host, port: preview.port });
       }
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'no_pairing_window') {
-        setError("The build server isn't accepting pair requests right now. Ask its operator to open the pairing window (Build servers → This computer as a build server).");
-      } else {
-        setError(errorMessage(err));
-      }
+      // The backend words it (closed window vs rejected pairing key, plain reachability).
+      setError(errorMessage(err));
     } finally {
       setBusy(false);
     }
@@ -121,7 +125,7 @@ export function PairDialog() {
         <form className="form" onSubmit={(e) => void preview(e)}>
           <label className="field">
             <span>Hostname or IP</span>
-            <input className="input" value={host} onChange={(e) => onHost(e.target.value)} placeholder="buildserver.lan or 10.0.0.5" autoFocus data-testid="pair-host" />
+            <input className="input" value={host} onChange={(e) => onHost(e.target.value)} placeholder="buildserver.lan, 10.0.0.5 or 10.0.0.5:6055" autoFocus data-testid="pair-host" />
           </label>
           <label className="field">
             <span>Port</span>
@@ -144,6 +148,7 @@ export function PairDialog() {
             Connected to <strong>{step.preview.host}:{step.preview.port}</strong>
             {step.preview.esphomeVersion ? ` (ESPHome ${step.preview.esphomeVersion})` : ''}. Check that the build server shows this fingerprint:
           </p>
+          <h3 className="fp-title">The build server's fingerprint</h3>
           <Fingerprint pin={step.preview.pin} testId="server-fingerprint" />
           <p className="warning">A paired build server compiles your YAML and sees your secrets. Only pair with a machine you trust.</p>
           <label className="field">
@@ -179,7 +184,12 @@ export function PairDialog() {
             Request sent. On the build server, open <strong>Build servers → This computer as a build server</strong> and click <strong>Accept</strong> after
             checking that it shows this computer's fingerprint:
           </p>
-          {identity ? <Fingerprint pin={identity.pin} testId="own-fingerprint" /> : null}
+          {identity ? (
+            <div className="own-fingerprint">
+              <h3 className="fp-title">This computer's fingerprint (the build server checks this one)</h3>
+              <Fingerprint pin={identity.pin} testId="own-fingerprint" />
+            </div>
+          ) : null}
           {identity ? <p className="muted small">Dashboard ID: {identity.dashboardId}</p> : null}
           <p className="muted">Waiting for approval…</p>
           <div className="actions">

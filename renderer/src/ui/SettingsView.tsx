@@ -1,6 +1,11 @@
-// Settings: esphome command, config dir, remote-build routing, notifications, launch at login.
-import { useEffect, useState } from 'react';
-import { VERSION_POLICY_VALUES, type Settings, type VersionPolicy } from '../../../preload/contract';
+// Settings: esphome command, config folder, toolchains, remote-build routing, notifications, launch
+// at login. Each section is
+// its own component (more sections plug in beside them). A change is checked by the backend
+// before it is saved (the esphome command must run `version`, the folder must exist or be
+// creatable); a setting that needs a restart says "after restart" and changes nothing else on
+// screen until then; the "Saved" notice sits next to the button that saved.
+import { useEffect, useState, type ReactNode } from 'react';
+import { VERSION_POLICY_VALUES, type Settings, type SettingsUpdateResult, type VersionPolicy } from '../../../preload/contract';
 import { useApp } from '../store/app';
 import { errorMessage, getBackend } from '../sync';
 import { LaunchAtLoginSetting } from './LaunchAtLoginSetting';
@@ -13,111 +18,178 @@ const POLICY_TEXT: Record<VersionPolicy, string> = {
   exact_required: 'Exact version required (never build here instead)',
 };
 
-export function SettingsView() {
+type Note = { kind: 'ok' | 'error'; text: string } | null;
+
+/** Saves a patch; returns the notice to show beside the control that saved. */
+async function save(patch: Partial<Settings>): Promise<Note> {
+  try {
+    const r: SettingsUpdateResult = await getBackend().api.updateSettings(patch);
+    useApp.getState().set({ settings: r.settings });
+    return { kind: 'ok', text: r.restartRequired ? 'Saved — takes effect after Kiln restarts.' : 'Saved.' };
+  } catch (err) {
+    return { kind: 'error', text: errorMessage(err) };
+  }
+}
+
+function Notice({ note, testId }: { note: Note; testId: string }) {
+  if (!note) return null;
+  return (
+    <span className={note.kind === 'ok' ? 'saved-note' : 'error-text small'} role={note.kind === 'ok' ? 'status' : 'alert'} data-testid={testId}>
+      {note.text}
+    </span>
+  );
+}
+
+export function SettingsView({ extraSections }: { extraSections?: ReactNode } = {}) {
   const settings = useApp((s) => s.settings);
-  const env = useApp((s) => s.env);
-  const [command, setCommand] = useState('');
-  const [configDir, setConfigDir] = useState('');
-  const [note, setNote] = useState('');
-
-  useEffect(() => {
-    if (!settings) return;
-    setCommand(settings.esphomeCommand.join(' '));
-    setConfigDir(settings.configDir);
-  }, [settings]);
-
   if (!settings) return <p className="muted pad">Loading…</p>;
-
-  const save = async (patch: Partial<Settings>) => {
-    try {
-      const r = await getBackend().api.updateSettings(patch);
-      useApp.getState().set({ settings: r.settings });
-      setNote(r.restartRequired ? 'Saved. Restart Kiln for this change to take effect.' : 'Saved.');
-      if (patch.esphomeCommand) useApp.getState().set({ env: await getBackend().api.getEnvironment({}) });
-    } catch (err) {
-      setNote('');
-      useApp.getState().toast({ kind: 'error', title: 'Could not save settings', body: errorMessage(err) });
-    }
-  };
-
   return (
     <div className="settings" data-testid="settings-screen">
-      <section className="card">
-        <h2>ESPHome</h2>
-        <form
-          className="form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void save({ esphomeCommand: command.trim() ? command.trim().split(/\s+/) : [] });
-          }}
-        >
-          <label className="field">
-            <span>esphome command</span>
-            <input className="input" value={command} onChange={(e) => setCommand(e.target.value)} placeholder="esphome" data-testid="esphome-command" />
-          </label>
-          <p className="muted small">
-            In use: <code>{env?.esphome.command.join(' ') ?? '…'}</code>
-            {env?.esphome.found ? ` — ESPHome ${env.esphome.version}${env.esphome.simulator ? ' (Kiln simulator)' : ''}` : env ? ` — not found: ${env.esphome.error}` : ''}
-          </p>
-          <div className="actions">
-            <button type="submit" className="btn">
-              Save command
-            </button>
-          </div>
-        </form>
-        <form
-          className="form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void save({ configDir: configDir.trim() });
-          }}
-        >
-          <label className="field">
-            <span>Configuration folder</span>
-            <input className="input" value={configDir} onChange={(e) => setConfigDir(e.target.value)} data-testid="config-dir" />
-          </label>
-          <div className="actions">
-            <button type="submit" className="btn">
-              Save folder
-            </button>
-          </div>
-        </form>
-      </section>
+      <EsphomeSettings settings={settings} />
       <ToolchainsSettings />
-      <section className="card">
-        <h2>Build servers</h2>
-        <label className="switch">
-          <input type="checkbox" checked={settings.remoteBuildsEnabled} onChange={(e) => void save({ remoteBuildsEnabled: e.target.checked })} />
-          Auto-route installs to a paired build server
-        </label>
-        <label className="switch">
-          <input type="checkbox" checked={settings.includeLocalInPool} onChange={(e) => void save({ includeLocalInPool: e.target.checked })} />
-          Include this computer in the build pool (compile here when every server is busy)
-        </label>
-        <label className="field">
-          <span>ESPHome version match</span>
-          <select value={settings.versionPolicy} onChange={(e) => void save({ versionPolicy: e.target.value as VersionPolicy })}>
-            {VERSION_POLICY_VALUES.map((v) => (
-              <option key={v} value={v}>
-                {POLICY_TEXT[v]}
-              </option>
-            ))}
-          </select>
-        </label>
-      </section>
-      <section className="card">
-        <h2>Notifications</h2>
-        <label className="switch">
-          <input type="checkbox" checked={settings.notifications} onChange={(e) => void save({ notifications: e.target.checked })} data-testid="notifications-toggle" />
-          Tell me when a job finishes or a build server disconnects
-        </label>
-      </section>
-      <LaunchAtLoginSetting settings={settings} save={save} />
-      {note ? (
-        <p className="muted pad" role="status">
-          {note}
-        </p>
-      ) : null}
+      <RoutingSettings settings={settings} />
+      <NotificationSettings settings={settings} />
+      <LaunchAtLoginSetting
+        settings={settings}
+        save={async (patch) => {
+          await save(patch);
+        }}
+      />
+      {extraSections}
     </div>
+  );
+}
+
+export function EsphomeSettings({ settings }: { settings: Settings }) {
+  const env = useApp((s) => s.env);
+  const [command, setCommand] = useState(settings.esphomeCommand.join(' '));
+  const [configDir, setConfigDir] = useState(settings.configDir);
+  const [commandNote, setCommandNote] = useState<Note>(null);
+  const [dirNote, setDirNote] = useState<Note>(null);
+  const [busy, setBusy] = useState<'' | 'command' | 'dir'>('');
+  useEffect(() => setCommand(settings.esphomeCommand.join(' ')), [settings.esphomeCommand]);
+  useEffect(() => setConfigDir(settings.configDir), [settings.configDir]);
+
+  const inUse = env?.esphome.command.join(' ') ?? '';
+  const saved = settings.esphomeCommand.join(' ');
+  const commandPending = saved !== '' && env !== null && saved !== inUse;
+  const dirPending = env !== null && settings.configDir !== '' && settings.configDir !== env.configDir;
+
+  return (
+    <section className="card" aria-labelledby="set-esphome-h">
+      <h2 id="set-esphome-h">ESPHome</h2>
+      <form
+        className="form"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setBusy('command');
+          setCommandNote(null);
+          const note = await save({ esphomeCommand: command.trim() ? command.trim().split(/\s+/) : [] });
+          setCommandNote(note);
+          // Applied live (no restart needed): the environment now names the new command.
+          if (note?.kind === 'ok') useApp.getState().set({ env: await getBackend().api.getEnvironment({}).catch(() => useApp.getState().env) });
+          setBusy('');
+        }}
+      >
+        <label className="field">
+          <span>esphome command</span>
+          <input className="input" value={command} onChange={(e) => setCommand(e.target.value)} placeholder="esphome" data-testid="esphome-command" />
+        </label>
+        <p className="muted small" data-testid="esphome-in-use">
+          In use: <code>{inUse || '…'}</code>
+          {env?.esphome.found ? ` — ESPHome ${env.esphome.version}${env.esphome.simulator ? ' (Kiln simulator)' : ''}` : env ? ` — not found: ${env.esphome.error}` : ''}
+          {commandPending ? (
+            <>
+              {' '}
+              · After restart: <code>{saved}</code>
+            </>
+          ) : null}
+        </p>
+        <div className="actions">
+          <Notice note={commandNote} testId="esphome-command-note" />
+          <button type="submit" className="btn" disabled={busy === 'command'} data-testid="save-esphome-command">
+            {busy === 'command' ? 'Checking…' : 'Save command'}
+          </button>
+        </div>
+      </form>
+      <form
+        className="form"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setBusy('dir');
+          setDirNote(null);
+          setDirNote(await save({ configDir: configDir.trim() }));
+          setBusy('');
+        }}
+      >
+        <label className="field">
+          <span>Configuration folder</span>
+          <input className="input" value={configDir} onChange={(e) => setConfigDir(e.target.value)} data-testid="config-dir" />
+        </label>
+        <p className="muted small" data-testid="config-dir-in-use">
+          In use: <code>{env?.configDir ?? '…'}</code>
+          {dirPending ? (
+            <>
+              {' '}
+              · After restart: <code>{settings.configDir}</code>
+            </>
+          ) : null}
+        </p>
+        <div className="actions">
+          <Notice note={dirNote} testId="config-dir-note" />
+          <button type="submit" className="btn" disabled={busy === 'dir'} data-testid="save-config-dir">
+            {busy === 'dir' ? 'Checking…' : 'Save folder'}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
+
+export function RoutingSettings({ settings }: { settings: Settings }) {
+  const [note, setNote] = useState<Note>(null);
+  const set = async (patch: Partial<Settings>) => setNote(await save(patch));
+  return (
+    <section className="card" aria-labelledby="set-routing-h">
+      <h2 id="set-routing-h">Build servers</h2>
+      <label className="switch">
+        <input type="checkbox" checked={settings.remoteBuildsEnabled} onChange={(e) => void set({ remoteBuildsEnabled: e.target.checked })} />
+        Auto-route installs to a paired build server
+      </label>
+      <label className="switch">
+        <input type="checkbox" checked={settings.includeLocalInPool} onChange={(e) => void set({ includeLocalInPool: e.target.checked })} />
+        Include this computer in the build pool (compile here when every server is busy)
+      </label>
+      <label className="field">
+        <span>ESPHome version match</span>
+        <select value={settings.versionPolicy} onChange={(e) => void set({ versionPolicy: e.target.value as VersionPolicy })}>
+          {VERSION_POLICY_VALUES.map((v) => (
+            <option key={v} value={v}>
+              {POLICY_TEXT[v]}
+            </option>
+          ))}
+        </select>
+      </label>
+      <Notice note={note} testId="routing-note" />
+    </section>
+  );
+}
+
+export function NotificationSettings({ settings }: { settings: Settings }) {
+  const [note, setNote] = useState<Note>(null);
+  return (
+    <section className="card" aria-labelledby="set-notify-h">
+      <h2 id="set-notify-h">Notifications</h2>
+      <label className="switch">
+        <input
+          type="checkbox"
+          checked={settings.notifications}
+          onChange={async (e) => setNote(await save({ notifications: e.target.checked }))}
+          data-testid="notifications-toggle"
+        />
+        Tell me when a job finishes or a build server disconnects
+      </label>
+      <Notice note={note} testId="notifications-note" />
+    </section>
   );
 }

@@ -4,11 +4,12 @@ import { useMemo, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { Job } from '../../../preload/contract';
 import { useApp, useDeviceNames } from '../store/app';
-import { groupJobs, isActiveJob, useJobs } from '../store/jobs';
+import { buildEntries, type TaskEntry } from '../store/entries';
+import { isActiveJob, useJobs } from '../store/jobs';
 import { useServers } from '../store/servers';
 import { errorMessage, getBackend } from '../sync';
 import { Dialog } from './Dialog';
-import { deviceLabel, sourceLine, STATUS_LABEL, timeLine, typeLabel } from './format';
+import { deviceLabel, historyLines, sourceLine, STATUS_LABEL, timeLine, typeLabel } from './format';
 import { Icon, jobIcon } from './icons';
 import { useNow } from './useNow';
 
@@ -21,15 +22,15 @@ export function TaskList() {
   const now = useNow(30_000);
   const names = useDeviceNames();
 
-  const { active, recent } = useMemo(() => groupJobs(byId), [byId]);
-  const installs = useMemo(() => new Set(Object.values(byId).filter((j) => j.depends_on).map((j) => j.depends_on)), [byId]);
-  const shownRecent = filter === 'failed' ? recent.filter((j) => j.status === 'failed') : recent;
-  const hasCompleted = recent.some((j) => j.status === 'completed');
+  const { active, recent } = useMemo(() => buildEntries(byId), [byId]);
+  const shownRecent = filter === 'failed' ? recent.filter((e) => e.status === 'failed') : recent;
+  const hasCompleted = recent.some((e) => e.status === 'completed');
   const hasTerminal = recent.length > 0;
 
   const queuePaused = useApp((s) => s.queuePaused);
   const [pausing, setPausing] = useState(false);
   const [confirmReset, setConfirmReset] = useState(false);
+  const [confirmClear, setConfirmClear] = useState(false);
 
   const togglePause = async () => {
     setPausing(true);
@@ -63,17 +64,16 @@ export function TaskList() {
     }
   };
 
-  const row = (job: Job) => (
+  const row = (e: TaskEntry) => (
     <TaskRow
-      key={job.job_id}
-      job={job}
-      isInstall={installs.has(job.job_id)}
-      selected={job.job_id === selectedJobId}
-      liveLabel={labels[job.source_pin_sha256]}
-      name={deviceLabel(job, names)}
-      simulator={simulator && job.source === 'local' && !job.remote_peer}
+      key={e.head.job_id}
+      entry={e}
+      selected={e.head.job_id === selectedJobId || e.upload?.job_id === selectedJobId}
+      liveLabel={labels[e.head.source_pin_sha256]}
+      name={deviceLabel(e.head, names)}
+      simulator={simulator && e.head.source === 'local' && !e.head.remote_peer}
       now={now}
-      onOpen={() => set({ selectedJobId: job.job_id })}
+      onOpen={() => set({ selectedJobId: e.current.job_id })}
     />
   );
 
@@ -113,7 +113,7 @@ export function TaskList() {
             </button>
           ) : null}
           {hasTerminal ? (
-            <button type="button" className="btn small" onClick={() => void clear()} data-testid="clear-all">
+            <button type="button" className="btn small" onClick={() => setConfirmClear(true)} data-testid="clear-all">
               Clear history
             </button>
           ) : null}
@@ -143,6 +143,27 @@ export function TaskList() {
           </div>
         </Dialog>
       ) : null}
+      {confirmClear ? (
+        <Dialog title="Clear the task history?" onClose={() => setConfirmClear(false)} testId="clear-confirm">
+          <p>Every finished task ({recent.length}) and its log is removed from the list. Running and queued tasks stay.</p>
+          <div className="actions">
+            <button type="button" className="btn" onClick={() => setConfirmClear(false)} data-testid="clear-confirm-cancel">
+              Keep history
+            </button>
+            <button
+              type="button"
+              className="btn danger"
+              onClick={() => {
+                setConfirmClear(false);
+                void clear();
+              }}
+              data-testid="clear-confirm-btn"
+            >
+              Clear history
+            </button>
+          </div>
+        </Dialog>
+      ) : null}
       {loaded && active.length === 0 && recent.length === 0 ? (
         <div className="empty" data-testid="tasks-empty">
           <Icon name="playlist" className="empty-icon" />
@@ -166,9 +187,8 @@ export function TaskList() {
 }
 
 interface RowProps {
-  job: Job;
+  entry: TaskEntry;
   name: string;
-  isInstall: boolean;
   selected: boolean;
   liveLabel?: string;
   simulator: boolean;
@@ -176,9 +196,18 @@ interface RowProps {
   onOpen(): void;
 }
 
-export function TaskRow({ job, name, isInstall, selected, liveLabel, simulator, now, onOpen }: RowProps) {
+/** "Compile ✓ → Upload 40%": where an install is. */
+function stageText(job: Job): string {
+  if (job.status === 'running') return job.progress !== null ? `${job.progress}%` : 'running';
+  return { queued: 'waiting', completed: '✓', failed: 'failed', cancelled: 'cancelled', running: '' }[job.status];
+}
+
+export function TaskRow({ entry, name, selected, liveLabel, simulator, now, onOpen }: RowProps) {
+  const { head, upload, current: job } = entry;
   const active = isActiveJob(job);
-  const source = sourceLine(job, liveLabel);
+  const source = sourceLine(head, liveLabel);
+  const history = historyLines(head, liveLabel);
+  const failure = job.status === 'failed' ? job.failure?.line || job.error : '';
   const cancel = async () => {
     try {
       await getBackend().api.cancel({ jobId: job.job_id });
@@ -191,29 +220,47 @@ export function TaskRow({ job, name, isInstall, selected, liveLabel, simulator, 
     }
   };
   return (
-    <li className={`row status-${job.status}${selected ? ' selected' : ''}`} data-testid="task-row" data-job-id={job.job_id} data-status={job.status}>
+    <li
+      className={`row status-${job.status}${selected ? ' selected' : ''}`}
+      data-testid="task-row"
+      data-job-id={head.job_id}
+      data-current-job-id={job.job_id}
+      data-status={job.status}
+      data-stage={upload ? (job === upload ? 'upload' : 'compile') : undefined}
+    >
       <button type="button" className="row-main" onClick={onOpen} aria-current={selected ? 'true' : undefined}>
-        <Icon name={jobIcon(job)} className={`type-icon${active ? '' : ' dim'}`} />
+        <Icon name={jobIcon(head)} className={`type-icon${active ? '' : ' dim'}`} />
         <span className="row-text">
           <span className="row-name">
             {name}
             {simulator ? <span className="badge sim" title="Run with Kiln's esphome simulator">simulator</span> : null}
           </span>
           <span className="row-meta">
-            {typeLabel(job, isInstall)} • <StatusBadge job={job} /> • <span className="time">{timeLine(job, now)}</span>
+            {typeLabel(head, !!upload)} • <StatusBadge job={job} stage={upload ? (job === upload ? 'Uploading' : 'Compiling') : undefined} /> •{' '}
+            <span className="time">{timeLine(job, now)}</span>
           </span>
+          {upload ? (
+            <span className="row-stages" data-testid="row-stages">
+              Compile {stageText(head)} → Upload {head.status === 'completed' ? stageText(upload) : upload.status === 'cancelled' ? '—' : 'next'}
+            </span>
+          ) : null}
           {source ? (
             <span className="row-source" data-testid="row-source">
-              {job.source === 'remote' ? <Icon name="server" className="inline" /> : null}
+              {head.source === 'remote' ? <Icon name="server" className="inline" /> : null}
               {source}
             </span>
           ) : null}
-          {job.status === 'failed' && job.error ? <span className="row-error">{job.error}</span> : null}
-          {job.status === 'running' && job.progress !== null ? (
-            <span className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={job.progress}>
-              <span className="progress-fill" style={{ width: `${job.progress}%` }} />
+          {history.map((h) => (
+            <span className="row-history" data-testid="row-history" key={h}>
+              {h}
+            </span>
+          ))}
+          {failure ? (
+            <span className="row-error" data-testid="row-error" title={failure}>
+              {failure}
             </span>
           ) : null}
+          {job.status === 'running' ? <ProgressBar progress={job.progress} label={`${name} progress`} /> : null}
         </span>
       </button>
       <span className="row-right">
@@ -233,12 +280,36 @@ export function TaskRow({ job, name, isInstall, selected, liveLabel, simulator, 
   );
 }
 
-export function StatusBadge({ job }: { job: Job }) {
+/** A percentage bar, or an indeterminate one while no percentage is known (PlatformIO builds). */
+export function ProgressBar({ progress, label, big }: { progress: number | null; label: string; big?: boolean }) {
+  if (progress === null) {
+    return (
+      <span className={`progress indeterminate${big ? ' big' : ''}`} role="progressbar" aria-label={label} data-testid="progress-indeterminate">
+        <span className="progress-fill" />
+      </span>
+    );
+  }
+  return (
+    <span className={`progress${big ? ' big' : ''}`} role="progressbar" aria-label={label} aria-valuemin={0} aria-valuemax={100} aria-valuenow={progress}>
+      <span className="progress-fill" style={{ width: `${progress}%` }} />
+    </span>
+  );
+}
+
+export function StatusBadge({ job, stage }: { job: Job; stage?: string }) {
   if (job.status === 'running') {
     return (
       <span className="badge running" data-testid="status-badge">
         <span className="spinner" aria-hidden="true" />
-        {job.progress !== null ? `${job.progress}%` : 'Running…'}
+        {stage ? `${stage} ` : ''}
+        {job.progress !== null ? `${job.progress}%` : stage ? '…' : 'Running…'}
+      </span>
+    );
+  }
+  if (job.status === 'queued' && stage === 'Uploading') {
+    return (
+      <span className="badge queued" data-testid="status-badge">
+        Waiting to upload
       </span>
     );
   }

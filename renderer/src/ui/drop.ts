@@ -3,6 +3,7 @@
 // page never navigates to a dropped file. In the desktop app the preload also tells us the
 // file's path, which is only shown ("Imported from …"); the backend validates the content.
 import { MAX_IMPORT_YAML_BYTES } from '../../../preload/contract';
+import { create } from 'zustand';
 import { useApp } from '../store/app';
 import { errorMessage, getBackend, refreshConfigurations } from '../sync';
 
@@ -25,13 +26,59 @@ export function droppedFromPath(file: File): string {
   return path;
 }
 
+/** The app's own "replace?" prompt (a Dialog, not window.confirm): one question at a time. */
+interface ReplaceAsk {
+  name: string;
+  answer(replace: boolean): void;
+}
+export const useReplacePrompt = create<{ ask: ReplaceAsk | null }>(() => ({ ask: null }));
+
+export function askReplace(name: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    useReplacePrompt.setState({
+      ask: {
+        name,
+        answer: (replace) => {
+          useReplacePrompt.setState({ ask: null });
+          resolve(replace);
+        },
+      },
+    });
+  });
+}
+
+/** Imports several files one after the other; the Install dialog opens when exactly one was imported. */
+export async function importFiles(files: File[]): Promise<void> {
+  const imported: Array<{ configuration: string; from: string }> = [];
+  for (const f of files) {
+    const r = await importOne(f);
+    if (r) imported.push(r);
+  }
+  if (imported.length === 0) return;
+  await refreshConfigurations().catch(() => undefined);
+  if (imported.length === 1) {
+    const [{ configuration, from }] = imported;
+    useApp.getState().set({ view: 'tasks', installDialog: { configuration, ...(from ? { importedFrom: from } : {}) } });
+  } else {
+    useApp.getState().set({ view: 'tasks' });
+  }
+}
+
 export async function importDroppedFile(file: File): Promise<void> {
+  return importFiles([file]);
+}
+
+/** One file: validated, imported (asking before replacing); null when it was not imported. */
+async function importOne(file: File): Promise<{ configuration: string; from: string } | null> {
   const app = useApp.getState();
   if (!/\.ya?ml$/i.test(file.name)) {
-    app.toast({ kind: 'error', title: 'Not a YAML file', body: `Only .yaml or .yml files can be dropped (got "${file.name}").` });
-    return;
+    app.toast({ kind: 'error', title: 'Not a YAML file', body: `Only .yaml or .yml files can be imported (got "${file.name}").` });
+    return null;
   }
-  const tooLarge = () => app.toast({ kind: 'error', title: 'File too large', body: `"${file.name}" is larger than ${MAX_DROP_BYTES / 1024} KiB.` });
+  const tooLarge = (): null => {
+    app.toast({ kind: 'error', title: 'File too large', body: `"${file.name}" is larger than ${MAX_DROP_BYTES / 1024} KiB.` });
+    return null;
+  };
   if (file.size > MAX_DROP_BYTES) return tooLarge();
   const content = await file.text();
   // Decoding can grow the text (each invalid byte becomes U+FFFD, three bytes of UTF-8).
@@ -44,24 +91,28 @@ export async function importDroppedFile(file: File): Promise<void> {
   } catch (err) {
     const e = err as { code?: string; data?: { reason?: string } };
     if (e.code === 'precondition_failed' && e.data?.reason === 'exists') {
-      if (!window.confirm(`A configuration named "${file.name}" already exists. Replace it with the dropped file?`)) {
-        useApp.getState().set({ view: 'tasks', installDialog: { configuration: file.name } });
-        return;
-      }
+      // Declining keeps the existing file and opens nothing.
+      if (!(await askReplace(file.name))) return null;
       try {
         result = await api.importYaml({ name: file.name, content, overwrite: true });
       } catch (err2) {
         app.toast({ kind: 'error', title: `Could not import ${file.name}`, body: errorMessage(err2) });
-        return;
+        return null;
       }
     } else {
       app.toast({ kind: 'error', title: `Could not import ${file.name}`, body: errorMessage(err) });
-      return;
+      return null;
     }
   }
-  app.toast({ kind: 'success', title: `Imported ${result.configuration}`, body: result.overwritten ? 'Replaced the existing file.' : '' });
+  // The device's one name (as in the rows: friendly name first), with the file it came from.
   await refreshConfigurations().catch(() => undefined);
-  useApp.getState().set({ view: 'tasks', installDialog: { configuration: result.configuration, ...(from ? { importedFrom: from } : {}) } });
+  const entry = useApp.getState().configurations?.find((c) => c.name === result.configuration);
+  app.toast({
+    kind: 'success',
+    title: `Imported ${entry?.friendlyName || entry?.deviceName || result.deviceName || result.configuration}`,
+    body: `${result.configuration}${result.overwritten ? ' — replaced the existing file' : ''}`,
+  });
+  return { configuration: result.configuration, from };
 }
 
 /** Installs document-level handlers; returns the cleanup. */
@@ -89,8 +140,7 @@ export function installDropHandlers(): () => void {
     useApp.getState().set({ dragging: false });
     const files = Array.from(e.dataTransfer?.files ?? []);
     if (files.length === 0) return;
-    if (files.length > 1) useApp.getState().toast({ kind: 'info', title: 'One file at a time', body: `Importing "${files[0].name}" only.` });
-    void importDroppedFile(files[0]);
+    void importFiles(files);
   };
   document.addEventListener('dragenter', onEnter);
   document.addEventListener('dragover', onOver);

@@ -14,6 +14,11 @@ export function deviceLabel(job: Job, names?: Record<string, string>): string {
   );
 }
 
+/** The device's one name: friendly name, else device name, else the file name without .yaml. */
+export function configLabel(configuration: string, names?: Record<string, string>): string {
+  return names?.[configuration] || configuration.split('/').pop()!.replace(/\.ya?ml$/i, '');
+}
+
 export function typeLabel(job: Job, isInstall: boolean): string {
   if (job.job_type === 'compile' && job.is_deferred_install) return 'Offline compile';
   if (job.job_type === 'compile' && isInstall) return 'Install';
@@ -28,20 +33,31 @@ export const STATUS_LABEL: Record<Job['status'], string> = {
   cancelled: 'Cancelled',
 };
 
-/** The row's source sub-line, or '' when there is nothing to say. */
+export const THIS_COMPUTER = 'this computer';
+
+/** Where a job builds or built, in one wording everywhere: "Built on this computer" / "Built on fast-box". */
 export function sourceLine(job: Job, liveLabel?: string): string {
   if (job.remote_peer) return `from ${job.remote_peer_label || job.remote_peer}`;
-  if (job.source === 'remote') {
-    const label = liveLabel || job.source_label || 'a build server';
-    if (job.status === 'completed') return `Built on ${label}`;
-    return job.status === 'queued' || job.status === 'running' ? `Building on ${label}` : `Ran on ${label}`;
-  }
+  const where = job.source === 'remote' ? liveLabel || job.source_label || 'a build server' : THIS_COMPUTER;
   if (job.source === 'remote_pending') return 'Waiting for a build server';
-  if (job.job_type === 'compile' || job.job_type === 'install') {
-    if (job.status === 'completed') return 'Built locally';
-    return job.status === 'queued' || job.status === 'running' ? 'Building locally' : 'Ran on this computer';
-  }
-  return '';
+  if (job.source !== 'remote' && job.job_type !== 'compile' && job.job_type !== 'install') return '';
+  if (job.status === 'completed') return `Built on ${where}`;
+  if (job.status === 'queued' || job.status === 'running') return `Building on ${where}`;
+  return `Ran on ${where}`;
+}
+
+/**
+ * The row's history in plain words: "Lost fast-box mid-build — rebuilt on this computer" (the
+ * runner's notice, finished with where the job went), "Moved from fast-box to this computer".
+ */
+export function historyLines(job: Job, liveLabel?: string): string[] {
+  const where = job.source === 'remote' ? liveLabel || job.source_label || 'a build server' : THIS_COMPUTER;
+  const verb = job.status === 'completed' ? 'rebuilt' : job.status === 'queued' || job.status === 'running' ? 'rebuilding' : 'tried again';
+  return job.history.map((h) => {
+    const lost = /^(Lost .+? mid-build)/.exec(h);
+    if (lost) return job.source === 'remote_pending' ? `${lost[1]} — waiting for a build server` : `${lost[1]} — ${verb} on ${where}`;
+    return h.replace(/ \(Build locally instead\)$/, '');
+  });
 }
 
 export function relativeTime(iso: string | null, now: number): string {

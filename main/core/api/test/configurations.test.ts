@@ -26,6 +26,7 @@ describe('parseDevice', () => {
   });
   it('refuses YAML syntax errors and files without esphome: name', () => {
     expect(() => parseDevice('esphome: [\n')).toThrow(/not valid YAML/);
+    expect(() => parseDevice('esphome:\n  name: a\n  board: "x\n')).toThrow(/^not valid YAML at line 4, column 1: /);
     expect(() => parseDevice('wifi:\n  ssid: x\n')).toThrow(/esphome: name/);
     expect(() => parseDevice('- a\n- b\n')).toThrow(/mapping/);
   });

@@ -127,6 +127,9 @@ describe('API service', () => {
     const end = terminal(bad.job_id)()!;
     expect(end.kind).toBe('failed');
     expect(end.job.error).toBeTruthy();
+    // The first decisive error line travels with the job (lifecycle event and getJob).
+    expect(end.job.failure).toMatchObject({ kind: 'compile', file: 'src/main.cpp', lineNo: 412 });
+    expect((await call<{ failure: { line: string } }>('getJob', { jobId: end.job.job_id })).failure.line).toContain("'foo' was not declared in this scope");
     expect(end.job.exit_code).toBe(1);
     const retried = await call<{ job_id: string; configuration: string }>('retry', { jobId: bad.job_id });
     expect(retried.job_id).not.toBe(bad.job_id);
@@ -203,9 +206,25 @@ describe('API service', () => {
     expect(r1.restartRequired).toBe(false);
     expect(r1.settings).toMatchObject({ notifications: false, versionPolicy: 'release' });
     expect(JSON.parse(readFileSync(join(app.dataDir, 'settings.json'), 'utf8'))).toMatchObject({ notifications: false, version_match_policy: 'release' });
-    const r2 = await call<{ restartRequired: boolean }>('updateSettings', { esphomeCommand: ['/usr/bin/esphome'] });
+    // A command that does not run `version` is refused and nothing is saved.
+    const bad = await callError('updateSettings', { esphomeCommand: ['/nonexistent/esphome'] });
+    expect(bad).toMatchObject({ code: 'invalid_args', data: { field: 'esphomeCommand' } });
+    expect(bad.message).toMatch(/^"\/nonexistent\/esphome" did not work as an esphome command \(.*was not found\)\. Nothing was saved\.$/);
+    expect(JSON.parse(readFileSync(join(app.dataDir, 'settings.json'), 'utf8')).esphome_command ?? []).toEqual([]);
+    // A working one is saved; the engine keeps the old one until a restart, and says so.
+    const r2 = await call<{ restartRequired: boolean }>('updateSettings', { esphomeCommand: [process.execPath, SIM] });
     expect(r2.restartRequired).toBe(true);
-    expect(rec.of('settingsChanged')).toHaveLength(2);
+    const env2 = await call<{ esphome: { command: string[] } }>('getEnvironment');
+    expect(env2.esphome.command).toEqual([SIM]);
+    // Config folder: a file is refused; a missing folder is created.
+    writeFileSync(join(configDir, 'a-file'), 'x');
+    expect(await callError('updateSettings', { configDir: join(configDir, 'a-file') })).toMatchObject({ code: 'invalid_args', message: expect.stringContaining('this is a file, not a folder') });
+    expect(await callError('updateSettings', { configDir: 'relative/dir' })).toMatchObject({ code: 'invalid_args', message: expect.stringContaining('full path') });
+    const fresh = join(configDir, 'new', 'folder');
+    const r3 = await call<{ restartRequired: boolean }>('updateSettings', { configDir: fresh });
+    expect(r3.restartRequired).toBe(true);
+    expect(existsSync(fresh)).toBe(true);
+    expect(rec.of('settingsChanged')).toHaveLength(3);
   });
 
   it('pauseQueue holds queued jobs (persisted, queuePaused to every window); resumeQueue runs them', async () => {

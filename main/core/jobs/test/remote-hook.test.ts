@@ -291,7 +291,7 @@ describe('scheduler hooks', () => {
       remoteRunner: async (ctx) => {
         calls++;
         ctx.ingest('[ 30%] Compiling\n');
-        ctx.ingest('\n*** build server lost (gone); re-routing to another worker ***\n');
+        ctx.ingest('\n*** Lost the build server mid-build (gone) — building it again on the next free build server or this computer ***\n');
         return { status: 'reroute' };
       },
     });
@@ -306,7 +306,7 @@ describe('scheduler hooks', () => {
     expect(engine.pendingRemoteJobs().map((j) => j.job_id)).toEqual([job.job_id]);
     await engine.failQueued(job.job_id, 'no compatible build server');
     expect(job.status).toBe('failed');
-    expect((await engine.readLog(job.job_id)).join('')).toContain('re-routing');
+    expect((await engine.readLog(job.job_id)).join('')).toContain('mid-build (gone)');
   });
 
   it('bus passed in is the one used', async () => {

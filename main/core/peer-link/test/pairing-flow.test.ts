@@ -90,7 +90,7 @@ describe('offloader pairing flow', () => {
     expect(store.list()).toEqual([]);
     const port = rx.port;
     await rx.listener.close();
-    await expectApiError(flow.preview('127.0.0.1', port), 'unavailable', /Check the address and that the receiver's peer-link port is open/);
+    await expectApiError(flow.preview('127.0.0.1', port), 'unavailable', /^Nothing is listening at 127\.0\.0\.1:\d+ — is the build server running\?$/);
     await expectApiError(flow.preview('', port), 'invalid_args');
     await expectApiError(flow.preview('127.0.0.1', 70000), 'invalid_args');
   });
@@ -118,6 +118,34 @@ describe('offloader pairing flow', () => {
     expect(res.status).toBe('approved');
     expect(store.get(info.pin)?.status).toBe('approved');
     expect(rx.store.get(store.dashboardId)?.pin_sha256).toBeDefined();
+  });
+
+  it('key mode: a wrong pairing key says the key was rejected (not that the window is closed)', async () => {
+    const { rx, store, flow } = await setup();
+    rx.pairing.armKeyMode();
+    const info = await flow.preview('127.0.0.1', rx.port);
+    await expectApiError(
+      flow.request({ host: '127.0.0.1', port: rx.port, previewedPin: info.pin, receiverLabel: 'Headless', label: 'laptop', pairingKey: 'WXYZ-WXYZ-WXYZ-WXYZ' }),
+      'no_pairing_window',
+      /^Pairing key rejected — check the key shown by the build server\.$/,
+    );
+    expect(store.list()).toEqual([]);
+  });
+
+  it('an HTTP server on the port (a Kiln window) is named as such, no ws:// URL or status code', async () => {
+    const { createServer } = await import('node:http');
+    const http = createServer((_req, res) => res.writeHead(404).end('not found'));
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => http.close(() => r())));
+    const { flow } = await setup();
+    const port = (http.address() as { port: number }).port;
+    const err = await flow.preview('127.0.0.1', port).then(
+      () => null,
+      (e: unknown) => e as ApiError,
+    );
+    expect(err?.code).toBe('unavailable');
+    expect(err?.message).toBe(`127.0.0.1:${port} is a web page (such as a Kiln window), not a build-server port. The build-server port is usually 6055.`);
+    expect(err?.message).not.toMatch(/ws:\/\/|HTTP 404|peer-link/);
   });
 
   it("refuses to pair with this app's own build server", async () => {

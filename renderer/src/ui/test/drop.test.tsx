@@ -7,7 +7,7 @@ import type { BackendClient } from '../../backend/backend';
 import type { KilnBridge } from '../../backend/transports';
 import { useApp } from '../../store/app';
 import { startSync } from '../../sync';
-import { droppedFromPath, importDroppedFile } from '../drop';
+import { droppedFromPath, importDroppedFile, useReplacePrompt } from '../drop';
 import { InstallDialog } from '../InstallDialog';
 import { scriptedApi } from './scripted-api';
 
@@ -88,18 +88,23 @@ describe('YAML drop with the desktop bridge', () => {
     expect(screen.getByTestId('install-imported-from')).toBeTruthy();
   });
 
-  it('a replaced file keeps the line; a clash the user declines opens the existing one without it', async () => {
+  it('a replaced file keeps the line; a clash the user declines opens nothing (the app asks, not confirm())', async () => {
     const b = scriptedBackend(['porch.yaml']);
     startSync(b.backend);
     window.bridge = fakeBridge(() => '/mnt/usb/porch.yaml');
+    window.confirm = () => {
+      throw new Error('window.confirm must not be used');
+    };
+    // The prompt is answered as soon as it is asked: replace first, keep the second time.
     const answers = [true, false];
-    window.confirm = () => answers.shift()!;
+    const off = useReplacePrompt.subscribe((s) => s.ask?.answer(answers.shift()!));
     await act(() => importDroppedFile(yamlFile()));
     expect(b.calls.filter((c) => c.method === 'importYaml').map((c) => c.params.overwrite)).toEqual([undefined, true]);
     expect(useApp.getState().installDialog).toEqual({ configuration: 'porch.yaml', importedFrom: '/mnt/usb/porch.yaml' });
     useApp.setState({ installDialog: null });
     await act(() => importDroppedFile(yamlFile()));
-    expect(useApp.getState().installDialog).toEqual({ configuration: 'porch.yaml' });
+    off();
+    expect(useApp.getState().installDialog).toBeNull();
   });
 
   it('no path to show: browser (no bridge), a file without one, a failing or odd bridge answer', async () => {

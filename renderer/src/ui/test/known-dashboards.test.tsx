@@ -173,7 +173,7 @@ describe('Known dashboards', () => {
     await flush();
     // No address advertised: the host name is used.
     expect(b.calls.find((c) => c.method === 'previewBuildServer')?.params).toEqual({ host: 'esphome-builder-AbCd1234.local', port: 6055 });
-    expect(screen.getByRole('alert').textContent).toContain("Check the address and that the build server's peer-link port is open");
+    expect(screen.getByRole('alert').textContent).toContain('connect ECONNREFUSED');
     expect(screen.getByTestId('pair-continue').textContent).toBe('Continue');
     expect(screen.queryByTestId('pair-confirm')).toBeNull();
   });

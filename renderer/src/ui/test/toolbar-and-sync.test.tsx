@@ -50,6 +50,9 @@ function job(over: Partial<Job> = {}): Job {
     target_esphome_version: '',
     failure_reason: '',
     cancelled_by: '',
+    failure: null,
+    history: [],
+    replaced_by: '',
     ...over,
   };
 }
