@@ -127,7 +127,7 @@ test.describe('startup and login @electron', () => {
 
   test('the window opens at once while the backend starts (2 s esphome probe) and connects once it is up', async () => {
     const slow = join(ROOT_TMP(), 'esphome-slow-probe');
-    writeFileSync(slow, '#!/bin/sh\nif [ "$1" = version ]; then sleep 2; echo "Version: 2026.1.0"; exit 0; fi\nexit 0\n');
+    writeFileSync(slow, '#!/bin/sh\ncase " $* " in *" version "*|*" --version "*) sleep 2; echo "Version: 2026.1.0"; exit 0;; esac\nexit 0\n');
     chmodSync(slow, 0o755);
     const t0 = Date.now();
     const d = await launchDesktop({ 'kitchen.yaml': KITCHEN }, { env: { KILN_ESPHOME: slow }, waitForBackend: false });

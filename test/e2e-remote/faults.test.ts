@@ -107,7 +107,7 @@ describe('faults on real processes (issue 11 reliability suite)', () => {
     app = await senderApp(s.configDir, s.senderLog);
     let lostAt = 0;
     app.bus.on('job_output', (e) => {
-      if (!lostAt && /build server lost/.test(e.line)) lostAt = Date.now();
+      if (!lostAt && /\*\*\* Lost .* mid-build/.test(e.line)) lostAt = Date.now();
     });
     const job = app.engine.compile({ configuration: 'pico-sensor.yaml' });
     await waitUntil(() => compileRunning(s.recvLog, 'pico-sensor.yaml'), { timeoutMs: 30_000, what: 'the compile on the build server' });
@@ -121,7 +121,7 @@ describe('faults on real processes (issue 11 reliability suite)', () => {
     expect(lostAt).toBeGreaterThan(0);
     // The bound: dead-after plus one heartbeat tick, plus scheduling slack on a loaded machine.
     expect(detectMs).toBeLessThanOrEqual(HEARTBEAT.heartbeatDeadAfterMs + HEARTBEAT.heartbeatIntervalMs + 1500);
-    expect(done.output.join('')).toMatch(/build server lost \(heartbeat_timeout/);
+    expect(done.output.join('')).toMatch(/Lost .* mid-build \(heartbeat_timeout/);
   }, 90_000);
 
   it('receiver SIGKILL mid-upload of a 40 MB bundle: the job leaves RUNNING and completes here', async () => {
@@ -148,7 +148,7 @@ describe('faults on real processes (issue 11 reliability suite)', () => {
     expect(readSimLog(s.recvLog).some((e) => e.argv?.includes('compile'))).toBe(false);
     expect(done.status, done.error ?? '').toBe('completed');
     expect(done.source).toBe('local');
-    expect(done.output.join('')).toMatch(/build server lost|dispatch failed|re-routing/);
+    expect(done.output.join('')).toMatch(/Lost .* mid-build|dispatch failed|re-routing/);
   }, 180_000);
 
   it('sender SIGKILL mid-remote-build and restart: the job is recovered and completes, no build left on the build server', async () => {

@@ -192,7 +192,7 @@ describe('remote builds with real processes', () => {
     expect(done.status, done.error ?? '').toBe('completed');
     expect(done.source).toBe('local');
     const log = done.output.join('');
-    expect(log).toMatch(/\n\*\*\* build server lost \((peer_hung_up|transport_error).*\); re-routing to another worker \*\*\*\n/);
+    expect(log).toMatch(/\n\*\*\* Lost server-b mid-build \((peer_hung_up|transport_error).*\) — building it again on the next free build server or this computer \*\*\*\n/);
     // The notice sits between the remote part of the log and the local rebuild.
     expect(log.indexOf('re-routing')).toBeLessThan(log.indexOf('Successfully compiled program'));
     // The rebuild really ran here.

@@ -357,6 +357,8 @@ export class ApiService {
 
   /** The esphome in use changed outside the settings (a toolchain installed or made the default). */
   esphomeChanged(reason: string): void {
+    // The launcher already runs the new command (toolchains/launcher.ts): it is the one in use now.
+    this.inUseEsphome = this.effectiveEsphome();
     this.esphomeStatus = null;
     this.broadcast('toolchainsChanged', { reason });
   }

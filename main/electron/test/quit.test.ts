@@ -25,7 +25,7 @@ beforeAll(async () => {
   cpSync(join(process.cwd(), 'assets', 'tray'), join(dir, 'app', 'out', 'main', 'tray'), { recursive: true });
   writeFileSync(join(configDir, 'kitchen.yaml'), 'esphome:\n  name: kitchen\nesp32:\n  board: esp32dev\n');
   const esphome = join(dir, 'esphome-slow');
-  writeFileSync(esphome, '#!/bin/sh\nif [ "$1" = version ]; then echo "Version: 2026.1.0"; exit 0; fi\necho compiling; sleep 60\n');
+  writeFileSync(esphome, '#!/bin/sh\ncase " $* " in *" version "*|*" --version "*) echo "Version: 2026.1.0"; exit 0;; esac\necho compiling; sleep 60\n');
   chmodSync(esphome, 0o755);
   resetFakeElectron();
   void startDesktopApp({

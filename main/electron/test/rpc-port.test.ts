@@ -185,7 +185,7 @@ describe('RPC port: listeners and back-pressure', () => {
   it('a page that stops reading gets a gap instead of more log batches (the WebSocket throttling, over the port)', async () => {
     // A running job that prints a lot; the page acknowledges once (receipts on) and then stalls.
     const script = join(dir, 'chatty');
-    writeFileSync(script, '#!/bin/sh\nif [ "$1" = version ]; then echo "Version: 2026.1.0"; exit 0; fi\ni=0\nwhile [ $i -lt 400 ]; do head -c 20000 /dev/zero | tr "\\\\0" "a"; echo; i=$((i+1)); done\nsleep 30\n');
+    writeFileSync(script, '#!/bin/sh\ncase " $* " in *" version "*|*" --version "*) echo "Version: 2026.1.0"; exit 0;; esac\ni=0\nwhile [ $i -lt 400 ]; do head -c 20000 /dev/zero | tr "\\\\0" "a"; echo; i=$((i+1)); done\nsleep 30\n');
     chmodSync(script, 0o755);
     writeFileSync(join(dir, 'kitchen.yaml'), 'esphome:\n  name: kitchen\n');
     await engine.stop();

@@ -22,7 +22,7 @@ beforeAll(() => {
   mkdirSync(configDir);
   cpSync(join(process.cwd(), 'assets', 'tray'), join(dir, 'app', 'out', 'main', 'tray'), { recursive: true });
   const esphome = join(dir, 'esphome-slow-probe');
-  writeFileSync(esphome, '#!/bin/sh\nif [ "$1" = version ]; then sleep 2; echo "Version: 2026.1.0"; fi\nexit 0\n');
+  writeFileSync(esphome, '#!/bin/sh\ncase " $* " in *" version "*|*" --version "*) sleep 2; echo "Version: 2026.1.0";; esac\nexit 0\n');
   chmodSync(esphome, 0o755);
   resetFakeElectron();
   started = startDesktopApp({

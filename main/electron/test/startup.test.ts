@@ -1,6 +1,6 @@
 // Issue 17 defect 1 (startup race) and defect 5 (GUI PATH), on the faithful double: the app
 // becomes ready by itself, the OS hands over a YAML file with `open-file` BEFORE ready, and the
-// backend takes > 2 s to start because `esphome version` sleeps 2 s. esphome is NOT on the
+// backend takes > 2 s to start because the esphome version probe (`esphome --dashboard --version`) sleeps 2 s. esphome is NOT on the
 // launch PATH: only the user's login shell (a real script used as $SHELL) knows its directory.
 // While the backend starts, a second launch, the tray's "Open Kiln", closing and re-opening the
 // window and the renderer's connect + hello all happen — none may throw or be lost.
@@ -36,7 +36,7 @@ beforeAll(() => {
   writeFileSync(join(configDir, 'kitchen.yaml'), 'esphome:\n  name: kitchen\nesp32:\n  board: esp32dev\n');
   writeFileSync(join(dir, 'porch.yaml'), 'esphome:\n  name: porch\n');
   // esphome, installed where only the login shell looks: a slow version probe (2 s), builds ok.
-  writeFileSync(join(bin, 'esphome'), '#!/bin/sh\nif [ "$1" = version ]; then sleep 2; echo "Version: 2026.1.0"; exit 0; fi\necho "building $*"\nexit 0\n');
+  writeFileSync(join(bin, 'esphome'), '#!/bin/sh\ncase " $* " in *" version "*|*" --version "*) sleep 2; echo "Version: 2026.1.0"; exit 0;; esac\necho "building $*"\nexit 0\n');
   chmodSync(join(bin, 'esphome'), 0o755);
   // The user's login shell: sources a "profile" that prepends the Homebrew-like directory.
   const shell = join(dir, 'login-shell');

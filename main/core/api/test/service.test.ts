@@ -209,7 +209,7 @@ describe('API service', () => {
     // A command that does not run `version` is refused and nothing is saved.
     const bad = await callError('updateSettings', { esphomeCommand: ['/nonexistent/esphome'] });
     expect(bad).toMatchObject({ code: 'invalid_args', data: { field: 'esphomeCommand' } });
-    expect(bad.message).toMatch(/^"\/nonexistent\/esphome" did not work as an esphome command \(.*was not found\)\. Nothing was saved\.$/);
+    expect(bad.message).toMatch(/^"\/nonexistent\/esphome" did not work as an esphome command \(.*not found\)\. Nothing was saved\.$/);
     expect(JSON.parse(readFileSync(join(app.dataDir, 'settings.json'), 'utf8')).esphome_command ?? []).toEqual([]);
     // A working one is saved; the engine keeps the old one until a restart, and says so.
     const r2 = await call<{ restartRequired: boolean }>('updateSettings', { esphomeCommand: [process.execPath, SIM] });

@@ -195,7 +195,6 @@ describe('dispatch pool', () => {
     const done = await r.off.waitDone(a.job_id);
     expect(done).toMatchObject({ status: 'completed', source: 'local', source_pin_sha256: '' });
     expect(done.output.join('')).toContain(' mid-build (');
-    expect(done.output.join('')).toContain('(locally)');
     expect(done.output.join('')).toContain('INFO Successfully compiled program.'); // the local simulator, not a server
   });
 
