@@ -29,6 +29,8 @@ export interface YamlFuzzStats {
   crashes: number;
   slow: number;
   maxMs: number;
+  /** Input index of the slowest import. */
+  maxAt: number;
   totalMs: number;
   firstFailure: string | null;
   reasons: Record<string, number>;
@@ -119,7 +121,7 @@ export async function fuzzYaml(o: YamlFuzzOptions): Promise<YamlFuzzStats> {
   // "Cannot block the loop for seconds": a 512 KiB file of plain keys parses in ~0.5–0.9 s on a
   // loaded 2-core machine, so the bound is 2 s.
   const maxMs = o.maxMs ?? 2000;
-  const s: YamlFuzzStats = { seed: o.seed, inputs: 0, accepted: 0, refused: 0, crashes: 0, slow: 0, maxMs: 0, totalMs: 0, firstFailure: null, reasons: {} };
+  const s: YamlFuzzStats = { seed: o.seed, inputs: 0, accepted: 0, refused: 0, crashes: 0, slow: 0, maxMs: 0, maxAt: -1, totalMs: 0, firstFailure: null, reasons: {} };
   const listing = () => readdirSync(o.configDir).sort().join('\n');
   let before = listing();
   for (let i = 0; i < o.count; i++) {
@@ -147,7 +149,10 @@ export async function fuzzYaml(o: YamlFuzzOptions): Promise<YamlFuzzStats> {
     }
     const ms = performance.now() - t;
     s.totalMs += ms;
-    s.maxMs = Math.max(s.maxMs, ms);
+    if (ms > s.maxMs) {
+      s.maxMs = ms;
+      s.maxAt = i;
+    }
     if (ms > maxMs) {
       s.slow++;
       s.firstFailure ??= `input ${i} (seed ${o.seed}): took ${ms.toFixed(0)} ms`;

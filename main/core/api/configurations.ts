@@ -38,7 +38,13 @@ export function parseDevice(text: string): DeviceInfo {
     throw new ApiError('invalid_args', `not accepted as YAML: ${(err as Error).message}`);
   }
   // logLevel 'error': a hostile file must not flood the server's stderr with yaml's warnings.
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false, logLevel: 'error' });
+  let doc: ReturnType<typeof parseDocument>;
+  try {
+    doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false, logLevel: 'error' });
+  } catch (err) {
+    // The parser recursing past the stack (a shape the bounds did not foresee) is a refusal too.
+    throw new ApiError('invalid_args', `not accepted as YAML: ${(err as Error).message}`);
+  }
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     // prettyErrors is off (no source excerpt in the message), so the position comes from the offset.

@@ -20,6 +20,12 @@ export const MAX_ALIAS_COUNT = 100;
 export const MAX_YAML_NODES = 10_000;
 /** Alias tokens (`*name`) in the text; real files use a handful. */
 export const MAX_ALIAS_TOKENS = 1_000;
+/**
+ * Block indicators (`- `, `: `, `? `) on one line: each opens a nested compact collection and
+ * the parser recurses once per level (`: : : …` ×2,500 overflowed its stack). Real lines hold one
+ * or two; a lambda's C++ (`a ? b : c`, `std::`) stays far below.
+ */
+export const MAX_INDICATORS_PER_LINE = 64;
 
 /**
  * Throws a plain-worded Error when `text` is over a bound; linear time. Every bracket counts,
@@ -33,8 +39,13 @@ export function checkYamlBounds(text: string): void {
   let depth = 0;
   let nodes = 0;
   let aliases = 0;
+  let indicators = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
+    if (c === 0x0a) indicators = 0;
+    else if ((c === 0x2d || c === 0x3a || c === 0x3f) && (i + 1 === text.length || text.charCodeAt(i + 1) === 0x20 || text.charCodeAt(i + 1) === 0x0a || text.charCodeAt(i + 1) === 0x09)) {
+      if (++indicators > MAX_INDICATORS_PER_LINE) throw new Error(`it nests more than ${MAX_INDICATORS_PER_LINE} collections on one line`);
+    }
     if (c === 0x5b || c === 0x7b) {
       if (++depth > MAX_FLOW_DEPTH) throw new Error(`it nests lists or mappings more than ${MAX_FLOW_DEPTH} levels deep`);
     } else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;

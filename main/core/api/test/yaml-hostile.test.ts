@@ -30,7 +30,10 @@ const HOSTILE: Array<[string, () => string, RegExp]> = [
   ['2,000 aliases on separate lines', () => HEAD + 'a: &a x\n' + Array.from({ length: 2000 }, (_, i) => `k${i}: *a`).join('\n') + '\n', /more than 1000 aliases/],
   ['512 KiB of unclosed flow sequences', () => fill(HEAD + 'x: ', '['), /levels deep/],
   ['deep balanced flow nesting', () => HEAD + 'x: ' + '['.repeat(200_000) + ']'.repeat(200_000), /levels deep/],
-  ['deep flow mappings', () => fill(HEAD + 'x: ', '{a: '), /levels deep/],
+  ['deep flow mappings', () => fill(HEAD + 'x: ', '{a: '), /levels deep|collections on one line/],
+  // Found by the long YAML fuzz run (seed 20261205, input 828): a RangeError before the fix.
+  ['2,500 compact implicit maps on one line (": : : …")', () => HEAD + 'esp32:\n  board: x\n' + ': '.repeat(2500) + '\n', /more than 64 collections on one line/],
+  ['3,000 nested "- " on one line', () => HEAD + 'x:\n' + '- '.repeat(3000) + 'v\n', /more than 64 collections on one line/],
   ['one byte over the limit', () => HEAD + '#' + 'x'.repeat(MAX_YAML_BYTES), /larger than 512 KiB/],
   ['a 500 KiB flow list of 250,000 items', () => fill(HEAD + 'x: [', '1,', ']'), /more than 10000 lines and list items/],
   ['15,000 keys', () => HEAD + Array.from({ length: 15_000 }, (_, i) => `k${i}: v`).join('\n'), /more than 10000 lines/],
