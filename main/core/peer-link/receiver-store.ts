@@ -92,6 +92,9 @@ export class ReceiverPeerStore {
   private timer: NodeJS.Timeout | undefined;
   private writeChain: Promise<void> = Promise.resolve();
   private dirty = false;
+  /** Ids in the file as we last wrote (or read) it: a row missing from the file since was removed by another process. */
+  private idsOnDisk = new Set<string>();
+  private readonly externalRemovalListeners = new Set<(ids: string[]) => void>();
   /** True when no dashboard_id was on disk and a fresh one was generated at load. */
   readonly dashboardIdGenerated: boolean;
 
@@ -102,6 +105,7 @@ export class ReceiverPeerStore {
     this.writeFile = opts.writeFile ?? ((file, data) => writeFileAtomic(file, data));
     const loaded = readJsonOrQuarantine(file, (raw) => this.validate(raw), this.report);
     for (const p of loaded?.peers ?? []) this.peers.set(p.dashboard_id, p);
+    this.idsOnDisk = new Set(this.peers.keys());
     const s = loaded?.settings ?? {};
     this.settingsValue = {
       // Off until the user turns it on: a listener on first launch is a surprise (and a firewall prompt).
@@ -156,6 +160,9 @@ export class ReceiverPeerStore {
    */
   async putDurable(peer: StoredPeer): Promise<void> {
     const row = { ...peer, static_x25519_pub: Buffer.from(peer.static_x25519_pub) };
+    const gone = this.externallyRemoved().filter((id) => this.idsOnDisk.has(id) && id !== row.dashboard_id);
+    for (const id of gone) this.peers.delete(id);
+    if (gone.length > 0) for (const fn of [...this.externalRemovalListeners]) fn(gone);
     const rows = new Map(this.peers);
     rows.set(row.dashboard_id, row);
     const body = JSON.stringify(this.toJson(rows), null, 2);
@@ -166,6 +173,7 @@ export class ReceiverPeerStore {
     this.writeChain = write;
     await write;
     this.peers.set(row.dashboard_id, row);
+    this.idsOnDisk = new Set(rows.keys());
   }
 
   /**
@@ -184,6 +192,12 @@ export class ReceiverPeerStore {
     return [...this.peers.keys()].filter((id) => !onDisk.has(id));
   }
 
+  /** Called with the ids a write found removed by another process (and did not write back). */
+  onExternalRemoval(fn: (ids: string[]) => void): () => void {
+    this.externalRemovalListeners.add(fn);
+    return () => this.externalRemovalListeners.delete(fn);
+  }
+
   remove(dashboardId: string): boolean {
     const had = this.peers.delete(dashboardId);
     if (had) this.markDirty();
@@ -198,11 +212,20 @@ export class ReceiverPeerStore {
     }
     if (this.dirty) {
       this.dirty = false;
+      // A row another process removed (`kiln receiver senders remove`) is not written back.
+      const gone = this.externallyRemoved().filter((id) => this.idsOnDisk.has(id));
+      for (const id of gone) this.peers.delete(id);
       const body = JSON.stringify(this.toJson(), null, 2);
+      const ids = new Set(this.peers.keys());
       this.writeChain = this.writeChain.then(
         () => this.writeFile(this.file, body),
         () => this.writeFile(this.file, body),
       );
+      this.writeChain.then(
+        () => (this.idsOnDisk = ids),
+        () => undefined,
+      );
+      if (gone.length > 0) for (const fn of [...this.externalRemovalListeners]) fn(gone);
     }
     await this.writeChain;
   }

@@ -262,6 +262,13 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     }
   };
   watchFile(peersFile, { interval: 1000, persistent: false }, onPeersFile);
+  // A debounced write of ours that found the removal first: the row is already gone here.
+  const offExternal = state.receiverPeers.onExternalRemoval((ids) => {
+    for (const id of ids) {
+      print.out(`[receiver] sender ${id} was removed; ending its session`);
+      void listener.sessions.get(id)?.close('peer_removed', 'the build server removed this pairing');
+    }
+  });
 
   let advertiser: BuildServerAdvertiser | null = null;
   let bonjour: { destroy(): void } | null = null;
@@ -322,6 +329,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
         for (const job of engine.getJobs({ status: 'queued' })) if (job.remote_peer) await engine.cancel(job.job_id).catch(() => undefined);
         await engine.stop();
         unwatchFile(peersFile, onPeersFile);
+        offExternal();
         await advertiser?.stop().catch(() => undefined);
         bonjour?.destroy();
         await listener.close();

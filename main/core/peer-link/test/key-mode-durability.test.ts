@@ -85,3 +85,30 @@ describe('key-mode pairing on a failing disk', () => {
     pairing.closeWindow();
   });
 });
+
+describe('a sender removed by another process (kiln receiver senders remove)', () => {
+  it('is not written back by the running server’s next write, and the server is told', async () => {
+    const tmp = tempDir('kiln-ext-');
+    cleanups.push(tmp.cleanup);
+    const running = ReceiverPeerStore.inDataDir(tmp.dir, { debounceMs: 10_000, report: () => undefined });
+    const row = (id: string) => {
+      const k = newIdentity();
+      return { dashboard_id: id, pin_sha256: k.pin, static_x25519_pub: Buffer.from(k.publicKey), label: id, paired_at: 1, peer_ip: '10.0.0.1', connect_back_port: 0, friendly_name: '', ha_addon: false };
+    };
+    await running.putDurable(row('keep-me'));
+    await running.putDurable(row('remove-me'));
+    const told: string[][] = [];
+    running.onExternalRemoval((ids) => told.push(ids));
+    // The CLI, another store on the same file.
+    const cli = ReceiverPeerStore.inDataDir(tmp.dir, { report: () => undefined });
+    expect(cli.remove('remove-me')).toBe(true);
+    await cli.flush();
+    // The running server refreshes a row (a reconnect) and writes.
+    running.put({ ...running.get('keep-me')!, peer_ip: '10.0.0.2' });
+    await running.flush();
+    const onDisk = JSON.parse(readFileSync(running.file, 'utf8')).peers.map((p: { dashboard_id: string }) => p.dashboard_id);
+    expect(onDisk).toEqual(['keep-me']);
+    expect(running.get('remove-me')).toBeUndefined();
+    expect(told).toEqual([['remove-me']]);
+  });
+});
