@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createJob } from '../main/core/jobs/model';
 import type { BenchContext, BenchResult } from './lib/report';
 import { Cleanup, pairByKey, REPO_ROOT, startKilnReceiver, startSender, tempDir, whenDone } from './lib/stack';
 
@@ -53,7 +54,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     let elided = 0;
     let first = 0;
     let last = 0;
-    const job = app.engine.compile({ configuration: 'flood.yaml' });
+    // Bound to the build server explicitly: the dispatch pool could pick this computer.
+    const job = createJob({ configuration: 'flood.yaml', job_type: 'compile', source: 'remote', source_pin_sha256: pin });
     const off = app.bus.on('job_output', (e) => {
       if (e.job_id !== job.job_id) return;
       if (FLOOD_LINE.test(e.line)) {
@@ -66,6 +68,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       }
     });
     const t0 = performance.now();
+    app.engine.enqueue([job], { supersede: false });
     const done = await whenDone(app, job.job_id, ctx.quick ? 120_000 : 600_000);
     const wall = performance.now() - t0;
     off();
