@@ -16,6 +16,8 @@ const KEY_ENDLESS = 'FWDZ-TMEE-WQRT-6789';
 const FLOOD = 1_000_000;
 /** Far more than the queue, the socket buffers and the frames in flight together (~15 MB). */
 const RSS_HEADROOM_MB = 150;
+/** The simulator's flood lines (its normal compile lines for device `flood` also contain `/flood/`). */
+const FLOOD_LINE = /\/flood\/\d{7}\.cpp\.o$/;
 const lastFloodLine = `Compiling .pioenvs/flood/flood/${String(FLOOD - 1).padStart(7, '0')}.cpp.o`;
 
 let root: string;
@@ -41,7 +43,7 @@ function accounting(child: KilnChild): { received: number; elided: number } {
   let received = 0;
   let elided = 0;
   for (const l of child.out) {
-    if (l.includes('/flood/')) received++;
+    if (FLOOD_LINE.test(l)) received++;
     const m = /(\d+) line\(s\) elided by the build server/.exec(l);
     if (m) elided += Number(m[1]);
   }
@@ -112,7 +114,7 @@ describe('build server output back-pressure (real processes)', () => {
     let peak = baseline;
     const mark = flood.out.length;
     const sender = build('flood');
-    await waitUntil(() => sender.out.some((l) => l.includes('/flood/')), { timeoutMs: 60_000, what: () => `first flood line at the sender:\n${sender.text().slice(-2000)}` });
+    await waitUntil(() => sender.out.some((l) => FLOOD_LINE.test(l)), { timeoutMs: 60_000, what: () => `first flood line at the sender:\n${sender.text().slice(-2000)}` });
     sender.proc.kill('SIGSTOP');
     // The receiver finishes the whole build while nobody reads.
     await waitUntil(
@@ -138,7 +140,7 @@ describe('build server output back-pressure (real processes)', () => {
     const pid = endless.proc.pid!;
     const baseline = rssMb(pid);
     const sender = build('endless');
-    await waitUntil(() => sender.out.some((l) => l.includes('/flood/')), { timeoutMs: 60_000, what: () => `first flood line at the sender:\n${sender.text().slice(-2000)}` });
+    await waitUntil(() => sender.out.some((l) => FLOOD_LINE.test(l)), { timeoutMs: 60_000, what: () => `first flood line at the sender:\n${sender.text().slice(-2000)}` });
     sender.proc.kill('SIGSTOP');
     // Stopped long enough for the kernel buffers and the pump's queue to fill (it elides from then on).
     await new Promise((r) => setTimeout(r, 3000));
