@@ -154,12 +154,12 @@ describe('build server output back-pressure (real processes)', () => {
     );
     flood.proc.stdout.resume();
     expect((await sender.exit).code, sender.text().slice(-3000)).toBe(0);
+    expect(peak - baseline, `receiver RSS ${baseline.toFixed(0)} → peak ${peak.toFixed(0)} MB`).toBeLessThan(RSS_HEADROOM_MB);
     await waitUntil(() => flood.out.slice(mark).some((l) => / completed$/.test(l)), { what: () => flood.out.slice(-5).join('\n') });
     const notEchoed = flood.out.slice(mark).map((l) => /\.\.\. \[(\d+) output line\(s\) not echoed here: stdout was not keeping up\]$/.exec(l)).filter((m) => m !== null);
     expect(notEchoed.length).toBeGreaterThan(0);
     const echoed = flood.out.slice(mark).filter((l) => FLOOD_LINE.test(l)).length;
     expect(echoed).toBeLessThan(FLOOD);
-    expect(peak - baseline, `receiver RSS ${baseline.toFixed(0)} → peak ${peak.toFixed(0)} MB`).toBeLessThan(RSS_HEADROOM_MB);
   }, 180_000);
 
   it('cancel under a full queue: the cancel takes effect promptly and the cancelled state arrives', async () => {
