@@ -1,6 +1,6 @@
 // Process plumbing for the remote-build benchmarks: a sender composed by createApp (the same
 // composition root as `kiln serve` / Electron), `kiln receiver` children compiling with the
-// esphome simulator, and a scripted build server child for raw session measurements.
+// esphome simulator.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -110,40 +110,6 @@ export async function pairByKey(senderData: string, port: number, key: string): 
     await state.pairings.flush();
     await state.receiverPeers.close();
   }
-}
-
-export interface ScriptedChild extends Child {
-  port: number;
-  pin: string;
-}
-
-/**
- * bench/lib/server-child.ts in its own process: a scripted build server that pre-approves the
- * sender of `senderData` and behaves per `mode`. The pairing is added to `senderData`.
- */
-export async function startScriptedChild(cleanup: Cleanup, senderData: string, mode: 'transfer' | 'logs', env: Record<string, string> = {}): Promise<ScriptedChild> {
-  const bus = new EventBus();
-  const state = await openPeerLinkState(senderData, { bus, report: () => undefined });
-  const sender = { pin: state.identity.pin, publicKey: Buffer.from(state.identity.publicKey).toString('base64'), dashboardId: state.dashboardId };
-  // BENCH_CHILD_NODE_ARGS: extra node flags for the server (e.g. `--cpu-prof` to see its side).
-  const nodeArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawnChild(cleanup, [...nodeArgs, '--import', 'tsx', join(REPO_ROOT, 'bench/lib/server-child.ts'), mode, JSON.stringify(sender)], env);
-  const line = await waitUntil(() => child.out.find((l) => l.startsWith('BENCH_SERVER_READY ')), { timeoutMs: 30_000, what: () => `bench server ready:\n${child.out.join('\n')}` });
-  const ready = JSON.parse(line.slice('BENCH_SERVER_READY '.length)) as { port: number; pin: string; publicKey: string };
-  await state.pairings.put({
-    receiver_hostname: '127.0.0.1',
-    receiver_port: ready.port,
-    pin_sha256: ready.pin,
-    static_x25519_pub: Buffer.from(ready.publicKey, 'base64'),
-    label: `bench-${mode}`,
-    paired_at: Date.now() / 1000,
-    status: 'approved',
-    esphome_version: '',
-    enabled: true,
-  });
-  await state.pairings.flush();
-  await state.receiverPeers.close();
-  return { ...child, port: ready.port, pin: ready.pin };
 }
 
 /** createApp as `kiln serve` composes it, offloader role only, connected to every pairing. */

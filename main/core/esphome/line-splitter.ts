@@ -85,3 +85,13 @@ export class LineSplitter {
 export function splitChunks(text: string): string[] {
   return text.match(/[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+/g) ?? [];
 }
+
+/**
+ * The lines of one received `job_output` value (several when the build server coalesced them),
+ * terminators kept. A single line (the common case) skips the regex.
+ */
+export function outputLines(text: string): string[] {
+  const nl = text.indexOf('\n');
+  if ((nl === -1 || nl === text.length - 1) && !text.includes('\r')) return [text];
+  return splitChunks(text);
+}

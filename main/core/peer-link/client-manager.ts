@@ -1,6 +1,7 @@
 // Offloader client manager (peer-link-protocol.md §13): one long-lived session per approved,
 // enabled pairing, reconnecting with exponential backoff, orphaning on the listed reasons, and
 // turning validated receiver frames into core bus events.
+import { outputLines } from '../esphome/line-splitter';
 import type { EventBus, PeerLinkEventMap } from '../events';
 import type { QueueStatus } from '../jobs/model';
 import { RECONNECT_BASE_MS, RECONNECT_CAP_MS } from './constants';
@@ -182,7 +183,9 @@ class PairingClient {
       case 'job_output': {
         const f = parseJobOutput(msg);
         if (!f) return this.debug('ignoring malformed job_output');
-        bus.emit('offloader_job_output', { pin: this.pin, job_id: f.job_id, line: f.line });
+        // A build server under back-pressure coalesces lines into one frame (§6.2): one event per
+        // line, so CR collapse, trims and phase markers downstream see lines as a local build's.
+        for (const line of outputLines(f.line)) bus.emit('offloader_job_output', { pin: this.pin, job_id: f.job_id, line });
         return;
       }
       case 'job_state_changed': {

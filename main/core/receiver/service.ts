@@ -15,8 +15,9 @@ import { rm } from 'node:fs/promises';
 import { mkdirPrivate } from '../private-fs';
 import { provisionSubmit, ReceiverProvisioner } from './provision';
 import { SubmitIntake, type AcceptedSubmit } from './submit-intake';
+import { OutputPump } from './output-pump';
 import type { JobOwners } from './job-env';
-import { capErrorMessage, isStr, splitOutputLine, type Frame, type SubmitReason } from './wire';
+import { capErrorMessage, isStr, type Frame, type SubmitReason } from './wire';
 import { deviceWorkspace, remoteBuildsRoot, SENDER_DATA_DIR, senderEsphomeDataDir, senderWorkspace, touchWorkspace, workspaceUsage, WorkspaceSweeper } from './workspace';
 
 export const DEFAULT_MAX_QUEUED_JOBS_PER_SENDER = 16;
@@ -129,6 +130,8 @@ interface SessionState {
   intake: SubmitIntake;
   downloading: boolean;
   offMessage: () => void;
+  /** Job output and job states to this sender, with back-pressure (output-pump.ts). */
+  pump: OutputPump;
 }
 
 export class BuildReceiver {
@@ -203,7 +206,10 @@ export class BuildReceiver {
     for (const off of this.offs.splice(0)) off();
     // Builds of a role that is going away could neither report nor be downloaded any more.
     cancelReceiverJobs(this.engine);
-    for (const st of this.states.values()) st.offMessage();
+    for (const st of this.states.values()) {
+      st.offMessage();
+      st.pump.close();
+    }
     this.states.clear();
     const tails: Promise<void>[] = [];
     for (const sender of this.senders.values()) {
@@ -233,6 +239,10 @@ export class BuildReceiver {
       key,
       downloading: false,
       offMessage: () => undefined,
+      pump: new OutputPump({
+        send: (frame) => session.send(frame),
+        onError: (err, frame) => this.log(`send ${frame.type} to ${session.label || session.dashboardId} failed: ${err.message}`),
+      }),
       intake: new SubmitIntake({
         maxBundleBytes: this.opts.maxBundleBytes,
         ack: (jobId, accepted, reason) => this.send(session, ackFrame(jobId, accepted, reason)),
@@ -256,6 +266,7 @@ export class BuildReceiver {
     if (!st) return;
     st.offMessage();
     st.intake.drop();
+    st.pump.close();
     this.states.delete(session);
   }
 
@@ -547,7 +558,10 @@ export class BuildReceiver {
       error_message: status === 'failed' || status === 'cancelled' ? capErrorMessage(job.error ?? (status === 'failed' ? 'build failed' : 'cancelled')) : '',
     };
     if (status === 'failed' && job.failure_reason === 'provision') frame.failure_reason = 'provision';
-    this.send(live, frame);
+    // After the job's waiting output: the sender never sees a terminal state before the last line.
+    const pump = this.states.get(live)?.pump;
+    if (pump) pump.jobFrame(job.remote_job_id, frame);
+    else this.send(live, frame);
   }
 
   private fanOutput(jobId: string, line: string): void {
@@ -555,9 +569,7 @@ export class BuildReceiver {
     if (!job || !this.isRemoteJob(job)) return;
     const live = this.liveSession(job.remote_peer);
     if (!live) return;
-    for (const piece of splitOutputLine(job.remote_job_id, line)) {
-      this.send(live, { type: 'job_output', job_id: job.remote_job_id, stream: 'stdout', line: piece });
-    }
+    this.states.get(live)?.pump.output(job.remote_job_id, line);
   }
 
   private onTerminal(job: FirmwareJob, status: 'completed' | 'failed' | 'cancelled'): void {

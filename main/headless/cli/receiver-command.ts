@@ -154,7 +154,15 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
 export interface Printer {
   out(line: string): void;
   err(line: string): void;
+  /** Bytes printed but not yet taken by whoever reads stdout (absent: never behind). */
+  outBacklog?(): number;
 }
+
+/**
+ * Echoing a build's output to stdout must not buffer without bound when stdout's reader is slower
+ * than the build prints (issue 18 §1): past this backlog lines are counted, not printed.
+ */
+export const ECHO_BACKLOG_MAX_BYTES = 1024 * 1024;
 
 export interface HeadlessReceiver {
   readonly port: number;
@@ -224,17 +232,31 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
   // Receiver jobs' lifecycle and output go to stdout too.
   // Labels, names and output come from senders: printed without control characters (issue 11, defect 8).
   const labelOf = (job: FirmwareJob): string => printableName(job.remote_peer_label) || job.remote_peer;
+  /** Output lines not echoed while stdout was behind, per job. */
+  const unechoed = new Map<string, number>();
+  const flushUnechoed = (jobId: string): void => {
+    const n = unechoed.get(jobId);
+    if (n === undefined) return;
+    unechoed.delete(jobId);
+    print.out(`[job ${jobId}] ... [${n} output line(s) not echoed here: stdout was not keeping up]`);
+  };
   const offs = [
     bus.on('receiver_session_opened', (e) => print.out(`[receiver] sender connected: ${printableName(e.label) || e.dashboard_id}`)),
     bus.on('receiver_session_closed', (e) => print.out(`[receiver] sender disconnected: ${printableName(state.receiverPeers.get(e.dashboard_id)?.label ?? '') || e.dashboard_id} (${printableName(e.reason)})`)),
     bus.on('job_started', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] ${job.job_type} ${jobName(job)} from ${labelOf(job)}: running`)),
-    bus.on('job_completed', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] completed`)),
-    bus.on('job_failed', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] failed: ${printableName(job.error ?? '')}`)),
-    bus.on('job_cancelled', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] cancelled: ${printableName(job.error ?? '')}`)),
+    bus.on('job_completed', ({ job }) => job.remote_peer && (flushUnechoed(job.job_id), print.out(`[job ${job.job_id}] completed`))),
+    bus.on('job_failed', ({ job }) => job.remote_peer && (flushUnechoed(job.job_id), print.out(`[job ${job.job_id}] failed: ${printableName(job.error ?? '')}`))),
+    bus.on('job_cancelled', ({ job }) => job.remote_peer && (flushUnechoed(job.job_id), print.out(`[job ${job.job_id}] cancelled: ${printableName(job.error ?? '')}`))),
     bus.on('job_output', ({ job_id, line }) => {
       const job = engine.getJob(job_id);
+      if (!job?.remote_peer) return;
+      if ((print.outBacklog?.() ?? 0) > ECHO_BACKLOG_MAX_BYTES) {
+        unechoed.set(job_id, (unechoed.get(job_id) ?? 0) + 1);
+        return;
+      }
+      flushUnechoed(job_id);
       // The sender's YAML reaches esphome's output (names, comments): colours kept, nothing else.
-      if (job?.remote_peer) print.out(`[job ${job_id}] ${printableOutput(line.replace(/[\r\n]+$/, ''))}`);
+      print.out(`[job ${job_id}] ${printableOutput(line.replace(/[\r\n]+$/, ''))}`);
     }),
     bus.on('pair_status_changed', (e) => {
       if (e.status === 'approved') {
@@ -347,7 +369,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
 
 /** CLI entry: returns the exit code (0 after a clean SIGTERM/SIGINT shutdown). */
 export async function runReceiverCommand(argv: string[]): Promise<number> {
-  const print: Printer = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
+  const print: Printer = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`), outBacklog: () => process.stdout.writableLength };
   if (argv[0] === 'senders') return runReceiverSenders(argv.slice(1), print);
   let opts: ReceiverCommandOptions | 'help';
   try {

@@ -2,6 +2,7 @@
 // output with realistic pacing, failure shapes, artifacts before the success line.
 import fs from 'node:fs';
 import path from 'node:path';
+import { floodLines, printFlood } from './flood.mjs';
 import {
   formatBuildTime,
   readBuildInfo,
@@ -308,6 +309,8 @@ export async function runCompile(ctx, { onlyGenerate = false } = {}) {
   const kind = buildKind(ctx);
   out.info(versionAtLeast(ctx.version, '2025.11') ? `Compiling app... Build path: ${paths.buildPath}` : 'Compiling app...');
   const started = Date.now();
+  const flood = floodLines(ctx.env);
+  if (flood > 0) await printFlood(out.outStream, ctx.model.name, flood);
   const ninja = ctx.model.family === 'esp32' && ctx.model.framework === 'esp-idf';
   if (!paths.native) await pioHeader(ctx, kind);
   if (ninja) {

@@ -100,6 +100,7 @@ describe('PeerLinkClientManager', () => {
         void s.send({ type: 'queue_status', idle: false, running: true, queue_depth: 2 });
         void s.send({ type: 'queue_status', idle: 1, running: true, queue_depth: 2 }); // int for bool: ignored
         void s.send({ type: 'job_output', job_id: 'abc123abc123', stream: 'stdout', line: 'Compiling\n' });
+        void s.send({ type: 'job_output', job_id: 'abc123abc123', stream: 'stdout', line: 'a\nb\r\n[1/9] c\r' }); // coalesced: one event per line
         void s.send({ type: 'job_output', job_id: 'abc123abc123', stream: 'tty', line: 'x' }); // bad stream
         void s.send({ type: 'job_state_changed', job_id: 'abc123abc123', status: 'failed', error_message: 'boom', failure_reason: 'provision' });
         void s.send({ type: 'job_state_changed', job_id: 'abc123abc123', status: 'exploded', error_message: '' }); // bad status
@@ -112,11 +113,12 @@ describe('PeerLinkClientManager', () => {
     off.manager.start();
     await waitUntil(() => events.filter((e) => e.name === 'offloader_queue_status').length === 2, { timeoutMs: 3000, what: 'queue_status events' });
     const pin = rx.identity.pin;
-    expect(events.map((e) => e.name)).toEqual(['peer_link_opened', 'offloader_queue_status', 'offloader_job_output', 'offloader_job_state_changed', 'offloader_queue_status']);
+    expect(events.map((e) => e.name)).toEqual(['peer_link_opened', 'offloader_queue_status', 'offloader_job_output', 'offloader_job_output', 'offloader_job_output', 'offloader_job_output', 'offloader_job_state_changed', 'offloader_queue_status']);
     expect(events[0].payload).toEqual({ pin, label: 'Build box', esphome_version: '2026.4.1' });
     expect(events[1].payload).toEqual({ pin, idle: false, running: true, queue_depth: 2 });
     expect(events[2].payload).toEqual({ pin, job_id: 'abc123abc123', line: 'Compiling\n' });
-    expect(events[3].payload).toEqual({ pin, job_id: 'abc123abc123', status: 'failed', error_message: 'boom', failure_reason: 'provision' });
+    expect(events.slice(3, 6).map((e) => (e.payload as { line: string }).line)).toEqual(['a\n', 'b\r\n', '[1/9] c\r']);
+    expect(events[6].payload).toEqual({ pin, job_id: 'abc123abc123', status: 'failed', error_message: 'boom', failure_reason: 'provision' });
     expect(off.manager.state(pin)).toMatchObject({ status: 'connected', alert: null, lastQueueStatus: { idle: true, running: false, queue_depth: 0 } });
     await waitUntil(() => off.store.get(pin)!.esphome_version === '2026.4.1');
     const s = off.manager.getSession(pin);
