@@ -506,7 +506,11 @@ export interface FrontendEvents {
   /** Build-server side: role state changed (senders, pending, listener): re-fetch. */
   buildServerRoleChanged: { reason: string };
   settingsChanged: Settings;
-  configurationsChanged: { reason: string };
+  /**
+   * The configuration folder changed. With `changed`/`removed` (folder watch): merge these
+   * entries into the list; without them (older servers): re-fetch listConfigurations.
+   */
+  configurationsChanged: { reason: string; changed?: ConfigurationEntry[]; removed?: string[] };
   /** In-app toast / notification (job finished, build server lost, …). */
   toast: ToastEvent;
   /** The queue was paused or resumed (by any client, the tray or at startup). */

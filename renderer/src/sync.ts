@@ -2,7 +2,7 @@
 import type { BackendClient } from './backend/backend';
 import { RpcError } from './backend/rpc-client';
 import { onLogBatch, onLogGap } from './log/follow';
-import type { ToastEvent } from '../../preload/contract';
+import type { ConfigurationEntry, ToastEvent } from '../../preload/contract';
 import { deviceNamesOf, useApp } from './store/app';
 import { deviceLabel } from './ui/format';
 import { useJobs } from './store/jobs';
@@ -29,6 +29,14 @@ export async function refreshJobs(): Promise<void> {
 
 export async function refreshConfigurations(): Promise<void> {
   useApp.getState().set({ configurations: await getBackend().api.listConfigurations({}) });
+}
+
+/** The list with `changed` entries replaced or added and `removed` names dropped, sorted by name. */
+export function mergeConfigurations(list: ConfigurationEntry[], changed: ConfigurationEntry[], removed: string[]): ConfigurationEntry[] {
+  const byName = new Map(list.map((c) => [c.name, c]));
+  for (const name of removed) byName.delete(name);
+  for (const c of changed) byName.set(c.name, c);
+  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export async function refreshServers(): Promise<void> {
@@ -69,7 +77,11 @@ export function startSync(b: BackendClient): void {
     void refreshToolchains().catch(() => undefined);
     void refreshEnvironment().catch(() => undefined);
   });
-  b.on('configurationsChanged', () => void refreshConfigurations().catch(() => undefined));
+  b.on('configurationsChanged', (e) => {
+    // A delta (folder watch) is merged; a bare notice (older server, import) re-fetches.
+    if (e.changed || e.removed) useApp.getState().set({ configurations: mergeConfigurations(useApp.getState().configurations, e.changed ?? [], e.removed ?? []) });
+    else void refreshConfigurations().catch(() => undefined);
+  });
   b.on('buildServersChanged', () => void refreshServers().catch(() => undefined));
   b.on('buildServerConnection', ({ pin, connection, lastError }) => useServers.getState().patchPairing(pin, { connection, lastError }));
   b.on('buildServerQueue', ({ pin, queue }) => useServers.getState().patchPairing(pin, { queue }));

@@ -23,7 +23,8 @@ import { ApiError, toApiError } from '../errors';
 import type { EventBus } from '../events';
 import { isTerminal, serializeJob, type FirmwareJob } from '../jobs/model';
 import { buildLocallyInstead } from '../scheduler/build-locally';
-import { importYaml, listConfigurations } from './configurations';
+import { importYaml } from './configurations';
+import { ConfigurationsCache } from './configurations-cache';
 import { JobAnnotations } from './job-annotations';
 import { checkConfigDir, checkEsphomeCommand } from './settings-validation';
 import { probeEsphome } from './esphome-status';
@@ -153,8 +154,14 @@ export class ApiService {
   /** Failure summaries, moves and replacements shown beside each job. */
   private readonly notes: JobAnnotations;
 
+  /** Parsed configurations kept between connects; the folder watch pushes deltas. */
+  readonly configurations: ConfigurationsCache;
+
   constructor(private readonly opts: ApiServiceOptions) {
     this.bus = opts.jobs.bus;
+    this.configurations = new ConfigurationsCache(opts.jobs.configDir, {
+      onChange: ({ changed, removed }) => this.broadcast('configurationsChanged', { reason: 'folder', changed, removed }),
+    });
     this.notes = new JobAnnotations(
       (jobId) => opts.jobs.readLog(jobId),
       () => this.broadcast('jobsChanged', { reason: 'failure_summary' }),
@@ -179,6 +186,7 @@ export class ApiService {
 
   /** Stops listening to the bus and closes every connection. */
   dispose(): void {
+    this.configurations.close();
     for (const off of this.offBus.splice(0)) off();
     for (const c of [...this.connections]) c.close();
     for (const p of this.progressPending.values()) if (p.timer) clearTimeout(p.timer);
@@ -513,10 +521,13 @@ export class ApiService {
       return { paused: this.opts.jobs.isPaused() };
     },
 
-    listConfigurations: () => listConfigurations(this.opts.jobs.configDir),
+    listConfigurations: () => this.configurations.list(),
     importYaml: async (p) => {
       const result = await importYaml(this.opts.jobs.configDir, p);
-      this.broadcast('configurationsChanged', { reason: 'import' });
+      // The rescan finds the new file (one read) and broadcasts it as a delta.
+      const primed = this.configurations.primed;
+      const delta = await this.configurations.rescan();
+      if (!primed || (delta.changed.length === 0 && delta.removed.length === 0)) this.broadcast('configurationsChanged', { reason: 'import' });
       return result;
     },
 
