@@ -79,7 +79,8 @@ export function startSync(b: BackendClient): void {
   });
   b.on('configurationsChanged', (e) => {
     // A delta (folder watch) is merged; a bare notice (older server, import) re-fetches.
-    if (e.changed || e.removed) useApp.getState().set({ configurations: mergeConfigurations(useApp.getState().configurations, e.changed ?? [], e.removed ?? []) });
+    const have = useApp.getState().configurations;
+    if (have && (e.changed || e.removed)) useApp.getState().set({ configurations: mergeConfigurations(have, e.changed ?? [], e.removed ?? []) });
     else void refreshConfigurations().catch(() => undefined);
   });
   b.on('buildServersChanged', () => void refreshServers().catch(() => undefined));
