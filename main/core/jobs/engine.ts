@@ -104,6 +104,9 @@ export class JobEngine {
       }
       if (wasStarted) await ctx.persist();
       await ctx.store.flush();
+      // A stopped data dir is one jobs.json: the journal is folded into it (never before the
+      // history was loaded — an engine stopped while starting must not write an empty snapshot).
+      if (wasStarted) await ctx.store.compact(() => [...ctx.jobs.values()]).catch(() => undefined);
       ctx.state = 'stopped';
     })();
     return this.stopPromise;
