@@ -5,7 +5,7 @@ import { onLogBatch, onLogGap } from './log/follow';
 import type { ConfigurationEntry, ToastEvent } from '../../preload/contract';
 import { deviceNamesOf, useApp } from './store/app';
 import { deviceLabel } from './ui/format';
-import { useJobs } from './store/jobs';
+import { isActiveJob, useJobs } from './store/jobs';
 import { useServers } from './store/servers';
 import { useToolchains } from './store/toolchains';
 import { refreshEnvironment, refreshToolchains } from './ui/toolchain-actions';
@@ -22,9 +22,25 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Finished jobs per page: a connect fetches one page, not the whole history. */
+export const JOBS_PAGE = 100;
+
+/**
+ * The first page again ((re)connect, or a history change without a lifecycle event). As many
+ * finished jobs as the window already shows, so "load more" pages stay loaded.
+ */
 export async function refreshJobs(): Promise<void> {
-  const jobs = await getBackend().api.getJobs({});
-  useJobs.getState().setAll(jobs);
+  const shown = Object.values(useJobs.getState().byId).filter((j) => !isActiveJob(j)).length;
+  const page = await getBackend().api.getJobsPage({ limit: Math.min(500, Math.max(JOBS_PAGE, shown)) });
+  useJobs.getState().applyPage(page, 'first');
+}
+
+/** The next older page of finished jobs (the task list's "Show older tasks"). */
+export async function loadOlderJobs(): Promise<void> {
+  const cursor = useJobs.getState().nextCursor;
+  if (cursor === null) return;
+  const page = await getBackend().api.getJobsPage({ limit: JOBS_PAGE, cursor });
+  useJobs.getState().applyPage(page, 'older');
 }
 
 export async function refreshConfigurations(): Promise<void> {

@@ -25,6 +25,7 @@ import { isTerminal, serializeJob, type FirmwareJob } from '../jobs/model';
 import { buildLocallyInstead } from '../scheduler/build-locally';
 import { importYaml } from './configurations';
 import { ConfigurationsCache } from './configurations-cache';
+import { jobsPage } from './jobs-page';
 import { JobAnnotations } from './job-annotations';
 import { checkConfigDir, checkEsphomeCommand } from './settings-validation';
 import { probeEsphome } from './esphome-status';
@@ -412,6 +413,7 @@ export class ApiService {
     }),
 
     getJobs: (p) => this.opts.jobs.getJobs(p).map((j) => this.notes.view(j)),
+    getJobsPage: (p) => jobsPage(this.opts.jobs.getJobs(), (j) => this.notes.view(j), p),
     getJob: (p) => {
       const job = this.opts.jobs.getJob(p.jobId);
       return job ? this.notes.view(job) : null;
