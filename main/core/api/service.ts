@@ -163,6 +163,8 @@ export class ApiService {
     this.configurations = new ConfigurationsCache(opts.jobs.configDir, {
       onChange: ({ changed, removed }) => this.broadcast('configurationsChanged', { reason: 'folder', changed, removed }),
     });
+    // Warm the cache now, so even the first window connect finds the folder already parsed.
+    void this.configurations.list().catch(() => undefined);
     this.notes = new JobAnnotations(
       (jobId) => opts.jobs.readLog(jobId),
       () => this.broadcast('jobsChanged', { reason: 'failure_summary' }),
@@ -525,11 +527,13 @@ export class ApiService {
 
     listConfigurations: () => this.configurations.list(),
     importYaml: async (p) => {
+      await this.configurations.list().catch(() => undefined); // primed: later scans report deltas
       const result = await importYaml(this.opts.jobs.configDir, p);
-      // The rescan finds the new file (one read) and broadcasts it as a delta.
+      // The rescan finds the new file (one read) and broadcasts it as a delta (or the folder
+      // watch's rescan got there first and did).
       const primed = this.configurations.primed;
-      const delta = await this.configurations.rescan();
-      if (!primed || (delta.changed.length === 0 && delta.removed.length === 0)) this.broadcast('configurationsChanged', { reason: 'import' });
+      await this.configurations.rescan().catch(() => undefined);
+      if (!primed) this.broadcast('configurationsChanged', { reason: 'import' });
       return result;
     },
 
