@@ -6,8 +6,9 @@
 //   2. A changed configuration file → its configurationsChanged delta on the open socket.
 //   3. Enqueue-to-persisted at 500 jobs: JobStore.save of one new job (journal append +
 //      fdatasync), next to the full snapshot rewrite every save used to be.
+//   4. RSS after starting with an oversized store (pruned at start) against a normal one.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
@@ -118,6 +119,31 @@ async function until<T>(fn: () => T | undefined, ms: number, what: string): Prom
   }
 }
 
+async function serveRss(dir: string, jobs: number, outputLines: number): Promise<number> {
+  const { configDir, dataDir } = seed(dir, 10, jobs);
+  if (outputLines > 0) {
+    const doc = JSON.parse(readFileSync(join(dataDir, 'jobs.json'), 'utf8')) as { jobs: Array<{ output: string[] }> };
+    for (const j of doc.jobs) j.output = Array.from({ length: outputLines }, (_, k) => `INFO line ${k} ${'y'.repeat(60)}\n`);
+    writeFileSync(join(dataDir, 'jobs.json'), JSON.stringify(doc));
+  }
+  const serve = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'main/headless/cli/kiln.ts'), 'serve', '--config-dir', configDir, '--data-dir', dataDir, '--port', '0', '--no-peer-link', '--esphome', join(ROOT, 'bench/fixtures/spew-esphome.mjs')],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  serve.stdout!.on('data', (d) => (out += d));
+  serve.stderr!.on('data', (d) => (out += d));
+  try {
+    await until(() => (/KILN_SERVE_URL=/.test(out) ? true : undefined), 60_000, 'kiln serve');
+    await new Promise((r) => setTimeout(r, 4000));
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${serve.pid}/status`, 'utf8'))![1]) / 1024;
+  } finally {
+    serve.kill('SIGTERM');
+    await new Promise((r) => serve.once('exit', r));
+  }
+}
+
 export async function run(ctx: BenchContext): Promise<BenchResult[]> {
   const reconnects = ctx.quick ? 5 : 20;
   const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-fleet-'));
@@ -166,6 +192,13 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       serve.kill('SIGTERM');
       await new Promise((r) => serve.once('exit', r));
     }
+
+    // RSS of a kiln serve started with an oversized store (3,000 jobs with inline output, 26 MB)
+    // against one with a normal store, both 4 s after ready.
+    const rssNormal = await serveRss(join(dir, 'rss-a'), 500, 0);
+    const rssBig = await serveRss(join(dir, 'rss-b'), 3000, 100);
+    ctx.log(`RSS after start: 500-job store ${rssNormal.toFixed(0)} MB; oversized 3,000-job store (pruned to 500 at start) ${rssBig.toFixed(0)} MB`);
+    results.push({ name: 'RSS after start with an oversized store, above a normal one', value: rssBig - rssNormal, unit: 'MB', target: 10, better: 'lower', note: `${rssBig.toFixed(0)} vs ${rssNormal.toFixed(0)} MB` });
 
     // Enqueue-to-persisted at 500 jobs.
     const storeDir = join(dir, 'store');

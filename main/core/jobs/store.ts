@@ -104,6 +104,7 @@ export class JobStore {
   /** The next write is a full snapshot (first write after load, or the journal grew too big). */
   private compactNext = true;
   private snapshotBytes = 0;
+  private loadedSnapshotBytes = 0;
   private readonly jsonCache = new WeakMap<FirmwareJob, { sig: string; json: string }>();
   /** Timing-free counters for tests and benchmarks. */
   readonly stats = { snapshots: 0, appends: 0, records: 0 };
@@ -119,6 +120,11 @@ export class JobStore {
     this.meta = opts.meta;
     this.journalFile = join(dataDir, JOURNAL_FILE);
     this.journal = new JournalWriter(this.journalFile);
+  }
+
+  /** Size of the jobs.json read by load() (0 when there was none). */
+  get loadedBytes(): number {
+    return this.loadedSnapshotBytes;
   }
 
   hasLog(jobId: string): boolean {
@@ -182,7 +188,7 @@ export class JobStore {
       );
       return { jobs: [], warnings, meta };
     }
-    this.snapshotBytes = Buffer.byteLength(text);
+    this.snapshotBytes = this.loadedSnapshotBytes = Buffer.byteLength(text);
     text = '';
     return this.finishLoad(entries, paused, warn, warnings, meta);
   }
