@@ -23,6 +23,7 @@ const OWN: Entry[] = [
   { name: 'walltime', title: 'Remote vs local wall time of the same simulated build', run: lazy(() => import('./remote-walltime.bench')) },
   { name: 'transfer', title: 'Bundle and artifact throughput through the encrypted session', run: lazy(() => import('./remote-transfer.bench')) },
   { name: 'logs', title: 'A build printing at full speed on a kiln receiver → a slower sender: build-server RSS and end-to-end drain', run: lazy(() => import('./remote-flood.bench')) },
+  { name: 'fleet', title: 'Window (re)connect and job persistence at fleet scale (1,000 configurations, 500 jobs)', run: lazy(() => import('./fleet-sync.bench')) },
   { name: 'anchor', title: 'Against upstream esphome-device-builder (pinned): remote wall time and receiver throughput, side by side', run: lazy(() => import('./upstream-anchor.bench')) },
 ];
 

@@ -31,6 +31,15 @@ export const VERSION_POLICY_VALUES = ['any', 'release', 'exact', 'exact_required
 export type VersionPolicy = (typeof VERSION_POLICY_VALUES)[number];
 
 /** A firmware job as clients see it (firmware-jobs.md §2.2, snake_case like upstream). */
+/** One page of jobs (getJobsPage). */
+export interface JobsPage {
+  jobs: Job[];
+  /** Jobs the engine holds in all. */
+  total: number;
+  /** Pass as `cursor` for the next older page; null when this was the last. */
+  nextCursor: string | null;
+}
+
 export interface Job {
   job_id: string;
   configuration: string;
@@ -376,6 +385,12 @@ export interface BackendMethods {
 
   // Jobs (firmware-jobs.md §15)
   getJobs: [{ status?: JobStatus; configuration?: string }, Job[]];
+  /**
+   * A window's job list: first page (no cursor) = every active job + the newest `limit`
+   * (default 100) finished jobs; `cursor` (the previous page's nextCursor) = the next older ones.
+   * jobLifecycle events carry the changes after that.
+   */
+  getJobsPage: [{ limit?: number; cursor?: string }, JobsPage];
   getJob: [{ jobId: string }, Job | null];
   compile: [{ configuration: string; forceLocal?: boolean }, Job];
   upload: [{ configuration: string; port?: string; bootloader?: boolean }, Job];
@@ -506,7 +521,11 @@ export interface FrontendEvents {
   /** Build-server side: role state changed (senders, pending, listener): re-fetch. */
   buildServerRoleChanged: { reason: string };
   settingsChanged: Settings;
-  configurationsChanged: { reason: string };
+  /**
+   * The configuration folder changed. With `changed`/`removed` (folder watch): merge these
+   * entries into the list; without them (older servers): re-fetch listConfigurations.
+   */
+  configurationsChanged: { reason: string; changed?: ConfigurationEntry[]; removed?: string[] };
   /** In-app toast / notification (job finished, build server lost, …). */
   toast: ToastEvent;
   /** The queue was paused or resumed (by any client, the tray or at startup). */

@@ -2,10 +2,10 @@
 import type { BackendClient } from './backend/backend';
 import { RpcError } from './backend/rpc-client';
 import { onLogBatch, onLogGap } from './log/follow';
-import type { ToastEvent } from '../../preload/contract';
+import type { ConfigurationEntry, ToastEvent } from '../../preload/contract';
 import { deviceNamesOf, useApp } from './store/app';
 import { deviceLabel } from './ui/format';
-import { useJobs } from './store/jobs';
+import { isActiveJob, useJobs } from './store/jobs';
 import { useServers } from './store/servers';
 import { useToolchains } from './store/toolchains';
 import { refreshEnvironment, refreshToolchains } from './ui/toolchain-actions';
@@ -22,13 +22,37 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Finished jobs per page: a connect fetches one page, not the whole history. */
+export const JOBS_PAGE = 100;
+
+/**
+ * The first page again ((re)connect, or a history change without a lifecycle event). As many
+ * finished jobs as the window already shows, so "load more" pages stay loaded.
+ */
 export async function refreshJobs(): Promise<void> {
-  const jobs = await getBackend().api.getJobs({});
-  useJobs.getState().setAll(jobs);
+  const shown = Object.values(useJobs.getState().byId).filter((j) => !isActiveJob(j)).length;
+  const page = await getBackend().api.getJobsPage({ limit: Math.min(500, Math.max(JOBS_PAGE, shown)) });
+  useJobs.getState().applyPage(page, 'first');
+}
+
+/** The next older page of finished jobs (the task list's "Show older tasks"). */
+export async function loadOlderJobs(): Promise<void> {
+  const cursor = useJobs.getState().nextCursor;
+  if (cursor === null) return;
+  const page = await getBackend().api.getJobsPage({ limit: JOBS_PAGE, cursor });
+  useJobs.getState().applyPage(page, 'older');
 }
 
 export async function refreshConfigurations(): Promise<void> {
   useApp.getState().set({ configurations: await getBackend().api.listConfigurations({}) });
+}
+
+/** The list with `changed` entries replaced or added and `removed` names dropped, sorted by name. */
+export function mergeConfigurations(list: ConfigurationEntry[], changed: ConfigurationEntry[], removed: string[]): ConfigurationEntry[] {
+  const byName = new Map(list.map((c) => [c.name, c]));
+  for (const name of removed) byName.delete(name);
+  for (const c of changed) byName.set(c.name, c);
+  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export async function refreshServers(): Promise<void> {
@@ -69,7 +93,12 @@ export function startSync(b: BackendClient): void {
     void refreshToolchains().catch(() => undefined);
     void refreshEnvironment().catch(() => undefined);
   });
-  b.on('configurationsChanged', () => void refreshConfigurations().catch(() => undefined));
+  b.on('configurationsChanged', (e) => {
+    // A delta (folder watch) is merged; a bare notice (older server, import) re-fetches.
+    const have = useApp.getState().configurations;
+    if (have && (e.changed || e.removed)) useApp.getState().set({ configurations: mergeConfigurations(have, e.changed ?? [], e.removed ?? []) });
+    else void refreshConfigurations().catch(() => undefined);
+  });
   b.on('buildServersChanged', () => void refreshServers().catch(() => undefined));
   b.on('buildServerConnection', ({ pin, connection, lastError }) => useServers.getState().patchPairing(pin, { connection, lastError }));
   b.on('buildServerQueue', ({ pin, queue }) => useServers.getState().patchPairing(pin, { queue }));

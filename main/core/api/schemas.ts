@@ -63,6 +63,7 @@ export const schemas = {
   }),
   getEnvironment: empty,
   getJobs: z.strictObject({ status: z.enum(JOB_STATUS_VALUES).optional(), configuration: configuration.optional() }),
+  getJobsPage: z.strictObject({ limit: z.number().int().min(1).max(500).optional(), cursor: z.string().max(200).optional() }),
   getJob: z.strictObject({ jobId }),
   compile: z.strictObject({ configuration, forceLocal: z.boolean().optional() }),
   upload: z.strictObject({ configuration, port: port.optional(), bootloader: z.boolean().optional() }),

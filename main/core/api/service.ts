@@ -23,7 +23,9 @@ import { ApiError, toApiError } from '../errors';
 import type { EventBus } from '../events';
 import { isTerminal, serializeJob, type FirmwareJob } from '../jobs/model';
 import { buildLocallyInstead } from '../scheduler/build-locally';
-import { importYaml, listConfigurations } from './configurations';
+import { importYaml } from './configurations';
+import { ConfigurationsCache } from './configurations-cache';
+import { jobsPage } from './jobs-page';
 import { JobAnnotations } from './job-annotations';
 import { checkConfigDir, checkEsphomeCommand } from './settings-validation';
 import { probeEsphome } from './esphome-status';
@@ -153,8 +155,16 @@ export class ApiService {
   /** Failure summaries, moves and replacements shown beside each job. */
   private readonly notes: JobAnnotations;
 
+  /** Parsed configurations kept between connects; the folder watch pushes deltas. */
+  readonly configurations: ConfigurationsCache;
+
   constructor(private readonly opts: ApiServiceOptions) {
     this.bus = opts.jobs.bus;
+    this.configurations = new ConfigurationsCache(opts.jobs.configDir, {
+      onChange: ({ changed, removed }) => this.broadcast('configurationsChanged', { reason: 'folder', changed, removed }),
+    });
+    // Warm the cache now, so even the first window connect finds the folder already parsed.
+    void this.configurations.list().catch(() => undefined);
     this.notes = new JobAnnotations(
       (jobId) => opts.jobs.readLog(jobId),
       () => this.broadcast('jobsChanged', { reason: 'failure_summary' }),
@@ -179,6 +189,7 @@ export class ApiService {
 
   /** Stops listening to the bus and closes every connection. */
   dispose(): void {
+    this.configurations.close();
     for (const off of this.offBus.splice(0)) off();
     for (const c of [...this.connections]) c.close();
     for (const p of this.progressPending.values()) if (p.timer) clearTimeout(p.timer);
@@ -406,6 +417,7 @@ export class ApiService {
     }),
 
     getJobs: (p) => this.opts.jobs.getJobs(p).map((j) => this.notes.view(j)),
+    getJobsPage: (p) => jobsPage(this.opts.jobs.getJobs(), (j) => this.notes.view(j), p),
     getJob: (p) => {
       const job = this.opts.jobs.getJob(p.jobId);
       return job ? this.notes.view(job) : null;
@@ -515,10 +527,15 @@ export class ApiService {
       return { paused: this.opts.jobs.isPaused() };
     },
 
-    listConfigurations: () => listConfigurations(this.opts.jobs.configDir),
+    listConfigurations: () => this.configurations.list(),
     importYaml: async (p) => {
+      await this.configurations.list().catch(() => undefined); // primed: later scans report deltas
       const result = await importYaml(this.opts.jobs.configDir, p);
-      this.broadcast('configurationsChanged', { reason: 'import' });
+      // The rescan finds the new file (one read) and broadcasts it as a delta (or the folder
+      // watch's rescan got there first and did).
+      const primed = this.configurations.primed;
+      await this.configurations.rescan().catch(() => undefined);
+      if (!primed) this.broadcast('configurationsChanged', { reason: 'import' });
       return result;
     },
 

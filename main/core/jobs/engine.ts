@@ -16,6 +16,10 @@ import { PoolPort } from './pool-port';
 import { loadAndRecover } from './recovery';
 import type { RemoteBinding } from './remote';
 import { RunLifecycle } from './run-lifecycle';
+import { collectGarbageNow } from './release-memory';
+
+/** A jobs.json this big is collected after load even when nothing was pruned. */
+const OVERSIZED_STORE_BYTES = 4 * 1024 * 1024;
 
 export { PREREQUISITE_FAILED } from './cancellation';
 export { NO_REMOTE_RUNNER } from './remote-run';
@@ -69,8 +73,12 @@ export class JobEngine {
     if (meta === null) return; // stop() was called meanwhile
     ctx.state = 'started';
     this.pauseControl.restore(meta.paused);
+    const loaded = ctx.jobs.size;
     ctx.prune();
-    void ctx.persist();
+    const persisted = ctx.persist();
+    // An oversized store (pruned now, or a big file) leaves tens of MB of garbage behind: give
+    // it back once the trimmed state is on disk (inline outputs moved to logs/ by that write).
+    if (ctx.jobs.size < loaded || ctx.store.loadedBytes > OVERSIZED_STORE_BYTES) void persisted.then(() => collectGarbageNow());
     ctx.bus.emit('jobs_changed', { reason: 'loaded' });
     ctx.schedulePump();
     ctx.wakePool();
@@ -104,6 +112,9 @@ export class JobEngine {
       }
       if (wasStarted) await ctx.persist();
       await ctx.store.flush();
+      // A stopped data dir is one jobs.json: the journal is folded into it (never before the
+      // history was loaded — an engine stopped while starting must not write an empty snapshot).
+      if (wasStarted) await ctx.store.compact(() => [...ctx.jobs.values()]).catch(() => undefined);
       ctx.state = 'stopped';
     })();
     return this.stopPromise;

@@ -1,12 +1,19 @@
 // Jobs, normalised (byId); the list order is derived (ui-and-users §1.2): running, then queued
 // oldest-first, then terminal newest-first by completed_at.
 import { create } from 'zustand';
-import type { Job } from '../../../preload/contract';
+import type { Job, JobsPage } from '../../../preload/contract';
 
 interface JobsState {
   byId: Record<string, Job>;
   loaded: boolean;
+  /** Cursor of the next older page (getJobsPage); null when every job is loaded. */
+  nextCursor: string | null;
   setAll(jobs: Job[]): void;
+  /**
+   * A page from getJobsPage. 'first' replaces the list (a (re)connect or a history change);
+   * 'older' adds a page of older finished jobs. jobLifecycle deltas go through upsert.
+   */
+  applyPage(page: JobsPage, kind: 'first' | 'older'): void;
   upsert(job: Job): void;
   setProgress(jobId: string, progress: number): void;
 }
@@ -14,7 +21,14 @@ interface JobsState {
 export const useJobs = create<JobsState>((set) => ({
   byId: {},
   loaded: false,
-  setAll: (jobs) => set({ byId: Object.fromEntries(jobs.map((j) => [j.job_id, j])), loaded: true }),
+  nextCursor: null,
+  setAll: (jobs) => set({ byId: Object.fromEntries(jobs.map((j) => [j.job_id, j])), loaded: true, nextCursor: null }),
+  applyPage: (page, kind) =>
+    set((s) => {
+      const byId: Record<string, Job> = kind === 'first' ? {} : { ...s.byId };
+      for (const j of page.jobs) byId[j.job_id] = j;
+      return { byId, loaded: true, nextCursor: kind === 'first' || s.nextCursor !== null ? page.nextCursor : null };
+    }),
   upsert: (job) => set((s) => ({ byId: { ...s.byId, [job.job_id]: job } })),
   setProgress: (jobId, progress) =>
     set((s) => {

@@ -7,7 +7,7 @@ import { useApp, useDeviceNames } from '../store/app';
 import { buildEntries, type TaskEntry } from '../store/entries';
 import { isActiveJob, useJobs } from '../store/jobs';
 import { useServers } from '../store/servers';
-import { errorMessage, getBackend } from '../sync';
+import { errorMessage, getBackend, loadOlderJobs } from '../sync';
 import { Dialog } from './Dialog';
 import { deviceLabel, historyLines, sourceLine, STATUS_LABEL, timeLine, typeLabel } from './format';
 import { Icon, jobIcon } from './icons';
@@ -16,6 +16,18 @@ import { useNow } from './useNow';
 export function TaskList() {
   const byId = useJobs((s) => s.byId);
   const loaded = useJobs((s) => s.loaded);
+  const nextCursor = useJobs((s) => s.nextCursor);
+  const [loadingOlder, setLoadingOlder] = useState(false);
+  const showOlder = async () => {
+    setLoadingOlder(true);
+    try {
+      await loadOlderJobs();
+    } catch (err) {
+      useApp.getState().toast({ kind: 'error', title: 'Could not load older tasks', body: errorMessage(err) });
+    } finally {
+      setLoadingOlder(false);
+    }
+  };
   const { filter, selectedJobId, set } = useApp(useShallow((s) => ({ filter: s.filter, selectedJobId: s.selectedJobId, set: s.set })));
   const simulator = useApp((s) => s.env?.esphome.simulator ?? false);
   const labels = useServers(useShallow((s) => Object.fromEntries((s.pairings ?? []).map((p) => [p.pin, p.label]))));
@@ -180,6 +192,13 @@ export function TaskList() {
           ) : (
             <ul className="rows" data-testid="recent-list">{shownRecent.map(row)}</ul>
           )}
+          {nextCursor !== null ? (
+            <p className="pad">
+              <button className="btn" onClick={() => void showOlder()} disabled={loadingOlder} data-testid="older-tasks-btn">
+                {loadingOlder ? 'Loading older tasks…' : 'Show older tasks'}
+              </button>
+            </p>
+          ) : null}
         </>
       )}
     </section>

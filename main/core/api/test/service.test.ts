@@ -7,6 +7,7 @@ import { createApp, type AppOptions, type KilnApp } from '../../app';
 import type { ApiConnection } from '../service';
 import { cleanupDirs, MINIMAL_YAML, Recorder, SIM, tempConfigDir } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { readPersistedState } from '../../jobs/journal';
 
 let app: KilnApp;
 let rec: Recorder;
@@ -239,7 +240,7 @@ describe('API service', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(app.engine.getJob(job.job_id)?.status).toBe('queued');
     expect(await call('getQueuePause')).toEqual({ paused: true });
-    await waitUntil(() => JSON.parse(readFileSync(join(app.dataDir, 'jobs.json'), 'utf8')).paused === true, { timeoutMs: 5000, what: 'paused persisted' });
+    await waitUntil(() => readPersistedState(app.dataDir).paused === true, { timeoutMs: 5000, what: 'paused persisted' });
     // Pausing twice changes nothing and says so once.
     expect(await call('pauseQueue')).toEqual({ paused: true });
     expect(rec.of('queuePaused')).toHaveLength(1);

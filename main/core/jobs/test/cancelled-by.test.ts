@@ -9,6 +9,7 @@ import { PREREQUISITE_FAILED, RUNNER_SHUTDOWN, type EngineOptions } from '../eng
 import type { CancelledBy, FirmwareJob } from '../model';
 import { Harness } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { readPersistedState } from '../journal';
 
 const PIN = 'c'.repeat(64);
 let h: Harness;
@@ -28,7 +29,7 @@ afterEach(async () => {
 const engine = (opts: Partial<EngineOptions> = {}) => h.engine({ bus, jobEnv: () => ({ FAKE_SLEEP_MS: '20000' }), ...opts });
 const byOf = (job: FirmwareJob) => cancels.filter((c) => c.job_id === job.job_id).map((c) => [c.by, c.field]);
 const persisted = (id: string) =>
-  (JSON.parse(readFileSync(join(h.dataDir, 'jobs.json'), 'utf8')) as { jobs: FirmwareJob[] }).jobs.find((j) => j.job_id === id);
+  (readPersistedState(h.dataDir) as unknown as { jobs: FirmwareJob[] }).jobs.find((j) => j.job_id === id);
 
 async function running(e: Awaited<ReturnType<typeof engine>>, name: string): Promise<FirmwareJob> {
   const job = e.compile({ configuration: h.fake(name, 'sleep') });

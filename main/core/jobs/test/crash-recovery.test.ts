@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RESTART_NOTICE } from '../model';
 import { FAKE_ESPHOME, Harness, pidAlive } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { readPersistedState } from '../journal';
 
 const CHILD = resolve(__dirname, 'fixtures/crash-child.ts');
 let h: Harness;
@@ -50,9 +51,8 @@ describe('crash recovery', () => {
     expect(pidAlive(esphomePid)).toBe(true);
     process.kill(-esphomePid, 'SIGKILL');
 
-    const raw = readFileSync(join(h.dataDir, 'jobs.json'), 'utf8');
-    const meta = JSON.parse(raw); // intact
-    const entry = meta.jobs.find((j: { job_id: string }) => j.job_id === jobId);
+    const meta = readPersistedState(h.dataDir); // intact (snapshot + journal)
+    const entry = meta.jobs.find((j: { job_id: string }) => j.job_id === jobId)!;
     expect(entry.status).toBe('running');
     expect(entry.output).toContain('sleeping\n');
 

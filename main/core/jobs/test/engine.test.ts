@@ -9,6 +9,7 @@ import { NO_ESPHOME_MODULE_MESSAGE, EXIT0_ERROR_MESSAGE } from '../error-scrape'
 import { PREREQUISITE_FAILED, RUNNER_SHUTDOWN } from '../engine';
 import { Harness, pidAlive, processDead } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { readPersistedState } from '../journal';
 
 let h: Harness;
 beforeEach(() => {
@@ -210,7 +211,7 @@ describe('cancel', () => {
       let onDisk: Record<string, string> | null = null;
       engine.bus.on('job_cancelled', ({ job }) => {
         if (job.job_id !== head.job_id) return;
-        const meta = JSON.parse(readFileSync(join(h.dataDir, 'jobs.json'), 'utf8'));
+        const meta = readPersistedState(h.dataDir);
         onDisk = Object.fromEntries(meta.jobs.map((j: { job_id: string; status: string }) => [j.job_id, j.status]));
       });
       const p = engine.cancel(head.job_id);

@@ -9,6 +9,7 @@ import { EventBus } from '../../events';
 import type { RemoteRunContext } from '../remote';
 import { Harness } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { readPersistedState } from '../journal';
 
 const PIN = 'b'.repeat(64);
 let h: Harness;
@@ -21,7 +22,7 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const started = () => h.events.filter((e) => e.name === 'job_started').map((e) => e.job_id);
-const readMeta = () => JSON.parse(readFileSync(join(h.dataDir, 'jobs.json'), 'utf8')) as { paused?: boolean; jobs: Array<{ job_id: string; status: string }> };
+const readMeta = () => readPersistedState(h.dataDir) as unknown as { paused?: boolean; jobs: Array<{ job_id: string; status: string }> };
 
 function pausedEvents(bus: EventBus): boolean[] {
   const seen: boolean[] = [];

@@ -10,6 +10,7 @@ import { createJob, type FirmwareJob } from '../model';
 import type { RemoteRunContext, RemoteRunnerFn, RemoteRunResult } from '../remote';
 import { Harness } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { readPersistedState } from '../journal';
 
 const PIN = 'a'.repeat(64);
 let h: Harness;
@@ -30,8 +31,8 @@ interface FakeRunnerLog {
 function fakeRunner(h: Harness, log: FakeRunnerLog, after?: (ctx: RemoteRunContext) => Promise<RemoteRunResult>) {
   return async (ctx: RemoteRunContext): Promise<RemoteRunResult> => {
     log.calls.push(ctx);
-    const meta = JSON.parse(readFileSync(join(h.dataDir, 'jobs.json'), 'utf8'));
-    log.persistedAtCall.push(meta.jobs.find((j: FirmwareJob) => j.job_id === ctx.job.job_id)?.status);
+    const meta = readPersistedState(h.dataDir);
+    log.persistedAtCall.push(meta.jobs.find((j) => j.job_id === ctx.job.job_id)?.status ?? '');
     const ours = (e: { pin: string; job_id: string }): boolean => e.pin === ctx.job.source_pin_sha256 && e.job_id === ctx.job.job_id;
     let resolveTerminal!: (r: RemoteRunResult) => void;
     const terminal = new Promise<RemoteRunResult>((r) => (resolveTerminal = r));

@@ -72,6 +72,7 @@ function scriptedBackend(initialPaused = false) {
     resumeQueue: () => ((paused = false), { paused }),
     resetBuildEnv: () => resetJob,
     getJobs: () => [],
+    getJobsPage: () => ({ jobs: [], total: 0, nextCursor: null }),
     listConfigurations: () => [],
     listBuildServers: () => [],
     getIdentity: () => ({ pin: '0'.repeat(64), dashboardId: 'x', label: 'x' }),
