@@ -67,12 +67,31 @@ export type RemoteOutcome =
   | { status: 'cancelled'; error?: string; by?: 'remote' }
   /** Pool mode only: the session died mid-build; the dispatch pool re-routes the job. */
   | { status: 'server_lost'; reason: string; detail: string }
+  /** Pool mode only: a prepared-ahead job's server went away before it was submitted. */
+  | { status: 'not_started'; reason: string }
   /** Pool mode only: the server could not provision the esphome version; rebuild locally. */
   | { status: 'provision_failed'; error: string };
+
+/**
+ * A prepared-ahead job's turn on a build server: `go` with the server it builds on (the pool may
+ * have moved it to another server that came free first), or `lost` when the server it waited for
+ * went away before the job was submitted (re-routed without counting a loss: nothing was lost).
+ */
+export type TurnResult = { kind: 'go'; pin: string; label: string; esphomeVersion: string } | { kind: 'lost'; reason: string };
 
 /** Hooks the dispatch pool gives the runner for the jobs it dispatched (pool mode). */
 export interface PoolRunnerHooks {
   isPoolJob(jobId: string): boolean;
+  /**
+   * Resolves when this job may submit: at once for a job bound to a free server, after the
+   * server's current build completes for a job the pool prepared ahead (bundled while it builds).
+   */
+  awaitTurn?(jobId: string): Promise<TurnResult>;
+  /**
+   * The build server reported this job's build complete: its slot goes to the next job while
+   * this one downloads and stages its artifacts.
+   */
+  buildFinished?(jobId: string): void;
   /** Counts a lost server for this job; `reroute: false` once the retry budget is spent. */
   serverLost(jobId: string): { reroute: boolean; count: number };
   /** The next dispatch of this job must build locally (provision failure). */
@@ -90,6 +109,10 @@ export class RemoteRunnerShutdown extends Error {
 export interface RunOptions {
   /** Dispatch-pool driver: session loss and provision failure become re-route outcomes. */
   poolMode?: boolean;
+  /** Pool mode: wait (after bundling) until the server is this job's (see PoolRunnerHooks). */
+  awaitTurn?: () => Promise<TurnResult>;
+  /** Pool mode: the server's build completed; its slot is free before the artifacts are here. */
+  buildFinished?: () => void;
 }
 
 type StateFrame = PeerLinkEventMap['offloader_job_state_changed'];
@@ -148,7 +171,8 @@ export async function runRemoteJob<S extends RemoteSession>(
 ): Promise<RemoteOutcome> {
   const { job, bus } = ctx;
   const poolMode = opts.poolMode === true;
-  const pin = job.source_pin_sha256;
+  // A prepared-ahead job may be moved to the server that came free first (see awaitTurn).
+  let pin = job.source_pin_sha256;
 
   // 1. Validation.
   if (!REMOTE_JOB_TYPES.has(job.job_type)) {
@@ -234,12 +258,27 @@ export async function runRemoteJob<S extends RemoteSession>(
       if (shuttingDown()) throw new RemoteRunnerShutdown();
       if (userCancelled()) return cancelledNow();
 
+      // 4b. Pool: a job prepared ahead waits here, bundle in hand, for its server's slot.
+      if (poolMode && opts.awaitTurn) {
+        const r = await untilInterrupted(opts.awaitTurn());
+        if ('interrupted' in r) return cancelledNow();
+        if (r.ok.kind === 'lost') return { status: 'not_started', reason: r.ok.reason };
+        if (r.ok.pin !== pin) {
+          pin = r.ok.pin;
+          job.source_pin_sha256 = r.ok.pin;
+          job.source_label = r.ok.label;
+          job.source_esphome_version = r.ok.esphomeVersion;
+        }
+      }
+
       // 5. Session lookup.
       let session: S;
       try {
         session = deps.getSession(pin);
         if (session.closed) throw new Error('the peer-link session is closed');
       } catch (err) {
+        // In the pool a server that went away between dispatch and submit is one to re-route from.
+        if (poolMode && opts.awaitTurn && !userCancelled() && !shuttingDown()) return { status: 'not_started', reason: errText(err) };
         return fail(`${PREFIX}receiver not reachable: ${errText(err)}`);
       }
       sessionArmed = true;
@@ -303,7 +342,8 @@ export async function runRemoteJob<S extends RemoteSession>(
         return { status: 'failed', error: frame.error_message || 'compile failed', ...(frame.failure_reason === 'provision' ? { failureReason: 'provision' as const } : {}) };
       }
 
-      // 9. Completed.
+      // 9. Completed: the server's slot is free now; the download overlaps its next build.
+      opts.buildFinished?.();
       if (job.job_type === 'clean') return { status: 'completed', exitCode: 0 };
       let tarball: Buffer;
       try {
@@ -436,7 +476,11 @@ export function createRemoteRunner<S extends RemoteSession>(deps: RemoteRunnerDe
   return async (ctx: RemoteRunContext): Promise<RemoteRunResult> => {
     const id = ctx.job.job_id;
     const poolMode = pool?.isPoolJob(id) ?? false;
-    const out = await runRemoteJob(ctx, deps, { poolMode });
+    const out = await runRemoteJob(ctx, deps, {
+      poolMode,
+      awaitTurn: poolMode && pool?.awaitTurn ? () => pool.awaitTurn!(id) : undefined,
+      buildFinished: poolMode && pool?.buildFinished ? () => pool.buildFinished!(id) : undefined,
+    });
     switch (out.status) {
       case 'completed':
         return { status: 'completed', exitCode: out.exitCode ?? 0 };
@@ -454,6 +498,9 @@ export function createRemoteRunner<S extends RemoteSession>(deps: RemoteRunnerDe
         ctx.ingest(sessionClosedLine(out, ctx.job.output[ctx.job.output.length - 1]));
         return { status: 'failed', error: `${PREFIX}lost ${ctx.job.source_label || 'the build server'} mid-build ${verdict.count}x (${reason})` };
       }
+      case 'not_started':
+        ctx.ingest(`\n*** ${ctx.job.source_label || 'the build server'} went away before this build was sent (${out.reason}) — building it on the next free build server or this computer ***\n`);
+        return { status: 'reroute' };
       case 'provision_failed':
         ctx.ingest(`\n*** build server could not provision this ESPHome version (${out.error}); rebuilding locally ***\n`);
         pool!.forceLocal(id);

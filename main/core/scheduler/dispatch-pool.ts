@@ -1,12 +1,19 @@
 // The remote dispatch pool (firmware-jobs.md §11.3): compiles the scheduler sent "remote" wait
 // here as `remote_pending` ("Waiting for a build server") and are bound to a server only when one
-// is free — at most one in-flight job per build server. One pass loop, woken by the events that
+// is free — at most one job building per build server. One pass loop, woken by the events that
 // can change a decision; a startup grace lets servers reconnect after a restart before anything
 // falls back to local.
+// Pipelined (issue 18 §2): when every server is busy, one more waiting job per server is
+// prepared ahead — dispatched so its bundle is built while the server builds — and submitted the
+// moment the server reports its current build complete (or moved to another server that comes
+// free first). A server's slot is released at that report, not when the sender has downloaded
+// and staged the artifacts, so the download overlaps the next build. A prepared job is not on
+// the server until its turn: cancelling it sends nothing, and losing its server re-routes it
+// without counting a loss.
 import type { EventBus } from '../events';
 import type { FirmwareJob, QueueStatus } from '../jobs/model';
 import type { DispatchPool as EngineDispatchPool, RemoteBinding } from '../jobs/remote';
-import type { PoolRunnerHooks } from '../jobs/remote-runner';
+import type { PoolRunnerHooks, TurnResult } from '../jobs/remote-runner';
 import { pickDispatchTarget, type SchedulerPairing, type VersionMatchPolicy } from './build-scheduler';
 
 export const STARTUP_GRACE_MS = 30_000;
@@ -57,6 +64,17 @@ export interface InFlight {
   label: string;
 }
 
+/** A job prepared ahead for a busy server: its turn fires when the slot is its own. */
+interface Ahead {
+  jobId: string;
+  pairing: SchedulerPairing;
+  turn: Promise<TurnResult>;
+  fire: (t: TurnResult) => void;
+  fired: boolean;
+  /** Preparation order: the oldest prepared job is moved first. */
+  seq: number;
+}
+
 export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
   private readonly bus: EventBus;
   private readonly jobs: () => PoolEngine;
@@ -64,8 +82,12 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
   private readonly graceMs: number;
   private readonly maxLosses: number;
   private readonly report: (message: string) => void;
-  /** pin → job in flight there (one per server). */
+  /** pin → job building there (one per server). */
   private readonly inFlight = new Map<string, InFlight>();
+  /** pin → the job prepared ahead for it (one per server), bundled while the server builds. */
+  private readonly ahead = new Map<string, Ahead>();
+  /** Turns already given (a free server, or a promotion) and not yet collected by the runner. */
+  private readonly turns = new Map<string, Promise<TurnResult>>();
   private readonly driving = new Set<string>();
   private readonly losses = new Map<string, number>();
   private readonly mustBuildLocally = new Set<string>();
@@ -76,6 +98,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
   private graceTimer: NodeJS.Timeout | undefined;
   private passScheduled = false;
   private passCount = 0;
+  private aheadSeq = 0;
 
   constructor(opts: DispatchPoolOptions) {
     this.bus = opts.bus;
@@ -102,6 +125,12 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
       bus.on('peer_link_closed', (e) => {
         this.connected.delete(e.pin);
         this.queue.delete(e.pin);
+        // The job prepared for it was never sent: it goes back to the pool (not a lost build).
+        const a = this.ahead.get(e.pin);
+        if (a && !a.fired) {
+          this.ahead.delete(e.pin);
+          a.fire({ kind: 'lost', reason: e.detail ? `${e.reason}: ${e.detail}` : e.reason });
+        }
         wake();
       }),
       bus.on('offloader_queue_status', (e) => {
@@ -166,8 +195,14 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     return [...this.inFlight.values()];
   }
 
+  /** Pins that take no new job now: building, or with a job prepared for them. */
   busyPins(): Set<string> {
-    return new Set(this.inFlight.keys());
+    return new Set([...this.inFlight.keys(), ...this.ahead.keys()]);
+  }
+
+  /** Jobs prepared ahead, per pin (introspection, tests). */
+  aheadJobs(): Array<{ jobId: string; pin: string }> {
+    return [...this.ahead.entries()].map(([pin, a]) => ({ jobId: a.jobId, pin }));
   }
 
   queueStatusOf(pin: string): QueueStatus | undefined {
@@ -192,6 +227,43 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     this.mustBuildLocally.add(jobId);
   }
 
+  awaitTurn(jobId: string): Promise<TurnResult> {
+    const given = this.turns.get(jobId);
+    if (given) {
+      this.turns.delete(jobId);
+      return given;
+    }
+    for (const a of this.ahead.values()) if (a.jobId === jobId) return a.turn;
+    // Not one of ours (e.g. dispatched outside the pool): nothing to wait for.
+    const f = [...this.inFlight.values()].find((x) => x.jobId === jobId);
+    return Promise.resolve(f ? { kind: 'go', pin: f.pin, label: f.label, esphomeVersion: '' } : { kind: 'lost', reason: 'not bound to a build server' });
+  }
+
+  buildFinished(jobId: string): void {
+    for (const [pin, f] of this.inFlight) {
+      if (f.jobId === jobId) {
+        this.release(pin);
+        return;
+      }
+    }
+  }
+
+  /** The server's slot is free: the job prepared for it (if any) takes it at once. */
+  private release(pin: string): void {
+    this.inFlight.delete(pin);
+    const a = this.ahead.get(pin);
+    if (a && !a.fired) {
+      this.ahead.delete(pin);
+      this.promote(a, a.pairing);
+    }
+    this.wake();
+  }
+
+  private promote(a: Ahead, pairing: SchedulerPairing): void {
+    this.inFlight.set(pairing.pin_sha256, { jobId: a.jobId, pin: pairing.pin_sha256, label: pairing.label });
+    a.fire({ kind: 'go', pin: pairing.pin_sha256, label: pairing.label, esphomeVersion: pairing.esphome_version });
+  }
+
   // ------------------------------------------------------------ the pass
 
   private connectedPins(): ReadonlySet<string> {
@@ -211,6 +283,29 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     const settings = this.env.settings();
     const pairings = this.env.pairings();
     const localVersion = this.env.localEsphomeVersion();
+    const snapshot = (busyPins: ReadonlySet<string>, includeLocal: boolean) =>
+      pickDispatchTarget({
+        remoteBuildsEnabled: settings.remote_builds_enabled,
+        pairings,
+        connectedPins: this.connectedPins(),
+        queueStatus: this.queue,
+        localEsphomeVersion: localVersion,
+        versionPolicy: settings.version_match_policy,
+        busyPins,
+        includeLocalInPool: includeLocal,
+        localCompileBusy: !this.jobs().queueStatus('compile').idle,
+      });
+    // A server that came free while another's prepared job still waits takes that job (its
+    // bundle does not depend on the server): the oldest waiting job first.
+    for (;;) {
+      const waiting = [...this.ahead.entries()].filter(([, a]) => !a.fired);
+      if (waiting.length === 0) break;
+      const d = snapshot(this.busyPins(), false);
+      if (d.target !== 'remote') break;
+      const [fromPin, a] = waiting.reduce((x, y) => (x[1].seq <= y[1].seq ? x : y));
+      this.ahead.delete(fromPin);
+      this.promote(a, d.pairing);
+    }
     for (const job of pending) {
       if (job.status !== 'queued' || job.source !== 'remote_pending') continue;
       if (this.mustBuildLocally.has(job.job_id)) {
@@ -241,11 +336,17 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
           this.losses.delete(job.job_id);
           this.jobs().failQueued(job.job_id, decision.error).catch((err) => this.report(`failQueued ${job.job_id}: ${String(err)}`));
           break;
-        case 'wait':
+        case 'wait': {
+          // Every usable server is building: prepare this job for one that has none prepared.
+          const d = snapshot(new Set(this.ahead.keys()), false);
+          if (d.target === 'remote') this.drive(job, d.pairing, true);
           break;
+        }
       }
     }
   }
+
+
 
   private toLocal(job: FirmwareJob): void {
     try {
@@ -256,11 +357,26 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     }
   }
 
-  /** Bind and run; the server is freed (and the pool woken) however the run ends. */
-  private drive(job: FirmwareJob, pairing: SchedulerPairing): void {
+  /**
+   * Bind and run; the server is freed (and the pool woken) however the run ends. `prepared`: the
+   * server is building another job; this one is bundled now and submitted on its turn.
+   */
+  private drive(job: FirmwareJob, pairing: SchedulerPairing, prepared = false): void {
     const pin = pairing.pin_sha256;
     const id = job.job_id;
-    this.inFlight.set(pin, { jobId: id, pin, label: pairing.label });
+    if (prepared) {
+      let fire!: (t: TurnResult) => void;
+      const turn = new Promise<TurnResult>((r) => (fire = r));
+      const a: Ahead = { jobId: id, pairing, turn, fired: false, seq: this.aheadSeq++, fire: (t) => {
+        if (a.fired) return;
+        a.fired = true;
+        fire(t);
+      } };
+      this.ahead.set(pin, a);
+    } else {
+      this.inFlight.set(pin, { jobId: id, pin, label: pairing.label });
+      this.turns.set(id, Promise.resolve({ kind: 'go', pin, label: pairing.label, esphomeVersion: pairing.esphome_version }));
+    }
     this.driving.add(id);
     let run: Promise<void>;
     try {
@@ -271,7 +387,10 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     run
       .catch((err) => this.report(`job ${id} on ${pin.slice(0, 8)}: ${String(err)}`))
       .finally(() => {
-        if (this.inFlight.get(pin)?.jobId === id) this.inFlight.delete(pin);
+        this.turns.delete(id);
+        // Wherever it ended up (it may have moved to another server): free its slot.
+        for (const [p, a] of this.ahead) if (a.jobId === id) this.ahead.delete(p);
+        for (const [p, f] of this.inFlight) if (f.jobId === id) this.release(p);
         this.driving.delete(id);
         // A job that ended for good no longer needs its loss count.
         if (!this.jobs().pendingRemoteJobs().some((j) => j.job_id === id)) this.losses.delete(id);
