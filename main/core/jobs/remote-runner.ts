@@ -15,7 +15,7 @@ import { SpawnError } from '../esphome/tracked-process';
 import type { PeerLinkEventMap } from '../events';
 import type { FirmwareJob, JobType } from './model';
 import { stripAnsi } from './progress';
-import type { RemoteRunContext, RemoteRunnerFn, RemoteRunResult, RunEsphomeResult } from './remote';
+import type { RemotePreparerFn, RemoteRunContext, RemoteRunnerFn, RemoteRunResult, RunEsphomeResult } from './remote';
 
 /** Job types a build server can take (§10 step 1). */
 export const REMOTE_JOB_TYPES: ReadonlySet<JobType> = new Set(['compile', 'upload', 'install', 'clean']);
@@ -67,26 +67,12 @@ export type RemoteOutcome =
   | { status: 'cancelled'; error?: string; by?: 'remote' }
   /** Pool mode only: the session died mid-build; the dispatch pool re-routes the job. */
   | { status: 'server_lost'; reason: string; detail: string }
-  /** Pool mode only: a prepared-ahead job's server went away before it was submitted. */
-  | { status: 'not_started'; reason: string }
   /** Pool mode only: the server could not provision the esphome version; rebuild locally. */
   | { status: 'provision_failed'; error: string };
-
-/**
- * A prepared-ahead job's turn on a build server: `go` with the server it builds on (the pool may
- * have moved it to another server that came free first), or `lost` when the server it waited for
- * went away before the job was submitted (re-routed without counting a loss: nothing was lost).
- */
-export type TurnResult = { kind: 'go'; pin: string; label: string; esphomeVersion: string } | { kind: 'lost'; reason: string };
 
 /** Hooks the dispatch pool gives the runner for the jobs it dispatched (pool mode). */
 export interface PoolRunnerHooks {
   isPoolJob(jobId: string): boolean;
-  /**
-   * Resolves when this job may submit: at once for a job bound to a free server, after the
-   * server's current build completes for a job the pool prepared ahead (bundled while it builds).
-   */
-  awaitTurn?(jobId: string): Promise<TurnResult>;
   /**
    * The build server reported this job's build complete: its slot goes to the next job while
    * this one downloads and stages its artifacts.
@@ -109,8 +95,6 @@ export class RemoteRunnerShutdown extends Error {
 export interface RunOptions {
   /** Dispatch-pool driver: session loss and provision failure become re-route outcomes. */
   poolMode?: boolean;
-  /** Pool mode: wait (after bundling) until the server is this job's (see PoolRunnerHooks). */
-  awaitTurn?: () => Promise<TurnResult>;
   /** Pool mode: the server's build completed; its slot is free before the artifacts are here. */
   buildFinished?: () => void;
 }
@@ -171,8 +155,7 @@ export async function runRemoteJob<S extends RemoteSession>(
 ): Promise<RemoteOutcome> {
   const { job, bus } = ctx;
   const poolMode = opts.poolMode === true;
-  // A prepared-ahead job may be moved to the server that came free first (see awaitTurn).
-  let pin = job.source_pin_sha256;
+  const pin = job.source_pin_sha256;
 
   // 1. Validation.
   if (!REMOTE_JOB_TYPES.has(job.job_type)) {
@@ -258,27 +241,12 @@ export async function runRemoteJob<S extends RemoteSession>(
       if (shuttingDown()) throw new RemoteRunnerShutdown();
       if (userCancelled()) return cancelledNow();
 
-      // 4b. Pool: a job prepared ahead waits here, bundle in hand, for its server's slot.
-      if (poolMode && opts.awaitTurn) {
-        const r = await untilInterrupted(opts.awaitTurn());
-        if ('interrupted' in r) return cancelledNow();
-        if (r.ok.kind === 'lost') return { status: 'not_started', reason: r.ok.reason };
-        if (r.ok.pin !== pin) {
-          pin = r.ok.pin;
-          job.source_pin_sha256 = r.ok.pin;
-          job.source_label = r.ok.label;
-          job.source_esphome_version = r.ok.esphomeVersion;
-        }
-      }
-
       // 5. Session lookup.
       let session: S;
       try {
         session = deps.getSession(pin);
         if (session.closed) throw new Error('the peer-link session is closed');
       } catch (err) {
-        // In the pool a server that went away between dispatch and submit is one to re-route from.
-        if (poolMode && opts.awaitTurn && !userCancelled() && !shuttingDown()) return { status: 'not_started', reason: errText(err) };
         return fail(`${PREFIX}receiver not reachable: ${errText(err)}`);
       }
       sessionArmed = true;
@@ -422,6 +390,47 @@ export function localUploadArgs(job: FirmwareJob, yamlPath: string): string[] {
 /** One per process: an unchanged configuration is not bundled again (see bundle-cache.ts). */
 export const sharedBundleCache = new BundleCache();
 
+/** Bundles being made ahead (cache key → done): a run of the same configuration waits for it. */
+const bundlesAhead = new Map<string, Promise<void>>();
+
+/**
+ * The dispatch pool's bundling ahead: `esphome bundle` for a waiting job, into the cache its run
+ * reads when it is dispatched. Nothing is cached (so nothing is prepared) when the esphome
+ * version is unknown or the bundle step is replaced (`deps.buildBundle`).
+ */
+export function createRemotePreparer(deps: Pick<RemoteRunnerDeps, 'buildBundle' | 'bundleTimeoutMs' | 'localEsphomeVersion'>, cache: BundleCache = sharedBundleCache): RemotePreparerFn {
+  return async (ctx, signal) => {
+    if (deps.buildBundle) return;
+    const key = bundleCacheKey(ctx.esphome, deps.localEsphomeVersion?.() ?? '', ctx.yamlPath, ctx.env());
+    if (!key || bundlesAhead.has(key) || !existsSync(ctx.yamlPath)) return;
+    const work = (async () => {
+      if (await cache.get(key)) return;
+      const dir = await mkdtemp(join(tmpdir(), 'kiln-bundle-'));
+      try {
+        const startedAt = Date.now();
+        let output = '';
+        const stem = basename(ctx.yamlPath).replace(/\.ya?ml$/i, '');
+        const env = ctx.env();
+        const bundle = await buildBundle(ctx.esphome, ctx.yamlPath, join(dir, `${stem}.esphomebundle.tar.gz`), {
+          signal,
+          env,
+          timeoutMs: deps.bundleTimeoutMs ?? BUNDLE_TIMEOUT_MS,
+          onOutput: (text) => (output = text),
+        });
+        await cache.put(key, ctx.yamlPath, bundle, output, startedAt);
+      } finally {
+        await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      }
+    })();
+    bundlesAhead.set(key, work.catch(() => undefined));
+    try {
+      await work;
+    } finally {
+      bundlesAhead.delete(key);
+    }
+  };
+}
+
 /**
  * `esphome bundle <abs yaml> -o <tmp>.tar.gz` through the shared CLI driver (own process group,
  * closed stdin, 60 s timeout): the archive bytes, or `bundle failed: <CLI output>`.
@@ -436,6 +445,9 @@ export async function bundleWithCli(
   const env = ctx.env();
   // No version known → no key → never cached (bundle-cache.ts).
   const key = bundleCacheKey(ctx.esphome, esphomeVersion, ctx.yamlPath, env);
+  // Being bundled ahead right now: that bundle is this one (no second spawn).
+  const ahead = key && cache ? bundlesAhead.get(key) : undefined;
+  if (ahead) await ahead;
   const cached = cache && key && existsSync(ctx.yamlPath) ? await cache.get(key) : undefined;
   if (cached) {
     ctx.ingest('INFO Kiln: configuration unchanged since its last bundle; sending that bundle again\n');
@@ -478,7 +490,6 @@ export function createRemoteRunner<S extends RemoteSession>(deps: RemoteRunnerDe
     const poolMode = pool?.isPoolJob(id) ?? false;
     const out = await runRemoteJob(ctx, deps, {
       poolMode,
-      awaitTurn: poolMode && pool?.awaitTurn ? () => pool.awaitTurn!(id) : undefined,
       buildFinished: poolMode && pool?.buildFinished ? () => pool.buildFinished!(id) : undefined,
     });
     switch (out.status) {
@@ -498,9 +509,6 @@ export function createRemoteRunner<S extends RemoteSession>(deps: RemoteRunnerDe
         ctx.ingest(sessionClosedLine(out, ctx.job.output[ctx.job.output.length - 1]));
         return { status: 'failed', error: `${PREFIX}lost ${ctx.job.source_label || 'the build server'} mid-build ${verdict.count}x (${reason})` };
       }
-      case 'not_started':
-        ctx.ingest(`\n*** ${ctx.job.source_label || 'the build server'} went away before this build was sent (${out.reason}) — building it on the next free build server or this computer ***\n`);
-        return { status: 'reroute' };
       case 'provision_failed':
         ctx.ingest(`\n*** build server could not provision this ESPHome version (${out.error}); rebuilding locally ***\n`);
         pool!.forceLocal(id);

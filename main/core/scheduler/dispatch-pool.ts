@@ -1,19 +1,18 @@
 // The remote dispatch pool (firmware-jobs.md §11.3): compiles the scheduler sent "remote" wait
 // here as `remote_pending` ("Waiting for a build server") and are bound to a server only when one
-// is free — at most one job building per build server. One pass loop, woken by the events that
+// is free — at most one in-flight job per build server. One pass loop, woken by the events that
 // can change a decision; a startup grace lets servers reconnect after a restart before anything
 // falls back to local.
-// Pipelined (issue 18 §2): when every server is busy, one more waiting job per server is
-// prepared ahead — dispatched so its bundle is built while the server builds — and submitted the
-// moment the server reports its current build complete (or moved to another server that comes
-// free first). A server's slot is released at that report, not when the sender has downloaded
-// and staged the artifacts, so the download overlaps the next build. A prepared job is not on
-// the server until its turn: cancelling it sends nothing, and losing its server re-routes it
-// without counting a loss.
+// Pipelined (issue 18 §2): while every server builds, the pool has the oldest waiting jobs
+// bundled ahead (one `esphome bundle` at a time, into the shared bundle cache) so a job bound to
+// a server that comes free is submitted without a bundle spawn; the job stays `queued` and
+// unbound meanwhile, so cancel and re-route are unchanged. A server's slot is released when it
+// reports the build complete, not when the sender has downloaded and staged the artifacts: the
+// download overlaps the server's next build.
 import type { EventBus } from '../events';
 import type { FirmwareJob, QueueStatus } from '../jobs/model';
 import type { DispatchPool as EngineDispatchPool, RemoteBinding } from '../jobs/remote';
-import type { PoolRunnerHooks, TurnResult } from '../jobs/remote-runner';
+import type { PoolRunnerHooks } from '../jobs/remote-runner';
 import { pickDispatchTarget, type SchedulerPairing, type VersionMatchPolicy } from './build-scheduler';
 
 export const STARTUP_GRACE_MS = 30_000;
@@ -28,6 +27,11 @@ export interface PoolEngine {
   queueStatus(lane?: 'compile' | 'upload'): QueueStatus;
   /** The pool stopped accepting: every pending job goes to the local compile lane. */
   runPendingLocally(): void;
+  /**
+   * Bundle a pending job ahead of its dispatch (into the bundle cache its run then reads). The
+   * job is not bound or started. Absent: no preparing ahead.
+   */
+  prepareRemote?(jobId: string, signal: AbortSignal): Promise<void>;
   /** Queue paused: no job is bound while it is (the engine wakes the pool on resume). */
   isPaused(): boolean;
 }
@@ -64,17 +68,6 @@ export interface InFlight {
   label: string;
 }
 
-/** A job prepared ahead for a busy server: its turn fires when the slot is its own. */
-interface Ahead {
-  jobId: string;
-  pairing: SchedulerPairing;
-  turn: Promise<TurnResult>;
-  fire: (t: TurnResult) => void;
-  fired: boolean;
-  /** Preparation order: the oldest prepared job is moved first. */
-  seq: number;
-}
-
 export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
   private readonly bus: EventBus;
   private readonly jobs: () => PoolEngine;
@@ -82,12 +75,8 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
   private readonly graceMs: number;
   private readonly maxLosses: number;
   private readonly report: (message: string) => void;
-  /** pin → job building there (one per server). */
+  /** pin → job in flight there (one per server). */
   private readonly inFlight = new Map<string, InFlight>();
-  /** pin → the job prepared ahead for it (one per server), bundled while the server builds. */
-  private readonly ahead = new Map<string, Ahead>();
-  /** Turns already given (a free server, or a promotion) and not yet collected by the runner. */
-  private readonly turns = new Map<string, Promise<TurnResult>>();
   private readonly driving = new Set<string>();
   private readonly losses = new Map<string, number>();
   private readonly mustBuildLocally = new Set<string>();
@@ -98,7 +87,9 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
   private graceTimer: NodeJS.Timeout | undefined;
   private passScheduled = false;
   private passCount = 0;
-  private aheadSeq = 0;
+  /** Jobs bundled ahead (or being bundled), with the abort of a bundle still running. */
+  private readonly prepared = new Map<string, AbortController | null>();
+  private preparing = 0;
 
   constructor(opts: DispatchPoolOptions) {
     this.bus = opts.bus;
@@ -125,12 +116,6 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
       bus.on('peer_link_closed', (e) => {
         this.connected.delete(e.pin);
         this.queue.delete(e.pin);
-        // The job prepared for it was never sent: it goes back to the pool (not a lost build).
-        const a = this.ahead.get(e.pin);
-        if (a && !a.fired) {
-          this.ahead.delete(e.pin);
-          a.fire({ kind: 'lost', reason: e.detail ? `${e.reason}: ${e.detail}` : e.reason });
-        }
         wake();
       }),
       bus.on('offloader_queue_status', (e) => {
@@ -138,6 +123,8 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
         wake();
       }),
       bus.on('pairings_changed', wake),
+      // A waiting job cancelled while it is bundled ahead: stop its bundle.
+      bus.on('job_cancelled', (e) => this.prepared.get(e.job.job_id)?.abort()),
     );
     if (this.graceMs <= 0) {
       this.state = 'running';
@@ -159,6 +146,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     this.state = 'stopped';
     clearTimeout(this.graceTimer);
     for (const off of this.offs.splice(0)) off();
+    for (const c of this.prepared.values()) c?.abort();
     this.jobs().runPendingLocally();
   }
 
@@ -195,14 +183,8 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     return [...this.inFlight.values()];
   }
 
-  /** Pins that take no new job now: building, or with a job prepared for them. */
   busyPins(): Set<string> {
-    return new Set([...this.inFlight.keys(), ...this.ahead.keys()]);
-  }
-
-  /** Jobs prepared ahead, per pin (introspection, tests). */
-  aheadJobs(): Array<{ jobId: string; pin: string }> {
-    return [...this.ahead.entries()].map(([pin, a]) => ({ jobId: a.jobId, pin }));
+    return new Set(this.inFlight.keys());
   }
 
   queueStatusOf(pin: string): QueueStatus | undefined {
@@ -227,41 +209,14 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     this.mustBuildLocally.add(jobId);
   }
 
-  awaitTurn(jobId: string): Promise<TurnResult> {
-    const given = this.turns.get(jobId);
-    if (given) {
-      this.turns.delete(jobId);
-      return given;
-    }
-    for (const a of this.ahead.values()) if (a.jobId === jobId) return a.turn;
-    // Not one of ours (e.g. dispatched outside the pool): nothing to wait for.
-    const f = [...this.inFlight.values()].find((x) => x.jobId === jobId);
-    return Promise.resolve(f ? { kind: 'go', pin: f.pin, label: f.label, esphomeVersion: '' } : { kind: 'lost', reason: 'not bound to a build server' });
-  }
-
+  /** The server reported the job's build complete: it takes the next job while this one downloads. */
   buildFinished(jobId: string): void {
     for (const [pin, f] of this.inFlight) {
-      if (f.jobId === jobId) {
-        this.release(pin);
-        return;
-      }
+      if (f.jobId !== jobId) continue;
+      this.inFlight.delete(pin);
+      this.wake();
+      return;
     }
-  }
-
-  /** The server's slot is free: the job prepared for it (if any) takes it at once. */
-  private release(pin: string): void {
-    this.inFlight.delete(pin);
-    const a = this.ahead.get(pin);
-    if (a && !a.fired) {
-      this.ahead.delete(pin);
-      this.promote(a, a.pairing);
-    }
-    this.wake();
-  }
-
-  private promote(a: Ahead, pairing: SchedulerPairing): void {
-    this.inFlight.set(pairing.pin_sha256, { jobId: a.jobId, pin: pairing.pin_sha256, label: pairing.label });
-    a.fire({ kind: 'go', pin: pairing.pin_sha256, label: pairing.label, esphomeVersion: pairing.esphome_version });
   }
 
   // ------------------------------------------------------------ the pass
@@ -283,29 +238,6 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     const settings = this.env.settings();
     const pairings = this.env.pairings();
     const localVersion = this.env.localEsphomeVersion();
-    const snapshot = (busyPins: ReadonlySet<string>, includeLocal: boolean) =>
-      pickDispatchTarget({
-        remoteBuildsEnabled: settings.remote_builds_enabled,
-        pairings,
-        connectedPins: this.connectedPins(),
-        queueStatus: this.queue,
-        localEsphomeVersion: localVersion,
-        versionPolicy: settings.version_match_policy,
-        busyPins,
-        includeLocalInPool: includeLocal,
-        localCompileBusy: !this.jobs().queueStatus('compile').idle,
-      });
-    // A server that came free while another's prepared job still waits takes that job (its
-    // bundle does not depend on the server): the oldest waiting job first.
-    for (;;) {
-      const waiting = [...this.ahead.entries()].filter(([, a]) => !a.fired);
-      if (waiting.length === 0) break;
-      const d = snapshot(this.busyPins(), false);
-      if (d.target !== 'remote') break;
-      const [fromPin, a] = waiting.reduce((x, y) => (x[1].seq <= y[1].seq ? x : y));
-      this.ahead.delete(fromPin);
-      this.promote(a, d.pairing);
-    }
     for (const job of pending) {
       if (job.status !== 'queued' || job.source !== 'remote_pending') continue;
       if (this.mustBuildLocally.has(job.job_id)) {
@@ -336,17 +268,41 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
           this.losses.delete(job.job_id);
           this.jobs().failQueued(job.job_id, decision.error).catch((err) => this.report(`failQueued ${job.job_id}: ${String(err)}`));
           break;
-        case 'wait': {
-          // Every usable server is building: prepare this job for one that has none prepared.
-          const d = snapshot(new Set(this.ahead.keys()), false);
-          if (d.target === 'remote') this.drive(job, d.pairing, true);
+        case 'wait':
           break;
-        }
       }
     }
+    this.prepareAhead();
   }
 
-
+  /**
+   * Bundle the oldest waiting jobs ahead, one spawn at a time (the sender's CPU is shared with
+   * the downloads and, with this computer in the pool, a local build), as many as there are
+   * busy servers to take them.
+   */
+  private prepareAhead(): void {
+    const engine = this.jobs();
+    if (!engine.prepareRemote) return;
+    const waiting = engine.pendingRemoteJobs().filter((j) => !this.mustBuildLocally.has(j.job_id));
+    const ids = new Set(waiting.map((j) => j.job_id));
+    for (const id of this.prepared.keys()) if (!ids.has(id) && !this.driving.has(id)) this.prepared.delete(id);
+    if (this.preparing > 0) return;
+    const ahead = Math.max(1, this.inFlight.size);
+    const next = waiting.slice(0, ahead).find((j) => !this.prepared.has(j.job_id));
+    if (!next) return;
+    const ctl = new AbortController();
+    const id = next.job_id;
+    this.prepared.set(id, ctl);
+    this.preparing++;
+    engine
+      .prepareRemote(id, ctl.signal)
+      .catch(() => undefined) // the job's own run bundles again and reports any error
+      .finally(() => {
+        this.preparing--;
+        if (this.prepared.get(id) === ctl) this.prepared.set(id, null);
+        this.wake();
+      });
+  }
 
   private toLocal(job: FirmwareJob): void {
     try {
@@ -357,26 +313,11 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     }
   }
 
-  /**
-   * Bind and run; the server is freed (and the pool woken) however the run ends. `prepared`: the
-   * server is building another job; this one is bundled now and submitted on its turn.
-   */
-  private drive(job: FirmwareJob, pairing: SchedulerPairing, prepared = false): void {
+  /** Bind and run; the server is freed (and the pool woken) however the run ends. */
+  private drive(job: FirmwareJob, pairing: SchedulerPairing): void {
     const pin = pairing.pin_sha256;
     const id = job.job_id;
-    if (prepared) {
-      let fire!: (t: TurnResult) => void;
-      const turn = new Promise<TurnResult>((r) => (fire = r));
-      const a: Ahead = { jobId: id, pairing, turn, fired: false, seq: this.aheadSeq++, fire: (t) => {
-        if (a.fired) return;
-        a.fired = true;
-        fire(t);
-      } };
-      this.ahead.set(pin, a);
-    } else {
-      this.inFlight.set(pin, { jobId: id, pin, label: pairing.label });
-      this.turns.set(id, Promise.resolve({ kind: 'go', pin, label: pairing.label, esphomeVersion: pairing.esphome_version }));
-    }
+    this.inFlight.set(pin, { jobId: id, pin, label: pairing.label });
     this.driving.add(id);
     let run: Promise<void>;
     try {
@@ -387,10 +328,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     run
       .catch((err) => this.report(`job ${id} on ${pin.slice(0, 8)}: ${String(err)}`))
       .finally(() => {
-        this.turns.delete(id);
-        // Wherever it ended up (it may have moved to another server): free its slot.
-        for (const [p, a] of this.ahead) if (a.jobId === id) this.ahead.delete(p);
-        for (const [p, f] of this.inFlight) if (f.jobId === id) this.release(p);
+        if (this.inFlight.get(pin)?.jobId === id) this.inFlight.delete(pin);
         this.driving.delete(id);
         // A job that ended for good no longer needs its loss count.
         if (!this.jobs().pendingRemoteJobs().some((j) => j.job_id === id)) this.losses.delete(id);
