@@ -27,6 +27,8 @@ interface Scenario {
   makespanMs: number;
   idealMs: number;
   gaps: Map<string, number[]>;
+  /** Per gap: server done → the next job started on the sender (pool, dispatch, persist). */
+  toStart: number[];
   local: number;
 }
 
@@ -44,10 +46,16 @@ async function writeConfigs(configDir: string, prefix: string, durations: number
 async function runBatch(app: KilnApp, configs: string[], durations: number[], workers: number): Promise<Scenario> {
   const running = new Map<string, number[]>();
   const ended = new Map<string, number[]>();
+  const startedAt = new Map<string, number>();
+  const runningJob = new Map<string, string[]>();
+  const offStarted = app.bus.on('job_started', (e) => startedAt.set(e.job.job_id, performance.now()));
   const push = (m: Map<string, number[]>, pin: string, t: number): void => void (m.get(pin) ?? m.set(pin, []).get(pin)!).push(t);
   const off = app.bus.on('offloader_job_state_changed', (f) => {
     const t = performance.now();
-    if (f.status === 'running') push(running, f.pin, t);
+    if (f.status === 'running') {
+      push(running, f.pin, t);
+      (runningJob.get(f.pin) ?? runningJob.set(f.pin, []).get(f.pin)!).push(f.job_id);
+    }
     else if (f.status !== 'queued') push(ended, f.pin, t);
   });
   const t0 = performance.now();
@@ -55,17 +63,24 @@ async function runBatch(app: KilnApp, configs: string[], durations: number[], wo
   const done = await Promise.all(jobs.map((j) => whenDone(app, j.job_id, 600_000)));
   const makespanMs = performance.now() - t0;
   off();
+  offStarted();
   const bad = done.filter((j) => j.status !== 'completed');
   if (bad.length > 0) throw new Error(`${bad.length} builds did not complete: ${bad.map((j) => `${j.configuration} ${j.status} ${j.error}`).join('; ')}`);
   const gaps = new Map<string, number[]>();
+  const toStart: number[] = [];
   for (const [pin, starts] of running) {
     const ends = ended.get(pin) ?? [];
     const g: number[] = [];
-    for (let i = 1; i < starts.length; i++) if (ends[i - 1] !== undefined) g.push(starts[i] - ends[i - 1]);
+    for (let i = 1; i < starts.length; i++) {
+      if (ends[i - 1] === undefined) continue;
+      g.push(starts[i] - ends[i - 1]);
+      const st = startedAt.get(runningJob.get(pin)![i]);
+      if (st !== undefined) toStart.push(st - ends[i - 1]);
+    }
     gaps.set(pin, g);
   }
   const total = durations.reduce((a, b) => a + b, 0);
-  return { makespanMs, idealMs: total / workers, gaps, local: done.filter((j) => j.source === 'local').length };
+  return { makespanMs, idealMs: total / workers, gaps, toStart, local: done.filter((j) => j.source === 'local').length };
 }
 
 function gapNote(s: Scenario, labels: Map<string, string>): string {
@@ -97,7 +112,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     let app = await startSender(cleanup, configDir, dataA, pinsA);
     const a = await runBatch(app, cA, dA, 4);
     await app.stop();
-    ctx.log(`    A (4 servers): makespan ${a.makespanMs.toFixed(0)} ms, ideal ${a.idealMs.toFixed(0)} ms; idle gap per server: ${gapNote(a, labels)}`);
+    ctx.log(`    A (4 servers): makespan ${a.makespanMs.toFixed(0)} ms, ideal ${a.idealMs.toFixed(0)} ms; idle gap per server: ${gapNote(a, labels)}; of which server done → next job started on the sender: mean ${mean(a.toStart).toFixed(0)} ms`);
 
     // B: 2 servers + this computer (the same sender state; the other two pairings disabled).
     app = await startSender(cleanup, configDir, dataA, pinsA);
@@ -105,7 +120,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     await app.peerLink!.state.pairings.updateSettings({ include_local_in_pool: true });
     const b = await runBatch(app, cB, dB, 3);
     await app.stop();
-    ctx.log(`    B (2 servers + this computer): makespan ${b.makespanMs.toFixed(0)} ms, ideal ${b.idealMs.toFixed(0)} ms, ${b.local} built here; idle gap per server: ${gapNote(b, labels)}`);
+    ctx.log(`    B (2 servers + this computer): makespan ${b.makespanMs.toFixed(0)} ms, ideal ${b.idealMs.toFixed(0)} ms, ${b.local} built here; idle gap per server: ${gapNote(b, labels)}; of which server done → next job started on the sender: mean ${mean(b.toStart).toFixed(0)} ms`);
     ctx.log(`    load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     const allGaps = [...a.gaps.values(), ...b.gaps.values()].flat();
     return [
