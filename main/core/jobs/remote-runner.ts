@@ -252,12 +252,14 @@ export async function runRemoteJob<S extends RemoteSession>(
       sessionArmed = true;
 
       // 6. Submit with the job's own id (the server echoes it on every frame).
+      // One read and parse of the device YAML for both names (it was read and parsed twice).
+      const names = deps.deviceNames?.(job.configuration);
       const header: SubmitHeader = {
         job_id: job.job_id,
         configuration_filename: basename(job.configuration),
         target: job.job_type === 'clean' ? 'clean' : 'compile',
-        device_name: deps.deviceNames?.(job.configuration).device_name ?? '',
-        device_friendly_name: deps.deviceNames?.(job.configuration).device_friendly_name ?? '',
+        device_name: names?.device_name ?? '',
+        device_friendly_name: names?.device_friendly_name ?? '',
         target_esphome_version: deps.localEsphomeVersion?.() ?? '',
       };
       const submit = deps.submitJob(session, header, bundle);
