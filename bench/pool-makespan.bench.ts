@@ -7,7 +7,7 @@
 // Every configuration is distinct (each is bundled by the real simulator CLI, as in "Build all").
 // The per-server idle gap is the time from the server's terminal frame for one job to its
 // `running` frame for the next (what the pool's fixed overhead costs the server).
-// Targets: makespan ≤ 1.10 × ideal for both. `--quick`: 8 and 6 builds.
+// Targets: makespan ≤ 1.10 × ideal for both. `--quick` (≤ 30 s): 4 and 3 builds, one wave each.
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
@@ -95,8 +95,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const root = await tempDir(cleanup, 'kiln-bench-pool-');
     const configDir = join(root, 'config');
     await cp(join(REPO_ROOT, 'tools/esphome-sim/examples'), configDir, { recursive: true });
-    const n = ctx.quick ? 8 : 32;
-    const nB = ctx.quick ? 6 : 32;
+    const n = ctx.quick ? 4 : 32;
+    const nB = ctx.quick ? 3 : 32;
     const dA = durationsMs(n);
     const dB = durationsMs(nB);
     const cA = await writeConfigs(configDir, 'p6a', dA);
