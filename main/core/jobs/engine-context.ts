@@ -15,7 +15,7 @@ import { ingestChunk } from './ingest';
 import { Lane, UPLOAD_SLOTS, type LaneName } from './lanes';
 import { isActive, isNetworkFlash, type CancelledBy, type FirmwareJob, type JobSource } from './model';
 import { jobsToPrune, type PruneLimits } from './prune';
-import type { DispatchPool, RemoteRunnerFn, RemoteRunResult } from './remote';
+import type { DispatchPool, RemotePreparerFn, RemoteRunnerFn, RemoteRunResult } from './remote';
 import { JobStore } from './store';
 
 export const OUTPUT_PERSIST_MS = 2000;
@@ -29,6 +29,8 @@ export type BuildPathPicker = (job: FirmwareJob) => JobSource;
 export interface EngineHooks {
   /** Runs jobs with `source === 'remote'` (after mark_running / job_started / persist). */
   remoteRunner?: RemoteRunnerFn;
+  /** Prepares a waiting remote job ahead of its dispatch (bundles it into the bundle cache). */
+  remotePreparer?: RemotePreparerFn;
   /** Decides the source of compiles/installs not forced local. Without one they run locally. */
   buildPathPicker?: BuildPathPicker;
   /**
@@ -150,6 +152,7 @@ export class EngineContext {
     this.report = opts.report ?? ((m) => console.error(`[kiln] ${m}`));
     this.hooks = Object.freeze({
       remoteRunner: opts.remoteRunner,
+      remotePreparer: opts.remotePreparer,
       buildPathPicker: opts.buildPathPicker,
       dispatchPool: opts.dispatchPool,
       jobEnv: opts.jobEnv,

@@ -291,6 +291,11 @@ export class JobEngine {
     return this.pool.dispatchRemote(jobId, binding);
   }
 
+  /** Bundle a pending job ahead of its dispatch; it stays queued and unbound (the pool's pipelining). */
+  prepareRemote(jobId: string, signal: AbortSignal): Promise<void> {
+    return this.pool.prepareRemote(jobId, signal);
+  }
+
   /** Run a pending job locally on the compile lane. */
   dispatchLocal(jobId: string): void {
     this.pool.dispatchLocal(jobId);

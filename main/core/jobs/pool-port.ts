@@ -7,6 +7,7 @@ import { newestFirst, type EngineContext } from './engine-context';
 import { markTerminal, type FirmwareJob } from './model';
 import type { PauseControl } from './pause';
 import type { RemoteBinding } from './remote';
+import { prepareRemote } from './remote-run';
 import type { RunLifecycle } from './run-lifecycle';
 
 export class PoolPort {
@@ -34,6 +35,13 @@ export class PoolPort {
     job.source_esphome_version = binding.esphomeVersion ?? '';
     if (this.ctx.paused) return this.pause.hold(job);
     return this.runs.execute(job, null);
+  }
+
+  /** Bundle a pending job ahead of its dispatch (it stays queued and unbound). */
+  async prepareRemote(jobId: string, signal: AbortSignal): Promise<void> {
+    const job = this.ctx.jobs.get(jobId);
+    if (!job || job.status !== 'queued' || job.source !== 'remote_pending') return;
+    await prepareRemote(this.ctx, job, signal);
   }
 
   /** Run a pending job locally on the compile lane. */

@@ -7,6 +7,7 @@ import { esphomeNotFoundMessage } from '../esphome/command';
 import { runTracked, SpawnError, spawnReason } from '../esphome/tracked-process';
 import type { EngineContext, Outcome, RunState } from './engine-context';
 import { resetProgress } from './ingest';
+import type { FirmwareJob } from './model';
 import type { RemoteRunContext, RunEsphomeResult } from './remote';
 
 export const NO_REMOTE_RUNNER = 'remote build: no remote runner is registered (remote builds are not available in this process)';
@@ -24,6 +25,30 @@ export async function runRemote(ctx: EngineContext, run: RunState): Promise<Outc
   // Only the build server's own cancel is the runner's to report; anything else is ignored.
   if (result.cancelledBy !== undefined && result.cancelledBy !== 'remote') return { ...result, cancelledBy: undefined };
   return result;
+}
+
+/** Bundle a queued remote job ahead of its dispatch (no run, no events, no output). */
+export async function prepareRemote(ctx: EngineContext, job: FirmwareJob, signal: AbortSignal): Promise<void> {
+  const preparer = ctx.hooks.remotePreparer;
+  if (!preparer || job.configuration === '') return;
+  const yamlPath = resolveConfigPath(ctx.configDir, job.configuration);
+  await preparer(
+    {
+      job,
+      bus: ctx.bus,
+      configDir: ctx.configDir,
+      yamlPath,
+      esphome: ctx.esphome,
+      env: (extra) => ctx.envFor(job, extra),
+      ingest: () => undefined,
+      resetProgress: () => undefined,
+      cancelRequested: () => ctx.cancelRequests.has(job.job_id),
+      cancelSignal: signal,
+      shutdownSignal: signal,
+      runEsphome: () => Promise.reject(new Error('not available while preparing')),
+    },
+    signal,
+  );
 }
 
 function remoteContext(ctx: EngineContext, run: RunState): RemoteRunContext {

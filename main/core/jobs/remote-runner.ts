@@ -4,18 +4,16 @@
 // into the same local bookkeeping a local compile produces. Install/upload jobs then download the
 // artifacts and flash locally. Waiting is purely event-driven: a terminal frame, the session
 // closing, or the job's cancel signal — never a poll.
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { esphomeArgs } from '../esphome/argv';
-import { existsSync } from 'node:fs';
-import { BUNDLE_TIMEOUT_MS, buildBundle } from '../esphome/bundle';
-import { BundleCache, bundleCacheKey } from '../esphome/bundle-cache';
-import { SpawnError } from '../esphome/tracked-process';
 import type { PeerLinkEventMap } from '../events';
 import type { FirmwareJob, JobType } from './model';
 import { stripAnsi } from './progress';
+import { bundleWithCli, sharedBundleCache } from './remote-bundle';
 import type { RemoteRunContext, RemoteRunnerFn, RemoteRunResult, RunEsphomeResult } from './remote';
+
+export { bundleWithCli, createRemotePreparer, sharedBundleCache } from './remote-bundle';
 
 /** Job types a build server can take (§10 step 1). */
 export const REMOTE_JOB_TYPES: ReadonlySet<JobType> = new Set(['compile', 'upload', 'install', 'clean']);
@@ -73,6 +71,11 @@ export type RemoteOutcome =
 /** Hooks the dispatch pool gives the runner for the jobs it dispatched (pool mode). */
 export interface PoolRunnerHooks {
   isPoolJob(jobId: string): boolean;
+  /**
+   * The build server reported this job's build complete: its slot goes to the next job while
+   * this one downloads and stages its artifacts.
+   */
+  buildFinished?(jobId: string): void;
   /** Counts a lost server for this job; `reroute: false` once the retry budget is spent. */
   serverLost(jobId: string): { reroute: boolean; count: number };
   /** The next dispatch of this job must build locally (provision failure). */
@@ -90,6 +93,8 @@ export class RemoteRunnerShutdown extends Error {
 export interface RunOptions {
   /** Dispatch-pool driver: session loss and provision failure become re-route outcomes. */
   poolMode?: boolean;
+  /** Pool mode: the server's build completed; its slot is free before the artifacts are here. */
+  buildFinished?: () => void;
 }
 
 type StateFrame = PeerLinkEventMap['offloader_job_state_changed'];
@@ -245,12 +250,14 @@ export async function runRemoteJob<S extends RemoteSession>(
       sessionArmed = true;
 
       // 6. Submit with the job's own id (the server echoes it on every frame).
+      // One read and parse of the device YAML for both names (it was read and parsed twice).
+      const names = deps.deviceNames?.(job.configuration);
       const header: SubmitHeader = {
         job_id: job.job_id,
         configuration_filename: basename(job.configuration),
         target: job.job_type === 'clean' ? 'clean' : 'compile',
-        device_name: deps.deviceNames?.(job.configuration).device_name ?? '',
-        device_friendly_name: deps.deviceNames?.(job.configuration).device_friendly_name ?? '',
+        device_name: names?.device_name ?? '',
+        device_friendly_name: names?.device_friendly_name ?? '',
         target_esphome_version: deps.localEsphomeVersion?.() ?? '',
       };
       const submit = deps.submitJob(session, header, bundle);
@@ -303,7 +310,8 @@ export async function runRemoteJob<S extends RemoteSession>(
         return { status: 'failed', error: frame.error_message || 'compile failed', ...(frame.failure_reason === 'provision' ? { failureReason: 'provision' as const } : {}) };
       }
 
-      // 9. Completed.
+      // 9. Completed: the server's slot is free now; the download overlaps its next build.
+      opts.buildFinished?.();
       if (job.job_type === 'clean') return { status: 'completed', exitCode: 0 };
       let tarball: Buffer;
       try {
@@ -379,50 +387,6 @@ export function localUploadArgs(job: FirmwareJob, yamlPath: string): string[] {
   return esphomeArgs({ command: 'upload', yamlPath, port: job.port, bootloader: job.flash_bootloader });
 }
 
-/** One per process: an unchanged configuration is not bundled again (see bundle-cache.ts). */
-export const sharedBundleCache = new BundleCache();
-
-/**
- * `esphome bundle <abs yaml> -o <tmp>.tar.gz` through the shared CLI driver (own process group,
- * closed stdin, 60 s timeout): the archive bytes, or `bundle failed: <CLI output>`.
- */
-export async function bundleWithCli(
-  ctx: RemoteRunContext,
-  signal: AbortSignal,
-  timeoutMs = BUNDLE_TIMEOUT_MS,
-  cache: BundleCache | null = sharedBundleCache,
-  esphomeVersion = '',
-): Promise<Buffer> {
-  const env = ctx.env();
-  // No version known → no key → never cached (bundle-cache.ts).
-  const key = bundleCacheKey(ctx.esphome, esphomeVersion, ctx.yamlPath, env);
-  const cached = cache && key && existsSync(ctx.yamlPath) ? await cache.get(key) : undefined;
-  if (cached) {
-    ctx.ingest('INFO Kiln: configuration unchanged since its last bundle; sending that bundle again\n');
-    return cached;
-  }
-  const dir = await mkdtemp(join(tmpdir(), 'kiln-bundle-'));
-  const stem = basename(ctx.yamlPath).replace(/\.ya?ml$/i, '');
-  try {
-    const startedAt = Date.now();
-    let output = '';
-    const bundle = await buildBundle(ctx.esphome, ctx.yamlPath, join(dir, `${stem}.esphomebundle.tar.gz`), {
-      signal,
-      env,
-      timeoutMs,
-      onOutput: (text) => (output = text),
-    });
-    // Remembering it hashes every source file again: not on the way to the build server.
-    if (key) void cache?.put(key, ctx.yamlPath, bundle, output, startedAt).catch(() => undefined);
-    return bundle;
-  } catch (err) {
-    if (err instanceof SpawnError) throw new Error(`bundle failed: ${err.message}`);
-    throw err;
-  } finally {
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-  }
-}
-
 /** The log line (and the row's history, via failure-summary's MOVE_RE) when a server dies mid-build. */
 export function serverLostNotice(reason: string, label = 'the build server'): string {
   return `\n*** Lost ${label} mid-build (${reason}) — building it again on the next free build server or this computer ***\n`;
@@ -436,7 +400,10 @@ export function createRemoteRunner<S extends RemoteSession>(deps: RemoteRunnerDe
   return async (ctx: RemoteRunContext): Promise<RemoteRunResult> => {
     const id = ctx.job.job_id;
     const poolMode = pool?.isPoolJob(id) ?? false;
-    const out = await runRemoteJob(ctx, deps, { poolMode });
+    const out = await runRemoteJob(ctx, deps, {
+      poolMode,
+      buildFinished: poolMode && pool?.buildFinished ? () => pool.buildFinished!(id) : undefined,
+    });
     switch (out.status) {
       case 'completed':
         return { status: 'completed', exitCode: out.exitCode ?? 0 };

@@ -58,6 +58,12 @@ export interface RemoteRunResult {
 
 export type RemoteRunnerFn = (ctx: RemoteRunContext) => Promise<RemoteRunResult>;
 
+/**
+ * Prepares a queued remote job before the pool binds it (bundling ahead). The context's job is
+ * not running: `ingest` and `resetProgress` do nothing, `runEsphome` is not available.
+ */
+export type RemotePreparerFn = (ctx: RemoteRunContext, signal: AbortSignal) => Promise<void>;
+
 /** The scheduler's dispatch pool: woken when pending remote jobs or the compile lane change. */
 export interface DispatchPool {
   wake(): void;

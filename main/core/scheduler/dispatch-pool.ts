@@ -3,6 +3,12 @@
 // is free — at most one in-flight job per build server. One pass loop, woken by the events that
 // can change a decision; a startup grace lets servers reconnect after a restart before anything
 // falls back to local.
+// Pipelined (issue 18 §2): while every server builds, the pool has the oldest waiting jobs
+// bundled ahead (one `esphome bundle` at a time, into the shared bundle cache) so a job bound to
+// a server that comes free is submitted without a bundle spawn; the job stays `queued` and
+// unbound meanwhile, so cancel and re-route are unchanged. A server's slot is released when it
+// reports the build complete, not when the sender has downloaded and staged the artifacts: the
+// download overlaps the server's next build.
 import type { EventBus } from '../events';
 import type { FirmwareJob, QueueStatus } from '../jobs/model';
 import type { DispatchPool as EngineDispatchPool, RemoteBinding } from '../jobs/remote';
@@ -21,6 +27,11 @@ export interface PoolEngine {
   queueStatus(lane?: 'compile' | 'upload'): QueueStatus;
   /** The pool stopped accepting: every pending job goes to the local compile lane. */
   runPendingLocally(): void;
+  /**
+   * Bundle a pending job ahead of its dispatch (into the bundle cache its run then reads). The
+   * job is not bound or started. Absent: no preparing ahead.
+   */
+  prepareRemote?(jobId: string, signal: AbortSignal): Promise<void>;
   /** Queue paused: no job is bound while it is (the engine wakes the pool on resume). */
   isPaused(): boolean;
 }
@@ -76,6 +87,9 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
   private graceTimer: NodeJS.Timeout | undefined;
   private passScheduled = false;
   private passCount = 0;
+  /** Jobs bundled ahead (or being bundled), with the abort of a bundle still running. */
+  private readonly prepared = new Map<string, AbortController | null>();
+  private preparing = 0;
 
   constructor(opts: DispatchPoolOptions) {
     this.bus = opts.bus;
@@ -109,6 +123,8 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
         wake();
       }),
       bus.on('pairings_changed', wake),
+      // A waiting job cancelled while it is bundled ahead: stop its bundle.
+      bus.on('job_cancelled', (e) => this.prepared.get(e.job.job_id)?.abort()),
     );
     if (this.graceMs <= 0) {
       this.state = 'running';
@@ -130,6 +146,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     this.state = 'stopped';
     clearTimeout(this.graceTimer);
     for (const off of this.offs.splice(0)) off();
+    for (const c of this.prepared.values()) c?.abort();
     this.jobs().runPendingLocally();
   }
 
@@ -192,6 +209,16 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     this.mustBuildLocally.add(jobId);
   }
 
+  /** The server reported the job's build complete: it takes the next job while this one downloads. */
+  buildFinished(jobId: string): void {
+    for (const [pin, f] of this.inFlight) {
+      if (f.jobId !== jobId) continue;
+      this.inFlight.delete(pin);
+      this.wake();
+      return;
+    }
+  }
+
   // ------------------------------------------------------------ the pass
 
   private connectedPins(): ReadonlySet<string> {
@@ -245,6 +272,36 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
           break;
       }
     }
+    this.prepareAhead();
+  }
+
+  /**
+   * Bundle the oldest waiting jobs ahead, one spawn at a time (the sender's CPU is shared with
+   * the downloads and, with this computer in the pool, a local build), as many as there are
+   * busy servers to take them.
+   */
+  private prepareAhead(): void {
+    const engine = this.jobs();
+    if (!engine.prepareRemote) return;
+    const waiting = engine.pendingRemoteJobs().filter((j) => !this.mustBuildLocally.has(j.job_id));
+    const ids = new Set(waiting.map((j) => j.job_id));
+    for (const id of this.prepared.keys()) if (!ids.has(id) && !this.driving.has(id)) this.prepared.delete(id);
+    if (this.preparing > 0) return;
+    const ahead = Math.max(1, this.inFlight.size);
+    const next = waiting.slice(0, ahead).find((j) => !this.prepared.has(j.job_id));
+    if (!next) return;
+    const ctl = new AbortController();
+    const id = next.job_id;
+    this.prepared.set(id, ctl);
+    this.preparing++;
+    engine
+      .prepareRemote(id, ctl.signal)
+      .catch(() => undefined) // the job's own run bundles again and reports any error
+      .finally(() => {
+        this.preparing--;
+        if (this.prepared.get(id) === ctl) this.prepared.set(id, null);
+        this.wake();
+      });
   }
 
   private toLocal(job: FirmwareJob): void {

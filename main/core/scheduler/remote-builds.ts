@@ -7,7 +7,7 @@ import { ApiError } from '../errors';
 import { EventBus } from '../events';
 import { JobEngine, type EngineHooks, type EngineOptions } from '../jobs/engine';
 import { createJob, type FirmwareJob, type JobSource } from '../jobs/model';
-import { createRemoteRunner, type RemoteRunnerDeps, type SubmitHeader } from '../jobs/remote-runner';
+import { createRemotePreparer, createRemoteRunner, type RemoteRunnerDeps, type SubmitHeader } from '../jobs/remote-runner';
 import type { OffloaderSession } from '../peer-link/client';
 import { cancelJob, downloadArtifacts, materializeArtifacts, submitJob } from '../peer-link/offloader-jobs';
 import type { PairingStore, StoredPairing } from '../peer-link/pairing-store';
@@ -80,7 +80,7 @@ export function peerLinkRunnerDeps(o: Pick<RemoteBuildsOptions, 'clients' | 'loc
 export class RemoteBuilds {
   readonly pool: DispatchPool;
   /** What the job engine is constructed with. */
-  readonly engineHooks: Required<Pick<EngineHooks, 'remoteRunner' | 'buildPathPicker' | 'dispatchPool'>>;
+  readonly engineHooks: Required<Pick<EngineHooks, 'remoteRunner' | 'remotePreparer' | 'buildPathPicker' | 'dispatchPool'>>;
   private readonly o: RemoteBuildsOptions;
   private started = false;
 
@@ -102,6 +102,7 @@ export class RemoteBuilds {
     });
     this.engineHooks = {
       remoteRunner: createRemoteRunner(peerLinkRunnerDeps(o), this.pool),
+      remotePreparer: createRemotePreparer(peerLinkRunnerDeps(o)),
       buildPathPicker: (job) => this.pickSource(job),
       dispatchPool: this.pool,
     };

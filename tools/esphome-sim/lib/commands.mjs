@@ -11,7 +11,7 @@ import { ConfigInvalid, dumpYaml, keyLine, readDevice, renderFailedConfig } from
 import { tailLogs } from './logs.mjs';
 import { resolvePaths } from './paths.mjs';
 import { stallForever } from './stall.mjs';
-import { detectScenario } from './scenario.mjs';
+import { detectBuildMs, detectScenario } from './scenario.mjs';
 import { resolveDevices, runUpload } from './upload.mjs';
 import { SimError, fnv1a32, makeRng } from './util.mjs';
 import { YamlReadError } from './yaml-load.mjs';
@@ -119,6 +119,7 @@ export async function runForConfig(command, conf, parsed, out, env, version) {
     version,
     globals,
     scenario,
+    buildMs: detectBuildMs(text),
     model,
     config: device.config,
     configPath: device.configPath,

@@ -18,7 +18,7 @@ import { SGR } from './output.mjs';
 import { esp32Hardware } from './platforms.mjs';
 import { bootloaderSteps, compileTargets, ninjaSteps } from './sources.mjs';
 import { isStallScenario, stallForever } from './stall.mjs';
-import { versionAtLeast } from './util.mjs';
+import { sleep, versionAtLeast } from './util.mjs';
 
 /** Base durations in ms (× ESPHOME_SIM_SPEED); `slow` takes the upper end of each range. */
 const T = {
@@ -322,6 +322,8 @@ export async function runCompile(ctx, { onlyGenerate = false } = {}) {
   } else if (!(await pioCompile(ctx, kind, started))) return 1;
   if (paths.native) nativeImages(ctx);
   else if (!(await pioLink(ctx, started))) return 1;
+  // `# sim-build-ms: N`: pad to N ms of real time since the process started (scenario.mjs).
+  if (ctx.buildMs > 0) await sleep(ctx.buildMs - process.uptime() * 1000);
   const buildTime = new Date();
   writeBuildInfo(ctx, buildTime);
   if (!paths.native) banner(out, true, elapsed(started));

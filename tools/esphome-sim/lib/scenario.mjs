@@ -24,3 +24,16 @@ export function detectScenario(yamlText, env) {
   if (SCENARIOS.includes(wanted)) return { scenario: wanted };
   return { scenario: 'success', unknown: wanted };
 }
+
+const BUILD_MS_RE = /^[ \t]*#[ \t]*sim-build-ms:[ \t]*(\d{1,7})[ \t]*$/m;
+
+/**
+ * `# sim-build-ms: N` in the main YAML: a successful compile lasts at least N ms of real time
+ * counted from the process start, whatever ESPHOME_SIM_SPEED says — a per-job build duration
+ * (pool benchmarks mix durations). Travels inside bundles like the scenario marker.
+ * @returns {number} 0 when absent
+ */
+export function detectBuildMs(yamlText) {
+  const m = yamlText ? BUILD_MS_RE.exec(yamlText) : null;
+  return m ? Number(m[1]) : 0;
+}

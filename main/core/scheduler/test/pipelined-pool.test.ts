@@ -1,0 +1,114 @@
+// The pipelined dispatch pool (issue 18 §2) over the real engine, real peer-link sessions, the
+// real simulator CLI for `esphome bundle` and scripted build servers: waiting jobs are bundled
+// ahead while the server builds (and stay queued and unbound), and a server's slot is released
+// when it reports the build complete, so the artifact download overlaps its next build.
+import { readdirSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readSimLog, isAlive } from '../../../../test/e2e-remote/helpers';
+import { waitUntil } from '../../../../test/support/wait-until';
+import type { FirmwareJob } from '../../jobs/model';
+import { deviceOf, holdingScript, startRig, type Rig } from './harness/rig';
+import { makeArtifactTarball } from './harness/scripted-server';
+
+const rigs: Rig[] = [];
+afterEach(async () => {
+  for (const r of rigs.splice(0)) await r.dispose();
+});
+
+async function rig(o: Parameters<typeof startRig>[0]): Promise<Rig> {
+  const r = await startRig(o);
+  rigs.push(r);
+  return r;
+}
+
+/** The bundle cache does not vouch for files written within a second of a bundle: age them. */
+function ageConfigs(r: Rig): void {
+  const past = new Date(Date.now() - 60_000);
+  for (const f of readdirSync(r.off.configDir)) if (/\.ya?ml$/.test(f)) utimesSync(join(r.off.configDir, f), past, past);
+}
+
+const job = (r: Rig, id: string): FirmwareJob => r.off.engine.getJob(id)!;
+const bundlesOf = (r: Rig, yaml: string) => readSimLog(r.off.simLogPath).filter((e) => e.role === 'main' && e.argv?.includes('bundle') && e.argv.some((a) => a.endsWith(`/${yaml}`)));
+
+describe('pipelined dispatch pool', () => {
+  it('a waiting job is bundled ahead while the server builds, stays queued and unbound, and is sent without a second bundle', async () => {
+    const hold = holdingScript();
+    const r = await rig({ servers: 1, server: () => ({ onSubmit: hold.onSubmit }) });
+    r.off.writeYaml('a.yaml');
+    r.off.writeYaml('b.yaml');
+    ageConfigs(r);
+    const a = r.off.engine.compile({ configuration: 'a.yaml' });
+    await waitUntil(() => r.servers[0].jobs.length === 1, { timeoutMs: 10_000, what: 'a submitted' });
+    const b = r.off.engine.compile({ configuration: 'b.yaml' });
+    await waitUntil(() => bundlesOf(r, 'b.yaml').length === 1, { timeoutMs: 10_000, what: 'b bundled ahead' });
+    // Bundled ahead, yet still waiting for the pool: not bound, not started, not on the server.
+    expect(job(r, b.job_id)).toMatchObject({ status: 'queued', source: 'remote_pending', source_pin_sha256: '' });
+    expect(r.servers[0].jobs.map((j) => j.jobId)).toEqual([a.job_id]);
+    hold.release(a.job_id);
+    await waitUntil(() => r.servers[0].jobs.length === 2, { timeoutMs: 10_000, what: 'b submitted' });
+    hold.release(b.job_id);
+    const done = await r.off.waitDone(b.job_id);
+    expect(done.status).toBe('completed');
+    expect(bundlesOf(r, 'b.yaml')).toHaveLength(1); // the run used the bundle made ahead
+    expect(done.output.join('')).toContain('configuration unchanged since its last bundle');
+  });
+
+  it('cancel of a job while it is bundled ahead: its bundle process ends, the job is cancelled, nothing reaches the server', async () => {
+    const hold = holdingScript();
+    const r = await rig({ servers: 1, server: () => ({ onSubmit: hold.onSubmit }) });
+    r.off.writeYaml('a.yaml');
+    r.off.writeYaml('b.yaml');
+    const a = r.off.engine.compile({ configuration: 'a.yaml' });
+    await waitUntil(() => r.servers[0].jobs.length === 1, { timeoutMs: 10_000, what: 'a submitted' });
+    r.off.jobEnv.ESPHOME_SIM_STALL_BUNDLE = '1'; // b's bundle stalls until killed
+    const b = r.off.engine.compile({ configuration: 'b.yaml' });
+    await waitUntil(() => bundlesOf(r, 'b.yaml').length === 1, { timeoutMs: 10_000, what: 'b bundling ahead' });
+    const pid = bundlesOf(r, 'b.yaml')[0].pid;
+    expect(isAlive(pid)).toBe(true);
+    await r.off.engine.cancel(b.job_id);
+    expect(job(r, b.job_id).status).toBe('cancelled');
+    await waitUntil(() => !isAlive(pid), { timeoutMs: 10_000, what: 'bundle process ended' });
+    delete r.off.jobEnv.ESPHOME_SIM_STALL_BUNDLE;
+    hold.release(a.job_id);
+    expect((await r.off.waitDone(a.job_id)).status).toBe('completed');
+    expect(r.servers[0].jobs.map((j) => j.jobId)).toEqual([a.job_id]);
+  });
+
+  it('the server takes the next job while the previous one downloads; killed then, both jobs are re-routed (a lost server each) and complete', async () => {
+    let releaseDownload!: () => void;
+    const downloadGate = new Promise<void>((res) => (releaseDownload = res));
+    const hold = holdingScript();
+    let firstJob = '';
+    const r = await rig({
+      servers: 1,
+      server: () => ({
+        onSubmit: hold.onSubmit,
+        artifacts: async (jobId) => {
+          // The first job's artifacts are "still downloading" until the test lets them go.
+          if (jobId === firstJob) await downloadGate;
+          return makeArtifactTarball(deviceOf(r.servers[0], jobId));
+        },
+      }),
+    });
+    r.off.writeYaml('a.yaml');
+    r.off.writeYaml('b.yaml');
+    const a = r.off.engine.compile({ configuration: 'a.yaml' });
+    firstJob = a.job_id;
+    const b = r.off.engine.compile({ configuration: 'b.yaml' });
+    await waitUntil(() => r.servers[0].jobs.length === 1, { timeoutMs: 10_000, what: 'a submitted' });
+    hold.release(a.job_id);
+    // a's build is complete but its artifacts are held: the server already builds b.
+    await waitUntil(() => r.servers[0].jobs.length === 2, { timeoutMs: 10_000, what: 'b submitted during a download' });
+    expect(job(r, a.job_id).status).toBe('running');
+    expect(job(r, b.job_id)).toMatchObject({ status: 'running', source: 'remote' });
+    await r.servers[0].stop();
+    releaseDownload();
+    // No other server: per §11.3 both go back to the pool and, with none left, build here.
+    const [da, db] = [await r.off.waitDone(a.job_id), await r.off.waitDone(b.job_id)];
+    for (const d of [da, db]) {
+      expect(d).toMatchObject({ status: 'completed', source: 'local' });
+      expect(d.output.join('')).toContain(' mid-build (');
+    }
+  });
+});
