@@ -134,7 +134,7 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
   // One process per data dir, before anything reads or writes it (throws DataDirLockedError).
   const lock = acquireDataDirLock(dataDir, opts.processName ?? 'Kiln');
   try {
-    return await composeApp(opts, report, configDir, dataDir, lock.release);
+    return await composeApp(opts, report, configDir, dataDir, () => lock.release());
   } catch (err) {
     lock.release();
     throw err;

@@ -58,6 +58,7 @@ export function normalisePeerLink(p: JsonObject): NormalisedPeerLink {
 /** The encrypted response frame (§4.4). */
 export interface IntentResponse {
   /** One of ok | approved | pending | rejected | no_pairing_window (other strings are kept). */
+  // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- the known kinds, named for readers
   intent_response: IntentResponseKind | string;
   esphome_version: string;
   auto_provision_supported: boolean;

@@ -110,8 +110,8 @@ export class NoisePeerSession implements PeerSession {
     this.channel.attach({
       onFrame: (f) => this.handleFrame(f),
       onClose: (info) => {
-        if (info.error) this.finish('transport_error', info.error.message, false);
-        else this.finish('peer_hung_up', `connection closed by the peer (code ${info.code})`, false);
+        if (info.error) void this.finish('transport_error', info.error.message, false);
+        else void this.finish('peer_hung_up', `connection closed by the peer (code ${info.code})`, false);
       },
     });
   }

@@ -50,8 +50,9 @@ export function PairDialog() {
     if (!target || started.current) return;
     started.current = true;
     useServers.getState().set({ pairTarget: null });
+    // Once, for the target the dialog opened with; effects run after render, when runPreview exists.
+    // eslint-disable-next-line react-hooks/immutability
     void runPreview(target.host, target.port);
-    // eslint-disable-next-line react-hooks/exhaustive-deps -- once, for the target the dialog opened with
   }, [target]);
 
   // Pending → approved arrives as a pairings refresh.
