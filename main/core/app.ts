@@ -12,7 +12,7 @@ import { probeEsphome } from './api/esphome-status';
 import { createOffloaderPort } from './api/offloader-port';
 import type { OffloaderPort } from './api/ports';
 import { ReceiverRole } from './api/receiver-role';
-import { ApiService } from './api/service';
+import { ApiService } from './api/api-service';
 import { SettingsStore } from './api/settings-store';
 import { ToastDesktop } from './api/toast-desktop';
 import { DesktopPolicy, type DesktopIntegration } from './desktop';

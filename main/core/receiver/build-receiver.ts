@@ -16,7 +16,7 @@ import { mkdirPrivate } from '../private-fs';
 import { provisionSubmit, ReceiverProvisioner } from './provision';
 import { SubmitIntake, type AcceptedSubmit } from './submit-intake';
 import type { JobOwners } from './job-env';
-import { capErrorMessage, isStr, splitOutputLine, type Frame, type SubmitReason } from './wire';
+import { capErrorMessage, isStr, splitOutputLine, type Frame, type SubmitReason } from './frame-parse';
 import { deviceWorkspace, remoteBuildsRoot, senderEsphomeDataDir, senderWorkspace, touchWorkspace, workspaceUsage, WorkspaceSweeper } from './workspace';
 
 export const DEFAULT_MAX_QUEUED_JOBS_PER_SENDER = 16;
