@@ -45,8 +45,8 @@ export function Dialog({ title, onClose, children, testId, wide }: { title: stri
         root.focus();
         return;
       }
-      const first = items[0];
-      const last = items[items.length - 1];
+      const first = items[0]!; // not empty: checked above
+      const last = items[items.length - 1]!;
       const active = document.activeElement;
       if (e.shiftKey && (active === first || !root.contains(active))) {
         e.preventDefault();

@@ -21,7 +21,7 @@ type Step =
 export function splitHostPort(hostField: string, portField: string): { host: string; port: number } | null {
   const v = hostField.trim();
   const m = /^([^\s:[\]]+|\[[^\]]+\]):(\d{1,5})$/.exec(v);
-  const host = m ? m[1].replace(/^\[(.*)\]$/, '$1') : v;
+  const host = m ? (m[1] ?? '').replace(/^\[(.*)\]$/, '$1') : v;
   const port = Number(m ? m[2] : portField);
   if (!host || /\s/.test(host) || !Number.isInteger(port) || port < 1 || port > 65535) return null;
   return { host, port };
