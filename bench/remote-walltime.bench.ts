@@ -35,6 +35,7 @@ async function forgetLibraries(roots: string[], device: string): Promise<void> {
 }
 
 /** `where`: 'local' (forceLocal) or the pin the dispatch pool must have picked (the only one connected). */
+// eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- 'local' named for readers
 async function timeBuild(app: KilnApp, configuration: string, where: 'local' | string, speed: string): Promise<number> {
   process.env.ESPHOME_SIM_SPEED = speed; // the sender's own esphome runs read it at spawn
   const t0 = performance.now();

@@ -45,6 +45,8 @@ const bridge: KilnBridge = {
 // Ports come only from main (in answer to connect); hand them to the page, same origin only.
 ipcRenderer.on(IPC.port, (event) => {
   if (event.ports.length === 0) return;
+  // Electron types `ports` with the DOM's MessagePort, which tsconfig.node.json does not load.
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment
   window.postMessage(IPC.port, location.origin, [...event.ports]);
 });
 

@@ -74,7 +74,7 @@ build_all() { node tools/build-node.mjs && npx electron-vite build --logLevel wa
 
 # Setup, not a test stage (not counted): the browser tests need a browser.
 ensure_chromium || { summary_line "setup: Debian chromium for the browser tests"; exit 1; }
-run_stage "layering lint (nothing in main/core, main/headless, renderer reaches electron)" npm run --silent lint
+run_stage "lint (ESLint type-checked + react-hooks; layers: nothing in main/core, main/headless, renderer reaches electron)" npm run --silent lint
 run_stage "type-check (node + web)" npm run --silent typecheck
 run_stage "unit and integration tests (vitest: real subprocesses, sockets, files)" npx vitest run
 # The real programs: esphome and upstream's esphome-device-builder in pinned venvs (tools/python-pins.json).

@@ -28,7 +28,7 @@ async function focusInside(page: import('@playwright/test').Page, testId: string
   return (await page.evaluate(`!!document.querySelector('[data-testid="${testId}"]')?.contains(document.activeElement)`)) as boolean;
 }
 
-test('dialogs trap Tab and Shift+Tab, Escape returns focus to the opener', async ({ app, page }, info) => {
+test('dialogs trap Tab and Shift+Tab, Escape returns focus to the opener', async ({ app: _app, page }, info) => {
   const opener = page.getByTestId('open-install');
   await opener.focus();
   await page.keyboard.press('Enter');

@@ -12,7 +12,7 @@ import { probeEsphome } from './api/esphome-status';
 import { createOffloaderPort } from './api/offloader-port';
 import type { OffloaderPort } from './api/ports';
 import { ReceiverRole } from './api/receiver-role';
-import { ApiService } from './api/service';
+import { ApiService } from './api/api-service';
 import { SettingsStore } from './api/settings-store';
 import { ToastDesktop } from './api/toast-desktop';
 import { DesktopPolicy, type DesktopIntegration } from './desktop';
@@ -134,7 +134,7 @@ export async function createApp(opts: AppOptions): Promise<KilnApp> {
   // One process per data dir, before anything reads or writes it (throws DataDirLockedError).
   const lock = acquireDataDirLock(dataDir, opts.processName ?? 'Kiln');
   try {
-    return await composeApp(opts, report, configDir, dataDir, lock.release);
+    return await composeApp(opts, report, configDir, dataDir, () => lock.release());
   } catch (err) {
     lock.release();
     throw err;

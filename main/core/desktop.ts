@@ -130,8 +130,8 @@ export function sameTrayState(a: TrayState, b: TrayState): boolean {
     a.paused === b.paused &&
     a.current.length === b.current.length &&
     a.current.every((c, i) => {
-      const d = b.current[i];
-      return c.jobId === d.jobId && c.verb === d.verb && c.device === d.device && c.where === d.where;
+      const d = b.current[i]; // same length: checked above
+      return d !== undefined && c.jobId === d.jobId && c.verb === d.verb && c.device === d.device && c.where === d.where;
     })
   );
 }
@@ -382,11 +382,11 @@ export class DesktopPolicy {
     if (notice.jobId && this.opts.isJobVisible(notice.jobId)) return false;
     const now = this.opts.now();
     const { max, windowMs } = this.opts.rateLimit;
-    while (this.shownAt.length && now - this.shownAt[0] >= windowMs) this.shownAt.shift();
+    while (this.shownAt[0] !== undefined && now - this.shownAt[0] >= windowMs) this.shownAt.shift();
     if (this.shownAt.length >= max) {
       this.suppressed.total++;
       if (notice.kind === 'failed') this.suppressed.failed++;
-      this.scheduleSummary(windowMs - (now - this.shownAt[0]));
+      this.scheduleSummary(windowMs - (now - (this.shownAt[0] ?? now)));
       return false;
     }
     this.shownAt.push(now);

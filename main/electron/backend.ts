@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { BuildServerRoleState, ImportResult } from '../../preload/contract';
 import { createApp, type AppOptions, type KilnApp, type PeerLinkAppOptions } from '../core/app';
-import type { ApiService } from '../core/api/service';
+import type { ApiService } from '../core/api/api-service';
 import { SettingsStore } from '../core/api/settings-store';
 import type { DesktopIntegration, DesktopPolicy } from '../core/desktop';
 import type { FirmwareJob } from '../core/jobs/model';

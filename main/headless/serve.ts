@@ -74,7 +74,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     return Number(v);
   };
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
+    const arg = argv[i]!; // i < argv.length
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
     const value = () => {

@@ -14,7 +14,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { serveRpc, type RpcServerChannel } from '../core/api/rpc-server';
-import type { ApiService } from '../core/api/service';
+import type { ApiService } from '../core/api/api-service';
 import { contentTypeFor } from '../core/content-types';
 import { SECURITY_HEADERS } from '../core/csp';
 

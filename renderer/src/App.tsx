@@ -24,7 +24,7 @@ const VIEWS: Array<{ id: View; label: string }> = [
 ];
 
 export function App() {
-  const { view, connection, env, selectedJobId, installDialog, pairDialogOpen, dragging, set } = useApp(
+  const { view, env, selectedJobId, installDialog, pairDialogOpen, dragging, set } = useApp(
     useShallow((s) => ({
       view: s.view,
       connection: s.connection,

@@ -207,7 +207,8 @@ export async function fuzzRpc(o: RpcFuzzOptions): Promise<RpcFuzzStats> {
         raw.socket.write(badFrame(r));
         s.rawFrames++;
         s.inputs++;
-        authed ? s.postAuth++ : s.preAuth++;
+        if (authed) s.postAuth++;
+        else s.preAuth++;
         i++;
         if (await until(() => raw.socket.destroyed || raw.socket.readableEnded, 5000)) s.closedByServer++;
         raw.socket.destroy();
@@ -236,7 +237,8 @@ export async function fuzzRpc(o: RpcFuzzOptions): Promise<RpcFuzzStats> {
         if (m.id !== null) c.pending.set(m.id, (c.pending.get(m.id) ?? 0) + 1);
         c.ws.send(m.data, { binary: m.binary });
         s.inputs++;
-        authed ? s.postAuth++ : s.preAuth++;
+        if (authed) s.postAuth++;
+        else s.preAuth++;
       }
       const expected = [...c.pending.values()].reduce((a, b) => a + b, 0);
       await until(() => c.pending.size === 0 || c.closed, 20_000);

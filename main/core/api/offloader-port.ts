@@ -7,7 +7,7 @@ import type { PeerLinkClientManager } from '../peer-link/client-manager';
 import type { OffloaderPairingFlow } from '../peer-link/offloader-pairing';
 import type { PairingStore, StoredPairing } from '../peer-link/pairing-store';
 import type { OffloaderPort } from './ports';
-import { alertText, formatLastError } from './service';
+import { alertText, formatLastError } from './api-service';
 
 export interface OffloaderPortDeps {
   store: PairingStore;

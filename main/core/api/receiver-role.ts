@@ -13,7 +13,7 @@ import type { ReceiverPairing } from '../peer-link/receiver-pairing';
 import type { SessionTiming } from '../peer-link/session';
 import type { PeerLinkState } from '../peer-link/state';
 import type { ReceiverProvisioner } from '../receiver/provision';
-import { BuildReceiver } from '../receiver/service';
+import { BuildReceiver } from '../receiver/build-receiver';
 import type { JobOwners } from '../receiver/job-env';
 import type { ReceiverRolePort } from './ports';
 

@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { PROTOCOL_VERSION, RPC_CLOSE_UNAUTHORIZED, type ApiErrorShape } from '../../../preload/contract';
 import { ApiError, toApiError } from '../errors';
 import { schemas } from './schemas';
-import type { ApiConnection, ApiService } from './service';
+import type { ApiConnection, ApiService } from './api-service';
 
 /** What the RPC layer needs from a transport. */
 export interface RpcServerChannel {

@@ -2,7 +2,7 @@
 // to every connected window; there is no tray. The Electron shell uses its own implementation
 // with the same DesktopPolicy (main/core/desktop.ts), so the wording is identical.
 import type { DesktopIntegration, DesktopNotice, TrayState } from '../desktop';
-import type { ApiService } from './service';
+import type { ApiService } from './api-service';
 
 export class ToastDesktop implements DesktopIntegration {
   constructor(private readonly service: ApiService) {}

@@ -1,5 +1,5 @@
 // The Toolchains part of the API: list / install (with progress events) / stop / default /
-// remove / update check. Kept out of service.ts; the service spreads these handlers in.
+// remove / update check. Kept out of api-service.ts; the service spreads these handlers in.
 import type { BackendMethods, ToolchainInfo, ToolchainInstall, ToolchainsState } from '../../../preload/contract';
 import { ApiError } from '../errors';
 import type { ToolchainManager } from '../toolchains/manager';

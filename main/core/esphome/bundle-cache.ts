@@ -91,7 +91,7 @@ export class BundleCache {
       return undefined;
     }
     const now = await Promise.all(entry.sources.map((src) => sha256OfFile(src.path)));
-    if (now.some((sha, i) => sha !== entry.sources[i].sha256)) {
+    if (now.some((sha, i) => sha !== entry.sources[i]?.sha256)) {
       this.entries.delete(key);
       return undefined;
     }

@@ -53,7 +53,8 @@ export function resolveEsphomeCommand(sources: { flag?: string; env?: string; se
     if (s !== undefined && s.trim() !== '') return parseEsphomeCommand(s);
   }
   const setting = sources.setting;
-  if (Array.isArray(setting) && setting.length > 0) return [...setting];
+  // Array.isArray narrows a readonly array to any[]; the declared type says it holds strings.
+  if (Array.isArray(setting) && setting.length > 0) return [...(setting as readonly string[])];
   if (typeof setting === 'string' && setting.trim() !== '') return parseEsphomeCommand(setting);
   if (sources.managed && sources.managed.length > 0) return [...sources.managed];
   return [...DEFAULT_ESPHOME];

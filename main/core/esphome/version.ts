@@ -10,7 +10,7 @@ export const PROBE_ARGS: readonly string[] = ['--dashboard', '--version'];
 
 export function parseVersionOutput(text: string): string | null {
   const m = /^Version: (\S+)/m.exec(text);
-  return m ? m[1] : null;
+  return m?.[1] ?? null;
 }
 
 /** What the probe found: a version, or the reason in a few plain words (for the UI and logs). */

@@ -15,7 +15,7 @@ import type { PeerLinkIdentity } from './identity';
 import { parseIntentResponse, type IntentResponse } from './intents';
 import { HandshakeState, NoiseError, type TransportCiphers } from './noise';
 import { NoisePeerSession, type PeerSession, type SessionTiming } from './session';
-import { encodeJson } from './wire';
+import { encodeJson } from './strict-json';
 import { ChannelError, WsChannel } from './ws-channel';
 import { pinOf } from './x25519';
 

@@ -267,7 +267,7 @@ function validHost(v: unknown): string | undefined {
 }
 
 function validAddresses(raw: Record<string, unknown>): string[] {
-  const list = Array.isArray(raw.addresses) ? raw.addresses.slice(0, 32) : [];
+  const list: unknown[] = Array.isArray(raw.addresses) ? raw.addresses.slice(0, 32) : [];
   const referer = isRecord(raw.referer) && typeof raw.referer.address === 'string' ? raw.referer.address : '';
   const out = new Set<string>();
   for (const a of [referer, ...list]) {

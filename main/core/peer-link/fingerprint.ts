@@ -92,7 +92,8 @@ export function emojiFingerprint(pin: string): PinEmoji[] {
   }
   const out: PinEmoji[] = [];
   for (let i = 0; i < PIN_EMOJI_COUNT && (i + 1) * BITS_PER_EMOJI <= bits.length; i++) {
-    out.push(PIN_EMOJI_TABLE[parseInt(bits.slice(i * BITS_PER_EMOJI, (i + 1) * BITS_PER_EMOJI), 2)]);
+    // 6 bits → 0..63, and the table has 64 entries (asserted in fingerprint.test.ts).
+    out.push(PIN_EMOJI_TABLE[parseInt(bits.slice(i * BITS_PER_EMOJI, (i + 1) * BITS_PER_EMOJI), 2)]!);
   }
   return out;
 }

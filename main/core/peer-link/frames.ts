@@ -3,7 +3,7 @@
 // consumers (transfer.ts / offloader-jobs.ts / receiver).
 import type { QueueStatus } from '../jobs/model';
 import { decodeChunkFrame } from './transfer';
-import { isBool, isInt, isObject, isStr, parseJson } from './wire';
+import { isBool, isInt, isObject, isStr, parseJson } from './strict-json';
 
 /** One application message: a JSON object discriminated by a string `type`. */
 export interface PeerMessage {

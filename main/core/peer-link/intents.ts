@@ -1,7 +1,7 @@
 // Handshake intents and the response frame (peer-link-protocol.md §4): msg1 intent parsing,
 // msg3 payload normalisation and the response's encode/decode.
 import { INTENTS, LABEL_MAX_CHARS, VERSION_MAX_CHARS, type Intent, type IntentResponseKind } from './constants';
-import { isBool, isInt, isObject, isStr, normaliseBool, normaliseText, parseJson, type JsonObject } from './wire';
+import { isBool, isInt, isObject, isStr, normaliseBool, normaliseText, parseJson, type JsonObject } from './strict-json';
 
 /** The intent named by msg1's plaintext payload, or undefined when it is garbage/unknown. */
 export function parseIntentMessage(payload: Uint8Array): Intent | undefined {
@@ -58,6 +58,7 @@ export function normalisePeerLink(p: JsonObject): NormalisedPeerLink {
 /** The encrypted response frame (§4.4). */
 export interface IntentResponse {
   /** One of ok | approved | pending | rejected | no_pairing_window (other strings are kept). */
+  // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- the known kinds, named for readers
   intent_response: IntentResponseKind | string;
   esphome_version: string;
   auto_provision_supported: boolean;

@@ -23,7 +23,7 @@ import { HandshakeState, type TransportCiphers } from './noise';
 import type { Decision, ReceiverPairing } from './receiver-pairing';
 import { ReceiverSessionRegistry } from './receiver-sessions';
 import { NoisePeerSession, type ReceiverSession, type SessionTiming } from './session';
-import { encodeJson, normaliseText, type JsonObject } from './wire';
+import { encodeJson, normaliseText, type JsonObject } from './strict-json';
 import { DEFAULT_INBOUND_QUEUE_LIMIT, WsChannel, type InboundQueueLimit } from './ws-channel';
 
 export const MAX_HANDSHAKES_PER_ADDRESS = 32;

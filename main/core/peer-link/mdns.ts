@@ -4,7 +4,7 @@
 // (bonjour-service through createBonjour in the product, a fake in tests).
 import { Bonjour } from 'bonjour-service';
 import { MDNS_SERVICE_TYPE, LABEL_MAX_CHARS, VERSION_MAX_CHARS } from './constants';
-import { normaliseText } from './wire';
+import { normaliseText } from './strict-json';
 
 export interface MdnsPublishConfig {
   name: string;

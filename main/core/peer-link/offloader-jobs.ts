@@ -5,7 +5,7 @@
 import { materializeArtifacts, type MaterializeOptions, type MaterializedArtifacts } from '../receiver/artifact-materialize';
 import type { PeerMessage, PeerSession } from './session';
 import { ARTIFACTS_MAX_TOTAL_BYTES, ChunkAssembler, chunkCount, chunkFrames, CHUNK_SIZE, MIB, sendFrames, TransferError, sha256Hex } from './transfer';
-import { isBool, isInt, isStr } from './wire';
+import { isBool, isInt, isStr } from './strict-json';
 
 export { materializeArtifacts, type MaterializeOptions, type MaterializedArtifacts };
 

@@ -7,7 +7,7 @@ import { defaultReporter, readJsonOrQuarantine, writeFileAtomic, type Reporter }
 import { isValidDashboardId, LABEL_MAX_CHARS, VERSION_MAX_CHARS } from './constants';
 import { newDashboardId } from './dashboard-id';
 import { isPin } from './fingerprint';
-import { decodeBase64Strict, encodeBase64, isBool, isInt, isObject, isStr, normaliseText } from './wire';
+import { decodeBase64Strict, encodeBase64, isBool, isInt, isObject, isStr, normaliseText } from './strict-json';
 
 export const PAIRINGS_FILE_NAME = 'pairings.json';
 

@@ -7,7 +7,7 @@ import { defaultReporter, readJsonOrQuarantine, writeFileAtomic, type Reporter }
 import { isValidDashboardId, LABEL_MAX_CHARS } from './constants';
 import { newDashboardId } from './dashboard-id';
 import { isPin } from './fingerprint';
-import { decodeBase64Strict, encodeBase64, isBool, isInt, isObject, isStr, normaliseText } from './wire';
+import { decodeBase64Strict, encodeBase64, isBool, isInt, isObject, isStr, normaliseText } from './strict-json';
 
 export const RECEIVER_PEERS_FILE_NAME = 'receiver-peers.json';
 export const CLEANUP_TTL_DEFAULT_S = 86_400;

@@ -5,7 +5,7 @@ import { APP_FRAME_MAX_BYTES, HEARTBEAT_DEAD_AFTER_MS, HEARTBEAT_INTERVAL_MS, is
 import { PeerLinkFrameTooLargeError, PeerLinkSessionClosedError } from './errors';
 import { decodeAppFrame, parsePingPong, parseTerminate, type PeerMessage } from './frames';
 import { NOISE_TAG_BYTES, type TransportCiphers } from './noise';
-import { encodeJson } from './wire';
+import { encodeJson } from './strict-json';
 import type { InboundFrame, WsChannel } from './ws-channel';
 
 export type { PeerMessage } from './frames';
@@ -110,8 +110,8 @@ export class NoisePeerSession implements PeerSession {
     this.channel.attach({
       onFrame: (f) => this.handleFrame(f),
       onClose: (info) => {
-        if (info.error) this.finish('transport_error', info.error.message, false);
-        else this.finish('peer_hung_up', `connection closed by the peer (code ${info.code})`, false);
+        if (info.error) void this.finish('transport_error', info.error.message, false);
+        else void this.finish('peer_hung_up', `connection closed by the peer (code ${info.code})`, false);
       },
     });
   }

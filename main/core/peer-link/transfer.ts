@@ -4,7 +4,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { PeerMessage } from './frames';
 import { OffThreadSha256 } from './offthread-sha256';
-import { decodeBase64Strict as decodeStrict, PREENCODED_JSON } from './wire';
+import { decodeBase64Strict as decodeStrict, PREENCODED_JSON } from './strict-json';
 
 export const CHUNK_SIZE = 32_768;
 export const MIB = 1024 * 1024;
@@ -67,7 +67,7 @@ export function splitChunks(bytes: Uint8Array, chunkSize: number = CHUNK_SIZE): 
 
 /**
  * Strict base64 decode (RFC 4648 §4 standard alphabet, `=` padding, no whitespace or line
- * breaks); `null` for anything else. See wire.ts `decodeBase64Strict`.
+ * breaks); `null` for anything else. See strict-json.ts `decodeBase64Strict`.
  */
 export function decodeBase64Strict(text: string): Buffer | null {
   return decodeStrict(text) ?? null;

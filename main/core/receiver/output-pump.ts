@@ -13,7 +13,7 @@
 //    before the last line) and every other frame at once (queue_status, acks, artifacts never wait
 //    behind log lines).
 import { APP_FRAME_MAX_BYTES, NOISE_TAG_BYTES } from '../peer-link/transfer';
-import { splitOutputLine, type Frame } from './wire';
+import { splitOutputLine, type Frame } from './frame-parse';
 
 export const DEFAULT_MAX_IN_FLIGHT_FRAMES = 8;
 export const DEFAULT_MAX_QUEUED_OUTPUT_BYTES = 4 * 1024 * 1024;

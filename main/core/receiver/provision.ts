@@ -6,7 +6,7 @@
 // toolchain's Python in the job's environment.
 import type { FirmwareJob } from '../jobs/model';
 import { ToolchainError } from '../toolchains/version';
-import { capErrorMessage, splitOutputLine, type Frame } from './wire';
+import { capErrorMessage, splitOutputLine, type Frame } from './frame-parse';
 import { TOOLCHAIN_PYTHON_ENV } from '../toolchains/launcher';
 import type { ToolchainManager } from '../toolchains/manager';
 import { venvPython } from '../toolchains/paths';

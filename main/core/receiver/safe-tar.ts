@@ -236,7 +236,9 @@ export async function extractTarGzSafely(
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
-  if (failure) throw failure;
+  // `failure` is set from the stream's error callback, which flow analysis does not see.
+  const late = failure as Error | null;
+  if (late) throw late;
   return members;
 }
 

@@ -3,7 +3,7 @@
 // bundle becomes (extract + enqueue) is the caller's `onAccepted`.
 import { BUNDLE_MAX_TOTAL_BYTES, ChunkAssembler, chunkFrameData, TransferError, type AssemblerReason } from '../peer-link/transfer';
 import { isSafeConfigurationFilename } from './filename';
-import { coerceDisplayName, coerceVersion, isStr, parseChunk, parseSubmitHeader, type Frame, type SubmitReason } from './wire';
+import { coerceDisplayName, coerceVersion, isStr, parseChunk, parseSubmitHeader, type Frame, type SubmitReason } from './frame-parse';
 
 export interface AcceptedSubmit {
   jobId: string;

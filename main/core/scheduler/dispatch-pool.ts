@@ -323,7 +323,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     try {
       run = this.jobs().dispatchRemote(id, { pin, label: pairing.label, esphomeVersion: pairing.esphome_version });
     } catch (err) {
-      run = Promise.reject(err);
+      run = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     run
       .catch((err) => this.report(`job ${id} on ${pin.slice(0, 8)}: ${String(err)}`))

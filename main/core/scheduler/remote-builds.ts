@@ -196,6 +196,7 @@ export function createEngineWithRemoteBuilds(
   remote: Omit<RemoteBuildsOptions, 'bus' | 'jobs'>,
 ): { engine: JobEngine; remoteBuilds: RemoteBuilds } {
   const bus = engineOptions.bus ?? new EventBus();
+  // eslint-disable-next-line prefer-const -- declared before the closure below that reads it
   let engine: JobEngine | undefined;
   const remoteBuilds = new RemoteBuilds({
     ...remote,

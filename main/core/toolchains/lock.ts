@@ -77,6 +77,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     const onAbort = (): void => {
       clearTimeout(t);
+      // Rejects with whatever the caller aborted with, as Node's own abortable APIs do.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
       rej(signal?.reason ?? new Error('aborted'));
     };
     signal?.addEventListener('abort', onAbort, { once: true });

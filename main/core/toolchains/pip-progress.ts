@@ -27,7 +27,6 @@ export class PipProgressParser {
 
   /** Feed one line of pip output (without its terminator). */
   line(raw: string): void {
-    // eslint-disable-next-line no-control-regex
     const line = raw.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim();
     let m: RegExpExecArray | null;
     if ((m = /^Collecting (\S+)/.exec(line))) {

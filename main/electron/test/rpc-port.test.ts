@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION } from '../../../preload/contract';
 import { serveRpc } from '../../core/api/rpc-server';
-import { ApiService } from '../../core/api/service';
+import { ApiService } from '../../core/api/api-service';
 import { SettingsStore } from '../../core/api/settings-store';
 import { JobEngine } from '../../core/jobs/engine';
 import { IPC } from '../constants';

@@ -20,7 +20,7 @@ import { BuildServerAdvertiser, createBonjour } from '../../core/peer-link/mdns'
 import { normalisePairingKey, PAIRING_KEY_ALPHABET } from '../../core/peer-link/pairing-key';
 import { ReceiverPairing } from '../../core/peer-link/receiver-pairing';
 import { openPeerLinkState } from '../../core/peer-link/state';
-import { BuildReceiver, cancelReceiverJobs } from '../../core/receiver/service';
+import { BuildReceiver, cancelReceiverJobs } from '../../core/receiver/build-receiver';
 import { mkdirPrivateSync } from '../../core/private-fs';
 import { printableName, printableOutput } from '../../core/receiver/printable';
 import { runReceiverSenders } from './receiver-senders';

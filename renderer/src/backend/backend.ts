@@ -29,7 +29,7 @@ const TOKEN_KEY = 'kiln.token';
 export function takeToken(): string | undefined {
   const m = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
   if (m) {
-    const token = decodeURIComponent(m[1]);
+    const token = decodeURIComponent(m[1] ?? '');
     try {
       sessionStorage.setItem(TOKEN_KEY, token);
     } catch {
@@ -129,7 +129,10 @@ export function createBackendClient(opts: { token?: string; open?: () => Promise
       if (typeof name !== 'string') return undefined;
       return (params?: unknown) => {
         if (!client) return Promise.reject(new RpcError('unavailable', 'not connected to the Kiln backend'));
-        return (client.api as unknown as Record<string, (p: unknown) => Promise<unknown>>)[name](params ?? {});
+        const api = client.api as unknown as Record<string, ((p: unknown) => Promise<unknown>) | undefined>;
+        const fn = api[name];
+        if (!fn) return Promise.reject(new RpcError('unavailable', `no such Kiln API method: ${name}`));
+        return fn.call(api, params ?? {});
       };
     },
   });

@@ -74,7 +74,7 @@ export function openMessagePort(bridge: KilnBridge, timeoutMs = 10_000): Promise
       if (ev.origin !== window.location.origin && window.location.origin !== 'null') return;
       clearTimeout(timer);
       window.removeEventListener('message', onMsg);
-      resolve(portChannel(ev.ports[0]));
+      resolve(portChannel(ev.ports[0]!)); // exactly one port: checked above
     };
     window.addEventListener('message', onMsg);
     bridge.connect();

@@ -54,13 +54,13 @@ export function LogView({ jobId, repinKey, loadEarlier, loadAll }: LogViewProps)
   };
   // Typing a search shows its first match.
   useEffect(() => {
-    if (query.trim() && hits.length > 0) reveal(hits[0]);
+    if (query.trim() && hits[0] !== undefined) reveal(hits[0]);
   }, [query]); // eslint-disable-line react-hooks/exhaustive-deps
   const step = (dir: 1 | -1) => {
     if (hits.length === 0) return;
     const next = (Math.min(current, hits.length - 1) + dir + hits.length) % hits.length;
     setCurrent(next);
-    reveal(hits[next]);
+    reveal(hits[next]!);
   };
   const jumpToError = async () => {
     if (!loadedAll.current && buf.firstIndex > 0 && loadAll) {

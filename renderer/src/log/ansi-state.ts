@@ -36,7 +36,7 @@ function serialise(s: Sgr): string {
 function apply(s: Sgr, params: string): void {
   const p = params === '' ? [0] : params.split(';').map((x) => (x === '' ? 0 : Number(x)));
   for (let i = 0; i < p.length; i++) {
-    const n = p[i];
+    const n = p[i]!;
     if (n === 0) {
       s.attrs = [];
       s.fg = '';
@@ -45,7 +45,7 @@ function apply(s: Sgr, params: string): void {
       const code = n === 6 ? 5 : n;
       if (!s.attrs.includes(code)) s.attrs.push(code);
     } else if (ATTR_OFF[n]) {
-      s.attrs = s.attrs.filter((a) => !ATTR_OFF[n].includes(a));
+      s.attrs = s.attrs.filter((a) => !ATTR_OFF[n]!.includes(a));
     } else if ((n >= 30 && n <= 37) || (n >= 90 && n <= 97)) {
       s.fg = String(n);
     } else if ((n >= 40 && n <= 47) || (n >= 100 && n <= 107)) {
@@ -83,11 +83,11 @@ export function sgrStateAfter(line: string, before: string): string {
     // A plain reset wipes everything before it: esphome's lines end with one, so most lines
     // come out as "" without applying anything.
     if (m[1] === '' || m[1] === '0') lastReset = params.length;
-    params.push(m[1]);
+    params.push(m[1] ?? '');
   }
   if (params.length === 0) return before;
   if (lastReset === params.length - 1) return '';
   const s = lastReset >= 0 ? parse('') : parse(before);
-  for (let i = lastReset + 1; i < params.length; i++) apply(s, params[i]);
+  for (let i = lastReset + 1; i < params.length; i++) apply(s, params[i]!);
   return serialise(s);
 }

@@ -45,7 +45,7 @@ export function toSegments(raw: string, initial = ''): Segment[] {
   const plain = !HAS_ESC.test(line);
   if (plain && !initial) {
     const m = LEVEL.exec(line);
-    const lvl = m ? LEVEL_CLASS[m[1] ?? m[2]] : undefined;
+    const lvl = m ? LEVEL_CLASS[m[1] ?? m[2] ?? ''] : undefined;
     return [{ text: line, className: lvl ?? '' }];
   }
   const text = (initial ? `\x1b[${initial}m` : '') + (plain ? line : normaliseEscapes(line));
@@ -68,8 +68,9 @@ export function toSegments(raw: string, initial = ''): Segment[] {
 
 function render(raw: string, state: string): ReactNode {
   const segs = toSegments(raw, state);
-  if (segs.length === 1 && !segs[0].color && !segs[0].background) {
-    return segs[0].className ? <span className={segs[0].className}>{segs[0].text}</span> : segs[0].text;
+  const only = segs.length === 1 ? segs[0] : undefined;
+  if (only && !only.color && !only.background) {
+    return only.className ? <span className={only.className}>{only.text}</span> : only.text;
   }
   return segs.map((s, i) => (
     <span

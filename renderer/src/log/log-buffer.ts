@@ -9,7 +9,8 @@ export const CHUNK = 10_000;
 export const DEFAULT_CAP = 200_000;
 
 export class LogBuffer {
-  private chunks: string[][] = [[]];
+  // Never empty: a first chunk always exists (enforceCap only shifts while more than one is left).
+  private chunks: [string[], ...string[][]] = [[]];
   /** Lines dropped from the front (cap) — the first visible row's index in the whole log. */
   private dropped = 0;
   private count = 0;
@@ -46,13 +47,14 @@ export class LogBuffer {
     if (i < 0 || i >= this.count) return '';
     // All chunks but the last are full, except the first which may have been trimmed.
     const first = this.chunks[0].length;
-    if (i < first) return this.chunks[0][i];
+    if (i < first) return this.chunks[0][i]!;
     const rest = i - first;
-    return this.chunks[1 + Math.floor(rest / CHUNK)][rest % CHUNK];
+    // In range: i < count was checked above, and every chunk after the first is full but the last.
+    return this.chunks[1 + Math.floor(rest / CHUNK)]![rest % CHUNK]!;
   }
 
   last(): string | undefined {
-    const lastChunk = this.chunks[this.chunks.length - 1];
+    const lastChunk = this.chunks[this.chunks.length - 1]!;
     if (lastChunk.length > 0) return lastChunk[lastChunk.length - 1];
     return this.count > 0 ? this.get(this.count - 1) : undefined;
   }
@@ -99,10 +101,10 @@ export class LogBuffer {
     let hi = changes.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (changes[mid].at < abs) lo = mid + 1;
+      if (changes[mid]!.at < abs) lo = mid + 1;
       else hi = mid;
     }
-    return lo > 0 ? changes[lo - 1].state : '';
+    return lo > 0 ? changes[lo - 1]!.state : '';
   }
 
   /** Keeps the content but continues with a new follow's sequence numbers (see follow.ts). */
@@ -144,7 +146,7 @@ export class LogBuffer {
         this.replaceLast(line);
         continue;
       }
-      let tail = this.chunks[this.chunks.length - 1];
+      let tail = this.chunks[this.chunks.length - 1]!;
       if (tail.length >= CHUNK) {
         tail = [];
         this.chunks.push(tail);
@@ -162,7 +164,7 @@ export class LogBuffer {
 
   /** Scans rows [ansiDone, abs) for state changes. */
   private scanAnsi(abs: number): void {
-    let state = this.ansiChanges.length > 0 ? this.ansiChanges[this.ansiChanges.length - 1].state : '';
+    let state = this.ansiChanges.at(-1)?.state ?? '';
     for (let at = Math.max(this.ansiDone, this.dropped); at < abs; at++) {
       const next = sgrStateAfter(this.get(at - this.dropped), state);
       if (next !== state) {
@@ -178,10 +180,10 @@ export class LogBuffer {
     const lastAbs = this.dropped + this.count - 1;
     if (this.ansiDone > lastAbs) {
       this.ansiDone = lastAbs;
-      while (this.ansiChanges.length > 0 && this.ansiChanges[this.ansiChanges.length - 1].at >= lastAbs) this.ansiChanges.pop();
+      while ((this.ansiChanges.at(-1)?.at ?? -1) >= lastAbs) this.ansiChanges.pop();
     }
     for (let c = this.chunks.length - 1; c >= 0; c--) {
-      const chunk = this.chunks[c];
+      const chunk = this.chunks[c]!;
       if (chunk.length > 0) {
         chunk[chunk.length - 1] = line;
         return;
@@ -196,7 +198,7 @@ export class LogBuffer {
     const newDropped = this.dropped + (this.count - this.cap);
     if (this.ansiDone < newDropped) this.scanAnsi(newDropped);
     let keepFrom = 0;
-    while (keepFrom + 1 < this.ansiChanges.length && this.ansiChanges[keepFrom + 1].at < newDropped) keepFrom++;
+    while (keepFrom + 1 < this.ansiChanges.length && this.ansiChanges[keepFrom + 1]!.at < newDropped) keepFrom++;
     if (keepFrom > 0) this.ansiChanges.splice(0, keepFrom);
     while (this.count > this.cap) {
       const over = this.count - this.cap;

@@ -39,7 +39,8 @@ export function buildEntries(byId: Record<string, Job>): { active: TaskEntry[]; 
 export function entryForJob(byId: Record<string, Job>, jobId: string): TaskEntry | undefined {
   const job = byId[jobId];
   if (!job) return undefined;
-  if (job.job_type === 'upload' && job.depends_on && byId[job.depends_on]) return entryOf(byId[job.depends_on], job);
+  const compile = job.job_type === 'upload' && job.depends_on ? byId[job.depends_on] : undefined;
+  if (compile) return entryOf(compile, job);
   const upload = Object.values(byId).find((j) => j.depends_on === jobId && j.job_type === 'upload');
   return entryOf(job, upload);
 }

@@ -1,7 +1,7 @@
 // A modal dialog: labelled, focus moved inside on open, trapped inside while open (Tab and
 // Shift+Tab cycle within it; the page behind is inert), returned to the opener on close; Escape
 // closes.
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
 import { createPortal } from 'react-dom';
 
 const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
@@ -15,7 +15,9 @@ export function Dialog({ title, onClose, children, testId, wide }: { title: stri
   // Taken while rendering, before a child's autoFocus moves focus into the dialog.
   const [opener] = useState(() => (typeof document !== 'undefined' ? (document.activeElement as HTMLElement | null) : null));
   const closeRef = useRef(onClose);
-  closeRef.current = onClose;
+  useLayoutEffect(() => {
+    closeRef.current = onClose;
+  });
 
   useEffect(() => {
     const root = ref.current;
@@ -43,8 +45,8 @@ export function Dialog({ title, onClose, children, testId, wide }: { title: stri
         root.focus();
         return;
       }
-      const first = items[0];
-      const last = items[items.length - 1];
+      const first = items[0]!; // not empty: checked above
+      const last = items[items.length - 1]!;
       const active = document.activeElement;
       if (e.shiftKey && (active === first || !root.contains(active))) {
         e.preventDefault();

@@ -1,7 +1,7 @@
 // One toolchain install: phase, progress bar, Stop, and the full log on request.
 import { useState } from 'react';
 import type { ToolchainInstall } from '../../../preload/contract';
-import { getBackend } from '../sync';
+import { errorMessage, getBackend } from '../sync';
 import { stopInstall } from './toolchain-actions';
 
 const PHASE: Record<ToolchainInstall['phase'], string> = {
@@ -49,7 +49,12 @@ export function InstallProgress({ install }: { install: ToolchainInstall }) {
         <button
           type="button"
           className="btn small"
-          onClick={async () => setLog(log ? null : (await getBackend().api.getToolchainInstallLog({ id: install.id })).lines)}
+          onClick={() => {
+            if (log) return setLog(null);
+            getBackend()
+              .api.getToolchainInstallLog({ id: install.id })
+              .then((r) => setLog(r.lines), (err: unknown) => setLog([`Could not read the install log: ${errorMessage(err)}`]));
+          }}
           data-testid="toolchain-install-log-toggle"
         >
           {log ? 'Hide log' : 'Show log'}

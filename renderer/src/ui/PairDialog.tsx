@@ -21,7 +21,7 @@ type Step =
 export function splitHostPort(hostField: string, portField: string): { host: string; port: number } | null {
   const v = hostField.trim();
   const m = /^([^\s:[\]]+|\[[^\]]+\]):(\d{1,5})$/.exec(v);
-  const host = m ? m[1].replace(/^\[(.*)\]$/, '$1') : v;
+  const host = m ? (m[1] ?? '').replace(/^\[(.*)\]$/, '$1') : v;
   const port = Number(m ? m[2] : portField);
   if (!host || /\s/.test(host) || !Number.isInteger(port) || port < 1 || port > 65535) return null;
   return { host, port };
@@ -50,8 +50,9 @@ export function PairDialog() {
     if (!target || started.current) return;
     started.current = true;
     useServers.getState().set({ pairTarget: null });
+    // Once, for the target the dialog opened with; effects run after render, when runPreview exists.
+    // eslint-disable-next-line react-hooks/immutability
     void runPreview(target.host, target.port);
-    // eslint-disable-next-line react-hooks/exhaustive-deps -- once, for the target the dialog opened with
   }, [target]);
 
   // Pending → approved arrives as a pairings refresh.

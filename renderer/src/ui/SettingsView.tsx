@@ -80,7 +80,7 @@ export function EsphomeSettings({ settings }: { settings: Settings }) {
       <h2 id="set-esphome-h">ESPHome</h2>
       <form
         className="form"
-        onSubmit={async (e) => {
+        onSubmit={(e) => void (async () => {
           e.preventDefault();
           setBusy('command');
           setCommandNote(null);
@@ -89,7 +89,7 @@ export function EsphomeSettings({ settings }: { settings: Settings }) {
           // Applied live (no restart needed): the environment now names the new command.
           if (note?.kind === 'ok') useApp.getState().set({ env: await getBackend().api.getEnvironment({}).catch(() => useApp.getState().env) });
           setBusy('');
-        }}
+        })()}
       >
         <label className="field">
           <span>esphome command</span>
@@ -114,13 +114,13 @@ export function EsphomeSettings({ settings }: { settings: Settings }) {
       </form>
       <form
         className="form"
-        onSubmit={async (e) => {
+        onSubmit={(e) => void (async () => {
           e.preventDefault();
           setBusy('dir');
           setDirNote(null);
           setDirNote(await save({ configDir: configDir.trim() }));
           setBusy('');
-        }}
+        })()}
       >
         <label className="field">
           <span>Configuration folder</span>
@@ -184,7 +184,7 @@ export function NotificationSettings({ settings }: { settings: Settings }) {
         <input
           type="checkbox"
           checked={settings.notifications}
-          onChange={async (e) => setNote(await save({ notifications: e.target.checked }))}
+          onChange={(e) => void save({ notifications: e.target.checked }).then(setNote)}
           data-testid="notifications-toggle"
         />
         Tell me when a job finishes or a build server disconnects

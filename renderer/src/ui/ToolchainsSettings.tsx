@@ -3,7 +3,8 @@
 // what will change and asks, and the old version stays installed until removed.
 import { useEffect, useState } from 'react';
 import { useToolchains, latestInstall } from '../store/toolchains';
-import { getBackend } from '../sync';
+import { useApp } from '../store/app';
+import { errorMessage, getBackend } from '../sync';
 import { InstallProgress } from './InstallProgress';
 import { refreshToolchains, runToolchainAction, startInstall } from './toolchain-actions';
 
@@ -89,10 +90,10 @@ export function ToolchainsSettings() {
             <button
               type="button"
               className="btn primary"
-              onClick={async () => {
+              onClick={() => {
                 const v = confirm;
                 setConfirm(null);
-                await runToolchainAction('Could not change the default', () => getBackend().api.setDefaultToolchain({ version: v }));
+                void runToolchainAction('Could not change the default', () => getBackend().api.setDefaultToolchain({ version: v }));
               }}
               data-testid="toolchain-confirm-yes"
             >
@@ -125,13 +126,15 @@ export function ToolchainsSettings() {
           type="button"
           className="btn small"
           disabled={checking}
-          onClick={async () => {
+          onClick={() => {
             setChecking(true);
-            try {
-              useToolchains.getState().set({ update: await getBackend().api.checkToolchainUpdate({}) });
-            } finally {
-              setChecking(false);
-            }
+            getBackend()
+              .api.checkToolchainUpdate({})
+              .then(
+                (update) => useToolchains.getState().set({ update }),
+                (err: unknown) => useApp.getState().toast({ kind: 'error', title: 'Could not check for a newer ESPHome', body: errorMessage(err) }),
+              )
+              .finally(() => setChecking(false));
           }}
           data-testid="toolchain-check"
         >

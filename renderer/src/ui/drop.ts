@@ -56,8 +56,8 @@ export async function importFiles(files: File[]): Promise<void> {
   }
   if (imported.length === 0) return;
   await refreshConfigurations().catch(() => undefined);
-  if (imported.length === 1) {
-    const [{ configuration, from }] = imported;
+  if (imported.length === 1 && imported[0]) {
+    const { configuration, from } = imported[0];
     useApp.getState().set({ view: 'tasks', installDialog: { configuration, ...(from ? { importedFrom: from } : {}) } });
   } else {
     useApp.getState().set({ view: 'tasks' });

@@ -161,6 +161,5 @@ export function readSimLog(file: string): SimLogEntry[] {
 
 /** Strip real SGR codes (for content assertions independent of colour). */
 export function plain(text: string): string {
-  // eslint-disable-next-line no-control-regex
   return text.replace(/\x1b\[[0-9;]*m/g, '');
 }

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BuildServerPairing, BuildServerRoleState, Job } from '../../../../preload/contract';
 import { createApp, type KilnApp } from '../../app';
-import type { ApiConnection } from '../service';
+import type { ApiConnection } from '../api-service';
 import { cleanupDirs, Recorder, SIM, tempConfigDir } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
 

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { BuildServerRoleState } from '../../../../preload/contract';
 import { createApp, type KilnApp } from '../../app';
 import { FakeBonjour } from '../../peer-link/test/fake-bonjour';
-import type { ApiConnection } from '../service';
+import type { ApiConnection } from '../api-service';
 import { cleanupDirs, Recorder, SIM, tempConfigDir } from './helpers';
 
 let app: KilnApp | null = null;

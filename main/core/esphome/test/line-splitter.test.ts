@@ -33,7 +33,7 @@ describe('LineSplitter', () => {
   it('emits an endless unterminated run in bounded pieces', () => {
     const out = split([Buffer.alloc(MAX_PARTIAL_BYTES + 10, 0x61), 'b\n']);
     expect(out.length).toBe(2);
-    expect(out[0].length).toBe(MAX_PARTIAL_BYTES + 10);
+    expect(out[0]!.length).toBe(MAX_PARTIAL_BYTES + 10);
     expect(out[1]).toBe('b\n');
   });
 });

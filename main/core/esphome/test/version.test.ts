@@ -28,10 +28,10 @@ describe('esphome version probe', () => {
     expect(p).toEqual({ ok: true, version: '2026.8.1', simulator: true });
     const entries = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { argv: string[]; env: Record<string, string | null>; pgid: number; ppid: number; stdin: string });
     expect(entries).toHaveLength(1);
-    expect(entries[0].argv).toEqual([...PROBE_ARGS]);
-    expect(entries[0].env).toMatchObject({ PYTHONUNBUFFERED: '1', PLATFORMIO_FORCE_ANSI: 'true', FORCE_COLOR: '1' });
-    expect(entries[0].pgid).not.toBe(process.pid);
-    expect(entries[0].stdin).not.toBe('tty');
+    expect(entries[0]!.argv).toEqual([...PROBE_ARGS]);
+    expect(entries[0]!.env).toMatchObject({ PYTHONUNBUFFERED: '1', PLATFORMIO_FORCE_ANSI: 'true', FORCE_COLOR: '1' });
+    expect(entries[0]!.pgid).not.toBe(process.pid);
+    expect(entries[0]!.stdin).not.toBe('tty');
   });
 
   it('default environment: the simulator default version', async () => {

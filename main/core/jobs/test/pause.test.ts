@@ -1,7 +1,7 @@
 // Queue pause / resume against real subprocesses (the fake esphome fixture): nothing queued starts
 // on any lane while paused, the running job is unaffected, resume starts waiting jobs in order,
 // the pool is not woken, and the flag survives a restart (jobs.json "paused").
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../errors';

@@ -17,7 +17,7 @@ afterEach(async () => {
   await h.cleanup();
 });
 
-function writeJobs(jobs: Array<FirmwareJob | unknown>): void {
+function writeJobs(jobs: unknown[]): void {
   writeFileSync(
     join(h.dataDir, 'jobs.json'),
     JSON.stringify({ version: 1, jobs: jobs.map((j) => (j && typeof j === 'object' && 'ninja_total' in j ? serializeJob(j as FirmwareJob) : j)) }),

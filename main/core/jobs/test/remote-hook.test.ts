@@ -1,7 +1,6 @@
 // The remote-runner hook (upstream PR #560 shape) with a small fake runner: it translates
 // offloader_* bus events for its (pin, job_id) into the shared ingest, turns a local cancel into
 // one "wire cancel", and uses ctx.runEsphome for a local flash step.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../events';

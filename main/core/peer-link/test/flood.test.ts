@@ -8,7 +8,7 @@ import { openPeerLink, pairRequest } from '../client';
 import { PEER_LINK_PATH } from '../constants';
 import { HandshakeState } from '../noise';
 import { WsChannel } from '../ws-channel';
-import { encodeJson } from '../wire';
+import { encodeJson } from '../strict-json';
 import { captureEvents, newIdentity, startReceiver, type ReceiverFixture } from './helpers';
 import type { PeerLinkIdentity } from '../identity';
 

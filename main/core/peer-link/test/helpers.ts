@@ -97,6 +97,8 @@ export async function fakeReceiver(
 ): Promise<{ port: number; close: () => Promise<void> }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((r) => wss.once('listening', () => r()));
+  // The whole handler is in try/catch: a failed handshake terminates the socket, never rejects.
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises
   wss.on('connection', async (ws) => {
     const channel = new WsChannel(ws);
     try {

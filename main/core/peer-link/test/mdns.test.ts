@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { BuildServerAdvertiser, buildTxtRecord, createBonjour, instanceName } from '../mdns';
 import { FakeBonjour } from './fake-bonjour';
-import { newIdentity, startReceiver } from './helpers';
+import { startReceiver } from './helpers';
 
 describe('mDNS TXT record', () => {
   it('always has the versions, friendly_name when set, pin and port only while the listener is bound', () => {

@@ -18,7 +18,7 @@ import {
   splitChunks,
 } from '../transfer';
 import { decodeAppFrame, type PeerMessage } from '../frames';
-import { decodeBase64Strict as wireDecodeBase64Strict, encodeJson } from '../wire';
+import { decodeBase64Strict as wireDecodeBase64Strict, encodeJson } from '../strict-json';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -91,7 +91,7 @@ describe('decodeBase64Strict', () => {
     expect(decodeBase64Strict('QUJ=')!.toString()).toBe('AB');
     expect(wireDecodeBase64Strict('QR==')!.toString()).toBe('A');
   });
-  it.each(table)('wire.ts agrees: %j → valid=%s', (input, valid) => {
+  it.each(table)('strict-json.ts agrees: %j → valid=%s', (input, valid) => {
     expect(wireDecodeBase64Strict(input) !== undefined).toBe(valid);
   });
 });
@@ -120,7 +120,7 @@ describe('chunkFrames: chunk frames with their JSON built directly', () => {
   });
 
   it('bytes attached to an object that is not frozen are ignored: it is encoded from its fields', async () => {
-    const { PREENCODED_JSON } = await import('../wire');
+    const { PREENCODED_JSON } = await import('../strict-json');
     const msg: PeerMessage = { type: 'ping', nonce: 1 };
     Object.defineProperty(msg, PREENCODED_JSON, { value: Buffer.from('{"type":"stale"}'), enumerable: false });
     msg.nonce = 2;

@@ -12,7 +12,7 @@ import { cancelJob, downloadArtifacts, materializeArtifacts, submitJob } from '.
 import { APP_FRAME_MAX_BYTES } from '../../peer-link/transfer';
 import { createJob } from '../../jobs/model';
 import { extractTarGzSafely } from '../safe-tar';
-import { BuildReceiver } from '../service';
+import { BuildReceiver } from '../build-receiver';
 import { REPO_ROOT, SIM, startStack, type ReceiverStack, type SenderHandle } from './harness';
 import { waitUntil } from '../../../../test/support/wait-until';
 

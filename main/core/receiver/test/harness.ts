@@ -15,7 +15,7 @@ import type { PeerMessage } from '../../peer-link/session';
 import { generateX25519KeyPair } from '../../peer-link/x25519';
 import { buildServerJobEnv, JobOwners } from '../job-env';
 import { senderKey } from '../filename';
-import { BuildReceiver, type BuildReceiverOptions } from '../service';
+import { BuildReceiver, type BuildReceiverOptions } from '../build-receiver';
 import { waitUntil } from '../../../../test/support/wait-until';
 
 export const REPO_ROOT = resolve(__dirname, '../../../..');

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { outputLines } from '../../esphome/line-splitter';
 import { NOISE_TAG_BYTES } from '../../peer-link/transfer';
 import { elisionNotice, OutputPump } from '../output-pump';
-import type { Frame } from '../wire';
+import type { Frame } from '../frame-parse';
 import { waitUntil } from '../../../../test/support/wait-until';
 
 /** A session whose sends resolve only when the test says so (a sender that reads on demand). */

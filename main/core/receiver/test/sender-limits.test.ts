@@ -8,7 +8,7 @@ import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { submitJob } from '../../peer-link/offloader-jobs';
-import { BUNDLE_FAILURE_PREFIX } from '../service';
+import { BUNDLE_FAILURE_PREFIX } from '../build-receiver';
 import { startStack, type ReceiverStack } from './harness';
 import { bundleFor } from './tar-helpers';
 

@@ -121,7 +121,7 @@ describe('dispatch pool', () => {
     const r = await rig({ servers: 1, server: () => ({ onSubmit: hold.onSubmit }) });
     r.off.writeYaml('a.yaml');
     r.off.writeYaml('b.yaml');
-    const a = r.off.engine.compile({ configuration: 'a.yaml' });
+    r.off.engine.compile({ configuration: 'a.yaml' });
     await waitUntil(() => onServer(r, 0).length === 1);
     const b = r.off.engine.compile({ configuration: 'b.yaml' });
     expect(b.source).toBe('remote_pending');

@@ -70,7 +70,7 @@ describe('LogBuffer.ansiStateBefore (lazy, memoised)', () => {
     b.applyBatch(0, ['\x1b[36mcyan from the start\n', ...Array.from({ length: 20 }, (_, i) => `row ${i}\n`)]);
     expect(b.droppedFront).toBe(11);
     expect(b.ansiStateBefore(0)).toBe('36');
-    expect(toSegments(b.get(5), b.ansiStateBefore(5))[0].className).toBe('ansi-cyan-fg');
+    expect(toSegments(b.get(5), b.ansiStateBefore(5))[0]!.className).toBe('ansi-cyan-fg');
   });
 
   it('prepended earlier lines recompute the carried state from the new first row', () => {

@@ -13,15 +13,15 @@ describe('ANSI rendering', () => {
   it('drops non-colour sequences and keeps background and truecolour', () => {
     const segs = toSegments('\x1b[2K\x1b[33;44mwarn\x1b[38;2;1;2;3mtc\r');
     expect(segs.map((s) => s.text).join('')).toBe('warntc');
-    expect(segs[0].className).toBe('ansi-yellow-fg ansi-blue-bg');
-    expect(segs[1].color).toBe('rgb(1, 2, 3)');
+    expect(segs[0]!.className).toBe('ansi-yellow-fg ansi-blue-bg');
+    expect(segs[1]!.color).toBe('rgb(1, 2, 3)');
   });
 
   it('colours plain lines by ESPHome log level', () => {
-    expect(toSegments('[12:00:01][W][wifi:123]: weak signal\n')[0].className).toBe('lvl-w');
-    expect(toSegments('[E][api]: failed\n')[0].className).toBe('lvl-e');
-    expect(toSegments('INFO Reading configuration\n')[0].className).toBe('lvl-i');
-    expect(toSegments('Compiling foo.cpp.o\n')[0].className).toBe('');
+    expect(toSegments('[12:00:01][W][wifi:123]: weak signal\n')[0]!.className).toBe('lvl-w');
+    expect(toSegments('[E][api]: failed\n')[0]!.className).toBe('lvl-e');
+    expect(toSegments('INFO Reading configuration\n')[0]!.className).toBe('lvl-i');
+    expect(toSegments('Compiling foo.cpp.o\n')[0]!.className).toBe('');
   });
 
   it('never produces markup: text stays text', () => {

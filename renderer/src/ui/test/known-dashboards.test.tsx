@@ -97,10 +97,10 @@ describe('Known dashboards', () => {
     act(() => b.emit('discoveredBuildServersChanged', { enabled: true, servers: [server(), server({ instance: 'esphome-builder-Zz', name: 'Attic', host: 'attic.local', port: 6056, esphomeVersion: '' })] }));
     const rows = screen.getAllByTestId('discovered-row');
     expect(rows.map((r) => r.querySelector('strong')!.textContent)).toEqual(['Workshop PC', 'Attic']);
-    expect(rows[0].textContent).toContain('esphome-builder-AbCd1234.local:6055 · ESPHome 2026.4.1');
-    expect(rows[1].textContent).toContain('attic.local:6056');
-    expect(rows[1].textContent).not.toContain('ESPHome');
-    expect(within(rows[0]).getByRole('button', { name: 'Pair with Workshop PC' }).textContent).toBe('Pair');
+    expect(rows[0]!.textContent).toContain('esphome-builder-AbCd1234.local:6055 · ESPHome 2026.4.1');
+    expect(rows[1]!.textContent).toContain('attic.local:6056');
+    expect(rows[1]!.textContent).not.toContain('ESPHome');
+    expect(within(rows[0]!).getByRole('button', { name: 'Pair with Workshop PC' }).textContent).toBe('Pair');
 
     // Paired elsewhere: the next pushed list no longer has it.
     act(() => b.emit('discoveredBuildServersChanged', { enabled: true, servers: [server()] }));

@@ -13,7 +13,7 @@ import type { ChannelHandlers, WsChannel } from '../../ws-channel';
 import { BundleExtractError, extractBundle } from '../../../receiver/bundle-extract';
 import { readTarGzSafely, UnsafeArchiveError } from '../../../receiver/safe-tar';
 import { SubmitIntake } from '../../../receiver/submit-intake';
-import { parseChunk, parseSubmitHeader, type SubmitReason } from '../../../receiver/wire';
+import { parseChunk, parseSubmitHeader, type SubmitReason } from '../../../receiver/frame-parse';
 import { generateX25519KeyPair } from '../../x25519';
 import { anyValue, hostileObject, hostilePlaintext, hostileTarball, submitFrames, type Rng } from './gen';
 

@@ -250,7 +250,7 @@ export class ScriptedServer {
           await session.send({ type: 'artifacts_end', job_id: jobId, accepted: false, reason: reply.reason, ...(reply.detail ? { detail: reply.detail } : {}) });
           return;
         }
-        // Sent the way the receiver sends them (service.ts packAndSend).
+        // Sent the way the receiver sends them (build-receiver.ts packAndSend).
         await session.send({ type: 'artifacts_start', job_id: jobId, total_bytes: reply.length, num_chunks: chunkCount(reply.length), artifacts_sha256: digestOf(reply), firmware_offset: '0x10000' });
         await sendFrames(session, chunkFrames('artifacts_chunk', jobId, reply));
         await session.send({ type: 'artifacts_end', job_id: jobId, accepted: true });

@@ -17,8 +17,8 @@ import { provisionSubmit, ReceiverProvisioner } from './provision';
 import { SubmitIntake, type AcceptedSubmit } from './submit-intake';
 import { OutputPump } from './output-pump';
 import type { JobOwners } from './job-env';
-import { capErrorMessage, isStr, type Frame, type SubmitReason } from './wire';
-import { deviceWorkspace, remoteBuildsRoot, SENDER_DATA_DIR, senderEsphomeDataDir, senderWorkspace, touchWorkspace, workspaceUsage, WorkspaceSweeper } from './workspace';
+import { capErrorMessage, isStr, type Frame, type SubmitReason } from './frame-parse';
+import { deviceWorkspace, remoteBuildsRoot, senderEsphomeDataDir, senderWorkspace, touchWorkspace, workspaceUsage, WorkspaceSweeper } from './workspace';
 
 export const DEFAULT_MAX_QUEUED_JOBS_PER_SENDER = 16;
 export const DEFAULT_MAX_BYTES_PER_SENDER = 256 * 1024 * 1024;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogBuffer } from '../../../../renderer/src/log/log-buffer';
 import { createApp, type AppOptions, type KilnApp } from '../../app';
-import type { ApiConnection } from '../service';
+import type { ApiConnection } from '../api-service';
 import { cleanupDirs, MINIMAL_YAML, Recorder, SIM, tempConfigDir } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { readPersistedState } from '../../jobs/journal';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { APP_FRAME_MAX_BYTES, NOISE_TAG_BYTES } from '../../peer-link/transfer';
-import { capErrorMessage, coerceDisplayName, coerceVersion, ERROR_MESSAGE_MAX_CHARS, parseChunk, parseSubmitHeader, splitOutputLine } from '../wire';
+import { capErrorMessage, coerceDisplayName, coerceVersion, ERROR_MESSAGE_MAX_CHARS, parseChunk, parseSubmitHeader, splitOutputLine } from '../frame-parse';
 
 const frameBytes = (jobId: string, line: string) =>
   Buffer.byteLength(JSON.stringify({ type: 'job_output', job_id: jobId, stream: 'stdout', line })) + NOISE_TAG_BYTES;
