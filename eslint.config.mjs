@@ -9,7 +9,7 @@ import globals from 'globals';
 
 export default tseslint.config(
   {
-    ignores: ['out/**', 'dist/**', 'node_modules/**', 'renderer/public/**', '**/*.d.mts', 'test-results/**', 'playwright-report/**'],
+    ignores: ['out/**', 'dist/**', 'node_modules/**', 'renderer/public/**', '**/*.d.mts', 'test-results/**', 'playwright-report/**', '.venvs/**', 'release/**', '.tmp/**', 'bench/results/**'],
   },
   {
     files: ['**/*.{js,mjs,cjs}'],
