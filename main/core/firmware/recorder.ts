@@ -6,7 +6,6 @@
 // are reported as a warning.
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
-import type { EventBus } from '../events';
 import { esphomeDataDir, storageJsonPath } from '../esphome/storage-json';
 import type { FirmwareJob } from '../jobs/model';
 import type { ConfigDigester } from './digest';
@@ -59,15 +58,12 @@ export class FirmwareRecorder {
 
   constructor(private readonly opts: RecorderOptions) {}
 
-  /** Subscribes to `job_completed`; returns the unsubscribe. */
-  attach(bus: EventBus): () => void {
-    const onCompleted = ({ job }: { job: FirmwareJob }): void => {
-      if (job.job_type !== 'compile' && job.job_type !== 'install') return;
-      const p = this.record(job).catch((err: unknown) => this.opts.report(`firmware library: could not record the build of ${job.configuration}: ${(err as Error).message}`));
-      this.pending.add(p);
-      void p.finally(() => this.pending.delete(p));
-    };
-    return bus.on('job_completed', onCompleted);
+  /** Records a completed compile without waiting; a failure is reported, never thrown. */
+  recordInBackground(job: FirmwareJob): void {
+    if (job.job_type !== 'compile' && job.job_type !== 'install') return;
+    const p = this.record(job).catch((err: unknown) => this.opts.report(`firmware library: could not record the build of ${job.configuration}: ${(err as Error).message}`));
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
   }
 
   /** Resolves once every recording started so far has ended (tests, shutdown). */
