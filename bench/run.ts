@@ -23,6 +23,7 @@ const OWN: Entry[] = [
   { name: 'walltime', title: 'Remote vs local wall time of the same simulated build', run: lazy(() => import('./remote-walltime.bench')) },
   { name: 'transfer', title: 'Bundle and artifact throughput through the encrypted session', run: lazy(() => import('./remote-transfer.bench')) },
   { name: 'logs', title: 'Log throughput build server → sender → subscriber', run: lazy(() => import('./remote-logs.bench')) },
+  { name: 'firmware', title: 'Firmware library: install with a library hit, digest of an unchanged configuration', run: lazy(() => import('./firmware-library.bench')) },
   { name: 'anchor', title: 'Against upstream esphome-device-builder (pinned): remote wall time and receiver throughput, side by side', run: lazy(() => import('./upstream-anchor.bench')) },
 ];
 
