@@ -100,6 +100,7 @@ export class FirmwareLibrary {
       throw err;
     }
     await this.applyRetention();
+    await this.sweepTmp();
     const added = await this.get(id);
     if (!added) throw new Error(`firmware entry ${id} was removed by retention at once (size cap too small?)`);
     return added;
@@ -195,6 +196,26 @@ export class FirmwareLibrary {
     }
     for (const id of removed) await this.remove(id);
     return [...removed];
+  }
+
+  /** Removes what a crashed writer or remover left in tmp/ (older than an hour: never a live write). */
+  async sweepTmp(maxAgeMs = 60 * 60 * 1000): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.tmpDir);
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const name of names) {
+      const p = join(this.tmpDir, name);
+      const st = await stat(p).catch(() => null);
+      if (st && this.now() - st.mtimeMs > maxAgeMs) {
+        await rm(p, { recursive: true, force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   private async read(id: string, pinned: boolean): Promise<LibraryEntry> {

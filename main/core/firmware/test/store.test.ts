@@ -84,6 +84,22 @@ describe('FirmwareLibrary', () => {
     expect(ids).not.toContain(b.id);
   });
 
+  it('a crashed writer\'s leftovers in tmp/ are swept once older than an hour', async () => {
+    const l = lib();
+    await l.add(newEntry('a.yaml', 10, 1));
+    const { mkdirSync, utimesSync } = await import('node:fs');
+    const stale = join(l.root, 'tmp', 'zzzzzz-00000000.new');
+    const fresh = join(l.root, 'tmp', 'yyyyyy-00000000.new');
+    mkdirSync(stale);
+    mkdirSync(fresh);
+    const old = new Date(clock - 2 * 3600_000);
+    utimesSync(stale, old, old);
+    const now = new Date(clock);
+    utimesSync(fresh, now, now);
+    expect(await l.sweepTmp()).toBe(1);
+    expect(readdirSync(join(l.root, 'tmp'))).toEqual(['yyyyyy-00000000.new']);
+  });
+
   it('several processes adding at once: every entry lands whole, ids unique', async () => {
     const run = promisify(execFile);
     const dataDir = join(root, 'data');
