@@ -208,6 +208,36 @@ export interface ConfigurationEntry {
   error: string;
 }
 
+/** Firmware library (issue 15, docs/notes/firmware-library.md). */
+export const FIRMWARE_STATUS_VALUES = ['up-to-date', 'config-changed', 'esphome-changed', 'never-built'] as const;
+export type FirmwareStatus = (typeof FIRMWARE_STATUS_VALUES)[number];
+
+export interface FirmwareBuild {
+  id: string;
+  configuration: string;
+  /** ISO time the compile completed. */
+  builtAt: string;
+  builtOn: 'local' | 'remote';
+  /** "this computer" or the build server's label. */
+  builtOnLabel: string;
+  esphomeVersion: string;
+  platform: string;
+  board: string;
+  digest: string;
+  pinned: boolean;
+  /** Bytes of every stored file. */
+  size: number;
+  /** Downloadable images (ota always; factory where the platform has one). */
+  images: Array<{ kind: 'ota' | 'factory'; size: number; sha256: string; fileName: string }>;
+}
+
+export interface DeviceFirmwareStatus {
+  configuration: string;
+  status: FirmwareStatus;
+  /** The build of the current inputs (up-to-date), else the newest; null when never built. */
+  build: FirmwareBuild | null;
+}
+
 export interface ImportResult {
   configuration: string;
   deviceName: string;
@@ -395,7 +425,11 @@ export interface BackendMethods {
   compile: [{ configuration: string; forceLocal?: boolean }, Job];
   upload: [{ configuration: string; port?: string; bootloader?: boolean }, Job];
   /** Returns the chain's compile job; port defaults to "OTA". */
-  install: [{ configuration: string; port?: string; forceLocal?: boolean; bootloader?: boolean }, Job];
+  /**
+   * Returns the first job queued. With a library build of the current inputs (and no `rebuild`)
+   * that is an upload of the stored firmware; otherwise the compile of a compile + upload chain.
+   */
+  install: [{ configuration: string; port?: string; forceLocal?: boolean; bootloader?: boolean; rebuild?: boolean }, Job];
   clean: [{ configuration: string }, Job];
   /** `esphome clean-all`: cancels every other active job first. */
   resetBuildEnv: [Record<string, never>, Job];
@@ -423,6 +457,13 @@ export interface BackendMethods {
 
   // Configurations
   listConfigurations: [Record<string, never>, ConfigurationEntry[]];
+  /** Firmware status of every configuration (or one), from the firmware library. */
+  getFirmwareStatus: [{ configuration?: string }, DeviceFirmwareStatus[]];
+  /** The kept builds of one configuration, newest first. */
+  listFirmwareBuilds: [{ configuration: string }, FirmwareBuild[]];
+  /** "Flash this build": stages a kept build and queues its upload (no compile). */
+  flashFirmwareBuild: [{ configuration: string; buildId: string; port?: string }, Job];
+  setFirmwareBuildPinned: [{ buildId: string; pinned: boolean }, { ok: true }];
   /** Content-first import (drop or file picker). name: leaf file name ending .yaml/.yml. */
   importYaml: [{ name: string; content: string; overwrite?: boolean }, ImportResult];
 

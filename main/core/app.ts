@@ -31,6 +31,7 @@ import type { BonjourLike } from './peer-link/mdns';
 import type { SessionTiming } from './peer-link/session';
 import { openPeerLinkState, type PeerLinkState } from './peer-link/state';
 import { buildServerJobEnv, JobOwners } from './receiver/job-env';
+import { FirmwareService } from './firmware/firmware-service';
 import { createEngineWithRemoteBuilds, type RemoteBuilds } from './scheduler/remote-builds';
 
 export interface PeerLinkAppOptions extends SessionTiming {
@@ -124,6 +125,8 @@ export interface KilnApp {
   /** mDNS "Known dashboards" browser (null without mDNS or peer-link). */
   readonly discovery: DashboardDiscovery | null;
   readonly policy: DesktopPolicy;
+  /** The firmware library (records compiles, installs without rebuilding, downloads). */
+  readonly firmware: FirmwareService;
   stop(): Promise<void>;
 }
 
@@ -262,6 +265,12 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     stops.push(() => d.stop());
   }
 
+  // The firmware library records every compile this engine completes (a build server's jobs for
+  // its senders are theirs, not ours); it stops after the engine (stops run in reverse).
+  const firmware = new FirmwareService({ dataDir, configDir, bus, esphomeVersion: () => esphomeVersion, jobEnv: engineOptions.jobEnv, skip: (job) => jobOwners.get(job.job_id) !== undefined, report });
+  firmware.start();
+  stops.push(() => firmware.stop());
+
   await engine.start();
   stops.push(() => engine.stop());
 
@@ -288,6 +297,7 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     },
     probe: async (command) => (command.join('\0') === toolchains.base().join('\0') ? esphomeStatus : probeEsphome(command)),
     offloader: peerLink?.offloader,
+    firmware: { service: firmware, esphomeVersion: () => esphomeVersion },
     receiver: peerLink?.role ?? undefined,
     discovery: discovery ?? undefined,
     identity: peerLink
@@ -344,6 +354,7 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     peerLink,
     discovery,
     policy,
+    firmware,
     stop: async () => {
       // Reverse order: the service stops talking first, the engine last.
       for (const stop of stops.splice(0).reverse()) {

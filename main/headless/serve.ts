@@ -180,7 +180,7 @@ export async function startServe(o: ServeOptions, extra: Partial<AppOptions> = {
   }
   let server: KilnServer;
   try {
-    server = await startKilnServer({ service: app.service, host: o.host, port: o.port, staticDir: o.rendererDir });
+    server = await startKilnServer({ service: app.service, firmware: app.firmware.library, host: o.host, port: o.port, staticDir: o.rendererDir });
   } catch (err) {
     await app.stop();
     bonjour?.destroy();

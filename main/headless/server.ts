@@ -17,6 +17,8 @@ import { serveRpc, type RpcServerChannel } from '../core/api/rpc-server';
 import type { ApiService } from '../core/api/api-service';
 import { contentTypeFor } from '../core/content-types';
 import { SECURITY_HEADERS } from '../core/csp';
+import type { FirmwareLibrary } from '../core/firmware/store';
+import { serveFirmwareDownload } from './firmware-download';
 
 
 export interface KilnServerOptions {
@@ -35,6 +37,8 @@ export interface KilnServerOptions {
   helloTimeoutMs?: number;
   /** WebSocket ping interval to drop dead clients (default 30 s). */
   pingIntervalMs?: number;
+  /** The firmware library: GET /firmware/<build>/<ota|factory> with the token (firmware-download.ts). */
+  firmware?: FirmwareLibrary;
 }
 
 export interface KilnServer {
@@ -63,7 +67,9 @@ export async function startKilnServer(opts: KilnServerOptions): Promise<KilnServ
       res.setHeader('Allow', 'GET, HEAD');
       return deny(res, 405, 'Method not allowed');
     }
-    serveStatic(staticRoot, req, res).catch((err) => {
+    const path = (req.url ?? '').split('?')[0];
+    const work = path.startsWith('/firmware/') ? serveFirmwareDownload(req, res, path, token, opts.firmware) : serveStatic(staticRoot, req, res);
+    work.catch((err) => {
       if (!res.headersSent) deny(res, 500, 'Internal error');
       else res.destroy();
       console.error('[kiln] static file error:', err);

@@ -127,6 +127,16 @@ describe('remote builds with real processes', () => {
     expect(done.compile_started_at).not.toBeNull();
   }, 60_000);
 
+  it('the remote compile is recorded in the firmware library as built on that server', async () => {
+    const { createHash } = await import('node:crypto');
+    await app!.firmware.recorder.idle();
+    const [entry] = await app!.firmware.library.list('living-room.yaml');
+    expect(entry).toMatchObject({ built_on: 'remote', built_on_label: 'server-a', device: 'living-room.yaml' });
+    const storage = JSON.parse(readFileSync(join(configDir, '.esphome', 'storage', 'living-room.yaml.json'), 'utf8'));
+    expect(entry.images.find((i) => i.role === 'ota')!.sha256).toBe(createHash('sha256').update(readFileSync(storage.firmware_bin_path)).digest('hex'));
+    expect(entry.esphome_version).toBe(storage.esphome_version);
+  }, 30_000);
+
   it('an unchanged configuration is not bundled again; an edited one is', async () => {
     const { writeFileSync, utimesSync } = await import('node:fs');
     const yaml = join(configDir, 'cached.yaml');

@@ -26,6 +26,7 @@ import { buildLocallyInstead } from '../scheduler/build-locally';
 import { importYaml } from './configurations';
 import { ConfigurationsCache } from './configurations-cache';
 import { jobsPage } from './jobs-page';
+import { firmwareHandlers, installVia, type FirmwarePort } from './firmware-api';
 import { JobAnnotations } from './job-annotations';
 import { checkConfigDir, checkEsphomeCommand } from './settings-validation';
 import { probeEsphome } from './esphome-status';
@@ -40,6 +41,8 @@ export interface ApiServiceOptions {
   settings: SettingsStore;
   /** The esphome argv used when the stored setting is empty (--esphome, KILN_ESPHOME, the managed default, `esphome`). */
   defaultEsphome: string[] | (() => string[]);
+  /** The firmware library (absent: installs always compile, the Firmware methods answer unavailable). */
+  firmware?: FirmwarePort;
   /** Managed ESPHome toolchains (absent: the Toolchains methods answer unavailable). */
   toolchains?: ToolchainsPort;
   /** Applies a new esphome command to the engine; returns false when only a restart can. */
@@ -409,6 +412,7 @@ export class ApiService {
 
   readonly handlers: Handlers = {
     ...toolchainHandlers(() => this.opts.toolchains),
+    ...firmwareHandlers(() => this.opts.firmware, () => this.opts.jobs, (j) => this.notes.view(j)),
     getEnvironment: async (): Promise<Environment> => ({
       appVersion: this.opts.appVersion ?? '0.0.0',
       configDir: this.opts.jobs.configDir,
@@ -424,7 +428,7 @@ export class ApiService {
     },
     compile: (p) => this.notes.view(this.opts.jobs.compile(p)),
     upload: (p) => this.notes.view(this.opts.jobs.upload(p)),
-    install: (p) => this.notes.view(this.opts.jobs.install({ ...p, port: p.port ?? 'OTA' })),
+    install: async (p) => this.notes.view(await installVia(() => this.opts.firmware, this.opts.jobs, p)),
     clean: (p) => this.notes.view(this.opts.jobs.clean(p)),
     resetBuildEnv: () => this.notes.view(this.opts.jobs.resetBuildEnv()),
     cancel: async (p) => {

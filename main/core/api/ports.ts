@@ -22,8 +22,9 @@ export interface JobsPort {
   readonly configDir: string;
   readonly dataDir: string;
   compile(a: { configuration: string; forceLocal?: boolean }): FirmwareJob;
-  upload(a: { configuration: string; port?: string; bootloader?: boolean }): FirmwareJob;
-  install(a: { configuration: string; port?: string; forceLocal?: boolean; bootloader?: boolean }): FirmwareJob;
+  /** `note`: a first log line (the firmware library's "which build is used"). */
+  upload(a: { configuration: string; port?: string; bootloader?: boolean; note?: string }): FirmwareJob;
+  install(a: { configuration: string; port?: string; forceLocal?: boolean; bootloader?: boolean; note?: string }): FirmwareJob;
   clean(a: { configuration: string }): FirmwareJob;
   resetBuildEnv(): FirmwareJob;
   /** Rejects/throws ApiError not_found / invalid_args (firmware-jobs.md §7). */

@@ -35,6 +35,7 @@ const label = z.string().max(128);
 const empty = z.strictObject({});
 /** An installable ESPHome release (the toolchains' allowlist: never reaches pip or a path otherwise). */
 const esphomeVersion = z.string().refine(isEsphomeVersion, 'must be an ESPHome release version such as 2026.10.0 or 2026.11.0b2');
+const firmwareBuildId = z.string().regex(/^[0-9a-z]{6,16}-[0-9a-f]{8}$/, 'must be a firmware build id');
 const installId = z.string().regex(/^i\d{1,9}$/, 'must be an install id');
 
 const settingsPatch = z.strictObject({
@@ -72,6 +73,7 @@ export const schemas = {
     port: port.optional(),
     forceLocal: z.boolean().optional(),
     bootloader: z.boolean().optional(),
+    rebuild: z.boolean().optional(),
   }),
   clean: z.strictObject({ configuration }),
   resetBuildEnv: empty,
@@ -86,6 +88,10 @@ export const schemas = {
   pauseQueue: empty,
   resumeQueue: empty,
   listConfigurations: empty,
+  getFirmwareStatus: z.strictObject({ configuration: configuration.optional() }),
+  listFirmwareBuilds: z.strictObject({ configuration }),
+  flashFirmwareBuild: z.strictObject({ configuration, buildId: firmwareBuildId, port: port.optional() }),
+  setFirmwareBuildPinned: z.strictObject({ buildId: firmwareBuildId, pinned: z.boolean() }),
   importYaml: z.strictObject({
     // Leaf-name rules are checked by the importer too (with a friendlier message).
     name: z.string().min(1).max(255),

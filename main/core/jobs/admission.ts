@@ -7,6 +7,7 @@ import { ApiError } from '../errors';
 import { ConfigPathError, isSerialPort, PortError, resolveConfigPath, validatePort } from '../esphome/argv';
 import { PREREQUISITE_FAILED, type Cancellation } from './cancellation';
 import type { EngineContext } from './engine-context';
+import { ingestChunk } from './ingest';
 import { createJob, isActive, isTerminal, OTA_PORT, type FirmwareJob, type JobSource } from './model';
 
 export class Admission {
@@ -23,17 +24,18 @@ export class Admission {
     return job;
   }
 
-  upload(a: { configuration: string; port?: string; bootloader?: boolean }): FirmwareJob {
+  upload(a: { configuration: string; port?: string; bootloader?: boolean; note?: string }): FirmwareJob {
     const port = a.port ?? '';
     const job = createJob({ configuration: a.configuration, job_type: 'upload', port, flash_bootloader: a.bootloader === true });
     this.checkConfiguration(job.configuration);
     this.checkPort(port, job.flash_bootloader, true);
     this.enqueue([job]);
+    this.note(job, a.note);
     return job;
   }
 
   /** Compile + dependent upload (held until the compile completes). Returns the compile. */
-  install(a: { configuration: string; port?: string; forceLocal?: boolean; bootloader?: boolean }): FirmwareJob {
+  install(a: { configuration: string; port?: string; forceLocal?: boolean; bootloader?: boolean; note?: string }): FirmwareJob {
     const port = a.port ?? OTA_PORT;
     const compile = createJob({ configuration: a.configuration, job_type: 'compile' });
     this.checkConfiguration(compile.configuration);
@@ -48,6 +50,7 @@ export class Admission {
     });
     compile.source = this.pickSource(compile, a.forceLocal);
     this.enqueue([compile, upload]);
+    this.note(compile, a.note);
     return compile;
   }
 
@@ -108,6 +111,15 @@ export class Admission {
     }
     void ctx.persist();
     ctx.schedulePump();
+  }
+
+  /**
+   * A line shown first in a job's log (the firmware library's "which build is used" /
+   * "rebuilding because …", jobs/library-install.ts). Lanes start jobs from a scheduled pump,
+   * so it lands before any process output.
+   */
+  private note(job: FirmwareJob, note: string | undefined): void {
+    if (note) ingestChunk(job, this.ctx.bus, note.endsWith('\n') ? note : `${note}\n`);
   }
 
   private pickSource(job: FirmwareJob, forceLocal: boolean | undefined): JobSource {

@@ -174,12 +174,12 @@ export class JobEngine {
     return this.admission.compile(a);
   }
 
-  upload(a: { configuration: string; port?: string; bootloader?: boolean }): FirmwareJob {
+  upload(a: { configuration: string; port?: string; bootloader?: boolean; note?: string }): FirmwareJob {
     return this.admission.upload(a);
   }
 
   /** Compile + dependent upload (held until the compile completes). Returns the compile. */
-  install(a: { configuration: string; port?: string; forceLocal?: boolean; bootloader?: boolean }): FirmwareJob {
+  install(a: { configuration: string; port?: string; forceLocal?: boolean; bootloader?: boolean; note?: string }): FirmwareJob {
     return this.admission.install(a);
   }
 

@@ -6,6 +6,8 @@ import { dirname, relative, resolve, sep } from 'node:path';
 import { ApiError } from '../../core/errors';
 import { resolveEsphomeCommand } from '../../core/esphome/command';
 import { acquireDataDirLock, DataDirLockedError, type DataDirLock } from '../../core/data-dir-lock';
+import { probeVersion } from '../../core/esphome/version';
+import { FirmwareService } from '../../core/firmware/firmware-service';
 import { JobEngine, type EngineOptions } from '../../core/jobs/engine';
 import { isTerminal, type FirmwareJob } from '../../core/jobs/model';
 import { onePositional, parseStrictArgs } from './args';
@@ -13,13 +15,17 @@ import type { CliCommand } from './command';
 import { plainText, sanitizeBuildOutput } from './terminal-text';
 
 const USAGE = `usage: kiln build <yaml> [--config-dir DIR] [--esphome CMD] [--target compile|install|upload]
-                  [--device OTA|<port>] [--data-dir DIR] [--server HOST:PORT|LABEL]
+                  [--device OTA|<port>] [--data-dir DIR] [--server HOST:PORT|LABEL] [--rebuild]
 
 Runs one job with the local esphome and streams its log to stdout.
 
   --config-dir DIR   configuration directory (default: the YAML's directory); the YAML must be inside it
   --esphome CMD      esphome command, e.g. "python3 -m esphome" or a path (default: $KILN_ESPHOME, else esphome)
-  --target T         compile (default), install (compile, then upload) or upload (flash the last build)
+  --target T         compile (default), install (compile, then upload) or upload (flash the last build).
+                     install flashes the firmware library's build when the configuration and esphome
+                     are unchanged (no compile); every successful compile is kept in the library
+                     (<data dir>/firmware, the data dir defaulting to <config-dir>/.kiln)
+  --rebuild          with --target install: compile even when the library has this build
   --device D         upload target for install/upload: OTA (default), a serial port, an IP or host name
   --data-dir DIR     keep job history and logs in DIR (default: none, nothing is written)
   --server S         compile on this paired build server (host:port or its label; see \`kiln pair\`);
@@ -44,6 +50,8 @@ interface BuildArgs {
   dataDir: string | undefined;
   /** `--server`: compile on this paired build server (build-remote.ts). */
   server: string | undefined;
+  /** `--rebuild`: install compiles even with a firmware library hit. */
+  rebuild: boolean;
 }
 
 class UsageError extends Error {}
@@ -59,6 +67,7 @@ export function parseBuildArgs(args: string[], env: NodeJS.ProcessEnv = process.
       target: { type: 'string' },
       device: { type: 'string' },
       server: { type: 'string' },
+      rebuild: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     usage,
@@ -68,6 +77,7 @@ export function parseBuildArgs(args: string[], env: NodeJS.ProcessEnv = process.
   const target = (values.target ?? 'compile') as Target;
   if (!['compile', 'install', 'upload'].includes(target)) throw new UsageError(`--target must be compile, install or upload (got '${values.target}')`);
   if (values.device !== undefined && target === 'compile') throw new UsageError('--device only applies to --target install or upload');
+  if (values.rebuild && target !== 'install') throw new UsageError('--rebuild only applies to --target install');
   if (values.server !== undefined && target === 'upload') throw new UsageError('--server applies to --target compile or install (upload flashes the last local build)');
 
   const configDirFlag = values['config-dir'] !== undefined ? resolve(cwd, values['config-dir']) : undefined;
@@ -101,6 +111,7 @@ export function parseBuildArgs(args: string[], env: NodeJS.ProcessEnv = process.
     device: values.device,
     dataDir: values['data-dir'] !== undefined ? resolve(cwd, values['data-dir']) : undefined,
     server: values.server,
+    rebuild: values.rebuild === true,
   };
 }
 
@@ -207,6 +218,17 @@ async function buildWithEngine(opts: BuildArgs): Promise<number> {
     }
   }
   const engine = remote?.engine ?? new JobEngine(engineOptions);
+  // The firmware library of this config dir's data dir (write-once entries: safe next to a
+  // running Kiln on the same dir). Records this run's compile; a local install may use it.
+  const esphomeVersion = opts.server === undefined && opts.target === 'install' ? await probeVersion(opts.esphome).catch(() => '') : '';
+  const firmware = new FirmwareService({
+    dataDir: engine.dataDir,
+    configDir: opts.configDir,
+    bus: engine.bus,
+    esphomeVersion: () => esphomeVersion,
+    report: (m) => view.note(`kiln: warning: ${m}`),
+  });
+  firmware.start();
   await engine.start();
   for (const w of engine.startupWarnings) view.note(`kiln: warning: ${w}`);
   if (engine.isPaused()) {
@@ -263,7 +285,7 @@ async function buildWithEngine(opts: BuildArgs): Promise<number> {
       if (remote) head = await remote.submit({ configuration: opts.configuration, port: opts.target === 'install' ? (opts.device ?? 'OTA') : undefined });
       else if (opts.target === 'compile') head = engine.compile({ configuration: opts.configuration, forceLocal: true });
       else if (opts.target === 'upload') head = engine.upload({ configuration: opts.configuration, port: opts.device ?? 'OTA' });
-      else head = engine.install({ configuration: opts.configuration, port: opts.device ?? 'OTA', forceLocal: true });
+      else head = await firmware.install(engine, { configuration: opts.configuration, port: opts.device ?? 'OTA', forceLocal: true, rebuild: opts.rebuild });
     } catch (err) {
       if (err instanceof ApiError) {
         process.stderr.write(`kiln build: ${err.message}\n`);
@@ -273,6 +295,9 @@ async function buildWithEngine(opts: BuildArgs): Promise<number> {
     }
     jobs.push(head, ...engine.getJobs().filter((j) => j.depends_on === head.job_id));
     for (const j of jobs) chain.add(j.job_id);
+    // A line written when the job was queued (the firmware library's "installing build …"),
+    // before this view subscribed to the job's output.
+    for (const j of jobs) for (const line of j.output) view.log(line);
 
     let code = EXIT_COMPLETED;
     for (const j of jobs) {
@@ -295,6 +320,7 @@ async function buildWithEngine(opts: BuildArgs): Promise<number> {
   } finally {
     for (const off of offs) off();
     await engine.stop();
+    await firmware.stop();
     await remote?.stop();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);

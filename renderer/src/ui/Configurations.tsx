@@ -7,6 +7,7 @@ import { useApp } from '../store/app';
 import { useJobs } from '../store/jobs';
 import { errorMessage, getBackend } from '../sync';
 import { importFiles } from './drop';
+import { FirmwareBadge, FirmwareBuilds, useFirmwareStatuses } from './FirmwareStatus';
 
 export const shownName = (c: ConfigurationEntry): string => c.friendlyName || c.deviceName || c.name.replace(/\.ya?ml$/i, '');
 
@@ -14,6 +15,8 @@ export function Configurations() {
   const configurations = useApp((s) => s.configurations);
   const env = useApp((s) => s.env);
   const [query, setQuery] = useState('');
+  const firmware = useFirmwareStatuses();
+  const [buildsOf, setBuildsOf] = useState<string | null>(null);
   const picker = useRef<HTMLInputElement>(null);
   const compile = async (configuration: string) => {
     try {
@@ -93,6 +96,7 @@ export function Configurations() {
                     {c.platform ? ` · ${c.platform}` : ''}
                   </span>
                   {c.error ? <span className="error-text small">{c.error}</span> : null}
+                  <FirmwareBadge status={firmware[c.name]} />
                 </span>
                 <span className="config-actions">
                   <button type="button" className="btn small" onClick={() => void compile(c.name)} aria-label={`Compile ${shownName(c)}`} data-testid="compile">
@@ -107,8 +111,12 @@ export function Configurations() {
                   >
                     Install
                   </button>
+                  <button type="button" className="btn small" onClick={() => setBuildsOf(buildsOf === c.name ? null : c.name)} aria-label={`Kept builds of ${shownName(c)}`} data-testid="show-builds">
+                    Builds
+                  </button>
                   <DeviceMenu config={c} />
                 </span>
+                {buildsOf === c.name ? <FirmwareBuilds configuration={c.name} onClose={() => setBuildsOf(null)} /> : null}
               </li>
             ))}
           </ul>

@@ -32,6 +32,7 @@ export function InstallDialog() {
   const [method, setMethod] = useState<'ota' | 'serial'>('ota');
   const [serialPort, setSerialPort] = useState('');
   const [busy, setBusy] = useState(false);
+  const [rebuild, setRebuild] = useState(false);
   const [error, setError] = useState('');
   const close = () => useApp.getState().set({ installDialog: null });
   const where = useMemo(() => whereItBuilds(settings, pairings), [settings, pairings]);
@@ -46,7 +47,7 @@ export function InstallDialog() {
     if (method === 'serial' && !serialPort.trim()) return setError('Enter the serial port, e.g. /dev/ttyUSB0 or COM3.');
     setBusy(true);
     try {
-      const job = await getBackend().api.install({ configuration, port: method === 'ota' ? 'OTA' : serialPort.trim() });
+      const job = await getBackend().api.install({ configuration, port: method === 'ota' ? 'OTA' : serialPort.trim(), ...(rebuild ? { rebuild: true } : {}) });
       useJobs.getState().upsert(job);
       useApp.getState().set({ installDialog: { configuration, jobId: job.job_id }, selectedJobId: job.job_id });
     } catch (err) {
@@ -108,6 +109,10 @@ export function InstallDialog() {
           <p className="muted" data-testid="install-where">
             {where}
           </p>
+          <label className="small">
+            <input type="checkbox" checked={rebuild} onChange={(e) => setRebuild(e.target.checked)} data-testid="install-rebuild" /> Rebuild anyway (when the firmware
+            library has this build, Install flashes it without compiling)
+          </label>
           {error ? (
             <p className="error-text" role="alert">
               {error}
