@@ -8,6 +8,23 @@
 // transports: WebSocket (`kiln serve`, JSON text frames) and Electron MessagePort (structured
 // clone of the same objects).
 
+import type { ToolchainInstall, ToolchainUpdateCheck, ToolchainsState } from './contract/toolchains';
+import type { DeviceFirmwareStatus, FirmwareBuild } from './contract/firmware';
+import type {
+  BuildServerPairing,
+  BuildServerPreview,
+  BuildServerRoleState,
+  DiscoveredBuildServers,
+  Identity,
+  PairRequestResult,
+  PairingWindowState,
+  PeerConnectionState,
+  PendingPairRequest,
+} from './contract/build-servers';
+export * from './contract/toolchains';
+export * from './contract/firmware';
+export * from './contract/build-servers';
+
 /** Bumped on any incompatible change to methods, params, results or events. Checked in `hello`. */
 export const PROTOCOL_VERSION = 1;
 
@@ -139,56 +156,6 @@ export interface EsphomeStatus {
   error: string;
 }
 
-// Managed ESPHome toolchains (one venv per ESPHome release, shared by every Kiln on the machine)
-
-export type ToolchainInstallPhase = 'python' | 'venv' | 'resolving' | 'downloading' | 'installing' | 'verifying' | 'done';
-
-export interface ToolchainInfo {
-  version: string;
-  pythonVersion: string;
-  installedAt: string;
-  lastUsedAt: string;
-  /** 'provision': installed by this build server for a sender's version (removed oldest-unused past the limit). */
-  origin: 'user' | 'provision';
-  isDefault: boolean;
-}
-
-export interface ToolchainInstall {
-  id: string;
-  /** null while installing "the latest". */
-  version: string | null;
-  origin: 'user' | 'provision';
-  status: 'running' | 'done' | 'failed' | 'cancelled';
-  phase: ToolchainInstallPhase;
-  /** 0..1 */
-  fraction: number;
-  message: string;
-  error: string;
-  startedAt: string;
-  endedAt: string | null;
-}
-
-export interface ToolchainsState {
-  /** false: this Kiln does not manage toolchains (the other fields are empty). */
-  available: boolean;
-  root: string;
-  toolchains: ToolchainInfo[];
-  defaultVersion: string | null;
-  /** The esphome the builds use and why: flag/env, the user's setting, the managed default, the PATH. */
-  effective: { command: string[]; source: 'explicit' | 'setting' | 'managed' | 'path' };
-  /** `esphome` on the PATH (found, version). */
-  path: { found: boolean; version: string };
-  installs: ToolchainInstall[];
-  /** Provisioned toolchains a build server keeps. */
-  provisionKeep: number;
-  /** Whether a Python that can create toolchains was found ('' when not checked yet). */
-  python: { ok: boolean; detail: string };
-}
-
-export type ToolchainUpdateCheck =
-  | { status: 'ok'; latest: string; current: string | null; newer: boolean; checkedAt: string }
-  | { status: 'unknown'; reason: string; current: string | null; checkedAt: string };
-
 export interface Environment {
   appVersion: string;
   configDir: string;
@@ -206,36 +173,6 @@ export interface ConfigurationEntry {
   platform: string;
   /** Parse problem, shown on the row; such files can still be selected. */
   error: string;
-}
-
-/** Firmware library (issue 15, docs/notes/firmware-library.md). */
-export const FIRMWARE_STATUS_VALUES = ['up-to-date', 'config-changed', 'esphome-changed', 'never-built'] as const;
-export type FirmwareStatus = (typeof FIRMWARE_STATUS_VALUES)[number];
-
-export interface FirmwareBuild {
-  id: string;
-  configuration: string;
-  /** ISO time the compile completed. */
-  builtAt: string;
-  builtOn: 'local' | 'remote';
-  /** "this computer" or the build server's label. */
-  builtOnLabel: string;
-  esphomeVersion: string;
-  platform: string;
-  board: string;
-  digest: string;
-  pinned: boolean;
-  /** Bytes of every stored file. */
-  size: number;
-  /** Downloadable images (ota always; factory where the platform has one). */
-  images: Array<{ kind: 'ota' | 'factory'; size: number; sha256: string; fileName: string }>;
-}
-
-export interface DeviceFirmwareStatus {
-  configuration: string;
-  status: FirmwareStatus;
-  /** The build of the current inputs (up-to-date), else the newest; null when never built. */
-  build: FirmwareBuild | null;
 }
 
 export interface ImportResult {
@@ -261,118 +198,6 @@ export interface SettingsUpdateResult {
   settings: Settings;
   /** Some settings (config dir) only take effect after a restart of the backend. */
   restartRequired: boolean;
-}
-
-export interface Identity {
-  /** SHA-256 of our static peer-link key, lowercase hex (the "pin"). */
-  pin: string;
-  dashboardId: string;
-  label: string;
-}
-
-export interface BuildServerPreview {
-  host: string;
-  port: number;
-  pin: string;
-  friendlyName: string;
-  esphomeVersion: string;
-  requiresPairingKey: boolean;
-}
-
-export type PeerConnectionState = 'connected' | 'connecting' | 'disconnected';
-
-/** Sender side: one paired (or pending) build server. */
-export interface BuildServerPairing {
-  pin: string;
-  host: string;
-  port: number;
-  /** Local name for the server (user-chosen, else its friendly name, else host). */
-  label: string;
-  friendlyName: string;
-  status: 'pending' | 'approved';
-  enabled: boolean;
-  connection: PeerConnectionState;
-  /** "Last connection error: …" while disconnected; "" otherwise. */
-  lastError: string;
-  esphomeVersion: string;
-  /** It builds this machine's ESPHome version in a toolchain of it when its own differs. */
-  autoProvision: boolean;
-  /** Last queue_status the server pushed, null until the first one. */
-  queue: QueueState | null;
-  /** ISO-8601. */
-  pairedAt: string;
-}
-
-/**
- * Sender side: a build server found over mDNS (peer-link §16) that is not paired yet and is not
- * this app. Every field comes from the LAN unverified; the pin is a hint (trust comes from the
- * preview handshake and the user's confirmation).
- */
-export interface DiscoveredBuildServer {
-  /** mDNS instance name, unique on the link (row key). */
-  instance: string;
-  /** Advertised friendly name, else the instance name. */
-  name: string;
-  /** SRV target host (e.g. esphome-builder-ab12cd34.local). */
-  host: string;
-  /** The peer-link port (TXT remote_build_port). */
-  port: number;
-  /** Validated addresses, IPv4 first (what the Pair button connects to when present). */
-  addresses: string[];
-  /** "" when not advertised. */
-  esphomeVersion: string;
-  serverVersion: string;
-  /** TXT pin_sha256, "" when not advertised. */
-  pin: string;
-}
-
-/** `enabled: false` = this backend does not browse (`--no-mdns`, `KILN_MDNS=0`, no peer-link). */
-export interface DiscoveredBuildServers {
-  enabled: boolean;
-  servers: DiscoveredBuildServer[];
-}
-
-export interface PairRequestResult {
-  status: 'approved' | 'pending';
-  pairing: BuildServerPairing;
-}
-
-/** Build-server side: a request waiting in the inbox. */
-export interface PendingPairRequest {
-  dashboardId: string;
-  pin: string;
-  label: string;
-  peerIp: string;
-  /** ISO-8601. */
-  requestedAt: string;
-}
-
-/** Build-server side: an approved sender. */
-export interface PairedSender {
-  dashboardId: string;
-  pin: string;
-  label: string;
-  peerIp: string;
-  pairedAt: string;
-  connected: boolean;
-}
-
-export interface PairingWindowState {
-  open: boolean;
-  expiresInSeconds: number;
-}
-
-export interface BuildServerRoleState {
-  enabled: boolean;
-  /** Listener bound ("Listener active"); false with enabled = "Listener offline". */
-  listening: boolean;
-  port: number | null;
-  listenError: string;
-  identity: Identity;
-  window: PairingWindowState;
-  pending: PendingPairRequest[];
-  senders: PairedSender[];
-  queue: QueueState;
 }
 
 export interface FollowLogResult {

@@ -11,29 +11,27 @@ import type {
   FollowLogResult,
   FrontendEvents,
   HelloResult,
-  Job,
   JobLifecycleKind,
-  MethodName,
-  ParamsOf,
-  ResultOf,
   Settings,
 } from '../../../preload/contract';
 import { PROTOCOL_VERSION } from '../../../preload/contract';
-import { ApiError, toApiError } from '../errors';
+import { ApiError } from '../errors';
 import type { EventBus } from '../events';
-import { isTerminal, serializeJob, type FirmwareJob } from '../jobs/model';
+import { isTerminal, type FirmwareJob } from '../jobs/model';
 import { buildLocallyInstead } from '../scheduler/build-locally';
 import { importYaml } from './configurations';
 import { ConfigurationsCache } from './configurations-cache';
 import { jobsPage } from './jobs-page';
 import { firmwareHandlers, installVia, type FirmwarePort } from './firmware-api';
+import { buildServerHandlers } from './build-server-handlers';
+import { Connection, Follow, type ApiConnection, type ConnectionOptions, type EventSink, type Handlers } from './connection';
+import { alertText, formatLastError } from './alert-text';
 import { JobAnnotations } from './job-annotations';
 import { checkConfigDir, checkEsphomeCommand } from './settings-validation';
 import { probeEsphome } from './esphome-status';
 import { LogBatcher, type LogBatcherOptions } from './log-batcher';
 import { toolchainHandlers, type ToolchainsPort } from './toolchains-api';
 import type { DiscoveryPort, EsphomeProbe, IdentityPort, JobsPort, OffloaderPort, OffloaderSettings, ReceiverRolePort } from './ports';
-import { isMethodName, schemas } from './schemas';
 import type { SettingsStore } from './settings-store';
 
 export interface ApiServiceOptions {
@@ -58,89 +56,6 @@ export interface ApiServiceOptions {
   logBatch?: LogBatcherOptions;
   /** Minimum spacing of jobProgress events per job (default 100 ms: ≤ 10/s). */
   progressIntervalMs?: number;
-}
-
-export type EventSink = <E extends EventName>(event: E, data: FrontendEvents[E]) => void;
-
-export interface ConnectionOptions {
-  /** Bytes queued on the transport (WebSocket bufferedAmount) for log backpressure. */
-  backlog?: () => number;
-}
-
-export interface ApiConnection {
-  readonly id: string;
-  /** Validates and runs one call. Rejects with an ApiError (never a raw Error). */
-  call(method: string, params: unknown): Promise<unknown>;
-  close(): void;
-}
-
-type Handlers = {
-  [M in Exclude<MethodName, 'hello'>]: (params: ParamsOf<M>, conn: Connection) => Promise<ResultOf<M>> | ResultOf<M>;
-};
-
-/** A job as clients see it, without the API's annotations (failure, history, replaced_by). */
-export function jobView(job: FirmwareJob): Job {
-  return { ...(serializeJob(job, { withOutput: false }) as Omit<Job, 'failure' | 'history' | 'replaced_by'>), failure: null, history: [], replaced_by: '' };
-}
-
-class Follow {
-  constructor(
-    readonly conn: Connection,
-    readonly batcher: LogBatcher,
-  ) {}
-}
-
-class Connection implements ApiConnection {
-  readonly follows = new Map<string, Follow>();
-  holdsWindow = false;
-  closed = false;
-
-  constructor(
-    readonly id: string,
-    readonly service: ApiService,
-    readonly sink: EventSink,
-    readonly opts: ConnectionOptions,
-  ) {}
-
-  async call(method: string, params: unknown): Promise<unknown> {
-    if (this.closed) throw new ApiError('unavailable', 'connection closed');
-    if (!isMethodName(method) || method === 'hello') throw new ApiError('invalid_args', `unknown method: ${method}`);
-    const parsed = schemas[method].safeParse(params ?? {});
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`);
-      throw new ApiError('invalid_args', `${method}: ${issues.join('; ')}`, { issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) });
-    }
-    try {
-      const handler = this.service.handlers[method] as (p: unknown, c: Connection) => unknown;
-      return await handler(parsed.data, this);
-    } catch (err) {
-      throw toApiError(err);
-    }
-  }
-
-  send<E extends EventName>(event: E, data: FrontendEvents[E]): void {
-    if (this.closed) return;
-    try {
-      this.sink(event, data);
-    } catch (err) {
-      console.error(`[kiln] event ${event} could not be sent:`, err);
-    }
-  }
-
-  unfollow(jobId: string): void {
-    const f = this.follows.get(jobId);
-    if (!f) return;
-    this.follows.delete(jobId);
-    f.batcher.close();
-    this.service.dropFollower(jobId, f);
-  }
-
-  close(): void {
-    if (this.closed) return;
-    for (const jobId of [...this.follows.keys()]) this.unfollow(jobId);
-    this.closed = true;
-    this.service.dropConnection(this);
-  }
 }
 
 export class ApiService {
@@ -587,70 +502,16 @@ export class ApiService {
       return { settings, restartRequired };
     },
 
-    getIdentity: () => {
-      if (!this.opts.identity) throw new ApiError('unavailable', 'no peer-link identity in this mode');
-      return this.opts.identity.identity();
-    },
-
-    listBuildServers: () => (this.opts.offloader ? this.opts.offloader.list() : []),
-    previewBuildServer: (p) => this.offloader().preview(p.host, p.port),
-    pairBuildServer: (p) => this.offloader().pair(p),
-    getBuildServer: (p) => this.offloader().get(p.pin),
-    unpairBuildServer: async (p) => {
-      if (!this.offloader().get(p.pin)) throw new ApiError('not_found', `No pairing with pin ${p.pin.slice(0, 16)}…`);
-      await this.offloader().unpair(p.pin);
-      return { ok: true as const };
-    },
-    setBuildServerEnabled: (p) => {
-      if (!this.offloader().get(p.pin)) throw new ApiError('not_found', `No pairing with pin ${p.pin.slice(0, 16)}…`);
-      return this.offloader().setEnabled(p.pin, p.enabled);
-    },
-
-    listDiscoveredBuildServers: () => this.discovered(),
-
-    getBuildServerRole: () => this.roleState(),
-    setBuildServerRole: async (p) => {
-      await this.receiver().setEnabled(p.enabled);
-      this.broadcast('buildServerRoleChanged', { reason: p.enabled ? 'enabled' : 'disabled' });
-      return this.roleState();
-    },
-    openPairingWindow: (_p, conn) => {
-      const w = this.receiver().openWindow(conn.id);
-      conn.holdsWindow = true;
-      return w;
-    },
-    extendPairingWindow: (_p, conn) => {
-      const w = this.receiver().extendWindow(conn.id);
-      conn.holdsWindow = true;
-      return w;
-    },
-    closePairingWindow: (_p, conn) => {
-      conn.holdsWindow = false;
-      return this.receiver().closeWindow(conn.id);
-    },
-    approvePairRequest: async (p) => {
-      await this.receiver().approve(p.dashboardId);
-      return { ok: true as const };
-    },
-    rejectPairRequest: async (p) => {
-      await this.receiver().reject(p.dashboardId);
-      return { ok: true as const };
-    },
-    removeSender: async (p) => {
-      await this.receiver().removeSender(p.dashboardId);
-      return { ok: true as const };
-    },
+    ...buildServerHandlers({
+      identity: () => this.opts.identity,
+      offloaderOrNull: () => this.opts.offloader ?? null,
+      offloader: () => this.offloader(),
+      receiver: () => this.receiver(),
+      discovered: () => this.discovered(),
+      roleState: () => this.roleState(),
+      broadcast: (e, d) => this.broadcast(e, d),
+    }),
   };
-}
-
-export function formatLastError(e: { reason: string; detail: string }): string {
-  return e.detail ? `${e.reason}: ${e.detail}` : e.reason;
-}
-
-/** Orphan alerts stop reconnecting; the UI says why (ui-and-users §5.5). */
-export function alertText(alert: 'pin_mismatch' | 'peer_revoked' | 'superseded', last: { reason: string; detail: string } | null): string {
-  const why = alert === 'pin_mismatch' ? "the build server's identity changed (pin mismatch): re-pair after checking its fingerprint" : alert === 'peer_revoked' ? 'the build server removed this pairing' : 'superseded by another connection of this app';
-  return last ? `${why} (${formatLastError(last)})` : why;
 }
 
 function isTrimmed(lines: string[]): boolean {
@@ -658,3 +519,5 @@ function isTrimmed(lines: string[]): boolean {
 }
 
 export type { BackendMethods };
+export { alertText, formatLastError } from './alert-text';
+export { jobView, type ApiConnection, type ConnectionOptions, type EventSink } from './connection';

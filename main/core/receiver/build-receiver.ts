@@ -4,107 +4,26 @@
 // serves cancel_job / download_artifacts / reset_build_env, broadcasts queue_status and sweeps
 // idle workspaces.
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import type { EventBus } from '../events';
-import { createJob, isActive, isNetworkFlash, isTerminal, type CancelledBy, type FirmwareJob, type QueueStatus } from '../jobs/model';
+import { createJob, isActive, isNetworkFlash, isTerminal, type FirmwareJob } from '../jobs/model';
 import type { ReceiverSession } from '../peer-link/session';
-import { chunkCount, chunkFrames, CHUNK_SIZE, sendFrames } from '../peer-link/transfer';
-import { ArtifactPackError, packArtifacts, type PackedArtifacts } from './artifact-pack';
+import { ArtifactPackError } from './artifact-pack';
+import { ArtifactHolder, sendArtifacts } from './artifact-holder';
+import { SenderLimits } from './sender-limits';
+import { cancelReceiverJobs, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
+export { cancelReceiverJobs, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
 import { BundleExtractError, extractBundle } from './bundle-extract';
-import { isSenderKey, senderKey } from './filename';
-import { rm } from 'node:fs/promises';
+import { senderKey } from './filename';
 import { mkdirPrivate } from '../private-fs';
 import { provisionSubmit, ReceiverProvisioner } from './provision';
 import { SubmitIntake, type AcceptedSubmit } from './submit-intake';
 import { OutputPump } from './output-pump';
 import type { JobOwners } from './job-env';
 import { capErrorMessage, isStr, type Frame, type SubmitReason } from './frame-parse';
-import { deviceWorkspace, remoteBuildsRoot, senderEsphomeDataDir, senderWorkspace, touchWorkspace, workspaceUsage, WorkspaceSweeper } from './workspace';
+import { deviceWorkspace, remoteBuildsRoot, senderEsphomeDataDir, senderWorkspace, touchWorkspace, WorkspaceSweeper } from './workspace';
 
-export const DEFAULT_MAX_QUEUED_JOBS_PER_SENDER = 16;
-export const DEFAULT_MAX_BYTES_PER_SENDER = 256 * 1024 * 1024;
-export const DEFAULT_MAX_BYTES_TOTAL = 1024 * 1024 * 1024;
-export const DEFAULT_WORKSPACE_QUOTA_BYTES = 20 * 1024 * 1024 * 1024;
+export { DEFAULT_MAX_BYTES_PER_SENDER, DEFAULT_MAX_BYTES_TOTAL, DEFAULT_MAX_QUEUED_JOBS_PER_SENDER, DEFAULT_WORKSPACE_QUOTA_BYTES } from './sender-limits';
 export const CANCELLED_BEFORE_QUEUED = 'cancelled by the offloader before the build was queued';
 export const BUNDLE_FAILURE_PREFIX = 'receiver could not process the bundle: ';
-
-/**
- * Cancels every active receiver job (remote_peer set). Used when the role starts (jobs recovered
- * from a previous run belong to sessions that are gone: nobody can receive their result) and when
- * it stops. Queued ones are cancelled synchronously, so calling this right after
- * `await engine.start()` keeps them from ever spawning. Returns how many were cancelled.
- */
-export function cancelReceiverJobs(engine: Pick<ReceiverEngine, 'getJobs' | 'cancel'>): number {
-  let n = 0;
-  for (const job of engine.getJobs()) {
-    if (job.remote_peer === '' || !isActive(job)) continue;
-    n++;
-    engine.cancel(job.job_id).catch(() => undefined);
-  }
-  return n;
-}
-
-/**
- * The engine surface the receiver uses (JobEngine fits). The engine must be constructed with
- * `jobEnv: buildServerJobEnv(dataDir)` (job-env.ts) so each sender's builds get its ESPHOME_DATA_DIR.
- */
-export interface ReceiverEngine {
-  readonly bus: EventBus;
-  readonly configDir: string;
-  readonly dataDir: string;
-  enqueue(jobs: FirmwareJob[], opts?: { supersede?: boolean }): void;
-  /** `by` is recorded as the job's cancelled_by ('remote' for a sender's cancel_job). */
-  cancel(jobId: string, opts?: { by?: CancelledBy }): Promise<void>;
-  getJob(jobId: string): FirmwareJob | undefined;
-  /** Newest first. */
-  getJobs(f?: { status?: FirmwareJob['status']; configuration?: string }): FirmwareJob[];
-  queueStatus(): QueueStatus;
-}
-
-/** The session registry surface (ReceiverSessionRegistry fits). */
-export interface ReceiverSessions {
-  get(dashboardId: string): ReceiverSession | undefined;
-  list(): ReceiverSession[];
-  onRegister(fn: (s: ReceiverSession) => void): () => void;
-  onUnregister(fn: (s: ReceiverSession, reason: string) => void): () => void;
-}
-
-export interface BuildReceiverOptions {
-  engine: ReceiverEngine;
-  /** The registry the engine's job env reads (`buildServerJobEnv(dataDir, owners)`): must be the same instance. */
-  jobOwners: JobOwners;
-  sessions: ReceiverSessions;
-  /** Where `remote_builds/` lives; default the engine's dataDir. Must lie inside the engine's configDir. */
-  dataDir?: string;
-  /** Workspace TTL (§15 `cleanup_ttl_seconds`), default 24 h, clamped 1 h..30 days. */
-  cleanupTtlSeconds?: number;
-  sweepIntervalMs?: number;
-  /** How long artifacts packed at completion wait for their download, default 60 s. */
-  prepackTtlMs?: number;
-  /** Bound on an inflated bundle, default 512 MiB. */
-  maxUncompressedBundleBytes?: number;
-  /** Bundle cap, default 128 MiB. */
-  maxBundleBytes?: number;
-  /** Per sender: jobs waiting for extraction plus queued/running builds. Default 16. */
-  maxQueuedJobsPerSender?: number;
-  /** Per sender: bundle bytes held in memory (in flight + waiting for extraction). Default 256 MiB. */
-  maxBytesPerSender?: number;
-  /** All senders together: bundle bytes held in memory. Default 1 GiB. */
-  maxBytesTotal?: number;
-  /**
-   * Disk quota of the remote-build root (all sender workspaces). Before an extraction that would
-   * pass it, idle workspaces of other senders are removed oldest first; if that is not enough the
-   * job fails with queue_rejected. Default 20 GiB.
-   */
-  workspaceQuotaBytes?: number;
-  log?: (message: string) => void;
-  /**
-   * Test seam: awaited after the ack and before extraction starts, with the job's abort signal
-   * (lets a test hold a job "mid-extract" deterministically).
-   */
-  beforeExtract?: (jobId: string, signal: AbortSignal) => Promise<void>;
-  /** Builds a sender's ESPHome version in a toolchain of that version (§9.5); absent = never. */
-  provisioner?: ReceiverProvisioner;
-}
 
 interface PendingExtract {
   dashboardId: string;
@@ -154,12 +73,24 @@ export class BuildReceiver {
    * right after it sees `completed`, and packing during that round trip takes it off the critical
    * path of every remote build. Held until downloaded, or for `prepackTtlMs` at most.
    */
-  private diskLock: Promise<void> = Promise.resolve();
-  private readonly prepacked = new Map<string, { packed: Promise<PackedArtifacts>; timer: NodeJS.Timeout }>();
+  private readonly limits: SenderLimits;
+  private readonly artifacts: ArtifactHolder;
 
   constructor(private readonly opts: BuildReceiverOptions) {
     this.engine = opts.engine;
     this.jobOwners = opts.jobOwners;
+    this.limits = new SenderLimits({
+      ...opts,
+      root: remoteBuildsRoot(resolve(opts.dataDir ?? opts.engine.dataDir)),
+      log: (m) => this.log(m),
+      isBusy: (name) => this.senderBusy(name),
+    });
+    this.artifacts = new ArtifactHolder({
+      configDir: () => opts.engine.configDir,
+      dataDir: resolve(opts.dataDir ?? opts.engine.dataDir),
+      ownerOf: (jobId) => this.jobOwners.get(jobId),
+      ttlMs: opts.prepackTtlMs,
+    });
     this.sessions = opts.sessions;
     this.dataDir = resolve(opts.dataDir ?? opts.engine.dataDir);
     this.root = remoteBuildsRoot(this.dataDir);
@@ -202,7 +133,7 @@ export class BuildReceiver {
     if (this.stopped) return;
     this.stopped = true;
     this.sweeper.stop();
-    for (const id of [...this.prepacked.keys()]) this.dropPrepacked(id);
+    this.artifacts.dropAll();
     for (const off of this.offs.splice(0)) off();
     // Builds of a role that is going away could neither report nor be downloaded any more.
     cancelReceiverJobs(this.engine);
@@ -352,8 +283,8 @@ export class BuildReceiver {
       if (signal.aborted) return;
       // Quota check and extraction hold the disk lock together: two senders cannot both pass
       // the check for the same free space.
-      const quotaRefusal = await this.withDiskLock(async () => {
-        const refusal = await this.makeRoom(key, submit.bundle.length);
+      const quotaRefusal = await this.limits.withDiskLock(async () => {
+        const refusal = await this.limits.makeRoom(key, submit.bundle.length);
         if (refusal || signal.aborted) return refusal;
         await extractBundle({
           bundle: submit.bundle,
@@ -421,61 +352,16 @@ export class BuildReceiver {
 
   /** submit_job header admission: per-sender queue and bytes, total bytes held. */
   private admit(key: string, session: ReceiverSession, jobId: string, totalBytes: number): SubmitReason | undefined {
-    const who = session.label || session.dashboardId;
     const sender = this.senders.get(key);
-    const maxQueued = this.opts.maxQueuedJobsPerSender ?? DEFAULT_MAX_QUEUED_JOBS_PER_SENDER;
     const active = this.engine.getJobs().filter((j) => isActive(j) && this.jobOwners.get(j.job_id) === key).length;
-    const queued = (sender?.pending.size ?? 0) + active;
-    if (queued >= maxQueued) {
-      this.log(`refused job ${jobId} from ${who}: ${queued} of their jobs are already queued (limit ${maxQueued})`);
-      return 'queue_rejected';
-    }
-    const held = [...(sender?.pending.values() ?? [])].reduce((n, p) => n + p.bytes, 0);
-    const maxBytes = this.opts.maxBytesPerSender ?? DEFAULT_MAX_BYTES_PER_SENDER;
-    if (held + totalBytes > maxBytes) {
-      this.log(`refused job ${jobId} from ${who}: ${held + totalBytes} bundle bytes would be held for them (limit ${maxBytes})`);
-      return 'queue_rejected';
-    }
-    let all = 0;
-    for (const s of this.senders.values()) for (const p of s.pending.values()) all += p.bytes;
-    for (const st of this.states.values()) all += st.intake.inFlightBytes;
-    const maxTotal = this.opts.maxBytesTotal ?? DEFAULT_MAX_BYTES_TOTAL;
-    if (all + totalBytes > maxTotal) {
-      this.log(`refused job ${jobId} from ${who}: ${all + totalBytes} bundle bytes would be held in total (limit ${maxTotal})`);
-      return 'queue_rejected';
-    }
-    return undefined;
-  }
-
-  private withDiskLock<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.diskLock.then(fn, fn);
-    this.diskLock = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
-  }
-
-  /**
-   * Keeps the remote-build root under its quota with room for `incoming` more bytes: idle
-   * workspaces of other senders go oldest first. Returns why it could not, or undefined.
-   */
-  private async makeRoom(key: string, incoming: number): Promise<string | undefined> {
-    const quota = this.opts.workspaceQuotaBytes ?? DEFAULT_WORKSPACE_QUOTA_BYTES;
-    const usage = await workspaceUsage(this.root);
-    let total = usage.total;
-    if (total + incoming <= quota) return undefined;
-    const idle = [...usage.dirs.entries()]
-      .filter(([name]) => isSenderKey(name) && name !== key && !this.senderBusy(name))
-      .sort((a, b) => a[1].mtimeMs - b[1].mtimeMs);
-    for (const [name, { bytes }] of idle) {
-      if (total + incoming <= quota) break;
-      await rm(join(this.root, name), { recursive: true, force: true });
-      total -= bytes;
-      this.log(`disk quota: removed the idle workspace ${name} (${bytes} bytes) to make room`);
-    }
-    if (total + incoming <= quota) return undefined;
-    return `the build server's workspace quota (${quota} bytes) is full: ${total} bytes in use, ${incoming} more needed`;
+    let heldTotal = 0;
+    for (const s of this.senders.values()) for (const p of s.pending.values()) heldTotal += p.bytes;
+    for (const st of this.states.values()) heldTotal += st.intake.inFlightBytes;
+    return this.limits.admit(session.label || session.dashboardId, jobId, totalBytes, {
+      queued: (sender?.pending.size ?? 0) + active,
+      heldBySender: [...(sender?.pending.values() ?? [])].reduce((n, p) => n + p.bytes, 0),
+      heldTotal,
+    });
   }
 
   /** The job's configuration: the extracted YAML relative to the engine's config dir (POSIX). */
@@ -577,49 +463,13 @@ export class BuildReceiver {
     this.fanState(job, status);
     const owner = this.jobOwners.get(job.job_id);
     if (owner) void touchWorkspace(senderWorkspace(this.dataDir, owner));
-    if (status === 'completed' && job.remote_peer && job.job_type === 'compile') this.prepack(job);
-  }
-
-  private prepack(job: FirmwareJob): void {
-    this.dropPrepacked(job.job_id);
-    const packed = this.pack(job);
-    packed.catch(() => undefined); // reported when (if) it is downloaded
-    const timer = setTimeout(() => this.dropPrepacked(job.job_id), this.opts.prepackTtlMs ?? 60_000);
-    timer.unref?.();
-    this.prepacked.set(job.job_id, { packed, timer });
+    if (status === 'completed' && job.remote_peer && job.job_type === 'compile') this.artifacts.hold(job);
   }
 
   /** Settles once the artifacts held for `jobId` are packed (at once when none are held). */
   async whenPrepacked(jobId: string): Promise<void> {
     const job = this.engine.getJobs().find((j) => j.remote_job_id === jobId || j.job_id === jobId);
-    await this.prepacked.get(job?.job_id ?? jobId)?.packed.catch(() => undefined);
-  }
-
-  private dropPrepacked(jobId: string): void {
-    const held = this.prepacked.get(jobId);
-    if (!held) return;
-    clearTimeout(held.timer);
-    this.prepacked.delete(jobId);
-  }
-
-  /** The artifacts packed at completion (once), else packed now. */
-  private takePacked(job: FirmwareJob): Promise<PackedArtifacts> {
-    const held = this.prepacked.get(job.job_id);
-    this.dropPrepacked(job.job_id);
-    return held?.packed ?? this.pack(job);
-  }
-
-  private pack(job: FirmwareJob): Promise<PackedArtifacts> {
-    const owner = this.jobOwners.get(job.job_id);
-    if (!owner) return Promise.reject(new ArtifactPackError('build_dir_missing', 'this build server no longer knows which sender built this job'));
-    const yamlPath = resolve(this.engine.configDir, job.configuration);
-    const esphomeDataDir = senderEsphomeDataDir(this.dataDir, owner);
-    const yamlName = yamlPath.split(sep).pop()!;
-    return packArtifacts({
-      storageJsonPath: join(esphomeDataDir, 'storage', `${yamlName}.json`),
-      esphomeDataDir,
-      allowedRoot: senderWorkspace(this.dataDir, owner),
-    });
+    await this.artifacts.whenPacked(job?.job_id ?? jobId);
   }
 
   private onLaneTransition(job: FirmwareJob): void {
@@ -648,7 +498,7 @@ export class BuildReceiver {
     if (!job) return refuse('unknown_job');
     if (job.status !== 'completed') return refuse('job_not_completed');
     st.downloading = true;
-    void this.packAndSend(session, job)
+    void sendArtifacts(session, job, this.artifacts.take(job), this.log)
       .catch((err: unknown) => {
         if (err instanceof ArtifactPackError) refuse(err.reason, err.detail);
         else refuse('pack_failed', err instanceof Error ? err.message : String(err));
@@ -656,26 +506,6 @@ export class BuildReceiver {
       .finally(() => {
         st.downloading = false;
       });
-  }
-
-  private async packAndSend(session: ReceiverSession, job: FirmwareJob): Promise<void> {
-    const packStarted = performance.now();
-    const packed = await this.takePacked(job);
-    const wireId = job.remote_job_id;
-    const sendStarted = performance.now();
-    await session.send({
-      type: 'artifacts_start',
-      job_id: wireId,
-      total_bytes: packed.tarball.length,
-      num_chunks: chunkCount(packed.tarball.length, CHUNK_SIZE),
-      artifacts_sha256: packed.sha256,
-      firmware_offset: packed.firmwareOffset,
-    });
-    await sendFrames(session, chunkFrames('artifacts_chunk', wireId, packed.tarball, CHUNK_SIZE));
-    await session.send({ type: 'artifacts_end', job_id: wireId, accepted: true });
-    const packMs = Math.round(sendStarted - packStarted);
-    const sendMs = Math.round(performance.now() - sendStarted);
-    this.log(`sent artifacts of ${job.configuration} (${packed.tarball.length} bytes; ready ${packMs} ms after the request, sent in ${sendMs} ms) to ${session.label || session.dashboardId}`);
   }
 
   // ---------------------------------------------------------------- env + sweep

@@ -1,0 +1,76 @@
+// What a BuildReceiver is built from: the engine and session-registry surfaces it uses, its
+// options, and the one helper that cancels build-server jobs whose senders are gone.
+import type { EventBus } from '../events';
+import { isActive, type CancelledBy, type FirmwareJob, type QueueStatus } from '../jobs/model';
+import type { ReceiverSession } from '../peer-link/session';
+import type { JobOwners } from './job-env';
+import type { ReceiverProvisioner } from './provision';
+import type { SenderLimitOptions } from './sender-limits';
+
+/**
+ * Cancels every active receiver job (remote_peer set). Used when the role starts (jobs recovered
+ * from a previous run belong to sessions that are gone: nobody can receive their result) and when
+ * it stops. Queued ones are cancelled synchronously, so calling this right after
+ * `await engine.start()` keeps them from ever spawning. Returns how many were cancelled.
+ */
+export function cancelReceiverJobs(engine: Pick<ReceiverEngine, 'getJobs' | 'cancel'>): number {
+  let n = 0;
+  for (const job of engine.getJobs()) {
+    if (job.remote_peer === '' || !isActive(job)) continue;
+    n++;
+    engine.cancel(job.job_id).catch(() => undefined);
+  }
+  return n;
+}
+
+/**
+ * The engine surface the receiver uses (JobEngine fits). The engine must be constructed with
+ * `jobEnv: buildServerJobEnv(dataDir)` (job-env.ts) so each sender's builds get its ESPHOME_DATA_DIR.
+ */
+export interface ReceiverEngine {
+  readonly bus: EventBus;
+  readonly configDir: string;
+  readonly dataDir: string;
+  enqueue(jobs: FirmwareJob[], opts?: { supersede?: boolean }): void;
+  /** `by` is recorded as the job's cancelled_by ('remote' for a sender's cancel_job). */
+  cancel(jobId: string, opts?: { by?: CancelledBy }): Promise<void>;
+  getJob(jobId: string): FirmwareJob | undefined;
+  /** Newest first. */
+  getJobs(f?: { status?: FirmwareJob['status']; configuration?: string }): FirmwareJob[];
+  queueStatus(): QueueStatus;
+}
+
+/** The session registry surface (ReceiverSessionRegistry fits). */
+export interface ReceiverSessions {
+  get(dashboardId: string): ReceiverSession | undefined;
+  list(): ReceiverSession[];
+  onRegister(fn: (s: ReceiverSession) => void): () => void;
+  onUnregister(fn: (s: ReceiverSession, reason: string) => void): () => void;
+}
+
+/** Per-sender and total limits: SenderLimitOptions (sender-limits.ts). */
+export interface BuildReceiverOptions extends SenderLimitOptions {
+  engine: ReceiverEngine;
+  /** The registry the engine's job env reads (`buildServerJobEnv(dataDir, owners)`): must be the same instance. */
+  jobOwners: JobOwners;
+  sessions: ReceiverSessions;
+  /** Where `remote_builds/` lives; default the engine's dataDir. Must lie inside the engine's configDir. */
+  dataDir?: string;
+  /** Workspace TTL (§15 `cleanup_ttl_seconds`), default 24 h, clamped 1 h..30 days. */
+  cleanupTtlSeconds?: number;
+  sweepIntervalMs?: number;
+  /** How long artifacts packed at completion wait for their download, default 60 s. */
+  prepackTtlMs?: number;
+  /** Bound on an inflated bundle, default 512 MiB. */
+  maxUncompressedBundleBytes?: number;
+  /** Bundle cap, default 128 MiB. */
+  maxBundleBytes?: number;
+  log?: (message: string) => void;
+  /**
+   * Test seam: awaited after the ack and before extraction starts, with the job's abort signal
+   * (lets a test hold a job "mid-extract" deterministically).
+   */
+  beforeExtract?: (jobId: string, signal: AbortSignal) => Promise<void>;
+  /** Builds a sender's ESPHome version in a toolchain of that version (§9.5); absent = never. */
+  provisioner?: ReceiverProvisioner;
+}

@@ -1,0 +1,100 @@
+// A build server's limits per sender and in total (issue 11, defect 7): a paired sender must not
+// be able to fill the build server's memory or disk. Over a limit a submit is answered
+// `submit_job_ack{accepted:false, reason:"queue_rejected"}`; the workspace quota first removes
+// idle workspaces of other senders, oldest first.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isSenderKey } from './filename';
+import type { SubmitReason } from './frame-parse';
+import { workspaceUsage } from './workspace';
+
+export const DEFAULT_MAX_QUEUED_JOBS_PER_SENDER = 16;
+export const DEFAULT_MAX_BYTES_PER_SENDER = 256 * 1024 * 1024;
+export const DEFAULT_MAX_BYTES_TOTAL = 1024 * 1024 * 1024;
+export const DEFAULT_WORKSPACE_QUOTA_BYTES = 20 * 1024 * 1024 * 1024;
+
+export interface SenderLimitOptions {
+  /** Per sender: jobs waiting for extraction plus queued/running builds. Default 16. */
+  maxQueuedJobsPerSender?: number;
+  /** Per sender: bundle bytes held in memory (in flight + waiting for extraction). Default 256 MiB. */
+  maxBytesPerSender?: number;
+  /** All senders together: bundle bytes held in memory. Default 1 GiB. */
+  maxBytesTotal?: number;
+  /** All workspaces (`remote_builds/`) together. Default 20 GiB. */
+  workspaceQuotaBytes?: number;
+}
+
+/** What is held now, as the BuildReceiver counts it. */
+export interface HeldNow {
+  /** This sender's jobs waiting for extraction plus its queued/running builds. */
+  queued: number;
+  /** This sender's bundle bytes held. */
+  heldBySender: number;
+  /** Bundle bytes held for every sender (in flight included). */
+  heldTotal: number;
+}
+
+export class SenderLimits {
+  private diskLock: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly o: SenderLimitOptions & {
+      /** `remote_builds/` */
+      root: string;
+      log: (message: string) => void;
+      /** A workspace with active or pending work is never swept. */
+      isBusy: (name: string) => boolean;
+    },
+  ) {}
+
+  admit(who: string, jobId: string, totalBytes: number, now: HeldNow): SubmitReason | undefined {
+    const maxQueued = this.o.maxQueuedJobsPerSender ?? DEFAULT_MAX_QUEUED_JOBS_PER_SENDER;
+    if (now.queued >= maxQueued) {
+      this.o.log(`refused job ${jobId} from ${who}: ${now.queued} of their jobs are already queued (limit ${maxQueued})`);
+      return 'queue_rejected';
+    }
+    const maxBytes = this.o.maxBytesPerSender ?? DEFAULT_MAX_BYTES_PER_SENDER;
+    if (now.heldBySender + totalBytes > maxBytes) {
+      this.o.log(`refused job ${jobId} from ${who}: ${now.heldBySender + totalBytes} bundle bytes would be held for them (limit ${maxBytes})`);
+      return 'queue_rejected';
+    }
+    const maxTotal = this.o.maxBytesTotal ?? DEFAULT_MAX_BYTES_TOTAL;
+    if (now.heldTotal + totalBytes > maxTotal) {
+      this.o.log(`refused job ${jobId} from ${who}: ${now.heldTotal + totalBytes} bundle bytes would be held in total (limit ${maxTotal})`);
+      return 'queue_rejected';
+    }
+    return undefined;
+  }
+
+  /** One disk-quota decision at a time (usage is measured, then space made). */
+  withDiskLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.diskLock.then(fn, fn);
+    this.diskLock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * Keeps the remote-build root under its quota with room for `incoming` more bytes: idle
+   * workspaces of other senders go oldest first. Returns why it could not, or undefined.
+   */
+  async makeRoom(key: string, incoming: number): Promise<string | undefined> {
+    const quota = this.o.workspaceQuotaBytes ?? DEFAULT_WORKSPACE_QUOTA_BYTES;
+    const usage = await workspaceUsage(this.o.root);
+    let total = usage.total;
+    if (total + incoming <= quota) return undefined;
+    const idle = [...usage.dirs.entries()]
+      .filter(([name]) => isSenderKey(name) && name !== key && !this.o.isBusy(name))
+      .sort((a, b) => a[1].mtimeMs - b[1].mtimeMs);
+    for (const [name, { bytes }] of idle) {
+      if (total + incoming <= quota) break;
+      await rm(join(this.o.root, name), { recursive: true, force: true });
+      total -= bytes;
+      this.o.log(`disk quota: removed the idle workspace ${name} (${bytes} bytes) to make room`);
+    }
+    if (total + incoming <= quota) return undefined;
+    return `the build server's workspace quota (${quota} bytes) is full: ${total} bytes in use, ${incoming} more needed`;
+  }
+}

@@ -1,0 +1,31 @@
+// Part of the API contract (preload/contract.ts re-exports it): dependency-free types only.
+
+/** Firmware library (issue 15, docs/notes/firmware-library.md). */
+export const FIRMWARE_STATUS_VALUES = ['up-to-date', 'config-changed', 'esphome-changed', 'never-built'] as const;
+export type FirmwareStatus = (typeof FIRMWARE_STATUS_VALUES)[number];
+
+export interface FirmwareBuild {
+  id: string;
+  configuration: string;
+  /** ISO time the compile completed. */
+  builtAt: string;
+  builtOn: 'local' | 'remote';
+  /** "this computer" or the build server's label. */
+  builtOnLabel: string;
+  esphomeVersion: string;
+  platform: string;
+  board: string;
+  digest: string;
+  pinned: boolean;
+  /** Bytes of every stored file. */
+  size: number;
+  /** Downloadable images (ota always; factory where the platform has one). */
+  images: Array<{ kind: 'ota' | 'factory'; size: number; sha256: string; fileName: string }>;
+}
+
+export interface DeviceFirmwareStatus {
+  configuration: string;
+  status: FirmwareStatus;
+  /** The build of the current inputs (up-to-date), else the newest; null when never built. */
+  build: FirmwareBuild | null;
+}
