@@ -70,6 +70,15 @@ ensure_chromium() {
   fi
 }
 
+# The real ESPHome release from PyPI through Kiln's own toolchain installer (a few minutes, the
+# toolchain is cached between runs): on by default. KILN_SKIP_REAL_PYPI=1 opts out, and then the
+# last line says those tests did NOT RUN instead of letting them pass as silent skips.
+if [ "${KILN_SKIP_REAL_PYPI:-}" = 1 ]; then
+  not_run "real ESPHome release from PyPI (toolchain install test, first-run browser test)" "KILN_SKIP_REAL_PYPI=1 was set"
+else
+  export KILN_TEST_REAL_PYPI=1 KILN_E2E_REAL_PYPI=1
+fi
+
 build_all() { node tools/build-node.mjs && npx electron-vite build --logLevel warn; }
 
 # Setup, not a test stage (not counted): the browser tests need a browser.

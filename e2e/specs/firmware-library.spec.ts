@@ -24,7 +24,9 @@ test('device status, install from the library, download and flash a kept build',
   await expect(progress).toHaveCount(0);
   await expect.poll(async () => (await fetch(`${backend.origin}/firmware/x/ota`)).status).toBe(401); // the download needs the token
 
-  await device.getByTestId('show-builds').click();
+  // The device's ⋯ menu leads to its kept builds, where each image downloads (issue 16's menu item).
+  await device.getByTestId('device-menu').click();
+  await page.getByTestId('menu-download-firmware').click();
   const builds = device.getByTestId('firmware-build');
   await expect(builds).toHaveCount(1);
   const [download] = await Promise.all([page.waitForEvent('download'), builds.first().getByTestId('download-ota').click()]);

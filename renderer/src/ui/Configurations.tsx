@@ -114,7 +114,7 @@ export function Configurations() {
                   <button type="button" className="btn small" onClick={() => setBuildsOf(buildsOf === c.name ? null : c.name)} aria-label={`Kept builds of ${shownName(c)}`} data-testid="show-builds">
                     Builds
                   </button>
-                  <DeviceMenu config={c} />
+                  <DeviceMenu config={c} onShowBuilds={() => setBuildsOf(c.name)} />
                 </span>
                 {buildsOf === c.name ? <FirmwareBuilds configuration={c.name} onClose={() => setBuildsOf(null)} /> : null}
               </li>
@@ -126,8 +126,11 @@ export function Configurations() {
   );
 }
 
-/** "⋯" per device: Clean build files, Logs of the last job. Keyboard: arrows, Escape returns focus. */
-function DeviceMenu({ config }: { config: ConfigurationEntry }) {
+/**
+ * "⋯" per device: Clean build files, Logs of the last job, Download firmware (opens the device's
+ * kept builds, where each image downloads). Keyboard: arrows, Escape returns focus.
+ */
+function DeviceMenu({ config, onShowBuilds }: { config: ConfigurationEntry; onShowBuilds: () => void }) {
   const [open, setOpen] = useState(false);
   const button = useRef<HTMLButtonElement>(null);
   const menu = useRef<HTMLDivElement>(null);
@@ -204,6 +207,18 @@ function DeviceMenu({ config }: { config: ConfigurationEntry }) {
             data-testid="menu-last-log"
           >
             {lastJob ? 'Logs of the last job' : 'Logs of the last job (none yet)'}
+          </button>
+          <button
+            type="button"
+            role="menuitem"
+            className="menu-item"
+            onClick={() => {
+              close();
+              onShowBuilds();
+            }}
+            data-testid="menu-download-firmware"
+          >
+            Download firmware…
           </button>
         </div>
       ) : null}
