@@ -102,7 +102,7 @@ describe.skipIf(!envs.ok)(`Kiln sends, upstream esphome-device-builder ${envs.de
     expect(out).toContain('INFO OTA successful');
     expect(existsSync(join(w.cfg, '.esphome', 'build', 'living-room', '.pioenvs', 'living-room', 'firmware.bin'))).toBe(true);
     expect(up.proc.text()).toMatch(/submit_job from \S+: queued job/);
-    expect(up.proc.text()).toMatch(/Job \w+ completed/);
+    await waitUntil(() => /Job \w+ completed/.test(up.proc.text()), { timeoutMs: 15_000, what: "upstream's completed line" });
 
     // Upstream restart (same dir, same port): no banner (it is paired), Kiln's stored pairing works.
     await up.proc.stop();
@@ -174,7 +174,8 @@ describe.skipIf(!envs.ok)(`Kiln sends, upstream esphome-device-builder ${envs.de
     expect(out).toMatch(/Reading configuration .*\.remote_builds\/.*kitchen-plug\.yaml/);
     expect(out).toMatch(/platformio\.org|HTTPClientError|PlatformioException|Could not|Failed to resolve/);
     expect(out).toMatch(/kiln: compile failed/);
-    expect(up.proc.text()).toMatch(/Job \w+ failed \(exit code 1\)/);
+    // Upstream logs its verdict after it has sent the terminal frame: wait for the line, do not race it.
+    await waitUntil(() => /Job \w+ failed \(exit code 1\)/.test(up.proc.text()), { timeoutMs: 15_000, what: () => `upstream's verdict line (upstream:\n${up.proc.text().slice(-2000)})` });
   }, 300_000);
 });
 
