@@ -94,6 +94,15 @@ async function senderApp(configDir: string, senderLog: string, timing: Partial<t
 
 const compileRunning = (log: string, file: string) => readSimLog(log).find((e) => e.role === 'main' && e.argv?.includes('compile') && e.argv.some((x) => x.endsWith(file)) && isAlive(e.pid));
 
+/**
+ * A finished job's whole output: in memory until the store has written its sidecar log, then
+ * (job.output released, jobs/store.ts) from that log — reading only `job.output` races the write.
+ */
+async function outputOf(a: KilnApp, job: FirmwareJob): Promise<string> {
+  if (job.output.length > 0) return job.output.join('');
+  return ((await a.engine.readLog(job.job_id)) ?? []).join('');
+}
+
 function waitJob(a: KilnApp, id: string, timeoutMs: number): Promise<FirmwareJob> {
   return waitUntil(() => {
     const j = a.engine.getJob(id)!;
@@ -121,7 +130,7 @@ describe('faults on real processes (issue 11 reliability suite)', () => {
     expect(lostAt).toBeGreaterThan(0);
     // The bound: dead-after plus one heartbeat tick, plus scheduling slack on a loaded machine.
     expect(detectMs).toBeLessThanOrEqual(HEARTBEAT.heartbeatDeadAfterMs + HEARTBEAT.heartbeatIntervalMs + 1500);
-    expect(done.output.join('')).toMatch(/Lost .* mid-build \(heartbeat_timeout/);
+    expect(await outputOf(app, done)).toMatch(/Lost .* mid-build \(heartbeat_timeout/);
   }, 90_000);
 
   it('receiver SIGKILL mid-upload of a 40 MB bundle: the job leaves RUNNING and completes here', async () => {
@@ -148,7 +157,7 @@ describe('faults on real processes (issue 11 reliability suite)', () => {
     expect(readSimLog(s.recvLog).some((e) => e.argv?.includes('compile'))).toBe(false);
     expect(done.status, done.error ?? '').toBe('completed');
     expect(done.source).toBe('local');
-    expect(done.output.join('')).toMatch(/Lost .* mid-build|dispatch failed|re-routing/);
+    expect(await outputOf(app, done)).toMatch(/Lost .* mid-build|dispatch failed|re-routing/);
   }, 180_000);
 
   it('sender SIGKILL mid-remote-build and restart: the job is recovered and completes, no build left on the build server', async () => {
