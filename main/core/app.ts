@@ -332,6 +332,8 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     jobs: () => engine.getJobs(),
     desktop,
     notificationsEnabled: () => service.notificationsOn(),
+    // Notices use the window's words: the device's shown name and the failure's first error line.
+    describe: (job) => service.describeJob(job),
     isJobVisible: opts.isJobVisible,
     // The tray's paused state; the shell's Pause/Resume items call engine.pause()/resume()
     // (main/electron/backend.ts) and the policy re-pushes the tray on queue_paused_changed.

@@ -142,8 +142,18 @@ function short(text: string): string {
   return oneLine.length > MAX_BODY ? `${oneLine.slice(0, MAX_BODY - 1)}…` : oneLine;
 }
 
-export function completedNotice(job: FirmwareJob): DesktopNotice {
-  const device = deviceName(job);
+/**
+ * What the window knows about a job that the job itself does not carry: the device's name as the
+ * device list shows it (from its YAML), and the first decisive error line of a failure. Notices
+ * use the same words as the window's rows and end banner.
+ */
+export interface JobDescription {
+  name?: string;
+  failureLine?: string;
+}
+
+export function completedNotice(job: FirmwareJob, d: JobDescription = {}): DesktopNotice {
+  const device = d.name || deviceName(job);
   let body: string;
   switch (job.job_type) {
     case 'compile':
@@ -166,17 +176,18 @@ export function completedNotice(job: FirmwareJob): DesktopNotice {
   return { kind: 'completed', title: `${device}: ${LABELS[job.job_type]} finished`, body, jobId: job.job_id };
 }
 
-export function failedNotice(job: FirmwareJob): DesktopNotice {
-  const reason = job.error?.trim() || (job.exit_code != null ? `exit code ${job.exit_code}` : 'failed');
+export function failedNotice(job: FirmwareJob, d: JobDescription = {}): DesktopNotice {
+  // What failed (the log's first decisive error line) beats "Process exited with code 1".
+  const reason = d.failureLine?.trim() || job.error?.trim() || (job.exit_code != null ? `exit code ${job.exit_code}` : 'failed');
   const where = job.source === 'remote' ? ` (on ${whereLabel(job)})` : '';
-  return { kind: 'failed', title: `${deviceName(job)}: ${LABELS[job.job_type]} failed`, body: short(reason + where), jobId: job.job_id };
+  return { kind: 'failed', title: `${d.name || deviceName(job)}: ${LABELS[job.job_type]} failed`, body: short(reason + where), jobId: job.job_id };
 }
 
-export function cancelledNotice(job: FirmwareJob): DesktopNotice {
+export function cancelledNotice(job: FirmwareJob, d: JobDescription = {}): DesktopNotice {
   const why = job.error?.trim();
   return {
     kind: 'cancelled',
-    title: `${deviceName(job)}: ${LABELS[job.job_type]} cancelled`,
+    title: `${d.name || deviceName(job)}: ${LABELS[job.job_type]} cancelled`,
     body: short(`Cancelled by ${whereLabel(job)}${why ? `: ${why}` : ''}`),
     jobId: job.job_id,
   };
@@ -234,6 +245,8 @@ export interface DesktopPolicyOptions {
   disconnectCooldownMs?: number;
   /** Coalesces bursts of lifecycle events into one tray update. */
   trayDebounceMs?: number;
+  /** The window's name for a job's device and its failure line (default: what the job carries). */
+  describe?: (job: FirmwareJob) => JobDescription;
   now?: () => number;
 }
 
@@ -273,6 +286,7 @@ export class DesktopPolicy {
       notificationsEnabled: () => true,
       isJobVisible: () => false,
       isServerCancel: isBuildServerCancel,
+      describe: () => ({}),
       rateLimit: { max: 4, windowMs: 10_000 },
       disconnectCooldownMs: 5 * 60_000,
       trayDebounceMs: 100,
@@ -292,17 +306,17 @@ export class DesktopPolicy {
       bus.on('job_completed', ({ job }) => {
         lifecycle();
         if (this.hasPendingDependent(job)) return;
-        this.maybeNotify(completedNotice(job));
+        this.maybeNotify(completedNotice(job, this.opts.describe?.(job)));
       }),
       bus.on('job_failed', ({ job }) => {
         // A failure the user is looking at is already seen; only the others mark the tray.
         if (!this.opts.isJobVisible(job.job_id)) this.unseenFailures++;
         lifecycle();
-        this.maybeNotify(failedNotice(job));
+        this.maybeNotify(failedNotice(job, this.opts.describe?.(job)));
       }),
       bus.on('job_cancelled', ({ job }) => {
         lifecycle();
-        if (this.opts.isServerCancel(job)) this.maybeNotify(cancelledNotice(job));
+        if (this.opts.isServerCancel(job)) this.maybeNotify(cancelledNotice(job, this.opts.describe?.(job)));
       }),
       // Pause/resume from any client (window, tray, API) changes the tray's icon and menu.
       bus.on('queue_paused_changed', () => this.pushTray()),

@@ -251,6 +251,15 @@ export class ApiService {
   }
 
   /** The "notifications" setting, for the desktop policy (toasts / OS notifications). */
+  /** The device's name as the window shows it, and a failed job's first decisive error line. */
+  describeJob(job: FirmwareJob): { name?: string; failureLine?: string } {
+    // The same order as the window's rows (renderer/src/ui/format.ts deviceLabel).
+    const entry = job.remote_peer ? undefined : this.configurations.peek(job.configuration);
+    const name = job.device_friendly_name || job.device_name || (entry ? entry.friendlyName || entry.deviceName : '');
+    const failureLine = job.status === 'failed' ? (this.notes.view(job).failure?.line ?? '') : '';
+    return { ...(name ? { name } : {}), ...(failureLine ? { failureLine } : {}) };
+  }
+
   notificationsOn(): boolean {
     return this.opts.settings.get().notifications;
   }

@@ -60,6 +60,11 @@ export class ConfigurationsCache {
     return this.scanned;
   }
 
+  /** One configuration as last scanned (no I/O), or undefined before the first scan. */
+  peek(name: string): ConfigurationEntry | undefined {
+    return this.files.get(name)?.entry;
+  }
+
   /** The sorted list; rescans first only when something may have changed since the last scan. */
   async list(): Promise<ConfigurationEntry[]> {
     this.startWatching();
