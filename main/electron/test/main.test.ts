@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION } from '../../../preload/contract';
 import type { RecordingDesktop } from '../../core/desktop';
+import { waitUntil } from '../../../test/support/wait-until';
 import { IPC } from '../constants';
 import { startDesktopApp } from '../main';
 import { BrowserWindow, IpcMainEventLike, app, fake, ipcMain, resetFakeElectron, session, type MessagePortMain, type NativeImage } from './fake-electron';
@@ -21,16 +22,6 @@ let downloads: string;
 let started: Promise<void>;
 /** Events pushed to the window's RPC port (from the API test onwards). */
 const events: Array<{ event: string; data: unknown }> = [];
-
-async function until<T>(fn: () => T | undefined | null | false, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 beforeAll(() => {
   resetFakeElectron();
@@ -89,7 +80,7 @@ describe('desktop shell boot', () => {
   });
 
   it('imports a YAML path given on its own command line', async () => {
-    await until(() => existsSync(join(configDir, 'porch.yaml')));
+    await waitUntil(() => existsSync(join(configDir, 'porch.yaml')), { what: 'porch.yaml imported from argv' });
   });
 
   it('serves the typed API over a MessagePort and notifies when a job finishes', async () => {
@@ -103,13 +94,13 @@ describe('desktop shell boot', () => {
     });
     port.start();
     port.postMessage({ t: 'req', id: 1, method: 'hello', params: { protocol: PROTOCOL_VERSION } });
-    await until(() => replies.get(1));
+    await waitUntil(() => replies.get(1), { what: 'the hello reply' });
     // the same composition root as `kiln serve` (createApp), with the desktop capability on
     expect(replies.get(1)).toMatchObject({ ok: true, result: { capabilities: { desktop: true, pairing: true } } });
     port.postMessage({ t: 'req', id: 2, method: 'compile', params: { configuration: 'kitchen.yaml' } });
-    const res = await until(() => replies.get(2));
+    const res = await waitUntil(() => replies.get(2), { what: 'the compile reply' });
     expect(res.ok).toBe(true);
-    const n = await until(() => fake.notifications.find((x) => x.options.title === 'kitchen: build finished'));
+    const n = await waitUntil(() => fake.notifications.find((x) => x.options.title === 'kitchen: build finished'), { what: 'the build-finished notification' });
     expect(n.options.body).toBe('Built on this computer');
     expect(n.shown).toBe(true);
     const recorder = (globalThis as unknown as { __e2e: { desktop: RecordingDesktop } }).__e2e.desktop;
@@ -117,7 +108,7 @@ describe('desktop shell boot', () => {
     // clicking it brings the window to the front and tells the window to select that job
     n.emit('click');
     expect(win.isFocused()).toBe(true);
-    const select = await until(() => events.find((e) => e.event === 'selectJob'));
+    const select = await waitUntil(() => events.find((e) => e.event === 'selectJob'), { what: 'the selectJob event' });
     expect(select.data).toEqual({ jobId: res.result!.job_id });
   });
 
@@ -129,13 +120,13 @@ describe('desktop shell boot', () => {
     item('Pause queue')!.click!();
     const e2e = (globalThis as unknown as { __e2e: { desktop: RecordingDesktop; call(m: string, p: unknown): Promise<unknown> } }).__e2e;
     expect(await e2e.call('getQueuePause', {})).toEqual({ paused: true });
-    await until(() => item('Resume queue'));
+    await waitUntil(() => item('Resume queue'), { what: 'the Resume queue tray item' });
     expect(e2e.desktop.tray.paused).toBe(true);
     expect(tray.tooltip).toContain('queue paused');
     expect(events.slice(before)).toContainEqual({ event: 'queuePaused', data: { paused: true } });
     item('Resume queue')!.click!();
     expect(await e2e.call('getQueuePause', {})).toEqual({ paused: false });
-    await until(() => item('Pause queue'));
+    await waitUntil(() => item('Pause queue'), { what: 'the Pause queue tray item' });
     expect(events.slice(before)).toContainEqual({ event: 'queuePaused', data: { paused: false } });
   });
 
@@ -145,7 +136,7 @@ describe('desktop shell boot', () => {
     app.emit('second-instance', {}, ['/opt/Kiln/kiln', 'garage.yaml'], downloads, {});
     expect(win.isMinimized()).toBe(false);
     expect(win.isFocused()).toBe(true);
-    await until(() => existsSync(join(configDir, 'garage.yaml')));
+    await waitUntil(() => existsSync(join(configDir, 'garage.yaml')), { what: 'garage.yaml imported from the second launch' });
   });
 
   it('the tray shows the build-server role and its senders; "Stop build server" turns it off', async () => {
@@ -154,13 +145,13 @@ describe('desktop shell boot', () => {
     const e2e = (globalThis as unknown as { __e2e: { call(m: string, p: unknown): Promise<unknown> } }).__e2e;
     const role = (await e2e.call('getBuildServerRole', {})) as { enabled: boolean; listening: boolean; port: number | null };
     if (!role.enabled) await e2e.call('setBuildServerRole', { enabled: true });
-    const line = await until(() => labels().find((l) => l.startsWith('Build server: listening on port ')));
+    const line = await waitUntil(() => labels().find((l) => l.startsWith('Build server: listening on port ')), { what: 'the listening tray line' });
     const port = ((await e2e.call('getBuildServerRole', {})) as { port: number }).port;
     expect(line).toBe(`Build server: listening on port ${port}`);
     expect(labels()).toContain('No paired senders');
     expect(tray.menu!.items.find((i) => i.label === 'Open pairing window')?.click).toBeTypeOf('function');
     tray.menu!.items.find((i) => i.label === 'Stop build server')!.click!();
-    await until(() => labels().includes('Build server: off'));
+    await waitUntil(() => labels().includes('Build server: off'), { what: 'the tray line "Build server: off"' });
     expect(labels()).not.toContain('Stop build server');
     expect(await e2e.call('getBuildServerRole', {})).toMatchObject({ enabled: false, listening: false });
   });
@@ -170,7 +161,7 @@ describe('desktop shell boot', () => {
     expect(win.userClose()).toBe(false);
     expect(win.isDestroyed()).toBe(true);
     // window-all-closed → app.quit() → before-quit → will-quit (held by the shell) → app.exit(0)
-    await until(() => fake.exitCode !== null);
+    await waitUntil(() => fake.exitCode !== null, { what: 'app.exit' });
     expect(fake.exitCode).toBe(0);
     expect(fake.lifecycle.slice(fake.lifecycle.indexOf('window-all-closed'))).toEqual(['window-all-closed', 'before-quit', 'will-quit', 'exit 0']);
     expect(fake.trays[0].destroyed).toBe(true);

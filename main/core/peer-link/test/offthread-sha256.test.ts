@@ -20,8 +20,6 @@ import { bundleFor } from '../../receiver/test/tar-helpers';
 const MIB = 1024 * 1024;
 const here = dirname(fileURLToPath(import.meta.url));
 
-const until = (fn: () => boolean): Promise<true> => waitUntil(() => fn() || undefined, { what: 'the hash workers to settle' });
-
 function assembler(bytes: Buffer, over: { sha256?: string; offThreadHashMinBytes?: number } = {}): ChunkAssembler {
   return new ChunkAssembler({
     totalBytes: bytes.length,
@@ -40,7 +38,7 @@ function feedAll(asm: ChunkAssembler, bytes: Buffer, from = 0, to = Infinity): v
 describe('OffThreadSha256', () => {
   afterEach(async () => {
     // Every test leaves its worker free again.
-    await until(() => offThreadHashWorkers().busy === 0);
+    await waitUntil(() => offThreadHashWorkers().busy === 0, { what: 'busy hash workers === 0' });
   });
 
   it('gives node:crypto’s digest of the bytes, written in uneven pieces with pauses', async () => {
@@ -74,7 +72,7 @@ describe('OffThreadSha256', () => {
       }
       expect(h.buffer.equals(data)).toBe(true);
       expect(h.digestHex()).toBe(sha256Hex(data));
-      await until(() => offThreadHashWorkers().busy === 0);
+      await waitUntil(() => offThreadHashWorkers().busy === 0, { what: 'busy hash workers === 0' });
     }
   });
 
@@ -82,7 +80,7 @@ describe('OffThreadSha256', () => {
     const h = OffThreadSha256.start(1000, { idleMs: 30 })!;
     h.append(Buffer.alloc(10, 1));
     // The worker reports giving up by freeing itself: wait for that, not for a guessed time.
-    await until(() => offThreadHashWorkers().busy === 0);
+    await waitUntil(() => offThreadHashWorkers().busy === 0, { what: 'busy hash workers === 0' });
     const t0 = Date.now();
     expect(h.digestHex()).toBeUndefined();
     expect(Date.now() - t0).toBeLessThan(1000);
@@ -91,9 +89,9 @@ describe('OffThreadSha256', () => {
   it('abandon frees the worker for the next transfer', async () => {
     const h = OffThreadSha256.start(1000)!;
     h.append(Buffer.alloc(10, 1));
-    await until(() => offThreadHashWorkers().busy === 1);
+    await waitUntil(() => offThreadHashWorkers().busy === 1, { what: 'busy hash workers === 1' });
     h.abandon();
-    await until(() => offThreadHashWorkers().busy === 0);
+    await waitUntil(() => offThreadHashWorkers().busy === 0, { what: 'busy hash workers === 0' });
     expect(h.digestHex()).toBeUndefined();
   });
 
@@ -112,16 +110,14 @@ setTimeout(() => process.stdout.write('still here\\n'), 50);\n`,
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-      const code = await new Promise<number | string>((r) => {
-        const t = setTimeout(() => {
-          child.kill('SIGKILL');
-          r('killed');
-        }, 10_000);
-        child.on('exit', (c) => {
-          clearTimeout(t);
-          r(c ?? 'signal');
-        });
-      });
+      let code: number | string | undefined;
+      child.on('exit', (c, sig) => (code = c ?? sig ?? 'signal'));
+      try {
+        // A worker that kept the process alive would time this out.
+        await waitUntil(() => code !== undefined, { what: () => `the child to exit by itself (output: ${out})` });
+      } finally {
+        if (code === undefined) child.kill('SIGKILL');
+      }
       expect(code, out).toBe(0);
       expect(out).toContain('still here');
     } finally {
@@ -132,7 +128,7 @@ setTimeout(() => process.stdout.write('still here\\n'), 50);\n`,
 
 describe('ChunkAssembler hashing on a worker', () => {
   afterEach(async () => {
-    await until(() => offThreadHashWorkers().busy === 0);
+    await waitUntil(() => offThreadHashWorkers().busy === 0, { what: 'busy hash workers === 0' });
   });
 
   it('large payloads go to the worker by default, small ones stay here', () => {
@@ -164,7 +160,7 @@ describe('ChunkAssembler hashing on a worker', () => {
 
     const altered = Buffer.from(bytes);
     altered[CHUNK_SIZE * 20 + 3] ^= 1;
-    await until(() => offThreadHashWorkers().busy === 0);
+    await waitUntil(() => offThreadHashWorkers().busy === 0, { what: 'busy hash workers === 0' });
     const bad = assembler(bytes);
     feedAll(bad, altered);
     expect(bad.hashedOffThread).toBe(true);
@@ -192,7 +188,7 @@ describe('ChunkAssembler hashing on a worker', () => {
     const short = assembler(bytes);
     feedAll(short, bytes, 0, 5);
     expect(() => short.finalize()).toThrow(/last chunk not seen/);
-    await until(() => offThreadHashWorkers().busy <= 1); // `short` is merely unfinished
+    await waitUntil(() => offThreadHashWorkers().busy <= 1, { what: 'busy hash workers <= 1' }); // `short` is merely unfinished
   });
 
   it('when every worker is busy, a transfer hashes on this thread with the same result', () => {
@@ -238,7 +234,7 @@ describe('6 MiB bundle and artifacts over a real session (worker-hashed on both 
     // The server announces the digest of other bytes, then sends these.
     const live = srv.session!;
     const wrongDigest = downloadArtifacts(session, 'bbbbbbbbbbbb');
-    await until(() => srv.received.some((m) => m.type === 'download_artifacts' && m.job_id === 'bbbbbbbbbbbb'));
+    await waitUntil(() => srv.received.some((m) => m.type === 'download_artifacts' && m.job_id === 'bbbbbbbbbbbb'), { what: 'the download_artifacts request' });
     await live.send({ type: 'artifacts_start', job_id: 'bbbbbbbbbbbb', total_bytes: artifact.length, num_chunks: Math.ceil(artifact.length / CHUNK_SIZE), artifacts_sha256: sha256Hex(bundle), firmware_offset: '0x0' });
     await sendFrames(live, chunkFrames('artifacts_chunk', 'bbbbbbbbbbbb', artifact));
     await live.send({ type: 'artifacts_end', job_id: 'bbbbbbbbbbbb', accepted: true });
@@ -257,7 +253,7 @@ describe('a 5 MiB bundle through the real receiver (payload in a SharedArrayBuff
       expect(bundle.length).toBeGreaterThan(4 * MIB);
       const ack = await submitJob(s.session, { jobId: 'cccccccccccc', configurationFilename: 'big-room.yaml', target: 'compile', bundle });
       expect(ack).toEqual({ jobId: 'cccccccccccc', accepted: true });
-      await until(() => stack.engine.getJobs().some((j) => j.remote_job_id === 'cccccccccccc'));
+      await waitUntil(() => stack.engine.getJobs().some((j) => j.remote_job_id === 'cccccccccccc'), { what: 'the submitted job queued on the build server' });
       const extracted = readFileSync(join(stack.dir, 'remote_builds', s.key, 'big-room', 'pad.bin'));
       expect(extracted.equals(pad)).toBe(true);
     } finally {
