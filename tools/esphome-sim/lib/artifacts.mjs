@@ -41,8 +41,11 @@ const GITIGNORE = `# Gitignore settings for ESPHome
 /secrets.yaml
 `;
 
-/** Sizes of everything a build produces, deterministic per (config, seed). */
-export function firmwarePlan(model, seed) {
+/**
+ * Sizes of everything a build produces, deterministic per (config, seed). `appBytes` (from a
+ * `# sim-firmware-bytes:` marker, a multiple of 16) replaces the platform's app size; 0 = none.
+ */
+export function firmwarePlan(model, seed, appBytes = 0) {
   const rng = makeRng(seed ^ 0x5eed);
   const f = model.family;
   let app;
@@ -76,13 +79,18 @@ export function firmwarePlan(model, seed) {
     flashTotal = 0;
   }
   app -= app % 16;
+  if (appBytes > 0) {
+    app = appBytes;
+    // The flash still "fits" (the RAM/Flash usage lines stay plausible).
+    flashTotal = Math.max(flashTotal, app + 0x10000);
+  }
   return {
     app,
     elf: app * 2 + rng.int(50_000, 200_000),
     bootloader: rng.int(25_600, 27_648) & ~0xf,
     ramUsed,
     ramTotal,
-    flashUsed: app - rng.int(20_000, 60_000),
+    flashUsed: Math.max(16, app - rng.int(20_000, 60_000)),
     flashTotal,
     // factory image = 0x10000 bytes of bootloader/partitions/otadata + app (§7.2.5)
     factory: app + 0x10000,

@@ -11,7 +11,7 @@ import { ConfigInvalid, dumpYaml, keyLine, readDevice, renderFailedConfig } from
 import { tailLogs } from './logs.mjs';
 import { resolvePaths } from './paths.mjs';
 import { stallForever } from './stall.mjs';
-import { detectBuildMs, detectScenario } from './scenario.mjs';
+import { detectBuildMs, detectFirmwareBytes, detectScenario } from './scenario.mjs';
 import { resolveDevices, runUpload } from './upload.mjs';
 import { SimError, fnv1a32, makeRng } from './util.mjs';
 import { YamlReadError } from './yaml-load.mjs';
@@ -127,7 +127,7 @@ export async function runForConfig(command, conf, parsed, out, env, version) {
     paths,
     platformUrl: platformUrl(model),
     seed,
-    plan: firmwarePlan(model, seed),
+    plan: firmwarePlan(model, seed, detectFirmwareBytes(text)),
     structRng: makeRng(seed),
     rng,
   };

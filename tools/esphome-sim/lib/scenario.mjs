@@ -37,3 +37,21 @@ export function detectBuildMs(yamlText) {
   const m = yamlText ? BUILD_MS_RE.exec(yamlText) : null;
   return m ? Number(m[1]) : 0;
 }
+
+const FIRMWARE_BYTES_RE = /^[ \t]*#[ \t]*sim-firmware-bytes:[ \t]*(\d{1,9})[ \t]*$/m;
+/** Largest image the marker asks for: the artifacts (image + ELF twice its size + copies) stay under the 64 MiB transfer cap for ESP8266. */
+export const FIRMWARE_BYTES_MAX = 16 * 1024 * 1024;
+
+/**
+ * `# sim-firmware-bytes: N` in the main YAML: the app image is N bytes (rounded down to 16,
+ * at most FIRMWARE_BYTES_MAX; the ELF and factory image grow with it) instead of the
+ * platform's realistic size — artifacts large enough that downloading them takes measurable
+ * time (fault tests kill a build server mid-download). Travels inside bundles.
+ * @returns {number} 0 when absent
+ */
+export function detectFirmwareBytes(yamlText) {
+  const m = yamlText ? FIRMWARE_BYTES_RE.exec(yamlText) : null;
+  if (!m) return 0;
+  const n = Math.min(Number(m[1]), FIRMWARE_BYTES_MAX);
+  return n >= 16 ? n - (n % 16) : 0;
+}

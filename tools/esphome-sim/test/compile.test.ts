@@ -120,6 +120,23 @@ describe('successful compiles', () => {
     expect(JSON.parse(readFileSync(ws.path('.esphome', 'idedata', 'kitchen-plug.json'), 'utf8')).extra.flash_images).toEqual([]);
   });
 
+  it('# sim-firmware-bytes: N makes the image N bytes (ELF grows with it), capped at 16 MiB; without it the realistic size', async () => {
+    writeFileSync(ws.path('big.yaml'), `# sim-firmware-bytes: 6000008\n${ws.read('kitchen-plug.yaml')}`);
+    const r = await runSim(['compile', 'big.yaml'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(0);
+    const env = ws.path('.esphome', 'build', 'kitchen-plug', '.pioenvs', 'kitchen-plug');
+    expect(statSync(join(env, 'firmware.bin')).size).toBe(6_000_000);
+    expect(statSync(join(env, 'firmware.elf')).size).toBeGreaterThan(12_000_000);
+    expect(r.stdout).not.toMatch(/Flash: .*\b1\d\d\.\d+%/);
+    writeFileSync(ws.path('huge.yaml'), `# sim-firmware-bytes: 999999999\n${ws.read('pico-sensor.yaml')}`);
+    const huge = await runSim(['compile', 'huge.yaml'], { cwd: ws.dir });
+    expect(huge.code, huge.stderr).toBe(0);
+    expect(statSync(storage('huge').firmware_bin_path).size).toBe(16 * 1024 * 1024);
+    const plain = await runSim(['compile', 'kitchen-plug.yaml'], { cwd: ws.dir });
+    expect(plain.code).toBe(0);
+    expect(statSync(join(env, 'firmware.bin')).size).toBeLessThan(550_000);
+  });
+
   it('RP2040: firmware.bin, firmware.uf2 (valid UF2 blocks), firmware.ota.bin, elf', async () => {
     const r = await runSim(['compile', 'pico-sensor.yaml'], { cwd: ws.dir });
     expect(r.code).toBe(0);
