@@ -9,111 +9,23 @@
 //   - disk full on the sender while staging artifacts: a clear failure, the earlier firmware
 //     and its storage.json byte-for-byte intact.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, type Job } from '../../preload/contract';
-import { createApp, type KilnApp } from '../../main/core/app';
-import type { FirmwareJob } from '../../main/core/jobs/model';
 import { openClient } from '../../main/headless/test/ws-client';
 import { waitUntil } from '../support/wait-until';
-import { isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, SIM_CMD, spawnKiln, startReceiver, type KilnChild, type ReceiverChild } from './helpers';
+import { canMountTmpfs, compileRunning, FaultRig, HEARTBEAT, NOT_RUN_TMPFS, outputOf, waitJob } from './fault-harness';
+import { isAlive, readSimLog, SIM_CMD, spawnKiln, type KilnChild } from './helpers';
 
-const KEY = 'ABCD-EFGH-JKMN-PQRS';
-const roots: string[] = [];
-const children: KilnChild[] = [];
-const simLogs: string[] = [];
-const mounts: string[] = [];
-let app: KilnApp | undefined;
-const savedEnv = { ...process.env };
-
-afterEach(async () => {
-  await app?.stop().catch(() => undefined);
-  app = undefined;
-  for (const c of children.splice(0)) {
-    if (c.proc.exitCode === null && c.proc.signalCode === null) {
-      try {
-        process.kill(c.proc.pid!, 'SIGCONT');
-      } catch {
-        // gone
-      }
-      c.proc.kill('SIGTERM');
-      await Promise.race([c.exit, new Promise((r) => setTimeout(r, 5000))]);
-      killQuietly(c.proc.pid!);
-    }
-  }
-  for (const log of simLogs.splice(0)) for (const e of readSimLog(log)) if (isAlive(e.pid)) killQuietly(e.pid);
-  for (const m of mounts.splice(0)) {
-    try {
-      execFileSync('umount', [m]);
-    } catch {
-      // not mounted
-    }
-  }
-  process.env = { ...savedEnv };
-});
-
-afterAll(async () => {
-  for (const r of roots) await rm(r, { recursive: true, force: true });
-});
-
-async function setup(recvEnv: Record<string, string> = {}): Promise<{ root: string; configDir: string; senderData: string; recv: ReceiverChild; recvLog: string; senderLog: string }> {
-  const root = await mkdtemp(join(tmpdir(), 'kiln-faults-'));
-  roots.push(root);
-  const configDir = join(root, 'config');
-  await cp(join(REPO_ROOT, 'tools/esphome-sim/examples'), configDir, { recursive: true });
-  const recvLog = join(root, 'recv-sim.log');
-  const senderLog = join(root, 'sender-sim.log');
-  simLogs.push(recvLog, senderLog);
-  const recv = await startReceiver(join(root, 'recv'), KEY, { ESPHOME_SIM_LOG: recvLog, ...recvEnv });
-  children.push(recv);
-  const senderData = join(configDir, '.kiln');
-  const pair = spawnKiln(['pair', `127.0.0.1:${recv.ready.port}`, '--pairing-key', KEY, '--yes', '--label', 'box', '--data-dir', senderData]);
-  expect((await pair.exit).code, pair.text()).toBe(0);
-  return { root, configDir, senderData, recv, recvLog, senderLog };
-}
-
-const HEARTBEAT = { heartbeatIntervalMs: 500, heartbeatDeadAfterMs: 2000 };
-
-async function senderApp(configDir: string, senderLog: string, timing: Partial<typeof HEARTBEAT> = HEARTBEAT): Promise<KilnApp> {
-  process.env.ESPHOME_SIM_SPEED = '0';
-  process.env.ESPHOME_SIM_LOG = senderLog;
-  process.env.ESPHOME_NOGITIGNORE = '1';
-  const a = await createApp({
-    configDir,
-    esphome: [process.execPath, SIM],
-    report: () => undefined,
-    peerLink: { buildServerRole: 'off', startupGraceMs: 0, backoffBaseMs: 100, backoffCapMs: 500, ...timing },
-    engine: { terminateGraceMs: 1000, drainMs: 200 },
-  });
-  await waitUntil(() => a.peerLink!.clients.connectedPins().length === 1, { timeoutMs: 15_000, what: 'the session to the build server' });
-  return a;
-}
-
-const compileRunning = (log: string, file: string) => readSimLog(log).find((e) => e.role === 'main' && e.argv?.includes('compile') && e.argv.some((x) => x.endsWith(file)) && isAlive(e.pid));
-
-/**
- * A finished job's whole output: in memory until the store has written its sidecar log, then
- * (job.output released, jobs/store.ts) from that log — reading only `job.output` races the write.
- */
-async function outputOf(a: KilnApp, job: FirmwareJob): Promise<string> {
-  if (job.output.length > 0) return job.output.join('');
-  return ((await a.engine.readLog(job.job_id)) ?? []).join('');
-}
-
-function waitJob(a: KilnApp, id: string, timeoutMs: number): Promise<FirmwareJob> {
-  return waitUntil(() => {
-    const j = a.engine.getJob(id)!;
-    return ['completed', 'failed', 'cancelled'].includes(j.status) ? j : null;
-  }, { timeoutMs, what: () => `job ${id} to finish (now ${a.engine.getJob(id)?.status}, last output ${JSON.stringify(a.engine.getJob(id)?.output.slice(-3))})` });
-}
+const rig = new FaultRig();
+afterEach(() => rig.afterEach());
+afterAll(() => rig.afterAll());
 
 describe('faults on real processes (issue 11 reliability suite)', () => {
   it('receiver SIGSTOP mid-build: detected within the heartbeat dead-after bound, re-routed here and completed', async () => {
-    const s = await setup({ ESPHOME_SIM_SCENARIO: 'hang' });
-    app = await senderApp(s.configDir, s.senderLog);
+    const s = await rig.setup({ ESPHOME_SIM_SCENARIO: 'hang' });
+    const app = await rig.senderApp(s.configDir, s.senderLog);
     let lostAt = 0;
     app.bus.on('job_output', (e) => {
       if (!lostAt && /\*\*\* Lost .* mid-build/.test(e.line)) lostAt = Date.now();
@@ -134,12 +46,12 @@ describe('faults on real processes (issue 11 reliability suite)', () => {
   }, 90_000);
 
   it('receiver SIGKILL mid-upload of a 40 MB bundle: the job leaves RUNNING and completes here', async () => {
-    const s = await setup();
+    const s = await rig.setup();
     writeFileSync(join(s.configDir, 'big.ttf'), Buffer.alloc(40 * 1024 * 1024, 7).map((_, i) => (i * 2654435761) >>> 24));
     writeFileSync(join(s.configDir, 'kitchen-plug.yaml'), readFileSync(join(s.configDir, 'kitchen-plug.yaml'), 'utf8') + 'font:\n  - file: "big.ttf"\n    id: f1\n    size: 10\n');
     // Default heartbeat (30 s / 90 s): the frozen build server must not be declared dead before
     // the upload has begun.
-    app = await senderApp(s.configDir, s.senderLog, {});
+    const app = await rig.senderApp(s.configDir, s.senderLog, {});
     const job = app.engine.compile({ configuration: 'kitchen-plug.yaml' });
     await waitUntil(() => app!.engine.getJob(job.job_id)!.source_pin_sha256 === s.recv.ready.pin, { timeoutMs: 30_000, what: 'dispatch to the build server' });
     // Mid-upload: the build server's memory has grown by 8 MB (bundle chunks arriving) and it
@@ -161,10 +73,10 @@ describe('faults on real processes (issue 11 reliability suite)', () => {
   }, 180_000);
 
   it('sender SIGKILL mid-remote-build and restart: the job is recovered and completes, no build left on the build server', async () => {
-    const s = await setup({ ESPHOME_SIM_SPEED: '0.1' });
+    const s = await rig.setup({ ESPHOME_SIM_SPEED: '0.1' });
     const serve = () => {
       const c = spawnKiln(['serve', '--config-dir', s.configDir, '--port', '0', '--no-mdns', '--startup-grace-ms', '0', '--esphome', SIM_CMD], { ESPHOME_SIM_SPEED: '0', ESPHOME_SIM_LOG: s.senderLog, ESPHOME_NOGITIGNORE: '1' });
-      children.push(c);
+      rig.children.push(c);
       return c;
     };
     const rpc = async (c: KilnChild) => {
@@ -199,20 +111,12 @@ describe('faults on real processes (issue 11 reliability suite)', () => {
     expect(builds.length).toBeLessThanOrEqual(2);
   }, 240_000);
 
-  it('disk full on the sender while staging artifacts: a clear failure, the earlier firmware intact', async (ctx) => {
-    const s = await setup();
+  it.skipIf(!canMountTmpfs)(`disk full on the sender while staging artifacts: a clear failure, the earlier firmware intact${NOT_RUN_TMPFS}`, async () => {
+    const s = await rig.setup();
     // esphome's data dir on the sender is a small (8 MiB) file system of its own.
     const esphomeDir = join(s.configDir, '.esphome');
-    mkdirSync(esphomeDir, { recursive: true });
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', esphomeDir]);
-    } catch (err) {
-      console.log(`[faults] disk full: NOT RUN (cannot mount a small tmpfs: ${(err as Error).message})`);
-      ctx.skip();
-      return;
-    }
-    mounts.push(esphomeDir);
-    app = await senderApp(s.configDir, s.senderLog);
+    rig.mountTmpfs(esphomeDir, '8m');
+    const app = await rig.senderApp(s.configDir, s.senderLog);
     const first = await waitJob(app, app.engine.compile({ configuration: 'living-room.yaml' }).job_id, 60_000);
     expect(first.status, first.error ?? '').toBe('completed');
     expect(first.source).toBe('remote');
