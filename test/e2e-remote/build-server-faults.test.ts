@@ -7,6 +7,7 @@
 //   - disk full on the build server while it extracts a bundle (its workspaces on an 8 MiB
 //     tmpfs): the sender's job fails in plain words, the build server lives on and serves the
 //     next job, no partial workspace is left, the earlier workspace and firmware are intact.
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -116,7 +117,7 @@ describe('build-server faults on real processes (issue 11 reliability suite)', (
       // A 12 MiB font that does not compress: the bundle cannot be unpacked in what is left.
       const yamlPath = join(s.configDir, 'kitchen-plug.yaml');
       const yaml = readFileSync(yamlPath, 'utf8');
-      writeFileSync(join(s.configDir, 'big.ttf'), Buffer.alloc(12 * MIB).map((_, i) => (i * 2654435761) >>> 24));
+      writeFileSync(join(s.configDir, 'big.ttf'), randomBytes(12 * MIB));
       writeFileSync(yamlPath, `${yaml}font:\n  - file: "big.ttf"\n    id: f1\n    size: 10\n`);
       const second = await waitJob(app, app.engine.compile({ configuration: 'kitchen-plug.yaml' }).job_id, 120_000);
       console.log(`[faults] build server disk full: job ${second.status} on ${second.source}: ${second.error}`);

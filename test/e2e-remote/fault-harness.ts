@@ -2,49 +2,21 @@
 // `kiln receiver` child on the esphome simulator paired by a real `kiln pair`, a sender composed
 // by createApp in the test process, small tmpfs mounts for disk-full faults, and the cleanup
 // that ends every child, simulator and mount the tests started.
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { expect } from 'vitest';
 import { createApp, type KilnApp } from '../../main/core/app';
 import type { FirmwareJob } from '../../main/core/jobs/model';
+import { mountTmpfs, unmountTmpfs } from '../support/tmpfs';
 import { waitUntil } from '../support/wait-until';
+export { canMountTmpfs, NOT_RUN_TMPFS } from '../support/tmpfs';
 import { isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, spawnKiln, startReceiver, type KilnChild, type ReceiverChild } from './helpers';
 
 export const KEY = 'ABCD-EFGH-JKMN-PQRS';
 export const HEARTBEAT = { heartbeatIntervalMs: 500, heartbeatDeadAfterMs: 2000 };
-
-function mount(dir: string, size: string): void {
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { stdio: 'pipe' });
-}
-
-function unmount(dir: string): void {
-  try {
-    execFileSync('umount', [dir], { stdio: 'pipe' });
-  } catch {
-    // not mounted (or already gone)
-  }
-}
-
-/** Whether this process may mount a tmpfs (root, or a container that allows it): probed once. */
-export const canMountTmpfs: boolean = (() => {
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-tmpfs-probe-'));
-  try {
-    mount(dir, '1m');
-    unmount(dir);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-})();
-
-/** Appended to the name of a test that needs a tmpfs: vitest then reports it skipped with the reason. */
-export const NOT_RUN_TMPFS = canMountTmpfs ? '' : ' [NOT RUN: needs root to mount a tmpfs]';
 
 /** SHA-256 of every regular file below `dir`, by path relative to it (a missing dir is empty). */
 export function treeDigest(dir: string): Record<string, string> {
@@ -133,8 +105,7 @@ export class FaultRig {
 
   /** A small tmpfs on `dir` (created if missing), unmounted after the test. */
   mountTmpfs(dir: string, size: string): void {
-    mkdirSync(dir, { recursive: true });
-    mount(dir, size);
+    mountTmpfs(dir, `size=${size}`);
     this.mounts.push(dir);
   }
 
@@ -167,13 +138,13 @@ export class FaultRig {
       }
     }
     for (const log of this.simLogs.splice(0)) for (const e of readSimLog(log)) if (isAlive(e.pid)) killQuietly(e.pid);
-    for (const m of this.mounts.splice(0)) unmount(m);
+    for (const m of this.mounts.splice(0)) unmountTmpfs(m);
     process.env = { ...this.savedEnv };
   }
 
   /** afterAll: any mount still there (a test that threw before afterEach), then the temp roots. */
   async afterAll(): Promise<void> {
-    for (const m of this.mounts.splice(0)) unmount(m);
+    for (const m of this.mounts.splice(0)) unmountTmpfs(m);
     for (const r of this.roots.splice(0)) await rm(r, { recursive: true, force: true });
   }
 }

@@ -11,7 +11,7 @@ import { ArtifactHolder, sendArtifacts } from './artifact-holder';
 import { SenderLimits } from './sender-limits';
 import { cancelReceiverJobs, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
 export { cancelReceiverJobs, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
-import { BundleExtractError, extractBundle } from './bundle-extract';
+import { BundleExtractError, extractBundle, isOutOfDiskSpace, outOfDiskSpaceMessages } from './bundle-extract';
 import { senderKey } from './filename';
 import { mkdirPrivate } from '../private-fs';
 import { provisionSubmit, ReceiverProvisioner } from './provision';
@@ -257,11 +257,13 @@ export class BuildReceiver {
     const { dashboardId, key } = pending;
     const sender = this.senderState(key);
     const signal = pending.abort.signal;
-    const fail = (reason: SubmitReason, detail: string): void => {
+    /** `toSender`: plain words after the §8 reason, for failures the sender can act on. */
+    const fail = (reason: SubmitReason, detail: string, toSender = ''): void => {
       sender.pending.delete(submit.jobId);
       this.log(`job ${submit.jobId} from ${session.label || dashboardId}: ${reason}: ${detail}`);
       const live = this.liveSession(dashboardId);
-      if (live) this.send(live, { type: 'job_state_changed', job_id: submit.jobId, status: 'failed', error_message: capErrorMessage(`${BUNDLE_FAILURE_PREFIX}${reason}`) });
+      const message = `${BUNDLE_FAILURE_PREFIX}${reason}${toSender ? ` (${toSender})` : ''}`;
+      if (live) this.send(live, { type: 'job_state_changed', job_id: submit.jobId, status: 'failed', error_message: capErrorMessage(message) });
     };
     if (signal.aborted) return;
     const deviceDir = deviceWorkspace(this.dataDir, key, submit.configurationFilename);
@@ -307,6 +309,11 @@ export class BuildReceiver {
       await touchWorkspace(senderDir);
     } catch (err) {
       if (signal.aborted) return;
+      if (isOutOfDiskSpace(err)) {
+        const said = outOfDiskSpaceMessages(submit.bundle, this.root, err as Error);
+        fail('extract_failed', said.log, said.sender);
+        return;
+      }
       fail('extract_failed', err instanceof BundleExtractError ? err.message : (err as Error).message);
       return;
     }

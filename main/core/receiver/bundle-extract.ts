@@ -51,6 +51,32 @@ export interface ExtractedBundle {
   members: ExtractedMember[];
 }
 
+/** A file-system write that failed for want of room (the disk, or the user's quota, is full). */
+export function isOutOfDiskSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/**
+ * Why a bundle could not be unpacked for want of disk space, in the sender's words (it travels in
+ * the job's error_message) and in the build server's own log (with the path and the errno).
+ */
+export function outOfDiskSpaceMessages(bundle: Uint8Array, root: string, err: Error): { sender: string; log: string } {
+  const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
+  const unpacked = gzipStatedSize(bundle);
+  const size = unpacked === undefined ? mb(bundle.length) : `${mb(bundle.length)}, ${mb(unpacked)} unpacked`;
+  return {
+    sender: `the build server is out of disk space: there was no room to unpack this bundle (${size}); free space on the build server, then build again`,
+    log: `out of disk space under ${root} while unpacking a bundle (${size}): ${err.message}; nothing was kept`,
+  };
+}
+
+/** The inflated size a one-member gzip states in its trailer (ISIZE, mod 2^32): for messages only. */
+function gzipStatedSize(gz: Uint8Array): number | undefined {
+  if (gz.length < 18 || gz[0] !== 0x1f || gz[1] !== 0x8b) return undefined;
+  return Buffer.from(gz.buffer, gz.byteOffset, gz.byteLength).readUInt32LE(gz.length - 4);
+}
+
 /** True when `child` is `parent` or lies below it (lexically; both absolute). */
 export function isPathInside(parent: string, child: string): boolean {
   const rel = relative(parent, child);

@@ -210,12 +210,12 @@ export async function extractTarGzSafely(
         // 0700/0600 whatever the archive's headers say (they are not consulted): a sender's
         // sources and secrets are private to the build server's user.
         await mkdir(parent, { recursive: true, mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
-          throw new UnsafeArchiveError(`member ${JSON.stringify(name)} conflicts with another member (${err.code})`);
+          throw memberConflict(err) ? new UnsafeArchiveError(`member ${JSON.stringify(name)} conflicts with another member (${err.code})`) : err;
         });
         made.add(parent);
       }
       const fh = await open(target, 'wx', 0o600).catch((err: NodeJS.ErrnoException) => {
-        throw new UnsafeArchiveError(`member ${JSON.stringify(name)} cannot be created (${err.code})`);
+        throw memberConflict(err) ? new UnsafeArchiveError(`member ${JSON.stringify(name)} cannot be created (${err.code})`) : err;
       });
       let written = 0;
       try {
@@ -240,6 +240,17 @@ export async function extractTarGzSafely(
   const late = failure as Error | null;
   if (late) throw late;
   return members;
+}
+
+/** Codes by which the archive's own layout (a file where a directory must go, …) stops a create. */
+const MEMBER_CONFLICT_CODES: ReadonlySet<string> = new Set(['EEXIST', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENAMETOOLONG']);
+
+/**
+ * The archive's fault, or the machine's: a full disk (ENOSPC, EDQUOT), too many open files or an
+ * I/O error while creating a member is not a refusal of the archive and keeps its own code.
+ */
+function memberConflict(err: NodeJS.ErrnoException): boolean {
+  return err.code === undefined || MEMBER_CONFLICT_CODES.has(err.code);
 }
 
 /**
