@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-// "Known dashboards" on the Build servers screen (ui-and-users §5.1) and the pair dialog opened
+// "Build servers on your network" on the Build servers screen (ui-and-users §5.1, "Known dashboards" there) and the pair dialog opened
 // from one of its rows (§5.2 step 1), against a scripted backend client of the same shape the
 // WebSocket / MessagePort transports provide.
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
@@ -81,7 +81,7 @@ beforeEach(() => {
 });
 afterEach(() => cleanup());
 
-describe('Known dashboards', () => {
+describe('Build servers on your network', () => {
   it('lists discovered servers (name, host:port, ESPHome version, Pair) and follows the pushed list live', async () => {
     const b = scriptedBackend({ enabled: true, servers: [] }, () => {
       throw new Error('no preview expected');
@@ -90,9 +90,9 @@ describe('Known dashboards', () => {
     const view = render(<Screen />);
     await flush();
     expect(b.calls.map((c) => c.method)).toContain('listDiscoveredBuildServers');
-    const section = screen.getByTestId('known-dashboards');
-    expect(within(section).getByRole('heading').textContent).toBe('Known dashboards');
-    expect(screen.getByTestId('no-discovered').textContent).toBe('No dashboards discovered yet.');
+    const section = screen.getByTestId('network-build-servers');
+    expect(within(section).getByRole('heading').textContent).toBe('Build servers on your network');
+    expect(screen.getByTestId('no-discovered').textContent).toBe('No unpaired build servers found on your network yet.');
 
     act(() => b.emit('discoveredBuildServersChanged', { enabled: true, servers: [server(), server({ instance: 'esphome-builder-Zz', name: 'Attic', host: 'attic.local', port: 6056, esphomeVersion: '' })] }));
     const rows = screen.getAllByTestId('discovered-row');
