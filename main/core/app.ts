@@ -24,7 +24,7 @@ import { setupToolchains, type ToolchainSetup } from './toolchains/setup';
 import type { ToolchainStore } from './toolchains/store';
 import { JobEngine, type EngineOptions } from './jobs/engine';
 import { PeerLinkClientManager } from './peer-link/client-manager';
-import { DashboardDiscovery } from './peer-link/discovery';
+import { BuildServerDiscovery } from './peer-link/discovery';
 import { OffloaderPairingFlow } from './peer-link/offloader-pairing';
 import { ReceiverPairing } from './peer-link/receiver-pairing';
 import type { BonjourLike } from './peer-link/mdns';
@@ -122,8 +122,8 @@ export interface KilnApp {
   /** Resolves once the esphome version probe ran. */
   readonly esphomeStatus: Promise<EsphomeStatus>;
   readonly peerLink: PeerLinkParts | null;
-  /** mDNS "Known dashboards" browser (null without mDNS or peer-link). */
-  readonly discovery: DashboardDiscovery | null;
+  /** mDNS browser for unpaired build servers (null without mDNS or peer-link). */
+  readonly discovery: BuildServerDiscovery | null;
   readonly policy: DesktopPolicy;
   /** The firmware library (records compiles, installs without rebuilding, downloads). */
   readonly firmware: FirmwareService;
@@ -249,10 +249,10 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
   });
 
   // Sender side of §16: browse for unpaired build servers on the same stack the role advertises on.
-  let discovery: DashboardDiscovery | null = null;
+  let discovery: BuildServerDiscovery | null = null;
   if (peerLink && opts.mdns) {
     const { state } = peerLink;
-    const d = new DashboardDiscovery({
+    const d = new BuildServerDiscovery({
       bonjour: opts.mdns,
       bus,
       ownPin: () => state.identity.pin,

@@ -49,7 +49,7 @@ export interface ApiServiceOptions {
   offloader?: OffloaderPort;
   receiver?: ReceiverRolePort;
   identity?: IdentityPort;
-  /** mDNS "Known dashboards"; without it listDiscoveredBuildServers says discovery is off. */
+  /** mDNS discovery of build servers ("Build servers on your network"); without it listDiscoveredBuildServers says discovery is off. */
   discovery?: DiscoveryPort;
   appVersion?: string;
   desktop?: boolean;

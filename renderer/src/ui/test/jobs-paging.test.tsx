@@ -13,47 +13,22 @@ import { useApp } from '../../store/app';
 import { useJobs } from '../../store/jobs';
 import { startSync } from '../../sync';
 import { TaskList } from '../TaskList';
+import { testJob } from './job-fixture';
 import { scriptedApi } from './scripted-api';
 
+/** The i-th completed compile of a fleet: ids and times grow with i. */
 function job(i: number, over: Partial<Job> = {}): Job {
   const t = new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString();
-  return {
+  return testJob({
     job_id: i.toString(16).padStart(12, '0'),
     configuration: `dev-${i}.yaml`,
-    job_type: 'compile',
     status: 'completed',
     created_at: t,
     started_at: t,
     completed_at: t,
-    compile_started_at: null,
-    compile_ended_at: null,
     exit_code: 0,
-    output: [],
-    error: null,
-    port: '',
-    flash_bootloader: false,
-    is_deferred_install: false,
-    new_name: '',
-    depends_on: '',
-    dependency_released: false,
-    progress: null,
-    remote_peer: '',
-    remote_job_id: '',
-    remote_peer_label: '',
-    device_name: '',
-    device_friendly_name: '',
-    source: 'local',
-    source_pin_sha256: '',
-    source_label: '',
-    source_esphome_version: '',
-    target_esphome_version: '',
-    failure_reason: '',
-    cancelled_by: '',
-    failure: null,
-    history: [],
-    replaced_by: '',
     ...over,
-  } as Job;
+  });
 }
 
 function fleetBackend(jobs: Job[], configurations: ConfigurationEntry[]) {

@@ -15,47 +15,10 @@ import { useJobs } from '../../store/jobs';
 import { startSync } from '../../sync';
 import { TaskList } from '../TaskList';
 import { Toasts } from '../Toasts';
+import { testJob } from './job-fixture';
 import { scriptedApi } from './scripted-api';
 
-function job(over: Partial<Job> = {}): Job {
-  return {
-    job_id: 'a00000000001',
-    configuration: '',
-    job_type: 'reset_build_env',
-    status: 'queued',
-    created_at: new Date().toISOString(),
-    started_at: null,
-    completed_at: null,
-    compile_started_at: null,
-    compile_ended_at: null,
-    exit_code: null,
-    output: [],
-    error: null,
-    port: '',
-    flash_bootloader: false,
-    is_deferred_install: false,
-    new_name: '',
-    depends_on: '',
-    dependency_released: false,
-    progress: null,
-    remote_peer: '',
-    remote_job_id: '',
-    remote_peer_label: '',
-    device_name: '',
-    device_friendly_name: '',
-    source: 'local',
-    source_pin_sha256: '',
-    source_label: '',
-    source_esphome_version: '',
-    target_esphome_version: '',
-    failure_reason: '',
-    cancelled_by: '',
-    failure: null,
-    history: [],
-    replaced_by: '',
-    ...over,
-  };
-}
+const job = (over: Partial<Job> = {}): Job => testJob({ job_type: 'reset_build_env', ...over });
 
 /** A scripted backend: every api call is recorded; events are pushed with emit(). */
 function scriptedBackend(initialPaused = false) {
