@@ -29,7 +29,7 @@ export const READY_MARKER = 'KILN_RECEIVER_READY';
 export const DEFAULT_RECEIVER_PORT = 6055;
 
 export const RECEIVER_USAGE = `usage: kiln receiver [options]
-       kiln receiver senders [list|remove <id|label>] [--data-dir D]
+       kiln receiver senders [list|remove <dashboard-id|label>] [--data-dir D]
 
 Run a headless Kiln build server: compiles ESPHome firmware for paired senders.
 With no approved sender, or with a pairing key given (--pairing-key or $KILN_PAIRING_KEY), it
