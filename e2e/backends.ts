@@ -112,15 +112,15 @@ export async function startServe(o: ServeOptions = {}): Promise<ServeBackend> {
   return { ...child, url, origin: u.origin, token: u.hash.replace('#token=', ''), configDir };
 }
 
-export interface ReceiverBackend extends Child {
+export interface BuildServerBackend extends Child {
   port: number;
   pin: string;
   pairingKey: string;
   dataDir: string;
 }
 
-export async function startReceiver(o: { simSpeed?: string; mdns?: boolean; host?: string } = {}): Promise<ReceiverBackend> {
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-e2e-receiver-'));
+export async function startBuildServer(o: { simSpeed?: string; mdns?: boolean; host?: string } = {}): Promise<BuildServerBackend> {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-e2e-build-server-'));
   const dataDir = join(dir, 'data');
   const key = 'ABCD-EFGH-JKMN-PQRS';
   const { child, match } = await launch(

@@ -7,12 +7,12 @@ import type { KilnApp } from './pages/kiln-app';
 export const emojiOf = (pin: string): string => emojiFingerprint(pin).map((e) => e.emoji).join('');
 
 /** Pairs the window's backend with a key-mode `kiln receiver` through the UI; returns when connected. */
-export async function pairWithReceiver(app: KilnApp, r: { port: number; pin: string; pairingKey: string }, label: string): Promise<void> {
+export async function pairWithBuildServer(app: KilnApp, r: { port: number; pin: string; pairingKey: string }, label: string): Promise<void> {
   await app.goto('servers');
   await expect(app.page.getByTestId('no-build-servers')).toBeVisible();
   await app.servers.openPairDialog();
   await app.pair.connect('127.0.0.1', r.port);
-  // The confirm step shows the receiver's fingerprint: the one its console printed.
+  // The confirm step shows the build server's fingerprint: the one its console printed.
   await expect(app.pair.serverFingerprint()).toHaveText(emojiOf(r.pin));
   await app.pair.send({ label, key: r.pairingKey });
   await expect(app.pair.done()).toBeVisible();

@@ -310,7 +310,7 @@ export interface BackendMethods {
   getBuildServer: [{ pin: string }, BuildServerPairing | null];
   unpairBuildServer: [{ pin: string }, { ok: true }];
   setBuildServerEnabled: [{ pin: string; enabled: boolean }, BuildServerPairing];
-  /** "Known dashboards": unpaired build servers found over mDNS ([] and enabled: false when off). */
+  /** "Build servers on your network": unpaired build servers found over mDNS ([] and enabled: false when off). */
   listDiscoveredBuildServers: [Record<string, never>, DiscoveredBuildServers];
 
   // Build-server role: this machine compiles for paired senders
@@ -372,7 +372,7 @@ export interface FrontendEvents {
   logGap: { jobId: string; fromSeq: number; toSeq: number };
   /** Sender side: the set or state of pairings changed (re-fetch listBuildServers). */
   buildServersChanged: { pin: string; change: string };
-  /** Sender side: the "Known dashboards" list changed (the whole new list). */
+  /** Sender side: the "Build servers on your network" list changed (the whole new list). */
   discoveredBuildServersChanged: DiscoveredBuildServers;
   /** Sender side: one pairing's connection changed. */
   buildServerConnection: { pin: string; connection: PeerConnectionState; lastError: string };

@@ -1,25 +1,25 @@
 // Issue 16: a build server killed mid-build. The row says "Lost <server> mid-build — rebuilt on
 // this computer" (no raw close codes, no phantom Cancelled row), the finished row says where it
 // was built, and the disconnected server never shows "busy".
-import { startReceiver, startServe, type ReceiverBackend, type ServeBackend } from '../backends';
-import { pairWithReceiver } from '../pair-helpers';
+import { startBuildServer, startServe, type BuildServerBackend, type ServeBackend } from '../backends';
+import { pairWithBuildServer } from '../pair-helpers';
 import { expect, test } from '../fixtures';
 import { shot } from '../shots';
 
-let receiver: ReceiverBackend;
+let buildServer: BuildServerBackend;
 
 test.use({
   backend: async ({}, use) => {
-    receiver = await startReceiver({ simSpeed: '0.6' });
+    buildServer = await startBuildServer({ simSpeed: '0.6' });
     const b: ServeBackend = await startServe({ examples: ['kitchen-plug.yaml'], buildServer: false, simSpeed: '0.05' });
     await use(b);
     await b.stop();
-    await receiver.stop();
+    await buildServer.stop();
   },
 });
 
 test('build server lost mid-build: rebuilt on this computer, said in plain words; disconnected is never busy', async ({ app, page }, info) => {
-  await pairWithReceiver(app, receiver, 'fast-box');
+  await pairWithBuildServer(app, buildServer, 'fast-box');
   await app.goto('tasks');
   await app.tasks.compile('kitchen-plug.yaml');
   const rows = app.tasks.rows().filter({ hasText: 'Kitchen Plug' });
@@ -27,7 +27,7 @@ test('build server lost mid-build: rebuilt on this computer, said in plain words
   await expect(row.getByTestId('row-source')).toHaveText('Building on fast-box', { timeout: 30_000 });
   await expect.poll(() => app.log.lineCount(), { timeout: 30_000 }).toBeGreaterThan(5);
   // The build server dies without a word (power cut).
-  receiver.proc.kill('SIGKILL');
+  buildServer.proc.kill('SIGKILL');
   await expect(row.getByTestId('row-history')).toHaveText(/^Lost fast-box mid-build — (rebuilding|rebuilt) on this computer$/, { timeout: 60_000 });
   await expect(row.getByTestId('row-source')).toHaveText(/(Building|Built) on this computer/);
   await shot(page, info, 'failover-rebuilding');

@@ -1,13 +1,13 @@
 // Issue 16 "Plain words" and "Honest settings": pairing errors say what to check (nothing
 // listening, a web page instead of a build-server port, a rejected pairing key), host:port in the
-// host field is accepted, the build-server role's own fingerprint is kept apart, the receiver's
+// host field is accepted, the build-server role's own fingerprint is kept apart, the build server's
 // hint names the app's real menu; settings are checked on save, a restart-only change says
 // "after restart" and raises no banner, the notice sits by its button; a new token in the URL is
 // picked up without a reload.
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { existsSync, writeFileSync } from 'node:fs';
-import { SIM, startReceiver, type ReceiverBackend } from '../backends';
+import { SIM, startBuildServer, type BuildServerBackend } from '../backends';
 import { expect, test } from '../fixtures';
 import { shot } from '../shots';
 
@@ -20,7 +20,7 @@ async function closedPort(): Promise<number> {
 }
 
 test('pairing errors in plain words; host:port in the host field; own fingerprint kept apart', async ({ app, page, backend }, info) => {
-  let receiver: ReceiverBackend | null = null;
+  let buildServer: BuildServerBackend | null = null;
   try {
     await app.goto('servers');
     // The role's own fingerprint is folded away, labelled as this computer's.
@@ -43,9 +43,9 @@ test('pairing errors in plain words; host:port in the host field; own fingerprin
     await expect(alert).toHaveText(`127.0.0.1:${web} is a web page (such as a Kiln window), not a build-server port. The build-server port is usually 6055.`);
     await expect(alert).not.toContainText(/ws:\/\/|ECONNREFUSED|HTTP 404|Check the address/);
     // A headless build server with a pairing key: a wrong key says so (not "window closed").
-    receiver = await startReceiver();
-    expect(receiver.output()).toContain('Build servers → Pair with a build server');
-    await hostField.fill(`127.0.0.1:${receiver.port}`);
+    buildServer = await startBuildServer();
+    expect(buildServer.output()).toContain('Build servers → Pair with a build server');
+    await hostField.fill(`127.0.0.1:${buildServer.port}`);
     await page.getByTestId('pair-continue').click();
     await expect(page.getByTestId('pair-confirm')).toBeVisible();
     await expect(page.getByTestId('pair-confirm')).toContainText("The build server's fingerprint");
@@ -53,11 +53,11 @@ test('pairing errors in plain words; host:port in the host field; own fingerprin
     await page.getByTestId('pair-send').click();
     await expect(page.getByTestId('pair-confirm').getByRole('alert')).toHaveText('Pairing key rejected — check the key shown by the build server.');
     await shot(page, info, 'pair-error-wrong-key');
-    await page.getByTestId('pair-key').fill(receiver.pairingKey);
+    await page.getByTestId('pair-key').fill(buildServer.pairingKey);
     await page.getByTestId('pair-send').click();
     await expect(page.getByTestId('pair-done')).toBeVisible();
   } finally {
-    await receiver?.stop();
+    await buildServer?.stop();
   }
 });
 

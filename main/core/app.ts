@@ -9,9 +9,9 @@ import { join, resolve } from 'node:path';
 import type { EsphomeStatus } from '../../preload/contract';
 import { parseDevice } from './api/configurations';
 import { probeEsphome } from './api/esphome-status';
-import { createOffloaderPort } from './api/offloader-port';
-import type { OffloaderPort } from './api/ports';
-import { ReceiverRole } from './api/receiver-role';
+import { createSenderPort } from './api/sender-port';
+import type { SenderPort } from './api/ports';
+import { BuildServerRole } from './api/build-server-role';
 import { ApiService } from './api/api-service';
 import { SettingsStore } from './api/settings-store';
 import { ToastDesktop } from './api/toast-desktop';
@@ -24,7 +24,7 @@ import { setupToolchains, type ToolchainSetup } from './toolchains/setup';
 import type { ToolchainStore } from './toolchains/store';
 import { JobEngine, type EngineOptions } from './jobs/engine';
 import { PeerLinkClientManager } from './peer-link/client-manager';
-import { DashboardDiscovery } from './peer-link/discovery';
+import { BuildServerDiscovery } from './peer-link/discovery';
 import { OffloaderPairingFlow } from './peer-link/offloader-pairing';
 import { ReceiverPairing } from './peer-link/receiver-pairing';
 import type { BonjourLike } from './peer-link/mdns';
@@ -103,9 +103,9 @@ export interface PeerLinkParts {
   state: PeerLinkState;
   clients: PeerLinkClientManager;
   flow: OffloaderPairingFlow;
-  offloader: OffloaderPort;
+  sender: SenderPort;
   receiverPairing: ReceiverPairing;
-  role: ReceiverRole | null;
+  role: BuildServerRole | null;
   remoteBuilds: RemoteBuilds;
 }
 
@@ -122,8 +122,8 @@ export interface KilnApp {
   /** Resolves once the esphome version probe ran. */
   readonly esphomeStatus: Promise<EsphomeStatus>;
   readonly peerLink: PeerLinkParts | null;
-  /** mDNS "Known dashboards" browser (null without mDNS or peer-link). */
-  readonly discovery: DashboardDiscovery | null;
+  /** mDNS browser for unpaired build servers (null without mDNS or peer-link). */
+  readonly discovery: BuildServerDiscovery | null;
   readonly policy: DesktopPolicy;
   /** The firmware library (records compiles, installs without rebuilding, downloads). */
   readonly firmware: FirmwareService;
@@ -203,7 +203,7 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     const role =
       roleMode === 'off'
         ? null
-        : new ReceiverRole({
+        : new BuildServerRole({
             engine,
             jobOwners,
             bus,
@@ -224,7 +224,7 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
       state,
       clients,
       flow,
-      offloader: createOffloaderPort({ store: state.pairings, clients, flow, defaultIntroduction: friendlyName }),
+      sender: createSenderPort({ store: state.pairings, clients, flow, defaultIntroduction: friendlyName }),
       receiverPairing,
       role,
       remoteBuilds,
@@ -249,10 +249,10 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
   });
 
   // Sender side of §16: browse for unpaired build servers on the same stack the role advertises on.
-  let discovery: DashboardDiscovery | null = null;
+  let discovery: BuildServerDiscovery | null = null;
   if (peerLink && opts.mdns) {
     const { state } = peerLink;
-    const d = new DashboardDiscovery({
+    const d = new BuildServerDiscovery({
       bonjour: opts.mdns,
       bus,
       ownPin: () => state.identity.pin,
@@ -296,9 +296,9 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
       return toolchains.live && !explicitGiven;
     },
     probe: async (command) => (command.join('\0') === toolchains.base().join('\0') ? esphomeStatus : probeEsphome(command)),
-    offloader: peerLink?.offloader,
+    sender: peerLink?.sender,
     firmware: { service: firmware, esphomeVersion: () => esphomeVersion },
-    receiver: peerLink?.role ?? undefined,
+    buildServer: peerLink?.role ?? undefined,
     discovery: discovery ?? undefined,
     identity: peerLink
       ? { identity: () => ({ pin: peerLink!.state.identity.pin, dashboardId: peerLink!.state.dashboardId, label: opts.peerLink ? (opts.peerLink.friendlyName ?? hostname()) : hostname() }) }

@@ -110,7 +110,7 @@ describe.skipIf(!PY)('build servers provision the sender\'s ESPHome version (rea
     expect(done.status, `${done.error}\n${log.slice(-2000)}`).toBe('completed');
     expect(done.source).toBe('remote');
     // The sender knows this build server provisions (shown on its card).
-    expect(app.peerLink!.offloader.list()[0]).toMatchObject({ esphomeVersion: B, autoProvision: true });
+    expect(app.peerLink!.sender.list()[0]).toMatchObject({ esphomeVersion: B, autoProvision: true });
     // The sender saw the provisioning in its job's log, then a build by ESPHome A.
     expect(log).toMatch(new RegExp(`Provisioning ESPHome ${A.replace(/\./g, '\\.')} on this build server .*this build server has ${B.replace(/\./g, '\\.')}`));
     expect(log).toMatch(/Successfully installed esphome-2099\.1\.0/);

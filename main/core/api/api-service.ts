@@ -31,7 +31,7 @@ import { checkConfigDir, checkEsphomeCommand } from './settings-validation';
 import { probeEsphome } from './esphome-status';
 import { LogBatcher, type LogBatcherOptions } from './log-batcher';
 import { toolchainHandlers, type ToolchainsPort } from './toolchains-api';
-import type { DiscoveryPort, EsphomeProbe, IdentityPort, JobsPort, OffloaderPort, OffloaderSettings, ReceiverRolePort } from './ports';
+import type { DiscoveryPort, EsphomeProbe, IdentityPort, JobsPort, SenderPort, SenderSettings, BuildServerRolePort } from './ports';
 import type { SettingsStore } from './settings-store';
 
 export interface ApiServiceOptions {
@@ -46,10 +46,10 @@ export interface ApiServiceOptions {
   /** Applies a new esphome command to the engine; returns false when only a restart can. */
   applyEsphomeCommand?: (argv: string[]) => boolean;
   probe?: EsphomeProbe;
-  offloader?: OffloaderPort;
-  receiver?: ReceiverRolePort;
+  sender?: SenderPort;
+  buildServer?: BuildServerRolePort;
   identity?: IdentityPort;
-  /** mDNS "Known dashboards"; without it listDiscoveredBuildServers says discovery is off. */
+  /** mDNS discovery of build servers ("Build servers on your network"); without it listDiscoveredBuildServers says discovery is off. */
   discovery?: DiscoveryPort;
   appVersion?: string;
   desktop?: boolean;
@@ -101,7 +101,7 @@ export class ApiService {
     return {
       protocol: PROTOCOL_VERSION,
       serverVersion: this.opts.appVersion ?? '0.0.0',
-      capabilities: { desktop: this.opts.desktop ?? false, buildServerRole: !!this.opts.receiver, pairing: !!this.opts.offloader },
+      capabilities: { desktop: this.opts.desktop ?? false, buildServerRole: !!this.opts.buildServer, pairing: !!this.opts.sender },
     };
   }
 
@@ -129,10 +129,10 @@ export class ApiService {
   /** @internal */
   dropConnection(conn: Connection): void {
     this.connections.delete(conn);
-    if (conn.holdsWindow && this.opts.receiver) {
+    if (conn.holdsWindow && this.opts.buildServer) {
       conn.holdsWindow = false;
       try {
-        this.opts.receiver.closeWindow(conn.id);
+        this.opts.buildServer.closeWindow(conn.id);
       } catch (err) {
         console.error('[kiln] releasing the pairing window failed:', err);
       }
@@ -277,14 +277,14 @@ export class ApiService {
     return this.opts.jobs.getJobs().find((j) => j.depends_on === jobId);
   }
 
-  private offloader(): OffloaderPort {
-    if (!this.opts.offloader) throw new ApiError('unavailable', 'sending builds to a build server is not available in this mode');
-    return this.opts.offloader;
+  private sender(): SenderPort {
+    if (!this.opts.sender) throw new ApiError('unavailable', 'sending builds to a build server is not available in this mode');
+    return this.opts.sender;
   }
 
-  private receiver(): ReceiverRolePort {
-    if (!this.opts.receiver) throw new ApiError('unavailable', 'the build-server role is not available in this mode');
-    return this.opts.receiver;
+  private buildServer(): BuildServerRolePort {
+    if (!this.opts.buildServer) throw new ApiError('unavailable', 'the build-server role is not available in this mode');
+    return this.opts.buildServer;
   }
 
   effectiveEsphome(): string[] {
@@ -311,8 +311,8 @@ export class ApiService {
 
   private settingsView(): Settings {
     const s = this.opts.settings.get();
-    const off: OffloaderSettings = this.opts.offloader
-      ? this.opts.offloader.getSettings()
+    const off: SenderSettings = this.opts.sender
+      ? this.opts.sender.getSettings()
       : { remoteBuildsEnabled: s.remote_builds_enabled, includeLocalInPool: s.include_local_in_pool, versionPolicy: s.version_match_policy };
     return {
       esphomeCommand: s.esphome_command,
@@ -328,7 +328,7 @@ export class ApiService {
   }
 
   private roleState(): BuildServerRoleState {
-    return this.receiver().state();
+    return this.buildServer().state();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -484,12 +484,12 @@ export class ApiService {
         patch.config_dir = p.configDir;
         if (p.configDir !== this.opts.jobs.configDir) restartRequired = true;
       }
-      const off: Partial<OffloaderSettings> = {};
+      const off: Partial<SenderSettings> = {};
       if (p.remoteBuildsEnabled !== undefined) off.remoteBuildsEnabled = p.remoteBuildsEnabled;
       if (p.includeLocalInPool !== undefined) off.includeLocalInPool = p.includeLocalInPool;
       if (p.versionPolicy !== undefined) off.versionPolicy = p.versionPolicy;
-      if (this.opts.offloader) {
-        if (Object.keys(off).length > 0) await this.opts.offloader.updateSettings(off);
+      if (this.opts.sender) {
+        if (Object.keys(off).length > 0) await this.opts.sender.updateSettings(off);
       } else {
         if (off.remoteBuildsEnabled !== undefined) patch.remote_builds_enabled = off.remoteBuildsEnabled;
         if (off.includeLocalInPool !== undefined) patch.include_local_in_pool = off.includeLocalInPool;
@@ -513,9 +513,9 @@ export class ApiService {
 
     ...buildServerHandlers({
       identity: () => this.opts.identity,
-      offloaderOrNull: () => this.opts.offloader ?? null,
-      offloader: () => this.offloader(),
-      receiver: () => this.receiver(),
+      senderOrNull: () => this.opts.sender ?? null,
+      sender: () => this.sender(),
+      buildServer: () => this.buildServer(),
       discovered: () => this.discovered(),
       roleState: () => this.roleState(),
       broadcast: (e, d) => this.broadcast(e, d),

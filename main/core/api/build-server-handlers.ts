@@ -4,7 +4,7 @@
 import type { BuildServerRoleState, DiscoveredBuildServers, EventName, FrontendEvents } from '../../../preload/contract';
 import { ApiError } from '../errors';
 import type { Handlers } from './connection';
-import type { IdentityPort, OffloaderPort, ReceiverRolePort } from './ports';
+import type { IdentityPort, SenderPort, BuildServerRolePort } from './ports';
 
 type BuildServerMethods =
   | 'getIdentity'
@@ -26,11 +26,11 @@ type BuildServerMethods =
 
 export interface BuildServerHandlerDeps {
   identity(): IdentityPort | undefined;
-  offloaderOrNull(): OffloaderPort | null;
+  senderOrNull(): SenderPort | null;
   /** Throws 'unavailable' when this mode has no sender side. */
-  offloader(): OffloaderPort;
+  sender(): SenderPort;
   /** Throws 'unavailable' when this mode has no build-server role. */
-  receiver(): ReceiverRolePort;
+  buildServer(): BuildServerRolePort;
   discovered(): DiscoveredBuildServers;
   roleState(): BuildServerRoleState;
   broadcast<E extends EventName>(event: E, data: FrontendEvents[E]): void;
@@ -44,52 +44,52 @@ export function buildServerHandlers(d: BuildServerHandlerDeps): Pick<Handlers, B
       return id.identity();
     },
 
-    listBuildServers: () => (d.offloaderOrNull()?.list() ?? []),
-    previewBuildServer: (p) => d.offloader().preview(p.host, p.port),
-    pairBuildServer: (p) => d.offloader().pair(p),
-    getBuildServer: (p) => d.offloader().get(p.pin),
+    listBuildServers: () => (d.senderOrNull()?.list() ?? []),
+    previewBuildServer: (p) => d.sender().preview(p.host, p.port),
+    pairBuildServer: (p) => d.sender().pair(p),
+    getBuildServer: (p) => d.sender().get(p.pin),
     unpairBuildServer: async (p) => {
-      if (!d.offloader().get(p.pin)) throw new ApiError('not_found', `No pairing with pin ${p.pin.slice(0, 16)}…`);
-      await d.offloader().unpair(p.pin);
+      if (!d.sender().get(p.pin)) throw new ApiError('not_found', `No pairing with pin ${p.pin.slice(0, 16)}…`);
+      await d.sender().unpair(p.pin);
       return { ok: true as const };
     },
     setBuildServerEnabled: (p) => {
-      if (!d.offloader().get(p.pin)) throw new ApiError('not_found', `No pairing with pin ${p.pin.slice(0, 16)}…`);
-      return d.offloader().setEnabled(p.pin, p.enabled);
+      if (!d.sender().get(p.pin)) throw new ApiError('not_found', `No pairing with pin ${p.pin.slice(0, 16)}…`);
+      return d.sender().setEnabled(p.pin, p.enabled);
     },
 
     listDiscoveredBuildServers: () => d.discovered(),
 
     getBuildServerRole: () => d.roleState(),
     setBuildServerRole: async (p) => {
-      await d.receiver().setEnabled(p.enabled);
+      await d.buildServer().setEnabled(p.enabled);
       d.broadcast('buildServerRoleChanged', { reason: p.enabled ? 'enabled' : 'disabled' });
       return d.roleState();
     },
     openPairingWindow: (_p, conn) => {
-      const w = d.receiver().openWindow(conn.id);
+      const w = d.buildServer().openWindow(conn.id);
       conn.holdsWindow = true;
       return w;
     },
     extendPairingWindow: (_p, conn) => {
-      const w = d.receiver().extendWindow(conn.id);
+      const w = d.buildServer().extendWindow(conn.id);
       conn.holdsWindow = true;
       return w;
     },
     closePairingWindow: (_p, conn) => {
       conn.holdsWindow = false;
-      return d.receiver().closeWindow(conn.id);
+      return d.buildServer().closeWindow(conn.id);
     },
     approvePairRequest: async (p) => {
-      await d.receiver().approve(p.dashboardId);
+      await d.buildServer().approve(p.dashboardId);
       return { ok: true as const };
     },
     rejectPairRequest: async (p) => {
-      await d.receiver().reject(p.dashboardId);
+      await d.buildServer().reject(p.dashboardId);
       return { ok: true as const };
     },
     removeSender: async (p) => {
-      await d.receiver().removeSender(p.dashboardId);
+      await d.buildServer().removeSender(p.dashboardId);
       return { ok: true as const };
     },
   };

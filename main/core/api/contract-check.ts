@@ -2,7 +2,7 @@
 // Node types) must stay the exact client view of the core's FirmwareJob. Nothing runs here.
 import type { DiscoveredBuildServer, Job, JobFailure, JobStatus as CJobStatus, JobType as CJobType, QueueState } from '../../../preload/contract';
 import type { FirmwareJob, JobStatus, JobType } from '../jobs/model';
-import type { DiscoveredDashboard } from '../peer-link/discovery';
+import type { DiscoveredServer } from '../peer-link/discovery';
 import type { FailureSummary } from '../jobs/failure-summary';
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -13,4 +13,4 @@ export const failureShapeMatches: Same<FailureSummary, JobFailure> = true;
 export const statusesMatch: Same<JobStatus, CJobStatus> = true;
 export const typesMatch: Same<JobType, CJobType> = true;
 export const queueStateKeys: Same<keyof QueueState, 'idle' | 'running' | 'queueDepth'> = true;
-export const discoveredShapeMatches: Same<DiscoveredDashboard, DiscoveredBuildServer> = true;
+export const discoveredShapeMatches: Same<DiscoveredServer, DiscoveredBuildServer> = true;

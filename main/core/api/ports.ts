@@ -1,5 +1,5 @@
 // What the API service needs from the rest of the core, as narrow interfaces. The job engine
-// satisfies JobsPort structurally; the peer-link and receiver parts are wrapped by adapters in
+// satisfies JobsPort structurally; the peer-link and build-server parts are wrapped by adapters in
 // main/core/app.ts. Keeping these small lets the service be tested with real engines and lets a
 // part that is absent (no peer-link in a minimal setup) simply be left out.
 import type {
@@ -40,14 +40,14 @@ export interface JobsPort {
   isPaused(): boolean;
 }
 
-export interface OffloaderSettings {
+export interface SenderSettings {
   remoteBuildsEnabled: boolean;
   includeLocalInPool: boolean;
   versionPolicy: VersionPolicy;
 }
 
-/** Sender side of pairing (peer-link client manager + offloader pairing store). */
-export interface OffloaderPort {
+/** Sender side of pairing (peer-link client manager + pairing store). */
+export interface SenderPort {
   list(): BuildServerPairing[];
   get(pin: string): BuildServerPairing | null;
   preview(host: string, port: number): Promise<BuildServerPreview>;
@@ -61,12 +61,12 @@ export interface OffloaderPort {
   }): Promise<PairRequestResult>;
   unpair(pin: string): Promise<void>;
   setEnabled(pin: string, enabled: boolean): Promise<BuildServerPairing>;
-  getSettings(): OffloaderSettings;
-  updateSettings(patch: Partial<OffloaderSettings>): Promise<void>;
+  getSettings(): SenderSettings;
+  updateSettings(patch: Partial<SenderSettings>): Promise<void>;
 }
 
-/** Build-server role (peer-link listener + receiver peer store + pairing window). */
-export interface ReceiverRolePort {
+/** Build-server role (peer-link listener + approved-sender store + pairing window). */
+export interface BuildServerRolePort {
   state(): BuildServerRoleState;
   setEnabled(enabled: boolean): Promise<void>;
   /** holder: one id per UI connection (the window is refcounted per window/tab). */

@@ -85,7 +85,7 @@ class PairingClient {
     this.running = false;
     this.abort.abort();
     this.wake?.();
-    await this.session?.close('client_stopped', 'the offloader stopped its client');
+    await this.session?.close('client_stopped', 'the sender stopped its client');
     await this.loopDone;
   }
 
@@ -116,7 +116,7 @@ class PairingClient {
           debug: this.o.debug,
         });
         if (!this.running) {
-          if (r.ok) await r.session.close('client_stopped', 'the offloader stopped its client');
+          if (r.ok) await r.session.close('client_stopped', 'the sender stopped its client');
           break;
         }
         if (r.ok) {
@@ -150,7 +150,7 @@ class PairingClient {
     const alert: PeerLinkAlert | null = reason === 'superseded' ? 'superseded' : null;
     this.update({ status: 'disconnected', lastError: { reason, detail, at: Date.now() }, alert: alert ?? this.state.alert });
     this.o.bus.emit('peer_link_closed', { pin: this.pin, reason, detail });
-    if (alert) this.debug('superseded by another session of this dashboard: not reconnecting');
+    if (alert) this.debug('superseded by another session of this sender: not reconnecting');
   }
 
   private onRejected(response: IntentResponse): void {

@@ -197,7 +197,7 @@ export interface PairRequestArgs {
   /** The pin confirmed after preview; a different responder aborts after msg2 (TOCTOU guard). */
   expectedPin: string;
   dashboardId: string;
-  /** How this dashboard introduces itself. */
+  /** How this sender introduces itself. */
   label: string;
   labelAuto?: boolean;
   pairingKey?: string;

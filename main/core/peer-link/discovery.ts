@@ -1,4 +1,4 @@
-// The sender's "Known dashboards" (ui-and-users.md §5.1, peer-link-protocol.md §16): browses
+// The sender's "Build servers on your network" (ui-and-users.md §5.1 "Known dashboards", peer-link-protocol.md §16): browses
 // _esphomebuilder._tcp and keeps the build servers that advertise a bound peer-link listener,
 // minus this app itself and servers already paired. Everything in an mDNS record is untrusted
 // input from the LAN: a malformed record is dropped, never thrown on. The TXT pin is a hint
@@ -10,7 +10,7 @@ import { isPin } from './fingerprint';
 import { instanceName, type BonjourLike, type MdnsBrowserHandle } from './mdns';
 
 /** One discovered, not-yet-paired build server (shape of the contract's DiscoveredBuildServer). */
-export interface DiscoveredDashboard {
+export interface DiscoveredServer {
   /** mDNS instance name (unique per service type on the link); the row's key. */
   instance: string;
   /** friendly_name when advertised, else the instance name. */
@@ -56,7 +56,7 @@ export interface DiscoveryOptions {
 }
 
 interface Seen {
-  entry: DiscoveredDashboard;
+  entry: DiscoveredServer;
   lastSeen: number;
 }
 
@@ -69,7 +69,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 // not malformed. A label still may not start with '-' (it would read as an option somewhere).
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9_][A-Za-z0-9_-]{0,62}(?:\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*$/;
 
-export class DashboardDiscovery {
+export class BuildServerDiscovery {
   private readonly seen = new Map<string, Seen>();
   private readonly listeners = new Set<() => void>();
   private browser: MdnsBrowserHandle | null = null;
@@ -95,7 +95,7 @@ export class DashboardDiscovery {
   }
 
   /** The current list: discovered, valid, not ourselves, not paired; sorted by name. */
-  list(): DiscoveredDashboard[] {
+  list(): DiscoveredServer[] {
     const ownPin = this.o.ownPin();
     const ownInstance = instanceName(this.o.ownDashboardId());
     const pins = new Set<string>();
@@ -104,7 +104,7 @@ export class DashboardDiscovery {
       pins.add(p.pin);
       endpoints.add(endpointKey(p.host, p.port));
     }
-    const out: DiscoveredDashboard[] = [];
+    const out: DiscoveredServer[] = [];
     for (const { entry } of this.seen.values()) {
       if (entry.instance === ownInstance || (entry.pin && entry.pin === ownPin)) continue;
       if (entry.pin ? pins.has(entry.pin) : [entry.host, ...entry.addresses].some((h) => endpoints.has(endpointKey(h, entry.port)))) continue;
@@ -184,7 +184,7 @@ export class DashboardDiscovery {
   private upsert(raw: unknown): void {
     const key = instanceOf(raw);
     if (!key) return;
-    const entry = parseDashboard(raw);
+    const entry = parseBuildServer(raw);
     if (!entry) {
       // A record that stopped advertising a listener (or turned malformed) leaves the list.
       if (this.seen.delete(key)) this.changed();
@@ -287,7 +287,7 @@ function validAddresses(raw: Record<string, unknown>): string[] {
  * advertising a bound peer-link listener (remote_build_port 1..65535). A pin_sha256 that is
  * present must be a valid pin; an absent one leaves `pin` "".
  */
-export function parseDashboard(raw: unknown): DiscoveredDashboard | undefined {
+export function parseBuildServer(raw: unknown): DiscoveredServer | undefined {
   const instance = instanceOf(raw);
   if (!instance || !isRecord(raw) || !isRecord(raw.txt)) return undefined;
   const txt = raw.txt;

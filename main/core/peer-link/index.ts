@@ -19,5 +19,5 @@ export { preview, pairRequest, pairStatus, openPeerLink, dialIntent, peerLinkUrl
 export { PeerLinkClientManager, backoffDelay, type PeerLinkPinState, type PeerLinkAlert, type PeerLinkConnStatus } from './client-manager';
 export { OffloaderPairingFlow, FINGERPRINT_CHANGED_MESSAGE, type PreviewInfo, type SendPairRequestArgs } from './offloader-pairing';
 export { BuildServerAdvertiser, buildTxtRecord, instanceName, type BonjourLike } from './mdns';
-export { DashboardDiscovery } from './discovery';
+export { BuildServerDiscovery } from './discovery';
 export { openPeerLinkState, type PeerLinkState } from './state';

@@ -161,7 +161,7 @@ async function submitJobNow(session: TransferSession, req: SubmitJobRequest, opt
     // One submit per session at a time, so an ack with an empty job_id (unusable header) is ours.
     if (msg.job_id !== req.jobId && msg.job_id !== '') return;
     if (!isBool(msg.accepted) || (msg.reason !== undefined && !isStr(msg.reason))) {
-      s.reject(new OffloaderTransferError('protocol', 'malformed submit_job_ack from the receiver'));
+      s.reject(new OffloaderTransferError('protocol', 'malformed submit_job_ack from the build server'));
       return;
     }
     const ack: SubmitJobAck = { jobId: req.jobId, accepted: msg.accepted };
@@ -226,7 +226,7 @@ async function downloadNow(session: TransferSession, jobId: string, opts: Downlo
   let assembler: ChunkAssembler | null = null;
   let firmwareOffset = '';
   let sha = '';
-  const protocolError = (what: string) => new OffloaderTransferError('protocol', `malformed ${what} from the receiver`);
+  const protocolError = (what: string) => new OffloaderTransferError('protocol', `malformed ${what} from the build server`);
   const { promise, settle } = request<DownloadedArtifacts>(session, (msg, s) => {
     if (msg.job_id !== jobId) return;
     try {

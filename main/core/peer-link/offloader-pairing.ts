@@ -30,7 +30,7 @@ export interface SendPairRequestArgs {
   previewedPin: string;
   /** Local name for the receiver (stored on the pairing). */
   receiverLabel: string;
-  /** How this dashboard introduces itself to the receiver. */
+  /** How this sender introduces itself to the build server. */
   label: string;
   labelAuto?: boolean;
   pairingKey?: string;

@@ -43,7 +43,7 @@ export class ReceiverSessionRegistry {
   register(session: ReceiverSession): void {
     const old = this.sessions.get(session.dashboardId);
     this.sessions.set(session.dashboardId, session);
-    if (old && old !== session) void old.close('superseded', 'a newer session from the same dashboard replaced this one');
+    if (old && old !== session) void old.close('superseded', 'a newer session from the same sender replaced this one');
     session.onClose((reason) => {
       if (this.sessions.get(session.dashboardId) === session) this.sessions.delete(session.dashboardId);
       for (const fn of [...this.unregisterHooks]) this.safe(() => fn(session, reason));

@@ -218,9 +218,9 @@ export class NoisePeerSession implements PeerSession {
 
   private malformed(detail: string): void {
     this.debug(`malformed frame: ${detail}`);
-    // The receiver tells the offloader why; the offloader just drops the link (§6.1).
+    // The build server tells the sender why; the sender just drops the link (§6.1).
     if (this.role === 'receiver') void this.finish('malformed_frame', detail, true);
-    else void this.finish('transport_error', `malformed frame from the receiver: ${detail}`, false);
+    else void this.finish('transport_error', `malformed frame from the build server: ${detail}`, false);
   }
 
   private heartbeatTick(): void {

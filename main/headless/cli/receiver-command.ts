@@ -29,7 +29,7 @@ export const READY_MARKER = 'KILN_RECEIVER_READY';
 export const DEFAULT_RECEIVER_PORT = 6055;
 
 export const RECEIVER_USAGE = `usage: kiln receiver [options]
-       kiln receiver senders [list|remove <id|label>] [--data-dir D]
+       kiln receiver senders [list|remove <dashboard-id|label>] [--data-dir D]
 
 Run a headless Kiln build server: compiles ESPHome firmware for paired senders.
 With no approved sender, or with a pairing key given (--pairing-key or $KILN_PAIRING_KEY), it
@@ -225,7 +225,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     maxBytesPerSender: opts.maxBytesPerSender,
     workspaceQuotaBytes: opts.workspaceQuotaBytes,
     provisioner: provisioner ?? undefined,
-    log: (m) => print.out(`[receiver] ${m}`),
+    log: (m) => print.out(`[build server] ${m}`),
   });
   receiver.start();
 
@@ -241,8 +241,8 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     print.out(`[job ${jobId}] ... [${n} output line(s) not echoed here: stdout was not keeping up]`);
   };
   const offs = [
-    bus.on('receiver_session_opened', (e) => print.out(`[receiver] sender connected: ${printableName(e.label) || e.dashboard_id}`)),
-    bus.on('receiver_session_closed', (e) => print.out(`[receiver] sender disconnected: ${printableName(state.receiverPeers.get(e.dashboard_id)?.label ?? '') || e.dashboard_id} (${printableName(e.reason)})`)),
+    bus.on('receiver_session_opened', (e) => print.out(`[build server] sender connected: ${printableName(e.label) || e.dashboard_id}`)),
+    bus.on('receiver_session_closed', (e) => print.out(`[build server] sender disconnected: ${printableName(state.receiverPeers.get(e.dashboard_id)?.label ?? '') || e.dashboard_id} (${printableName(e.reason)})`)),
     bus.on('job_started', ({ job }) => job.remote_peer && print.out(`[job ${job.job_id}] ${job.job_type} ${jobName(job)} from ${labelOf(job)}: running`)),
     bus.on('job_completed', ({ job }) => job.remote_peer && (flushUnechoed(job.job_id), print.out(`[job ${job.job_id}] completed`))),
     bus.on('job_failed', ({ job }) => job.remote_peer && (flushUnechoed(job.job_id), print.out(`[job ${job.job_id}] failed: ${printableName(job.error ?? '')}`))),
@@ -262,11 +262,11 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
       if (e.status === 'approved') {
         pairedWithKey = true;
         const peer = state.receiverPeers.get(e.dashboard_id);
-        print.out(`[receiver] paired with ${printableName(peer?.label ?? '') || e.dashboard_id}; pairing window closed`);
+        print.out(`[build server] paired with ${printableName(peer?.label ?? '') || e.dashboard_id}; pairing window closed`);
       }
     }),
     bus.on('pairing_window_changed', (e) => {
-      if (!e.open && !stopping && pairingKey !== null && !pairedWithKey) print.out('[receiver] pairing window closed without a pairing; restart to pair again');
+      if (!e.open && !stopping && pairingKey !== null && !pairedWithKey) print.out('[build server] pairing window closed without a pairing; restart to pair again');
     }),
   ];
 
@@ -279,7 +279,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
   const peersFile = state.receiverPeers.file;
   const onPeersFile = (): void => {
     for (const id of state.receiverPeers.externallyRemoved()) {
-      print.out(`[receiver] sender ${printableName(state.receiverPeers.get(id)?.label ?? '') || id} was removed; ending its session`);
+      print.out(`[build server] sender ${printableName(state.receiverPeers.get(id)?.label ?? '') || id} was removed; ending its session`);
       void pairing.removePeer(id).catch((err: Error) => print.err(`kiln receiver: could not remove ${id}: ${err.message}`));
     }
   };
@@ -287,7 +287,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
   // A debounced write of ours that found the removal first: the row is already gone here.
   const offExternal = state.receiverPeers.onExternalRemoval((ids) => {
     for (const id of ids) {
-      print.out(`[receiver] sender ${id} was removed; ending its session`);
+      print.out(`[build server] sender ${id} was removed; ending its session`);
       void listener.sessions.get(id)?.close('peer_removed', 'the build server removed this pairing');
     }
   });
@@ -392,7 +392,7 @@ export async function runReceiverCommand(argv: string[]): Promise<number> {
   }
   return new Promise<number>((resolveExit) => {
     const onSignal = (sig: NodeJS.Signals): void => {
-      print.out(`[receiver] ${sig}: shutting down`);
+      print.out(`[build server] ${sig}: shutting down`);
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       server.stop().then(

@@ -1,9 +1,9 @@
-// Build servers we send to (pairings), the ones found over mDNS ("Known dashboards"), and this
+// Build servers we send to (pairings), the ones found over mDNS ("Build servers on your network"), and this
 // machine's build-server role.
 import { create } from 'zustand';
 import type { BuildServerPairing, BuildServerRoleState, DiscoveredBuildServers, Identity, PairingWindowState } from '../../../preload/contract';
 
-/** Where the pair dialog should connect right away (a "Known dashboards" row's Pair button). */
+/** Where the pair dialog should connect right away (a "Build servers on your network" row's Pair button). */
 export interface PairTarget {
   host: string;
   port: number;

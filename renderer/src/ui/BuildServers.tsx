@@ -1,4 +1,4 @@
-// Build servers: the sender side (paired servers, "Known dashboards" found over mDNS, pair dialog,
+// Build servers: the sender side (paired servers, "Build servers on your network" found over mDNS, pair dialog,
 // master switch) and this computer's build-server role (listener, fingerprint, pairing window, requests, senders).
 import { useEffect, useState } from 'react';
 import { BuildServerVersion } from './BuildServerVersion';
@@ -37,7 +37,7 @@ export function BuildServers() {
 }
 
 /**
- * Keeps "Known dashboards" current while this screen is shown: fetched now and after every
+ * Keeps "Build servers on your network" current while this screen is shown: fetched now and after every
  * reconnect, then replaced by each pushed list (the event carries the whole list).
  */
 function useDiscovered(): void {
@@ -100,7 +100,7 @@ function SendBuilds() {
           ))}
         </ul>
       )}
-      <KnownDashboards />
+      <NetworkBuildServers />
       {confirmUnpair ? (
         <Dialog title="Unpair build server?" onClose={() => setConfirmUnpair(null)} testId="unpair-confirm">
           <p>
@@ -130,7 +130,7 @@ function SendBuilds() {
 
 /** Unpaired build servers advertised over mDNS (ui-and-users §5.1). Nothing here is trusted: Pair
  * runs the same preview handshake and fingerprint confirmation as a manual pair. */
-function KnownDashboards() {
+function NetworkBuildServers() {
   const discovered = useServers((s) => s.discovered);
   // Connect to an advertised address when there is one: .local names need an OS mDNS resolver.
   const pair = (d: DiscoveredBuildServer) => {
@@ -138,8 +138,8 @@ function KnownDashboards() {
     useApp.getState().set({ pairDialogOpen: true });
   };
   return (
-    <div data-testid="known-dashboards">
-      <h3>Known dashboards</h3>
+    <div data-testid="network-build-servers">
+      <h3>Build servers on your network</h3>
       {discovered === null ? (
         <p className="muted">Loading…</p>
       ) : !discovered.enabled ? (
@@ -148,7 +148,7 @@ function KnownDashboards() {
         </p>
       ) : discovered.servers.length === 0 ? (
         <p className="muted" data-testid="no-discovered">
-          No dashboards discovered yet.
+          No unpaired build servers found on your network yet.
         </p>
       ) : (
         <ul className="plain" data-testid="discovered">
@@ -331,7 +331,7 @@ function BuildServerRole() {
       {review ? (
         <Dialog title="Pairing request" onClose={() => setReview(null)} testId="review-dialog">
           <p className="warning">
-            Accepting will let this remote dashboard run compile jobs on this host. Treat that as full code-execution access.
+            Accepting will let this sender run compile jobs on this host. Treat that as full code-execution access.
           </p>
           <ul>
             <li>The fingerprint below matches what the sender shows.</li>

@@ -1,6 +1,6 @@
 // Pair with a build server (ui-and-users §5.2): host:port → preview → confirm the server's
 // fingerprint → send request → pending (showing OUR fingerprint for the server's operator) →
-// paired. A pasted "host:port" is split automatically. Opened from a "Known dashboards" row, the
+// paired. A pasted "host:port" is split automatically. Opened from a "Build servers on your network" row, the
 // fields are pre-filled and the preview starts at once, straight to Confirm: the handshake and
 // the fingerprint check are the same as for a typed address (nothing is trusted from mDNS).
 import { useEffect, useRef, useState } from 'react';

@@ -64,9 +64,6 @@ export function EsphomeSettings({ settings }: { settings: Settings }) {
   const env = useApp((s) => s.env);
   const [command, setCommand] = useState(settings.esphomeCommand.join(' '));
   const [configDir, setConfigDir] = useState(settings.configDir);
-  const [commandNote, setCommandNote] = useState<Note>(null);
-  const [dirNote, setDirNote] = useState<Note>(null);
-  const [busy, setBusy] = useState<'' | 'command' | 'dir'>('');
   useEffect(() => setCommand(settings.esphomeCommand.join(' ')), [settings.esphomeCommand]);
   useEffect(() => setConfigDir(settings.configDir), [settings.configDir]);
 
@@ -78,71 +75,95 @@ export function EsphomeSettings({ settings }: { settings: Settings }) {
   return (
     <section className="card" aria-labelledby="set-esphome-h">
       <h2 id="set-esphome-h">ESPHome</h2>
-      <form
-        className="form"
-        onSubmit={(e) => void (async () => {
-          e.preventDefault();
-          setBusy('command');
-          setCommandNote(null);
+      <SettingForm
+        label="esphome command"
+        value={command}
+        onChange={setCommand}
+        placeholder="esphome"
+        testId="esphome-command"
+        inUseTestId="esphome-in-use"
+        inUse={inUse}
+        inUseDetail={env?.esphome.found ? ` — ESPHome ${env.esphome.version}${env.esphome.simulator ? ' (Kiln simulator)' : ''}` : env ? ` — not found: ${env.esphome.error}` : ''}
+        afterRestart={commandPending ? saved : null}
+        saveLabel="Save command"
+        saveTestId="save-esphome-command"
+        onSave={async () => {
           const note = await save({ esphomeCommand: command.trim() ? command.trim().split(/\s+/) : [] });
-          setCommandNote(note);
           // Applied live (no restart needed): the environment now names the new command.
           if (note?.kind === 'ok') useApp.getState().set({ env: await getBackend().api.getEnvironment({}).catch(() => useApp.getState().env) });
-          setBusy('');
-        })()}
-      >
-        <label className="field">
-          <span>esphome command</span>
-          <input className="input" value={command} onChange={(e) => setCommand(e.target.value)} placeholder="esphome" data-testid="esphome-command" />
-        </label>
-        <p className="muted small" data-testid="esphome-in-use">
-          In use: <code>{inUse || '…'}</code>
-          {env?.esphome.found ? ` — ESPHome ${env.esphome.version}${env.esphome.simulator ? ' (Kiln simulator)' : ''}` : env ? ` — not found: ${env.esphome.error}` : ''}
-          {commandPending ? (
-            <>
-              {' '}
-              · After restart: <code>{saved}</code>
-            </>
-          ) : null}
-        </p>
-        <div className="actions">
-          <Notice note={commandNote} testId="esphome-command-note" />
-          <button type="submit" className="btn" disabled={busy === 'command'} data-testid="save-esphome-command">
-            {busy === 'command' ? 'Checking…' : 'Save command'}
-          </button>
-        </div>
-      </form>
-      <form
-        className="form"
-        onSubmit={(e) => void (async () => {
-          e.preventDefault();
-          setBusy('dir');
-          setDirNote(null);
-          setDirNote(await save({ configDir: configDir.trim() }));
-          setBusy('');
-        })()}
-      >
-        <label className="field">
-          <span>Configuration folder</span>
-          <input className="input" value={configDir} onChange={(e) => setConfigDir(e.target.value)} data-testid="config-dir" />
-        </label>
-        <p className="muted small" data-testid="config-dir-in-use">
-          In use: <code>{env?.configDir ?? '…'}</code>
-          {dirPending ? (
-            <>
-              {' '}
-              · After restart: <code>{settings.configDir}</code>
-            </>
-          ) : null}
-        </p>
-        <div className="actions">
-          <Notice note={dirNote} testId="config-dir-note" />
-          <button type="submit" className="btn" disabled={busy === 'dir'} data-testid="save-config-dir">
-            {busy === 'dir' ? 'Checking…' : 'Save folder'}
-          </button>
-        </div>
-      </form>
+          return note;
+        }}
+      />
+      <SettingForm
+        label="Configuration folder"
+        value={configDir}
+        onChange={setConfigDir}
+        testId="config-dir"
+        inUseTestId="config-dir-in-use"
+        inUse={env?.configDir ?? ''}
+        afterRestart={dirPending ? settings.configDir : null}
+        saveLabel="Save folder"
+        saveTestId="save-config-dir"
+        onSave={() => save({ configDir: configDir.trim() })}
+      />
     </section>
+  );
+}
+
+interface SettingFormProps {
+  label: string;
+  value: string;
+  onChange(value: string): void;
+  placeholder?: string;
+  /** The input's test id; the notice's is `<testId>-note`. */
+  testId: string;
+  inUseTestId: string;
+  /** What the running backend uses now ("" while unknown). */
+  inUse: string;
+  inUseDetail?: string;
+  /** The saved value when it differs from what is in use (it applies after a restart). */
+  afterRestart: string | null;
+  saveLabel: string;
+  saveTestId: string;
+  onSave(): Promise<Note>;
+}
+
+/** One text setting: the field, what is in use (and what applies after restart), Save with its notice. */
+function SettingForm(p: SettingFormProps) {
+  const [note, setNote] = useState<Note>(null);
+  const [busy, setBusy] = useState(false);
+  return (
+    <form
+      className="form"
+      onSubmit={(e) => void (async () => {
+        e.preventDefault();
+        setBusy(true);
+        setNote(null);
+        setNote(await p.onSave());
+        setBusy(false);
+      })()}
+    >
+      <label className="field">
+        <span>{p.label}</span>
+        <input className="input" value={p.value} onChange={(e) => p.onChange(e.target.value)} placeholder={p.placeholder} data-testid={p.testId} />
+      </label>
+      <p className="muted small" data-testid={p.inUseTestId}>
+        In use: <code>{p.inUse || '…'}</code>
+        {p.inUseDetail}
+        {p.afterRestart !== null ? (
+          <>
+            {' '}
+            · After restart: <code>{p.afterRestart}</code>
+          </>
+        ) : null}
+      </p>
+      <div className="actions">
+        <Notice note={note} testId={`${p.testId}-note`} />
+        <button type="submit" className="btn" disabled={busy} data-testid={p.saveTestId}>
+          {busy ? 'Checking…' : p.saveLabel}
+        </button>
+      </div>
+    </form>
   );
 }
 

@@ -1,4 +1,4 @@
-// "Known dashboards" through the API (listDiscoveredBuildServers + discoveredBuildServersChanged):
+// "Build servers on your network" through the API (listDiscoveredBuildServers + discoveredBuildServersChanged):
 // two real backends composed by createApp, each on its OWN real mDNS stack (createBonjour, real
 // multicast), the sender reached over a real WebSocket (`kiln serve`'s server) and over a Node
 // MessagePort with the same RPC layer. The build server shows up, pairing with it moves it out of
@@ -10,7 +10,7 @@ import { RpcClient, type ClientChannel } from '../../../../renderer/src/backend/
 import { startKilnServer, type KilnServer } from '../../../headless/server';
 import { openClient, type OpenedClient } from '../../../headless/test/ws-client';
 import { createApp, type KilnApp } from '../../app';
-import { DashboardDiscovery } from '../../peer-link/discovery';
+import { BuildServerDiscovery } from '../../peer-link/discovery';
 import { createBonjour, instanceName } from '../../peer-link/mdns';
 import { serveRpc } from '../rpc-server';
 import { cleanupDirs, SIM, tempConfigDir } from './helpers';
@@ -121,7 +121,7 @@ describe('listDiscoveredBuildServers / discoveredBuildServersChanged', () => {
     // Never itself: a witness on a third stack sees the sender's own record; the sender does not list it.
     const witnessStack = createBonjour();
     cleanups.push(() => witnessStack.destroy());
-    const witness = new DashboardDiscovery({ bonjour: witnessStack, ownPin: () => '', ownDashboardId: () => 'witness', paired: () => [] });
+    const witness = new BuildServerDiscovery({ bonjour: witnessStack, ownPin: () => '', ownDashboardId: () => 'witness', paired: () => [] });
     witness.start();
     cleanups.push(() => witness.stop());
     await waitUntil(() => witness.list().some((s) => s.instance === senderInstance), { timeoutMs: 8000, what: "the sender's own record on the witness" });
@@ -138,7 +138,7 @@ describe('listDiscoveredBuildServers / discoveredBuildServersChanged', () => {
     const n = events.length;
     const req = await c.client.api.pairBuildServer({ host: '127.0.0.1', port: entry.port, expectedPin: preview.pin });
     expect(req.status).toBe('pending');
-    // A pending pairing already shows under "Paired build servers": it leaves Known dashboards.
+    // A pending pairing already shows under "Paired build servers": it leaves Build servers on your network.
     const gone = await waitUntil(() => events.slice(n).find((e) => !e.servers.some((s) => s.instance === serverInstance)), { timeoutMs: 5000, what: 'the paired server to leave' });
     expect(gone.enabled).toBe(true);
     expect((await c.client.api.listDiscoveredBuildServers({})).servers.map((s) => s.instance)).not.toContain(serverInstance);

@@ -2,41 +2,28 @@
 // compile is recorded; an unchanged install is an upload only (no compile invocation in the
 // simulator's log); a changed configuration, "Rebuild anyway" and a damaged entry compile again;
 // flashing an older build uploads that build's image.
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { probeVersion } from '../../esphome/version';
-import { Harness, SIM_ESPHOME } from '../../jobs/test/helpers';
+import { SIM_ESPHOME, type Harness } from '../../jobs/test/helpers';
+import { newSimHarness, useSimEnv } from '../../jobs/test/sim-fixture';
 import type { JobEngine } from '../../jobs/engine';
 import type { FirmwareJob } from '../../jobs/model';
 import { FirmwareService } from '../firmware-service';
 
-const EXAMPLES = resolve(SIM_ESPHOME, '../examples');
-const saved: Record<string, string | undefined> = {};
 let h: Harness;
 let simLog: string;
 let version: string;
 let reports: string[];
 
+useSimEnv({ ESPHOME_SIM_VERSION: undefined });
 beforeAll(async () => {
-  for (const k of ['ESPHOME_SIM_SPEED', 'ESPHOME_SIM_LOG', 'ESPHOME_SIM_SCENARIO', 'ESPHOME_SIM_VERSION']) saved[k] = process.env[k];
-  process.env.ESPHOME_SIM_SPEED = '0';
-  delete process.env.ESPHOME_SIM_SCENARIO;
-  delete process.env.ESPHOME_SIM_VERSION;
   version = await probeVersion([SIM_ESPHOME]);
 });
-afterAll(() => {
-  for (const [k, v] of Object.entries(saved)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-});
 beforeEach(() => {
-  h = new Harness();
-  cpSync(EXAMPLES, h.configDir, { recursive: true, filter: (src) => !src.includes('.esphome') });
-  simLog = join(h.root, 'sim.jsonl');
-  process.env.ESPHOME_SIM_LOG = simLog;
+  ({ h, simLog } = newSimHarness());
   reports = [];
 });
 afterEach(async () => {

@@ -1,40 +1,26 @@
 // Chip verify before serial flashes (firmware-jobs.md §9.5) in the engine: the esphome simulator
 // compiles (so StorageJSON records the real esp_platform), then the upload half of the install
 // runs the fake esptool (`--port P chip-id`) as the job's tracked process before flashing.
-import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../events';
 import type { JobEngine } from '../engine';
 import type { CancelledBy, FirmwareJob } from '../model';
-import { Harness, processDead, SIM_ESPHOME } from './helpers';
+import { processDead, SIM_ESPHOME, type Harness } from './helpers';
+import { newSimHarness, useSimEnv } from './sim-fixture';
 import { waitUntil } from '../../../../test/support/wait-until';
 
 const FAKE_ESPTOOL = resolve(__dirname, 'fixtures/fake-esptool.mjs');
-const EXAMPLES = resolve(SIM_ESPHOME, '../examples');
 const PORT = '/dev/ttyUSB0';
-const saved: Record<string, string | undefined> = {};
 let h: Harness;
 let simLog: string;
 let esptoolLog: string;
 
-beforeAll(() => {
-  for (const k of ['ESPHOME_SIM_SPEED', 'ESPHOME_SIM_LOG', 'ESPHOME_SIM_SCENARIO']) saved[k] = process.env[k];
-  process.env.ESPHOME_SIM_SPEED = '0';
-  delete process.env.ESPHOME_SIM_SCENARIO;
-});
-afterAll(() => {
-  for (const [k, v] of Object.entries(saved)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-});
+useSimEnv();
 beforeEach(() => {
-  h = new Harness();
-  cpSync(EXAMPLES, h.configDir, { recursive: true, filter: (src) => !src.includes('.esphome') });
-  simLog = join(h.root, 'sim.jsonl');
+  ({ h, simLog } = newSimHarness());
   esptoolLog = join(h.root, 'esptool.jsonl');
-  process.env.ESPHOME_SIM_LOG = simLog;
 });
 afterEach(async () => {
   await h.cleanup();

@@ -1,34 +1,19 @@
 // The engine against Kiln's esphome simulator (tools/esphome-sim, esphome-cli.md §7) with
 // ESPHOME_SIM_SPEED=0: real subprocesses, real output shapes, real artifacts.
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FORCED_ENV } from '../../esphome/argv';
-import { Harness, liveGroupMembers, processDead, SIM_ESPHOME } from './helpers';
+import { liveGroupMembers, processDead, SIM_ESPHOME, type Harness } from './helpers';
+import { newSimHarness, useSimEnv } from './sim-fixture';
 import { waitUntil } from '../../../../test/support/wait-until';
 
-const EXAMPLES = resolve(SIM_ESPHOME, '../examples');
-const saved: Record<string, string | undefined> = {};
 let h: Harness;
 let simLog: string;
 
-beforeAll(() => {
-  for (const k of ['ESPHOME_SIM_SPEED', 'ESPHOME_SIM_ORPHAN_TTL', 'ESPHOME_SIM_LOG', 'ESPHOME_SIM_SCENARIO']) saved[k] = process.env[k];
-  process.env.ESPHOME_SIM_SPEED = '0';
-  process.env.ESPHOME_SIM_ORPHAN_TTL = '30'; // a leaked grandchild cannot outlive the run for long
-  delete process.env.ESPHOME_SIM_SCENARIO;
-});
-afterAll(() => {
-  for (const [k, v] of Object.entries(saved)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-});
+useSimEnv({ ESPHOME_SIM_ORPHAN_TTL: '30' }); // a leaked grandchild cannot outlive the run for long
 beforeEach(() => {
-  h = new Harness();
-  cpSync(EXAMPLES, h.configDir, { recursive: true, filter: (src) => !src.includes('.esphome') });
-  simLog = join(h.root, 'sim.jsonl');
-  process.env.ESPHOME_SIM_LOG = simLog;
+  ({ h, simLog } = newSimHarness());
 });
 afterEach(async () => {
   await h.cleanup();

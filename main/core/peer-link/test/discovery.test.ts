@@ -1,4 +1,4 @@
-// "Known dashboards" discovery (peer-link-protocol.md §16, ui-and-users.md §5.1). The first block
+// Build server discovery over mDNS ("Build servers on your network"; peer-link-protocol.md §16, ui-and-users.md §5.1). The first block
 // runs over REAL multicast: an advertiser stack (BuildServerAdvertiser, as `kiln receiver` and the
 // app's build-server role use it) and a separate browsing stack in this process, both the real
 // bonjour-service through createBonjour. The second block feeds hand-made records through the
@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { EventBus } from '../../events';
-import { DashboardDiscovery, parseDashboard, type DiscoveredDashboard, type PairedEndpoint } from '../discovery';
+import { BuildServerDiscovery, parseBuildServer, type DiscoveredServer, type PairedEndpoint } from '../discovery';
 import { BuildServerAdvertiser, createBonjour, instanceName } from '../mdns';
 import { FakeBonjour } from './fake-bonjour';
 import { newIdentity } from './helpers';
@@ -75,7 +75,7 @@ function discover(o: { bonjour?: ReturnType<typeof stack>; paired?: () => Paired
   const counts: number[] = [];
   bus.on('discovered_build_servers_changed', ({ count }) => counts.push(count));
   const reports: string[] = [];
-  const d = new DashboardDiscovery({
+  const d = new BuildServerDiscovery({
     bonjour: o.bonjour ?? stack(),
     bus,
     ownPin: () => o.ownPin ?? newIdentity().pin,
@@ -90,7 +90,7 @@ function discover(o: { bonjour?: ReturnType<typeof stack>; paired?: () => Paired
   return { d, bus, counts, reports };
 }
 
-const find = (list: DiscoveredDashboard[], instance: string) => list.find((e) => e.instance === instance);
+const find = (list: DiscoveredServer[], instance: string) => list.find((e) => e.instance === instance);
 
 describe.skipIf(MULTICAST === 'off')('discovery over real multicast (skipped when KILN_TEST_MULTICAST=off)', () => {
   it('a build server that starts advertising appears with its advertised fields, and leaves when it unpublishes', async () => {
@@ -199,7 +199,7 @@ describe('untrusted records (fake stack)', () => {
   });
 
   it('parses a good record (IPv4 first, link-local dropped) and drops every malformed one', () => {
-    expect(parseDashboard(good())).toEqual({
+    expect(parseBuildServer(good())).toEqual({
       instance: 'esphome-builder-Good1234',
       name: 'Good',
       host: 'esphome-builder-Good1234.local',
@@ -210,16 +210,16 @@ describe('untrusted records (fake stack)', () => {
       pin,
     });
     // No pin advertised: kept with pin "" (filtered by host:port instead). No friendly name: the instance name.
-    expect(parseDashboard(good({}, { pin_sha256: undefined, friendly_name: undefined }))).toMatchObject({ pin: '', name: 'esphome-builder-Good1234' });
+    expect(parseBuildServer(good({}, { pin_sha256: undefined, friendly_name: undefined }))).toMatchObject({ pin: '', name: 'esphome-builder-Good1234' });
     // Buffers (binary TXT decoding) are read as UTF-8; control characters are stripped.
-    expect(parseDashboard(good({}, { remote_build_port: Buffer.from('7000'), friendly_name: Buffer.from('Bad\u0007 name\n') }))).toMatchObject({ port: 7000, name: 'Bad name' });
+    expect(parseBuildServer(good({}, { remote_build_port: Buffer.from('7000'), friendly_name: Buffer.from('Bad\u0007 name\n') }))).toMatchObject({ port: 7000, name: 'Bad name' });
     // The spec's SRV target from a base64url dashboard id ('_' inside, '-' at the end) is a host name.
     for (const host of ['esphome-builder-ab_cd12.local', 'esphome-builder-abcd123-.local', 'esphome-builder-_b-c_d-_.local']) {
-      expect(parseDashboard(good({ host }))?.host).toBe(host);
+      expect(parseBuildServer(good({ host }))?.host).toBe(host);
     }
     // A host that is not a host name falls back to an address; with no address either, dropped.
-    expect(parseDashboard(good({ host: 'evil host; rm -rf' }))?.host).toBe('10.0.0.9');
-    expect(parseDashboard(good({ host: '-x', addresses: ['not-an-ip'], referer: undefined }))).toBeUndefined();
+    expect(parseBuildServer(good({ host: 'evil host; rm -rf' }))?.host).toBe('10.0.0.9');
+    expect(parseBuildServer(good({ host: '-x', addresses: ['not-an-ip'], referer: undefined }))).toBeUndefined();
     for (const bad of [
       null,
       'string',
@@ -238,17 +238,17 @@ describe('untrusted records (fake stack)', () => {
       good({}, { pin_sha256: 'xyz' }),
       good({}, { pin_sha256: pin.toUpperCase() }),
     ]) {
-      expect(parseDashboard(bad), JSON.stringify(bad)).toBeUndefined();
+      expect(parseBuildServer(bad), JSON.stringify(bad)).toBeUndefined();
     }
     // Long text is capped.
-    expect(parseDashboard(good({}, { friendly_name: 'x'.repeat(1000), esphome_version: 'y'.repeat(1000) }))).toMatchObject({ name: 'x'.repeat(128), esphomeVersion: 'y'.repeat(64) });
+    expect(parseBuildServer(good({}, { friendly_name: 'x'.repeat(1000), esphome_version: 'y'.repeat(1000) }))).toMatchObject({ name: 'x'.repeat(128), esphomeVersion: 'y'.repeat(64) });
   });
 
   it('malformed events never throw, pin-less servers are filtered by host:port, and the list is capped', () => {
     const fake = new FakeBonjour();
     const reports: string[] = [];
     const paired: PairedEndpoint[] = [{ pin: 'cd'.repeat(32), host: '10.0.0.7', port: 6055 }];
-    const d = new DashboardDiscovery({ bonjour: fake, ownPin: () => 'ef'.repeat(32), ownDashboardId: () => 'me', paired: () => paired, maxEntries: 3, report: (m) => reports.push(m) });
+    const d = new BuildServerDiscovery({ bonjour: fake, ownPin: () => 'ef'.repeat(32), ownDashboardId: () => 'me', paired: () => paired, maxEntries: 3, report: (m) => reports.push(m) });
     let changes = 0;
     d.onChange(() => changes++);
     d.start();
@@ -280,7 +280,7 @@ describe('untrusted records (fake stack)', () => {
 
   it('entries not heard from within the TTL are swept', () => {
     const fake = new FakeBonjour();
-    const d = new DashboardDiscovery({ bonjour: fake, ownPin: () => '', ownDashboardId: () => 'me', paired: () => [], ttlMs: 1000 });
+    const d = new BuildServerDiscovery({ bonjour: fake, ownPin: () => '', ownDashboardId: () => 'me', paired: () => [], ttlMs: 1000 });
     d.start();
     fake.browser.emit('up', good());
     expect(d.list()).toHaveLength(1);

@@ -2,7 +2,7 @@
 // peer-link session, compiles with the simulator on the receiver's engine, streams back and its
 // artifacts are downloaded, verified and materialised.
 import { spawnSync } from 'node:child_process';
-import { cp, mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,8 @@ import { APP_FRAME_MAX_BYTES } from '../../peer-link/transfer';
 import { createJob } from '../../jobs/model';
 import { extractTarGzSafely } from '../safe-tar';
 import { BuildReceiver } from '../build-receiver';
-import { REPO_ROOT, SIM, startStack, type ReceiverStack, type SenderHandle } from './harness';
+import { SIM, startStack, type ReceiverStack, type SenderHandle } from './harness';
+import { makeSenderDir } from './sender-dir';
 import { waitUntil } from '../../../../test/support/wait-until';
 
 let stack: ReceiverStack | null = null;
@@ -29,12 +30,7 @@ async function bundle(name: string): Promise<Buffer> {
 }
 
 beforeAll(async () => {
-  process.env.ESPHOME_SIM_SPEED = '0';
-  process.env.ESPHOME_NOGITIGNORE = '1';
-  senderDir = await mkdtemp(join(tmpdir(), 'kiln-sender-'));
-  await cp(join(REPO_ROOT, 'tools/esphome-sim/examples'), senderDir, { recursive: true });
-  const living = await readFile(join(senderDir, 'living-room.yaml'), 'utf8');
-  await writeFile(join(senderDir, 'hang-room.yaml'), `# sim: hang\n${living.replace('device: living-room', 'device: hang-room')}`);
+  senderDir = await makeSenderDir();
 });
 afterAll(async () => {
   await rm(senderDir, { recursive: true, force: true });

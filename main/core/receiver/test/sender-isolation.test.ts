@@ -2,25 +2,20 @@
 // mDNS instance names) must not share a workspace, an ESPHOME_DATA_DIR, a FIFO or cancel
 // matching. Real receiver stack, real sessions, the esphome simulator.
 import { waitUntil } from '../../../../test/support/wait-until';
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle } from '../../esphome/bundle';
 import { cancelJob, submitJob } from '../../peer-link/offloader-jobs';
-import { REPO_ROOT, SIM, startStack, type ReceiverStack } from './harness';
+import { SIM, startStack, type ReceiverStack } from './harness';
+import { makeSenderDir } from './sender-dir';
 
 let stack: ReceiverStack | null = null;
 let senderDir: string;
 
 beforeAll(async () => {
-  process.env.ESPHOME_SIM_SPEED = '0';
-  process.env.ESPHOME_NOGITIGNORE = '1';
-  senderDir = await mkdtemp(join(tmpdir(), 'kiln-sender-'));
-  await cp(join(REPO_ROOT, 'tools/esphome-sim/examples'), senderDir, { recursive: true });
-  const living = await readFile(join(senderDir, 'living-room.yaml'), 'utf8');
-  await writeFile(join(senderDir, 'hang-room.yaml'), `# sim: hang\n${living.replace('device: living-room', 'device: hang-room')}`);
+  senderDir = await makeSenderDir();
 });
 afterAll(async () => {
   await rm(senderDir, { recursive: true, force: true });

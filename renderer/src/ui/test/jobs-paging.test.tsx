@@ -7,98 +7,36 @@ import { act, cleanup, fireEvent, render, screen, within } from '@testing-librar
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jobsPage } from '../../../../main/core/api/jobs-page';
 import type { FirmwareJob } from '../../../../main/core/jobs/model';
-import type { ConfigurationEntry, EventName, FrontendEvents, Job } from '../../../../preload/contract';
-import type { BackendClient } from '../../backend/backend';
+import type { ConfigurationEntry, Job } from '../../../../preload/contract';
 import { useApp } from '../../store/app';
 import { useJobs } from '../../store/jobs';
 import { startSync } from '../../sync';
 import { TaskList } from '../TaskList';
-import { scriptedApi } from './scripted-api';
+import { testJob } from './job-fixture';
+import { connectAnswers, scriptedBackend } from './scripted-api';
 
+/** The i-th completed compile of a fleet: ids and times grow with i. */
 function job(i: number, over: Partial<Job> = {}): Job {
   const t = new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString();
-  return {
+  return testJob({
     job_id: i.toString(16).padStart(12, '0'),
     configuration: `dev-${i}.yaml`,
-    job_type: 'compile',
     status: 'completed',
     created_at: t,
     started_at: t,
     completed_at: t,
-    compile_started_at: null,
-    compile_ended_at: null,
     exit_code: 0,
-    output: [],
-    error: null,
-    port: '',
-    flash_bootloader: false,
-    is_deferred_install: false,
-    new_name: '',
-    depends_on: '',
-    dependency_released: false,
-    progress: null,
-    remote_peer: '',
-    remote_job_id: '',
-    remote_peer_label: '',
-    device_name: '',
-    device_friendly_name: '',
-    source: 'local',
-    source_pin_sha256: '',
-    source_label: '',
-    source_esphome_version: '',
-    target_esphome_version: '',
-    failure_reason: '',
-    cancelled_by: '',
-    failure: null,
-    history: [],
-    replaced_by: '',
     ...over,
-  } as Job;
+  });
 }
 
 function fleetBackend(jobs: Job[], configurations: ConfigurationEntry[]) {
-  const calls: Array<{ method: string; params: unknown }> = [];
-  const handlers = new Map<string, Array<(d: unknown) => void>>();
-  const connected: Array<() => void> = [];
-  const impl: Record<string, (p: unknown) => unknown> = {
-    getEnvironment: () => ({ appVersion: 't', configDir: '/c', dataDir: '/d', esphome: { command: ['esphome'], found: true, version: '2026.1.0', simulator: false, error: '' } }),
-    getSettings: () => ({ esphomeCommand: [], configDir: '/c', remoteBuildsEnabled: false, includeLocalInPool: true, versionPolicy: 'any', notifications: true }),
-    getQueuePause: () => ({ paused: false }),
+  return scriptedBackend({
+    ...connectAnswers(),
     getJobs: () => jobs,
-    getJobsPage: (p) => jobsPage(jobs as unknown as FirmwareJob[], (j) => j as unknown as Job, p as { limit?: number; cursor?: string }),
+    getJobsPage: (p: { limit?: number; cursor?: string }) => jobsPage(jobs as unknown as FirmwareJob[], (j) => j as unknown as Job, p),
     listConfigurations: () => configurations,
-    listBuildServers: () => [],
-    getIdentity: () => ({ pin: '0'.repeat(64), dashboardId: 'x', label: 'x' }),
-  };
-  const backend = {
-    api: scriptedApi(impl, calls),
-    mode: 'web',
-    status: () => ({ state: 'open', hello: { protocol: 1, serverVersion: 't', capabilities: { desktop: false, buildServerRole: false, pairing: false } } }),
-    onStatus: () => () => undefined,
-    on: (event: string, fn: (d: unknown) => void) => {
-      handlers.set(event, [...(handlers.get(event) ?? []), fn]);
-      return () => undefined;
-    },
-    onConnected: (fn: () => void) => {
-      connected.push(fn);
-      return () => undefined;
-    },
-    close: () => undefined,
-  } as unknown as BackendClient;
-  return {
-    backend,
-    calls,
-    count: (m: string) => calls.filter((c) => c.method === m).length,
-    emit<E extends EventName>(event: E, data: FrontendEvents[E]) {
-      for (const fn of handlers.get(event) ?? []) fn(data);
-    },
-    async connect() {
-      await act(async () => {
-        for (const fn of connected) fn();
-        await new Promise((r) => setTimeout(r, 10));
-      });
-    },
-  };
+  });
 }
 
 const flush = () => act(async () => await new Promise((r) => setTimeout(r, 10)));

@@ -5,8 +5,7 @@
 // carried ANSI colours and "Load earlier lines" in the log view.
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { EventName, FrontendEvents, Job } from '../../../../preload/contract';
-import type { BackendClient } from '../../backend/backend';
+import type { Job } from '../../../../preload/contract';
 import { AnsiLine } from '../../log/ansi';
 import { logBuffer } from '../../log/log-store';
 import { LogView } from '../../log/LogView';
@@ -15,97 +14,23 @@ import { useJobs } from '../../store/jobs';
 import { startSync } from '../../sync';
 import { TaskList } from '../TaskList';
 import { Toasts } from '../Toasts';
-import { scriptedApi } from './scripted-api';
+import { testJob } from './job-fixture';
+import { connectAnswers, scriptedBackend } from './scripted-api';
 
-function job(over: Partial<Job> = {}): Job {
-  return {
-    job_id: 'a00000000001',
-    configuration: '',
-    job_type: 'reset_build_env',
-    status: 'queued',
-    created_at: new Date().toISOString(),
-    started_at: null,
-    completed_at: null,
-    compile_started_at: null,
-    compile_ended_at: null,
-    exit_code: null,
-    output: [],
-    error: null,
-    port: '',
-    flash_bootloader: false,
-    is_deferred_install: false,
-    new_name: '',
-    depends_on: '',
-    dependency_released: false,
-    progress: null,
-    remote_peer: '',
-    remote_job_id: '',
-    remote_peer_label: '',
-    device_name: '',
-    device_friendly_name: '',
-    source: 'local',
-    source_pin_sha256: '',
-    source_label: '',
-    source_esphome_version: '',
-    target_esphome_version: '',
-    failure_reason: '',
-    cancelled_by: '',
-    failure: null,
-    history: [],
-    replaced_by: '',
-    ...over,
-  };
-}
+const job = (over: Partial<Job> = {}): Job => testJob({ job_type: 'reset_build_env', ...over });
 
-/** A scripted backend: every api call is recorded; events are pushed with emit(). */
-function scriptedBackend(initialPaused = false) {
+/** A scripted backend whose queue can be paused and whose build environment can be reset. */
+function toolbarBackend(initialPaused = false) {
   let paused = initialPaused;
-  const calls: Array<{ method: string; params: unknown }> = [];
-  const handlers = new Map<string, Array<(d: unknown) => void>>();
-  const connected: Array<() => void> = [];
   const resetJob = job({ job_id: 'b00000000002' });
-  const impl: Record<string, (p: unknown) => unknown> = {
-    getEnvironment: () => ({ appVersion: 't', configDir: '/c', dataDir: '/d', esphome: { command: ['esphome'], found: true, version: '2026.1.0', simulator: false, error: '' } }),
-    getSettings: () => ({ esphomeCommand: [], configDir: '/c', remoteBuildsEnabled: false, includeLocalInPool: true, versionPolicy: 'any', notifications: true }),
+  const b = scriptedBackend({
+    ...connectAnswers(),
     getQueuePause: () => ({ paused }),
     pauseQueue: () => ((paused = true), { paused }),
     resumeQueue: () => ((paused = false), { paused }),
     resetBuildEnv: () => resetJob,
-    getJobs: () => [],
-    getJobsPage: () => ({ jobs: [], total: 0, nextCursor: null }),
-    listConfigurations: () => [],
-    listBuildServers: () => [],
-    getIdentity: () => ({ pin: '0'.repeat(64), dashboardId: 'x', label: 'x' }),
-  };
-  const api = scriptedApi(impl, calls);
-  const backend = {
-    api,
-    mode: 'web',
-    status: () => ({ state: 'open', hello: { protocol: 1, serverVersion: 't', capabilities: { desktop: false, buildServerRole: false, pairing: false } } }),
-    onStatus: () => () => undefined,
-    on: (event: string, fn: (d: unknown) => void) => {
-      handlers.set(event, [...(handlers.get(event) ?? []), fn]);
-      return () => undefined;
-    },
-    onConnected: (fn: () => void) => {
-      connected.push(fn);
-      return () => undefined;
-    },
-    close: () => undefined,
-  } as unknown as BackendClient;
-  return {
-    backend,
-    calls,
-    resetJob,
-    methods: () => calls.map((c) => c.method),
-    emit<E extends EventName>(event: E, data: FrontendEvents[E]) {
-      for (const fn of handlers.get(event) ?? []) fn(data);
-    },
-    async connect() {
-      for (const fn of connected) fn();
-      await new Promise((r) => setTimeout(r, 0));
-    },
-  };
+  });
+  return { ...b, resetJob };
 }
 
 const flush = () => act(async () => await new Promise((r) => setTimeout(r, 0)));
@@ -118,7 +43,7 @@ afterEach(() => cleanup());
 
 describe('queue pause / resume', () => {
   it('fetches the pause state on connect and follows queuePaused events from other clients', async () => {
-    const b = scriptedBackend(true);
+    const b = toolbarBackend(true);
     startSync(b.backend);
     await b.connect();
     expect(b.methods()).toContain('getQueuePause');
@@ -128,7 +53,7 @@ describe('queue pause / resume', () => {
   });
 
   it('the toolbar button pauses and resumes; "Queue paused" is shown while paused', async () => {
-    const b = scriptedBackend(false);
+    const b = toolbarBackend(false);
     startSync(b.backend);
     await b.connect();
     render(<TaskList />);
@@ -153,7 +78,7 @@ describe('queue pause / resume', () => {
 
 describe('Reset build environment', () => {
   it('asks first; Cancel does nothing; confirming starts the reset and opens its log', async () => {
-    const b = scriptedBackend();
+    const b = toolbarBackend();
     startSync(b.backend);
     await b.connect();
     render(<TaskList />);
@@ -176,7 +101,7 @@ describe('Reset build environment', () => {
 
 describe('selecting a job from outside the list', () => {
   it('a selectJob event (OS notification click) switches to the tasks view and selects the job', async () => {
-    const b = scriptedBackend();
+    const b = toolbarBackend();
     startSync(b.backend);
     useApp.setState({ view: 'settings', selectedJobId: null });
     b.emit('selectJob', { jobId: 'c00000000003' });

@@ -1,4 +1,4 @@
-// OffloaderPort over the peer-link: the pairing store (pairings.json), the client manager (live
+// SenderPort over the peer-link: the pairing store (pairings.json), the client manager (live
 // connection state, last error, queue status) and the pairing flow (preview → request → poll).
 import { hostname } from 'node:os';
 import type { BuildServerPairing } from '../../../preload/contract';
@@ -6,10 +6,10 @@ import { ApiError } from '../errors';
 import type { PeerLinkClientManager } from '../peer-link/client-manager';
 import type { OffloaderPairingFlow } from '../peer-link/offloader-pairing';
 import type { PairingStore, StoredPairing } from '../peer-link/pairing-store';
-import type { OffloaderPort } from './ports';
+import type { SenderPort } from './ports';
 import { alertText, formatLastError } from './api-service';
 
-export interface OffloaderPortDeps {
+export interface SenderPortDeps {
   store: PairingStore;
   clients: PeerLinkClientManager;
   flow: OffloaderPairingFlow;
@@ -41,7 +41,7 @@ export function pairingView(p: StoredPairing, clients: PeerLinkClientManager): B
   };
 }
 
-export function createOffloaderPort(d: OffloaderPortDeps): OffloaderPort {
+export function createSenderPort(d: SenderPortDeps): SenderPort {
   const intro = d.defaultIntroduction ?? (() => hostname());
   const view = (p: StoredPairing) => pairingView(p, d.clients);
   const must = (pin: string): StoredPairing => {

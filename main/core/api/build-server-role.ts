@@ -1,6 +1,6 @@
 // The build-server role of a Kiln window (desktop or `kiln serve`): the peer-link listener and
 // the BuildReceiver are started and stopped live when the role is switched on or off (upstream
-// needed a restart), and the receiver's pairing state is exposed to the UI. With an mDNS stack
+// needed a restart), and the build server's pairing state is exposed to the UI. With an mDNS stack
 // the role advertises _esphomebuilder._tcp (peer-link-protocol.md §16) exactly while the
 // listener is bound, like `kiln receiver`.
 import type { BuildServerRoleState, PairingWindowState } from '../../../preload/contract';
@@ -15,9 +15,9 @@ import type { PeerLinkState } from '../peer-link/state';
 import type { ReceiverProvisioner } from '../receiver/provision';
 import { BuildReceiver } from '../receiver/build-receiver';
 import type { JobOwners } from '../receiver/job-env';
-import type { ReceiverRolePort } from './ports';
+import type { BuildServerRolePort } from './ports';
 
-export interface ReceiverRoleOptions extends SessionTiming {
+export interface BuildServerRoleOptions extends SessionTiming {
   engine: JobEngine;
   /** Shared with the engine's job env (buildServerJobEnv): which sender owns each build-server job. */
   jobOwners: JobOwners;
@@ -38,7 +38,7 @@ export interface ReceiverRoleOptions extends SessionTiming {
   report?: (message: string) => void;
 }
 
-export class ReceiverRole implements ReceiverRolePort {
+export class BuildServerRole implements BuildServerRolePort {
   private listener: PeerLinkListener | null = null;
   private receiver: BuildReceiver | null = null;
   private listenError = '';
@@ -47,7 +47,7 @@ export class ReceiverRole implements ReceiverRolePort {
   private transition: Promise<void> = Promise.resolve();
   private readonly advertiser: BuildServerAdvertiser | null;
 
-  constructor(private readonly o: ReceiverRoleOptions) {
+  constructor(private readonly o: BuildServerRoleOptions) {
     // No service port: nothing is advertised while the listener is down (§16: pin and port only
     // while bound, and this role has no other service to point at).
     this.advertiser = o.mdns

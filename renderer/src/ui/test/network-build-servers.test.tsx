@@ -1,18 +1,17 @@
 // @vitest-environment happy-dom
-// "Known dashboards" on the Build servers screen (ui-and-users §5.1) and the pair dialog opened
+// "Build servers on your network" on the Build servers screen (ui-and-users §5.1, "Known dashboards" there) and the pair dialog opened
 // from one of its rows (§5.2 step 1), against a scripted backend client of the same shape the
 // WebSocket / MessagePort transports provide.
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { BuildServerPreview, DiscoveredBuildServer, DiscoveredBuildServers, EventName, FrontendEvents } from '../../../../preload/contract';
+import type { BuildServerPreview, DiscoveredBuildServer, DiscoveredBuildServers } from '../../../../preload/contract';
 import { emojiFingerprint } from '../../../../main/core/peer-link/fingerprint';
-import type { BackendClient } from '../../backend/backend';
 import { useApp } from '../../store/app';
 import { useServers } from '../../store/servers';
 import { startSync } from '../../sync';
 import { BuildServers } from '../BuildServers';
 import { PairDialog } from '../PairDialog';
-import { scriptedApi } from './scripted-api';
+import { scriptedBackend } from './scripted-api';
 
 const PIN = '3f'.repeat(32);
 
@@ -30,35 +29,16 @@ function server(over: Partial<DiscoveredBuildServer> = {}): DiscoveredBuildServe
   };
 }
 
-function scriptedBackend(discovered: DiscoveredBuildServers, preview: (p: { host: string; port: number }) => Promise<BuildServerPreview> | BuildServerPreview) {
-  const calls: Array<{ method: string; params: unknown }> = [];
-  const handlers = new Map<string, Array<(d: unknown) => void>>();
-  const impl: Record<string, (p: never) => unknown> = {
-    listBuildServers: () => [],
-    getIdentity: () => ({ pin: '0'.repeat(64), dashboardId: 'me', label: 'me' }),
-    listDiscoveredBuildServers: () => discovered,
-    previewBuildServer: preview,
-  };
-  const backend = {
-    api: scriptedApi(impl as Record<string, (p: unknown) => unknown>, calls),
-    mode: 'web',
-    status: () => ({ state: 'open', hello: { protocol: 1, serverVersion: 't', capabilities: { desktop: false, buildServerRole: false, pairing: true } } }),
-    onStatus: () => () => undefined,
-    on: (event: string, fn: (d: unknown) => void) => {
-      handlers.set(event, [...(handlers.get(event) ?? []), fn]);
-      return () => handlers.set(event, (handlers.get(event) ?? []).filter((f) => f !== fn));
+function discoveryBackend(discovered: DiscoveredBuildServers, preview: (p: { host: string; port: number }) => Promise<BuildServerPreview> | BuildServerPreview) {
+  return scriptedBackend(
+    {
+      listBuildServers: () => [],
+      getIdentity: () => ({ pin: '0'.repeat(64), dashboardId: 'me', label: 'me' }),
+      listDiscoveredBuildServers: () => discovered,
+      previewBuildServer: preview,
     },
-    onConnected: () => () => undefined,
-    close: () => undefined,
-  } as unknown as BackendClient;
-  return {
-    backend,
-    calls,
-    emit<E extends EventName>(event: E, data: FrontendEvents[E]) {
-      for (const fn of handlers.get(event) ?? []) fn(data);
-    },
-    listeners: (event: EventName) => (handlers.get(event) ?? []).length,
-  };
+    { pairing: true },
+  );
 }
 
 /** The screen plus the dialog as App mounts it. */
@@ -81,18 +61,18 @@ beforeEach(() => {
 });
 afterEach(() => cleanup());
 
-describe('Known dashboards', () => {
+describe('Build servers on your network', () => {
   it('lists discovered servers (name, host:port, ESPHome version, Pair) and follows the pushed list live', async () => {
-    const b = scriptedBackend({ enabled: true, servers: [] }, () => {
+    const b = discoveryBackend({ enabled: true, servers: [] }, () => {
       throw new Error('no preview expected');
     });
     startSync(b.backend);
     const view = render(<Screen />);
     await flush();
     expect(b.calls.map((c) => c.method)).toContain('listDiscoveredBuildServers');
-    const section = screen.getByTestId('known-dashboards');
-    expect(within(section).getByRole('heading').textContent).toBe('Known dashboards');
-    expect(screen.getByTestId('no-discovered').textContent).toBe('No dashboards discovered yet.');
+    const section = screen.getByTestId('network-build-servers');
+    expect(within(section).getByRole('heading').textContent).toBe('Build servers on your network');
+    expect(screen.getByTestId('no-discovered').textContent).toBe('No unpaired build servers found on your network yet.');
 
     act(() => b.emit('discoveredBuildServersChanged', { enabled: true, servers: [server(), server({ instance: 'esphome-builder-Zz', name: 'Attic', host: 'attic.local', port: 6056, esphomeVersion: '' })] }));
     const rows = screen.getAllByTestId('discovered-row');
@@ -111,7 +91,7 @@ describe('Known dashboards', () => {
   });
 
   it('says so when discovery is off', async () => {
-    const b = scriptedBackend({ enabled: false, servers: [] }, () => {
+    const b = discoveryBackend({ enabled: false, servers: [] }, () => {
       throw new Error('no preview expected');
     });
     startSync(b.backend);
@@ -124,7 +104,7 @@ describe('Known dashboards', () => {
   it('Pair pre-fills the address, runs the preview at once and lands on Confirm with the fingerprint; Cancel closes', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const b = scriptedBackend({ enabled: true, servers: [server()] }, async (p) => {
+    const b = discoveryBackend({ enabled: true, servers: [server()] }, async (p) => {
       await gate;
       return { host: p.host, port: p.port, pin: PIN, friendlyName: 'Workshop PC', esphomeVersion: '2026.4.1', requiresPairingKey: true };
     });
@@ -162,7 +142,7 @@ describe('Known dashboards', () => {
   });
 
   it('a failed preview from a discovered row stays on the editable input step with the error', async () => {
-    const b = scriptedBackend({ enabled: true, servers: [server({ addresses: [] })] }, () => {
+    const b = discoveryBackend({ enabled: true, servers: [server({ addresses: [] })] }, () => {
       throw new Error('connect ECONNREFUSED');
     });
     startSync(b.backend);
@@ -179,7 +159,7 @@ describe('Known dashboards', () => {
   });
 
   it('the manual pair button still opens an empty input step', async () => {
-    const b = scriptedBackend({ enabled: true, servers: [] }, () => {
+    const b = discoveryBackend({ enabled: true, servers: [] }, () => {
       throw new Error('no preview expected');
     });
     startSync(b.backend);
