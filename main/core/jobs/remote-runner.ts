@@ -264,6 +264,8 @@ export async function runRemoteJob<S extends RemoteSession>(
         session = deps.getSession(pin);
         if (session.closed) throw new Error('the peer-link session is closed');
       } catch (err) {
+        // Pool mode: the server went away between the pool's choice and now; another one takes it.
+        if (poolMode && !userCancelled() && !shuttingDown()) return { status: 'server_lost', reason: 'not connected', detail: errText(err) };
         return fail(`${PREFIX}receiver not reachable: ${errText(err)}`);
       }
       sessionArmed = true;
