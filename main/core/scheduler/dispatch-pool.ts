@@ -24,6 +24,12 @@ import { classifyPairings, pickDispatchTarget, type SchedulerPairing, type Sched
 
 export const STARTUP_GRACE_MS = 30_000;
 export const MAX_SERVER_LOSS_RETRIES = 3;
+/**
+ * `esphome bundle` processes run ahead at once: one kept four servers fed on a quiet machine but
+ * fell behind when the sender's CPU was shared (a bundle took ~1 s at load 19 against a job
+ * finishing every ~0.9 s).
+ */
+export const PREPARE_CONCURRENCY = 2;
 
 /** The engine surface the pool drives (JobEngine satisfies it). */
 export interface PoolEngine {
@@ -393,9 +399,9 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
   }
 
   /**
-   * Bundle the oldest waiting jobs ahead, one spawn at a time (the sender's CPU is shared with
-   * the downloads and, with this computer in the pool, a local build), as many as there are
-   * busy servers to take them.
+   * Bundle the oldest waiting jobs ahead, at most PREPARE_CONCURRENCY spawns at a time (the
+   * sender's CPU is shared with the downloads and, with this computer in the pool, a local
+   * build), as many as there are busy servers to take them.
    */
   private prepareAhead(): void {
     const engine = this.jobs();
@@ -403,22 +409,23 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     const waiting = engine.pendingRemoteJobs().filter((j) => !this.mustBuildLocally.has(j.job_id));
     const ids = new Set(waiting.map((j) => j.job_id));
     for (const id of this.prepared.keys()) if (!ids.has(id) && !this.driving.has(id)) this.prepared.delete(id);
-    if (this.preparing > 0) return;
     const ahead = Math.max(1, this.inFlight.size);
-    const next = waiting.slice(0, ahead).find((j) => !this.prepared.has(j.job_id));
-    if (!next) return;
-    const ctl = new AbortController();
-    const id = next.job_id;
-    this.prepared.set(id, ctl);
-    this.preparing++;
-    engine
-      .prepareRemote(id, ctl.signal)
-      .catch(() => undefined) // the job's own run bundles again and reports any error
-      .finally(() => {
-        this.preparing--;
-        if (this.prepared.get(id) === ctl) this.prepared.set(id, null);
-        this.wake();
-      });
+    for (const next of waiting.slice(0, ahead)) {
+      if (this.preparing >= PREPARE_CONCURRENCY) return;
+      if (this.prepared.has(next.job_id)) continue;
+      const ctl = new AbortController();
+      const id = next.job_id;
+      this.prepared.set(id, ctl);
+      this.preparing++;
+      engine
+        .prepareRemote(id, ctl.signal)
+        .catch(() => undefined) // the job's own run bundles again and reports any error
+        .finally(() => {
+          this.preparing--;
+          if (this.prepared.get(id) === ctl) this.prepared.set(id, null);
+          this.wake();
+        });
+    }
   }
 
   private toLocal(job: FirmwareJob): void {
