@@ -114,8 +114,10 @@ function waitingAheadOn(id: string, pin: string): Promise<unknown> {
   });
 }
 
+/** Enabling waits for the session: a compile queued before it would be picked for this computer. */
 async function setEnabled(pin: string, enabled: boolean): Promise<void> {
   await app.peerLink!.state.pairings.setEnabled(pin, enabled);
+  if (enabled) await waitUntil(() => app.peerLink!.clients.connectedPins().includes(pin), { timeoutMs: 20_000, what: `session with ${pin.slice(0, 8)}` });
 }
 
 async function cancelAndSettle(id: string): Promise<void> {
