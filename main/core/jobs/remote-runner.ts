@@ -42,7 +42,7 @@ export interface RemoteRunnerDeps<S extends RemoteSession = RemoteSession> {
   cancelJob(session: S, jobId: string): Promise<void>;
   downloadArtifacts(session: S, jobId: string): Promise<{ tarball: Buffer; firmwareOffset: string }>;
   /** Stage the artifact tarball where esphome expects it in the local build tree (§10.1). */
-  materialiseArtifacts(a: { job: FirmwareJob; configDir: string; tarball: Buffer; signal: AbortSignal; deviceName?: string }): Promise<void>;
+  materialiseArtifacts(a: { job: FirmwareJob; configDir: string; tarball: Buffer; signal: AbortSignal }): Promise<void>;
   /** `esphome bundle`; default: the CLI through `runTracked` with a 60 s timeout. */
   buildBundle?(ctx: RemoteRunContext, signal: AbortSignal): Promise<Buffer>;
   /** Display names from the local device list ("" when unknown). */
@@ -352,7 +352,7 @@ export async function runRemoteJob<S extends RemoteSession>(
         return fail(`${PREFIX}artifact download failed: ${errText(err)}`);
       }
       try {
-        const r = await untilInterrupted(deps.materialiseArtifacts({ job, configDir: ctx.configDir, tarball, signal: interruptCtl.signal, deviceName: names?.device_name || undefined }));
+        const r = await untilInterrupted(deps.materialiseArtifacts({ job, configDir: ctx.configDir, tarball, signal: interruptCtl.signal }));
         if ('interrupted' in r) return cancelledNow();
       } catch (err) {
         return fail(`${PREFIX}could not stage the build artifacts: ${errText(err)}`);

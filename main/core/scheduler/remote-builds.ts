@@ -69,9 +69,8 @@ export function peerLinkRunnerDeps(o: Pick<RemoteBuildsOptions, 'clients' | 'loc
     },
     cancelJob: (session, jobId) => cancelJob(session, jobId),
     downloadArtifacts: (session, jobId) => downloadArtifacts(session, jobId),
-    // The name read for the submit header: the YAML is not read and parsed a second time.
-    materialiseArtifacts: async ({ job, configDir, tarball, signal, deviceName }) => {
-      await materializeArtifacts({ tarball, configDir, configuration: job.configuration, signal, deviceName });
+    materialiseArtifacts: async ({ job, configDir, tarball, signal }) => {
+      await materializeArtifacts({ tarball, configDir, configuration: job.configuration, signal });
     },
     buildBundle: o.buildBundle,
     deviceNames: o.deviceNames,
