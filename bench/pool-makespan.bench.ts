@@ -6,7 +6,9 @@
 //   B. 2 build servers + this computer (include_local_in_pool) — ideal = total ÷ 3.
 // Every configuration is distinct (each is bundled by the real simulator CLI, as in "Build all").
 // The per-server idle gap is the time from the server's terminal frame for one job to its
-// `running` frame for the next (what the pool's fixed overhead costs the server).
+// `running` frame for the next (what the pool's fixed overhead costs the server); split into the
+// next jobs that already waited in the server's queue (submitted ahead) and the others, with
+// server done → that job started on the sender.
 // Targets: makespan ≤ 1.10 × ideal for both. `--quick` (≤ 30 s): 4 and 3 builds, one wave each.
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -83,6 +85,13 @@ async function runBatch(app: KilnApp, configs: string[], durations: number[], wo
   return { makespanMs, idealMs: total / workers, gaps, toStart, local: done.filter((j) => j.source === 'local').length };
 }
 
+/** How many next jobs were already waiting in the server's queue; for the rest, server done → started here. */
+function startNote(s: Scenario): string {
+  const ahead = s.toStart.filter((t) => t < 0).length;
+  const later = s.toStart.filter((t) => t >= 0);
+  return `next job already waiting in the server's queue: ${ahead} of ${s.toStart.length}; otherwise server done → next job started on the sender: mean ${later.length ? mean(later).toFixed(0) : 'n/a'} ms`;
+}
+
 function gapNote(s: Scenario, labels: Map<string, string>): string {
   return [...s.gaps.entries()]
     .map(([pin, g]) => `${labels.get(pin) ?? pin.slice(0, 8)} ${g.length ? `${mean(g).toFixed(0)} ms (p90 ${percentile(g, 90).toFixed(0)})` : 'n/a'}`)
@@ -112,7 +121,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     let app = await startSender(cleanup, configDir, dataA, pinsA);
     const a = await runBatch(app, cA, dA, 4);
     await app.stop();
-    ctx.log(`    A (4 servers): makespan ${a.makespanMs.toFixed(0)} ms, ideal ${a.idealMs.toFixed(0)} ms; idle gap per server: ${gapNote(a, labels)}; of which server done → next job started on the sender: mean ${mean(a.toStart).toFixed(0)} ms`);
+    ctx.log(`    A (4 servers): makespan ${a.makespanMs.toFixed(0)} ms, ideal ${a.idealMs.toFixed(0)} ms; idle gap per server: ${gapNote(a, labels)}; ${startNote(a)}`);
 
     // B: 2 servers + this computer (the same sender state; the other two pairings disabled).
     app = await startSender(cleanup, configDir, dataA, pinsA);
@@ -120,7 +129,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     await app.peerLink!.state.pairings.updateSettings({ include_local_in_pool: true });
     const b = await runBatch(app, cB, dB, 3);
     await app.stop();
-    ctx.log(`    B (2 servers + this computer): makespan ${b.makespanMs.toFixed(0)} ms, ideal ${b.idealMs.toFixed(0)} ms, ${b.local} built here; idle gap per server: ${gapNote(b, labels)}; of which server done → next job started on the sender: mean ${mean(b.toStart).toFixed(0)} ms`);
+    ctx.log(`    B (2 servers + this computer): makespan ${b.makespanMs.toFixed(0)} ms, ideal ${b.idealMs.toFixed(0)} ms, ${b.local} built here; idle gap per server: ${gapNote(b, labels)}; ${startNote(b)}`);
     ctx.log(`    load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     const allGaps = [...a.gaps.values(), ...b.gaps.values()].flat();
     return [

@@ -66,7 +66,9 @@ export type RemoteOutcome =
   /** Pool mode only: the session died mid-build; the dispatch pool re-routes the job. */
   | { status: 'server_lost'; reason: string; detail: string }
   /** Pool mode only: the server could not provision the esphome version; rebuild locally. */
-  | { status: 'provision_failed'; error: string };
+  | { status: 'provision_failed'; error: string }
+  /** Pool mode only: taken back from the server's queue before it started there; re-route. */
+  | { status: 'withdrawn' };
 
 /** Hooks the dispatch pool gives the runner for the jobs it dispatched (pool mode). */
 export interface PoolRunnerHooks {
@@ -80,6 +82,15 @@ export interface PoolRunnerHooks {
   serverLost(jobId: string): { reroute: boolean; count: number };
   /** The next dispatch of this job must build locally (provision failure). */
   forceLocal(jobId: string): void;
+  /** The build server accepted the job (it waits in the server's queue until it starts there). */
+  submitAccepted?(jobId: string): void;
+  /** The build server reported the job `running`. */
+  remoteStarted?(jobId: string): void;
+  /**
+   * Aborted when the pool takes a job submitted ahead back from a busy server's queue to give it
+   * to a server that came free ("steal back"): the runner cancels it there and re-routes it.
+   */
+  withdrawSignal?(jobId: string): AbortSignal | undefined;
 }
 
 /** Thrown (never returned) on engine shutdown so the cancellation propagates after bookkeeping. */
@@ -95,6 +106,12 @@ export interface RunOptions {
   poolMode?: boolean;
   /** Pool mode: the server's build completed; its slot is free before the artifacts are here. */
   buildFinished?: () => void;
+  /** Pool mode: the server accepted the submit. */
+  submitAccepted?: () => void;
+  /** Pool mode: the server started the build. */
+  remoteStarted?: () => void;
+  /** Pool mode: take the job back while it still waits in the server's queue (see PoolRunnerHooks). */
+  withdraw?: AbortSignal;
 }
 
 type StateFrame = PeerLinkEventMap['offloader_job_state_changed'];
@@ -170,6 +187,7 @@ export async function runRemoteJob<S extends RemoteSession>(
   const cancel = abortLatch(ctx.cancelSignal);
   if (ctx.cancelRequested()) cancel.fire('abort');
   const shutdown = abortLatch(ctx.shutdownSignal);
+  const withdraw = abortLatch(opts.withdraw);
   let sessionArmed = false;
   const ours = (f: { pin: string; job_id: string }): boolean => f.pin === pin && f.job_id === job.job_id;
 
@@ -181,6 +199,7 @@ export async function runRemoteJob<S extends RemoteSession>(
       },
       offloader_job_state_changed: (f) => {
         if (!ours(f)) return;
+        if (f.status === 'running') opts.remoteStarted?.();
         if (f.status === 'completed' || f.status === 'failed' || f.status === 'cancelled') terminal.fire(f);
       },
       peer_link_closed: (f) => {
@@ -245,6 +264,8 @@ export async function runRemoteJob<S extends RemoteSession>(
         session = deps.getSession(pin);
         if (session.closed) throw new Error('the peer-link session is closed');
       } catch (err) {
+        // Pool mode: the server went away between the pool's choice and now; another one takes it.
+        if (poolMode && !userCancelled() && !shuttingDown()) return { status: 'server_lost', reason: 'not connected', detail: errText(err) };
         return fail(`${PREFIX}receiver not reachable: ${errText(err)}`);
       }
       sessionArmed = true;
@@ -278,6 +299,7 @@ export async function runRemoteJob<S extends RemoteSession>(
         return fail(`${PREFIX}dispatch failed: ${errText(err)}`);
       }
       if (!ack.accepted) return fail(`${PREFIX}receiver rejected job: ${ack.reason ?? 'no reason given'}`);
+      opts.submitAccepted?.();
 
       // 7. Wait for terminal / session lost / cancel / shutdown.
       const lostOutcome = (lost: Lost): RemoteOutcome => {
@@ -287,12 +309,18 @@ export async function runRemoteJob<S extends RemoteSession>(
         ctx.ingest(sessionClosedLine(lost, job.output[job.output.length - 1]));
         return { status: 'failed', error: `${PREFIX}peer-link session lost (${formatCloseReason(lost)})` };
       };
-      const first = await Promise.race([
+      let first = await Promise.race([
         terminal.promise.then((f) => ({ kind: 'terminal' as const, f })),
         sessionLost.promise.then((l) => ({ kind: 'lost' as const, l })),
         cancel.promise.then(() => ({ kind: 'cancel' as const })),
         shutdown.promise.then(() => ({ kind: 'shutdown' as const })),
+        withdraw.promise.then(() => ({ kind: 'withdraw' as const })),
       ]);
+      if (first.kind === 'withdraw') {
+        const w = await withdrawFromServer(session);
+        if (w === 'withdrawn') return { status: 'withdrawn' };
+        first = w;
+      }
       // A terminal frame that landed in the same turn as a cancel still loses to the cancel.
       if (first.kind === 'shutdown') throw new RemoteRunnerShutdown();
       if (first.kind === 'lost' && !terminal.fired) return lostOutcome(first.l);
@@ -358,6 +386,36 @@ export async function runRemoteJob<S extends RemoteSession>(
         ]);
       }
 
+      /**
+       * Steal back: one wire cancel_job, then the first of terminal / session lost / a user
+       * cancel / shutdown. Cancelled there (or the server gone, or no answer) → 'withdrawn'; a
+       * build that finished anyway goes on as a normal terminal frame.
+       */
+      async function withdrawFromServer(s: S): Promise<'withdrawn' | { kind: 'terminal'; f: StateFrame } | { kind: 'cancel' } | { kind: 'shutdown' }> {
+        if (terminal.fired) return { kind: 'terminal', f: terminal.value! };
+        if (s.closed || sessionLost.fired) return 'withdrawn';
+        try {
+          await deps.cancelJob(s, job.job_id);
+        } catch {
+          return 'withdrawn';
+        }
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((r) => {
+          timer = setTimeout(() => r('timeout'), deps.cancelConfirmTimeoutMs ?? DEFAULT_CANCEL_CONFIRM_MS);
+          timer.unref?.();
+        });
+        try {
+          const r = await Promise.race([terminal.promise, sessionLost.promise.then(() => 'lost' as const), shutdown.promise.then(() => 'shutdown' as const), timeout]);
+          if (r === 'shutdown') return { kind: 'shutdown' };
+          // A user cancel meanwhile: our cancel_job is already on its way; the job ends cancelled.
+          if (userCancelled()) return 'withdrawn';
+          if (typeof r === 'object' && r.status !== 'cancelled') return { kind: 'terminal', f: r };
+          return 'withdrawn';
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+
       /** Cancel: exactly one wire cancel_job, then whichever of terminal / session lost comes first. */
       async function awaitCancelConfirmation(s: S): Promise<RemoteOutcome> {
         if (s.closed || sessionLost.fired) return cancelledNow();
@@ -403,6 +461,9 @@ export function createRemoteRunner<S extends RemoteSession>(deps: RemoteRunnerDe
     const out = await runRemoteJob(ctx, deps, {
       poolMode,
       buildFinished: poolMode && pool?.buildFinished ? () => pool.buildFinished!(id) : undefined,
+      submitAccepted: poolMode && pool?.submitAccepted ? () => pool.submitAccepted!(id) : undefined,
+      remoteStarted: poolMode && pool?.remoteStarted ? () => pool.remoteStarted!(id) : undefined,
+      withdraw: poolMode ? pool?.withdrawSignal?.(id) : undefined,
     });
     switch (out.status) {
       case 'completed':
@@ -424,6 +485,11 @@ export function createRemoteRunner<S extends RemoteSession>(deps: RemoteRunnerDe
       case 'provision_failed':
         ctx.ingest(`\n*** build server could not provision this ESPHome version (${out.error}); rebuilding locally ***\n`);
         pool!.forceLocal(id);
+        return { status: 'reroute' };
+      case 'withdrawn':
+        // A user cancel that crossed the withdrawal wins: the engine ends it cancelled.
+        if (ctx.cancelRequested()) return { status: 'cancelled' };
+        ctx.ingest(`INFO Kiln: ${ctx.job.source_label || 'the build server'} had not started it yet; moving it to a build server that is free now\n`);
         return { status: 'reroute' };
     }
   };

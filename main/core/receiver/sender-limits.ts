@@ -1,7 +1,9 @@
 // A build server's limits per sender and in total (issue 11, defect 7): a paired sender must not
 // be able to fill the build server's memory or disk. Over a limit a submit is answered
 // `submit_job_ack{accepted:false, reason:"queue_rejected"}`; the workspace quota first removes
-// idle workspaces of other senders, oldest first.
+// idle workspaces of other senders, oldest first. Measuring the workspaces walks every file
+// below them (the build trees too: tens of ms here, seconds on a server with real PlatformIO
+// trees), so a recent measurement is reused while it leaves a clear margin under the quota.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isSenderKey } from './filename';
@@ -12,6 +14,12 @@ export const DEFAULT_MAX_QUEUED_JOBS_PER_SENDER = 16;
 export const DEFAULT_MAX_BYTES_PER_SENDER = 256 * 1024 * 1024;
 export const DEFAULT_MAX_BYTES_TOTAL = 1024 * 1024 * 1024;
 export const DEFAULT_WORKSPACE_QUOTA_BYTES = 20 * 1024 * 1024 * 1024;
+/** A usage measurement younger than this may decide a submit without a new walk… */
+export const USAGE_REUSE_MS = 30_000;
+/** …when it (plus every bundle admitted since) stays under this share of the quota. */
+export const USAGE_REUSE_SHARE = 0.9;
+/** A reused measurement older than this is refreshed in the background for the next submit. */
+const USAGE_REFRESH_MS = 5_000;
 
 export interface SenderLimitOptions {
   /** Per sender: jobs waiting for extraction plus queued/running builds. Default 16. */
@@ -36,6 +44,9 @@ export interface HeldNow {
 
 export class SenderLimits {
   private diskLock: Promise<void> = Promise.resolve();
+  /** The last walk of the root: its total, when it was taken, and bundle bytes admitted since. */
+  private usage: { total: number; at: number; addedSince: number } | null = null;
+  private refreshing: Promise<void> | null = null;
 
   constructor(
     private readonly o: SenderLimitOptions & {
@@ -80,11 +91,22 @@ export class SenderLimits {
    * Keeps the remote-build root under its quota with room for `incoming` more bytes: idle
    * workspaces of other senders go oldest first. Returns why it could not, or undefined.
    */
-  async makeRoom(key: string, incoming: number): Promise<string | undefined> {
+  async makeRoom(key: string, incoming: number, now = Date.now()): Promise<string | undefined> {
     const quota = this.o.workspaceQuotaBytes ?? DEFAULT_WORKSPACE_QUOTA_BYTES;
+    const u = this.usage;
+    if (u && now - u.at < USAGE_REUSE_MS && u.total + u.addedSince + incoming <= quota * USAGE_REUSE_SHARE) {
+      u.addedSince += incoming;
+      if (now - u.at > USAGE_REFRESH_MS) this.refreshUsage();
+      return undefined;
+    }
     const usage = await workspaceUsage(this.o.root);
+    this.usage = { total: usage.total, at: Date.now(), addedSince: 0 };
     let total = usage.total;
-    if (total + incoming <= quota) return undefined;
+    if (total + incoming <= quota) {
+      this.usage.addedSince = incoming;
+      return undefined;
+    }
+    this.usage = null; // workspaces are about to go: the next decision measures again
     const idle = [...usage.dirs.entries()]
       .filter(([name]) => isSenderKey(name) && name !== key && !this.o.isBusy(name))
       .sort((a, b) => a[1].mtimeMs - b[1].mtimeMs);
@@ -96,5 +118,21 @@ export class SenderLimits {
     }
     if (total + incoming <= quota) return undefined;
     return `the build server's workspace quota (${quota} bytes) is full: ${total} bytes in use, ${incoming} more needed`;
+  }
+
+  /** One background walk at a time, taken under the disk lock so it never races a sweep. */
+  private refreshUsage(): void {
+    if (this.refreshing) return;
+    this.refreshing = this.withDiskLock(async () => {
+      const at = Date.now();
+      const usage = await workspaceUsage(this.o.root);
+      // Bundles admitted during the walk may or may not be in it: count them (over, not under).
+      const during = this.usage && this.usage.at <= at ? this.usage.addedSince : 0;
+      this.usage = { total: usage.total, at, addedSince: during };
+    })
+      .catch(() => undefined)
+      .finally(() => {
+        this.refreshing = null;
+      });
   }
 }

@@ -9,14 +9,27 @@
 // unbound meanwhile, so cancel and re-route are unchanged. A server's slot is released when it
 // reports the build complete, not when the sender has downloaded and staged the artifacts: the
 // download overlaps the server's next build.
+// Submitted ahead (issue 18 §2): when every server builds, one job already bundled per busy
+// server is submitted to wait in that server's own queue, so the server starts it the moment its
+// build ends (no submit, extract or spawn of ours between its two builds). Such a job is running
+// here and bound to that server: a cancel sends cancel_job (it never runs there), a lost server
+// re-routes it as any other. A server that comes free while a job still waits in another
+// server's queue takes it back ("steal back": cancelled there, re-routed here), so the batch tail
+// stays balanced.
 import type { EventBus } from '../events';
 import type { FirmwareJob, QueueStatus } from '../jobs/model';
 import type { DispatchPool as EngineDispatchPool, RemoteBinding } from '../jobs/remote';
 import type { PoolRunnerHooks } from '../jobs/remote-runner';
-import { pickDispatchTarget, type SchedulerPairing, type VersionMatchPolicy } from './build-scheduler';
+import { classifyPairings, pickDispatchTarget, type SchedulerPairing, type SchedulerSnapshot, type VersionMatchPolicy } from './build-scheduler';
 
 export const STARTUP_GRACE_MS = 30_000;
 export const MAX_SERVER_LOSS_RETRIES = 3;
+/**
+ * `esphome bundle` processes run ahead at once: one kept four servers fed on a quiet machine but
+ * fell behind when the sender's CPU was shared (a bundle took ~1 s at load 19 against a job
+ * finishing every ~0.9 s).
+ */
+export const PREPARE_CONCURRENCY = 2;
 
 /** The engine surface the pool drives (JobEngine satisfies it). */
 export interface PoolEngine {
@@ -59,6 +72,8 @@ export interface DispatchPoolOptions {
   startupGraceMs?: number;
   /** Re-routes after a lost server before the job fails (default 3). */
   maxServerLossRetries?: number;
+  /** Submit one bundled job ahead into each busy server's queue (default true). */
+  submitAhead?: boolean;
   report?: (message: string) => void;
 }
 
@@ -66,6 +81,16 @@ export interface InFlight {
   jobId: string;
   pin: string;
   label: string;
+  /** When it was bound (the server most likely to finish first gets the job submitted ahead). */
+  since: number;
+}
+
+/** A job submitted ahead into a busy server's queue. */
+export interface Ahead extends InFlight {
+  /** submitting → waiting (acked, queued there) → running (the server started it). */
+  state: 'submitting' | 'waiting' | 'running';
+  /** Aborted to take it back (steal back). */
+  withdraw: AbortController;
 }
 
 export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
@@ -77,6 +102,9 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
   private readonly report: (message: string) => void;
   /** pin → job in flight there (one per server). */
   private readonly inFlight = new Map<string, InFlight>();
+  /** pin → the job submitted ahead into that server's queue (at most one per server). */
+  private readonly ahead = new Map<string, Ahead>();
+  private readonly submitAhead: boolean;
   private readonly driving = new Set<string>();
   private readonly losses = new Map<string, number>();
   private readonly mustBuildLocally = new Set<string>();
@@ -97,6 +125,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     this.env = opts.env;
     this.graceMs = opts.startupGraceMs ?? STARTUP_GRACE_MS;
     this.maxLosses = opts.maxServerLossRetries ?? MAX_SERVER_LOSS_RETRIES;
+    this.submitAhead = opts.submitAhead ?? true;
     this.report = opts.report ?? ((m) => console.error(`[kiln] dispatch pool: ${m}`));
   }
 
@@ -183,6 +212,11 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     return [...this.inFlight.values()];
   }
 
+  /** Jobs submitted ahead, waiting in (or just started by) a busy server's queue. */
+  aheadJobs(): Ahead[] {
+    return [...this.ahead.values()];
+  }
+
   busyPins(): Set<string> {
     return new Set(this.inFlight.keys());
   }
@@ -213,10 +247,46 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
   buildFinished(jobId: string): void {
     for (const [pin, f] of this.inFlight) {
       if (f.jobId !== jobId) continue;
-      this.inFlight.delete(pin);
-      this.wake();
+      this.release(pin);
       return;
     }
+  }
+
+  submitAccepted(jobId: string): void {
+    const a = this.aheadOf(jobId);
+    if (a?.state === 'submitting') a.state = 'waiting';
+  }
+
+  /** The server started a job we submitted ahead: it is that server's current job now. */
+  remoteStarted(jobId: string): void {
+    const a = this.aheadOf(jobId);
+    if (!a) return;
+    a.state = 'running';
+    if (!this.inFlight.has(a.pin) && !a.withdraw.signal.aborted) this.promote(a.pin);
+  }
+
+  withdrawSignal(jobId: string): AbortSignal | undefined {
+    return this.aheadOf(jobId)?.withdraw.signal;
+  }
+
+  private aheadOf(jobId: string): Ahead | undefined {
+    for (const a of this.ahead.values()) if (a.jobId === jobId) return a;
+    return undefined;
+  }
+
+  /** The server's current job is done with it: the job waiting in its queue (if any) is next. */
+  private release(pin: string): void {
+    this.inFlight.delete(pin);
+    // One being taken back stays where it is until its run has ended.
+    if (this.ahead.has(pin) && !this.ahead.get(pin)!.withdraw.signal.aborted) this.promote(pin);
+    this.wake();
+  }
+
+  private promote(pin: string): void {
+    const a = this.ahead.get(pin)!;
+    this.ahead.delete(pin);
+    if (a.state === 'waiting') a.state = 'running'; // the server starts it now: no longer taken back
+    this.inFlight.set(pin, { jobId: a.jobId, pin, label: a.label, since: Date.now() });
   }
 
   // ------------------------------------------------------------ the pass
@@ -230,7 +300,8 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     if (this.jobs().isPaused()) return;
     this.passCount++;
     const pending = this.jobs().pendingRemoteJobs();
-    if (pending.length === 0) return;
+    // Nothing waiting here: a free server may still take a job back from a busy one's queue.
+    if (pending.length === 0 && this.ahead.size === 0) return;
     if (!this.env.available()) {
       for (const job of pending) this.toLocal(job);
       return;
@@ -259,7 +330,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
       });
       switch (decision.target) {
         case 'remote':
-          this.drive(job, decision.pairing);
+          this.drive(job, decision.pairing, false);
           break;
         case 'local':
           this.toLocal(job);
@@ -273,12 +344,64 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
       }
     }
     this.prepareAhead();
+    if (this.submitAhead) {
+      const snap = (): SchedulerSnapshot => ({
+        remoteBuildsEnabled: settings.remote_builds_enabled,
+        pairings,
+        connectedPins: this.connectedPins(),
+        queueStatus: this.queue,
+        localEsphomeVersion: localVersion,
+        versionPolicy: settings.version_match_policy,
+        busyPins: this.busyPins(),
+        includeLocalInPool: settings.include_local_in_pool,
+        localCompileBusy: !this.jobs().queueStatus('compile').idle,
+      });
+      this.fillAhead(snap());
+      this.stealBack(snap());
+    }
   }
 
   /**
-   * Bundle the oldest waiting jobs ahead, one spawn at a time (the sender's CPU is shared with
-   * the downloads and, with this computer in the pool, a local build), as many as there are
-   * busy servers to take them.
+   * Every job still waiting and already bundled goes into the queue of a busy server without
+   * one, the server whose current build started first taking the oldest job.
+   */
+  private fillAhead(s: SchedulerSnapshot): void {
+    if (!s.remoteBuildsEnabled) return;
+    const ready = this.jobs()
+      .pendingRemoteJobs()
+      .filter((j) => this.prepared.has(j.job_id) && this.prepared.get(j.job_id) === null && !this.mustBuildLocally.has(j.job_id));
+    if (ready.length === 0) return;
+    const busy = classifyPairings(s)
+      .filter((c) => c.eligibility === 'busy' && !this.ahead.has(c.pairing.pin_sha256))
+      .map((c) => c.pairing)
+      .sort((a, b) => (this.inFlight.get(a.pin_sha256)?.since ?? 0) - (this.inFlight.get(b.pin_sha256)?.since ?? 0));
+    for (const [i, pairing] of busy.entries()) {
+      if (i >= ready.length) break;
+      this.drive(ready[i], pairing, true);
+    }
+  }
+
+  /**
+   * Nothing waits here, yet a server (or this computer, when it is in the pool) is free while a
+   * job still waits in a busy server's queue: take the oldest such job back for it.
+   */
+  private stealBack(s: SchedulerSnapshot): void {
+    if (this.ahead.size === 0 || this.jobs().pendingRemoteJobs().some((j) => !this.mustBuildLocally.has(j.job_id))) return;
+    let free = classifyPairings(s).filter((c) => c.eligibility === 'eligible').length;
+    if (s.includeLocalInPool && !s.localCompileBusy) free++;
+    for (const a of this.ahead.values()) if (a.withdraw.signal.aborted) free--;
+    const waiting = [...this.ahead.values()].filter((a) => a.state === 'waiting' && !a.withdraw.signal.aborted).sort((a, b) => a.since - b.since);
+    for (const a of waiting) {
+      if (free <= 0) return;
+      free--;
+      a.withdraw.abort();
+    }
+  }
+
+  /**
+   * Bundle the oldest waiting jobs ahead, at most PREPARE_CONCURRENCY spawns at a time (the
+   * sender's CPU is shared with the downloads and, with this computer in the pool, a local
+   * build), as many as there are busy servers to take them.
    */
   private prepareAhead(): void {
     const engine = this.jobs();
@@ -286,22 +409,23 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     const waiting = engine.pendingRemoteJobs().filter((j) => !this.mustBuildLocally.has(j.job_id));
     const ids = new Set(waiting.map((j) => j.job_id));
     for (const id of this.prepared.keys()) if (!ids.has(id) && !this.driving.has(id)) this.prepared.delete(id);
-    if (this.preparing > 0) return;
     const ahead = Math.max(1, this.inFlight.size);
-    const next = waiting.slice(0, ahead).find((j) => !this.prepared.has(j.job_id));
-    if (!next) return;
-    const ctl = new AbortController();
-    const id = next.job_id;
-    this.prepared.set(id, ctl);
-    this.preparing++;
-    engine
-      .prepareRemote(id, ctl.signal)
-      .catch(() => undefined) // the job's own run bundles again and reports any error
-      .finally(() => {
-        this.preparing--;
-        if (this.prepared.get(id) === ctl) this.prepared.set(id, null);
-        this.wake();
-      });
+    for (const next of waiting.slice(0, ahead)) {
+      if (this.preparing >= PREPARE_CONCURRENCY) return;
+      if (this.prepared.has(next.job_id)) continue;
+      const ctl = new AbortController();
+      const id = next.job_id;
+      this.prepared.set(id, ctl);
+      this.preparing++;
+      engine
+        .prepareRemote(id, ctl.signal)
+        .catch(() => undefined) // the job's own run bundles again and reports any error
+        .finally(() => {
+          this.preparing--;
+          if (this.prepared.get(id) === ctl) this.prepared.set(id, null);
+          this.wake();
+        });
+    }
   }
 
   private toLocal(job: FirmwareJob): void {
@@ -313,11 +437,16 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     }
   }
 
-  /** Bind and run; the server is freed (and the pool woken) however the run ends. */
-  private drive(job: FirmwareJob, pairing: SchedulerPairing): void {
+  /**
+   * Bind and run (`ahead`: into the queue of a server that is still building); the server is
+   * freed (and the pool woken) however the run ends.
+   */
+  private drive(job: FirmwareJob, pairing: SchedulerPairing, ahead: boolean): void {
     const pin = pairing.pin_sha256;
     const id = job.job_id;
-    this.inFlight.set(pin, { jobId: id, pin, label: pairing.label });
+    const slot = { jobId: id, pin, label: pairing.label, since: Date.now() };
+    if (ahead) this.ahead.set(pin, { ...slot, state: 'submitting', withdraw: new AbortController() });
+    else this.inFlight.set(pin, slot);
     this.driving.add(id);
     let run: Promise<void>;
     try {
@@ -328,7 +457,8 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     run
       .catch((err) => this.report(`job ${id} on ${pin.slice(0, 8)}: ${String(err)}`))
       .finally(() => {
-        if (this.inFlight.get(pin)?.jobId === id) this.inFlight.delete(pin);
+        if (this.ahead.get(pin)?.jobId === id) this.ahead.delete(pin);
+        if (this.inFlight.get(pin)?.jobId === id) this.release(pin);
         this.driving.delete(id);
         // A job that ended for good no longer needs its loss count.
         if (!this.jobs().pendingRemoteJobs().some((j) => j.job_id === id)) this.losses.delete(id);

@@ -39,6 +39,8 @@ export interface RemoteBuildsOptions {
   /** Default 30 s; tests use 0. */
   startupGraceMs?: number;
   maxServerLossRetries?: number;
+  /** Submit one bundled job ahead into each busy server's queue (default true; dispatch-pool.ts). */
+  submitAhead?: boolean;
   cancelConfirmTimeoutMs?: number;
   /** Replace the `esphome bundle` step (benchmarks, tests). */
   buildBundle?: RemoteRunnerDeps['buildBundle'];
@@ -91,6 +93,7 @@ export class RemoteBuilds {
       jobs: o.jobs,
       startupGraceMs: o.startupGraceMs,
       maxServerLossRetries: o.maxServerLossRetries,
+      submitAhead: o.submitAhead,
       report: o.report,
       env: {
         available: () => this.started,

@@ -88,6 +88,8 @@ export class TestOffloader {
       clients: this.clients,
       localEsphomeVersion: () => version,
       startupGraceMs: 0,
+      // The one-job-per-server rules are tested on their own; submit-ahead tests turn it on.
+      submitAhead: false,
       report: () => undefined,
       ...o.remote,
     });
