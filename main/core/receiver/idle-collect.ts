@@ -4,13 +4,10 @@
 // as it idled — V8's young generation stays grown (32 MB of semi-spaces), the garbage promoted
 // during the flood sits in old space, and 25–55 MB of dead Buffers' backing stores
 // (`arrayBuffers`) wait for a full collection that never comes, because an idle process allocates
-// nothing that would trigger one. A plain `gc()` (--expose-gc) frees old space but keeps the
-// semi-spaces and the pages; V8's memory-reducing collection (what DevTools' "collect garbage"
-// runs: HeapProfiler.collectGarbage, reachable in-process through node:inspector's Session, no
-// port opened) also shrinks the young generation and unmaps the freed pages — heapTotal back to
-// ~17 MB. What remains above the baseline is malloc arena fragmentation, which only the
-// allocator's own settings change (MALLOC_ARENA_MAX, see the notes).
-import { Session } from 'node:inspector';
+// nothing that would trigger one. One memory-reducing collection (jobs/release-memory.ts) once the
+// server has gone quiet gives that back — heapTotal to ~15 MB. What remains above the baseline is
+// malloc arena fragmentation, which only the allocator's own settings change (MALLOC_ARENA_MAX,
+// docs/notes/performance.md).
 import type { EventBus } from '../events';
 
 /** Quiet time (no job output, no running build) before the collection. */
@@ -18,30 +15,11 @@ export const IDLE_COLLECT_DELAY_MS = 2_000;
 
 export type GcFn = () => Promise<void>;
 
-/**
- * V8's memory-reducing full collection through an in-process inspector session (opened for the
- * call, closed after it). Rejects where node runs without the inspector.
- */
-export function reduceMemory(): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const session = new Session();
-    session.connect();
-    session.post('HeapProfiler.collectGarbage', (err) => {
-      // Disconnecting inside the session's own callback never returns (node 20): leave it first.
-      setImmediate(() => {
-        session.disconnect();
-        if (err) reject(err);
-        else resolve();
-      });
-    });
-  });
-}
-
 export interface IdleCollectorOptions {
   bus: EventBus;
   /** Builds running now (the collection waits until none is). */
   running(): number;
-  /** The collection (reduceMemory); null: never collect. */
+  /** The collection (jobs/release-memory.ts reduceMemory); null: never collect. */
   gc: GcFn | null;
   delayMs?: number;
   /** Told what one collection released (memoryUsage before → after), for diagnostics. */

@@ -24,7 +24,8 @@ import { BuildReceiver, cancelReceiverJobs } from '../../core/receiver/build-rec
 import { mkdirPrivateSync } from '../../core/private-fs';
 import { printableName, printableOutput } from '../../core/receiver/printable';
 import { runReceiverSenders } from './receiver-senders';
-import { IdleCollector, reduceMemory } from '../../core/receiver/idle-collect';
+import { IdleCollector } from '../../core/receiver/idle-collect';
+import { reduceMemory } from '../../core/jobs/release-memory';
 
 export const READY_MARKER = 'KILN_RECEIVER_READY';
 export const DEFAULT_RECEIVER_PORT = 6055;
