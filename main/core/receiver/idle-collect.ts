@@ -17,8 +17,8 @@ export type GcFn = () => Promise<void>;
 
 export interface IdleCollectorOptions {
   bus: EventBus;
-  /** Builds running now (the collection waits until none is). */
-  running(): number;
+  /** A build runs or its output is still being sent: the collection waits (checked every delayMs). */
+  busy(): boolean;
   /** The collection (jobs/release-memory.ts reduceMemory); null: never collect. */
   gc: GcFn | null;
   delayMs?: number;
@@ -27,8 +27,8 @@ export interface IdleCollectorOptions {
 }
 
 /**
- * Runs one full collection `delayMs` after the last build ended and its output stopped; any new
- * output or start pushes it back. At most one collection per quiet period: an idle server does not
+ * Runs one full collection `delayMs` after the last build ended and its output stopped (and once
+ * nothing is busy: no build running, no output left to send); any new output or start pushes it back. At most one collection per quiet period: an idle server does not
  * collect again until a build has run.
  */
 export class IdleCollector {
@@ -69,7 +69,10 @@ export class IdleCollector {
     this.timer = null;
     const gc = this.opts.gc;
     if (!this.dirty || !gc) return;
-    if (this.opts.running() > 0) return; // the running build's end re-arms
+    if (this.opts.busy()) {
+      this.arm(); // still building or sending: look again later
+      return;
+    }
     this.dirty = false;
     const before = process.memoryUsage();
     gc().then(

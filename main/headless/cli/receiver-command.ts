@@ -235,7 +235,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
   const mib = (n: number): string => (n / 1048576).toFixed(1);
   const idleCollector = new IdleCollector({
     bus,
-    running: () => engine.getJobs({ status: 'running' }).length,
+    busy: () => engine.getJobs({ status: 'running' }).length > 0 || !receiver.outputIdle(),
     gc: reduceMemory,
     onCollected: process.env.KILN_DEBUG_MEMORY === '1' ? (b, a) => print.out(`[receiver] memory collected: ${(['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'] as const).map((k) => `${k} ${mib(b[k])} → ${mib(a[k])} MiB`).join(', ')}`) : undefined,
   });

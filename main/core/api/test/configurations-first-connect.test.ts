@@ -5,7 +5,6 @@
 // over a real WebSocket.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigurationEntry } from '../../../../preload/contract';
-import { mergeConfigurations } from '../../../../renderer/src/sync';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { startKilnServer, type KilnServer } from '../../../headless/server';
 import { openClient } from '../../../headless/test/ws-client';
@@ -51,11 +50,17 @@ describe('first window connect right after a start', () => {
     expect(reading.length).toBeGreaterThan(0);
     expect(reading[0]).toEqual({ name: reading[0].name, deviceName: '', friendlyName: '', platform: '', error: '', reading: true });
 
-    // The deltas complete it, merged the way the renderer merges them.
+    // The deltas complete it, merged by name (as renderer/src/sync.ts mergeConfigurations does).
     let list = first;
+    const merge = (changed: ConfigurationEntry[], removed: string[]): ConfigurationEntry[] => {
+      const byName = new Map(list.map((e) => [e.name, e]));
+      for (const n of removed) byName.delete(n);
+      for (const e of changed) byName.set(e.name, e);
+      return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+    };
     await waitUntil(
       () => {
-        for (const d of deltas.splice(0)) list = mergeConfigurations(list, d.changed ?? [], d.removed ?? []);
+        for (const d of deltas.splice(0)) list = merge(d.changed ?? [], d.removed ?? []);
         return list.every((e) => !e.reading);
       },
       { timeoutMs: 60_000, what: () => `deltas for ${list.filter((e) => e.reading).length} entries still reading` },

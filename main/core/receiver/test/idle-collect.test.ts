@@ -30,20 +30,20 @@ describe('reduceMemory', () => {
 });
 
 describe('IdleCollector', () => {
-  function setup(running = 0) {
+  function setup(running = false) {
     const bus = new EventBus();
     const calls: number[] = [];
     let busy = running;
     const c = new IdleCollector({
       bus,
-      running: () => busy,
+      busy: () => busy,
       gc: () => {
         calls.push(Date.now());
         return Promise.resolve();
       },
       delayMs: 50,
     });
-    return { bus, calls, c, setBusy: (n: number) => (busy = n) };
+    return { bus, calls, c, setBusy: (b: boolean) => (busy = b) };
   }
   const job = createJob({ configuration: 'a.yaml', job_type: 'compile' });
 
@@ -61,14 +61,15 @@ describe('IdleCollector', () => {
     c.stop();
   });
 
-  it('waits while a build still runs; that build’s end collects', async () => {
-    const { bus, calls, c, setBusy } = setup(1);
+  it('waits while a build runs or output is still being sent, then collects once', async () => {
+    const { bus, calls, c, setBusy } = setup(true);
     bus.emit('job_cancelled', { job });
     await new Promise((r) => setTimeout(r, 200));
     expect(calls).toHaveLength(0);
-    setBusy(0);
-    bus.emit('job_completed', { job });
-    await waitUntil(() => c.collections === 1, { what: 'the collection after the last build' });
+    setBusy(false);
+    await waitUntil(() => c.collections === 1, { what: 'the collection once nothing is busy' });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(calls).toHaveLength(1);
     c.stop();
   });
 
