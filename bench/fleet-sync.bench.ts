@@ -20,6 +20,7 @@ import { PROTOCOL_VERSION } from '../preload/contract';
 import { percentile, type BenchContext, type BenchResult } from './lib/report';
 
 const ROOT = resolve(import.meta.dirname, '..');
+const RSS_AFTER_READY_MS = 10_000;
 
 function yaml(i: number): string {
   return [
@@ -139,7 +140,7 @@ async function serveRss(dir: string, jobs: number, outputLines: number): Promise
   serve.stderr!.on('data', (d) => (out += d));
   try {
     await until(() => (/KILN_SERVE_URL=/.test(out) ? true : undefined), 60_000, 'kiln serve');
-    await new Promise((r) => setTimeout(r, 4000));
+    await new Promise((r) => setTimeout(r, RSS_AFTER_READY_MS));
     return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${serve.pid}/status`, 'utf8'))![1]) / 1024;
   } finally {
     serve.kill('SIGTERM');
@@ -211,7 +212,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     }
 
     // RSS of a kiln serve started with an oversized store (3,000 jobs with inline output, 26 MB)
-    // against one with a normal store, both 4 s after ready.
+    // against one with a normal store, both RSS_AFTER_READY_MS after ready (the prune, its write of
+    // the inline outputs to logs/ and the memory-reducing collection after it take seconds under load).
     const rssNormal = await serveRss(join(dir, 'rss-a'), 500, 0);
     const rssBig = await serveRss(join(dir, 'rss-b'), 3000, 100);
     ctx.log(`RSS after start: 500-job store ${rssNormal.toFixed(0)} MB; oversized 3,000-job store (pruned to 500 at start) ${rssBig.toFixed(0)} MB`);

@@ -42,7 +42,7 @@ export interface ConfigurationsCacheOptions {
 
 /** Files stat'ed, and read and parsed, at the same time during a scan. */
 const STAT_CONCURRENCY = 32;
-const READ_CONCURRENCY = 8;
+const READ_CONCURRENCY = 4;
 
 interface Cached {
   mtimeMs: number;
@@ -237,7 +237,11 @@ export class ConfigurationsCache {
       try {
         if (size > MAX_IMPORT_BYTES) throw new Error(`file is larger than ${MAX_IMPORT_BYTES / 1024} KiB`);
         this.stats.reads++;
-        Object.assign(entry, parseDevice(await readFile(join(this.configDir, name), 'utf8')));
+        const text = await readFile(join(this.configDir, name), 'utf8');
+        // Reads finish in batches; parsing them back to back would hold a window's requests
+        // (hello, the job page) behind the whole batch. Yield to pending I/O before each parse.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        Object.assign(entry, parseDevice(text));
       } catch (err) {
         entry.error = err instanceof Error ? err.message : String(err);
       }
