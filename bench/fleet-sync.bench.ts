@@ -2,7 +2,9 @@
 //   1. A real `kiln serve` child with 1,000 configurations and 500 finished jobs: from opening a
 //      WebSocket to the first page of jobs + the configuration list received (what the window
 //      does on a (re)connect: hello, then getJobsPage and listConfigurations in parallel).
-//      The first connect scans the folder once; reconnects are served from the cache.
+//      The first connect, right after the server is up, gets every name at once while the
+//      server's one cold scan parses (`reading` rows) and the rest as deltas; reconnects are
+//      served from the cache.
 //   2. A changed configuration file → its configurationsChanged delta on the open socket.
 //   3. Enqueue-to-persisted at 500 jobs: JobStore.save of one new job (journal append +
 //      fdatasync), next to the full snapshot rewrite every save used to be.
@@ -18,6 +20,7 @@ import { PROTOCOL_VERSION } from '../preload/contract';
 import { percentile, type BenchContext, type BenchResult } from './lib/report';
 
 const ROOT = resolve(import.meta.dirname, '..');
+const RSS_AFTER_READY_MS = 10_000;
 
 function yaml(i: number): string {
   return [
@@ -100,13 +103,14 @@ function connect(url: string): Promise<Conn> {
 }
 
 /** One window connect: open → hello → first page of jobs + configurations. */
-async function windowConnect(url: string, token: string): Promise<{ ms: number; bytes: number; jobs: number; configs: number; conn: Conn }> {
+async function windowConnect(url: string, token: string): Promise<{ ms: number; bytes: number; jobs: number; configs: number; reading: string[]; conn: Conn }> {
   const t0 = performance.now();
   const conn = await connect(url);
   await conn.call('hello', { protocol: PROTOCOL_VERSION, token, client: 'bench' });
   const [page, configs] = await Promise.all([conn.call('getJobsPage', { limit: 100 }), conn.call('listConfigurations')]);
   const ms = performance.now() - t0;
-  return { ms, bytes: page.bytes + configs.bytes, jobs: (page.result as { jobs: unknown[] }).jobs.length, configs: (configs.result as unknown[]).length, conn };
+  const list = configs.result as Array<{ name: string; reading?: boolean }>;
+  return { ms, bytes: page.bytes + configs.bytes, jobs: (page.result as { jobs: unknown[] }).jobs.length, configs: list.length, reading: list.filter((c) => c.reading).map((c) => c.name), conn };
 }
 
 async function until<T>(fn: () => T | undefined, ms: number, what: string): Promise<T> {
@@ -136,7 +140,7 @@ async function serveRss(dir: string, jobs: number, outputLines: number): Promise
   serve.stderr!.on('data', (d) => (out += d));
   try {
     await until(() => (/KILN_SERVE_URL=/.test(out) ? true : undefined), 60_000, 'kiln serve');
-    await new Promise((r) => setTimeout(r, 4000));
+    await new Promise((r) => setTimeout(r, RSS_AFTER_READY_MS));
     return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${serve.pid}/status`, 'utf8'))![1]) / 1024;
   } finally {
     serve.kill('SIGTERM');
@@ -165,9 +169,23 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       const u = new URL(url);
       const token = new URLSearchParams(u.hash.slice(1)).get('token') ?? '';
       const wsUrl = `ws://${u.host}/rpc`;
+      // The first connect, as soon as the server is up: the list answers with every name at once
+      // (rows not parsed yet marked `reading`); the parsed entries follow as deltas.
       const first = await windowConnect(wsUrl, token);
+      const unread = new Set(first.reading);
+      const t1 = performance.now();
+      let seen = 0;
+      await until(() => {
+        for (; seen < first.conn.events.length; seen++) {
+          const e = first.conn.events[seen];
+          if (e.event !== 'configurationsChanged') continue;
+          for (const c of (e.data as { changed?: Array<{ name: string; reading?: boolean }> }).changed ?? []) if (!c.reading) unread.delete(c.name);
+        }
+        return unread.size === 0 ? true : undefined;
+      }, 60_000, "the first scan's deltas");
+      const completeMs = first.ms + (performance.now() - t1);
       first.conn.ws.close();
-      ctx.log(`first connect (folder scanned once): ${first.ms.toFixed(0)} ms, ${first.jobs} jobs + ${first.configs} configurations, ${(first.bytes / 1024).toFixed(0)} KiB`);
+      ctx.log(`first connect right after start: usable list (${first.configs} names, ${first.reading.length} still reading) in ${first.ms.toFixed(0)} ms; complete through deltas after ${completeMs.toFixed(0)} ms; ${first.jobs} jobs, ${(first.bytes / 1024).toFixed(0)} KiB`);
       const samples: number[] = [];
       let last = first;
       for (let i = 0; i < reconnects; i++) {
@@ -178,7 +196,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       ctx.log(`reconnect: p50 ${percentile(samples, 50).toFixed(1)} ms, max ${Math.max(...samples).toFixed(1)} ms over ${reconnects}; ${(last.bytes / 1024).toFixed(0)} KiB per connect`);
       results.push(
         { name: 'window reconnect → first job page + 1,000 configurations (p50)', value: percentile(samples, 50), unit: 'ms', target: 100, better: 'lower', note: `${reconnects} reconnects, max ${Math.max(...samples).toFixed(0)} ms, ${(last.bytes / 1024).toFixed(0)} KiB; load ${load()}` },
-        { name: 'window first connect (1,000 configurations parsed once)', value: first.ms, unit: 'ms', note: `load ${load()}` },
+        { name: 'window first connect right after start → usable list (names, reading…)', value: first.ms, unit: 'ms', target: 100, better: 'lower', note: `${first.reading.length} of ${first.configs} still reading; complete through deltas after ${completeMs.toFixed(0)} ms; load ${load()}` },
       );
       // A changed file → one delta on the open socket.
       const t0 = performance.now();
@@ -194,7 +212,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     }
 
     // RSS of a kiln serve started with an oversized store (3,000 jobs with inline output, 26 MB)
-    // against one with a normal store, both 4 s after ready.
+    // against one with a normal store, both RSS_AFTER_READY_MS after ready (the prune, its write of
+    // the inline outputs to logs/ and the memory-reducing collection after it take seconds under load).
     const rssNormal = await serveRss(join(dir, 'rss-a'), 500, 0);
     const rssBig = await serveRss(join(dir, 'rss-b'), 3000, 100);
     ctx.log(`RSS after start: 500-job store ${rssNormal.toFixed(0)} MB; oversized 3,000-job store (pruned to 500 at start) ${rssBig.toFixed(0)} MB`);

@@ -173,6 +173,11 @@ export interface ConfigurationEntry {
   platform: string;
   /** Parse problem, shown on the row; such files can still be selected. */
   error: string;
+  /**
+   * Listed, not parsed yet (the server's first scan after a start): the other fields are empty;
+   * the parsed entry follows in a `configurationsChanged` delta.
+   */
+  reading?: boolean;
 }
 
 export interface ImportResult {

@@ -79,7 +79,7 @@ export class ApiService {
   constructor(private readonly opts: ApiServiceOptions) {
     this.bus = opts.jobs.bus;
     this.configurations = new ConfigurationsCache(opts.jobs.configDir, {
-      onChange: ({ changed, removed }) => this.broadcast('configurationsChanged', { reason: 'folder', changed, removed }),
+      onChange: ({ changed, removed }) => this.broadcast('configurationsChanged', { reason: this.configurations.primed ? 'folder' : 'scan', changed, removed }),
     });
     // Warm the cache now, so even the first window connect finds the folder already parsed.
     void this.configurations.list().catch(() => undefined);
@@ -455,7 +455,7 @@ export class ApiService {
       return { paused: this.opts.jobs.isPaused() };
     },
 
-    listConfigurations: () => this.configurations.list(),
+    listConfigurations: () => this.configurations.listReady(),
     importYaml: async (p) => {
       await this.configurations.list().catch(() => undefined); // primed: later scans report deltas
       const result = await importYaml(this.opts.jobs.configDir, p);

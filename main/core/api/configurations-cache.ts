@@ -3,9 +3,13 @@
 // connect with nothing changed costs no disk I/O at all; a cheap periodic stat rescan catches
 // what a watch misses (network folders, some container mounts, editors that swap inodes). Changes
 // are handed to `onChange` as entries, so clients merge them instead of re-fetching the list.
+// The first (cold) scan lists the folder first and parses after: a window connecting meanwhile
+// gets every name at once (`reading: true` on rows not parsed yet, via listReady) and the parsed
+// entries follow as deltas, in batches, as the scan reads them.
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { ConfigurationEntry } from '../../../preload/contract';
 import { parseDevice } from './configurations';
 import { CONFIG_NAME_RE, MAX_IMPORT_BYTES } from './schemas';
@@ -21,7 +25,10 @@ export interface ConfigurationsDelta {
 }
 
 export interface ConfigurationsCacheOptions {
-  /** Called after a rescan found changes (not for the first scan). */
+  /**
+   * Called after a rescan found changes; for the first scan only when listReady() answered before
+   * it finished (then with the entries parsed since, in batches).
+   */
   onChange?: (delta: ConfigurationsDelta) => void;
   /** Fallback stat rescan period (ms); 0 disables it. Default 30 s. */
   rescanMs?: number;
@@ -29,12 +36,20 @@ export interface ConfigurationsCacheOptions {
   debounceMs?: number;
   /** false: no fs.watch (tests of the stat fallback). */
   watch?: boolean;
+  /** First scan: parsed entries are handed to onChange at most this often (ms). Default 100. */
+  batchMs?: number;
 }
+
+/** Files stat'ed, and read and parsed, at the same time during a scan. */
+const STAT_CONCURRENCY = 32;
+const READ_CONCURRENCY = 4;
 
 interface Cached {
   mtimeMs: number;
   size: number;
   entry: ConfigurationEntry;
+  /** Listed by the first scan, not read yet (entry.reading). */
+  pending?: boolean;
 }
 
 export class ConfigurationsCache {
@@ -49,11 +64,20 @@ export class ConfigurationsCache {
   private debounce: ReturnType<typeof setTimeout> | null = null;
   private chain: Promise<ConfigurationsDelta> = Promise.resolve({ changed: [], removed: [] });
   private closed = false;
+  private scanning = false;
+  /** Resolved once the first scan has listed the folder (names known, contents not yet). */
+  private readonly listed: Promise<void>;
+  private markListed!: () => void;
+  private isListed = false;
+  /** A listReady() answered with `reading` entries: the first scan reports what it parses next. */
+  private servedReading = false;
 
   constructor(
     readonly configDir: string,
     private readonly opts: ConfigurationsCacheOptions = {},
-  ) {}
+  ) {
+    this.listed = new Promise<void>((resolve) => (this.markListed = resolve));
+  }
 
   /** Whether the folder was scanned once (later scans report deltas through onChange). */
   get primed(): boolean {
@@ -70,6 +94,28 @@ export class ConfigurationsCache {
     this.startWatching();
     if (this.dirty || !this.scanned || !this.watcher) await this.rescan();
     else await this.chain;
+    return this.snapshot();
+  }
+
+  /**
+   * The list for a window connecting now (issue 18 §3, P7): like list(), except while the first
+   * scan runs — then it answers as soon as the folder is listed, with `reading: true` on the
+   * entries not parsed yet; their parsed entries reach onChange as deltas.
+   */
+  async listReady(): Promise<ConfigurationEntry[]> {
+    if (!this.scanned) {
+      this.startWatching();
+      if (!this.scanning) void this.rescan().catch(() => undefined);
+      await Promise.race([this.listed, this.chain]);
+      if (!this.scanned && this.isListed) {
+        this.servedReading = true;
+        return this.snapshot();
+      }
+    }
+    return this.list();
+  }
+
+  private snapshot(): ConfigurationEntry[] {
     return [...this.files.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, c]) => c.entry);
   }
 
@@ -126,6 +172,15 @@ export class ConfigurationsCache {
   }
 
   private async scanNow(): Promise<ConfigurationsDelta> {
+    this.scanning = true;
+    try {
+      return await this.scanSteps();
+    } finally {
+      this.scanning = false;
+    }
+  }
+
+  private async scanSteps(): Promise<ConfigurationsDelta> {
     this.dirty = false;
     this.stats.scans++;
     const first = !this.scanned;
@@ -141,42 +196,78 @@ export class ConfigurationsCache {
     }
     const delta: ConfigurationsDelta = { changed: [], removed: [] };
     const seen = new Set<string>();
-    for (const name of names) {
-      if (!CONFIG_NAME_RE.test(name) || NOT_DEVICES.has(name.toLowerCase())) continue;
-      const full = join(this.configDir, name);
+    // Step 1: which files are new or moved (stat only).
+    const toRead: Array<{ name: string; mtimeMs: number; size: number; old?: Cached }> = [];
+    const candidates = names.filter((n) => CONFIG_NAME_RE.test(n) && !NOT_DEVICES.has(n.toLowerCase()));
+    await eachLimited(candidates, STAT_CONCURRENCY, async (name) => {
       let st;
       try {
-        st = await stat(full);
+        st = await stat(join(this.configDir, name));
       } catch {
-        continue; // removed between readdir and stat
+        return; // removed between readdir and stat
       }
-      if (!st.isFile()) continue;
+      if (!st.isFile()) return;
       seen.add(name);
       const old = this.files.get(name);
-      if (old && old.mtimeMs === st.mtimeMs && old.size === st.size) continue;
-      const entry: ConfigurationEntry = { name, deviceName: '', friendlyName: '', platform: '', error: '' };
-      try {
-        if (st.size > MAX_IMPORT_BYTES) throw new Error(`file is larger than ${MAX_IMPORT_BYTES / 1024} KiB`);
-        this.stats.reads++;
-        Object.assign(entry, parseDevice(await readFile(full, 'utf8')));
-      } catch (err) {
-        entry.error = err instanceof Error ? err.message : String(err);
-      }
-      this.files.set(name, { mtimeMs: st.mtimeMs, size: st.size, entry });
-      if (!old || !sameEntry(old.entry, entry)) delta.changed.push(entry);
-    }
+      if (old && !old.pending && old.mtimeMs === st.mtimeMs && old.size === st.size) return;
+      toRead.push({ name, mtimeMs: st.mtimeMs, size: st.size, old: old?.pending ? undefined : old });
+    });
     for (const name of [...this.files.keys()]) {
       if (!seen.has(name)) {
         this.files.delete(name);
         delta.removed.push(name);
       }
     }
+    if (first) {
+      // Names first: a connect now lists every file, the contents follow as deltas.
+      for (const f of toRead) this.files.set(f.name, { mtimeMs: f.mtimeMs, size: f.size, pending: true, entry: { name: f.name, deviceName: '', friendlyName: '', platform: '', error: '', reading: true } });
+      this.isListed = true;
+      this.markListed();
+    }
+    // Step 2: read and parse what is new or moved.
+    let batch: ConfigurationEntry[] = [];
+    let lastFlush = performance.now();
+    const flush = (): void => {
+      if (batch.length > 0 && this.servedReading) this.opts.onChange?.({ changed: batch, removed: [] });
+      batch = [];
+      lastFlush = performance.now();
+    };
+    await eachLimited(toRead, READ_CONCURRENCY, async ({ name, mtimeMs, size, old }) => {
+      const entry: ConfigurationEntry = { name, deviceName: '', friendlyName: '', platform: '', error: '' };
+      try {
+        if (size > MAX_IMPORT_BYTES) throw new Error(`file is larger than ${MAX_IMPORT_BYTES / 1024} KiB`);
+        this.stats.reads++;
+        const text = await readFile(join(this.configDir, name), 'utf8');
+        // Reads finish in batches; parsing them back to back would hold a window's requests
+        // (hello, the job page) behind the whole batch. Yield to pending I/O before each parse.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        Object.assign(entry, parseDevice(text));
+      } catch (err) {
+        entry.error = err instanceof Error ? err.message : String(err);
+      }
+      // A file removed meanwhile by a later scan's view is not resurrected here (scans never overlap).
+      this.files.set(name, { mtimeMs, size, entry });
+      if (first) {
+        batch.push(entry);
+        if (performance.now() - lastFlush >= (this.opts.batchMs ?? 100)) flush();
+      } else if (!old || !sameEntry(old.entry, entry)) delta.changed.push(entry);
+    });
     this.scanned = true;
-    if (!first && (delta.changed.length > 0 || delta.removed.length > 0)) this.opts.onChange?.(delta);
+    if (first) flush();
+    else if (delta.changed.length > 0 || delta.removed.length > 0) this.opts.onChange?.(delta);
     return delta;
   }
 }
 
+/** Runs fn over items with at most `limit` running at once. */
+async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 function sameEntry(a: ConfigurationEntry, b: ConfigurationEntry): boolean {
-  return a.deviceName === b.deviceName && a.friendlyName === b.friendlyName && a.platform === b.platform && a.error === b.error;
+  return a.deviceName === b.deviceName && a.friendlyName === b.friendlyName && a.platform === b.platform && a.error === b.error && !a.reading === !b.reading;
 }

@@ -16,7 +16,7 @@ import { PoolPort } from './pool-port';
 import { loadAndRecover } from './recovery';
 import type { RemoteBinding } from './remote';
 import { RunLifecycle } from './run-lifecycle';
-import { collectGarbageNow } from './release-memory';
+import { reduceMemory } from './release-memory';
 
 /** A jobs.json this big is collected after load even when nothing was pruned. */
 const OVERSIZED_STORE_BYTES = 4 * 1024 * 1024;
@@ -78,7 +78,7 @@ export class JobEngine {
     const persisted = ctx.persist();
     // An oversized store (pruned now, or a big file) leaves tens of MB of garbage behind: give
     // it back once the trimmed state is on disk (inline outputs moved to logs/ by that write).
-    if (ctx.jobs.size < loaded || ctx.store.loadedBytes > OVERSIZED_STORE_BYTES) void persisted.then(() => collectGarbageNow());
+    if (ctx.jobs.size < loaded || ctx.store.loadedBytes > OVERSIZED_STORE_BYTES) void persisted.then(reduceMemory).catch(() => undefined);
     ctx.bus.emit('jobs_changed', { reason: 'loaded' });
     ctx.schedulePump();
     ctx.wakePool();

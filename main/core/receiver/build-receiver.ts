@@ -129,6 +129,12 @@ export class BuildReceiver {
   }
 
   /** Detach; pending extracts are abandoned (their jobs never reach the engine). */
+  /** No job output waiting to be sent to any sender (idle-collect.ts). */
+  outputIdle(): boolean {
+    for (const st of this.states.values()) if (!st.pump.idle) return false;
+    return true;
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;

@@ -79,6 +79,11 @@ export class OutputPump {
     return this.queuedBytes;
   }
 
+  /** Nothing waiting and nothing handed to the session unwritten (the build server's idle collection waits for it). */
+  get idle(): boolean {
+    return this.queue.length === 0 && this.inFlight === 0;
+  }
+
   /** One output line (terminator included) of the sender's job `jobId`. */
   output(jobId: string, line: string): void {
     if (this.closed) return;

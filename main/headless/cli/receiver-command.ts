@@ -24,6 +24,8 @@ import { BuildReceiver, cancelReceiverJobs } from '../../core/receiver/build-rec
 import { mkdirPrivateSync } from '../../core/private-fs';
 import { printableName, printableOutput } from '../../core/receiver/printable';
 import { runReceiverSenders } from './receiver-senders';
+import { IdleCollector } from '../../core/receiver/idle-collect';
+import { reduceMemory } from '../../core/jobs/release-memory';
 
 export const READY_MARKER = 'KILN_RECEIVER_READY';
 export const DEFAULT_RECEIVER_PORT = 6055;
@@ -228,6 +230,15 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     log: (m) => print.out(`[build server] ${m}`),
   });
   receiver.start();
+  // A build server's memory goes back once its builds are over (issue 18 §1): one full
+  // collection when it has gone quiet. KILN_DEBUG_MEMORY=1 prints what it released.
+  const mib = (n: number): string => (n / 1048576).toFixed(1);
+  const idleCollector = new IdleCollector({
+    bus,
+    busy: () => engine.getJobs({ status: 'running' }).length > 0 || !receiver.outputIdle(),
+    gc: reduceMemory,
+    onCollected: process.env.KILN_DEBUG_MEMORY === '1' ? (b, a) => print.out(`[receiver] memory collected: ${(['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'] as const).map((k) => `${k} ${mib(b[k])} → ${mib(a[k])} MiB`).join(', ')}`) : undefined,
+  });
 
   // Receiver jobs' lifecycle and output go to stdout too.
   // Labels, names and output come from senders: printed without control characters (issue 11, defect 8).
@@ -350,6 +361,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
         // tells their senders before the sessions are terminated.
         for (const job of engine.getJobs({ status: 'queued' })) if (job.remote_peer) await engine.cancel(job.job_id).catch(() => undefined);
         await engine.stop();
+        idleCollector.stop();
         unwatchFile(peersFile, onPeersFile);
         offExternal();
         await advertiser?.stop().catch(() => undefined);

@@ -96,6 +96,7 @@ export function Configurations() {
                     {c.platform ? ` · ${c.platform}` : ''}
                   </span>
                   {c.error ? <span className="error-text small">{c.error}</span> : null}
+                  {c.reading ? <span className="muted small" data-testid="config-reading">reading…</span> : null}
                   <FirmwareBadge status={firmware[c.name]} />
                 </span>
                 <span className="config-actions">
