@@ -283,6 +283,7 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     esphomeVersion: () => esphomeVersion,
     configurations: () => listConfigurations(configDir),
     install: (target, req) => firmware.install(target, req),
+    settled: () => firmware.recorder.idle(),
   });
   stops.push(() => batch.dispose());
 

@@ -36,6 +36,12 @@ export interface FleetBatchOptions {
   configurations: () => Promise<Array<{ name: string; error?: string }>>;
   /** The library-aware install (FirmwareService.install); default: the engine's plain install. */
   install?: (target: InstallTarget, req: InstallRequest) => Promise<FirmwareJob>;
+  /**
+   * Resolves once the library recorded the builds completed so far (FirmwareRecorder.idle): a
+   * device counts as done only then, so a window that re-reads the statuses on that event sees
+   * it up to date.
+   */
+  settled?: () => Promise<void>;
   /** Compile everything on this computer (the CLI without --server). */
   forceLocal?: boolean;
   now?: () => number;
@@ -235,7 +241,18 @@ class Batch {
     // Keep the object the event carries: it is the engine's live job (also after a clear).
     item.jobs = item.jobs.map((j) => (j.job_id === job.job_id ? job : j));
     if (item.endedAt === null && item.jobs.every(isTerminal)) {
-      item.endedAt = this.now();
+      const settled = this.opts.settled;
+      if (settled && item.jobs.some((j) => j.status === 'completed')) {
+        void settled()
+          .catch(() => undefined)
+          .then(() => {
+            if (item.endedAt !== null) return;
+            item.endedAt = this.now();
+            this.changedNow();
+          });
+      } else {
+        item.endedAt = this.now();
+      }
     }
     this.changedNow();
   }

@@ -92,6 +92,7 @@ async function run(args: string[]): Promise<number> {
     esphomeVersion: () => version,
     configurations: () => listConfigurations(configDir),
     install: (target, req) => fw.install(target, req),
+    settled: () => fw.recorder.idle(),
     // Without --server everything builds here, as before the pool existed for this command.
     forceLocal: servers.length === 0,
   });

@@ -16,8 +16,9 @@ export function Configurations() {
   const configurations = useApp((s) => s.configurations);
   const env = useApp((s) => s.env);
   const [query, setQuery] = useState('');
-  const firmware = useFirmwareStatuses();
   const batch = useBatch();
+  // A batch's device counts as done once its build is in the library: re-read then.
+  const firmware = useFirmwareStatuses(batch ? `${batch.id}:${batch.done}` : '');
   const names = useDeviceNames();
   const [buildsOf, setBuildsOf] = useState<string | null>(null);
   const picker = useRef<HTMLInputElement>(null);

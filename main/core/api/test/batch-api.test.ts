@@ -115,6 +115,34 @@ describe('fleet batch API', () => {
     expect((await refusal(call('startBatch', { kind: 'build', configurations: ['delta.yaml'] }))).message).toMatch(/up to date|nothing/);
     expect(app.engine.getJobs().length).toBe(jobsBefore);
   }, 30_000);
+
+  it('after a restart there is no batch; with another ESPHome the devices are esphome-changed and "Build all with ESPHome X" rebuilds them', async () => {
+    await app.firmware.recorder.idle();
+    conn.close();
+    await app.stop();
+    process.env.ESPHOME_SIM_VERSION = '2026.1.0';
+    try {
+      app = await createApp({ configDir, esphome: [SIM], peerLink: false, report: () => undefined });
+      expect((await app.esphomeStatus).version).toBe('2026.1.0');
+      conn = app.service.connect(rec.sink);
+      // The batches of the last run are gone with it (their jobs stay in the history).
+      expect(await call('getBatch', {})).toBeNull();
+      const statuses = await call<Array<{ configuration: string; status: string }>>('getFirmwareStatus', {});
+      // delta was built with the old version; alpha and bravo changed since (their batch was stopped).
+      expect(statuses.filter((x) => x.status === 'esphome-changed').map((x) => x.configuration)).toEqual(['delta.yaml']);
+      expect((await refusal(call('startBatch', { kind: 'build', esphomeVersion: '2025.12.2' }))).code).toBe('precondition_failed');
+      const b = await call<BatchSummary>('startBatch', { kind: 'build', esphomeVersion: '2026.1.0' });
+      expect(b.esphomeVersion).toBe('2026.1.0');
+      const end = await app.batch.whenDone();
+      expect(end.items.map((i) => i.configuration).sort()).toEqual(['alpha.yaml', 'bravo.yaml', 'charlie.yaml', 'delta.yaml']);
+      expect(end.failed).toBe(1);
+      await app.firmware.recorder.idle();
+      const after = await call<Array<{ configuration: string; status: string }>>('getFirmwareStatus', {});
+      expect(after.filter((x) => x.status === 'up-to-date').map((x) => x.configuration).sort()).toEqual(['alpha.yaml', 'bravo.yaml', 'delta.yaml']);
+    } finally {
+      delete process.env.ESPHOME_SIM_VERSION;
+    }
+  }, 60_000);
 });
 
 export type { Job };
