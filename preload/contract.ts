@@ -291,6 +291,8 @@ export interface BackendMethods {
   setFirmwareBuildPinned: [{ buildId: string; pinned: boolean }, { ok: true }];
   /** The running batch, else the last one of this run of the backend (null: none yet). */
   getBatch: [Record<string, never>, BatchSummary | null];
+  /** The devices startBatch would queue now (the counts on "Build all (N)" / "Update all (N)"). */
+  previewBatch: [{ kind: BatchKind }, { configurations: string[]; esphomeVersion: string }];
   /**
    * "Build all" (kind build) / "Update all" (kind update): queues a job for every device that is
    * not up to date (or those of `configurations` that are not). `esphomeVersion`: the version the

@@ -55,6 +55,15 @@ test('Build all: counts, summary progressing to done, the failed device opens it
   await expect(buildAll).toHaveText('Build all (1)');
   await panel.getByTestId('batch-dismiss').click();
   await expect(panel).toHaveCount(0);
+
+  // Built but never flashed: Update all flashes the kept builds (uploads, no compile).
+  const updateAll = page.getByTestId('batch-update');
+  await expect(updateAll).toHaveText('Update all (4)');
+  await updateAll.click();
+  await expect(panel).toHaveAttribute('data-state', 'done', { timeout: 60_000 });
+  await expect(panel).toContainText('Update all');
+  await expect(summary).toHaveText('4 of 4 done · 1 failed');
+  await expect(updateAll).toHaveText('Update all (1)');
   expect(app.cspViolations()).toEqual([]);
 });
 

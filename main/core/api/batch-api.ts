@@ -5,7 +5,7 @@ import type { BackendMethods } from '../../../preload/contract';
 import { ApiError } from '../errors';
 import type { FleetBatch } from '../firmware/batch';
 
-type BatchMethods = 'getBatch' | 'startBatch' | 'stopBatch';
+type BatchMethods = 'getBatch' | 'previewBatch' | 'startBatch' | 'stopBatch';
 export type BatchHandlers = { [M in BatchMethods]: (p: BackendMethods[M][0]) => Promise<BackendMethods[M][1]> };
 
 export function batchHandlers(batchOf: () => FleetBatch | undefined): BatchHandlers {
@@ -16,6 +16,10 @@ export function batchHandlers(batchOf: () => FleetBatch | undefined): BatchHandl
   };
   return {
     getBatch: async () => batchOf()?.summary() ?? null,
+    previewBatch: async (p) => {
+      const b = batch();
+      return { configurations: await b.selection(p.kind), esphomeVersion: b.esphomeVersion() };
+    },
     startBatch: async (p) => batch().start({ kind: p.kind, configurations: p.configurations, esphomeVersion: p.esphomeVersion }),
     stopBatch: async (p) => batch().stop(p.batchId),
   };

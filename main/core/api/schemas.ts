@@ -94,6 +94,7 @@ export const schemas = {
   flashFirmwareBuild: z.strictObject({ configuration, buildId: firmwareBuildId, port: port.optional() }),
   setFirmwareBuildPinned: z.strictObject({ buildId: firmwareBuildId, pinned: z.boolean() }),
   getBatch: empty,
+  previewBatch: z.strictObject({ kind: z.enum(BATCH_KIND_VALUES) }),
   startBatch: z.strictObject({
     kind: z.enum(BATCH_KIND_VALUES),
     configurations: z.array(configuration).min(1).max(5000).optional(),

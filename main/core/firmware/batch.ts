@@ -80,13 +80,21 @@ export class FleetBatch {
     return () => this.listeners.delete(fn);
   }
 
+  /** The ESPHome version a batch compiles with now. */
+  esphomeVersion(): string {
+    return this.opts.esphomeVersion();
+  }
+
   /** The running batch, else the last one (null: none since this process started). */
   summary(): BatchSummary | null {
     return this.current?.summary() ?? null;
   }
 
-  /** The configurations a batch would queue now (not up to date, readable). */
-  async selection(only?: string[]): Promise<string[]> {
+  /**
+   * The configurations a batch would queue now: readable ones not up to date; for Update all also
+   * those whose up-to-date build was never flashed (built by a Build all, not installed since).
+   */
+  async selection(kind: BatchKind, only?: string[]): Promise<string[]> {
     const { library, digester, configDir } = this.opts;
     const version = this.opts.esphomeVersion();
     const all = await this.opts.configurations();
@@ -97,11 +105,12 @@ export class FleetBatch {
     }
     const wanted = new Set(only ?? all.map((c) => c.name));
     const entries = await library.list();
+    const jobs = this.opts.jobs();
     const todo: string[] = [];
     for (const c of all) {
       if (c.error || !wanted.has(c.name)) continue;
       const s = await deviceStatus(library, digester, configDir, c.name, version, entries);
-      if (s.status !== 'up-to-date') todo.push(c.name);
+      if (s.status !== 'up-to-date' || (kind === 'update' && s.build && !flashedSince(jobs.getJobs({ configuration: c.name }), s.build))) todo.push(c.name);
     }
     return todo;
   }
@@ -118,8 +127,8 @@ export class FleetBatch {
       if (req.esphomeVersion !== undefined && req.esphomeVersion !== version) {
         throw new ApiError('precondition_failed', `ESPHome is now ${version || 'unknown'}, not ${req.esphomeVersion}: look at the devices' status again`);
       }
-      const todo = await this.selection(req.configurations);
-      if (todo.length === 0) throw new ApiError('precondition_failed', 'every device is up to date: nothing to build');
+      const todo = await this.selection(req.kind, req.configurations);
+      if (todo.length === 0) throw new ApiError('precondition_failed', req.kind === 'build' ? 'every device is up to date: nothing to build' : 'every device is up to date and flashed: nothing to install');
       const batch = new Batch(req.kind, version, this.opts, (s) => this.emit(s));
       this.current = batch;
       await batch.queue(todo);
@@ -258,7 +267,7 @@ class Batch {
   }
 
   private changedNow(): void {
-    const running = this.items.filter((i) => itemState(i) === 'running').length;
+    const running = this.items.filter((i) => i.endedAt === null && i.jobs.some((j) => j.status === 'running')).length;
     this.peakRunning = Math.max(this.peakRunning, running);
     if (!this.queuing && !this.ended() && this.items.every((i) => i.endedAt !== null)) {
       this.state = this.state === 'stopping' ? 'stopped' : 'done';
@@ -274,12 +283,14 @@ class Batch {
   summary(): BatchSummary {
     const now = this.now();
     const items: BatchItem[] = this.items.map((i) => {
-      const state = itemState(i);
+      // Until every job of the device ended (and its build is recorded) it is still under way:
+      // states and `done` always agree.
+      const state = i.endedAt !== null ? itemState(i) : i.jobs.some((j) => j.status === 'queued') && !i.jobs.some((j) => j.status === 'running' || j.status === 'completed') ? 'queued' : 'running';
       const bad = i.jobs.find((j) => j.status === 'failed') ?? i.jobs.find((j) => j.status === 'cancelled');
       return { configuration: i.configuration, state, jobId: (bad ?? i.jobs[0])?.job_id ?? '', error: i.enqueueError || (bad?.error ?? '') };
     });
     const count = (s: BatchItemState): number => items.filter((i) => i.state === s).length;
-    const durations = this.items.filter((i) => itemState(i) === 'completed').map((i) => (i.endedAt ?? now) - (firstStart(i) ?? this.startedAt));
+    const durations = this.items.filter((i) => i.endedAt !== null && itemState(i) === 'completed').map((i) => (i.endedAt ?? now) - (firstStart(i) ?? this.startedAt));
     const eta = this.ended()
       ? 0
       : estimateEtaSeconds(
@@ -304,6 +315,21 @@ class Batch {
       items,
     };
   }
+}
+
+/**
+ * Whether the job history shows this build flashed: a completed upload of its own compile (an
+ * install), or an upload/install queued after it was built (an install from the library). The
+ * history can be cleared or pruned: then the device is flashed again, the safe side.
+ */
+export function flashedSince(jobs: readonly FirmwareJob[], build: { job_id: string; built_at: string }): boolean {
+  const builtAt = Date.parse(build.built_at);
+  return jobs.some(
+    (j) =>
+      j.status === 'completed' &&
+      (j.job_type === 'upload' || j.job_type === 'install') &&
+      (j.depends_on === build.job_id || j.job_id === build.job_id || Date.parse(j.created_at) >= builtAt),
+  );
 }
 
 function firstStart(i: Item): number | null {

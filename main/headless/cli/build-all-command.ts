@@ -107,7 +107,7 @@ async function run(args: string[]): Promise<number> {
   try {
     if (pool) await pool.connect();
     const configs = await listConfigurations(configDir);
-    const todo = await batch.selection();
+    const todo = await batch.selection(values.install ? 'update' : 'build');
     note(`kiln: ${todo.length} of ${configs.length} configurations are not up to date${todo.length ? `: ${todo.join(', ')}` : ''}`);
     if (todo.length === 0) {
       if (values.json) process.stdout.write(`${JSON.stringify({ total: 0, failed: 0, results: [] }, null, 2)}\n`);

@@ -63,18 +63,33 @@ async function start(kind: BatchKind, esphomeVersion?: string): Promise<void> {
   }
 }
 
-/** The toolbar actions. `firmware`: statuses by configuration (FirmwareStatus.tsx). */
+/** What each action would queue, asked from the backend (its rule, one place) whenever `key` changes. */
+function usePreview(key: unknown): Record<BatchKind, number> | null {
+  const [counts, setCounts] = useState<Record<BatchKind, number> | null>(null);
+  useEffect(() => {
+    let live = true;
+    const api = getBackend().api;
+    Promise.all([api.previewBatch({ kind: 'build' }), api.previewBatch({ kind: 'update' })])
+      .then(([build, update]) => live && setCounts({ build: build.configurations.length, update: update.configurations.length }))
+      .catch(() => live && setCounts(null)); // no library in this mode: no actions
+    return () => {
+      live = false;
+    };
+  }, [key]);
+  return counts;
+}
+
+/** The toolbar actions. `firmware`: statuses by configuration (FirmwareStatus.tsx); a new object = re-read. */
 export function FleetActions({ configurations, firmware, batch }: { configurations: ConfigurationEntry[]; firmware: Record<string, DeviceFirmwareStatus>; batch: BatchSummary | null }) {
   const version = useApp((s) => s.env?.esphome.version ?? '');
-  const known = Object.keys(firmware).length > 0;
-  // The same rule as the backend's: readable configurations not up to date.
-  const todo = configurations.filter((c) => !c.error && firmware[c.name] && firmware[c.name].status !== 'up-to-date');
-  const esphomeChanged = todo.filter((c) => firmware[c.name].status === 'esphome-changed').length;
+  const counts = usePreview(firmware);
+  const esphomeChanged = configurations.filter((c) => !c.error && firmware[c.name]?.status === 'esphome-changed').length;
   const busy = batch !== null && (batch.state === 'running' || batch.state === 'stopping');
-  if (!known) return null;
-  const reason = busy ? `${KIND[batch.kind].title} is running` : todo.length === 0 ? 'Every device is up to date' : '';
-  const n = todo.length;
-  const devices = `${n} device${n === 1 ? '' : 's'}`;
+  if (!counts) return null;
+  const reasonOf = (kind: BatchKind): string =>
+    busy ? `${KIND[batch.kind].title} is running` : counts[kind] > 0 ? '' : kind === 'build' ? 'Every device is up to date' : 'Every device is up to date and flashed';
+  const reason = reasonOf('build') && reasonOf('update') ? (busy ? reasonOf('build') : reasonOf('update')) : reasonOf('build') || reasonOf('update');
+  const devices = (n: number): string => `${n} device${n === 1 ? '' : 's'}`;
   return (
     <div className="fleet-actions" role="group" aria-label="Every device at once" data-testid="fleet-actions">
       {(['build', 'update'] as const).map((kind) => (
@@ -82,13 +97,13 @@ export function FleetActions({ configurations, firmware, batch }: { configuratio
           key={kind}
           type="button"
           className="btn small"
-          disabled={reason !== ''}
-          aria-describedby={reason ? 'fleet-reason' : undefined}
-          title={reason || `${KIND[kind].verb[0].toUpperCase()}${KIND[kind].verb.slice(1)} the ${devices} that are not up to date`}
+          disabled={reasonOf(kind) !== ''}
+          aria-describedby={reasonOf(kind) ? 'fleet-reason' : undefined}
+          title={reasonOf(kind) || `${KIND[kind].verb[0].toUpperCase()}${KIND[kind].verb.slice(1)}: ${devices(counts[kind])}`}
           onClick={() => void start(kind)}
           data-testid={`batch-${kind}`}
         >
-          {KIND[kind].title} ({n})
+          {KIND[kind].title} ({counts[kind]})
         </button>
       ))}
       {esphomeChanged > 0 && version && !busy ? (

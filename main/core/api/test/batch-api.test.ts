@@ -84,6 +84,19 @@ describe('fleet batch API', () => {
     expect(statuses.filter((s) => s.status !== 'up-to-date').map((s) => s.configuration)).toEqual(['charlie.yaml']);
   }, 90_000);
 
+  it('Update all: flashes built but never flashed devices from the library (upload only), then they count as done', async () => {
+    const before = await call<{ configurations: string[] }>('previewBatch', { kind: 'update' });
+    expect(before.configurations.sort()).toEqual(['alpha.yaml', 'bravo.yaml', 'charlie.yaml', 'delta.yaml']);
+    expect((await call<{ configurations: string[] }>('previewBatch', { kind: 'build' })).configurations).toEqual(['charlie.yaml']);
+    const b = await call<BatchSummary>('startBatch', { kind: 'update', configurations: ['alpha.yaml', 'bravo.yaml'] });
+    expect(b.kind).toBe('update');
+    const end = await app.batch.whenDone();
+    expect(end).toMatchObject({ state: 'done', total: 2, done: 2, failed: 0 });
+    // A kept build of the current inputs: the install is an upload, no compile.
+    for (const i of end.items) expect(app.engine.getJob(i.jobId)?.job_type).toBe('upload');
+    expect((await call<{ configurations: string[] }>('previewBatch', { kind: 'update' })).configurations.sort()).toEqual(['charlie.yaml', 'delta.yaml']);
+  }, 60_000);
+
   it('Stop cancels the batch\'s queued and running jobs and nothing else', async () => {
     for (const n of ['alpha', 'bravo']) appendFileSync(join(configDir, `${n}.yaml`), '# changed\n');
     const b = await call<BatchSummary>('startBatch', { kind: 'build', configurations: ['alpha.yaml', 'bravo.yaml'] });
