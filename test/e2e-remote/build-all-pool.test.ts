@@ -64,7 +64,8 @@ describe('kiln build-all over a pool of build servers (real processes)', () => {
     });
     children.push(run);
     // Both servers get work (the pool spreads it), then A dies in the middle of a compile.
-    const onA = await waitUntil(() => compiles(logB).length >= 1 && compiles(logA).find((e) => isAlive(e.pid)), { timeoutMs: 60_000, what: () => `a compile on each build server\n${run.text()}` });
+    // A has finished one compile and is in the middle of the next when it dies.
+    const onA = await waitUntil(() => compiles(logB).length >= 1 && compiles(logA).some((e) => !isAlive(e.pid)) && compiles(logA).find((e) => isAlive(e.pid)), { timeoutMs: 60_000, what: () => `a second compile on build server A\n${run.text()}` });
     const lost = onA.argv!.find((x) => x.endsWith('.yaml'))!.split('/').pop()!;
     const doneOnABeforeKill = compiles(logA).filter((e) => !isAlive(e.pid)).length;
     a.proc.kill('SIGKILL');
