@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { startServe, EXAMPLES, REPO, SIM, type ServeBackend } from '../backends';
+import AxeBuilder from '@axe-core/playwright';
 import { expect, test as base } from '../fixtures';
 
 const plug = readFileSync(join(EXAMPLES, 'kitchen-plug.yaml'), 'utf8');
@@ -40,6 +41,10 @@ test('Build all: counts, summary progressing to done, the failed device opens it
   await expect(panel).toHaveAttribute('data-state', 'done', { timeout: 60_000 });
   await expect(summary).toHaveText('4 of 4 done · 1 failed');
   await expect(panel.getByRole('progressbar')).toHaveAttribute('aria-valuenow', '4');
+
+  // No serious/critical accessibility violation with the finished panel and its failure list.
+  const axe = await new AxeBuilder({ page }).include('[data-testid="batch-panel"]').include('[data-testid="fleet-actions"]').withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+  expect(axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help}`)).toEqual([]);
 
   // The failed device is listed; activating it (keyboard) opens its log.
   const failed = panel.getByTestId('batch-failed-device');
