@@ -9,7 +9,7 @@
 // clone of the same objects).
 
 import type { ToolchainInstall, ToolchainUpdateCheck, ToolchainsState } from './contract/toolchains';
-import type { DeviceFirmwareStatus, FirmwareBuild } from './contract/firmware';
+import type { BatchKind, BatchSummary, DeviceFirmwareStatus, FirmwareBuild } from './contract/firmware';
 import type {
   BuildServerPairing,
   BuildServerPreview,
@@ -294,6 +294,19 @@ export interface BackendMethods {
   /** "Flash this build": stages a kept build and queues its upload (no compile). */
   flashFirmwareBuild: [{ configuration: string; buildId: string; port?: string }, Job];
   setFirmwareBuildPinned: [{ buildId: string; pinned: boolean }, { ok: true }];
+  /** The running batch, else the last one of this run of the backend (null: none yet). */
+  getBatch: [Record<string, never>, BatchSummary | null];
+  /** The devices startBatch would queue now (the counts on "Build all (N)" / "Update all (N)"). */
+  previewBatch: [{ kind: BatchKind }, { configurations: string[]; esphomeVersion: string }];
+  /**
+   * "Build all" (kind build) / "Update all" (kind update): queues a job for every device that is
+   * not up to date (or those of `configurations` that are not). `esphomeVersion`: the version the
+   * window offered ("Build all with ESPHome X"); refused if the backend's differs now.
+   * precondition_failed: a batch is running, or nothing to do.
+   */
+  startBatch: [{ kind: BatchKind; configurations?: string[]; esphomeVersion?: string }, BatchSummary];
+  /** Cancels the batch's queued and running jobs (no other job). */
+  stopBatch: [{ batchId: string }, BatchSummary];
   /** Content-first import (drop or file picker). name: leaf file name ending .yaml/.yml. */
   importYaml: [{ name: string; content: string; overwrite?: boolean }, ImportResult];
 
@@ -407,6 +420,8 @@ export interface FrontendEvents {
   toolchainsChanged: { reason: string };
   /** Show this job: select it and open its log (e.g. an OS notification was clicked). */
   selectJob: { jobId: string };
+  /** The fleet batch changed (a job of it moved, it ended, or a new one started). */
+  batchChanged: { batch: BatchSummary };
 }
 
 export type EventName = keyof FrontendEvents;

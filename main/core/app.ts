@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { EsphomeStatus } from '../../preload/contract';
-import { parseDevice } from './api/configurations';
+import { listConfigurations, parseDevice } from './api/configurations';
 import { probeEsphome } from './api/esphome-status';
 import { createSenderPort } from './api/sender-port';
 import type { SenderPort } from './api/ports';
@@ -31,6 +31,7 @@ import type { BonjourLike } from './peer-link/mdns';
 import type { SessionTiming } from './peer-link/session';
 import { openPeerLinkState, type PeerLinkState } from './peer-link/state';
 import { buildServerJobEnv, JobOwners } from './receiver/job-env';
+import { FleetBatch } from './firmware/batch';
 import { FirmwareService } from './firmware/firmware-service';
 import { createEngineWithRemoteBuilds, type RemoteBuilds } from './scheduler/remote-builds';
 
@@ -127,6 +128,8 @@ export interface KilnApp {
   readonly policy: DesktopPolicy;
   /** The firmware library (records compiles, installs without rebuilding, downloads). */
   readonly firmware: FirmwareService;
+  /** "Build all" / "Update all" over the engine (one batch at a time). */
+  readonly batch: FleetBatch;
   stop(): Promise<void>;
 }
 
@@ -270,6 +273,19 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
   const firmware = new FirmwareService({ dataDir, configDir, bus, esphomeVersion: () => esphomeVersion, jobEnv: engineOptions.jobEnv, skip: (job) => jobOwners.get(job.job_id) !== undefined, report });
   firmware.start();
   stops.push(() => firmware.stop());
+  // "Build all" / "Update all": bookkeeping over normal engine jobs (in memory: no phantom batch
+  // after a restart); the jobs go through the dispatch pool like any other.
+  const batch = new FleetBatch({
+    jobs: () => engine,
+    library: firmware.library,
+    digester: firmware.digester,
+    configDir,
+    esphomeVersion: () => esphomeVersion,
+    configurations: () => listConfigurations(configDir),
+    install: (target, req) => firmware.install(target, req),
+    settled: () => firmware.recorder.idle(),
+  });
+  stops.push(() => batch.dispose());
 
   await engine.start();
   stops.push(() => engine.stop());
@@ -298,6 +314,7 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     probe: async (command) => (command.join('\0') === toolchains.base().join('\0') ? esphomeStatus : probeEsphome(command)),
     sender: peerLink?.sender,
     firmware: { service: firmware, esphomeVersion: () => esphomeVersion },
+    batch,
     buildServer: peerLink?.role ?? undefined,
     discovery: discovery ?? undefined,
     identity: peerLink
@@ -357,6 +374,7 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     discovery,
     policy,
     firmware,
+    batch,
     stop: async () => {
       // Reverse order: the service stops talking first, the engine last.
       for (const stop of stops.splice(0).reverse()) {

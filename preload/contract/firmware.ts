@@ -29,3 +29,44 @@ export interface DeviceFirmwareStatus {
   /** The build of the current inputs (up-to-date), else the newest; null when never built. */
   build: FirmwareBuild | null;
 }
+
+/**
+ * Fleet batches (issue 15): "Build all" compiles every device that is not up to date (later
+ * Installs are flashes); "Update all" installs every such device over OTA. One at a time.
+ */
+export const BATCH_KIND_VALUES = ['build', 'update'] as const;
+export type BatchKind = (typeof BATCH_KIND_VALUES)[number];
+/** running: jobs left; stopping: Stop asked, cancels under way; done / stopped: every job ended. */
+export type BatchState = 'running' | 'stopping' | 'done' | 'stopped';
+/** replaced: another job for the device superseded the batch's (a click on Install meanwhile). */
+export type BatchItemState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled' | 'replaced';
+
+export interface BatchItem {
+  configuration: string;
+  state: BatchItemState;
+  /** The job to open for this device's log (the failing one when it failed, else the first). */
+  jobId: string;
+  /** The failure or cancel reason ('' otherwise). */
+  error: string;
+}
+
+export interface BatchSummary {
+  id: string;
+  kind: BatchKind;
+  /** The ESPHome version the batch compiles with ('' unknown). */
+  esphomeVersion: string;
+  state: BatchState;
+  startedAt: string;
+  endedAt: string | null;
+  /** Devices in the batch. */
+  total: number;
+  /** Devices whose jobs all ended (completed, failed, cancelled or replaced). */
+  done: number;
+  failed: number;
+  cancelled: number;
+  /** Devices with a job running now. */
+  running: number;
+  /** Seconds left, estimated (see main/core/firmware/batch-eta.ts); null until there is a basis. */
+  etaSeconds: number | null;
+  items: BatchItem[];
+}

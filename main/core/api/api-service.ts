@@ -23,6 +23,8 @@ import { importYaml } from './configurations';
 import { ConfigurationsCache } from './configurations-cache';
 import { jobsPage } from './jobs-page';
 import { firmwareHandlers, installVia, type FirmwarePort } from './firmware-api';
+import { batchHandlers } from './batch-api';
+import type { FleetBatch } from '../firmware/batch';
 import { buildServerHandlers } from './build-server-handlers';
 import { Connection, Follow, type ApiConnection, type ConnectionOptions, type EventSink, type Handlers } from './connection';
 import { alertText, formatLastError } from './alert-text';
@@ -41,6 +43,8 @@ export interface ApiServiceOptions {
   defaultEsphome: string[] | (() => string[]);
   /** The firmware library (absent: installs always compile, the Firmware methods answer unavailable). */
   firmware?: FirmwarePort;
+  /** "Build all" / "Update all" (absent: the batch methods answer unavailable). */
+  batch?: FleetBatch;
   /** Managed ESPHome toolchains (absent: the Toolchains methods answer unavailable). */
   toolchains?: ToolchainsPort;
   /** Applies a new esphome command to the engine; returns false when only a restart can. */
@@ -88,6 +92,7 @@ export class ApiService {
       () => this.broadcast('jobsChanged', { reason: 'failure_summary' }),
     );
     this.subscribe();
+    if (opts.batch) this.offBus.push(opts.batch.onChange((batch) => this.broadcast('batchChanged', { batch })));
     this.inUseEsphome = this.effectiveEsphome();
   }
 
@@ -337,6 +342,7 @@ export class ApiService {
   readonly handlers: Handlers = {
     ...toolchainHandlers(() => this.opts.toolchains),
     ...firmwareHandlers(() => this.opts.firmware, () => this.opts.jobs, (j) => this.notes.view(j)),
+    ...batchHandlers(() => this.opts.batch),
     getEnvironment: async (): Promise<Environment> => ({
       appVersion: this.opts.appVersion ?? '0.0.0',
       configDir: this.opts.jobs.configDir,

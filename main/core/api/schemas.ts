@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { isEsphomeVersion } from '../toolchains/version';
 import {
+  BATCH_KIND_VALUES,
   CLEARABLE_STATUS_VALUES,
   JOB_STATUS_VALUES,
   MAX_IMPORT_YAML_BYTES,
@@ -92,6 +93,14 @@ export const schemas = {
   listFirmwareBuilds: z.strictObject({ configuration }),
   flashFirmwareBuild: z.strictObject({ configuration, buildId: firmwareBuildId, port: port.optional() }),
   setFirmwareBuildPinned: z.strictObject({ buildId: firmwareBuildId, pinned: z.boolean() }),
+  getBatch: empty,
+  previewBatch: z.strictObject({ kind: z.enum(BATCH_KIND_VALUES) }),
+  startBatch: z.strictObject({
+    kind: z.enum(BATCH_KIND_VALUES),
+    configurations: z.array(configuration).min(1).max(5000).optional(),
+    esphomeVersion: z.string().min(1).max(64).regex(/^[0-9A-Za-z.+-]+$/, 'must be an ESPHome version').optional(),
+  }),
+  stopBatch: z.strictObject({ batchId: z.string().regex(/^b[0-9a-f]{8}$/, 'must be a batch id') }),
   importYaml: z.strictObject({
     // Leaf-name rules are checked by the importer too (with a friendlier message).
     name: z.string().min(1).max(255),

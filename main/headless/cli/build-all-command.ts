@@ -1,36 +1,67 @@
-// `kiln build-all [--install]`: queue every configuration that is not up to date in the firmware
-// library — a compile each ("Build all": later Installs are flashes), or an install over OTA
-// ("Update all") — run them through the job engine with the local esphome, and print a summary
-// line as each ends: `N of M done, F failed, ETA …`. Ctrl-C stops the batch (cancels its jobs).
+// `kiln build-all [--install] [--server LABEL…]`: the core fleet batch (main/core/firmware/batch.ts)
+// from the command line — every configuration that is not up to date in the firmware library gets
+// a compile ("Build all": later Installs are flashes), or an install over OTA ("Update all").
+// Without --server the compiles run here with the local esphome; with --server they are spread
+// by the dispatch pool over the named paired build servers (and this computer with --local), a
+// lost server's jobs re-routed like in the app. A summary line is printed as each device ends:
+// `N of M done, F failed, ETA …`. Ctrl-C is the batch's Stop.
 import { join, resolve } from 'node:path';
 import { listConfigurations } from '../../core/api/configurations';
 import { resolveEsphomeCommand } from '../../core/esphome/command';
 import { probeVersion } from '../../core/esphome/version';
-import { deviceStatus } from '../../core/firmware/device-status';
+import { EventBus } from '../../core/events';
+import { FleetBatch } from '../../core/firmware/batch';
 import { FirmwareService } from '../../core/firmware/firmware-service';
 import { JobEngine } from '../../core/jobs/engine';
-import { isTerminal, type FirmwareJob } from '../../core/jobs/model';
+import type { BatchSummary } from '../../../preload/contract/firmware';
 import { parseStrictArgs } from './args';
 import type { CliCommand } from './command';
+import { attachPool, type AttachedPool } from './build-all-pool';
 import { plainText } from './terminal-text';
 
-const USAGE = `usage: kiln build-all [--install] [--config-dir DIR] [--data-dir DIR] [--esphome CMD] [--json]
+const USAGE = `usage: kiln build-all [--install] [--server HOST:PORT|LABEL]... [--local] [--config-dir DIR]
+                      [--data-dir DIR] [--esphome CMD] [--json]
 
 Queues every configuration that is not up to date in the firmware library (see \`kiln devices\`):
-a compile each, or with --install an install over OTA. Prints "N of M done" as jobs end and a
-summary; exit 0 when every job completed, 1 when one failed, 130 when stopped (Ctrl-C).`;
+a compile each, or with --install an install over OTA.
+
+  --server S   compile on this paired build server (repeat for several: the jobs are spread over
+               the idle ones, a lost server's jobs go to the others); see \`kiln pair\`
+  --local      with --server: this computer builds too
+  --data-dir   firmware library and pairings (default <config-dir>/.kiln)
+
+Prints "N of M done" as devices end and a summary; exit 0 when every job completed, 1 when one
+failed, 130 when stopped (Ctrl-C), 2 usage error.`;
 
 class UsageError extends Error {}
+
+function line(s: BatchSummary, last: BatchSummary['items'][number] | undefined): string {
+  const eta = s.state === 'running' && s.etaSeconds !== null ? `, ETA ${s.etaSeconds} s` : '';
+  const what = last ? ` — ${last.configuration} ${last.state}${last.error ? `: ${plainText(last.error)}` : ''}` : '';
+  return `kiln: ${s.done} of ${s.total} done, ${s.failed} failed${eta}${what}\n`;
+}
 
 async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseStrictArgs(
     args,
-    { install: { type: 'boolean' }, 'config-dir': { type: 'string' }, 'data-dir': { type: 'string' }, esphome: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    {
+      install: { type: 'boolean' },
+      server: { type: 'string', multiple: true },
+      local: { type: 'boolean' },
+      'config-dir': { type: 'string' },
+      'data-dir': { type: 'string' },
+      esphome: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
     (m) => new UsageError(m),
   );
   if (values.help) throw new UsageError('');
   if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
+  const servers = (values.server ?? []) as string[];
+  if (values.local && servers.length === 0) throw new UsageError('--local only applies with --server');
   const configDir = resolve(values['config-dir'] ?? '.');
+  const dataDir = values['data-dir'] !== undefined ? resolve(values['data-dir']) : join(configDir, '.kiln');
   let esphome: string[];
   try {
     esphome = resolveEsphomeCommand({ flag: values.esphome, env: process.env.KILN_ESPHOME });
@@ -38,61 +69,71 @@ async function run(args: string[]): Promise<number> {
     throw new UsageError((err as Error).message);
   }
   const version = await probeVersion(esphome).catch(() => '');
-  const engine = new JobEngine({ configDir, persist: false, esphome });
-  const fw = new FirmwareService({
-    dataDir: values['data-dir'] !== undefined ? resolve(values['data-dir']) : join(configDir, '.kiln'),
+  const note = (m: string): void => void process.stderr.write(`${plainText(m)}\n`);
+  const bus = new EventBus();
+  let pool: AttachedPool | null = null;
+  let engine: JobEngine;
+  if (servers.length > 0) {
+    try {
+      pool = await attachPool({ configDir, persist: false, esphome, bus }, { servers, includeLocal: values.local === true, dataDir, esphomeVersion: () => version, note });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    engine = pool.engine;
+  } else {
+    engine = new JobEngine({ configDir, persist: false, esphome, bus });
+  }
+  const fw = new FirmwareService({ dataDir, configDir, bus, esphomeVersion: () => version, report: (m) => note(`kiln: warning: ${m}`) });
+  const batch = new FleetBatch({
+    jobs: () => engine,
+    library: fw.library,
+    digester: fw.digester,
     configDir,
-    bus: engine.bus,
     esphomeVersion: () => version,
-    report: (m) => process.stderr.write(`kiln: warning: ${m}\n`),
+    configurations: () => listConfigurations(configDir),
+    install: (target, req) => fw.install(target, req),
+    settled: () => fw.recorder.idle(),
+    // Without --server everything builds here, as before the pool existed for this command.
+    forceLocal: servers.length === 0,
   });
   fw.start();
   await engine.start();
-  const entries = await fw.library.list();
-  const todo: string[] = [];
-  const configs = await listConfigurations(configDir);
-  for (const c of configs) {
-    if (c.error) continue;
-    const s = await deviceStatus(fw.library, fw.digester, configDir, c.name, version, entries);
-    if (s.status !== 'up-to-date') todo.push(c.name);
-  }
-  process.stderr.write(`kiln: ${todo.length} of ${configs.length} configurations are not up to date${todo.length ? `: ${todo.join(', ')}` : ''}\n`);
-  const started = Date.now();
-  const heads: FirmwareJob[] = [];
   let stopped = false;
   const onSigint = (): void => {
     stopped = true;
-    process.stderr.write('kiln: stopping the batch\n');
-    for (const j of engine.getJobs()) if (!isTerminal(j)) void engine.cancel(j.job_id).catch(() => undefined);
+    note('kiln: stopping the batch');
+    void batch.stop().catch(() => undefined);
   };
-  process.on('SIGINT', onSigint);
   try {
-    for (const configuration of todo) {
-      heads.push(values.install ? await fw.install(engine, { configuration, port: 'OTA', forceLocal: true }) : engine.compile({ configuration, forceLocal: true }));
+    if (pool) await pool.connect();
+    const configs = await listConfigurations(configDir);
+    const todo = await batch.selection(values.install ? 'update' : 'build');
+    note(`kiln: ${todo.length} of ${configs.length} configurations are not up to date${todo.length ? `: ${todo.join(', ')}` : ''}`);
+    if (todo.length === 0) {
+      if (values.json) process.stdout.write(`${JSON.stringify({ total: 0, failed: 0, results: [] }, null, 2)}\n`);
+      return 0;
     }
-    const results: Array<{ configuration: string; status: string; error: string }> = [];
-    let done = 0;
-    let failed = 0;
-    await Promise.all(
-      heads.map(async (head) => {
-        const chain = [head, ...engine.getJobs().filter((j) => j.depends_on === head.job_id)];
-        const ends = await Promise.all(chain.map((j) => engine.whenDone(j.job_id)));
-        const bad = ends.find((j) => j.status !== 'completed');
-        done++;
-        if (bad) failed++;
-        results.push({ configuration: head.configuration, status: bad ? bad.status : 'completed', error: bad ? plainText(bad.error ?? '') : '' });
-        const per = (Date.now() - started) / done;
-        const eta = Math.round((per * (heads.length - done)) / 1000);
-        process.stderr.write(`kiln: ${done} of ${heads.length} done, ${failed} failed${done < heads.length ? `, ETA ${eta} s` : ''} — ${head.configuration} ${bad ? `${bad.status}${bad.error ? `: ${plainText(bad.error)}` : ''}` : 'completed'}\n`);
-      }),
-    );
+    process.on('SIGINT', onSigint);
+    const reported = new Set<string>();
+    batch.onChange((s) => {
+      for (const item of s.items) {
+        if (reported.has(item.configuration) || ['queued', 'running'].includes(item.state)) continue;
+        reported.add(item.configuration);
+        process.stderr.write(line(s, item));
+      }
+    });
+    await batch.start({ kind: values.install ? 'update' : 'build' });
+    const end = await batch.whenDone();
     await fw.recorder.idle();
-    if (values.json) process.stdout.write(`${JSON.stringify({ total: heads.length, failed, results }, null, 2)}\n`);
-    if (stopped) return 130;
-    return failed > 0 ? 1 : 0;
+    const results = end.items.map((i) => ({ configuration: i.configuration, status: i.state, error: plainText(i.error) }));
+    if (values.json) process.stdout.write(`${JSON.stringify({ total: end.total, failed: end.failed, results }, null, 2)}\n`);
+    if (stopped || end.state === 'stopped') return 130;
+    return end.failed > 0 || end.cancelled > 0 ? 1 : 0;
   } finally {
     process.off('SIGINT', onSigint);
+    batch.dispose();
     await engine.stop();
+    await pool?.stop();
     await fw.stop();
   }
 }

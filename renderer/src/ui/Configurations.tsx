@@ -3,11 +3,12 @@
 // states for a newcomer.
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { ConfigurationEntry } from '../../../preload/contract';
-import { useApp } from '../store/app';
+import { useApp, useDeviceNames } from '../store/app';
 import { useJobs } from '../store/jobs';
 import { errorMessage, getBackend } from '../sync';
 import { importFiles } from './drop';
 import { FirmwareBadge, FirmwareBuilds, useFirmwareStatuses } from './FirmwareStatus';
+import { BatchPanel, FleetActions, useBatch } from './FleetBatch';
 
 export const shownName = (c: ConfigurationEntry): string => c.friendlyName || c.deviceName || c.name.replace(/\.ya?ml$/i, '');
 
@@ -15,7 +16,10 @@ export function Configurations() {
   const configurations = useApp((s) => s.configurations);
   const env = useApp((s) => s.env);
   const [query, setQuery] = useState('');
-  const firmware = useFirmwareStatuses();
+  const batch = useBatch();
+  // A batch's device counts as done once its build is in the library: re-read then.
+  const firmware = useFirmwareStatuses(batch ? `${batch.id}:${batch.done}` : '');
+  const names = useDeviceNames();
   const [buildsOf, setBuildsOf] = useState<string | null>(null);
   const picker = useRef<HTMLInputElement>(null);
   const compile = async (configuration: string) => {
@@ -60,6 +64,8 @@ export function Configurations() {
           </button>
         </div>
       </div>
+      {configurations && configurations.length > 0 ? <FleetActions configurations={configurations} firmware={firmware} batch={batch} /> : null}
+      <BatchPanel batch={batch} names={names} />
       {configurations === null ? (
         <p className="muted pad">Loading…</p>
       ) : configurations.length === 0 ? (

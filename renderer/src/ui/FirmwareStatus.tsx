@@ -16,8 +16,8 @@ const LABEL: Record<FirmwareStatus, string> = {
   'never-built': 'Never built',
 };
 
-/** All statuses by configuration; refreshed after every completed job. */
-export function useFirmwareStatuses(): Record<string, DeviceFirmwareStatus> {
+/** All statuses by configuration; refreshed after every completed job and when `refreshKey` changes. */
+export function useFirmwareStatuses(refreshKey = ''): Record<string, DeviceFirmwareStatus> {
   const configurations = useApp((s) => s.configurations);
   const completed = useJobs((s) => Object.values(s.byId).filter((j) => j.status === 'completed').length);
   const [byName, setByName] = useState<Record<string, DeviceFirmwareStatus>>({});
@@ -30,7 +30,7 @@ export function useFirmwareStatuses(): Record<string, DeviceFirmwareStatus> {
     return () => {
       live = false;
     };
-  }, [configurations, completed]);
+  }, [configurations, completed, refreshKey]);
   return byName;
 }
 
