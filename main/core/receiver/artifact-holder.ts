@@ -27,14 +27,15 @@ export class ArtifactHolder {
 
   constructor(private readonly o: ArtifactHolderOptions) {}
 
-  /** Packs a completed compile now and holds the result for its download. */
-  hold(job: FirmwareJob): void {
+  /** Packs a completed compile now and holds the result for its download (also returned). */
+  hold(job: FirmwareJob): Promise<PackedArtifacts> {
     this.drop(job.job_id);
     const packed = this.pack(job);
     packed.catch(() => undefined); // reported when (if) it is downloaded
     const timer = setTimeout(() => this.drop(job.job_id), this.o.ttlMs ?? 60_000);
     timer.unref?.();
     this.held.set(job.job_id, { packed, timer });
+    return packed;
   }
 
   async whenPacked(jobId: string): Promise<void> {
@@ -74,7 +75,7 @@ export class ArtifactHolder {
 }
 
 /** artifacts_start → chunks (windowed) → artifacts_end{accepted:true} for one completed job. */
-export async function sendArtifacts(session: ReceiverSession, job: FirmwareJob, packing: Promise<PackedArtifacts>, log: (m: string) => void): Promise<void> {
+export async function sendArtifacts(session: ReceiverSession, job: Pick<FirmwareJob, 'remote_job_id' | 'configuration'>, packing: Promise<PackedArtifacts>, log: (m: string) => void): Promise<void> {
   const packStarted = performance.now();
   const packed = await packing;
   const wireId = job.remote_job_id;

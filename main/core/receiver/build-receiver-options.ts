@@ -71,6 +71,10 @@ export interface BuildReceiverOptions extends SenderLimitOptions {
    * (lets a test hold a job "mid-extract" deterministically).
    */
   beforeExtract?: (jobId: string, signal: AbortSignal) => Promise<void>;
+  /** This build server's own ESPHome version ('' while unknown: no stored build is reused). */
+  esphomeVersion?: () => string;
+  /** Completed builds kept per sender for an identical resubmission (artifact-reuse.ts), default 3; 0 = off. */
+  reuseKeepPerSender?: number;
   /** Builds a sender's ESPHome version in a toolchain of that version (§9.5); absent = never. */
   provisioner?: ReceiverProvisioner;
 }

@@ -8,6 +8,8 @@ import { createJob, isActive, isNetworkFlash, isTerminal, type FirmwareJob } fro
 import type { ReceiverSession } from '../peer-link/session';
 import { ArtifactPackError } from './artifact-pack';
 import { ArtifactHolder, sendArtifacts } from './artifact-holder';
+import { ArtifactReuse, bundleContentDigest, type ReuseCandidate } from './artifact-reuse';
+import type { PackedArtifacts } from './artifact-pack';
 import { SenderLimits } from './sender-limits';
 import { cancelReceiverJobs, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
 export { cancelReceiverJobs, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
@@ -75,6 +77,8 @@ export class BuildReceiver {
    */
   private readonly limits: SenderLimits;
   private readonly artifacts: ArtifactHolder;
+  /** Completed builds kept per sender for an identical resubmission (artifact-reuse.ts). */
+  private readonly reuse: ArtifactReuse;
 
   constructor(private readonly opts: BuildReceiverOptions) {
     this.engine = opts.engine;
@@ -90,6 +94,14 @@ export class BuildReceiver {
       dataDir: resolve(opts.dataDir ?? opts.engine.dataDir),
       ownerOf: (jobId) => this.jobOwners.get(jobId),
       ttlMs: opts.prepackTtlMs,
+    });
+    this.reuse = new ArtifactReuse({
+      dataDir: resolve(opts.dataDir ?? opts.engine.dataDir),
+      keepPerSender: opts.reuseKeepPerSender,
+      ttlMs: opts.prepackTtlMs,
+      hasRoom: (bytes) => this.limits.hasRoom(bytes),
+      withDiskLock: (fn) => this.limits.withDiskLock(fn),
+      log: (m) => this.log(m),
     });
     this.sessions = opts.sessions;
     this.dataDir = resolve(opts.dataDir ?? opts.engine.dataDir);
@@ -134,6 +146,7 @@ export class BuildReceiver {
     this.stopped = true;
     this.sweeper.stop();
     this.artifacts.dropAll();
+    this.reuse.dropAll();
     for (const off of this.offs.splice(0)) off();
     // Builds of a role that is going away could neither report nor be downloaded any more.
     cancelReceiverJobs(this.engine);
@@ -267,6 +280,7 @@ export class BuildReceiver {
     const deviceDir = deviceWorkspace(this.dataDir, key, submit.configurationFilename);
     const senderDir = senderWorkspace(this.dataDir, key);
     let configuration: string;
+    let digest = '';
     try {
       configuration = this.configurationFor(join(deviceDir, submit.configurationFilename));
     } catch (err) {
@@ -286,7 +300,7 @@ export class BuildReceiver {
       const quotaRefusal = await this.limits.withDiskLock(async () => {
         const refusal = await this.limits.makeRoom(key, submit.bundle.length);
         if (refusal || signal.aborted) return refusal;
-        await extractBundle({
+        const extracted = await extractBundle({
           bundle: submit.bundle,
           root: this.root,
           deviceDir,
@@ -295,6 +309,7 @@ export class BuildReceiver {
           maxCompressedBytes: this.opts.maxBundleBytes,
           signal,
         });
+        digest = bundleContentDigest(submit.configurationFilename, extracted.members);
         return undefined;
       });
       if (quotaRefusal) {
@@ -308,6 +323,18 @@ export class BuildReceiver {
     } catch (err) {
       if (signal.aborted) return;
       fail('extract_failed', err instanceof BundleExtractError ? err.message : (err as Error).message);
+      return;
+    }
+    if (signal.aborted) return;
+    // Identical bundle, same ESPHome, same sender: the stored firmware, no rebuild.
+    const version = submit.target === 'compile' ? this.builtWith(submit.targetEsphomeVersion) : '';
+    const send = (frame: Frame): void => {
+      const live = this.liveSession(dashboardId);
+      if (live) this.send(live, frame);
+    };
+    const who = session.label || dashboardId;
+    if (await this.reuse.serveIdentical({ key, jobId: submit.jobId, configuration, digest, esphomeVersion: version, who, send }).catch(() => false)) {
+      sender.pending.delete(submit.jobId);
       return;
     }
     if (signal.aborted) return;
@@ -341,6 +368,7 @@ export class BuildReceiver {
       // Leaving `pending` and entering the engine happen in the same tick: a cancel_job sees one or the other.
       sender.pending.delete(submit.jobId);
       this.recordOwner(job, key);
+      if (version) this.reuse.expect(job.job_id, { key, digest, esphomeVersion: version });
       this.engine.enqueue([job]);
       this.log(`queued ${job.job_type} ${configuration} for ${label || dashboardId} (their job ${submit.jobId}, ours ${job.job_id})`);
     } catch (err) {
@@ -357,9 +385,10 @@ export class BuildReceiver {
     let heldTotal = 0;
     for (const s of this.senders.values()) for (const p of s.pending.values()) heldTotal += p.bytes;
     for (const st of this.states.values()) heldTotal += st.intake.inFlightBytes;
+    heldTotal += this.reuse.heldBytes();
     return this.limits.admit(session.label || session.dashboardId, jobId, totalBytes, {
       queued: (sender?.pending.size ?? 0) + active,
-      heldBySender: [...(sender?.pending.values() ?? [])].reduce((n, p) => n + p.bytes, 0),
+      heldBySender: [...(sender?.pending.values() ?? [])].reduce((n, p) => n + p.bytes, 0) + this.reuse.heldBytes(key),
       heldTotal,
     });
   }
@@ -463,7 +492,19 @@ export class BuildReceiver {
     this.fanState(job, status);
     const owner = this.jobOwners.get(job.job_id);
     if (owner) void touchWorkspace(senderWorkspace(this.dataDir, owner));
-    if (status === 'completed' && job.remote_peer && job.job_type === 'compile') this.artifacts.hold(job);
+    if (status === 'completed' && job.remote_peer && job.job_type === 'compile') {
+      void this.reuse.completed(job.job_id, this.artifacts.hold(job), (c) => this.stillReusable(job, c));
+    } else this.reuse.forgetJob(job.job_id);
+  }
+
+  /** The ESPHome version a submit is built with here: the provisioned one, else this build server's own. */
+  private builtWith(target: string): string {
+    return this.opts.provisioner?.versionFor(target) ?? this.opts.esphomeVersion?.() ?? '';
+  }
+
+  /** A finished pack may be stored: still the same ESPHome, and no later build of the device since. */
+  private stillReusable(job: FirmwareJob, c: ReuseCandidate): boolean {
+    return this.builtWith(job.target_esphome_version) === c.esphomeVersion && this.engine.getJobs({ configuration: job.configuration })[0]?.job_id === job.job_id;
   }
 
   /** Settles once the artifacts held for `jobId` are packed (at once when none are held). */
@@ -494,11 +535,13 @@ export class BuildReceiver {
       this.send(session, frame);
     };
     if (st.downloading) return refuse('duplicate_download');
-    const job = this.findJob(st.key, jobId);
-    if (!job) return refuse('unknown_job');
-    if (job.status !== 'completed') return refuse('job_not_completed');
+    const hit = this.reuse.takeHit(st.key, jobId);
+    const job = hit ? undefined : this.findJob(st.key, jobId);
+    if (!hit && !job) return refuse('unknown_job');
+    if (job && job.status !== 'completed') return refuse('job_not_completed');
     st.downloading = true;
-    void sendArtifacts(session, job, this.artifacts.take(job), this.log)
+    const packing: Promise<PackedArtifacts> = hit ? hit.packed : this.artifacts.take(job!);
+    void sendArtifacts(session, hit ? hit.job : job!, packing, this.log)
       .catch((err: unknown) => {
         if (err instanceof ArtifactPackError) refuse(err.reason, err.detail);
         else refuse('pack_failed', err instanceof Error ? err.message : String(err));

@@ -225,6 +225,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     maxBytesPerSender: opts.maxBytesPerSender,
     workspaceQuotaBytes: opts.workspaceQuotaBytes,
     provisioner: provisioner ?? undefined,
+    esphomeVersion: () => esphomeVersion,
     log: (m) => print.out(`[receiver] ${m}`),
   });
   receiver.start();
