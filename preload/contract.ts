@@ -9,7 +9,7 @@
 // clone of the same objects).
 
 import type { ToolchainInstall, ToolchainUpdateCheck, ToolchainsState } from './contract/toolchains';
-import type { DeviceFirmwareStatus, FirmwareBuild } from './contract/firmware';
+import type { DeviceFirmwareStatus, FirmwareBuild, FirmwareRetention, SaveFirmwareResult } from './contract/firmware';
 import type {
   BuildServerPairing,
   BuildServerPreview,
@@ -289,6 +289,12 @@ export interface BackendMethods {
   /** "Flash this build": stages a kept build and queues its upload (no compile). */
   flashFirmwareBuild: [{ configuration: string; buildId: string; port?: string }, Job];
   setFirmwareBuildPinned: [{ buildId: string; pinned: boolean }, { ok: true }];
+  /** Retention of the firmware library, with the size it uses now. */
+  getFirmwareRetention: [Record<string, never>, FirmwareRetention];
+  /** Validated (1..50 builds, 64 MiB..100 GiB), saved, and applied to the library at once. */
+  setFirmwareRetention: [{ keepPerDevice?: number; maxBytes?: number }, FirmwareRetention];
+  /** Save a kept build's image to a file the user picks (desktop); a browser gets 'use-download-link'. */
+  saveFirmwareAs: [{ buildId: string; kind: 'ota' | 'factory' }, SaveFirmwareResult];
   /** Content-first import (drop or file picker). name: leaf file name ending .yaml/.yml. */
   importYaml: [{ name: string; content: string; overwrite?: boolean }, ImportResult];
 

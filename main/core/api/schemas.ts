@@ -92,6 +92,10 @@ export const schemas = {
   listFirmwareBuilds: z.strictObject({ configuration }),
   flashFirmwareBuild: z.strictObject({ configuration, buildId: firmwareBuildId, port: port.optional() }),
   setFirmwareBuildPinned: z.strictObject({ buildId: firmwareBuildId, pinned: z.boolean() }),
+  getFirmwareRetention: empty,
+  // Ranges are checked by the handler, whose refusal names the setting in plain words.
+  setFirmwareRetention: z.strictObject({ keepPerDevice: z.number().finite().optional(), maxBytes: z.number().finite().optional() }),
+  saveFirmwareAs: z.strictObject({ buildId: firmwareBuildId, kind: z.enum(['ota', 'factory']) }),
   importYaml: z.strictObject({
     // Leaf-name rules are checked by the importer too (with a friendlier message).
     name: z.string().min(1).max(255),

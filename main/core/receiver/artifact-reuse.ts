@@ -154,7 +154,7 @@ export class ArtifactReuse {
   /** A submit answered from storage: its download is served from `packed`. */
   recordHit(key: string, jobId: string, configuration: string, packed: PackedArtifacts, storedAt: number): void {
     let hits = this.hits.get(key);
-    if (!hits) this.hits.set(key, (hits = new Map()));
+    if (!hits) this.hits.set(key, (hits = new Map<string, Hit>()));
     this.dropHeld(hits.get(jobId));
     hits.delete(jobId);
     const build = this.stored.get(key)?.find((b) => b.sha256 === packed.sha256) ?? { digest: '', esphomeVersion: '', path: '', sha256: packed.sha256, firmwareOffset: packed.firmwareOffset, members: packed.members, bytes: packed.tarball.length, storedAt };

@@ -3,15 +3,13 @@
 // lane like local jobs, fans their lifecycle and output back to the submitting sender only,
 // serves cancel_job / download_artifacts / reset_build_env, broadcasts queue_status and sweeps
 // idle workspaces.
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { createJob, isActive, isNetworkFlash, isTerminal, type FirmwareJob } from '../jobs/model';
+import { join, resolve } from 'node:path';
+import { createJob, isActive, isNetworkFlash, type FirmwareJob } from '../jobs/model';
 import type { ReceiverSession } from '../peer-link/session';
-import { ArtifactPackError } from './artifact-pack';
-import { ArtifactHolder, sendArtifacts } from './artifact-holder';
+import { ArtifactHolder, serveDownload, type DownloadSource } from './artifact-holder';
 import { ArtifactReuse, bundleContentDigest, type ReuseCandidate } from './artifact-reuse';
-import type { PackedArtifacts } from './artifact-pack';
 import { SenderLimits } from './sender-limits';
-import { cancelReceiverJobs, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
+import { ackFrame, cancelReceiverJobs, configurationFor, stopRunningBuilds, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
 export { cancelReceiverJobs, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
 import { BundleExtractError, extractBundle } from './bundle-extract';
 import { senderKey } from './filename';
@@ -70,12 +68,8 @@ export class BuildReceiver {
   private readonly sweeper: WorkspaceSweeper;
   private started = false;
   private stopped = false;
-  /**
-   * Artifacts packed the moment a compile completed, by receiver job id: the sender asks for them
-   * right after it sees `completed`, and packing during that round trip takes it off the critical
-   * path of every remote build. Held until downloaded, or for `prepackTtlMs` at most.
-   */
   private readonly limits: SenderLimits;
+  /** Artifacts packed the moment a compile completed, held for the download (artifact-holder.ts). */
   private readonly artifacts: ArtifactHolder;
   /** Completed builds kept per sender for an identical resubmission (artifact-reuse.ts). */
   private readonly reuse: ArtifactReuse;
@@ -282,7 +276,7 @@ export class BuildReceiver {
     let configuration: string;
     let digest = '';
     try {
-      configuration = this.configurationFor(join(deviceDir, submit.configurationFilename));
+      configuration = configurationFor(this.engine.configDir, this.root, join(deviceDir, submit.configurationFilename));
     } catch (err) {
       // The engine could never run it: refuse before writing anything.
       fail('queue_rejected', (err as Error).message);
@@ -293,7 +287,7 @@ export class BuildReceiver {
       if (signal.aborted) return;
       // The workspace is about to be rewritten: a build of the same device still running on it
       // is cancelled and awaited first (a resubmit supersedes it anyway).
-      await this.stopRunningBuild(configuration, submit.jobId);
+      await stopRunningBuilds(this.engine, configuration, (running) => this.log(`resubmit ${submit.jobId} replaces the running build ${running}`));
       if (signal.aborted) return;
       // Quota check and extraction hold the disk lock together: two senders cannot both pass
       // the check for the same free space.
@@ -391,37 +385,6 @@ export class BuildReceiver {
       heldBySender: [...(sender?.pending.values() ?? [])].reduce((n, p) => n + p.bytes, 0) + this.reuse.heldBytes(key),
       heldTotal,
     });
-  }
-
-  /** The job's configuration: the extracted YAML relative to the engine's config dir (POSIX). */
-  private configurationFor(yamlPath: string): string {
-    const rel = relative(resolve(this.engine.configDir), yamlPath);
-    if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
-      throw new Error(`the remote-build root ${this.root} is not inside the config directory ${this.engine.configDir}`);
-    }
-    return rel.split(sep).join('/');
-  }
-
-  private async stopRunningBuild(configuration: string, incomingJobId: string): Promise<void> {
-    const running = this.engine.getJobs({ configuration }).filter((j) => j.status === 'running');
-    for (const job of running) {
-      this.log(`resubmit ${incomingJobId} replaces the running build ${job.job_id}`);
-      const done = new Promise<void>((res) => {
-        const offs = (['job_completed', 'job_failed', 'job_cancelled'] as const).map((ev) =>
-          this.engine.bus.on(ev, ({ job: j }) => {
-            if (j.job_id !== job.job_id) return;
-            for (const off of offs) off();
-            res();
-          }),
-        );
-        if (isTerminal(job)) {
-          for (const off of offs) off();
-          res();
-        }
-      });
-      await this.engine.cancel(job.job_id).catch(() => undefined);
-      await done;
-    }
   }
 
   // ---------------------------------------------------------------- cancel_job (§9.6)
@@ -523,32 +486,15 @@ export class BuildReceiver {
   // ---------------------------------------------------------------- download_artifacts (§10)
 
   private download(st: SessionState, msg: Frame): void {
-    const session = st.session;
-    if (!isStr(msg.job_id)) {
-      void session.close('malformed_frame', 'download_artifacts without a string job_id');
-      return;
-    }
-    const jobId = msg.job_id;
-    const refuse = (reason: string, detail?: string): void => {
-      const frame: Frame = { type: 'artifacts_end', job_id: jobId, accepted: false, reason };
-      if (detail) frame.detail = detail.slice(0, 1024);
-      this.send(session, frame);
+    const resolveJob = (jobId: string): DownloadSource | 'unknown_job' | 'job_not_completed' => {
+      const hit = this.reuse.takeHit(st.key, jobId);
+      if (hit) return { job: hit.job, packing: () => hit.packed };
+      const job = this.findJob(st.key, jobId);
+      if (!job) return 'unknown_job';
+      if (job.status !== 'completed') return 'job_not_completed';
+      return { job, packing: () => this.artifacts.take(job) };
     };
-    if (st.downloading) return refuse('duplicate_download');
-    const hit = this.reuse.takeHit(st.key, jobId);
-    const job = hit ? undefined : this.findJob(st.key, jobId);
-    if (!hit && !job) return refuse('unknown_job');
-    if (job && job.status !== 'completed') return refuse('job_not_completed');
-    st.downloading = true;
-    const packing: Promise<PackedArtifacts> = hit ? hit.packed : this.artifacts.take(job!);
-    void sendArtifacts(session, hit ? hit.job : job!, packing, this.log)
-      .catch((err: unknown) => {
-        if (err instanceof ArtifactPackError) refuse(err.reason, err.detail);
-        else refuse('pack_failed', err instanceof Error ? err.message : String(err));
-      })
-      .finally(() => {
-        st.downloading = false;
-      });
+    serveDownload({ session: st.session, msg, state: st, resolveJob, send: (f) => this.send(st.session, f), log: this.log });
   }
 
   // ---------------------------------------------------------------- env + sweep
@@ -558,10 +504,4 @@ export class BuildReceiver {
     if ((this.senders.get(dir)?.pending.size ?? 0) > 0) return true;
     return this.engine.getJobs().some((j) => isActive(j) && j.remote_peer !== '' && this.jobOwners.get(j.job_id) === dir);
   }
-}
-
-function ackFrame(jobId: string, accepted: boolean, reason?: SubmitReason): Frame {
-  const f: Frame = { type: 'submit_job_ack', job_id: jobId, accepted };
-  if (!accepted && reason) f.reason = reason;
-  return f;
 }
