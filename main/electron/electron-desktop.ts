@@ -47,8 +47,8 @@ export class TeeDesktop implements DesktopIntegration {
   }
   /** The first target that has a save dialog asks (one dialog, never one per target). */
   chooseSavePath(defaultName: string): Promise<string | null> {
-    const t = this.targets.find((x) => x.chooseSavePath);
-    return t?.chooseSavePath ? t.chooseSavePath(defaultName) : Promise.resolve(null);
+    const t = this.targets.find((x) => typeof x.chooseSavePath === 'function');
+    return t?.chooseSavePath?.(defaultName) ?? Promise.resolve(null);
   }
   dispose(): void {
     for (const t of this.targets) t.dispose();
