@@ -103,6 +103,9 @@ export class ArtifactReuse {
   /** Receiver job id → what to store it under once it completes. */
   private readonly candidates = new Map<string, ReuseCandidate>();
   private readonly cleaned: Promise<void>;
+  /** Stores being written (awaited by close so nothing is written after the role stopped). */
+  private readonly writing = new Set<Promise<void>>();
+  private closed = false;
   private readonly keep: number;
   private readonly now: () => number;
 
@@ -139,10 +142,11 @@ export class ArtifactReuse {
    * sender gets the plain-words line as the job's output and `completed` at once; its
    * download_artifacts is then served from the stored pack (takeHit). False = build it.
    */
-  async serveIdentical(a: { key: string; jobId: string; configuration: string; digest: string; esphomeVersion: string; who: string; send: (frame: Frame) => void }): Promise<boolean> {
+  async serveIdentical(a: { key: string; jobId: string; configuration: string; digest: string; esphomeVersion: string; who: string; send: (frame: Frame) => void; aborted: () => boolean }): Promise<boolean> {
     if (!this.enabled || !a.esphomeVersion) return false;
     const found = await this.lookup(a.key, a.digest, a.esphomeVersion);
     if (!found) return false;
+    if (a.aborted()) return true; // cancelled meanwhile: already answered, nothing to send
     const line = reuseLine(found.storedAt, a.esphomeVersion, this.now());
     this.recordHit(a.key, a.jobId, a.configuration, found.packed, found.storedAt);
     this.o.log(`job ${a.jobId} from ${a.who}: ${line}`);
@@ -210,10 +214,16 @@ export class ArtifactReuse {
    * Stores a completed build's packed artifacts. `stillValid` is asked once packing is done: a
    * later build of the same device, or another ESPHome since, means the pack may not match.
    */
-  async completed(receiverJobId: string, packing: Promise<PackedArtifacts>, stillValid: (c: ReuseCandidate) => boolean): Promise<void> {
+  completed(receiverJobId: string, packing: Promise<PackedArtifacts>, stillValid: (c: ReuseCandidate) => boolean): Promise<void> {
     const c = this.candidates.get(receiverJobId);
     this.candidates.delete(receiverJobId);
-    if (!c || !this.enabled) return;
+    if (!c || !this.enabled || this.closed) return Promise.resolve();
+    const p = this.store(c, packing, stillValid).finally(() => this.writing.delete(p));
+    this.writing.add(p);
+    return p;
+  }
+
+  private async store(c: ReuseCandidate, packing: Promise<PackedArtifacts>, stillValid: (c: ReuseCandidate) => boolean): Promise<void> {
     await this.cleaned;
     let packed: PackedArtifacts;
     try {
@@ -221,11 +231,11 @@ export class ArtifactReuse {
     } catch {
       return; // reported when (if) it is downloaded
     }
-    if (!stillValid(c)) return;
+    if (this.closed || !stillValid(c)) return;
     const dir = join(senderWorkspace(this.o.dataDir, c.key), REUSE_DIR);
     const path = join(dir, `${c.digest.slice(0, 32)}-${createHash('sha256').update(c.esphomeVersion).digest('hex').slice(0, 8)}.tar.gz`);
     const stored = await this.o.withDiskLock(async () => {
-      if (!(await this.o.hasRoom(packed.tarball.length))) return false;
+      if (this.closed || !(await this.o.hasRoom(packed.tarball.length))) return false;
       await writeFileAtomicPrivate(path, packed.tarball);
       return true;
     }).catch((err: Error) => {
@@ -248,11 +258,14 @@ export class ArtifactReuse {
     return this.stored.get(key) ?? [];
   }
 
-  dropAll(): void {
+  /** The role stops: forget everything; settles once no store is being written any more. */
+  async close(): Promise<void> {
+    this.closed = true;
     for (const hits of this.hits.values()) for (const h of hits.values()) this.dropHeld(h);
     this.hits.clear();
     this.stored.clear();
     this.candidates.clear();
+    await Promise.allSettled([this.cleaned, ...this.writing]);
   }
 
   /** Settles once the leftovers of a previous run are removed. */

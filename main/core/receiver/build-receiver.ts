@@ -140,7 +140,6 @@ export class BuildReceiver {
     this.stopped = true;
     this.sweeper.stop();
     this.artifacts.dropAll();
-    this.reuse.dropAll();
     for (const off of this.offs.splice(0)) off();
     // Builds of a role that is going away could neither report nor be downloaded any more.
     cancelReceiverJobs(this.engine);
@@ -155,6 +154,7 @@ export class BuildReceiver {
       tails.push(sender.tail);
     }
     await Promise.allSettled(tails);
+    await this.reuse.close();
   }
 
   /** Runs the workspace sweep now (also runs on its timer). */
@@ -327,7 +327,8 @@ export class BuildReceiver {
       if (live) this.send(live, frame);
     };
     const who = session.label || dashboardId;
-    if (await this.reuse.serveIdentical({ key, jobId: submit.jobId, configuration, digest, esphomeVersion: version, who, send }).catch(() => false)) {
+    // `aborted`: a cancel_job while the stored pack was read already answered `cancelled`.
+    if (await this.reuse.serveIdentical({ key, jobId: submit.jobId, configuration, digest, esphomeVersion: version, who, send, aborted: () => signal.aborted }).catch(() => false)) {
       sender.pending.delete(submit.jobId);
       return;
     }
@@ -337,10 +338,7 @@ export class BuildReceiver {
       target: submit.targetEsphomeVersion,
       signal,
       inUse: () => ReceiverProvisioner.versionsInUse(this.engine.getJobs()),
-      send: (frame) => {
-        const live = this.liveSession(dashboardId);
-        if (live) this.send(live, frame);
-      },
+      send,
       log: this.log,
     });
     if (!provisioned) {
