@@ -149,9 +149,11 @@ describe('build server: stored builds for an identical resubmission', () => {
     expect(again.states).toEqual(['running', 'completed']);
     expect(await compiles()).toBe(n + 1);
 
-    // A restart (a new BuildReceiver on the same data dir) does not trust packs from before.
+    // A restart (the role stopped, a new BuildReceiver on the same data dir) does not trust packs from before.
     const { BuildReceiver } = await import('../build-receiver');
-    await waitUntil(async () => (await storedPacks(s)).length === 1, { timeoutMs: 10_000, what: 'stored' });
+    await waitUntil(async () => (await storedPacks(s)).join() === firstPack, { timeoutMs: 10_000, what: 'the first bundle stored again' });
+    await stack.receiver.stop(); // waits for any store being written
+    expect(await storedPacks(s)).toEqual([firstPack]);
     const fresh = new BuildReceiver({ engine: stack.engine, sessions: stack.listener.sessions, jobOwners: stack.jobOwners, dataDir: stack.dir });
     await waitUntil(async () => (await storedPacks(s)).length === 0, { timeoutMs: 10_000, what: 'leftover packs removed at start' });
     await fresh.stop();
