@@ -9,7 +9,7 @@
 // clone of the same objects).
 
 import type { ToolchainInstall, ToolchainUpdateCheck, ToolchainsState } from './contract/toolchains';
-import type { BatchKind, BatchSummary, DeviceFirmwareStatus, FirmwareBuild } from './contract/firmware';
+import type { BatchKind, BatchSummary, DeviceFirmwareStatus, FirmwareBuild, FirmwareRetention, SaveFirmwareResult } from './contract/firmware';
 import type {
   BuildServerPairing,
   BuildServerPreview,
@@ -307,6 +307,12 @@ export interface BackendMethods {
   startBatch: [{ kind: BatchKind; configurations?: string[]; esphomeVersion?: string }, BatchSummary];
   /** Cancels the batch's queued and running jobs (no other job). */
   stopBatch: [{ batchId: string }, BatchSummary];
+  /** Retention of the firmware library, with the size it uses now. */
+  getFirmwareRetention: [Record<string, never>, FirmwareRetention];
+  /** Validated (1..50 builds, 64 MiB..100 GiB), saved, and applied to the library at once. */
+  setFirmwareRetention: [{ keepPerDevice?: number; maxBytes?: number }, FirmwareRetention];
+  /** Save a kept build's image to a file the user picks (desktop); a browser gets 'use-download-link'. */
+  saveFirmwareAs: [{ buildId: string; kind: 'ota' | 'factory' }, SaveFirmwareResult];
   /** Content-first import (drop or file picker). name: leaf file name ending .yaml/.yml. */
   importYaml: [{ name: string; content: string; overwrite?: boolean }, ImportResult];
 

@@ -33,6 +33,7 @@ import { openPeerLinkState, type PeerLinkState } from './peer-link/state';
 import { buildServerJobEnv, JobOwners } from './receiver/job-env';
 import { FleetBatch } from './firmware/batch';
 import { FirmwareService } from './firmware/firmware-service';
+import type { RetentionSettings } from './firmware/store';
 import { createEngineWithRemoteBuilds, type RemoteBuilds } from './scheduler/remote-builds';
 
 export interface PeerLinkAppOptions extends SessionTiming {
@@ -270,7 +271,9 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
 
   // The firmware library records every compile this engine completes (a build server's jobs for
   // its senders are theirs, not ours); it stops after the engine (stops run in reverse).
-  const firmware = new FirmwareService({ dataDir, configDir, bus, esphomeVersion: () => esphomeVersion, jobEnv: engineOptions.jobEnv, skip: (job) => jobOwners.get(job.job_id) !== undefined, report });
+  // Retention is a user setting, read at every prune (so a saved change applies at once).
+  const retention = (): RetentionSettings => ({ perDevice: settings.get().firmware_keep_per_device, maxBytes: settings.get().firmware_max_bytes });
+  const firmware = new FirmwareService({ dataDir, configDir, bus, esphomeVersion: () => esphomeVersion, jobEnv: engineOptions.jobEnv, skip: (job) => jobOwners.get(job.job_id) !== undefined, retention, report });
   firmware.start();
   stops.push(() => firmware.stop());
   // "Build all" / "Update all": bookkeeping over normal engine jobs (in memory: no phantom batch
@@ -313,7 +316,12 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     },
     probe: async (command) => (command.join('\0') === toolchains.base().join('\0') ? esphomeStatus : probeEsphome(command)),
     sender: peerLink?.sender,
-    firmware: { service: firmware, esphomeVersion: () => esphomeVersion },
+    firmware: {
+      service: firmware,
+      esphomeVersion: () => esphomeVersion,
+      retention: { get: retention, set: async (r) => void (await settings.update({ firmware_keep_per_device: r.perDevice, firmware_max_bytes: r.maxBytes })) },
+      chooseSavePath: opts.desktop?.chooseSavePath ? (name) => opts.desktop!.chooseSavePath!(name) : undefined,
+    },
     batch,
     buildServer: peerLink?.role ?? undefined,
     discovery: discovery ?? undefined,

@@ -42,6 +42,11 @@ export type TrayIconState = 'idle' | 'running' | 'failed';
 export interface DesktopIntegration {
   notify(notice: DesktopNotice): void;
   setTrayState(state: TrayState): void;
+  /**
+   * Asks the user where to save a file (the desktop's native save dialog); resolves to the chosen
+   * absolute path, or null when cancelled. Absent where there is no such dialog (a browser).
+   */
+  chooseSavePath?(defaultName: string): Promise<string | null>;
   dispose(): void;
 }
 

@@ -150,7 +150,7 @@ export async function startDesktopApp(opts: DesktopAppOptions = {}): Promise<voi
   };
   const tray = new TrayController(trayIconSet(paths.trayIcons, platform), trayActions, platform);
   tray.create();
-  const electronDesktop = new ElectronDesktop(tray, notifier);
+  const electronDesktop = new ElectronDesktop(tray, notifier, { window: () => win, downloadsDir: () => app.getPath('downloads') });
   const recorder = env.APP_E2E === '1' ? new RecordingDesktop() : null;
   const desktop: DesktopIntegration = recorder ? new TeeDesktop([electronDesktop, recorder]) : electronDesktop;
 

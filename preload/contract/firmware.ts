@@ -70,3 +70,27 @@ export interface BatchSummary {
   etaSeconds: number | null;
   items: BatchItem[];
 }
+
+/** Retention of the firmware library (user settings; Settings → Firmware library). */
+export const FIRMWARE_KEEP_MIN = 1;
+export const FIRMWARE_KEEP_MAX = 50;
+export const FIRMWARE_MAX_BYTES_MIN = 64 * 1024 * 1024;
+export const FIRMWARE_MAX_BYTES_MAX = 100 * 1024 * 1024 * 1024;
+
+export interface FirmwareRetention {
+  /** Builds kept per device (pinned builds not counted). */
+  keepPerDevice: number;
+  /** Total size limit of the library in bytes. */
+  maxBytes: number;
+  /** Bytes the library uses now. */
+  usedBytes: number;
+}
+
+/**
+ * "Save as…" of a kept build's image: the desktop app asks where (native dialog) and writes it;
+ * a browser is told to use the download link instead.
+ */
+export type SaveFirmwareResult =
+  | { outcome: 'saved'; path: string; bytes: number; sha256: string }
+  | { outcome: 'cancelled' }
+  | { outcome: 'use-download-link' };

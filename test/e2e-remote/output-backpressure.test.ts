@@ -4,7 +4,7 @@
 // (stopped while the whole build prints) and a cancel under a full queue. The receiver's memory is
 // read from /proc/<pid>/status (VmRSS).
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,7 +32,11 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 }
 
+let builds = 0;
 function build(server: string): KilnChild {
+  // A different bundle each time: an identical one would be answered from the build server's
+  // stored build (issue 15) and never flood.
+  appendFileSync(join(configDir, 'flood.yaml'), `# build ${++builds}\n`);
   const child = spawnKiln(['build', join(configDir, 'flood.yaml'), '--config-dir', configDir, '--data-dir', senderData, '--server', server, '--esphome', `${process.execPath} ${SIM}`]);
   children.push(child);
   return child;

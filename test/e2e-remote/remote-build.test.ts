@@ -6,7 +6,7 @@
 // simulator process group is gone afterwards), and a receiver SIGKILLed mid-build whose job is
 // re-routed to the local machine and completes.
 import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -145,20 +145,35 @@ describe('remote builds with real processes', () => {
     for (const f of [yaml, join(configDir, 'secrets.yaml')]) utimesSync(f, past, past);
     const bundles = () => readSimLog(senderSimLog).filter((e) => e.role === 'main' && e.argv?.includes('bundle')).length;
 
+    const compilesOnA = () => readSimLog(recvALog).filter((e) => e.role === 'main' && e.argv?.includes('compile')).length;
+    const storedOnA = () => readdirSync(join(root, 'recv-a', 'remote_builds')).some((k) => existsSync(join(root, 'recv-a', 'remote_builds', k, '.reuse')) && readdirSync(join(root, 'recv-a', 'remote_builds', k, '.reuse')).length > 0);
+
     const first = await waitJob(app!.engine.compile({ configuration: 'cached.yaml' }).job_id);
     expect(first.status, first.error ?? '').toBe('completed');
+    expect(first.source_label).toBe('server-a');
     const afterFirst = bundles();
+    const aAfterFirst = compilesOnA();
+    await waitUntil(storedOnA, { timeoutMs: 10_000, what: 'server A keeping the build for reuse' });
     const second = await waitJob(app!.engine.compile({ configuration: 'cached.yaml' }).job_id);
     expect(second.status, second.error ?? '').toBe('completed');
     expect(second.source).toBe('remote');
     expect(bundles()).toBe(afterFirst);
-    expect((await app!.engine.readLog(second.job_id)).join('')).toContain('configuration unchanged since its last bundle');
+    const secondLog = (await app!.engine.readLog(second.job_id)).join('');
+    expect(secondLog).toContain('configuration unchanged since its last bundle');
+    // Issue 15: the identical bundle is answered from server A's stored build — no compile there,
+    // a plain-words line, and the artifacts staged like any remote build's.
+    expect(secondLog).toMatch(/Identical configuration built here .* with ESPHome \S+ — sending the stored firmware, no rebuild/);
+    expect(compilesOnA()).toBe(aAfterFirst);
+    expect(a.out.some((l) => l.includes('Identical configuration built here'))).toBe(true);
+    const staged = JSON.parse(readFileSync(join(configDir, '.esphome', 'storage', 'cached.yaml.json'), 'utf8'));
+    expect(existsSync(staged.firmware_bin_path)).toBe(true);
 
     writeFileSync(yaml, readFileSync(yaml, 'utf8') + '\n# edited\n');
     const third = await waitJob(app!.engine.compile({ configuration: 'cached.yaml' }).job_id);
     expect(third.status, third.error ?? '').toBe('completed');
     expect(bundles()).toBe(afterFirst + 1);
     expect((await app!.engine.readLog(third.job_id)).join('')).not.toContain('configuration unchanged since its last bundle');
+    expect(compilesOnA()).toBe(aAfterFirst + 1); // an edited bundle is built
   }, 60_000);
 
   it('a compile cancelled mid-build ends cancelled and the receiver simulator process group is gone', async () => {

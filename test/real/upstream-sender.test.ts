@@ -120,6 +120,21 @@ describe.skipIf(!envs.ok)(`upstream esphome-device-builder ${envs.deviceBuilderV
     const got = Buffer.from(await res.arrayBuffer());
     const kilnBuilt = readFileSync(join(w.recv, 'remote_builds', readdirOne(join(w.recv, 'remote_builds')), '.esphome', 'build', 'living-room', '.pioenvs', 'living-room', 'firmware.ota.bin'));
     expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(kilnBuilt).digest('hex'));
+
+    // Issue 15: the same unchanged configuration again — Kiln answers from its stored build (no
+    // simulator run), in plain words, and upstream accepts the completed job and its artifacts.
+    const compilesBefore = recv.proc.text().split('\n').filter((l) => /\] compile .* running$/.test(l)).length;
+    const again = await c.call<Job>('firmware/compile', { configuration: 'living-room.yaml' });
+    const sub2 = c.subscribe('firmware/follow_job', { job_id: again.job_id });
+    expect(await terminal(c, again.job_id)).toMatchObject({ status: 'completed', exit_code: 0, source: 'remote' });
+    const text2 = c.events.filter((e) => e.message_id === sub2 && e.event === 'output').map((e) => String(e.data)).join('');
+    expect(text2).toMatch(/Identical configuration built here .* with ESPHome .* — sending the stored firmware, no rebuild/);
+    expect(text2).not.toContain('Successfully compiled program.');
+    expect(recv.proc.text()).toContain('Identical configuration built here');
+    expect(recv.proc.text().split('\n').filter((l) => /\] compile .* running$/.test(l)).length).toBe(compilesBefore);
+    const { token: token2 } = await c.call<{ token: string }>('firmware/download_token', { configuration: 'living-room.yaml', file: 'firmware.ota.bin' });
+    const res2 = await fetch(`http://127.0.0.1:${dash.port}/api/firmware/download?token=${token2}`);
+    expect(createHash('sha256').update(Buffer.from(await res2.arrayBuffer())).digest('hex')).toBe(createHash('sha256').update(kilnBuilt).digest('hex'));
   });
 
   it('cancel from upstream (after the session outlived the heartbeat deadline) stops Kiln\'s build process', async () => {

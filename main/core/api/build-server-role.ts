@@ -181,6 +181,7 @@ export class BuildServerRole implements BuildServerRolePort {
         sessions: listener.sessions,
         cleanupTtlSeconds: o.state.receiverPeers.settings.cleanup_ttl_seconds,
         provisioner: o.provisioner,
+        esphomeVersion: o.esphomeVersion,
         log: (m) => o.report?.(`[build server] ${m}`),
       });
       receiver.start();

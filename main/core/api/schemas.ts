@@ -101,6 +101,10 @@ export const schemas = {
     esphomeVersion: z.string().min(1).max(64).regex(/^[0-9A-Za-z.+-]+$/, 'must be an ESPHome version').optional(),
   }),
   stopBatch: z.strictObject({ batchId: z.string().regex(/^b[0-9a-f]{8}$/, 'must be a batch id') }),
+  getFirmwareRetention: empty,
+  // Ranges are checked by the handler, whose refusal names the setting in plain words.
+  setFirmwareRetention: z.strictObject({ keepPerDevice: z.number().finite().optional(), maxBytes: z.number().finite().optional() }),
+  saveFirmwareAs: z.strictObject({ buildId: firmwareBuildId, kind: z.enum(['ota', 'factory']) }),
   importYaml: z.strictObject({
     // Leaf-name rules are checked by the importer too (with a friendlier message).
     name: z.string().min(1).max(255),

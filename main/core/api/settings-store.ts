@@ -5,6 +5,8 @@ import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VERSION_POLICY_VALUES, type VersionPolicy } from '../../../preload/contract';
 import { writeFileAtomicPrivate } from '../private-fs';
+import { validKeep, validMaxBytes } from '../firmware/retention';
+import { DEFAULT_RETENTION } from '../firmware/store';
 
 export interface StoredSettings {
   esphome_command: string[];
@@ -15,6 +17,10 @@ export interface StoredSettings {
   version_match_policy: VersionPolicy;
   /** Desktop app: start at login (applied by the Electron shell; ignored elsewhere). */
   launch_at_login: boolean;
+  /** Firmware library: builds kept per device (1..50). */
+  firmware_keep_per_device: number;
+  /** Firmware library: total size limit in bytes (64 MiB..100 GiB). */
+  firmware_max_bytes: number;
 }
 
 export const DEFAULT_SETTINGS: StoredSettings = {
@@ -25,6 +31,8 @@ export const DEFAULT_SETTINGS: StoredSettings = {
   include_local_in_pool: false,
   version_match_policy: 'any',
   launch_at_login: false,
+  firmware_keep_per_device: DEFAULT_RETENTION.perDevice,
+  firmware_max_bytes: DEFAULT_RETENTION.maxBytes,
 };
 
 export class SettingsStore {
@@ -85,6 +93,8 @@ function normalise(raw: unknown): StoredSettings {
     include_local_in_pool: typeof r.include_local_in_pool === 'boolean' ? r.include_local_in_pool : DEFAULT_SETTINGS.include_local_in_pool,
     version_match_policy: policy,
     launch_at_login: typeof r.launch_at_login === 'boolean' ? r.launch_at_login : DEFAULT_SETTINGS.launch_at_login,
+    firmware_keep_per_device: validKeep(r.firmware_keep_per_device, DEFAULT_SETTINGS.firmware_keep_per_device),
+    firmware_max_bytes: validMaxBytes(r.firmware_max_bytes, DEFAULT_SETTINGS.firmware_max_bytes),
   };
 }
 

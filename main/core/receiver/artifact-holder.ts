@@ -7,6 +7,7 @@ import { join, resolve, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FirmwareJob } from '../jobs/model';
 import type { ReceiverSession } from '../peer-link/session';
+import { isStr, type Frame } from './frame-parse';
 import { chunkCount, chunkFrames, CHUNK_SIZE, sendFrames } from '../peer-link/transfer';
 import { ArtifactPackError, packArtifacts, type PackedArtifacts } from './artifact-pack';
 import { senderEsphomeDataDir, senderWorkspace } from './workspace';
@@ -27,14 +28,15 @@ export class ArtifactHolder {
 
   constructor(private readonly o: ArtifactHolderOptions) {}
 
-  /** Packs a completed compile now and holds the result for its download. */
-  hold(job: FirmwareJob): void {
+  /** Packs a completed compile now and holds the result for its download (also returned). */
+  hold(job: FirmwareJob): Promise<PackedArtifacts> {
     this.drop(job.job_id);
     const packed = this.pack(job);
     packed.catch(() => undefined); // reported when (if) it is downloaded
     const timer = setTimeout(() => this.drop(job.job_id), this.o.ttlMs ?? 60_000);
     timer.unref?.();
     this.held.set(job.job_id, { packed, timer });
+    return packed;
   }
 
   async whenPacked(jobId: string): Promise<void> {
@@ -74,7 +76,7 @@ export class ArtifactHolder {
 }
 
 /** artifacts_start → chunks (windowed) → artifacts_end{accepted:true} for one completed job. */
-export async function sendArtifacts(session: ReceiverSession, job: FirmwareJob, packing: Promise<PackedArtifacts>, log: (m: string) => void): Promise<void> {
+export async function sendArtifacts(session: ReceiverSession, job: Pick<FirmwareJob, 'remote_job_id' | 'configuration'>, packing: Promise<PackedArtifacts>, log: (m: string) => void): Promise<void> {
   const packStarted = performance.now();
   const packed = await packing;
   const wireId = job.remote_job_id;
@@ -92,4 +94,43 @@ export async function sendArtifacts(session: ReceiverSession, job: FirmwareJob, 
   const packMs = Math.round(sendStarted - packStarted);
   const sendMs = Math.round(performance.now() - sendStarted);
   log(`sent artifacts of ${job.configuration} (${packed.tarball.length} bytes; ready ${packMs} ms after the request, sent in ${sendMs} ms) to ${session.label || session.dashboardId}`);
+}
+
+/** What a download_artifacts is answered from: a build's job (or a stored build's) and its pack. */
+export interface DownloadSource {
+  job: Pick<FirmwareJob, 'remote_job_id' | 'configuration'>;
+  packing: () => Promise<PackedArtifacts>;
+}
+
+/** §10 download_artifacts on one session: one at a time, refusals as artifacts_end{accepted:false}. */
+export function serveDownload(a: {
+  session: ReceiverSession;
+  msg: Frame;
+  state: { downloading: boolean };
+  resolveJob: (jobId: string) => DownloadSource | 'unknown_job' | 'job_not_completed';
+  send: (frame: Frame) => void;
+  log: (m: string) => void;
+}): void {
+  if (!isStr(a.msg.job_id)) {
+    void a.session.close('malformed_frame', 'download_artifacts without a string job_id');
+    return;
+  }
+  const jobId = a.msg.job_id;
+  const refuse = (reason: string, detail?: string): void => {
+    const frame: Frame = { type: 'artifacts_end', job_id: jobId, accepted: false, reason };
+    if (detail) frame.detail = detail.slice(0, 1024);
+    a.send(frame);
+  };
+  if (a.state.downloading) return refuse('duplicate_download');
+  const source = a.resolveJob(jobId);
+  if (typeof source === 'string') return refuse(source);
+  a.state.downloading = true;
+  void sendArtifacts(a.session, source.job, source.packing(), a.log)
+    .catch((err: unknown) => {
+      if (err instanceof ArtifactPackError) refuse(err.reason, err.detail);
+      else refuse('pack_failed', err instanceof Error ? err.message : String(err));
+    })
+    .finally(() => {
+      a.state.downloading = false;
+    });
 }

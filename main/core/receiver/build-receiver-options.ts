@@ -1,8 +1,10 @@
 // What a BuildReceiver is built from: the engine and session-registry surfaces it uses, its
 // options, and the one helper that cancels build-server jobs whose senders are gone.
 import type { EventBus } from '../events';
-import { isActive, type CancelledBy, type FirmwareJob, type QueueStatus } from '../jobs/model';
+import { isActive, isTerminal, type CancelledBy, type FirmwareJob, type QueueStatus } from '../jobs/model';
 import type { ReceiverSession } from '../peer-link/session';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import type { Frame, SubmitReason } from './frame-parse';
 import type { JobOwners } from './job-env';
 import type { ReceiverProvisioner } from './provision';
 import type { SenderLimitOptions } from './sender-limits';
@@ -71,6 +73,48 @@ export interface BuildReceiverOptions extends SenderLimitOptions {
    * (lets a test hold a job "mid-extract" deterministically).
    */
   beforeExtract?: (jobId: string, signal: AbortSignal) => Promise<void>;
+  /** This build server's own ESPHome version ('' while unknown: no stored build is reused). */
+  esphomeVersion?: () => string;
+  /** Completed builds kept per sender for an identical resubmission (artifact-reuse.ts), default 3; 0 = off. */
+  reuseKeepPerSender?: number;
   /** Builds a sender's ESPHome version in a toolchain of that version (§9.5); absent = never. */
   provisioner?: ReceiverProvisioner;
+}
+
+/** The job's configuration: the extracted YAML relative to the engine's config dir (POSIX). */
+export function configurationFor(configDir: string, root: string, yamlPath: string): string {
+  const rel = relative(resolve(configDir), yamlPath);
+  if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
+    throw new Error(`the remote-build root ${root} is not inside the config directory ${configDir}`);
+  }
+  return rel.split(sep).join('/');
+}
+
+/** Cancels the running builds of `configuration` and waits until they ended (a resubmit rewrites their workspace). */
+export async function stopRunningBuilds(engine: Pick<ReceiverEngine, 'bus' | 'cancel' | 'getJobs'>, configuration: string, onReplace: (jobId: string) => void): Promise<void> {
+  const running = engine.getJobs({ configuration }).filter((j) => j.status === 'running');
+  for (const job of running) {
+    onReplace(job.job_id);
+    const done = new Promise<void>((res) => {
+      const offs = (['job_completed', 'job_failed', 'job_cancelled'] as const).map((ev) =>
+        engine.bus.on(ev, ({ job: j }) => {
+          if (j.job_id !== job.job_id) return;
+          for (const off of offs) off();
+          res();
+        }),
+      );
+      if (isTerminal(job)) {
+        for (const off of offs) off();
+        res();
+      }
+    });
+    await engine.cancel(job.job_id).catch(() => undefined);
+    await done;
+  }
+}
+
+export function ackFrame(jobId: string, accepted: boolean, reason?: SubmitReason): Frame {
+  const f: Frame = { type: 'submit_job_ack', job_id: jobId, accepted };
+  if (!accepted && reason) f.reason = reason;
+  return f;
 }

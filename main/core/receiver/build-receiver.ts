@@ -3,13 +3,13 @@
 // lane like local jobs, fans their lifecycle and output back to the submitting sender only,
 // serves cancel_job / download_artifacts / reset_build_env, broadcasts queue_status and sweeps
 // idle workspaces.
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { createJob, isActive, isNetworkFlash, isTerminal, type FirmwareJob } from '../jobs/model';
+import { join, resolve } from 'node:path';
+import { createJob, isActive, isNetworkFlash, type FirmwareJob } from '../jobs/model';
 import type { ReceiverSession } from '../peer-link/session';
-import { ArtifactPackError } from './artifact-pack';
-import { ArtifactHolder, sendArtifacts } from './artifact-holder';
+import { ArtifactHolder, serveDownload, type DownloadSource } from './artifact-holder';
+import { ArtifactReuse, bundleContentDigest, type ReuseCandidate } from './artifact-reuse';
 import { SenderLimits } from './sender-limits';
-import { cancelReceiverJobs, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
+import { ackFrame, cancelReceiverJobs, configurationFor, stopRunningBuilds, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
 export { cancelReceiverJobs, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
 import { BundleExtractError, extractBundle, isOutOfDiskSpace, outOfDiskSpaceMessages } from './bundle-extract';
 import { senderKey } from './filename';
@@ -68,13 +68,11 @@ export class BuildReceiver {
   private readonly sweeper: WorkspaceSweeper;
   private started = false;
   private stopped = false;
-  /**
-   * Artifacts packed the moment a compile completed, by receiver job id: the sender asks for them
-   * right after it sees `completed`, and packing during that round trip takes it off the critical
-   * path of every remote build. Held until downloaded, or for `prepackTtlMs` at most.
-   */
   private readonly limits: SenderLimits;
+  /** Artifacts packed the moment a compile completed, held for the download (artifact-holder.ts). */
   private readonly artifacts: ArtifactHolder;
+  /** Completed builds kept per sender for an identical resubmission (artifact-reuse.ts). */
+  private readonly reuse: ArtifactReuse;
 
   constructor(private readonly opts: BuildReceiverOptions) {
     this.engine = opts.engine;
@@ -90,6 +88,14 @@ export class BuildReceiver {
       dataDir: resolve(opts.dataDir ?? opts.engine.dataDir),
       ownerOf: (jobId) => this.jobOwners.get(jobId),
       ttlMs: opts.prepackTtlMs,
+    });
+    this.reuse = new ArtifactReuse({
+      dataDir: resolve(opts.dataDir ?? opts.engine.dataDir),
+      keepPerSender: opts.reuseKeepPerSender,
+      ttlMs: opts.prepackTtlMs,
+      hasRoom: (bytes) => this.limits.hasRoom(bytes),
+      withDiskLock: (fn) => this.limits.withDiskLock(fn),
+      log: (m) => this.log(m),
     });
     this.sessions = opts.sessions;
     this.dataDir = resolve(opts.dataDir ?? opts.engine.dataDir);
@@ -154,6 +160,7 @@ export class BuildReceiver {
       tails.push(sender.tail);
     }
     await Promise.allSettled(tails);
+    await this.reuse.close();
   }
 
   /** Runs the workspace sweep now (also runs on its timer). */
@@ -275,8 +282,9 @@ export class BuildReceiver {
     const deviceDir = deviceWorkspace(this.dataDir, key, submit.configurationFilename);
     const senderDir = senderWorkspace(this.dataDir, key);
     let configuration: string;
+    let digest = '';
     try {
-      configuration = this.configurationFor(join(deviceDir, submit.configurationFilename));
+      configuration = configurationFor(this.engine.configDir, this.root, join(deviceDir, submit.configurationFilename));
     } catch (err) {
       // The engine could never run it: refuse before writing anything.
       fail('queue_rejected', (err as Error).message);
@@ -287,14 +295,14 @@ export class BuildReceiver {
       if (signal.aborted) return;
       // The workspace is about to be rewritten: a build of the same device still running on it
       // is cancelled and awaited first (a resubmit supersedes it anyway).
-      await this.stopRunningBuild(configuration, submit.jobId);
+      await stopRunningBuilds(this.engine, configuration, (running) => this.log(`resubmit ${submit.jobId} replaces the running build ${running}`));
       if (signal.aborted) return;
       // Quota check and extraction hold the disk lock together: two senders cannot both pass
       // the check for the same free space.
       const quotaRefusal = await this.limits.withDiskLock(async () => {
         const refusal = await this.limits.makeRoom(key, submit.bundle.length);
         if (refusal || signal.aborted) return refusal;
-        await extractBundle({
+        const extracted = await extractBundle({
           bundle: submit.bundle,
           root: this.root,
           deviceDir,
@@ -303,6 +311,7 @@ export class BuildReceiver {
           maxCompressedBytes: this.opts.maxBundleBytes,
           signal,
         });
+        digest = bundleContentDigest(submit.configurationFilename, extracted.members);
         return undefined;
       });
       if (quotaRefusal) {
@@ -324,15 +333,25 @@ export class BuildReceiver {
       return;
     }
     if (signal.aborted) return;
+    // Identical bundle, same ESPHome, same sender: the stored firmware, no rebuild.
+    const version = submit.target === 'compile' ? this.builtWith(submit.targetEsphomeVersion) : '';
+    const send = (frame: Frame): void => {
+      const live = this.liveSession(dashboardId);
+      if (live) this.send(live, frame);
+    };
+    const who = session.label || dashboardId;
+    // `aborted`: a cancel_job while the stored pack was read already answered `cancelled`.
+    if (await this.reuse.serveIdentical({ key, jobId: submit.jobId, configuration, digest, esphomeVersion: version, who, send, aborted: () => signal.aborted }).catch(() => false)) {
+      sender.pending.delete(submit.jobId);
+      return;
+    }
+    if (signal.aborted) return;
     const provisioned = await provisionSubmit(this.opts.provisioner, {
       jobId: submit.jobId,
       target: submit.targetEsphomeVersion,
       signal,
       inUse: () => ReceiverProvisioner.versionsInUse(this.engine.getJobs()),
-      send: (frame) => {
-        const live = this.liveSession(dashboardId);
-        if (live) this.send(live, frame);
-      },
+      send,
       log: this.log,
     });
     if (!provisioned) {
@@ -354,6 +373,7 @@ export class BuildReceiver {
       // Leaving `pending` and entering the engine happen in the same tick: a cancel_job sees one or the other.
       sender.pending.delete(submit.jobId);
       this.recordOwner(job, key);
+      if (version) this.reuse.expect(job.job_id, { key, digest, esphomeVersion: version });
       this.engine.enqueue([job]);
       this.log(`queued ${job.job_type} ${configuration} for ${label || dashboardId} (their job ${submit.jobId}, ours ${job.job_id})`);
     } catch (err) {
@@ -370,42 +390,12 @@ export class BuildReceiver {
     let heldTotal = 0;
     for (const s of this.senders.values()) for (const p of s.pending.values()) heldTotal += p.bytes;
     for (const st of this.states.values()) heldTotal += st.intake.inFlightBytes;
+    heldTotal += this.reuse.heldBytes();
     return this.limits.admit(session.label || session.dashboardId, jobId, totalBytes, {
       queued: (sender?.pending.size ?? 0) + active,
-      heldBySender: [...(sender?.pending.values() ?? [])].reduce((n, p) => n + p.bytes, 0),
+      heldBySender: [...(sender?.pending.values() ?? [])].reduce((n, p) => n + p.bytes, 0) + this.reuse.heldBytes(key),
       heldTotal,
     });
-  }
-
-  /** The job's configuration: the extracted YAML relative to the engine's config dir (POSIX). */
-  private configurationFor(yamlPath: string): string {
-    const rel = relative(resolve(this.engine.configDir), yamlPath);
-    if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
-      throw new Error(`the remote-build root ${this.root} is not inside the config directory ${this.engine.configDir}`);
-    }
-    return rel.split(sep).join('/');
-  }
-
-  private async stopRunningBuild(configuration: string, incomingJobId: string): Promise<void> {
-    const running = this.engine.getJobs({ configuration }).filter((j) => j.status === 'running');
-    for (const job of running) {
-      this.log(`resubmit ${incomingJobId} replaces the running build ${job.job_id}`);
-      const done = new Promise<void>((res) => {
-        const offs = (['job_completed', 'job_failed', 'job_cancelled'] as const).map((ev) =>
-          this.engine.bus.on(ev, ({ job: j }) => {
-            if (j.job_id !== job.job_id) return;
-            for (const off of offs) off();
-            res();
-          }),
-        );
-        if (isTerminal(job)) {
-          for (const off of offs) off();
-          res();
-        }
-      });
-      await this.engine.cancel(job.job_id).catch(() => undefined);
-      await done;
-    }
   }
 
   // ---------------------------------------------------------------- cancel_job (§9.6)
@@ -476,7 +466,19 @@ export class BuildReceiver {
     this.fanState(job, status);
     const owner = this.jobOwners.get(job.job_id);
     if (owner) void touchWorkspace(senderWorkspace(this.dataDir, owner));
-    if (status === 'completed' && job.remote_peer && job.job_type === 'compile') this.artifacts.hold(job);
+    if (status === 'completed' && job.remote_peer && job.job_type === 'compile') {
+      void this.reuse.completed(job.job_id, this.artifacts.hold(job), (c) => this.stillReusable(job, c));
+    } else this.reuse.forgetJob(job.job_id);
+  }
+
+  /** The ESPHome version a submit is built with here: the provisioned one, else this build server's own. */
+  private builtWith(target: string): string {
+    return this.opts.provisioner?.versionFor(target) ?? this.opts.esphomeVersion?.() ?? '';
+  }
+
+  /** A finished pack may be stored: still the same ESPHome, and no later build of the device since. */
+  private stillReusable(job: FirmwareJob, c: ReuseCandidate): boolean {
+    return this.builtWith(job.target_esphome_version) === c.esphomeVersion && this.engine.getJobs({ configuration: job.configuration })[0]?.job_id === job.job_id;
   }
 
   /** Settles once the artifacts held for `jobId` are packed (at once when none are held). */
@@ -495,30 +497,15 @@ export class BuildReceiver {
   // ---------------------------------------------------------------- download_artifacts (§10)
 
   private download(st: SessionState, msg: Frame): void {
-    const session = st.session;
-    if (!isStr(msg.job_id)) {
-      void session.close('malformed_frame', 'download_artifacts without a string job_id');
-      return;
-    }
-    const jobId = msg.job_id;
-    const refuse = (reason: string, detail?: string): void => {
-      const frame: Frame = { type: 'artifacts_end', job_id: jobId, accepted: false, reason };
-      if (detail) frame.detail = detail.slice(0, 1024);
-      this.send(session, frame);
+    const resolveJob = (jobId: string): DownloadSource | 'unknown_job' | 'job_not_completed' => {
+      const hit = this.reuse.takeHit(st.key, jobId);
+      if (hit) return { job: hit.job, packing: () => hit.packed };
+      const job = this.findJob(st.key, jobId);
+      if (!job) return 'unknown_job';
+      if (job.status !== 'completed') return 'job_not_completed';
+      return { job, packing: () => this.artifacts.take(job) };
     };
-    if (st.downloading) return refuse('duplicate_download');
-    const job = this.findJob(st.key, jobId);
-    if (!job) return refuse('unknown_job');
-    if (job.status !== 'completed') return refuse('job_not_completed');
-    st.downloading = true;
-    void sendArtifacts(session, job, this.artifacts.take(job), this.log)
-      .catch((err: unknown) => {
-        if (err instanceof ArtifactPackError) refuse(err.reason, err.detail);
-        else refuse('pack_failed', err instanceof Error ? err.message : String(err));
-      })
-      .finally(() => {
-        st.downloading = false;
-      });
+    serveDownload({ session: st.session, msg, state: st, resolveJob, send: (f) => this.send(st.session, f), log: this.log });
   }
 
   // ---------------------------------------------------------------- env + sweep
@@ -528,10 +515,4 @@ export class BuildReceiver {
     if ((this.senders.get(dir)?.pending.size ?? 0) > 0) return true;
     return this.engine.getJobs().some((j) => isActive(j) && j.remote_peer !== '' && this.jobOwners.get(j.job_id) === dir);
   }
-}
-
-function ackFrame(jobId: string, accepted: boolean, reason?: SubmitReason): Frame {
-  const f: Frame = { type: 'submit_job_ack', job_id: jobId, accepted };
-  if (!accepted && reason) f.reason = reason;
-  return f;
 }

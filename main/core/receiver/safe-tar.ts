@@ -3,6 +3,7 @@
 // with a normalised relative POSIX name, the inflated byte count is bounded while streaming (a
 // gzip bomb is refused, not unpacked), and files are only ever created inside a fresh directory
 // we own, with O_EXCL, so a later member cannot overwrite or redirect an earlier one.
+import { createHash } from 'node:crypto';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -28,6 +29,8 @@ export interface ExtractedMember {
   /** Normalised POSIX relative name. */
   name: string;
   size: number;
+  /** Hex SHA-256 of the member's content (what a build server's artifact reuse keys on). */
+  sha256: string;
 }
 
 const gunzipAsync = promisify(gunzip) as (data: Buffer, opts: { chunkSize: number; maxOutputLength: number }) => Promise<Buffer>;
@@ -218,16 +221,18 @@ export async function extractTarGzSafely(
         throw memberConflict(err) ? new UnsafeArchiveError(`member ${JSON.stringify(name)} cannot be created (${err.code})`) : err;
       });
       let written = 0;
+      const hash = createHash('sha256');
       try {
         for await (const chunk of entry as AsyncIterable<Buffer>) {
           written += chunk.length;
+          hash.update(chunk);
           await fh.write(chunk);
         }
       } finally {
         await fh.close();
       }
       if (written !== size) throw new UnsafeArchiveError(`member ${JSON.stringify(name)} is truncated`);
-      members.push({ name, size });
+      members.push({ name, size, sha256: hash.digest('hex') });
     }
   } catch (err) {
     const reported = failure ?? asArchiveError(err);

@@ -87,6 +87,12 @@ export class SenderLimits {
     return run;
   }
 
+  /** True when `incoming` more bytes fit the workspace quota as it is (nothing is removed). */
+  async hasRoom(incoming: number): Promise<boolean> {
+    const quota = this.o.workspaceQuotaBytes ?? DEFAULT_WORKSPACE_QUOTA_BYTES;
+    return (await workspaceUsage(this.o.root)).total + incoming <= quota;
+  }
+
   /**
    * Keeps the remote-build root under its quota with room for `incoming` more bytes: idle
    * workspaces of other senders go oldest first. Returns why it could not, or undefined.

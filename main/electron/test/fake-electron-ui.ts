@@ -198,6 +198,16 @@ export const dialog = {
     fake.messageBoxes.push({ message: opts.message, buttons: opts.buttons });
     return { response: fake.messageBoxResponses.shift() ?? 0, checkboxChecked: false };
   },
+  /**
+   * Electron 45: (window, options) or (options); resolves { canceled, filePath } where filePath is
+   * '' when cancelled.
+   */
+  async showSaveDialog(winOrOpts: unknown, maybeOpts?: { defaultPath?: string; title?: string }): Promise<{ canceled: boolean; filePath: string }> {
+    const opts = (maybeOpts ?? winOrOpts) as { defaultPath?: string; title?: string };
+    fake.saveDialogs.push({ defaultPath: opts.defaultPath, title: opts.title, withParent: maybeOpts !== undefined });
+    const chosen = fake.saveDialogResults.shift();
+    return chosen === undefined ? { canceled: true, filePath: '' } : { canceled: false, filePath: chosen };
+  },
 };
 
 // ---------------------------------------------------------------------------------------------

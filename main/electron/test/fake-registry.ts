@@ -21,6 +21,9 @@ export const fake = {
   singleInstanceLock: true,
   messageBoxResponses: [] as number[],
   messageBoxes: [] as Array<{ message: string; buttons?: string[] }>,
+  /** dialog.showSaveDialog answers, in order; none left = the user cancelled. */
+  saveDialogResults: [] as string[],
+  saveDialogs: [] as Array<{ defaultPath?: string; title?: string; withParent: boolean }>,
   /** app.quit() calls (whether or not they went through). */
   quitCalls: 0,
   /** Exit code once the process "ended" (a quit that went through, or app.exit()); null while running. */

@@ -227,6 +227,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     maxBytesPerSender: opts.maxBytesPerSender,
     workspaceQuotaBytes: opts.workspaceQuotaBytes,
     provisioner: provisioner ?? undefined,
+    esphomeVersion: () => esphomeVersion,
     log: (m) => print.out(`[build server] ${m}`),
   });
   receiver.start();

@@ -1,8 +1,9 @@
 // Firmware library in the device list (issue 15): each device's status (up to date, config
 // changed, ESPHome changed, never built — and when/where its build was made), and per device the
-// kept builds with "Flash this build" (roll back, no compile) and, in the browser, Download.
+// kept builds with "Flash this build" (roll back, no compile) and Download: the desktop app asks
+// where to save (native dialog); a browser is told to use the download link and fetches it.
 // Statuses are re-read whenever a job completes or the configuration list changes.
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { DeviceFirmwareStatus, FirmwareBuild, FirmwareStatus } from '../../../preload/contract';
 import { useApp } from '../store/app';
 import { useJobs } from '../store/jobs';
@@ -71,11 +72,21 @@ async function download(build: FirmwareBuild, kind: 'ota' | 'factory', fileName:
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+/** Download: the backend saves it where the user picks (desktop), or says to use the link (browser). */
+async function saveImage(build: FirmwareBuild, kind: 'ota' | 'factory', fileName: string): Promise<string> {
+  const r = await getBackend().api.saveFirmwareAs({ buildId: build.id, kind });
+  if (r.outcome === 'use-download-link') {
+    await download(build, kind, fileName);
+    return '';
+  }
+  return r.outcome === 'saved' ? `Saved ${r.path}` : '';
+}
+
 /** The kept builds of one device (opened from the device menu). */
 export function FirmwareBuilds({ configuration, onClose }: { configuration: string; onClose: () => void }) {
   const [builds, setBuilds] = useState<FirmwareBuild[] | null>(null);
   const [error, setError] = useState('');
-  const web = useMemo(() => sessionToken() !== null, []);
+  const [saved, setSaved] = useState('');
   useEffect(() => {
     getBackend()
       .api.listFirmwareBuilds({ configuration })
@@ -105,6 +116,11 @@ export function FirmwareBuilds({ configuration, onClose }: { configuration: stri
           {error}
         </p>
       ) : null}
+      {saved ? (
+        <p className="saved-note small" role="status" data-testid="firmware-saved">
+          {saved}
+        </p>
+      ) : null}
       {builds === null ? <p className="muted small">Loading…</p> : builds.length === 0 ? <p className="muted small">No kept builds yet: Compile or Install this device.</p> : null}
       <ul className="plain">
         {(builds ?? []).map((b) => (
@@ -117,20 +133,22 @@ export function FirmwareBuilds({ configuration, onClose }: { configuration: stri
               <button type="button" className="btn small" onClick={() => void flash(b)} data-testid="flash-build">
                 Flash this build
               </button>
-              {web
-                ? b.images.map((im) => (
-                    <button
-                      key={im.kind}
-                      type="button"
-                      className="btn small"
-                      onClick={() => void download(b, im.kind, im.fileName).catch((err) => setError(errorMessage(err)))}
-                      data-testid={`download-${im.kind}`}
-                      title={im.fileName}
-                    >
-                      Download {im.kind === 'ota' ? 'OTA image' : 'factory image'}
-                    </button>
-                  ))
-                : null}
+              {b.images.map((im) => (
+                <button
+                  key={im.kind}
+                  type="button"
+                  className="btn small"
+                  onClick={() => {
+                    setError('');
+                    setSaved('');
+                    void saveImage(b, im.kind, im.fileName).then(setSaved, (err) => setError(errorMessage(err)));
+                  }}
+                  data-testid={`download-${im.kind}`}
+                  title={im.fileName}
+                >
+                  Download {im.kind === 'ota' ? 'OTA image' : 'factory image'}
+                </button>
+              ))}
             </span>
           </li>
         ))}

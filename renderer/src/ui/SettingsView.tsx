@@ -1,15 +1,16 @@
-// Settings: esphome command, config folder, toolchains, remote-build routing, notifications, launch
-// at login. Each section is
-// its own component (more sections plug in beside them). A change is checked by the backend
-// before it is saved (the esphome command must run `version`, the folder must exist or be
-// creatable); a setting that needs a restart says "after restart" and changes nothing else on
-// screen until then; the "Saved" notice sits next to the button that saved.
+// Settings: esphome command, config folder, toolchains, remote-build routing, firmware library
+// retention, notifications, launch at login. Each section is its own component (more sections
+// plug in beside them). A change is checked by the backend before it is saved (the esphome
+// command must run `version`, the folder must exist or be creatable); a setting that needs a
+// restart says "after restart" and changes nothing else on screen until then; the "Saved"
+// notice sits next to the button that saved.
 import { useEffect, useState, type ReactNode } from 'react';
 import { VERSION_POLICY_VALUES, type Settings, type SettingsUpdateResult, type VersionPolicy } from '../../../preload/contract';
 import { useApp } from '../store/app';
 import { errorMessage, getBackend } from '../sync';
 import { LaunchAtLoginSetting } from './LaunchAtLoginSetting';
 import { ToolchainsSettings } from './ToolchainsSettings';
+import { FirmwareLibrarySettings } from './FirmwareLibrarySettings';
 
 const POLICY_TEXT: Record<VersionPolicy, string> = {
   any: 'Any version (default)',
@@ -48,6 +49,7 @@ export function SettingsView({ extraSections }: { extraSections?: ReactNode } = 
       <EsphomeSettings settings={settings} />
       <ToolchainsSettings />
       <RoutingSettings settings={settings} />
+      <FirmwareLibrarySettings />
       <NotificationSettings settings={settings} />
       <LaunchAtLoginSetting
         settings={settings}
