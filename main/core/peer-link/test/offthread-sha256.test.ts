@@ -16,6 +16,7 @@ import { ScriptedServer } from '../../scheduler/test/harness/scripted-server';
 import { TestOffloader } from '../../scheduler/test/harness/offloader';
 import { startStack } from '../../receiver/test/harness';
 import { bundleFor } from '../../receiver/test/tar-helpers';
+import { must } from '../../../../test/support/must';
 
 const MIB = 1024 * 1024;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -163,7 +164,7 @@ describe('ChunkAssembler hashing on a worker', () => {
     expect(() => wrong.finalize()).toThrow(/does not match/);
 
     const altered = Buffer.from(bytes);
-    altered[CHUNK_SIZE * 20 + 3] ^= 1;
+    altered[CHUNK_SIZE * 20 + 3] = must(altered[CHUNK_SIZE * 20 + 3]) ^ 1;
     await until(() => offThreadHashWorkers().busy === 0);
     const bad = assembler(bytes);
     feedAll(bad, altered);
@@ -198,10 +199,10 @@ describe('ChunkAssembler hashing on a worker', () => {
   it('when every worker is busy, a transfer hashes on this thread with the same result', () => {
     const payloads = [0, 1, 2, 3].map(() => randomBytes(CHUNK_SIZE * 8));
     const asms = payloads.map((p) => assembler(p));
-    payloads.forEach((p, i) => feedAll(asms[i], p));
+    payloads.forEach((p, i) => feedAll(must(asms[i]), p));
     expect(asms.some((a) => a.hashedOffThread)).toBe(true);
     expect(asms.some((a) => !a.hashedOffThread)).toBe(true);
-    asms.forEach((a, i) => expect(a.finalize().equals(payloads[i])).toBe(true));
+    asms.forEach((a, i) => expect(a.finalize().equals(must(payloads[i]))).toBe(true));
   });
 });
 
