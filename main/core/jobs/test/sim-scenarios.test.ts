@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { FORCED_ENV } from '../../esphome/argv';
 import { Harness, liveGroupMembers, processDead, SIM_ESPHOME } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 const EXAMPLES = resolve(SIM_ESPHOME, '../examples');
 const saved: Record<string, string | undefined> = {};
@@ -65,7 +66,7 @@ describe('esphome simulator scenarios', () => {
     expect(job.exit_code).toBe(0);
     const progress = h.events.filter((ev) => ev.name === 'job_progress' && ev.job_id === job.job_id).map((ev) => ev.progress!);
     expect(progress.at(-1)).toBe(100);
-    for (let i = 1; i < progress.length; i++) expect(progress[i]).toBeGreaterThan(progress[i - 1]);
+    for (let i = 1; i < progress.length; i++) expect(progress[i]).toBeGreaterThan(must(progress[i - 1]));
     expect(progress.length).toBeGreaterThan(10);
     expect(job.compile_started_at).not.toBeNull();
     expect(job.compile_ended_at).not.toBeNull();
