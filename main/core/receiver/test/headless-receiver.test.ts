@@ -20,6 +20,7 @@ import { senderKey } from '../filename';
 import { extractTarGzSafely } from '../safe-tar';
 import { REPO_ROOT, SIM } from './harness';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 interface Child {
   proc: ChildProcessWithoutNullStreams;
@@ -196,7 +197,7 @@ describe('kiln receiver (child process)', () => {
     const end = frames.find((f) => f.type === 'job_state_changed' && f.job_id === 'feedfacecafe' && f.status !== 'running');
     expect(end).toMatchObject({ status: 'cancelled' });
     await waitUntil(() => closed.length > 0, { timeoutMs: 5000, what: 'session closed' });
-    expect(closed[0].reason).toBe('server_shutting_down');
+    expect(must(closed[0]).reason).toBe('server_shutting_down');
     await o.manager.stop();
     // the receiver's job file says cancelled, not running
     const jobs = JSON.parse(await readFile(join(dataDir, 'jobs.json'), 'utf8'));
