@@ -58,7 +58,7 @@ export function listProcs(): ProcInfo[] {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const cmdline = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').trim();
-      out.push({ pid: Number(d), state: rest[0], ppid: Number(rest[1]), pgid: Number(rest[2]), cmdline });
+      out.push({ pid: Number(d), state: rest[0] ?? '', ppid: Number(rest[1]), pgid: Number(rest[2]), cmdline });
     } catch { /* exited while scanning */ }
   }
   return out;

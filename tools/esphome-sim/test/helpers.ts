@@ -123,7 +123,7 @@ export function procStat(pid: number): { state: string; ppid: number; pgid: numb
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: rest[0], ppid: Number(rest[1]), pgid: Number(rest[2]) };
+    return { state: rest[0] ?? '', ppid: Number(rest[1]), pgid: Number(rest[2]) };
   } catch {
     return null;
   }
