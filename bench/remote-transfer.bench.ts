@@ -105,8 +105,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       down.push(downMBps);
       ctx.log(`    round ${i}: bundle ${upMBps.toFixed(0)} MB/s, artifacts ${downMBps.toFixed(0)} MB/s`);
     }
-    const [coldUp, ...warmUp] = up;
-    const [coldDown, ...warmDown] = down;
+    const [coldUp = NaN, ...warmUp] = up;
+    const [coldDown = NaN, ...warmDown] = down;
     const note = (xs: number[], cold: number, bytes: number) =>
       `${bytes} bytes; ${rounds} warm rounds, min ${Math.min(...xs).toFixed(0)} / max ${Math.max(...xs).toFixed(0)} MB/s; cold first transfer ${cold.toFixed(0)} MB/s; real kiln receiver, fresh bytes every round; MB = 10^6 bytes`;
     return [
