@@ -261,7 +261,7 @@ function wipeScratch(): void {
 
 /** True when no scratch value holds key-derived data (tests check seal/open leave it so). */
 export function scratchIsWiped(): boolean {
-  const zero = (a: ArrayLike<number>): boolean => Array.prototype.every.call(a, (v: number) => v === 0) as boolean;
+  const zero = (a: ArrayLike<number>): boolean => Array.from(a).every((v) => v === 0);
   const p = POLY;
   return zero(KEY_BLOCK) && zero(KEY_BLOCK_WORDS) && zero(BLOCK) && zero(PAD_BLOCK) && zero(TAG_SCRATCH) && [p.h0, p.h1, p.h2, p.h3, p.h4, p.h5, p.r0, p.r1, p.r2, p.r3, p.r4, p.r5].every((v) => v === 0);
 }

@@ -48,7 +48,7 @@ const SIDE_MEMBERS = new Set([STORAGE_MEMBER, IDEDATA_MEMBER, VALIDATED_YAML_MEM
 
 /** The path flavour of a receiver-absolute path (the receiver may run another OS). */
 function flavourOf(p: string): typeof posix {
-  return p.startsWith('/') ? posix : /^[A-Za-z]:[\\/]/.test(p) || p.startsWith('\\\\') ? (win32 as unknown as typeof posix) : posix;
+  return p.startsWith('/') ? posix : /^[A-Za-z]:[\\/]/.test(p) || p.startsWith('\\\\') ? (win32) : posix;
 }
 
 /** `child` relative to `parent` as POSIX segments, or null when it does not lie below it. */

@@ -135,7 +135,7 @@ export async function readStorageJson(path: string): Promise<StorageJsonInfo> {
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ArtifactPackError('pack_failed', 'StorageJSON is not an object');
   const rec = raw as Record<string, unknown>;
-  const str = (k: string): string => (typeof rec[k] === 'string' ? (rec[k] as string) : '');
+  const str = (k: string): string => (typeof rec[k] === 'string' ? (rec[k]) : '');
   const info: StorageJsonInfo = {
     name: str('name'),
     esp_platform: str('esp_platform'),

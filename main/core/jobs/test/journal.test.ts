@@ -142,7 +142,7 @@ describe('job store journal', () => {
     });
     let acked = 0;
     let buf = '';
-    child.stdout!.on('data', (b: Buffer) => {
+    child.stdout.on('data', (b: Buffer) => {
       buf += b.toString();
       for (const m of buf.matchAll(/SAVED (\d+)\n/g)) acked = Math.max(acked, Number(m[1]));
     });

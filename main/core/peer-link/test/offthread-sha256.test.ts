@@ -224,7 +224,7 @@ describe('6 MiB bundle and artifacts over a real session (worker-hashed on both 
     const off = await TestOffloader.start([{ pin: srv.pin, publicKey: srv.identity.publicKey, port: srv.port, label: 'Attic' }], { identity, dashboardId });
     cleanups.push(() => off.dispose());
     await off.waitConnected([srv.pin]);
-    const session = off.clients.getSession(srv.pin)!;
+    const session = off.clients.getSession(srv.pin);
 
     const bundle = randomBytes(6 * MIB + 7);
     const ack = await submitJob(session, { jobId: 'abcdefabcdef', configurationFilename: 'x.yaml', target: 'compile', bundle });

@@ -160,7 +160,7 @@ describe('decodeChunkFrame: fast path gives exactly what JSON.parse gives, or st
       const fast = decodeChunkFrame(plain)!;
       expect(fast).toEqual(JSON.parse(plain.toString('utf8')));
       expect(decodeAppFrame(plain)).toEqual(JSON.parse(plain.toString('utf8')));
-      expect(chunkFrameData(fast, fast.data_b64)!.equals(Buffer.from(f.data_b64 as string, 'base64'))).toBe(true);
+      expect(chunkFrameData(fast, fast.data_b64)!.equals(Buffer.from(f.data_b64, 'base64'))).toBe(true);
     }
     const submit = must([...chunkFrames('submit_job_chunk', 'x', randomBytes(3))][0]);
     expect(decodeChunkFrame(bytesOf(submit))?.type).toBe('submit_job_chunk');
@@ -174,7 +174,7 @@ describe('decodeChunkFrame: fast path gives exactly what JSON.parse gives, or st
 
   it('any other layout takes the general path, with the general result', () => {
     const f = must(frames[1]);
-    const b64 = f.data_b64 as string;
+    const b64 = f.data_b64;
     const variants: string[] = [
       JSON.stringify(f, null, 1), // whitespace
       JSON.stringify({ job_id: f.job_id, type: f.type, chunk_index: f.chunk_index, data_b64: b64, is_last: f.is_last }), // key order
@@ -349,7 +349,7 @@ describe('sendFrames: ordered, windowed, stoppable', () => {
       },
     };
   }
-  const frames = (n: number) => Array.from({ length: n }, (_, i) => ({ type: 't', i }) as PeerMessage);
+  const frames = (n: number) => Array.from({ length: n }, (_, i) => ({ type: 't', i }));
 
   it('sends every frame in order with at most `window` unsettled', async () => {
     const s = fakeSession();
