@@ -135,7 +135,7 @@ describe('tray icons and the build-server section', () => {
     }) as unknown as Parameters<typeof trayBuildServer>[0];
 
   it('says off / listening / building for <sender>, counts paired senders, offers pairing and stop', () => {
-    const a = actions({ openPairingWindow: () => a.calls.push('pair'), stopBuildServer: () => a.calls.push('stop') } as Partial<TrayActions>);
+    const a = actions({ openPairingWindow: () => a.calls.push('pair'), stopBuildServer: () => a.calls.push('stop') });
     const job = createJob({ job_type: 'compile', configuration: 'kitchen.yaml' });
     markRunning(job);
     job.remote_peer = 'dash-1';
