@@ -53,7 +53,7 @@ function job(i: number, over: Partial<Job> = {}): Job {
     history: [],
     replaced_by: '',
     ...over,
-  } as Job;
+  };
 }
 
 function fleetBackend(jobs: Job[], configurations: ConfigurationEntry[]) {
