@@ -132,8 +132,8 @@ async function serveRss(dir: string, jobs: number, outputLines: number): Promise
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
-  serve.stdout!.on('data', (d) => (out += d));
-  serve.stderr!.on('data', (d) => (out += d));
+  serve.stdout.on('data', (d) => (out += d));
+  serve.stderr.on('data', (d) => (out += d));
   try {
     await until(() => (/KILN_SERVE_URL=/.test(out) ? true : undefined), 60_000, 'kiln serve');
     await new Promise((r) => setTimeout(r, 4000));
@@ -158,8 +158,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
-    serve.stdout!.on('data', (d) => (out += d));
-    serve.stderr!.on('data', (d) => (out += d));
+    serve.stdout.on('data', (d) => (out += d));
+    serve.stderr.on('data', (d) => (out += d));
     try {
       const url = await until(() => /KILN_SERVE_URL=(\S+)/.exec(out)?.[1], 60_000, 'kiln serve');
       const u = new URL(url);

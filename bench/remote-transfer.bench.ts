@@ -69,9 +69,9 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const server = await startKilnReceiver(cleanup, KEY, { ESPHOME_SIM_SPEED: '0' });
     const pin = await pairByKey(senderData, server.port, KEY);
     const app = await startSender(cleanup, configDir, senderData, [pin]);
-    const session = app.peerLink!.clients.getSession(pin)!;
+    const session = app.peerLink!.clients.getSession(pin);
     const bundleOut = await tempDir(cleanup, 'kiln-bench-bundle-');
-    await buildBundle(SIM_ARGV, join(configDir, 'living-room.yaml'), join(bundleOut, 'b.tar.gz'), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } as Record<string, string> });
+    await buildBundle(SIM_ARGV, join(configDir, 'living-room.yaml'), join(bundleOut, 'b.tar.gz'), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } });
     const base = await readFile(join(bundleOut, 'b.tar.gz'));
     const padBytes = (ctx.quick ? 8 : 64) * MIB;
     const rounds = ctx.quick ? 2 : 5;

@@ -26,8 +26,8 @@ function launch(args: string[], env: Record<string, string>, dir: string, ready:
     env: { ...process.env, ...env },
   });
   let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
+  proc.stdout.on('data', (d) => (out += d));
+  proc.stderr.on('data', (d) => (out += d));
   const child: Child = {
     proc,
     dir,
@@ -52,11 +52,11 @@ function launch(args: string[], env: Record<string, string>, dir: string, ready:
       const m = ready.exec(out);
       if (m) {
         clearTimeout(timer);
-        proc.stdout!.off('data', check);
+        proc.stdout.off('data', check);
         resolveReady({ child, match: m });
       }
     };
-    proc.stdout!.on('data', check);
+    proc.stdout.on('data', check);
     proc.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`kiln ${args[0]} exited with ${code}:\n${out}`));

@@ -14,7 +14,7 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, type Job } from '../../preload/contract';
+import { PROTOCOL_VERSION } from '../../preload/contract';
 import { createApp, type KilnApp } from '../../main/core/app';
 import type { FirmwareJob } from '../../main/core/jobs/model';
 import { openClient } from '../../main/headless/test/ws-client';
@@ -177,7 +177,7 @@ describe('faults on real processes (issue 11 reliability suite)', () => {
     const first = serve();
     const c1 = await rpc(first);
     await waitUntil(async () => ((await c1.client.call('listBuildServers', {})) as Array<{ connection: string }>).some((p) => p.connection === 'connected'), { timeoutMs: 20_000, what: 'the session' });
-    const job = (await c1.client.call('compile', { configuration: 'kitchen-plug.yaml' })) as Job;
+    const job = await c1.client.call('compile', { configuration: 'kitchen-plug.yaml' });
     const firstBuild = await waitUntil(() => compileRunning(s.recvLog, 'kitchen-plug.yaml'), { timeoutMs: 30_000, what: 'the compile on the build server' });
     first.proc.kill('SIGKILL');
     await first.exit;
@@ -186,7 +186,7 @@ describe('faults on real processes (issue 11 reliability suite)', () => {
     const second = serve();
     const c2 = await rpc(second);
     const done = await waitUntil(async () => {
-      const j = (await c2.client.call('getJob', { jobId: job.job_id })) as Job | null;
+      const j = await c2.client.call('getJob', { jobId: job.job_id });
       return j && ['completed', 'failed', 'cancelled'].includes(j.status) ? j : null;
     }, { timeoutMs: 120_000, what: 'the recovered job to finish' });
     c2.ws.terminate();

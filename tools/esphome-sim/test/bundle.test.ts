@@ -131,7 +131,7 @@ describe('bundle creation', () => {
         expect(m.header.mtime?.getTime()).toBe(0);
         expect(m.header.uid).toBe(0);
         expect(m.header.gid).toBe(0);
-        expect(m.header.mode! & 0o7777).toBe(0o644);
+        expect(m.header.mode & 0o7777).toBe(0o644);
       }
       const byName = (n: string) => members.find((m) => m.header.name === n)!.data.toString('utf8');
       // secrets are filtered, not stripped: referenced keys keep their real values

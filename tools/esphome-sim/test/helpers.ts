@@ -69,8 +69,8 @@ export function startSim(args: string[], opts: { cwd: string; env?: NodeJS.Proce
   });
   let out = '';
   let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const exited = new Promise<SimResult>((resolveExit) => {
     child.on('close', (code, signal) => resolveExit({ code, signal, stdout: out, stderr: err }));
   });
