@@ -37,7 +37,7 @@ async function rendererSettings(mode: string): Promise<Pick<UserConfig, 'plugins
   const file = r('renderer', 'vite.config.ts');
   if (!existsSync(file)) return { plugins: [react()] };
   const loaded = await loadConfigFromFile({ command: 'build', mode }, file, root, 'silent');
-  const cfg = (loaded?.config ?? {}) as UserConfig;
+  const cfg = (loaded?.config ?? {});
   return { plugins: cfg.plugins ?? [react()], resolve: cfg.resolve, css: cfg.css, define: cfg.define, json: cfg.json, build: cfg.build };
 }
 

@@ -31,9 +31,7 @@ export default tseslint.config(
       },
     },
     rules: {
-      // Off: style only, and its autofix rewrites ~100 lines in files other branches are changing;
-      // worth an `eslint --fix` pass on its own once they land.
-      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
+      '@typescript-eslint/no-unnecessary-type-assertion': 'error',
       // Off: log and terminal parsing (ANSI escapes, NUL/BEL in esphome output) matches control
       // characters on purpose.
       'no-control-regex': 'off',

@@ -136,8 +136,8 @@ async function serveRss(dir: string, jobs: number, outputLines: number): Promise
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
-  serve.stdout!.on('data', (d) => (out += d));
-  serve.stderr!.on('data', (d) => (out += d));
+  serve.stdout.on('data', (d) => (out += d));
+  serve.stderr.on('data', (d) => (out += d));
   try {
     await until(() => (/KILN_SERVE_URL=/.test(out) ? true : undefined), 60_000, 'kiln serve');
     await new Promise((r) => setTimeout(r, RSS_AFTER_READY_MS));
@@ -162,8 +162,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
-    serve.stdout!.on('data', (d) => (out += d));
-    serve.stderr!.on('data', (d) => (out += d));
+    serve.stdout.on('data', (d) => (out += d));
+    serve.stderr.on('data', (d) => (out += d));
     try {
       const url = await until(() => /KILN_SERVE_URL=(\S+)/.exec(out)?.[1], 60_000, 'kiln serve');
       const u = new URL(url);
@@ -178,7 +178,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       await until(() => {
         for (; seen < first.conn.events.length; seen++) {
           const e = first.conn.events[seen];
-          if (e.event !== 'configurationsChanged') continue;
+          if (e === undefined || e.event !== 'configurationsChanged') continue;
           for (const c of (e.data as { changed?: Array<{ name: string; reading?: boolean }> }).changed ?? []) if (!c.reading) unread.delete(c.name);
         }
         return unread.size === 0 ? true : undefined;

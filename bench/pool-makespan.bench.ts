@@ -74,10 +74,12 @@ async function runBatch(app: KilnApp, configs: string[], durations: number[], wo
     const ends = ended.get(pin) ?? [];
     const g: number[] = [];
     for (let i = 1; i < starts.length; i++) {
-      if (ends[i - 1] === undefined) continue;
-      g.push(starts[i] - ends[i - 1]);
-      const st = startedAt.get(runningJob.get(pin)![i]);
-      if (st !== undefined) toStart.push(st - ends[i - 1]);
+      const start = starts[i], end = ends[i - 1];
+      if (start === undefined || end === undefined) continue;
+      g.push(start - end);
+      const job = runningJob.get(pin)?.[i];
+      const st = job === undefined ? undefined : startedAt.get(job);
+      if (st !== undefined) toStart.push(st - end);
     }
     gaps.set(pin, g);
   }
@@ -116,7 +118,11 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     // A: 4 servers, nothing local.
     const dataA = join(root, 'data-a');
     const pinsA: string[] = [];
-    for (const [i, s] of servers.entries()) pinsA.push(await pairByKey(dataA, s.port, KEYS[i]));
+    for (const [i, s] of servers.entries()) {
+      const key = KEYS[i];
+      if (key === undefined) throw new Error(`no pairing key for server ${i + 1}`);
+      pinsA.push(await pairByKey(dataA, s.port, key));
+    }
     const labels = new Map(pinsA.map((p, i) => [p, `server${i + 1}`]));
     let app = await startSender(cleanup, configDir, dataA, pinsA);
     const a = await runBatch(app, cA, dA, 4);
@@ -147,7 +153,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
         target: 1.1,
         note: `makespan ${(b.makespanMs / 1000).toFixed(1)} s, ideal ${(b.idealMs / 1000).toFixed(1)} s, ${b.local} built on this computer; per-server idle gap ${gapNote(b, labels)}`,
       },
-      { name: 'P6 pool: mean idle gap of a build server between two jobs', value: allGaps.length ? mean(allGaps) : NaN, unit: 'ms', note: `${allGaps.length} gaps, load average ${loadavg()[0].toFixed(2)}` },
+      { name: 'P6 pool: mean idle gap of a build server between two jobs', value: allGaps.length ? mean(allGaps) : NaN, unit: 'ms', note: `${allGaps.length} gaps, load average ${(loadavg()[0] ?? NaN).toFixed(2)}` },
     ];
   } finally {
     await cleanup.run();

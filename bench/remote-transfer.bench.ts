@@ -69,9 +69,9 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const server = await startKilnReceiver(cleanup, KEY, { ESPHOME_SIM_SPEED: '0' });
     const pin = await pairByKey(senderData, server.port, KEY);
     const app = await startSender(cleanup, configDir, senderData, [pin]);
-    const session = app.peerLink!.clients.getSession(pin)!;
+    const session = app.peerLink!.clients.getSession(pin);
     const bundleOut = await tempDir(cleanup, 'kiln-bench-bundle-');
-    await buildBundle(SIM_ARGV, join(configDir, 'living-room.yaml'), join(bundleOut, 'b.tar.gz'), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } as Record<string, string> });
+    await buildBundle(SIM_ARGV, join(configDir, 'living-room.yaml'), join(bundleOut, 'b.tar.gz'), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } });
     const base = await readFile(join(bundleOut, 'b.tar.gz'));
     const padBytes = (ctx.quick ? 8 : 64) * MIB;
     const rounds = ctx.quick ? 2 : 5;
@@ -105,8 +105,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       down.push(downMBps);
       ctx.log(`    round ${i}: bundle ${upMBps.toFixed(0)} MB/s, artifacts ${downMBps.toFixed(0)} MB/s`);
     }
-    const [coldUp, ...warmUp] = up;
-    const [coldDown, ...warmDown] = down;
+    const [coldUp = NaN, ...warmUp] = up;
+    const [coldDown = NaN, ...warmDown] = down;
     const note = (xs: number[], cold: number, bytes: number) =>
       `${bytes} bytes; ${rounds} warm rounds, min ${Math.min(...xs).toFixed(0)} / max ${Math.max(...xs).toFixed(0)} MB/s; cold first transfer ${cold.toFixed(0)} MB/s; real kiln receiver, fresh bytes every round; MB = 10^6 bytes`;
     return [

@@ -107,7 +107,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const outDir = await tempDir(cleanup, 'kiln-bench-bundle-');
     for (let i = 0; i < nearZeroPairs; i++) {
       const t0 = performance.now();
-      await buildBundle(SIM_ARGV, join(configDir, 'living-room.yaml'), join(outDir, `b${i}.tar.gz`), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } as Record<string, string> });
+      await buildBundle(SIM_ARGV, join(configDir, 'living-room.yaml'), join(outDir, `b${i}.tar.gz`), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } });
       bundleAlone.push(performance.now() - t0);
     }
     ctx.log(`    \`esphome bundle\` alone, same CLI and YAML (ms): ${bundleAlone.map((x) => x.toFixed(0)).join(' ')}`);

@@ -49,8 +49,8 @@ async function main(): Promise<number> {
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BENCH_BURST: String(BURST), BENCH_PAUSE_MS: QUICK ? '1500' : '6000', BENCH_RATE: String(RATE), BENCH_STREAM_MS: String(STREAM_MS) } },
   );
   let out = '';
-  serve.stdout!.on('data', (d) => (out += d));
-  serve.stderr!.on('data', (d) => (out += d));
+  serve.stdout.on('data', (d) => (out += d));
+  serve.stderr.on('data', (d) => (out += d));
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
     headless: true,
@@ -70,7 +70,7 @@ async function main(): Promise<number> {
     await page.getByRole('button', { name: 'Close log' }).click();
     await page.getByTestId('no-selection').waitFor();
     // Page code goes in as source text: tsx's transform would inject helpers the page lacks.
-    const firstPaint = (await page.evaluate(`(async () => {
+    const firstPaint = await page.evaluate<{ ms: number; lines: number }>(`(async () => {
       const row = document.querySelector('[data-testid=task-row] .row-main');
       const t = performance.now();
       row.click();
@@ -81,14 +81,14 @@ async function main(): Promise<number> {
       });
       const painted = await new Promise((r) => requestAnimationFrame((ts) => r(ts)));
       return { ms: painted - t, lines: Number(document.querySelector('[data-testid=log-view]').getAttribute('data-lines')) };
-    })()`)) as { ms: number; lines: number };
+    })()`);
 
     // 2. Streaming: frame timing and long tasks while 5k lines/s arrive.
     // The stand-in's marker lines end the burst; the stream starts after its pause.
     // Re-opening fetched the log's tail (closing freed the buffer), so count from what it shows now.
     await waitUntil(async () => ((await logLines()) > firstPaint.lines + 2 ? true : undefined), { timeoutMs: 30_000, stepMs: POLL_MS, what: 'stream start' });
     const linesBefore = await logLines();
-    const stream = (await page.evaluate(`(async () => {
+    const stream = await page.evaluate<{ frames: number; p50: number; p95: number; p99: number; maxFrame: number; longTasks: number[] }>(`(async () => {
       const windowMs = ${Math.max(1000, STREAM_MS - 1500)};
       const longTasks = [];
       const po = new PerformanceObserver((list) => {
@@ -111,7 +111,7 @@ async function main(): Promise<number> {
       frames.sort((a, b) => a - b);
       const pct = (p) => frames[Math.min(frames.length - 1, Math.floor(frames.length * p))];
       return { frames: frames.length, p50: pct(0.5), p95: pct(0.95), p99: pct(0.99), maxFrame: frames[frames.length - 1], longTasks };
-    })()`)) as { frames: number; p50: number; p95: number; p99: number; maxFrame: number; longTasks: number[] };
+    })()`);
     const linesAfter = await logLines();
     const streamedPerSec = ((linesAfter - linesBefore) / Math.max(1000, STREAM_MS - 1500)) * 1000;
     const maxLong = stream.longTasks.length ? Math.max(...stream.longTasks) : 0;
@@ -120,12 +120,12 @@ async function main(): Promise<number> {
     const fresh = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await fresh.goto(url);
     await fresh.getByTestId('task-row').first().waitFor();
-    const load = (await fresh.evaluate(`(() => {
+    const load = await fresh.evaluate<{ fcp: number; domReady: number; rows: number }>(`(() => {
       const nav = performance.getEntriesByType('navigation')[0];
       const fcp = performance.getEntriesByName('first-contentful-paint')[0];
       const rows = performance.now();
       return { fcp: fcp ? fcp.startTime : NaN, domReady: nav ? nav.domContentLoadedEventEnd : NaN, rows };
-    })()`)) as { fcp: number; domReady: number; rows: number };
+    })()`);
     await fresh.close();
     await page.close();
 
@@ -172,8 +172,8 @@ async function memoryAfterLogs(browser: Browser, dir: string): Promise<{ before:
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BENCH_BURST: '0', BENCH_PAUSE_MS: '700', BENCH_RATE: String((LONG_LOG * 1000) / LONG_LOG_MS), BENCH_STREAM_MS: String(LONG_LOG_MS) } },
   );
   let out = '';
-  serve.stdout!.on('data', (d) => (out += d));
-  serve.stderr!.on('data', (d) => (out += d));
+  serve.stdout.on('data', (d) => (out += d));
+  serve.stderr.on('data', (d) => (out += d));
   try {
     const url = await waitUntil(() => /KILN_SERVE_URL=(\S+)/.exec(out)?.[1], { timeoutMs: 30_000, stepMs: POLL_MS, what: 'kiln serve (memory)' });
     const u = new URL(url.replace(/^http/, "http"));

@@ -112,7 +112,7 @@ function rendererEntries(quick: boolean): Entry[] {
 async function main(argv: string[]): Promise<number> {
   const quick = argv.includes('--quick') || process.env.KILN_BENCH_QUICK === '1';
   const names = argv.filter((a) => !a.startsWith('--'));
-  if (argv.includes('--child')) return childMain(names[0], quick);
+  if (argv.includes('--child')) return childMain(names[0] ?? '(none given)', quick);
   const all = [...OWN.map((e) => inChild(e, quick)), ...rendererEntries(quick)];
   const selected = names.length === 0 ? all : all.filter((e) => names.some((n) => e.name === n || (n === 'renderer' && e.name.startsWith('renderer-'))));
   const unknown = names.filter((n) => !all.some((e) => e.name === n || (n === 'renderer' && e.name.startsWith('renderer-'))));

@@ -44,8 +44,12 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
   if (!status.ok || !status.envs || !status.pins) {
     return [{ name: 'upstream anchor', value: NaN, unit: '', note: `NOT RUN: ${status.reason}` }];
   }
-  const esphomeVersion = status.pins.envs.esphome.packages[0].split('==')[1];
-  const simPython = status.envs['device-builder-sim'].python;
+  const esphomeVersion = status.pins.envs.esphome?.packages[0]?.split('==')[1];
+  const simEnv = status.envs['device-builder-sim'];
+  if (esphomeVersion === undefined || simEnv === undefined) {
+    return [{ name: 'upstream anchor', value: NaN, unit: '', note: 'NOT RUN: the esphome pin or the device-builder-sim environment is missing' }];
+  }
+  const simPython = simEnv.python;
   const procs: Proc[] = [];
   const root = mkdtempSync(join(tmpdir(), 'kiln-bench-anchor-'));
   const stopAll = async () => { for (const p of procs.splice(0)) await p.stop(5_000); };
@@ -70,7 +74,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       const recv = start(process.execPath, ['--import', 'tsx', KILN, 'receiver', '--host', '127.0.0.1', '--port', '0', '--no-mdns', '--esphome', SIM, '--data-dir', mkdtempSync(join(root, 'recv-')), '--pairing-key', KEY], { cwd: REPO_ROOT, env: { KILN_FROM_SOURCE: '1', ...speed(simSpeed) } });
       procs.push(recv);
       const kPort = (await waitLine(recv, /KILN_RECEIVER_READY \{"port":(\d+)/, 60_000))[1];
-      for (const [label, port, key] of [[`up${simSpeed}`, upPort, upKey], [`kiln${simSpeed}`, kPort, KEY]]) {
+      if (upPort === undefined || upKey === undefined || kPort === undefined) throw new Error('a build server printed no port or pairing key');
+      for (const [label, port, key] of [[`up${simSpeed}`, upPort, upKey], [`kiln${simSpeed}`, kPort, KEY]] as const) {
         const p = start(process.execPath, ['--import', 'tsx', KILN, 'pair', `127.0.0.1:${port}`, '--yes', '--pairing-key', key, '--label', label, '--config-dir', cfg, '--data-dir', data], { cwd: REPO_ROOT, env: { KILN_FROM_SOURCE: '1' } });
         const { code } = await p.exit;
         if (code !== 0) throw new Error(`pair ${label}: ${p.text()}`);

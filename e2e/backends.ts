@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { must } from '../test/support/must';
 
 export const REPO = resolve(import.meta.dirname, '..');
 export const SIM = join(REPO, 'tools/esphome-sim/esphome');
@@ -25,8 +26,8 @@ function launch(args: string[], env: Record<string, string>, dir: string, ready:
     env: { ...process.env, ...env },
   });
   let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
+  proc.stdout.on('data', (d) => (out += d));
+  proc.stderr.on('data', (d) => (out += d));
   const child: Child = {
     proc,
     dir,
@@ -51,11 +52,11 @@ function launch(args: string[], env: Record<string, string>, dir: string, ready:
       const m = ready.exec(out);
       if (m) {
         clearTimeout(timer);
-        proc.stdout!.off('data', check);
+        proc.stdout.off('data', check);
         resolveReady({ child, match: m });
       }
     };
-    proc.stdout!.on('data', check);
+    proc.stdout.on('data', check);
     proc.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`kiln ${args[0]} exited with ${code}:\n${out}`));
@@ -107,7 +108,7 @@ export async function startServe(o: ServeOptions = {}): Promise<ServeBackend> {
     ...(o.extraArgs ?? []),
   ];
   const { child, match } = await launch(args, { ESPHOME_SIM_SPEED: o.simSpeed ?? '0.05', ...o.env }, dir, /KILN_SERVE_URL=(\S+)/);
-  const url = match[1];
+  const url = must(match[1], 'the KILN_SERVE_URL line');
   const u = new URL(url);
   return { ...child, url, origin: u.origin, token: u.hash.replace('#token=', ''), configDir };
 }
@@ -129,6 +130,6 @@ export async function startBuildServer(o: { simSpeed?: string; mdns?: boolean; h
     dir,
     /KILN_RECEIVER_READY (\{.*\})/,
   );
-  const info = JSON.parse(match[1]) as { port: number; pin: string; pairing_key: string };
+  const info = JSON.parse(must(match[1])) as { port: number; pin: string; pairing_key: string };
   return { ...child, port: info.port, pin: info.pin, pairingKey: info.pairing_key, dataDir };
 }

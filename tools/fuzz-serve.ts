@@ -6,7 +6,8 @@ import { runServeFuzz } from '../test/fuzz/serve-fuzz-run';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
+  const value = process.argv[i + 1];
+  return i > 0 && value !== undefined ? value : dflt;
 };
 const seed = seedFrom(arg('seed', process.env.KILN_FUZZ_SEED ?? ''));
 const rpc = Number(arg('rpc', '60000'));

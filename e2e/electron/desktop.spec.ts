@@ -11,6 +11,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backendAttached, electronBinary, launchDesktop, waitForBackend, type DesktopApp } from './electron-app';
+import { must } from '../../test/support/must';
 
 // The callbacks passed to page.evaluate run in the window; this file is type-checked with Node
 // types only, so the few page globals they touch are declared here.
@@ -74,7 +75,7 @@ test.describe('desktop shell @electron', () => {
     // Main sees the attempt (its guard runs first, synchronously): wait for that, not a guessed time.
     await d.app.evaluate(({ BrowserWindow }) => {
       const g = globalThis as { __navAttempt?: Promise<string> };
-      const wc = BrowserWindow.getAllWindows()[0].webContents;
+      const wc = must(BrowserWindow.getAllWindows()[0]).webContents;
       g.__navAttempt = new Promise((resolve) => wc.once('will-navigate', (e: { url?: string }, legacy?: string) => resolve(e?.url ?? legacy ?? '')));
     });
     await d.page.evaluate(() => {

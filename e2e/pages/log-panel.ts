@@ -45,6 +45,6 @@ export class LogPanel {
   async download(): Promise<string> {
     const [dl]: [Download, void] = await Promise.all([this.page.waitForEvent('download'), this.page.getByTestId('download-log').click()]);
     const path = await dl.path();
-    return readFile(path!, 'utf8');
+    return readFile(path, 'utf8');
   }
 }

@@ -27,9 +27,9 @@ for (const scheme of ['light', 'dark'] as const) {
     await app.tasks.openInstall('kitchen-plug.yaml');
     await check(page, info, `${scheme}-install-dialog`);
     // The dialog stands out from the page behind it: its own background and a visible border.
-    const look = (await page.evaluate(
+    const look = await page.evaluate<{ bg: string; border: string; width: string; page: string }>(
       `(() => { const s = getComputedStyle(document.querySelector('[data-testid="install-dialog"]')); return { bg: s.backgroundColor, border: s.borderTopColor, width: s.borderTopWidth, page: getComputedStyle(document.body).backgroundColor }; })()`,
-    )) as { bg: string; border: string; width: string; page: string };
+    );
     expect(look.width).toBe('1px');
     expect(look.bg).not.toBe(look.page);
     expect(look.border).not.toBe(look.bg);

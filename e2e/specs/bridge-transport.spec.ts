@@ -34,7 +34,7 @@ test('with window.bridge the window talks over a MessagePort', async ({ backend,
   await app.open(backend.origin + '/');
   await app.tasks.compile('kitchen-plug.yaml');
   await app.tasks.expectStatus(app.tasks.row('Kitchen Plug'), 'completed');
-  const stats = (await page.evaluate('window.__bridgeStats()')) as { relayed: number };
+  const stats = await page.evaluate<{ relayed: number }>('window.__bridgeStats()');
   expect(stats.relayed).toBeGreaterThan(3);
   expect(app.cspViolations()).toEqual([]);
 });

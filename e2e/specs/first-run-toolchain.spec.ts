@@ -11,6 +11,7 @@ import { buildWheelhouse, pyenvPython } from '../../test/support/esphome-wheelho
 import { startServe, type ServeBackend } from '../backends';
 import { expect, test as base } from '../fixtures';
 import { KilnApp } from '../pages/kiln-app';
+import { must } from '../../test/support/must';
 
 const PY = pyenvPython('3.12');
 const work = mkdtempSync(join(tmpdir(), 'kiln-e2e-first-run-'));
@@ -45,7 +46,7 @@ test.skip(!PY, 'needs a Python 3.12 (pyenv) to build the test wheels');
 function versionsInLogs(configDir: string): string[] {
   const dir = join(configDir, '.kiln', 'logs');
   const out: string[] = [];
-  for (const f of existsSync(dir) ? readdirSync(dir) : []) for (const m of readFileSync(join(dir, f), 'utf8').matchAll(/INFO ESPHome (\d+\.\d+\.\d+)/g)) out.push(m[1]);
+  for (const f of existsSync(dir) ? readdirSync(dir) : []) for (const m of readFileSync(join(dir, f), 'utf8').matchAll(/INFO ESPHome (\d+\.\d+\.\d+)/g)) out.push(must(m[1]));
   return out.sort();
 }
 

@@ -87,7 +87,7 @@ test('an install is one row with stages; a failed upload says "Upload failed" wi
   // One name per device: the finished-job toast says "Kitchen Plug", as the row does, not the file name.
   await expect(page.getByTestId('toast').filter({ hasText: /^Kitchen Plug:/ }).first()).toBeVisible();
   await expect(page.getByTestId('toast').filter({ hasText: 'kitchen-plug:' })).toHaveCount(0);
-  const seen = (await page.evaluate('[...window.__seen]')) as string[];
+  const seen = await page.evaluate<string[]>('[...window.__seen]');
   expect(seen).not.toContain('compile:completed');
   await shot(page, info, 'install-one-row-done');
 

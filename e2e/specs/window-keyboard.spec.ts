@@ -25,7 +25,7 @@ test.use({
 
 async function focusInside(page: import('@playwright/test').Page, testId: string): Promise<boolean> {
   // (Browser-side code as strings: the e2e files are type-checked without DOM types.)
-  return (await page.evaluate(`!!document.querySelector('[data-testid="${testId}"]')?.contains(document.activeElement)`)) as boolean;
+  return await page.evaluate<boolean>(`!!document.querySelector('[data-testid="${testId}"]')?.contains(document.activeElement)`);
 }
 
 test('dialogs trap Tab and Shift+Tab, Escape returns focus to the opener', async ({ app: _app, page }, info) => {
@@ -79,7 +79,7 @@ test('Import YAML… takes several files; toasts use the device name; a readable
   const dt = await page.evaluateHandle(`(() => { const d = new DataTransfer(); d.items.add(new File(['x'], 'x.yaml')); return d; })()`);
   await page.dispatchEvent('body', 'dragenter', { dataTransfer: dt });
   await expect(page.getByTestId('drop-overlay')).toContainText('Drop to import');
-  const bg = (await page.evaluate(`getComputedStyle(document.querySelector('.drop-card')).backgroundColor`)) as string;
+  const bg = await page.evaluate<string>(`getComputedStyle(document.querySelector('.drop-card')).backgroundColor`);
   expect(bg).toMatch(/^rgb\(/); // opaque panel colour, not a transparent tint
   await shot(page, info, 'drop-overlay');
   await page.dispatchEvent('body', 'dragleave', { dataTransfer: dt });
@@ -94,9 +94,9 @@ test('log: focus ring, search over the whole log with next/previous, jump to fir
   await page.getByTestId('jump-first-error').focus();
   await page.keyboard.press('Tab');
   await expect(scroller).toBeFocused();
-  const outline = (await page.evaluate(
+  const outline = await page.evaluate<string>(
     `(() => { const s = getComputedStyle(document.querySelector('[data-testid="log-view"] [tabindex="0"]')); return s.outlineStyle + ' ' + s.outlineWidth; })()`,
-  )) as string;
+  );
   expect(outline).toBe('solid 2px');
   // Search counts every line of the log, not only the rendered rows.
   const log = await app.log.download();
@@ -166,9 +166,9 @@ test('at 900 px: the toolbar wraps, Clear history is not clipped, build paths fi
   await page.getByTestId('log-search').fill('Compiling .pioenvs/broken-lambda/src/main.cpp.o');
   const line = page.locator('.log-line.current');
   await expect(line).toBeInViewport();
-  const h = (await page.evaluate(
+  const h = await page.evaluate<number>(
     `(() => { const el = document.querySelector('.log-line.current'); return el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight); })()`,
-  )) as number;
+  );
   expect(h).toBeLessThan(1.5);
   // A toast does not cover the end banner's actions.
   await page.getByTestId('import-yaml-input').setInputFiles([{ name: 'x.yaml', mimeType: 'application/x-yaml', buffer: Buffer.from(deviceYaml('x-dev', 'X Device')) }]);

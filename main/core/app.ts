@@ -326,7 +326,7 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     buildServer: peerLink?.role ?? undefined,
     discovery: discovery ?? undefined,
     identity: peerLink
-      ? { identity: () => ({ pin: peerLink!.state.identity.pin, dashboardId: peerLink!.state.dashboardId, label: opts.peerLink ? (opts.peerLink.friendlyName ?? hostname()) : hostname() }) }
+      ? { identity: () => ({ pin: peerLink.state.identity.pin, dashboardId: peerLink.state.dashboardId, label: opts.peerLink ? (opts.peerLink.friendlyName ?? hostname()) : hostname() }) }
       : undefined,
     appVersion: opts.appVersion,
     desktop: opts.desktopShell ?? false,

@@ -50,7 +50,7 @@ export interface DesktopIntegration {
   dispose(): void;
 }
 
-export const EMPTY_TRAY_STATE: TrayState = Object.freeze({ running: 0, queued: 0, failed: 0, paused: false, current: [] }) as TrayState;
+export const EMPTY_TRAY_STATE: TrayState = Object.freeze({ running: 0, queued: 0, failed: 0, paused: false, current: [] });
 
 // ---------------------------------------------------------------------------------------------
 // Presentation helpers (pure; shared by every implementation so wording stays identical)

@@ -79,9 +79,9 @@ export class EventBus<M extends object = CoreEventMap> {
       set = new Set();
       this.listeners.set(event, set);
     }
-    set.add(listener as Listener<never>);
+    set.add(listener);
     return () => {
-      set!.delete(listener as Listener<never>);
+      set.delete(listener);
     };
   }
 
@@ -110,7 +110,7 @@ export class EventBus<M extends object = CoreEventMap> {
     try {
       for (const key of Object.keys(handlers) as Array<keyof M>) {
         const h = handlers[key];
-        if (h) offs.push(this.on(key, h as Listener<M[typeof key]>));
+        if (h) offs.push(this.on(key, h));
       }
       return await body();
     } finally {

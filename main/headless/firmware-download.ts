@@ -14,7 +14,7 @@ export const FIRMWARE_PATH = /^\/firmware\/([0-9a-z]{6,16}-[0-9a-f]{8})\/(ota|fa
 
 function tokenMatches(req: IncomingMessage, token: string): boolean {
   const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-  if (!m) return false;
+  if (m?.[1] === undefined) return false;
   const a = Buffer.from(m[1]);
   const b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
@@ -29,7 +29,7 @@ function plain(res: ServerResponse, status: number, text: string, extra: Record<
 export async function serveFirmwareDownload(req: IncomingMessage, res: ServerResponse, pathname: string, token: string, library: FirmwareLibrary | undefined): Promise<void> {
   if (!tokenMatches(req, token)) return plain(res, 401, 'Unauthorized: the session token is required', { 'WWW-Authenticate': 'Bearer' });
   const m = FIRMWARE_PATH.exec(pathname);
-  if (!m || !library) return plain(res, 404, 'Not found');
+  if (m?.[1] === undefined || !library) return plain(res, 404, 'Not found');
   const entry = await library.get(m[1]);
   const image = entry?.images.find((i) => i.role === m[2]);
   if (!entry || !image) return plain(res, 404, `No ${m[2]} image in firmware build ${m[1]}`);

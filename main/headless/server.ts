@@ -67,7 +67,7 @@ export async function startKilnServer(opts: KilnServerOptions): Promise<KilnServ
       res.setHeader('Allow', 'GET, HEAD');
       return deny(res, 405, 'Method not allowed');
     }
-    const path = (req.url ?? '').split('?')[0];
+    const [path = ''] = (req.url ?? '').split('?');
     const work = path.startsWith('/firmware/') ? serveFirmwareDownload(req, res, path, token, opts.firmware) : serveStatic(staticRoot, req, res);
     work.catch((err) => {
       if (!res.headersSent) deny(res, 500, 'Internal error');
@@ -90,7 +90,7 @@ export async function startKilnServer(opts: KilnServerOptions): Promise<KilnServ
     const refuse = (status: number, text: string) => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
-    const path = (req.url ?? '').split('?')[0];
+    const [path = ''] = (req.url ?? '').split('?');
     if (path !== '/rpc') return refuse(404, 'Not Found');
     if (!hostAllowed(req, allowed())) return refuse(421, 'Misdirected Request');
     const origin = req.headers.origin;

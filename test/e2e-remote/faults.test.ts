@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, type Job } from '../../preload/contract';
+import { PROTOCOL_VERSION } from '../../preload/contract';
 import { openClient } from '../../main/headless/test/ws-client';
 import { waitUntil } from '../support/wait-until';
 import { canMountTmpfs, compileRunning, FaultRig, HEARTBEAT, NOT_RUN_TMPFS, outputOf, waitJob } from './fault-harness';
@@ -53,7 +53,7 @@ describe('faults on real processes (issue 11 reliability suite)', () => {
     // the upload has begun.
     const app = await rig.senderApp(s.configDir, s.senderLog, {});
     const job = app.engine.compile({ configuration: 'kitchen-plug.yaml' });
-    await waitUntil(() => app!.engine.getJob(job.job_id)!.source_pin_sha256 === s.recv.ready.pin, { timeoutMs: 30_000, what: 'dispatch to the build server' });
+    await waitUntil(() => app.engine.getJob(job.job_id)!.source_pin_sha256 === s.recv.ready.pin, { timeoutMs: 30_000, what: 'dispatch to the build server' });
     // Mid-upload: the build server's memory has grown by 8 MB (bundle chunks arriving) and it
     // has not queued the build yet (the whole bundle is needed for that).
     const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${s.recv.proc.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
@@ -88,8 +88,8 @@ describe('faults on real processes (issue 11 reliability suite)', () => {
     };
     const first = serve();
     const c1 = await rpc(first);
-    await waitUntil(async () => ((await c1.client.call('listBuildServers', {})) as Array<{ connection: string }>).some((p) => p.connection === 'connected'), { timeoutMs: 20_000, what: 'the session' });
-    const job = (await c1.client.call('compile', { configuration: 'kitchen-plug.yaml' })) as Job;
+    await waitUntil(async () => (await c1.client.call('listBuildServers', {})).some((p) => p.connection === 'connected'), { timeoutMs: 20_000, what: 'the session' });
+    const job = await c1.client.call('compile', { configuration: 'kitchen-plug.yaml' });
     const firstBuild = await waitUntil(() => compileRunning(s.recvLog, 'kitchen-plug.yaml'), { timeoutMs: 30_000, what: 'the compile on the build server' });
     first.proc.kill('SIGKILL');
     await first.exit;
@@ -98,7 +98,7 @@ describe('faults on real processes (issue 11 reliability suite)', () => {
     const second = serve();
     const c2 = await rpc(second);
     const done = await waitUntil(async () => {
-      const j = (await c2.client.call('getJob', { jobId: job.job_id })) as Job | null;
+      const j = await c2.client.call('getJob', { jobId: job.job_id });
       return j && ['completed', 'failed', 'cancelled'].includes(j.status) ? j : null;
     }, { timeoutMs: 120_000, what: 'the recovered job to finish' });
     c2.ws.terminate();

@@ -25,7 +25,7 @@ export interface KilnChild {
 export function spawnKiln(args: string[], env: Record<string, string | undefined> = {}, opts: { stdin?: string } = {}): KilnChild {
   const proc = spawn(process.execPath, ['--import', 'tsx', KILN, ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, KILN_FROM_SOURCE: '1', ...env } as NodeJS.ProcessEnv,
+    env: { ...process.env, KILN_FROM_SOURCE: '1', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const out: string[] = [];

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, spawnKiln, startReceiver, type KilnChild, type ReceiverChild } from './helpers';
 import { waitUntil } from '../support/wait-until';
+import { must } from '../support/must';
 
 const KEY_FLOOD = 'FWDZ-TMEE-WQRT-2345';
 const KEY_ENDLESS = 'FWDZ-TMEE-WQRT-6789';
@@ -63,9 +64,9 @@ beforeAll(async () => {
   await writeFile(join(configDir, 'flood.yaml'), yaml);
   logs.push(join(root, 'flood-sim.log'), join(root, 'endless-sim.log'));
   [flood, endless] = await Promise.all([
-    startReceiver(join(root, 'recv-flood'), KEY_FLOOD, { ESPHOME_SIM_FLOOD_LINES: String(FLOOD), ESPHOME_SIM_LOG: logs[0] }),
+    startReceiver(join(root, 'recv-flood'), KEY_FLOOD, { ESPHOME_SIM_FLOOD_LINES: String(FLOOD), ESPHOME_SIM_LOG: must(logs[0]) }),
     // Prints for minutes: the build is still printing when the sender cancels.
-    startReceiver(join(root, 'recv-endless'), KEY_ENDLESS, { ESPHOME_SIM_FLOOD_LINES: '200000000', ESPHOME_SIM_LOG: logs[1] }),
+    startReceiver(join(root, 'recv-endless'), KEY_ENDLESS, { ESPHOME_SIM_FLOOD_LINES: '200000000', ESPHOME_SIM_LOG: must(logs[1]) }),
   ]);
   for (const [srv, key, label] of [
     [flood, KEY_FLOOD, 'flood'],

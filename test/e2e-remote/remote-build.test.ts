@@ -15,6 +15,7 @@ import { emojiString, groupedHex } from '../../main/core/peer-link/fingerprint';
 import type { FirmwareJob } from '../../main/core/jobs/model';
 import { groupMembers, isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, spawnKiln, startReceiver, type ReceiverChild } from './helpers';
 import { waitUntil } from '../support/wait-until';
+import { must } from '../support/must';
 
 const KEY_A = 'ABCD-EFGH-JKMN-PQRS';
 const KEY_B = 'TVWX-YZ23-4567-89AB';
@@ -130,7 +131,7 @@ describe('remote builds with real processes', () => {
   it('the remote compile is recorded in the firmware library as built on that server', async () => {
     const { createHash } = await import('node:crypto');
     await app!.firmware.recorder.idle();
-    const [entry] = await app!.firmware.library.list('living-room.yaml');
+    const entry = must((await app!.firmware.library.list('living-room.yaml'))[0]);
     expect(entry).toMatchObject({ built_on: 'remote', built_on_label: 'server-a', device: 'living-room.yaml' });
     const storage = JSON.parse(readFileSync(join(configDir, '.esphome', 'storage', 'living-room.yaml.json'), 'utf8'));
     expect(entry.images.find((i) => i.role === 'ota')!.sha256).toBe(createHash('sha256').update(readFileSync(storage.firmware_bin_path)).digest('hex'));

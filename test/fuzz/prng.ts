@@ -1,3 +1,4 @@
+import { must } from '../support/must';
 // Seeded, reproducible randomness for the fuzzers: the same seed gives the same inputs, so a
 // failure printed with its seed and input index can be replayed exactly.
 export class Rng {
@@ -20,7 +21,7 @@ export class Rng {
     return this.next() < p;
   }
   pick<T>(list: readonly T[]): T {
-    return list[this.int(list.length)];
+    return must(list[this.int(list.length)], 'a non-empty list to pick from');
   }
   bytes(n: number): Buffer {
     const b = Buffer.alloc(n);

@@ -86,7 +86,7 @@ function message(r: Rng, authed: boolean, token: string): { data: string | Buffe
   // Never replay the real hello with the right token after auth: that path is the control's.
   if (method === 'hello' && authed) msg.params = { protocol: PROTOCOL_VERSION, token };
   const answerable = authed && msg.t === 'req' && Number.isSafeInteger(id) && typeof method === 'string';
-  return { data: JSON.stringify(msg), binary: false, id: answerable ? (id as number) : null };
+  return { data: JSON.stringify(msg), binary: false, id: answerable ? (id) : null };
 }
 
 /** One malformed frame (after the upgrade) for the raw-TCP part. */

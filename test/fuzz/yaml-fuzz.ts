@@ -90,7 +90,7 @@ function hostile(r: Rng): string {
     case 5:
       return head + Array.from({ length: 1 + r.int(30_000) }, (_, i) => `k${i}: ${r.int(9)}`).join('\n');
     case 6:
-      return r.bytes(r.int(4096)).toString(r.pick(['utf8', 'latin1']) as BufferEncoding);
+      return r.bytes(r.int(4096)).toString(r.pick(['utf8', 'latin1']));
     default:
       return head + 'substitutions:\n' + Array.from({ length: 1 + r.int(200) }, (_, i) => `  v${i}: \${v${i + 1}}`).join('\n') + '\nesphome:\n  name: ${v0}\n';
   }

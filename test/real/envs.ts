@@ -4,6 +4,7 @@
 // stage prints NOT RUN with that reason — never counted as passed.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { must } from '../support/must';
 
 export interface EnvInfo { dir: string; bin: string; python: string }
 export interface RealEnvs {
@@ -37,7 +38,7 @@ function load(): RealEnvs {
     return '';
   };
   return {
-    ok: true, reason: '', esphome: envs.esphome, deviceBuilder: envs['device-builder'], deviceBuilderSim: envs['device-builder-sim'],
+    ok: true, reason: '', esphome: must(envs.esphome), deviceBuilder: must(envs['device-builder']), deviceBuilderSim: must(envs['device-builder-sim']),
     esphomeVersion: pin('esphome'), deviceBuilderVersion: pin('esphome-device-builder'),
   };
 }

@@ -17,6 +17,7 @@ import { waitUntil } from '../support/wait-until';
 import { cleanupConfigDirs, configDir, esphome } from './cli';
 import { envs, notRun } from './envs';
 import { alive, descendants, groupMembers, plain, start, type Proc } from './procs';
+import { must } from '../support/must';
 
 const KILN = join(REPO_ROOT, 'main/headless/cli/kiln.ts');
 const started: Proc[] = [];
@@ -96,10 +97,10 @@ describe.skipIf(!envs.ok)(`the real esphome ${envs.esphomeVersion} CLI${notRun}`
     ] as const) {
       const bytes = await buildBundle([E], join(dir, yaml), join(dir, 'out', `${yaml}.tgz`));
       const members = await tarMembers(bytes);
-      expect(members[0].name).toBe('manifest.json');
+      expect(must(members[0]).name).toBe('manifest.json');
       expect(members.map((m) => m.name).slice(1).sort()).toEqual([...expected].sort());
       for (const m of members) expect([m.type, m.mode, m.mtime]).toEqual(['file', 0o644, 0]);
-      const manifest = JSON.parse(members[0].data.toString('utf8'));
+      const manifest = JSON.parse(must(members[0]).data.toString('utf8'));
       expect(manifest).toMatchObject({ manifest_version: 1, esphome_version: envs.esphomeVersion, config_filename: yaml, has_secrets: true });
       expect([...manifest.files].sort()).toEqual([...expected].sort());
       const secrets = members.find((m) => m.name === 'secrets.yaml')!.data.toString('utf8');

@@ -20,7 +20,7 @@ const SGR = /\x1b\[[0-9;]*m|\\033\[[0-9;]*m/g;
 export const plain = (s: string) => s.replace(SGR, '');
 
 export function start(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): Proc {
-  const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const lines: Line[] = [];
   const feed = (stream: 'out' | 'err') => {
     let buf = '';
@@ -31,8 +31,8 @@ export function start(cmd: string, args: string[], opts: { cwd?: string; env?: R
       for (const p of parts) lines.push({ t: Date.now(), stream, text: plain(p) });
     };
   };
-  child.stdout!.on('data', feed('out'));
-  child.stderr!.on('data', feed('err'));
+  child.stdout.on('data', feed('out'));
+  child.stderr.on('data', feed('err'));
   const p: Proc = {
     child, pid: child.pid!, lines, exited: false,
     text: (stream?: 'out' | 'err') => lines.filter((l) => !stream || l.stream === stream).map((l) => l.text).join('\n'),
@@ -58,7 +58,7 @@ export function listProcs(): ProcInfo[] {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const cmdline = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').trim();
-      out.push({ pid: Number(d), state: rest[0], ppid: Number(rest[1]), pgid: Number(rest[2]), cmdline });
+      out.push({ pid: Number(d), state: rest[0] ?? '', ppid: Number(rest[1]), pgid: Number(rest[2]), cmdline });
     } catch { /* exited while scanning */ }
   }
   return out;

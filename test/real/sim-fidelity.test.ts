@@ -15,6 +15,7 @@ import { SIM } from '../e2e-remote/helpers';
 import { envs, notRun } from './envs';
 import { cleanupConfigDirs, configDir, esphome } from './cli';
 import { plain } from './procs';
+import { must } from '../support/must';
 
 const tmp: string[] = [];
 afterAll(() => { cleanupConfigDirs(); for (const d of tmp) rmSync(d, { recursive: true, force: true }); });
@@ -79,7 +80,7 @@ describe.skipIf(!envs.ok)(`simulator fidelity against the real esphome ${envs.es
     const real = tree(r.real.out);
     const sim = tree(r.sim.out);
     for (const k of Object.keys(sim)) expect(Object.keys(real), `top-level key ${k}`).toContain(k);
-    expect(sim.esphome.name).toBe(real.esphome.name);
+    expect(must(sim.esphome).name).toBe(must(real.esphome).name);
     expect((sim.wifi as { ap: { ssid: string } }).ap.ssid).toBe((real.wifi as { ap: { ssid: string } }).ap.ssid);
   });
 
@@ -118,8 +119,8 @@ describe.skipIf(!envs.ok)(`simulator fidelity against the real esphome ${envs.es
       const real = await tarList(readFileSync(join(d.real, 'out', `${yaml}.tgz`)));
       const sim = await tarList(readFileSync(join(d.sim, 'out', `${yaml}.tgz`)));
       expect(sim.map((m) => [m.name, m.mode, m.mtime])).toEqual(real.map((m) => [m.name, m.mode, m.mtime]));
-      const rm = JSON.parse(real[0].data);
-      const sm = JSON.parse(sim[0].data);
+      const rm = JSON.parse(must(real[0]).data);
+      const sm = JSON.parse(must(sim[0]).data);
       expect(Object.keys(sm)).toEqual(Object.keys(rm));
       expect({ ...sm, config_dir: '', files: [...sm.files].sort() }).toEqual({ ...rm, config_dir: '', files: [...rm.files].sort() });
       expect(rm.config_dir).toBe(d.real);

@@ -11,6 +11,7 @@ import { waitUntil } from '../support/wait-until';
 import { DashboardClient } from './dashboard';
 import { envs, notRun } from './envs';
 import { alive, descendants, start, type Proc } from './procs';
+import { must } from '../support/must';
 
 const KILN = join(REPO_ROOT, 'main/headless/cli/kiln.ts');
 const EXAMPLES = join(REPO_ROOT, 'tools/esphome-sim/examples');
@@ -182,5 +183,5 @@ describe.skipIf(!envs.ok)(`upstream esphome-device-builder ${envs.deviceBuilderV
 function readdirOne(dir: string): string {
   const names = readdirSync(dir).filter((n) => !n.startsWith('.'));
   expect(names.length).toBe(1);
-  return names[0];
+  return must(names[0]);
 }

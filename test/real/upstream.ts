@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { waitUntil } from '../support/wait-until';
 import { envs } from './envs';
 import { start, type Proc } from './procs';
+import { must } from '../support/must';
 
 export interface UpstreamBuildServer {
   proc: Proc;
@@ -35,7 +36,7 @@ export async function startBuildServer(dir: string, opts: { sim: boolean; env?: 
     if (proc.exited) throw new Error(`upstream exited early:\n${proc.text()}`);
     return /listening on 127\.0\.0\.1:(\d+) \(peer-link pin ([0-9a-f ]+)\)/.exec(proc.text());
   }, { timeoutMs: 90_000, what: () => `upstream listening (output:\n${proc.text().slice(-3000)})` });
-  const s: UpstreamBuildServer = { proc, dir, port: Number(listening[1]), pinHex: listening[2].trim(), emoji: '', emojiNames: '', pairingKey: '' };
+  const s: UpstreamBuildServer = { proc, dir, port: Number(listening[1]), pinHex: must(listening[2]).trim(), emoji: '', emojiNames: '', pairingKey: '' };
   return s;
 }
 
@@ -43,7 +44,7 @@ export async function startBuildServer(dir: string, opts: { sim: boolean; env?: 
 export async function readBanner(s: UpstreamBuildServer): Promise<void> {
   const banner = await waitUntil(() => /Verify the fingerprint shown there matches:\n\s*\n\s+(\S.*)\n\s+\((.*)\)\n\s+([0-9a-f ]+)\n[\s\S]*?pair dialog\n.*\n\s*\n\s+([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})/.exec(s.proc.text()),
     { timeoutMs: 60_000, what: () => `pairing banner (output:\n${s.proc.text().slice(-3000)})` });
-  s.emoji = banner[1].trim();
-  s.emojiNames = banner[2].trim();
-  s.pairingKey = banner[4];
+  s.emoji = must(banner[1]).trim();
+  s.emojiNames = must(banner[2]).trim();
+  s.pairingKey = must(banner[4]);
 }

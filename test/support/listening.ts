@@ -1,6 +1,7 @@
 // The TCP listeners a process owns, read from /proc (Linux): which sockets does this real child
 // have in LISTEN state, on which address and port. Used to show "no port opens unless asked".
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { must } from './must';
 
 export interface Listener {
   address: string;
@@ -32,7 +33,7 @@ export function listeningSockets(pid: number): Listener[] {
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
       const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
+      if (m) inodes.add(must(m[1]));
     } catch {
       // fd closed meanwhile
     }
@@ -47,8 +48,9 @@ export function listeningSockets(pid: number): Listener[] {
     }
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length < 10 || f[3] !== '0A' || !inodes.has(f[9])) continue;
-      const [addr, port] = f[1].split(':');
+      if (f.length < 10 || f[3] !== '0A' || !inodes.has(must(f[9]))) continue;
+      const [addr, port] = must(f[1]).split(':');
+      if (addr === undefined || port === undefined) continue;
       out.push({ address: v6 ? hexToIPv6(addr) : hexToIPv4(addr), port: Number.parseInt(port, 16) });
     }
   }

@@ -3,6 +3,7 @@
 // reserved opcodes, unmasked client frames, lengths over the server's maxPayload).
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { must } from './must';
 
 export interface RawWs {
   socket: Socket;
@@ -81,7 +82,7 @@ export function frame(spec: FrameSpec): Buffer {
   if (mask) {
     const key = randomBytes(4);
     const masked = Buffer.from(payload);
-    for (let i = 0; i < masked.length; i++) masked[i] ^= key[i & 3];
+    for (const [i, b] of masked.entries()) masked[i] = b ^ must(key[i & 3]);
     parts.push(key, masked);
   } else parts.push(payload);
   return Buffer.concat(parts);

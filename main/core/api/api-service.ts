@@ -530,7 +530,7 @@ export class ApiService {
 }
 
 function isTrimmed(lines: string[]): boolean {
-  return lines.length > 0 && lines[0].startsWith('... [output trimmed:');
+  return lines[0]?.startsWith('... [output trimmed:') ?? false;
 }
 
 export type { BackendMethods };

@@ -45,8 +45,8 @@ export function parseDevice(text: string): DeviceInfo {
     // The parser recursing past the stack (a shape the bounds did not foresee) is a refusal too.
     throw new ApiError('invalid_args', `not accepted as YAML: ${(err as Error).message}`);
   }
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
+  const e = doc.errors[0];
+  if (e !== undefined) {
     // prettyErrors is off (no source excerpt in the message), so the position comes from the offset.
     const pos = e.linePos?.[0] ?? linePosOf(text, e.pos[0]);
     throw new ApiError('invalid_args', `not valid YAML at line ${pos.line}, column ${pos.col}: ${e.message.split('\n')[0]}`, { line: pos.line, column: pos.col });

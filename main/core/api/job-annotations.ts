@@ -56,7 +56,8 @@ export class JobAnnotations {
   /** "Build locally instead": the old jobs are replaced; the new one remembers the move. */
   replaced(oldIds: string[], next: FirmwareJob, note: string): void {
     for (const id of oldIds) this.replacedBy.set(id, next.job_id);
-    this.history.set(next.job_id, [...(this.history.get(oldIds[0]) ?? []), note]);
+    const first = oldIds[0];
+    this.history.set(next.job_id, [...((first === undefined ? undefined : this.history.get(first)) ?? []), note]);
   }
 
   forget(jobId: string): void {

@@ -20,5 +20,5 @@ export function jobsPage(all: readonly FirmwareJob[], view: (j: FirmwareJob) => 
   const from = p.cursor === undefined ? terminal : terminal.filter((t) => t.key < p.cursor!);
   const slice = from.slice(0, limit);
   const jobs = [...(p.cursor === undefined ? all.filter(isActive) : []), ...slice.map((t) => t.j)].map(view);
-  return { jobs, total: all.length, nextCursor: from.length > limit ? slice[slice.length - 1].key : null };
+  return { jobs, total: all.length, nextCursor: from.length > limit ? (slice.at(-1)?.key ?? null) : null };
 }

@@ -4,7 +4,7 @@
 // per-launch token when the transport requires one); until then nothing else is answered and
 // no event is sent, so a client without the token gets no data.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { PROTOCOL_VERSION, RPC_CLOSE_UNAUTHORIZED, type ApiErrorShape } from '../../../preload/contract';
+import { PROTOCOL_VERSION, RPC_CLOSE_UNAUTHORIZED } from '../../../preload/contract';
 import { ApiError, toApiError } from '../errors';
 import { schemas } from './schemas';
 import type { ApiConnection, ApiService } from './api-service';
@@ -47,7 +47,7 @@ export function serveRpc(channel: RpcServerChannel, opts: RpcServerOptions): Rpc
   };
   const fail = (id: number, err: unknown) => {
     if (closed) return;
-    const e = toApiError(err).toJSON() as ApiErrorShape;
+    const e = toApiError(err).toJSON();
     channel.send({ t: 'res', id, ok: false, error: e });
   };
   const shutdown = (code?: number, reason?: string) => {

@@ -81,7 +81,7 @@ export class SettingsStore {
 function normalise(raw: unknown): StoredSettings {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('settings must be a JSON object');
   const r = raw as Record<string, unknown>;
-  const cmd = Array.isArray(r.esphome_command) && r.esphome_command.every((s) => typeof s === 'string') ? (r.esphome_command as string[]) : [];
+  const cmd = Array.isArray(r.esphome_command) && r.esphome_command.every((s) => typeof s === 'string') ? (r.esphome_command) : [];
   const policy = VERSION_POLICY_VALUES.includes(r.version_match_policy as VersionPolicy)
     ? (r.version_match_policy as VersionPolicy)
     : DEFAULT_SETTINGS.version_match_policy;

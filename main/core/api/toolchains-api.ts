@@ -1,6 +1,6 @@
 // The Toolchains part of the API: list / install (with progress events) / stop / default /
 // remove / update check. Kept out of api-service.ts; the service spreads these handlers in.
-import type { BackendMethods, ToolchainInfo, ToolchainInstall, ToolchainsState } from '../../../preload/contract';
+import type { BackendMethods, ToolchainInfo, ToolchainsState } from '../../../preload/contract';
 import { ApiError } from '../errors';
 import type { ToolchainManager } from '../toolchains/manager';
 import { findPython } from '../toolchains/python';
@@ -61,7 +61,7 @@ export function toolchainHandlers(portOf: () => ToolchainsPort | undefined): Too
       defaultVersion: m.store.defaultVersion(),
       effective: { command: port.setup.base(), source: port.source() },
       path: await pathProbe,
-      installs: m.installsInProgress() as ToolchainInstall[],
+      installs: m.installsInProgress(),
       provisionKeep: m.store.provisionKeep(),
       python: await python.value,
     };
@@ -72,7 +72,7 @@ export function toolchainHandlers(portOf: () => ToolchainsPort | undefined): Too
       try {
         const { state: s, done } = manager().install(p.version ?? null, { origin: 'user' });
         done.catch(() => undefined);
-        return s as ToolchainInstall;
+        return s;
       } catch (err) {
         return toApi(err);
       }

@@ -51,7 +51,7 @@ export function checkYamlBounds(text: string): void {
     } else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;
     else if (c === 0x0a || c === 0x2c) {
       if (++nodes > MAX_YAML_NODES) throw new Error(`it has more than ${MAX_YAML_NODES} lines and list items`);
-    } else if (c === 0x2a && (i === 0 || /[\s[{,:]/.test(text[i - 1])) && /[^\s,[\]{}]/.test(text[i + 1] ?? ' ')) {
+    } else if (c === 0x2a && (i === 0 || /[\s[{,:]/.test(text.charAt(i - 1))) && /[^\s,[\]{}]/.test(text[i + 1] ?? ' ')) {
       if (++aliases > MAX_ALIAS_TOKENS) throw new Error(`it uses more than ${MAX_ALIAS_TOKENS} aliases`);
     }
   }

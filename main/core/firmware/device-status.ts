@@ -27,11 +27,11 @@ export async function deviceStatus(library: FirmwareLibrary, digester: ConfigDig
   try {
     [full, configOnly] = await Promise.all([digester.digest(yaml, esphomeVersion).then((d) => d.digest), digester.configOnly(yaml)]);
   } catch (err) {
-    return { configuration, status: 'config-changed', build: builds[0], problem: (err as Error).message };
+    return { configuration, status: 'config-changed', build: builds[0] ?? null, problem: (err as Error).message };
   }
   const exact = esphomeVersion ? builds.find((e) => e.digest === full) : undefined;
   if (exact) return { configuration, status: 'up-to-date', build: exact, problem: '' };
   const sameInputs = builds.find((e) => e.config_digest === configOnly);
   if (sameInputs) return { configuration, status: 'esphome-changed', build: sameInputs, problem: '' };
-  return { configuration, status: 'config-changed', build: builds[0], problem: '' };
+  return { configuration, status: 'config-changed', build: builds[0] ?? null, problem: '' };
 }

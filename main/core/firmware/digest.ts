@@ -43,7 +43,7 @@ const includeMapTag: CollectionTag = {
   // `!include {file: x.yaml, vars: {...}}`
   resolve: (map) => {
     const file = (map as unknown as { get(k: string): unknown }).get('file');
-    return new Include(typeof file === 'string' ? file : '') as never;
+    return new Include(typeof file === 'string' ? file : '');
   },
 };
 const dirTags: ScalarTag[] = ['!include_dir_list', '!include_dir_named', '!include_dir_merge_list', '!include_dir_merge_named'].map((tag) => ({ tag, resolve: (s: string) => new IncludeDir(s) }));
@@ -183,7 +183,7 @@ export class ConfigDigester {
     if (YAML_EXT.has(extname(path).toLowerCase())) {
       let docs: Document[] = [];
       try {
-        docs = parseAllDocuments(data.toString('utf8'), { customTags: CUSTOM_TAGS, uniqueKeys: false }) as Document[];
+        docs = parseAllDocuments(data.toString('utf8'), { customTags: CUSTOM_TAGS, uniqueKeys: false });
       } catch {
         docs = [];
       }

@@ -32,7 +32,7 @@ export class FirmwareService {
 
   constructor(private readonly opts: FirmwareServiceOptions) {
     this.library = new FirmwareLibrary({ dataDir: opts.dataDir, retention: opts.retention, now: opts.now });
-    const baseEnv = (): Record<string, string | undefined> => esphomeEnv(process.env) as Record<string, string | undefined>;
+    const baseEnv = (): Record<string, string | undefined> => esphomeEnv(process.env);
     this.recorder = new FirmwareRecorder({
       library: this.library,
       digester: this.digester,

@@ -40,7 +40,7 @@ export async function readStorageFacts(path: string): Promise<StorageFacts | nul
   } catch {
     return null;
   }
-  const s = (k: string): string => (typeof raw?.[k] === 'string' ? (raw[k] as string) : '');
+  const s = (k: string): string => (typeof raw?.[k] === 'string' ? (raw[k]) : '');
   if (!s('build_path') || !s('firmware_bin_path')) return null;
   return { name: s('name'), buildPath: s('build_path'), firmwareBin: s('firmware_bin_path'), esphomeVersion: s('esphome_version'), platform: s('esp_platform') || s('core_platform'), board: s('board') };
 }

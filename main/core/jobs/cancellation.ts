@@ -32,10 +32,11 @@ export class Cancellation {
       cancelled.push({ job: j, by: who });
     };
     mark(job, by, reason);
-    for (let i = 0; i < cancelled.length; i++) {
-      ctx.cancelEventsPending.add(cancelled[i].job.job_id);
+    // An array iterator also visits entries `mark` pushes while it runs: dependents of dependents.
+    for (const done of cancelled) {
+      ctx.cancelEventsPending.add(done.job.job_id);
       for (const dep of ctx.jobs.values()) {
-        if (dep.depends_on === cancelled[i].job.job_id && dep.status === 'queued' && !dep.dependency_released) {
+        if (dep.depends_on === done.job.job_id && dep.status === 'queued' && !dep.dependency_released) {
           mark(dep, 'prerequisite', PREREQUISITE_FAILED);
         }
       }

@@ -74,7 +74,7 @@ export class FailureScanner {
 
   private line(l: string): void {
     const move = MOVE_RE.exec(l.trim());
-    if (move) this.moves.push(move[1]);
+    if (move?.[1] !== undefined) this.moves.push(move[1]);
     if (this.inConfigBlock) {
       this.configLine(l);
       return;
@@ -99,12 +99,12 @@ export class FailureScanner {
     }
     const rc = READ_CONFIG_RE.exec(l);
     if (rc && !this.yaml) {
-      this.yaml = { line: rc[1].trim() };
+      this.yaml = { line: (rc[1] ?? '').trim() };
       return;
     }
     if (!this.compile) {
       const g = GCC_ERROR_RE.exec(l);
-      if (g && !/^\s/.test(l) && !g[1].includes(' ')) {
+      if (g?.[1] !== undefined && !/^\s/.test(l) && !g[1].includes(' ')) {
         this.compile = { line: l.trim(), file: g[1], lineNo: Number(g[2]), ...(g[3] ? { column: Number(g[3]) } : {}) };
         return;
       }
@@ -123,14 +123,14 @@ export class FailureScanner {
     }
     if (!this.error) {
       const e = ERROR_LINE_RE.exec(l);
-      if (e) this.error = { line: e[1].trim() };
+      if (e?.[1] !== undefined) this.error = { line: e[1].trim() };
     }
   }
 
   private configLine(l: string): void {
     const src = SOURCE_RE.exec(l);
     if (src) {
-      if (!this.configDomain) this.configDomain = { line: src[1], file: src[2], lineNo: Number(src[3]) };
+      if (!this.configDomain) this.configDomain = { line: src[1] ?? '', file: src[2], lineNo: Number(src[3]) };
       return;
     }
     if (!this.configDomain) return;

@@ -73,6 +73,7 @@ export class Lane {
     const i = this.waiting.findIndex(ready);
     if (i < 0) return null;
     const [job] = this.waiting.splice(i, 1);
+    if (job === undefined) return null; // i came from findIndex on this array: never
     this.runningIds.add(job.job_id);
     return job;
   }

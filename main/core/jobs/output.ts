@@ -17,7 +17,7 @@ export function trimNotice(n: number): string {
 export function parseTrimNotice(entry: string | undefined): number | null {
   if (entry === undefined) return null;
   const m = NOTICE_RE.exec(entry);
-  return m ? Number.parseInt(m[1], 10) : null;
+  return m?.[1] !== undefined ? Number.parseInt(m[1], 10) : null;
 }
 
 /** Append one chunk; a chunk after an entry ending in `\r` replaces it, unless it is a bare `\n`. */

@@ -35,13 +35,13 @@ export function parseProgress(line: string, ninjaTotal: number): ProgressReading
   const text = stripAnsi(line);
   for (const re of PROGRESS_PATTERNS) {
     const m = re.exec(text);
-    if (m) {
+    if (m?.[1] !== undefined) {
       const v = Number.parseInt(m[1], 10);
       return v >= 0 && v <= 100 ? { progress: v, ninjaTotal } : null;
     }
   }
   const n = NINJA_PROGRESS_PATTERN.exec(text);
-  if (!n) return null;
+  if (n?.[1] === undefined || n[2] === undefined) return null;
   const done = Number.parseInt(n[1], 10);
   const total = Number.parseInt(n[2], 10);
   if (done > total || total < NINJA_MIN_TOTAL || total < ninjaTotal) return null;

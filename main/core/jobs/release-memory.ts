@@ -20,7 +20,7 @@ export function reduceMemory(): Promise<void> {
       session = new Session();
       session.connect();
     } catch (err) {
-      reject(err as Error);
+      reject(err instanceof Error ? err : new Error(String(err)));
       return;
     }
     session.post('HeapProfiler.collectGarbage', (err) => {

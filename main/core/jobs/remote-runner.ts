@@ -223,7 +223,7 @@ export async function runRemoteJob<S extends RemoteSession>(
       const untilInterrupted = async <T>(work: Promise<T>): Promise<{ ok: T } | { interrupted: true }> => {
         work.catch(() => undefined);
         const r = await Promise.race([
-          work.then((v) => ({ ok: v }) as { ok: T }),
+          work.then((v) => ({ ok: v })),
           cancel.promise.then(() => ({ interrupted: true }) as const),
           shutdown.promise.then(() => ({ interrupted: true }) as const),
         ]);

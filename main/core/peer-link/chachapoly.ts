@@ -20,14 +20,17 @@ const SIGMA3 = 0x6b206574;
 export function keyWords(key: Uint8Array): Uint32Array {
   if (key.length !== 32) throw new Error('ChaCha20 key must be 32 bytes');
   const w = new Uint32Array(8);
-  for (let i = 0; i < 8; i++) w[i] = (key[4 * i] | (key[4 * i + 1] << 8) | (key[4 * i + 2] << 16) | (key[4 * i + 3] << 24)) >>> 0;
+  for (let i = 0; i < 8; i++) w[i] = readU32(key, 4 * i);
   return w;
 }
 
 /** One ChaCha20 block (RFC 8439 §2.3) into `out` (16 words). */
 function chachaBlock(k: Uint32Array, counter: number, n0: number, n1: number, n2: number, out: Uint32Array): void {
+  if (k.length !== 8) throw new Error('ChaCha20 key must be 8 words');
+  // Eight words, checked on the line above.
+  const k0 = k[0]!, k1 = k[1]!, k2 = k[2]!, k3 = k[3]!, k4 = k[4]!, k5 = k[5]!, k6 = k[6]!, k7 = k[7]!;
   let x0 = SIGMA0, x1 = SIGMA1, x2 = SIGMA2, x3 = SIGMA3;
-  let x4 = k[0], x5 = k[1], x6 = k[2], x7 = k[3], x8 = k[4], x9 = k[5], x10 = k[6], x11 = k[7];
+  let x4 = k0, x5 = k1, x6 = k2, x7 = k3, x8 = k4, x9 = k5, x10 = k6, x11 = k7;
   let x12 = counter, x13 = n0, x14 = n1, x15 = n2;
   for (let i = 0; i < 10; i++) {
     // column rounds
@@ -50,8 +53,8 @@ function chachaBlock(k: Uint32Array, counter: number, n0: number, n1: number, n2
     x3 = (x3 + x4) | 0; x14 ^= x3; x14 = (x14 << 8) | (x14 >>> 24); x9 = (x9 + x14) | 0; x4 ^= x9; x4 = (x4 << 7) | (x4 >>> 25);
   }
   out[0] = x0 + SIGMA0; out[1] = x1 + SIGMA1; out[2] = x2 + SIGMA2; out[3] = x3 + SIGMA3;
-  out[4] = x4 + k[0]; out[5] = x5 + k[1]; out[6] = x6 + k[2]; out[7] = x7 + k[3];
-  out[8] = x8 + k[4]; out[9] = x9 + k[5]; out[10] = x10 + k[6]; out[11] = x11 + k[7];
+  out[4] = x4 + k0; out[5] = x5 + k1; out[6] = x6 + k2; out[7] = x7 + k3;
+  out[8] = x8 + k4; out[9] = x9 + k5; out[10] = x10 + k6; out[11] = x11 + k7;
   out[12] = x12 + counter; out[13] = x13 + n0; out[14] = x14 + n1; out[15] = x15 + n2;
 }
 
@@ -65,10 +68,11 @@ function xorKeystream(k: Uint32Array, counter: number, n0: number, n1: number, n
   for (let off = 0; off < input.length; off += 64, counter++) {
     chachaBlock(k, counter >>> 0, n0, n1, n2, BLOCK);
     const n = Math.min(64, input.length - off);
+    // i < n: off + i < input.length, and i < 64 = the block's byte length.
     if (LITTLE_ENDIAN) {
-      for (let i = 0; i < n; i++) out[off + i] = input[off + i] ^ BLOCK_BYTES[i];
+      for (let i = 0; i < n; i++) out[off + i] = input[off + i]! ^ BLOCK_BYTES[i]!;
     } else {
-      for (let i = 0; i < n; i++) out[off + i] = input[off + i] ^ ((BLOCK[i >> 2] >>> (8 * (i & 3))) & 0xff);
+      for (let i = 0; i < n; i++) out[off + i] = input[off + i]! ^ ((BLOCK[i >> 2]! >>> (8 * (i & 3))) & 0xff);
     }
   }
 }
@@ -90,10 +94,10 @@ const PAD_BLOCK = new Uint8Array(16);
 
 function polyInit(keyBlock: Uint8Array): void {
   // r = first 16 bytes, clamped (RFC 8439 §2.5.1).
-  const b0 = keyBlock[0] | (keyBlock[1] << 8) | (keyBlock[2] << 16) | ((keyBlock[3] & 0x0f) << 24);
-  const b1 = (keyBlock[4] & 0xfc) | (keyBlock[5] << 8) | (keyBlock[6] << 16) | ((keyBlock[7] & 0x0f) << 24);
-  const b2 = (keyBlock[8] & 0xfc) | (keyBlock[9] << 8) | (keyBlock[10] << 16) | ((keyBlock[11] & 0x0f) << 24);
-  const b3 = (keyBlock[12] & 0xfc) | (keyBlock[13] << 8) | (keyBlock[14] << 16) | ((keyBlock[15] & 0x0f) << 24);
+  const b0 = readU32(keyBlock, 0) & 0x0fffffff;
+  const b1 = readU32(keyBlock, 4) & 0x0ffffffc;
+  const b2 = readU32(keyBlock, 8) & 0x0ffffffc;
+  const b3 = readU32(keyBlock, 12) & 0x0ffffffc;
   const p = POLY;
   p.r0 = b0 & M22;
   p.r1 = ((b0 >>> 22) | (b1 << 10)) & M22;
@@ -110,10 +114,10 @@ function polyInit(keyBlock: Uint8Array): void {
  * caller padded with 0x01 then zeros (plain Poly1305, RFC 8439 §2.5.1).
  */
 function polyBlock(m: Uint8Array, off: number, hibit = HIBIT): void {
-  const w0 = (m[off] | (m[off + 1] << 8) | (m[off + 2] << 16) | (m[off + 3] << 24)) >>> 0;
-  const w1 = (m[off + 4] | (m[off + 5] << 8) | (m[off + 6] << 16) | (m[off + 7] << 24)) >>> 0;
-  const w2 = (m[off + 8] | (m[off + 9] << 8) | (m[off + 10] << 16) | (m[off + 11] << 24)) >>> 0;
-  const w3 = (m[off + 12] | (m[off + 13] << 8) | (m[off + 14] << 16) | (m[off + 15] << 24)) >>> 0;
+  const w0 = readU32(m, off);
+  const w1 = readU32(m, off + 4);
+  const w2 = readU32(m, off + 8);
+  const w3 = readU32(m, off + 12);
   const p = POLY;
   const h0 = p.h0 + (w0 & M22);
   const h1 = p.h1 + (((w0 >>> 22) | (w1 << 10)) & M22);
@@ -208,7 +212,9 @@ function polyFinish(keyBlock: Uint8Array, out: Uint8Array, at: number): void {
 }
 
 function readU32(b: Uint8Array, at: number): number {
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+  if (at < 0 || at + 4 > b.length) throw new RangeError(`readU32 at ${at} past ${b.length} bytes`);
+  // All four bytes are in range: checked on the line above.
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }
 
 function writeU32(b: Uint8Array, at: number, v: number): void {
@@ -224,7 +230,7 @@ const KEY_BLOCK_WORDS = new Uint32Array(16);
 
 function oneTimeKey(k: Uint32Array, n0: number, n1: number, n2: number): Uint8Array {
   chachaBlock(k, 0, n0, n1, n2, KEY_BLOCK_WORDS);
-  for (let i = 0; i < 8; i++) writeU32(KEY_BLOCK, 4 * i, KEY_BLOCK_WORDS[i]);
+  for (let i = 0; i < 8; i++) writeU32(KEY_BLOCK, 4 * i, KEY_BLOCK_WORDS[i]!); // i < 8 of 16 words
   return KEY_BLOCK;
 }
 
@@ -255,7 +261,7 @@ function wipeScratch(): void {
 
 /** True when no scratch value holds key-derived data (tests check seal/open leave it so). */
 export function scratchIsWiped(): boolean {
-  const zero = (a: ArrayLike<number>): boolean => Array.prototype.every.call(a, (v: number) => v === 0) as boolean;
+  const zero = (a: ArrayLike<number>): boolean => Array.from(a).every((v) => v === 0);
   const p = POLY;
   return zero(KEY_BLOCK) && zero(KEY_BLOCK_WORDS) && zero(BLOCK) && zero(PAD_BLOCK) && zero(TAG_SCRATCH) && [p.h0, p.h1, p.h2, p.h3, p.h4, p.h5, p.r0, p.r1, p.r2, p.r3, p.r4, p.r5].every((v) => v === 0);
 }

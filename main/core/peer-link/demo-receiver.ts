@@ -64,7 +64,7 @@ async function main(): Promise<void> {
 
   const rl = createInterface({ input: process.stdin });
   rl.on('line', (line) => {
-    const [cmd, id] = line.trim().split(/\s+/);
+    const [cmd, id = ''] = line.trim().split(/\s+/);
     void (async () => {
       try {
         switch (cmd) {

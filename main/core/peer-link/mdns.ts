@@ -63,7 +63,7 @@ export function createBonjour(onError: (err: Error) => void = () => undefined, s
       return { stop: (cb?: () => void) => (service.stop as (cb?: () => void) => void).call(service, cb) };
     },
     // Browser exposes services/on/stop with richer types; the shapes match at runtime.
-    find: (cfg) => get().find(cfg) as unknown as MdnsBrowserHandle,
+    find: (cfg) => get().find(cfg),
     destroy: () => {
       b?.destroy();
       b = null;

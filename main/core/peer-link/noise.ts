@@ -37,7 +37,9 @@ function hmac(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
 }
 
 /** Noise §4.3 HKDF: two or three 32-byte outputs chained with HMAC-SHA256. */
-export function noiseHkdf(chainingKey: Uint8Array, ikm: Uint8Array, outputs: 2 | 3): Buffer[] {
+export function noiseHkdf(chainingKey: Uint8Array, ikm: Uint8Array, outputs: 2): [Buffer, Buffer];
+export function noiseHkdf(chainingKey: Uint8Array, ikm: Uint8Array, outputs: 3): [Buffer, Buffer, Buffer];
+export function noiseHkdf(chainingKey: Uint8Array, ikm: Uint8Array, outputs: 2 | 3): [Buffer, Buffer] | [Buffer, Buffer, Buffer] {
   const temp = hmac(chainingKey, ikm);
   const out1 = hmac(temp, Buffer.from([1]));
   const out2 = hmac(temp, out1, Buffer.from([2]));
@@ -242,10 +244,17 @@ export class HandshakeState {
     return this.rs ? Buffer.from(this.rs) : undefined;
   }
 
+  /** The tokens of the message at `index`; callers check the handshake is not complete first. */
+  private currentTokens(): Token[] {
+    const tokens = this.messages[this.index];
+    if (tokens === undefined) throw new NoiseError('handshake already complete');
+    return tokens;
+  }
+
   writeMessage(payload: Uint8Array = EMPTY): Buffer {
     if (!this.myTurn) throw new NoiseError(this.complete ? 'handshake already complete' : 'not our turn to write');
     const parts: Buffer[] = [];
-    for (const token of this.messages[this.index]) {
+    for (const token of this.currentTokens()) {
       switch (token) {
         case 'e': {
           this.e = this.fixedEphemeral ? x25519KeyPairFromPrivate(this.fixedEphemeral) : generateX25519KeyPair();
@@ -277,7 +286,7 @@ export class HandshakeState {
       off += n;
       return out;
     };
-    for (const token of this.messages[this.index]) {
+    for (const token of this.currentTokens()) {
       switch (token) {
         case 'e':
           this.re = Buffer.from(take(X25519_KEY_BYTES));

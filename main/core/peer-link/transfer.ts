@@ -163,6 +163,10 @@ const LAST_TRUE = '","is_last":true}';
 const LAST_FALSE = '","is_last":false}';
 const QUOTE = 0x22;
 
+function isAsciiDigit(c: number | undefined): boolean {
+  return c !== undefined && c >= 0x30 && c <= 0x39;
+}
+
 function matchAt(buf: Buffer, at: number, text: string): boolean {
   return at + text.length <= buf.length && buf.toString('latin1', at, at + text.length) === text;
 }
@@ -198,7 +202,9 @@ export function decodeCanonicalBase64(buf: Buffer, start: number, end: number): 
   const under = buf.indexOf(0x5f, start);
   if (under >= 0 && under < end) return undefined;
   if (pad > 0) {
-    const last = B64_VALUE[buf[end - pad - 1]];
+    const lastByte = buf[end - pad - 1];
+    if (lastByte === undefined) return undefined; // `end` past the buffer: not a canonical text in it
+    const last = B64_VALUE[lastByte] ?? -1;
     // One '=': the last character carries 2 unused bits; two: 4.
     if (last < 0 || (last & (pad === 1 ? 3 : 15)) !== 0) return undefined;
   }
@@ -228,14 +234,14 @@ export function decodeChunkFrame(plaintext: Uint8Array): ChunkMessage | undefine
   if (idEnd < 0 || idEnd - idStart > 256) return undefined;
   for (let k = idStart; k < idEnd; k++) {
     const c = buf[k];
-    if (c < 0x20 || c > 0x7e || c === 0x5c) return undefined;
+    if (c === undefined || c < 0x20 || c > 0x7e || c === 0x5c) return undefined;
   }
   let p = idEnd;
   if (!matchAt(buf, p, INDEX_KEY)) return undefined;
   p += INDEX_KEY.length;
   // chunk_index: "0" or a non-zero digit then up to 14 more (a safe integer, JSON's number form).
   const digitsStart = p;
-  while (p < buf.length && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
+  while (p < buf.length && isAsciiDigit(buf[p])) p++;
   const digits = p - digitsStart;
   if (digits === 0 || digits > 15 || (digits > 1 && buf[digitsStart] === 0x30)) return undefined;
   const chunkIndex = Number(buf.toString('latin1', digitsStart, p));

@@ -71,7 +71,7 @@ function unsafePlatformioIni(text: string): string | null {
     const kv = /^([^\s=][^=]*?)\s*=\s*(.*)$/.exec(line);
     let values: string[];
     if (/^\s/.test(line) && key) values = [line.trim()]; // continuation of a multi-line value
-    else if (kv) {
+    else if (kv?.[1] !== undefined && kv[2] !== undefined) {
       key = kv[1].trim().toLowerCase();
       values = [kv[2].trim()];
       if (/_command$|^custom_/.test(key) || key === 'upload_protocol' && /custom/i.test(kv[2])) return `sets ${key}`;

@@ -48,7 +48,7 @@ const SIDE_MEMBERS = new Set([STORAGE_MEMBER, IDEDATA_MEMBER, VALIDATED_YAML_MEM
 
 /** The path flavour of a receiver-absolute path (the receiver may run another OS). */
 function flavourOf(p: string): typeof posix {
-  return p.startsWith('/') ? posix : /^[A-Za-z]:[\\/]/.test(p) || p.startsWith('\\\\') ? (win32 as unknown as typeof posix) : posix;
+  return p.startsWith('/') ? posix : /^[A-Za-z]:[\\/]/.test(p) || p.startsWith('\\\\') ? (win32) : posix;
 }
 
 /** `child` relative to `parent` as POSIX segments, or null when it does not lie below it. */
@@ -178,7 +178,11 @@ export async function materializeArtifacts(opts: MaterializeOptions): Promise<Ma
   await ensureDirsUnder(dataDir, [buildPath, ...targets.map((t) => dirname(t)), join(dataDir, 'storage'), ...(idedataPath ? [join(dataDir, 'idedata')] : [])]);
 
   // Build tree first (platformio.ini included), then the sidecars, then the idedata mtime bump.
-  await Promise.all(buildMembers.map((m, i) => writeMember(targets[i], m.data)));
+  await Promise.all(buildMembers.map(async (m, i) => {
+    const target = targets[i];
+    if (target === undefined) throw new ArtifactMaterializeError(`no target path for ${m.name}`); // targets is buildMembers mapped: never
+    await writeMember(target, m.data);
+  }));
   const localStorage = rewritePaths(storage, remoteBuild, buildPath) as Record<string, unknown>;
   localStorage.build_path = buildPath;
   localStorage.firmware_bin_path = firmwareBinPath;

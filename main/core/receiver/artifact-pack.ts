@@ -135,7 +135,7 @@ export async function readStorageJson(path: string): Promise<StorageJsonInfo> {
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ArtifactPackError('pack_failed', 'StorageJSON is not an object');
   const rec = raw as Record<string, unknown>;
-  const str = (k: string): string => (typeof rec[k] === 'string' ? (rec[k] as string) : '');
+  const str = (k: string): string => (typeof rec[k] === 'string' ? (rec[k]) : '');
   const info: StorageJsonInfo = {
     name: str('name'),
     esp_platform: str('esp_platform'),
@@ -319,7 +319,11 @@ async function renderTar(members: PlannedMember[]): Promise<{ tar: Buffer; level
   if (plan) {
     // Each file is read straight into its place in the archive, all at once; the first failure
     // in member order is the one reported.
-    const reads = members.map((m, i) => readExactly(m, plan.slots[i]));
+    const reads = members.map(async (m, i) => {
+      const slot = plan.slots[i];
+      if (slot === undefined) throw new Error(`tar plan has no slot for ${m.name}`); // one slot per member: never
+      await readExactly(m, slot);
+    });
     for (const r of reads) r.catch(() => undefined);
     for (const r of reads) await r;
     return { tar: plan.archive, level: artifactGzipLevel(plan.slots) };
@@ -329,7 +333,7 @@ async function renderTar(members: PlannedMember[]): Promise<{ tar: Buffer; level
   const files: TarFile[] = [];
   for (const [i, m] of members.entries()) {
     const data = await reads[i];
-    if (data.length !== m.size) throw changedWhilePacking(m);
+    if (data === undefined || data.length !== m.size) throw changedWhilePacking(m);
     files.push({ name: m.name, data });
   }
   return { tar: await renderTarWithPax(files), level: artifactGzipLevel(files.map((f) => f.data)) };

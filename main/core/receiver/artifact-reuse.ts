@@ -35,7 +35,7 @@ const MAX_HITS_PER_SENDER = 16;
  * files bundled again give the same digest.
  */
 export function bundleContentDigest(configurationFilename: string, members: readonly ExtractedMember[]): string {
-  const files = members.map((m) => [m.name, m.sha256]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const files = members.map((m): [string, string] => [m.name, m.sha256]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return createHash('sha256').update(JSON.stringify([BUNDLE_DIGEST_FORMAT, configurationFilename, files])).digest('hex');
 }
 
@@ -167,8 +167,8 @@ export class ArtifactReuse {
     timer.unref?.();
     hit.held = { packed, timer };
     hits.set(jobId, hit);
-    while (hits.size > MAX_HITS_PER_SENDER) {
-      const [oldest] = hits.keys();
+    for (const oldest of hits.keys()) {
+      if (hits.size <= MAX_HITS_PER_SENDER) break;
       this.dropHeld(hits.get(oldest));
       hits.delete(oldest);
     }

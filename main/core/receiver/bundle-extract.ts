@@ -103,7 +103,7 @@ export async function extractBundle(opts: ExtractBundleOptions): Promise<Extract
     }
     const names = new Set(members.map((m) => m.name));
     for (const m of members) {
-      const top = m.name.split('/')[0];
+      const [top = ''] = m.name.split('/');
       if (PRESERVED_ENTRIES.has(top)) throw new BundleExtractError(`bundle member ${JSON.stringify(m.name)} is inside a reserved build-cache directory`);
     }
     const manifest = await readManifest(staging, names);

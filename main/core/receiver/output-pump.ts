@@ -130,7 +130,9 @@ export class OutputPump {
       if (it.kind !== 'output') continue;
       // Keep the item's newest line: the job's latest output always survives.
       while (it.head < it.lines.length - 1 && this.queuedBytes > target) {
-        this.queuedBytes -= it.lines[it.head].length;
+        const line = it.lines[it.head];
+        if (line === undefined) break; // head < length - 1: never
+        this.queuedBytes -= line.length;
         it.lines[it.head] = '';
         it.head++;
         it.elided++;
@@ -160,6 +162,7 @@ export class OutputPump {
   private pump(): void {
     while (!this.closed && this.inFlight < this.maxInFlight && this.queue.length > 0) {
       const head = this.queue[0];
+      if (head === undefined) break; // length > 0: never
       if (head.kind === 'frame') {
         this.queue.shift();
         this.sendTracked(head.frame);
@@ -183,8 +186,9 @@ export class OutputPump {
       it.elided = 0;
     }
     // A line too long for one frame goes alone, split by the spec's rule (§6.1).
-    if (text === '' && it.head < it.lines.length && Buffer.byteLength(it.lines[it.head]) > this.coalesceBytes) {
-      const line = it.lines[it.head];
+    const first = it.lines[it.head]; // undefined once every line is taken
+    if (text === '' && first !== undefined && Buffer.byteLength(first) > this.coalesceBytes) {
+      const line = first;
       this.queuedBytes -= line.length;
       it.lines[it.head++] = '';
       return splitOutputLine(it.jobId, line, this.maxFrameBytes).map(frameOf);
@@ -193,6 +197,7 @@ export class OutputPump {
     const start = it.head;
     while (it.head < it.lines.length) {
       const line = it.lines[it.head];
+      if (line === undefined) break; // head < length: never
       const b = line.length <= 256 ? line.length * 3 : Buffer.byteLength(line); // UTF-8 bound for short lines
       if (bytes + b > this.coalesceBytes && it.head > start) break;
       if (bytes + b > this.coalesceBytes && text !== '') break;

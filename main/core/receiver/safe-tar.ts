@@ -128,7 +128,7 @@ export async function readTarGzSafely(gz: Uint8Array, limits: SafeTarLimits, sig
         got += chunk.length;
       }
       if (got !== size) throw new UnsafeArchiveError(`member ${JSON.stringify(name)} is truncated`);
-      members.push({ name, data: pieces.length === 1 ? pieces[0] : Buffer.concat(pieces, got) });
+      members.push({ name, data: (pieces.length === 1 ? pieces[0] : undefined) ?? Buffer.concat(pieces, got) });
     }
   })();
   // streamx's typings insist on an argument; end(chunk) writes it and ends.

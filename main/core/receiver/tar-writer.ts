@@ -45,8 +45,8 @@ function writeHeader(buf: Buffer, at: number, name: string, size: number): void 
   writeOctal(buf, at + 337, 0, 6); // devminor
   // The checksum counts its own field as eight spaces.
   let sum = 8 * 0x20;
-  for (let i = 0; i < 148; i++) sum += buf[at + i];
-  for (let i = 156; i < BLOCK; i++) sum += buf[at + i];
+  for (const b of buf.subarray(at, at + 148)) sum += b;
+  for (const b of buf.subarray(at + 156, at + BLOCK)) sum += b;
   writeOctal(buf, at + 148, sum, 6);
 }
 
@@ -87,6 +87,10 @@ export function planTar(entries: ReadonlyArray<{ name: string; size: number }>):
 export function renderTar(files: readonly TarFile[]): Buffer | null {
   const plan = planTar(files.map((f) => ({ name: f.name, size: f.data.length })));
   if (!plan) return null;
-  files.forEach((f, i) => plan.slots[i].set(f.data));
+  files.forEach((f, i) => {
+    const slot = plan.slots[i];
+    if (slot === undefined) throw new Error(`tar plan has no slot for ${f.name}`); // one slot per file: never
+    slot.set(f.data);
+  });
   return plan.archive;
 }

@@ -376,8 +376,9 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
       .map((c) => c.pairing)
       .sort((a, b) => (this.inFlight.get(a.pin_sha256)?.since ?? 0) - (this.inFlight.get(b.pin_sha256)?.since ?? 0));
     for (const [i, pairing] of busy.entries()) {
-      if (i >= ready.length) break;
-      this.drive(ready[i], pairing, true);
+      const job = ready[i];
+      if (job === undefined) break;
+      this.drive(job, pairing, true);
     }
   }
 

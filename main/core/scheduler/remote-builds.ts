@@ -217,12 +217,12 @@ export function resolvePairing(pairings: readonly StoredPairing[], spec: string)
   const s = spec.trim();
   if (s === '') throw new ApiError('invalid_args', 'no build server given');
   const hp = /^(.+):(\d{1,5})$/.exec(s);
-  const byEndpoint = hp ? pairings.filter((p) => p.receiver_hostname.toLowerCase() === hp[1].toLowerCase() && p.receiver_port === Number(hp[2])) : [];
+  const byEndpoint = hp ? pairings.filter((p) => p.receiver_hostname.toLowerCase() === hp[1]?.toLowerCase() && p.receiver_port === Number(hp[2])) : [];
   const byLabel = pairings.filter((p) => p.label.toLowerCase() === s.toLowerCase());
   const byHost = pairings.filter((p) => p.receiver_hostname.toLowerCase() === s.toLowerCase());
   const byPin = /^[0-9a-f]{8,64}$/i.test(s) ? pairings.filter((p) => p.pin_sha256.startsWith(s.toLowerCase())) : [];
   for (const hits of [byEndpoint, byLabel, byHost, byPin]) {
-    if (hits.length === 1) return hits[0];
+    if (hits.length === 1 && hits[0]) return hits[0];
     if (hits.length > 1) throw new ApiError('invalid_args', `'${s}' matches ${hits.length} paired build servers; use host:port`);
   }
   const known = pairings.map((p) => `${p.label || '(no label)'} (${p.receiver_hostname}:${p.receiver_port})`).join(', ');

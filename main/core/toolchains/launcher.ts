@@ -28,7 +28,7 @@ export function launcherScript(base: readonly string[]): string {
     '#!/bin/sh',
     '# Written by Kiln (main/core/toolchains/launcher.ts); rewritten when the esphome command changes.',
     `if [ -n "\${${TOOLCHAIN_PYTHON_ENV}:-}" ]; then exec "$${TOOLCHAIN_PYTHON_ENV}" -m esphome "$@"; fi`,
-    base.length === 0
+    base[0] === undefined
       ? `echo ${shQuote('ERROR no esphome command is set: install ESPHome (Settings → Toolchains) or set the esphome command.')} >&2; exit 127`
       : `command -v ${shQuote(base[0])} >/dev/null 2>&1 || { echo ${shQuote(`ERROR esphome command not found: '${shown}'. Install ESPHome (Settings → Toolchains → Install ESPHome, or \`kiln toolchain install\`) or set the esphome command.`)} >&2; exit 127; }`,
     `exec ${argv} "$@"`,

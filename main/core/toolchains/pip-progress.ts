@@ -32,14 +32,15 @@ export class PipProgressParser {
     if ((m = /^Collecting (\S+)/.exec(line))) {
       this.collected++;
       if (this.phase === 'resolving' || this.phase === 'downloading') {
-        this.set(this.phase, this.phase === 'resolving' ? 0.05 + Math.min(0.2, this.collected * 0.005) : this.fraction, this.phase === 'resolving' ? `resolving (${this.collected} packages so far, ${m[1]})` : this.downloadingText(m[1]));
+        this.set(this.phase, this.phase === 'resolving' ? 0.05 + Math.min(0.2, this.collected * 0.005) : this.fraction, this.phase === 'resolving' ? `resolving (${this.collected} packages so far, ${m[1]})` : this.downloadingText(m[1] ?? ''));
       }
     } else if ((m = /^(?:Downloading|Using cached|Processing) (\S+)/.exec(line))) {
       this.downloaded++;
-      const name = m[1].split('/').pop() ?? m[1];
+      const [, file = ''] = m;
+      const name = file.split('/').pop() ?? file;
       this.set('downloading', 0.25 + 0.5 * Math.min(1, this.downloaded / Math.max(this.collected, 1)), this.downloadingText(name));
     } else if ((m = /^Installing collected packages: (.*)$/.exec(line))) {
-      const n = m[1].split(',').filter((s) => s.trim()).length;
+      const n = (m[1] ?? '').split(',').filter((s) => s.trim()).length;
       this.set('installing', 0.8, `installing ${n} package${n === 1 ? '' : 's'}`);
     } else if (/^Successfully installed /.test(line)) {
       this.set('installing', 0.9, 'installed');

@@ -37,7 +37,7 @@ export function pythonCandidates(env: NodeJS.ProcessEnv = process.env, platform:
   const add = (argv: string[], source: string): void => {
     let id = argv.join('\0');
     try {
-      if (argv.length === 1) id = realpathSync(argv[0]);
+      if (argv.length === 1 && argv[0] !== undefined) id = realpathSync(argv[0]);
     } catch {
       /* keep the argv as its identity */
     }
@@ -77,7 +77,7 @@ export async function probePython(argv: string[], env: NodeJS.ProcessEnv = proce
     const res = await runTracked([...argv, '-c', PROBE], { env: clean, timeoutMs: 15_000, terminateGraceMs: 500, drainMs: 500, onChunk: (c) => chunks.push(c) });
     const text = chunks.join('');
     const m = /KILN-PY (\d+\.\d+\.\d+)/.exec(text);
-    if (res.exitCode === 0 && m) return { version: m[1] };
+    if (res.exitCode === 0 && m?.[1] !== undefined) return { version: m[1] };
     if (/No module named '?(venv|ensurepip)/.test(text)) return { error: 'has no venv/ensurepip module' };
     return { error: `does not run (${text.trim().split('\n').pop()?.slice(0, 200) || `exit ${res.exitCode}`})` };
   } catch (err) {

@@ -44,9 +44,10 @@ export function compareVersions(a: string, b: string): number {
 
 function key(v: string): { parts: number[]; pre: [number, number, number] } {
   const m = PINNABLE_RE.exec(v);
-  if (!m) throw new ToolchainError(`not a version: ${v}`, 'invalid_version');
+  if (m?.[1] === undefined) throw new ToolchainError(`not a version: ${v}`, 'invalid_version');
   const parts = m[1].split('.').map(Number);
-  return { parts, pre: m[2] ? [0, PRE_ORDER[m[2]], Number(m[3])] : [1, 0, 0] };
+  const pre = m[2] === undefined ? undefined : PRE_ORDER[m[2]]; // the regex admits only a, b, rc
+  return { parts, pre: pre !== undefined ? [0, pre, Number(m[3])] : [1, 0, 0] };
 }
 
 /** "3.12.1" → [3, 12, 1]; null when it is not a dotted number. */

@@ -11,6 +11,7 @@ import {
 } from '../../core/desktop';
 import { EventBus } from '../../core/events';
 import { createJob, markRunning, markTerminal, type CancelledBy, type FirmwareJob } from '../../core/jobs/model';
+import { must } from '../../../test/support/must';
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 
@@ -125,10 +126,10 @@ describe('notifications', () => {
     let now = 1_000;
     const { bus, desktop } = setup({ rateLimit: { max: 2, windowMs: 40 }, now: () => now });
     const jobs = ['a', 'b', 'c', 'd', 'e'].map((n) => createJob({ configuration: `${n}.yaml`, job_type: 'compile' }));
-    bus.emit('job_completed', { job: finish(jobs[0], 'completed') });
-    bus.emit('job_completed', { job: finish(jobs[1], 'completed') });
-    bus.emit('job_failed', { job: finish(jobs[2], 'failed', 'x') });
-    bus.emit('job_completed', { job: finish(jobs[3], 'completed') });
+    bus.emit('job_completed', { job: finish(must(jobs[0]), 'completed') });
+    bus.emit('job_completed', { job: finish(must(jobs[1]), 'completed') });
+    bus.emit('job_failed', { job: finish(must(jobs[2]), 'failed', 'x') });
+    bus.emit('job_completed', { job: finish(must(jobs[3]), 'completed') });
     expect(desktop.notices).toHaveLength(2);
     now += 40;
     await tick(60);
@@ -136,7 +137,7 @@ describe('notifications', () => {
     expect(desktop.notices[2]).toEqual({ kind: 'info', title: 'Kiln', body: '2 more jobs finished (1 failed)' });
     // the window has moved on: the next one shows again (the summary used one slot)
     now += 40;
-    bus.emit('job_completed', { job: finish(jobs[4], 'completed') });
+    bus.emit('job_completed', { job: finish(must(jobs[4]), 'completed') });
     expect(desktop.notices).toHaveLength(4);
   });
 

@@ -238,7 +238,7 @@ export function copyAcrossBridge(value: unknown, depth = 0): unknown {
 function deepFreeze<T>(v: T): T {
   if (v && (typeof v === 'object' || typeof v === 'function') && !Object.isFrozen(v)) {
     Object.freeze(v);
-    for (const k of Object.keys(v as object)) deepFreeze((v as Record<string, unknown>)[k]);
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
   }
   return v;
 }

@@ -15,6 +15,7 @@ import { waitUntil } from '../../../test/support/wait-until';
 import { IPC } from '../constants';
 import { startDesktopApp } from '../main';
 import { BrowserWindow, IpcMainEventLike, app, fake, ipcMain, resetFakeElectron, session, type MessagePortMain, type NativeImage } from './fake-electron';
+import { must } from '../../../test/support/must';
 
 let dir: string;
 let configDir: string;
@@ -63,7 +64,7 @@ describe('desktop shell boot', () => {
     expect(session.defaultSession.permissionCheckHandler!(null, 'notifications', 'app://kiln', {})).toBe(false);
     expect(fake.protocolHandlers.has('app')).toBe(true);
     expect(fake.windows).toHaveLength(1);
-    const win = fake.windows[0];
+    const win = must(fake.windows[0]);
     expect(win.loadedUrl).toBe('app://kiln/index.html');
     expect((win.options as { webPreferences: Record<string, unknown> }).webPreferences).toMatchObject({
       preload: join(dir, 'app', 'out', 'preload', 'index.cjs'),
@@ -75,8 +76,8 @@ describe('desktop shell boot', () => {
     expect(win.webContents.windowOpenHandler).not.toBeNull(); // guarded via web-contents-created
     expect(win.webContents.fireNavigation('will-navigate', 'file:///etc/passwd')).toBe(true);
     expect(fake.trays).toHaveLength(1);
-    expect(fake.trays[0].menu!.items.map((i) => i.label)).toContain('Open Kiln');
-    expect((fake.trays[0].image as NativeImage).isEmpty()).toBe(false);
+    expect(must(fake.trays[0]).menu!.items.map((i) => i.label)).toContain('Open Kiln');
+    expect((must(fake.trays[0]).image as NativeImage).isEmpty()).toBe(false);
   });
 
   it('imports a YAML path given on its own command line', async () => {
@@ -84,9 +85,9 @@ describe('desktop shell boot', () => {
   });
 
   it('serves the typed API over a MessagePort and notifies when a job finishes', async () => {
-    const win = fake.windows[0];
+    const win = must(fake.windows[0]);
     ipcMain.simulateSend(IPC.connect, new IpcMainEventLike(win.webContents, win.webContents.mainFrame));
-    const port = win.webContents.mainFrame.posted[0].transfer[0] as MessagePortMain;
+    const port = must(win.webContents.mainFrame.posted[0]).transfer[0] as MessagePortMain;
     const replies = new Map<number, { ok: boolean; result?: { job_id?: string } }>();
     port.on('message', (e: { data: { t: string; id: number; event?: string; data?: unknown } }) => {
       if (e.data.t === 'res') replies.set(e.data.id, e.data as never);
@@ -113,7 +114,7 @@ describe('desktop shell boot', () => {
   });
 
   it('the tray\'s Pause queue / Resume queue items pause the engine; every window hears it', async () => {
-    const tray = fake.trays[0];
+    const tray = must(fake.trays[0]);
     const item = (label: string) => tray.menu!.items.find((i) => i.label === label);
     const before = events.length;
     expect(item('Pause queue')?.click).toBeTypeOf('function');
@@ -131,7 +132,7 @@ describe('desktop shell boot', () => {
   });
 
   it('a second launch focuses the window and imports the YAML path it was given', async () => {
-    const win = fake.windows[0];
+    const win = must(fake.windows[0]);
     win.minimize();
     app.emit('second-instance', {}, ['/opt/Kiln/kiln', 'garage.yaml'], downloads, {});
     expect(win.isMinimized()).toBe(false);
@@ -140,7 +141,7 @@ describe('desktop shell boot', () => {
   });
 
   it('the tray shows the build-server role and its senders; "Stop build server" turns it off', async () => {
-    const tray = fake.trays[0];
+    const tray = must(fake.trays[0]);
     const labels = () => tray.menu!.items.map((i) => i.label ?? '');
     const e2e = (globalThis as unknown as { __e2e: { call(m: string, p: unknown): Promise<unknown> } }).__e2e;
     const role = (await e2e.call('getBuildServerRole', {})) as { enabled: boolean; listening: boolean; port: number | null };
@@ -164,7 +165,7 @@ describe('desktop shell boot', () => {
     await waitUntil(() => fake.exitCode !== null, { what: 'app.exit' });
     expect(fake.exitCode).toBe(0);
     expect(fake.lifecycle.slice(fake.lifecycle.indexOf('window-all-closed'))).toEqual(['window-all-closed', 'before-quit', 'will-quit', 'exit 0']);
-    expect(fake.trays[0].destroyed).toBe(true);
+    expect(must(fake.trays[0]).destroyed).toBe(true);
     expect(ipcMain.listenerCount(IPC.connect)).toBe(0);
   });
 });

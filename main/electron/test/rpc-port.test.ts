@@ -17,6 +17,7 @@ import { IPC } from '../constants';
 import { RECEIPT, handleRpcPortRequests, portChannel } from '../rpc-port';
 import { waitUntil } from '../../../test/support/wait-until';
 import { BrowserWindow, IpcMainEventLike, MessageChannelMain, WebContents, WebFrameMain, ipcMain, resetFakeElectron, type MessagePortMain } from './fake-electron';
+import { must } from '../../../test/support/must';
 
 let dir: string;
 let engine: JobEngine;
@@ -84,8 +85,8 @@ describe('RPC over MessagePort', () => {
     const frame = win.webContents.mainFrame;
     ipcMain.simulateSend(IPC.connect, new IpcMainEventLike(win.webContents, frame));
     expect(frame.posted).toHaveLength(1);
-    expect(frame.posted[0].channel).toBe('rpc:port');
-    const c = client(frame.posted[0].transfer[0]);
+    expect(must(frame.posted[0]).channel).toBe('rpc:port');
+    const c = client(must(must(frame.posted[0]).transfer[0]));
 
     const hello = await c.call('hello', { protocol: PROTOCOL_VERSION, client: 'test' });
     expect(hello).toMatchObject({ ok: true, result: { protocol: PROTOCOL_VERSION, capabilities: { desktop: true } } });
@@ -113,12 +114,12 @@ describe('RPC over MessagePort', () => {
     const win = start();
     const frame = win.webContents.mainFrame;
     ipcMain.simulateSend(IPC.connect, new IpcMainEventLike(win.webContents, frame));
-    const first = client(frame.posted[0].transfer[0]);
+    const first = client(must(must(frame.posted[0]).transfer[0]));
     expect((await first.call('hello', { protocol: PROTOCOL_VERSION })).ok).toBe(true);
     ipcMain.simulateSend(IPC.connect, new IpcMainEventLike(win.webContents, frame));
     await new Promise((r) => setTimeout(r, 5));
     expect(first.closed).toBe(true);
-    const second = client(frame.posted[1].transfer[0]);
+    const second = client(must(must(frame.posted[1]).transfer[0]));
     expect((await second.call('hello', { protocol: PROTOCOL_VERSION })).ok).toBe(true);
     stop!();
     stop = null;
@@ -131,7 +132,7 @@ describe('RPC over MessagePort', () => {
     const win = start();
     const frame = win.webContents.mainFrame;
     ipcMain.simulateSend(IPC.connect, new IpcMainEventLike(win.webContents, frame));
-    const c = client(frame.posted[0].transfer[0]);
+    const c = client(must(must(frame.posted[0]).transfer[0]));
     await c.call('hello', { protocol: PROTOCOL_VERSION });
     service.broadcast('toast', { kind: 'info', title: 'Kiln', body: 'hello over the port' });
     await new Promise((r) => setTimeout(r, 5));

@@ -18,6 +18,7 @@ import { ElectronDesktop } from '../electron-desktop';
 import type { ElectronNotifier } from '../notifications';
 import type { TrayController } from '../tray';
 import { BrowserWindow, fake, resetFakeElectron } from './fake-electron';
+import { must } from '../../../test/support/must';
 
 let root: string;
 let backend: DesktopBackend | null = null;
@@ -100,7 +101,7 @@ describe('desktop: save a kept build with the native save dialog', () => {
     const { b } = await desktopBackend(downloads);
     backend = b;
     const entry = await withEntry(b);
-    writeFileSync(join(entry.dir, entry.images[0].file), Buffer.alloc(IMAGE.length, 7));
+    writeFileSync(join(entry.dir, must(entry.images[0]).file), Buffer.alloc(IMAGE.length, 7));
     fake.saveDialogResults.push(join(downloads, 'x.bin'));
     const conn = b.service.connect(() => undefined);
     await expect(conn.call('saveFirmwareAs', { buildId: entry.id, kind: 'ota' })).rejects.toThrow(/damaged \(SHA-256 mismatch\); nothing was saved/);

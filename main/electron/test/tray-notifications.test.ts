@@ -12,6 +12,7 @@ import { ElectronDesktop } from '../electron-desktop';
 import { ElectronNotifier } from '../notifications';
 import { TrayController, trayBuildServer, trayIconSet, trayMenuTemplate, type TrayActions } from '../tray';
 import { fake, resetFakeElectron, type FakeMenuItem, type NativeImage } from './fake-electron';
+import { must } from '../../../test/support/must';
 
 /** The real tray icons (the double's nativeImage reads them; a wrong path gives an empty image). */
 const ICONS = resolve('assets', 'tray');
@@ -75,7 +76,7 @@ describe('TrayController', () => {
   it('creates the tray with an icon and a context menu, rebuilding the menu only on change', () => {
     const ctl = new TrayController(trayIconSet(ICONS, 'linux'), actions(), 'linux');
     ctl.create();
-    const tray = fake.trays[0];
+    const tray = must(fake.trays[0]);
     expect((tray.image as NativeImage).path).toBe(ICONS + '/idle-22.png');
     expect(tray.tooltip).toBe('Kiln — idle');
     expect(tray.menu).not.toBeNull();
@@ -100,14 +101,14 @@ describe('TrayController', () => {
   it('uses the template image and a title count on macOS, 32 px PNGs on Windows', () => {
     const mac = new TrayController(trayIconSet(ICONS, 'darwin'), actions(), 'darwin');
     mac.create();
-    const img = fake.trays[0].image as NativeImage;
+    const img = must(fake.trays[0]).image as NativeImage;
     expect(img.path).toBe(ICONS + '/trayTemplate.png');
     expect(img.template).toBe(true);
     mac.update({ ...EMPTY_TRAY_STATE, running: 1, queued: 2 });
-    expect(fake.trays[0].title).toBe('3');
+    expect(must(fake.trays[0]).title).toBe('3');
     const win = new TrayController(trayIconSet(ICONS, 'win32'), actions(), 'win32');
     win.create();
-    expect((fake.trays[1].image as NativeImage).path).toBe(ICONS + '/idle-32.png');
+    expect((must(fake.trays[1]).image as NativeImage).path).toBe(ICONS + '/idle-32.png');
   });
 });
 
@@ -134,7 +135,7 @@ describe('tray icons and the build-server section', () => {
     }) as unknown as Parameters<typeof trayBuildServer>[0];
 
   it('says off / listening / building for <sender>, counts paired senders, offers pairing and stop', () => {
-    const a = actions({ openPairingWindow: () => a.calls.push('pair'), stopBuildServer: () => a.calls.push('stop') } as Partial<TrayActions>);
+    const a = actions({ openPairingWindow: () => a.calls.push('pair'), stopBuildServer: () => a.calls.push('stop') });
     const job = createJob({ job_type: 'compile', configuration: 'kitchen.yaml' });
     markRunning(job);
     job.remote_peer = 'dash-1';
@@ -204,7 +205,7 @@ describe('notifications through ElectronDesktop', () => {
       ['garage: build failed', 'esphome exited with code 1', true],
       ['porch: build cancelled', 'Cancelled by buildbox: server shutting down', true],
     ]);
-    expect(fake.notifications[1].options.urgency).toBe('critical');
+    expect(must(fake.notifications[1]).options.urgency).toBe('critical');
   });
 
   it('a click focuses the window and selects the job', () => {
@@ -212,7 +213,7 @@ describe('notifications through ElectronDesktop', () => {
     const job = createJob({ configuration: 'kitchen.yaml', job_type: 'compile' });
     markTerminal(job, 'completed');
     bus.emit('job_completed', { job });
-    fake.notifications[0].emit('click');
+    must(fake.notifications[0]).emit('click');
     expect(focused).toEqual(['focus']);
     expect(selected).toEqual([job.job_id]);
   });
@@ -229,7 +230,7 @@ describe('notifications through ElectronDesktop', () => {
     const b = createJob({ configuration: 'b.yaml', job_type: 'compile' });
     markTerminal(b, 'failed', 'boom');
     bus.emit('job_failed', { job: b });
-    fake.notifications[0].emit('failed', {}, 'no D-Bus');
+    must(fake.notifications[0]).emit('failed', {}, 'no D-Bus');
     expect(toasts.map((t) => t.title)).toEqual(['a: build finished', 'b: build failed']);
   });
 
@@ -254,7 +255,7 @@ describe('notifications through ElectronDesktop', () => {
     markRunning(job);
     bus.emit('job_started', { job });
     await tick();
-    const tray = fake.trays[0];
+    const tray = must(fake.trays[0]);
     expect(tray.tooltip).toBe('Building kitchen on buildbox');
     expect(labels(tray.menu!.items)).toEqual(['Open Kiln', '1 running', 'Building kitchen on buildbox', 'Pause queue', 'Quit Kiln']);
     markTerminal(job, 'completed');

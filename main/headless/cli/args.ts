@@ -19,6 +19,7 @@ export function parseStrictArgs<O extends OptionsConfig>(args: string[], options
 
 /** The single positional argument, named `name` in the error (e.g. `<yaml>`). */
 export function onePositional(positionals: readonly string[], name: string, usageError: UsageErrorOf): string {
-  if (positionals.length !== 1) throw usageError(positionals.length === 0 ? `missing ${name}` : `expected one ${name}, got ${positionals.length}`);
-  return positionals[0];
+  const only = positionals[0];
+  if (positionals.length !== 1 || only === undefined) throw usageError(positionals.length === 0 ? `missing ${name}` : `expected one ${name}, got ${positionals.length}`);
+  return only;
 }

@@ -58,7 +58,7 @@ async function run(args: string[]): Promise<number> {
   );
   if (values.help) throw new UsageError('');
   if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
-  const servers = (values.server ?? []) as string[];
+  const servers = (values.server ?? []);
   if (values.local && servers.length === 0) throw new UsageError('--local only applies with --server');
   const configDir = resolve(values['config-dir'] ?? '.');
   const dataDir = values['data-dir'] !== undefined ? resolve(values['data-dir']) : join(configDir, '.kiln');

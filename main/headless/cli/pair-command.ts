@@ -56,7 +56,7 @@ export function parseEndpoint(spec: string): { host: string; port: number } {
   let host = s;
   let port = PEER_LINK_DEFAULT_PORT;
   const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
-  if (v6) {
+  if (v6?.[1] !== undefined) {
     host = v6[1];
     if (v6[2] !== undefined) port = Number(v6[2]);
   } else if ((s.match(/:/g) ?? []).length === 1) {

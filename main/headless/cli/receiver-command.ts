@@ -90,6 +90,7 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
   let provision = true;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
+    if (arg === undefined) break; // i < length: never
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const value = (): string => {
       const v = inline ?? argv[++i];

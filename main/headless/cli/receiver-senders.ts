@@ -35,6 +35,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): SendersArgs {
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (a === undefined) break; // i < length: never
     if (a === '-h' || a === '--help') return { action: 'help', dataDir };
     if (a === '--data-dir' || a.startsWith('--data-dir=')) {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
@@ -102,6 +103,7 @@ export async function runReceiverSenders(argv: string[], print: SendersPrinter, 
     return 1;
   }
   const peer = matches[0];
+  if (peer === undefined) return 1; // exactly one match here
   store.remove(peer.dashboard_id);
   try {
     await store.flush();

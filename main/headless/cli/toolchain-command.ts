@@ -79,8 +79,9 @@ export async function runToolchain(args: string[], io: Out = stdio, store = new 
 }
 
 function one(rest: string[], name: string): string {
-  if (rest.length !== 1 || rest[0].startsWith('-')) throw new UsageError(rest.length === 0 ? `missing ${name}` : `expected one ${name}`);
-  return rest[0];
+  const only = rest[0];
+  if (rest.length !== 1 || only === undefined || only.startsWith('-')) throw new UsageError(rest.length === 0 ? `missing ${name}` : `expected one ${name}`);
+  return only;
 }
 
 async function list(rest: string[], io: Out, store: ToolchainStore): Promise<number> {

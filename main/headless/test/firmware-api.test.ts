@@ -13,6 +13,7 @@ import type { ApiConnection } from '../../core/api/api-service';
 import { cleanupDirs, SIM, tempConfigDir } from '../../core/api/test/helpers';
 import { startKilnServer, type KilnServer } from '../server';
 import { waitUntil } from '../../../test/support/wait-until';
+import { must } from '../../../test/support/must';
 
 let app: KilnApp;
 let server: KilnServer;
@@ -112,9 +113,9 @@ describe('firmware library through the API and kiln serve', () => {
     const builds = await call<FirmwareBuild[]>('listFirmwareBuilds', { configuration: 'kitchen-plug.yaml' });
     expect(builds.length).toBe(2);
     const before = simCommands().length;
-    const up = await call<Job>('flashFirmwareBuild', { configuration: 'kitchen-plug.yaml', buildId: builds[1].id });
+    const up = await call<Job>('flashFirmwareBuild', { configuration: 'kitchen-plug.yaml', buildId: must(builds[1]).id });
     expect(up.job_type).toBe('upload');
-    const [done] = await settle(up);
+    const done = must((await settle(up))[0]);
     expect(done.status).toBe('completed');
     expect(simCommands().slice(before)).toEqual(['upload']);
     await expect(call('flashFirmwareBuild', { configuration: 'kitchen-plug.yaml', buildId: 'zzzzzz-00000000' })).rejects.toThrow(/no firmware build/);

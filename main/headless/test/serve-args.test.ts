@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SIM } from '../../core/api/test/helpers';
 import { FakeBonjour } from '../../core/peer-link/test/fake-bonjour';
 import { parseServeArgs, ServeUsageError, startServe, type RunningServe, type ServeOptions } from '../serve';
+import { must } from '../../../test/support/must';
 
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}): ServeOptions => {
   const o = parseServeArgs(argv, env);
@@ -67,7 +68,7 @@ describe('startServe and mDNS', () => {
     expect(role.port).toBeGreaterThan(0);
     expect(fake.live()).toHaveLength(1);
     expect(fake.live()[0]).toMatchObject({ type: 'esphomebuilder', port: role.port, txt: { pin_sha256: running.app.peerLink!.state.identity.pin, remote_build_port: String(role.port) } });
-    expect(lines).toContain(`build server: advertised over mDNS as ${fake.live()[0].name} (_esphomebuilder._tcp)`);
+    expect(lines).toContain(`build server: advertised over mDNS as ${must(fake.live()[0]).name} (_esphomebuilder._tcp)`);
     await running.stop();
     running = null;
     expect(fake.live()).toEqual([]);

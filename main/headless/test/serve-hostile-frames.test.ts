@@ -11,6 +11,7 @@ import { SIM_CMD, spawnKiln, type KilnChild } from '../../../test/e2e-remote/hel
 import { frame, rawUpgrade } from '../../../test/support/raw-ws';
 import { waitUntil } from '../../../test/support/wait-until';
 import { openClient } from './ws-client';
+import { must } from '../../../test/support/must';
 
 let child: KilnChild;
 let port = 0;
@@ -65,7 +66,7 @@ describe('kiln serve survives malformed frames on /rpc (issue 11 defect 1)', () 
   }
 
   it('after authentication: invalid UTF-8 and a reserved opcode on an authenticated socket', async () => {
-    for (const bad of [HOSTILE[0][1], HOSTILE[1][1]]) {
+    for (const bad of [must(HOSTILE[0])[1], must(HOSTILE[1])[1]]) {
       const raw = await rawUpgrade(port);
       raw.socket.write(frame({ opcode: 1, payload: Buffer.from(JSON.stringify({ t: 'req', id: 1, method: 'hello', params: { protocol: PROTOCOL_VERSION, token } })) }));
       await waitUntil(() => Buffer.concat(raw.received).includes('"ok":true'), { what: 'hello answer' });

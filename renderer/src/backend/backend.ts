@@ -168,11 +168,11 @@ export function createBackendClient(opts: { token?: string; open?: () => Promise
     on: (event, fn) => {
       let set = listeners.get(event);
       if (!set) listeners.set(event, (set = new Set()));
-      set.add(fn as (d: never) => void);
+      set.add(fn);
       const offLive = client ? client.on(event, fn) : null;
       if (offLive) detach.push(offLive);
       return () => {
-        set!.delete(fn as (d: never) => void);
+        set.delete(fn);
         offLive?.();
       };
     },

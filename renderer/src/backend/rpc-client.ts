@@ -53,7 +53,7 @@ export class RpcClient {
       channel.onClose((info) => this.handleClose(info)),
     );
     this.api = new Proxy({} as BackendApi, {
-      get: (_t, name) => (typeof name === 'string' ? (params?: unknown) => this.call(name as MethodName, (params ?? {}) as never) : undefined),
+      get: (_t, name) => (typeof name === 'string' ? (params?: unknown) => this.call(name as MethodName, (params ?? {})) : undefined),
     });
   }
 
@@ -82,8 +82,8 @@ export class RpcClient {
   on<E extends EventName>(event: E, fn: (data: FrontendEvents[E]) => void): () => void {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(fn as Listener);
-    return () => set!.delete(fn as Listener);
+    set.add(fn);
+    return () => set.delete(fn);
   }
 
   onClose(fn: (info: { code: number; reason: string }) => void): () => void {

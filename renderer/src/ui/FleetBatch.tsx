@@ -99,7 +99,7 @@ export function FleetActions({ configurations, firmware, batch }: { configuratio
           className="btn small"
           disabled={reasonOf(kind) !== ''}
           aria-describedby={reasonOf(kind) ? 'fleet-reason' : undefined}
-          title={reasonOf(kind) || `${KIND[kind].verb[0].toUpperCase()}${KIND[kind].verb.slice(1)}: ${devices(counts[kind])}`}
+          title={reasonOf(kind) || `${KIND[kind].verb.charAt(0).toUpperCase()}${KIND[kind].verb.slice(1)}: ${devices(counts[kind])}`}
           onClick={() => void start(kind)}
           data-testid={`batch-${kind}`}
         >
@@ -177,7 +177,7 @@ export function BatchPanel({ batch, names }: { batch: BatchSummary | null; names
                 title={i.error}
               >
                 {names[i.configuration] || i.configuration}
-                {i.error ? `: ${i.error.split('\n')[0].slice(0, 140)}` : ''}
+                {i.error ? `: ${(i.error.split('\n')[0] ?? '').slice(0, 140)}` : ''}
               </button>
             </li>
           ))}

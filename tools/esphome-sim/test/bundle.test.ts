@@ -6,6 +6,7 @@ import * as tarStream from 'tar-stream';
 import { parse as parseYaml } from 'yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runSim, simEnv, workspace, type Workspace } from './helpers';
+import { must } from '../../../test/support/must';
 
 let ws: Workspace;
 beforeEach(() => {
@@ -130,7 +131,7 @@ describe('bundle creation', () => {
         expect(m.header.mtime?.getTime()).toBe(0);
         expect(m.header.uid).toBe(0);
         expect(m.header.gid).toBe(0);
-        expect(m.header.mode! & 0o7777).toBe(0o644);
+        expect(m.header.mode & 0o7777).toBe(0o644);
       }
       const byName = (n: string) => members.find((m) => m.header.name === n)!.data.toString('utf8');
       // secrets are filtered, not stripped: referenced keys keep their real values
@@ -170,7 +171,7 @@ describe('bundle creation', () => {
     expect(r.code).toBe(0);
     const members = await readTarGz(out);
     expect(members.map((m) => m.header.name)).toEqual(['manifest.json', 'plain.yaml']);
-    expect(JSON.parse(members[0].data.toString()).has_secrets).toBe(false);
+    expect(JSON.parse(must(members[0]).data.toString()).has_secrets).toBe(false);
     expect(r.stderr).not.toContain('Bundle contains secrets');
     expect(existsSync(ws.path('plain.esphomebundle.tar.gz'))).toBe(false);
   });

@@ -69,8 +69,8 @@ export function startSim(args: string[], opts: { cwd: string; env?: NodeJS.Proce
   });
   let out = '';
   let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const exited = new Promise<SimResult>((resolveExit) => {
     child.on('close', (code, signal) => resolveExit({ code, signal, stdout: out, stderr: err }));
   });
@@ -123,7 +123,7 @@ export function procStat(pid: number): { state: string; ppid: number; pgid: numb
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: rest[0], ppid: Number(rest[1]), pgid: Number(rest[2]) };
+    return { state: rest[0] ?? '', ppid: Number(rest[1]), pgid: Number(rest[2]) };
   } catch {
     return null;
   }

@@ -7,6 +7,7 @@ import { createApp, type KilnApp } from '../../app';
 import { FakeBonjour } from '../../peer-link/test/fake-bonjour';
 import type { ApiConnection } from '../api-service';
 import { cleanupDirs, Recorder, SIM, tempConfigDir } from './helpers';
+import { must } from '../../../../test/support/must';
 
 let app: KilnApp | null = null;
 let conn: ApiConnection | null = null;
@@ -92,7 +93,7 @@ describe('build-server role over mDNS', () => {
     expect(fake2.published).toEqual([]);
     await call('setBuildServerRole', { enabled: true });
     expect(fake2.live()).toHaveLength(1);
-    expect(fake2.live()[0].txt.remote_build_port).toBe(String(app.peerLink!.role!.port));
+    expect(must(fake2.live()[0]).txt.remote_build_port).toBe(String(app.peerLink!.role!.port));
   });
 
   it('without an mDNS stack (the default) nothing is advertised; a failing stack never takes the role down', async () => {

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { ConfigurationsCache, type ConfigurationsDelta } from '../configurations-cache';
 import { cleanupDirs, MINIMAL_YAML, tempConfigDir } from './helpers';
+import { must } from '../../../../test/support/must';
 
 const caches: ConfigurationsCache[] = [];
 afterEach(() => {
@@ -78,16 +79,16 @@ describe('ConfigurationsCache', () => {
     const later = new Date(Date.now() + 5_000);
     utimesSync(f, later, later);
     await waitUntil(() => events.length > 0, { what: 'the fallback rescan' });
-    expect(events[0].changed.map((e) => e.deviceName)).toEqual(['ten-b']);
+    expect(must(events[0]).changed.map((e) => e.deviceName)).toEqual(['ten-b']);
     expect(c.stats.reads).toBe(31);
   });
 
   it('a broken file is listed with its error and parsed again once fixed', async () => {
     const dir = tempConfigDir({ 'a.yaml': 'esphome: [\n' });
     const c = cache(dir, { rescanMs: 0, debounceMs: 20 });
-    expect((await c.list())[0].error).toMatch(/not valid YAML/);
+    expect(must((await c.list())[0]).error).toMatch(/not valid YAML/);
     writeFileSync(join(dir, 'a.yaml'), MINIMAL_YAML('fixed-now'));
-    await waitUntil(async () => (await c.list())[0].deviceName === 'fixed-now');
-    expect((await c.list())[0].error).toBe('');
+    await waitUntil(async () => must((await c.list())[0]).deviceName === 'fixed-now');
+    expect(must((await c.list())[0]).error).toBe('');
   });
 });

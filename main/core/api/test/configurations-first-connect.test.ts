@@ -10,6 +10,7 @@ import { startKilnServer, type KilnServer } from '../../../headless/server';
 import { openClient } from '../../../headless/test/ws-client';
 import { createApp, type KilnApp } from '../../app';
 import { cleanupDirs, SIM, tempConfigDir } from './helpers';
+import { must } from '../../../../test/support/must';
 
 const TOKEN = 'test-token-0123456789';
 /** Enough files that the cold scan (one YAML parse each) outlasts starting the server and connecting. */
@@ -48,7 +49,7 @@ describe('first window connect right after a start', () => {
     expect(scannedWhenAnswered).toBe(false);
     const reading = first.filter((e) => e.reading);
     expect(reading.length).toBeGreaterThan(0);
-    expect(reading[0]).toEqual({ name: reading[0].name, deviceName: '', friendlyName: '', platform: '', error: '', reading: true });
+    expect(reading[0]).toEqual({ name: must(reading[0]).name, deviceName: '', friendlyName: '', platform: '', error: '', reading: true });
 
     // The deltas complete it, merged by name (as renderer/src/sync.ts mergeConfigurations does).
     let list = first;

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../errors';
 import { importYaml, listConfigurations, parseDevice } from '../configurations';
 import { cleanupDirs, MINIMAL_YAML, tempConfigDir } from './helpers';
+import { must } from '../../../../test/support/must';
 
 afterEach(cleanupDirs);
 
@@ -45,7 +46,7 @@ describe('listConfigurations', () => {
     const list = await listConfigurations(dir);
     expect(list.map((c) => c.name)).toEqual(['a.yaml', 'b.yml', 'broken.yaml']);
     expect(list[0]).toMatchObject({ deviceName: 'ay', platform: 'esp8266', error: '' });
-    expect(list[2].error).toMatch(/not valid YAML/);
+    expect(must(list[2]).error).toMatch(/not valid YAML/);
   });
   it('returns [] for a missing folder', async () => {
     expect(await listConfigurations('/nonexistent/kiln/dir')).toEqual([]);

@@ -99,7 +99,7 @@ describe('listDiscoveredBuildServers / discoveredBuildServersChanged', () => {
     const server = await backend({ name: 'buildbox', mdns: true });
     const role = await server.service.connect(() => undefined).call('getBuildServerRole', {}) as BuildServerRoleState;
     const serverInstance = instanceName(role.identity.dashboardId);
-    const senderRole = (await c.client.api.getBuildServerRole({})) as BuildServerRoleState;
+    const senderRole = (await c.client.api.getBuildServerRole({}));
     const senderInstance = instanceName(senderRole.identity.dashboardId);
 
     // The server arrives as an event carrying the whole list, and in the method's answer.

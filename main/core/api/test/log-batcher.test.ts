@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LogBatcher, type LogBatch } from '../log-batcher';
+import { must } from '../../../../test/support/must';
 
 describe('LogBatcher', () => {
   afterEach(() => vi.useRealTimers());
@@ -14,8 +15,8 @@ describe('LogBatcher', () => {
     expect(batches).toHaveLength(0);
     vi.advanceTimersByTime(1);
     expect(batches).toHaveLength(1);
-    expect(batches[0].firstSeq).toBe(5);
-    expect(batches[0].lines).toHaveLength(100);
+    expect(must(batches[0]).firstSeq).toBe(5);
+    expect(must(batches[0]).lines).toHaveLength(100);
     b.push('next\n');
     vi.advanceTimersByTime(50);
     expect(batches[1]).toEqual({ jobId: 'abc', firstSeq: 105, lines: ['next\n'] });
@@ -30,7 +31,7 @@ describe('LogBatcher', () => {
     expect(batches).toHaveLength(0);
     b.push(line);
     expect(batches).toHaveLength(1);
-    expect(batches[0].lines).toHaveLength(64);
+    expect(must(batches[0]).lines).toHaveLength(64);
   });
 
   it('reports a gap instead of queueing when the transport is backed up', () => {

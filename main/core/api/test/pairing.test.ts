@@ -6,6 +6,7 @@ import { createApp, type KilnApp } from '../../app';
 import type { ApiConnection } from '../api-service';
 import { cleanupDirs, Recorder, SIM, tempConfigDir } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 interface Side {
   app: KilnApp;
@@ -85,7 +86,7 @@ describe('pairing through the API', () => {
     await server.call('approvePairRequest', { dashboardId: senderIdentity.dashboardId });
     await waitUntil(() => sender.rec.of('pairStatus').find((e) => e.status === 'approved'), { timeoutMs: 10_000, what: 'pairStatus approved' });
     await waitUntil(() => sender.rec.of('buildServerConnection').find((e) => e.connection === 'connected'), { timeoutMs: 10_000, what: 'connected' });
-    const [p] = await sender.call<BuildServerPairing[]>('listBuildServers');
+    const p = must((await sender.call<BuildServerPairing[]>('listBuildServers'))[0]);
     expect(p).toMatchObject({ pin: role.identity.pin, status: 'approved', connection: 'connected', enabled: true, label: 'Fast box' });
     const senders = (await server.call<BuildServerRoleState>('getBuildServerRole')).senders;
     expect(senders).toEqual([expect.objectContaining({ dashboardId: senderIdentity.dashboardId, pin: senderIdentity.pin, connected: true })]);

@@ -68,7 +68,7 @@ describe('runTracked', () => {
     let pid = 0;
     const chunks: string[] = [];
     const p = runTracked([FAKE, '--dashboard', 'compile', yaml(d, 'ignore-term')], {
-      env: { ...process.env, FAKE_PIDFILE: pidfile } as Record<string, string>,
+      env: { ...process.env, FAKE_PIDFILE: pidfile },
       signal: ac.signal,
       terminateGraceMs: 300,
       drainMs: 200,
@@ -93,7 +93,7 @@ describe('runTracked', () => {
     let pid = 0;
     const t0 = Date.now();
     const res = await runTracked([FAKE, '--dashboard', 'compile', yaml(d, 'grandchild-exit')], {
-      env: { ...process.env, FAKE_PIDFILE: pidfile } as Record<string, string>,
+      env: { ...process.env, FAKE_PIDFILE: pidfile },
       drainMs: 300,
       terminateGraceMs: 300,
       onSpawn: (x) => pids.push((pid = x)),

@@ -12,6 +12,7 @@ import { newSimHarness, useSimEnv } from '../../jobs/test/sim-fixture';
 import type { JobEngine } from '../../jobs/engine';
 import type { FirmwareJob } from '../../jobs/model';
 import { FirmwareService } from '../firmware-service';
+import { must } from '../../../../test/support/must';
 
 let h: Harness;
 let simLog: string;
@@ -32,7 +33,7 @@ afterEach(async () => {
 
 const commands = (): string[] =>
   existsSync(simLog)
-    ? readFileSync(simLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { role: string; argv: string[] }).filter((x) => x.role === 'main').map((x) => x.argv[1])
+    ? readFileSync(simLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { role: string; argv: string[] }).filter((x) => x.role === 'main').map((x) => must(x.argv[1]))
     : [];
 
 async function setup(): Promise<{ e: JobEngine; fw: FirmwareService }> {
@@ -59,19 +60,19 @@ describe('firmware library with the esphome simulator', () => {
     expect(reports).toEqual([]);
     const entries = await fw.library.list('living-room.yaml');
     expect(entries.length).toBe(1);
-    const roles = entries[0].images.map((i) => i.role);
+    const roles = must(entries[0]).images.map((i) => i.role);
     expect(roles).toContain('ota');
     expect(roles).toContain('storage');
-    expect(entries[0].esphome_version).toBe(version);
-    expect(entries[0].built_on_label).toBe('this computer');
-    expect(entries[0].images.find((i) => i.role === 'ota')!.sha256).toBe(sha(firmwareBin()));
+    expect(must(entries[0]).esphome_version).toBe(version);
+    expect(must(entries[0]).built_on_label).toBe('this computer');
+    expect(must(entries[0]).images.find((i) => i.role === 'ota')!.sha256).toBe(sha(firmwareBin()));
     expect(commands()).toEqual(['compile', 'upload']);
 
     const head = await fw.install(e, { configuration: 'living-room.yaml' });
     expect(head.job_type).toBe('upload');
-    const [up] = await chainDone(e, head);
+    const up = must((await chainDone(e, head))[0]);
     expect(up.status).toBe('completed');
-    expect(h.output(up.job_id)[0]).toMatch(new RegExp(`^Firmware library: installing build ${entries[0].id} \\(built just now on this computer, ESPHome ${version.replace(/\./g, '\\.')}\\) without compiling`));
+    expect(h.output(up.job_id)[0]).toMatch(new RegExp(`^Firmware library: installing build ${must(entries[0]).id} \\(built just now on this computer, ESPHome ${version.replace(/\./g, '\\.')}\\) without compiling`));
     expect(commands()).toEqual(['compile', 'upload', 'upload']);
   });
 
@@ -92,12 +93,12 @@ describe('firmware library with the esphome simulator', () => {
     await fw.recorder.idle();
 
     // Damage the newest entry's OTA image: the install compiles with a notice.
-    const [newest] = await fw.library.list('living-room.yaml');
+    const newest = must((await fw.library.list('living-room.yaml'))[0]);
     const ota = newest.images.find((i) => i.role === 'ota')!;
     writeFileSync(join(newest.dir, ota.file), 'garbage');
     const damaged = await chainDone(e, await fw.install(e, { configuration: 'living-room.yaml' }));
     expect(damaged.map((j) => [j.job_type, j.status])).toEqual([['compile', 'completed'], ['upload', 'completed']]);
-    expect(h.output(damaged[0].job_id)[0]).toMatch(/^Firmware library: library build .* does not match its SHA-256; rebuilding\./);
+    expect(h.output(must(damaged[0]).job_id)[0]).toMatch(/^Firmware library: library build .* does not match its SHA-256; rebuilding\./);
     expect(commands().filter((c) => c === 'compile').length).toBe(4);
   });
 
@@ -113,6 +114,7 @@ describe('firmware library with the esphome simulator', () => {
       delete process.env.ESPHOME_SIM_VERSION;
     }
     const [newer, older] = await fw.library.list('living-room.yaml');
+    if (newer === undefined || older === undefined) throw new Error('expected two builds of living-room.yaml');
     expect(newer.esphome_version).toBe('2026.12.0');
     const olderOta = older.images.find((i) => i.role === 'ota')!.sha256;
     expect(newer.images.find((i) => i.role === 'ota')!.sha256).not.toBe(olderOta);

@@ -11,6 +11,7 @@ import type { ApiConnection } from '../../api/api-service';
 import { SettingsStore } from '../../api/settings-store';
 import { cleanupDirs, tempConfigDir } from '../../api/test/helpers';
 import type { NewEntry } from '../store';
+import { must } from '../../../../test/support/must';
 
 let app: KilnApp;
 let conn: ApiConnection;
@@ -53,7 +54,7 @@ describe('firmware library retention settings', () => {
     const b = await lib.add(newEntry('dev.yaml', 2));
     const c = await lib.add(newEntry('dev.yaml', 3));
     const other = await lib.add(newEntry('other.yaml', 4));
-    const [oldest] = (await lib.list('dev.yaml')).slice(-1);
+    const oldest = must((await lib.list('dev.yaml')).at(-1));
     await lib.setPinned(oldest.id, true);
     expect((await lib.list('dev.yaml')).length).toBe(3);
 

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FirmwareLibrary, type NewEntry, type RetentionSettings } from '../store';
+import { must } from '../../../../test/support/must';
 
 let root: string;
 let clock: number;
@@ -36,7 +37,7 @@ describe('FirmwareLibrary', () => {
     const l = lib();
     const e = await l.add(newEntry('dev.yaml', 1000, 1));
     expect(e.images[0]).toMatchObject({ role: 'ota', size: 1000 });
-    expect(e.images[0].sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(must(e.images[0]).sha256).toMatch(/^[0-9a-f]{64}$/);
     for (const p of [l.root, join(l.root, 'entries'), e.dir]) expect(statSync(p).mode & 0o777).toBe(0o700);
     for (const f of readdirSync(e.dir)) expect(statSync(join(e.dir, f)).mode & 0o777).toBe(0o600);
     expect((await l.findVerified('dev.yaml', 'a'.repeat(64))).entry?.id).toBe(e.id);
@@ -47,11 +48,11 @@ describe('FirmwareLibrary', () => {
   it('a corrupt or missing image is refused with a reason; a damaged entry.json is skipped', async () => {
     const l = lib();
     const e = await l.add(newEntry('dev.yaml', 100, 1));
-    writeFileSync(join(e.dir, e.images[0].file), Buffer.alloc(100, 9));
+    writeFileSync(join(e.dir, must(e.images[0]).file), Buffer.alloc(100, 9));
     const r = await l.findVerified('dev.yaml', e.digest);
     expect(r.entry).toBeNull();
     expect(r.problem).toMatch(/does not match its SHA-256/);
-    rmSync(join(e.dir, e.images[0].file));
+    rmSync(join(e.dir, must(e.images[0]).file));
     expect((await l.findVerified('dev.yaml', e.digest)).problem).toMatch(/is missing/);
     writeFileSync(join(e.dir, 'entry.json'), '{"format":1,"id":"../../etc"}');
     expect(await l.list()).toEqual([]);
@@ -67,7 +68,7 @@ describe('FirmwareLibrary', () => {
     await l.add(newEntry('b.yaml', 10, 9));
     const left = await l.list('a.yaml');
     expect(left.map((e) => e.id)).toEqual([ids[4], ids[3], ids[0]]);
-    expect(left[2].pinned).toBe(true);
+    expect(must(left[2]).pinned).toBe(true);
     expect((await l.list('b.yaml')).length).toBe(1);
   });
 

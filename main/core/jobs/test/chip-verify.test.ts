@@ -10,6 +10,7 @@ import type { CancelledBy, FirmwareJob } from '../model';
 import { processDead, SIM_ESPHOME, type Harness } from './helpers';
 import { newSimHarness, useSimEnv } from './sim-fixture';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 const FAKE_ESPTOOL = resolve(__dirname, 'fixtures/fake-esptool.mjs');
 const PORT = '/dev/ttyUSB0';
@@ -106,7 +107,7 @@ describe('chip verify (esptool chip-id before a serial flash)', () => {
     const compile = e.install({ configuration: 'garage-idf.yaml', port: PORT });
     const upload = e.getJobs({ configuration: 'garage-idf.yaml' }).find((j) => j.depends_on === compile.job_id)!;
     await waitUntil(() => esptoolRuns().length === 1 && upload.output.join('').includes('INFO Verifying the chip on'), 10_000);
-    const pid = esptoolRuns()[0].pid;
+    const pid = must(esptoolRuns()[0]).pid;
     expect(processDead(pid)).toBe(false);
     await e.cancel(upload.job_id);
     const done = await e.whenDone(upload.job_id);

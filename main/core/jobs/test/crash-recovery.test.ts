@@ -8,6 +8,7 @@ import { RESTART_NOTICE } from '../model';
 import { FAKE_ESPHOME, Harness, pidAlive } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { readPersistedState } from '../journal';
+import { must } from '../../../../test/support/must';
 
 const CHILD = resolve(__dirname, 'fixtures/crash-child.ts');
 let h: Harness;
@@ -40,8 +41,8 @@ describe('crash recovery', () => {
     let out = '';
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     await waitUntil(() => /RUNNING ([0-9a-f]{12})/.test(out), 20_000);
-    const jobId = /RUNNING ([0-9a-f]{12})/.exec(out)![1];
-    const esphomePid = JSON.parse(readFileSync(dump, 'utf8').trim().split('\n')[0]).pid as number;
+    const jobId = must(/RUNNING ([0-9a-f]{12})/.exec(out)?.[1], 'a RUNNING line');
+    const esphomePid = JSON.parse(must(readFileSync(dump, 'utf8').trim().split('\n')[0])).pid as number;
     strayGroups.push(esphomePid);
 
     const exited = new Promise((r) => child!.once('exit', r));

@@ -10,6 +10,7 @@ import { PREREQUISITE_FAILED, RUNNER_SHUTDOWN } from '../engine';
 import { Harness, pidAlive, processDead } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { readPersistedState } from '../journal';
+import { must } from '../../../../test/support/must';
 
 let h: Harness;
 beforeEach(() => {
@@ -381,7 +382,7 @@ describe('lanes and the build gate', () => {
       expect(maxUpload).toBe(2);
       const order = h.names();
       expect(order.indexOf(`job_started:${c2.job_id}`)).toBeGreaterThan(order.indexOf(`job_completed:${c1.job_id}`));
-      expect(order.indexOf(`job_started:${ups[0].job_id}`)).toBeLessThan(order.indexOf(`job_completed:${c1.job_id}`));
+      expect(order.indexOf(`job_started:${must(ups[0]).job_id}`)).toBeLessThan(order.indexOf(`job_completed:${c1.job_id}`));
     } finally {
       delete process.env.FAKE_SLEEP_MS;
     }

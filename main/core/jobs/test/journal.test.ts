@@ -10,6 +10,7 @@ import { waitUntil } from '../../../../test/support/wait-until';
 import { JOURNAL_FILE } from '../journal';
 import { createJob, type FirmwareJob } from '../model';
 import { JobStore } from '../store';
+import { must } from '../../../../test/support/must';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -50,7 +51,7 @@ describe('job store journal', () => {
     // Removing a job is one delete record.
     jobs.splice(0, 1);
     await store.save(() => jobs);
-    expect(JSON.parse(journalLines(d)[2])).toEqual({ op: 'del', id: expect.stringMatching(/^[0-9a-f]{12}$/) });
+    expect(JSON.parse(must(journalLines(d)[2]))).toEqual({ op: 'del', id: expect.stringMatching(/^[0-9a-f]{12}$/) });
     // A fresh store sees snapshot + journal.
     const again = await new JobStore(d, { report: () => undefined }).load();
     expect(again.jobs).toHaveLength(200);
@@ -70,17 +71,17 @@ describe('job store journal', () => {
     appendFileSync(join(d, JOURNAL_FILE), '{"op":"put","job":{"job_id":"abcdefabcdef","configur');
     const s2 = new JobStore(d, { report: () => undefined });
     const loaded = await s2.load();
-    expect(loaded.jobs.map((j) => j.job_id)).toEqual([jobs[0].job_id, next.job_id]);
+    expect(loaded.jobs.map((j) => j.job_id)).toEqual([must(jobs[0]).job_id, next.job_id]);
     expect(loaded.warnings).toEqual([expect.stringMatching(/ignored a torn last record in .*jobs\.journal \(line 2, \d+ bytes\)/)]);
     // The next save replaces the torn tail instead of gluing a record onto it. (The first save
     // after a load is a compaction; force an append after it.)
     await s2.save(() => loaded.jobs);
-    loaded.jobs[1].status = 'running';
+    must(loaded.jobs[1]).status = 'running';
     await s2.save(() => loaded.jobs);
     expect(journalLines(d).map((l) => JSON.parse(l).job.status)).toEqual(['running']);
     const third = await new JobStore(d, { report: () => undefined }).load();
     expect(third.warnings).toEqual([]);
-    expect(third.jobs[1].status).toBe('running');
+    expect(must(third.jobs[1]).status).toBe('running');
   });
 
   it('the records before a torn one are kept', async () => {
@@ -112,7 +113,7 @@ describe('job store journal', () => {
     expect(store.stats.snapshots).toBe(2);
     expect(readFileSync(join(d, JOURNAL_FILE), 'utf8')).toBe('');
     expect(JSON.parse(readFileSync(join(d, 'jobs.json'), 'utf8')).jobs).toHaveLength(jobs.length);
-    jobs[0].status = 'failed';
+    must(jobs[0]).status = 'failed';
     await store.save(() => jobs);
     expect(journalLines(d)).toHaveLength(1);
     await store.compact(() => jobs);
@@ -141,7 +142,7 @@ describe('job store journal', () => {
     });
     let acked = 0;
     let buf = '';
-    child.stdout!.on('data', (b: Buffer) => {
+    child.stdout.on('data', (b: Buffer) => {
       buf += b.toString();
       for (const m of buf.matchAll(/SAVED (\d+)\n/g)) acked = Math.max(acked, Number(m[1]));
     });

@@ -7,6 +7,7 @@ import { EventBus } from '../../events';
 import { PREREQUISITE_FAILED } from '../engine';
 import { createJob, RESTART_NOTICE, serializeJob, type FirmwareJob } from '../model';
 import { Harness } from './helpers';
+import { must } from '../../../../test/support/must';
 
 let h: Harness;
 beforeEach(() => {
@@ -39,7 +40,7 @@ describe('corrupt state', () => {
     expect(reported).toEqual(engine.startupWarnings);
     const aside = readdirSync(h.dataDir).filter((n) => n.startsWith('jobs.json.corrupt-') && !n.endsWith('.logs'));
     expect(aside).toHaveLength(1);
-    expect(readFileSync(join(h.dataDir, aside[0]), 'utf8')).toContain('trunc');
+    expect(readFileSync(join(h.dataDir, must(aside[0])), 'utf8')).toContain('trunc');
     const job = await engine.whenDone(engine.compile({ configuration: h.fake('a.yaml', 'success') }).job_id);
     expect(job.status).toBe('completed');
     await engine.stop();

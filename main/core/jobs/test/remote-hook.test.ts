@@ -10,6 +10,7 @@ import type { RemoteRunContext, RemoteRunnerFn, RemoteRunResult } from '../remot
 import { Harness } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { readPersistedState } from '../journal';
+import { must } from '../../../../test/support/must';
 
 const PIN = 'a'.repeat(64);
 let h: Harness;
@@ -83,7 +84,7 @@ describe('remote runner hook', () => {
     await waitUntil(() => log.calls.length === 1);
     expect(log.persistedAtCall).toEqual(['running']);
     expect(h.names(job.job_id)).toEqual(['job_queued', 'job_started']);
-    const ctx = log.calls[0];
+    const ctx = must(log.calls[0]);
     expect(ctx.yamlPath).toBe(join(h.configDir, 'dev.yaml'));
     expect(ctx.configDir).toBe(h.configDir);
     // Frames for another job or pin are ignored and do not end the runner.
@@ -146,8 +147,8 @@ describe('remote runner hook', () => {
     await waitUntil(() => log.calls.length === 1);
     await engine.cancel(job.job_id);
     await engine.cancel(job.job_id); // a second click
-    expect(log.calls[0].cancelRequested()).toBe(true);
-    expect(log.calls[0].cancelSignal.aborted).toBe(true);
+    expect(must(log.calls[0]).cancelRequested()).toBe(true);
+    expect(must(log.calls[0]).cancelSignal.aborted).toBe(true);
     expect(log.wireCancels).toEqual([job.job_id]);
     engine.bus.emit('offloader_job_state_changed', { pin: PIN, job_id: job.job_id, status: 'completed', error_message: '' });
     const done = await engine.whenDone(job.job_id);
@@ -164,7 +165,7 @@ describe('remote runner hook', () => {
     });
     engine.enqueue([job]);
     await waitUntil(() => log.calls.length === 1);
-    expect(log.calls[0].cancelSignal.aborted).toBe(true);
+    expect(must(log.calls[0]).cancelSignal.aborted).toBe(true);
     expect(log.wireCancels).toEqual([job.job_id]);
     engine.bus.emit('offloader_job_state_changed', { pin: PIN, job_id: job.job_id, status: 'cancelled', error_message: '' });
     expect((await engine.whenDone(job.job_id)).status).toBe('cancelled');
@@ -231,8 +232,8 @@ describe('remote runner hook', () => {
     await engine.stop();
     expect(job.status).toBe('cancelled');
     expect(job.error).toBe(RUNNER_SHUTDOWN);
-    expect(log.calls[0].shutdownSignal.aborted).toBe(true);
-    expect(log.calls[0].cancelSignal.aborted).toBe(false);
+    expect(must(log.calls[0]).shutdownSignal.aborted).toBe(true);
+    expect(must(log.calls[0]).cancelSignal.aborted).toBe(false);
     expect(log.wireCancels).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import type { RemoteRunnerFn, RemoteRunResult } from '../remote';
 import { makeArtifactTarball, ScriptedServer, type ScriptedJob, type ScriptedServerOptions } from '../../scheduler/test/harness/scripted-server';
 import { TestOffloader, type OffloaderOptions } from '../../scheduler/test/harness/offloader';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -79,7 +80,7 @@ describe('remote runner: happy path and translation', () => {
     expect(linesOf(r, job.job_id)).toEqual(['INFO Reading configuration...\n', 'Compiling .pioenvs/kitchen/src/main.cpp.o\n', 'progress\r', 'done\r\n']);
     expect(terminalEvents(r, job.job_id).map((e) => e.name)).toEqual(['job_completed']);
     // Submit: the job's own id, target compile, leaf filename, exactly the bytes `esphome bundle` wrote.
-    const sj = r.srv.jobs[0];
+    const sj = must(r.srv.jobs[0]);
     expect(sj.jobId).toBe(job.job_id);
     expect(sj.header.target).toBe('compile');
     expect(sj.header.configuration_filename).toBe('kitchen.yaml');
@@ -98,7 +99,7 @@ describe('remote runner: happy path and translation', () => {
     r.off.writeYaml('kitchen.yaml');
     const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
     expect((await r.off.waitDone(job.job_id)).status).toBe('completed');
-    expect(r.srv.jobs[0].header).toMatchObject({ device_name: 'kitchen.yaml-name', device_friendly_name: 'Kitchen Lights', target_esphome_version: '2026.5.1' });
+    expect(must(r.srv.jobs[0]).header).toMatchObject({ device_name: 'kitchen.yaml-name', device_friendly_name: 'Kitchen Lights', target_esphome_version: '2026.5.1' });
   });
 
   it('parses progress from wire output: [ 47%] Compiling … → 47', async () => {
@@ -203,7 +204,7 @@ describe('remote runner: scoped subscriptions', () => {
     for (let i = 0; i < verdicts.length; i++) {
       const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
       // While it runs, the runner's three listeners are attached…
-      await waitUntil(() => r.off.bus.listenerCount('offloader_job_output') === baseline[0] + 1 || r.off.engine.getJob(job.job_id)!.status !== 'running');
+      await waitUntil(() => r.off.bus.listenerCount('offloader_job_output') === must(baseline[0]) + 1 || r.off.engine.getJob(job.job_id)!.status !== 'running');
       const done = await r.off.waitDone(job.job_id);
       seen.push(done.status);
       // …and after it ended, none is left behind.
@@ -324,7 +325,7 @@ describe('remote runner: failures', () => {
     const done = await r.off.waitDone(job.job_id);
     const lines = linesOf(r, job.job_id);
     expect(lines[1]).toMatch(/^\*\*\* remote build session closed \(server_shutting_down(: .+)?\); the build was aborted \*\*\*\n$/);
-    expect(done.error).toBe(`remote build: peer-link session lost (${lines[1].slice('*** remote build session closed ('.length, lines[1].indexOf('); the build'))})`);
+    expect(done.error).toBe(`remote build: peer-link session lost (${must(lines[1]).slice('*** remote build session closed ('.length, must(lines[1]).indexOf('); the build'))})`);
   });
 });
 
@@ -400,7 +401,7 @@ describe('remote runner: cancel', () => {
     expect(done).toMatchObject({ status: 'cancelled', cancelled_by: 'user' });
     expect(results).toHaveLength(1);
     expect(results[0]).toMatchObject({ status: 'cancelled' });
-    expect(results[0].cancelledBy).toBeUndefined();
+    expect(must(results[0]).cancelledBy).toBeUndefined();
   });
 
   it('cancel before the runner starts → cancelled, nothing submitted', async () => {
@@ -605,7 +606,7 @@ describe('remote runner: install / upload via artifacts', () => {
     r.off.engine.enqueue([job], { supersede: false });
     const done = await r.off.waitDone(job.job_id);
     expect(done.status).toBe('completed');
-    expect(r.srv.jobs[0].header.target).toBe('clean');
+    expect(must(r.srv.jobs[0]).header.target).toBe('clean');
     expect(r.srv.received.filter((m) => m.type === 'download_artifacts')).toHaveLength(0);
   });
 });

@@ -7,6 +7,7 @@ import { FORCED_ENV } from '../../esphome/argv';
 import { liveGroupMembers, processDead, SIM_ESPHOME, type Harness } from './helpers';
 import { newSimHarness, useSimEnv } from './sim-fixture';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 let h: Harness;
 let simLog: string;
@@ -50,7 +51,7 @@ describe('esphome simulator scenarios', () => {
     expect(job.exit_code).toBe(0);
     const progress = h.events.filter((ev) => ev.name === 'job_progress' && ev.job_id === job.job_id).map((ev) => ev.progress!);
     expect(progress.at(-1)).toBe(100);
-    for (let i = 1; i < progress.length; i++) expect(progress[i]).toBeGreaterThan(progress[i - 1]);
+    for (let i = 1; i < progress.length; i++) expect(progress[i]).toBeGreaterThan(must(progress[i - 1]));
     expect(progress.length).toBeGreaterThan(10);
     expect(job.compile_started_at).not.toBeNull();
     expect(job.compile_ended_at).not.toBeNull();

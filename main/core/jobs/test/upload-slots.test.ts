@@ -6,6 +6,7 @@ import { Lane, UPLOAD_SLOTS, UPLOAD_SLOTS_LEAN_SUBPROCESS, uploadSlotsForVersion
 import { createJob } from '../model';
 import { Harness } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 describe('uploadSlotsForVersion', () => {
   it('9 from 2026.8 on (pre-releases included), else 4', () => {
@@ -42,10 +43,10 @@ describe('Lane.setSlots', () => {
     expect(lane.takeNext(() => true)).toBe(jobs[1]);
     lane.setSlots(1);
     expect(lane.runningCount).toBe(2);
-    lane.push(jobs[2]);
-    lane.release(jobs[0].job_id);
+    lane.push(must(jobs[2]));
+    lane.release(must(jobs[0]).job_id);
     expect(lane.takeNext(() => true)).toBeNull(); // 1 running, 1 slot
-    lane.release(jobs[1].job_id);
+    lane.release(must(jobs[1]).job_id);
     expect(lane.takeNext(() => true)).toBe(jobs[2]);
     expect(() => lane.setSlots(0)).toThrow(/positive integer/);
   });
@@ -90,8 +91,8 @@ describe('engine upload slots', () => {
     // Back to 4: nothing running is stopped, and nothing new starts until fewer than 4 run.
     e.setEsphomeVersion('2026.7.0');
     const running9 = uploads.filter((j) => j.status === 'running');
-    await e.cancel(running9[0].job_id);
-    await e.whenDone(running9[0].job_id);
+    await e.cancel(must(running9[0]).job_id);
+    await e.whenDone(must(running9[0]).job_id);
     await new Promise((r) => setTimeout(r, 150));
     expect(running()).toBe(8);
     expect(e.queueStatus('upload').queue_depth).toBe(1);

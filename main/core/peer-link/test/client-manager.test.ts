@@ -9,6 +9,7 @@ import { PairingStore } from '../pairing-store';
 import type { ReceiverSession } from '../session';
 import { captureEvents, newIdentity, sleep, startReceiver, tempDir, type ReceiverFixture } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -114,11 +115,11 @@ describe('PeerLinkClientManager', () => {
     await waitUntil(() => events.filter((e) => e.name === 'offloader_queue_status').length === 2, { timeoutMs: 3000, what: 'queue_status events' });
     const pin = rx.identity.pin;
     expect(events.map((e) => e.name)).toEqual(['peer_link_opened', 'offloader_queue_status', 'offloader_job_output', 'offloader_job_output', 'offloader_job_output', 'offloader_job_output', 'offloader_job_state_changed', 'offloader_queue_status']);
-    expect(events[0].payload).toEqual({ pin, label: 'Build box', esphome_version: '2026.4.1' });
-    expect(events[1].payload).toEqual({ pin, idle: false, running: true, queue_depth: 2 });
-    expect(events[2].payload).toEqual({ pin, job_id: 'abc123abc123', line: 'Compiling\n' });
+    expect(must(events[0]).payload).toEqual({ pin, label: 'Build box', esphome_version: '2026.4.1' });
+    expect(must(events[1]).payload).toEqual({ pin, idle: false, running: true, queue_depth: 2 });
+    expect(must(events[2]).payload).toEqual({ pin, job_id: 'abc123abc123', line: 'Compiling\n' });
     expect(events.slice(3, 6).map((e) => (e.payload as { line: string }).line)).toEqual(['a\n', 'b\r\n', '[1/9] c\r']);
-    expect(events[6].payload).toEqual({ pin, job_id: 'abc123abc123', status: 'failed', error_message: 'boom', failure_reason: 'provision' });
+    expect(must(events[6]).payload).toEqual({ pin, job_id: 'abc123abc123', status: 'failed', error_message: 'boom', failure_reason: 'provision' });
     expect(off.manager.state(pin)).toMatchObject({ status: 'connected', alert: null, lastQueueStatus: { idle: true, running: false, queue_depth: 0 } });
     await waitUntil(() => off.store.get(pin)!.esphome_version === '2026.4.1');
     const s = off.manager.getSession(pin);
@@ -139,7 +140,7 @@ describe('PeerLinkClientManager', () => {
     expect(rx.port).toBe(port);
     await waitUntil(() => events.length === 3, { timeoutMs: 3000, what: 'reopen' });
     expect(events.map((e) => e.name)).toEqual(['peer_link_opened', 'peer_link_closed', 'peer_link_opened']);
-    expect(events[1].payload).toMatchObject({ pin: rx.identity.pin, reason: 'server_shutting_down' });
+    expect(must(events[1]).payload).toMatchObject({ pin: rx.identity.pin, reason: 'server_shutting_down' });
     expect(off.manager.state(rx.identity.pin)).toMatchObject({ status: 'connected', lastError: { reason: 'server_shutting_down' } });
     expect(off.manager.getSession(rx.identity.pin).closed).toBe(false);
   });
@@ -229,11 +230,11 @@ describe('PeerLinkClientManager', () => {
     const connecting = connectingTimes(off.bus, rxIdentity.pin);
     off.manager.start();
     await waitUntil(() => connecting.length >= 8, { timeoutMs: 8000, what: 'eight attempts' });
-    const gaps = connecting.slice(1).map((t, i) => t - connecting[i]);
+    const gaps = connecting.slice(1).map((t, i) => t - must(connecting[i]));
     const expected = [20, 40, 80, 160, 320, 400, 400];
     gaps.slice(0, 7).forEach((g, i) => {
-      expect(g, `gap ${i}`).toBeGreaterThanOrEqual(expected[i] - 3);
-      expect(g, `gap ${i}`).toBeLessThan(expected[i] + 400);
+      expect(g, `gap ${i}`).toBeGreaterThanOrEqual(must(expected[i]) - 3);
+      expect(g, `gap ${i}`).toBeLessThan(must(expected[i]) + 400);
     });
     expect(off.manager.state(rxIdentity.pin)).toMatchObject({ status: expect.stringMatching(/connecting|disconnected/), alert: null, lastError: { reason: 'transport_error' } });
 

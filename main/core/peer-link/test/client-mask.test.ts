@@ -7,6 +7,7 @@ import { WebSocketServer } from 'ws';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { dialIntent } from '../client';
 import { identityFromPrivateKey } from '../identity';
+import { must } from '../../../../test/support/must';
 
 let server: WebSocketServer;
 const masks: Buffer[] = [];
@@ -16,8 +17,8 @@ function frameMasks(raw: Buffer): Buffer[] {
   const out: Buffer[] = [];
   let at = 0;
   while (at + 2 <= raw.length) {
-    const masked = (raw[at + 1] & 0x80) !== 0;
-    let len = raw[at + 1] & 0x7f;
+    const masked = (must(raw[at + 1]) & 0x80) !== 0;
+    let len = must(raw[at + 1]) & 0x7f;
     let head = 2;
     if (len === 126) {
       len = raw.readUInt16BE(at + 2);

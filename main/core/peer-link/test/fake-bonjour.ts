@@ -28,7 +28,7 @@ export class FakeBonjour implements BonjourLike {
   }
 
   find(): MdnsBrowserHandle {
-    return this.browser as unknown as MdnsBrowserHandle;
+    return this.browser;
   }
 
   /** Records published and not stopped since. */

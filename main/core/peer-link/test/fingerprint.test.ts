@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { emojiFingerprint, emojiNames, emojiString, groupedHex, isPin, PIN_EMOJI_COUNT, PIN_EMOJI_TABLE } from '../fingerprint';
+import { must } from '../../../../test/support/must';
 
 const codepoints = (s: string) => [...s].map((c) => `U+${c.codePointAt(0)!.toString(16).toUpperCase()}`).join(' ');
 
@@ -30,8 +31,8 @@ describe('emoji fingerprint', () => {
       [63, 'U+1F4CC', 'Pin'],
     ];
     for (const [i, cps, name] of spotChecks) {
-      expect(codepoints(PIN_EMOJI_TABLE[i].emoji), `#${i}`).toBe(cps);
-      expect(PIN_EMOJI_TABLE[i].name).toBe(name);
+      expect(codepoints(must(PIN_EMOJI_TABLE[i]).emoji), `#${i}`).toBe(cps);
+      expect(must(PIN_EMOJI_TABLE[i]).name).toBe(name);
     }
   });
 

@@ -60,7 +60,7 @@ async function rawIntent(port: number, identity: PeerLinkIdentity, intent: strin
   const hs = new HandshakeState({ initiator: true, staticKeyPair: identity });
   await channel.send(hs.writeMessage(encodeJson({ intent })));
   hs.readMessage(await channel.read(5000));
-  await channel.send(hs.writeMessage(encodeJson(payload as Record<string, unknown>)));
+  await channel.send(hs.writeMessage(encodeJson(payload)));
   return ws;
 }
 

@@ -5,6 +5,7 @@ import { ApiError } from '../../errors';
 import { dialIntent, pairRequest, pairStatus, preview } from '../client';
 import { PeerLinkPinMismatchError } from '../errors';
 import { captureEvents, newIdentity, sleep, startReceiver, type ReceiverFixture } from './helpers';
+import { must } from '../../../../test/support/must';
 
 const DASH = 'offloaderAAAAAAAAAAAAAAAAAAAAAAA';
 
@@ -67,13 +68,13 @@ describe('peer-link intents', () => {
     const rival = newIdentity();
     const r2 = await req({}, rival);
     expect(r2).toMatchObject({ intent_response: 'rejected', reason: 'pin_mismatch' });
-    expect(rx.pairing.pending()[0].pin_sha256).toBe(offloader.pin);
+    expect(must(rx.pairing.pending()[0]).pin_sha256).toBe(offloader.pin);
   });
 
   it('labels are truncated to 128 chars and non-string labels become ""', async () => {
     rx.pairing.openWindow('ui');
     await req({ label: 'x'.repeat(300) });
-    expect(rx.pairing.pending()[0].label).toHaveLength(128);
+    expect(must(rx.pairing.pending()[0]).label).toHaveLength(128);
     const other = newIdentity();
     const r = await dialIntent({ host, port: rx.port, identity: other, intent: 'pair_request', payload: { dashboard_id: 'other', label: 42, ha_addon: 'yes' } });
     r.channel.close();

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { BuildServerAdvertiser, buildTxtRecord, createBonjour, instanceName } from '../mdns';
 import { FakeBonjour } from './fake-bonjour';
 import { startReceiver } from './helpers';
+import { must } from '../../../../test/support/must';
 
 describe('mDNS TXT record', () => {
   it('always has the versions, friendly_name when set, pin and port only while the listener is bound', () => {
@@ -50,8 +51,8 @@ describe('BuildServerAdvertiser', () => {
       await adv.setListenerPort(null);
       const live = fake.live();
       expect(live).toHaveLength(1);
-      expect(live[0].port).toBe(6052);
-      expect(live[0].txt).toEqual({ server_version: '0.1.0', esphome_version: '2026.4.1', friendly_name: 'Build box' });
+      expect(must(live[0]).port).toBe(6052);
+      expect(must(live[0]).txt).toEqual({ server_version: '0.1.0', esphome_version: '2026.4.1', friendly_name: 'Build box' });
       await adv.stop();
       expect(fake.live()).toEqual([]);
       expect(JSON.stringify(fake.published)).not.toContain('DashboardIdXYZ0123456789abcdefgh'); // never the full id

@@ -16,6 +16,7 @@ import { ScriptedServer } from '../../scheduler/test/harness/scripted-server';
 import { TestOffloader } from '../../scheduler/test/harness/offloader';
 import { startStack } from '../../receiver/test/harness';
 import { bundleFor } from '../../receiver/test/tar-helpers';
+import { must } from '../../../../test/support/must';
 
 const MIB = 1024 * 1024;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -159,7 +160,7 @@ describe('ChunkAssembler hashing on a worker', () => {
     expect(() => wrong.finalize()).toThrow(/does not match/);
 
     const altered = Buffer.from(bytes);
-    altered[CHUNK_SIZE * 20 + 3] ^= 1;
+    altered[CHUNK_SIZE * 20 + 3] = must(altered[CHUNK_SIZE * 20 + 3]) ^ 1;
     await waitUntil(() => offThreadHashWorkers().busy === 0, { what: 'busy hash workers === 0' });
     const bad = assembler(bytes);
     feedAll(bad, altered);
@@ -194,10 +195,10 @@ describe('ChunkAssembler hashing on a worker', () => {
   it('when every worker is busy, a transfer hashes on this thread with the same result', () => {
     const payloads = [0, 1, 2, 3].map(() => randomBytes(CHUNK_SIZE * 8));
     const asms = payloads.map((p) => assembler(p));
-    payloads.forEach((p, i) => feedAll(asms[i], p));
+    payloads.forEach((p, i) => feedAll(must(asms[i]), p));
     expect(asms.some((a) => a.hashedOffThread)).toBe(true);
     expect(asms.some((a) => !a.hashedOffThread)).toBe(true);
-    asms.forEach((a, i) => expect(a.finalize().equals(payloads[i])).toBe(true));
+    asms.forEach((a, i) => expect(a.finalize().equals(must(payloads[i]))).toBe(true));
   });
 });
 
@@ -219,7 +220,7 @@ describe('6 MiB bundle and artifacts over a real session (worker-hashed on both 
     const off = await TestOffloader.start([{ pin: srv.pin, publicKey: srv.identity.publicKey, port: srv.port, label: 'Attic' }], { identity, dashboardId });
     cleanups.push(() => off.dispose());
     await off.waitConnected([srv.pin]);
-    const session = off.clients.getSession(srv.pin)!;
+    const session = off.clients.getSession(srv.pin);
 
     const bundle = randomBytes(6 * MIB + 7);
     const ack = await submitJob(session, { jobId: 'abcdefabcdef', configurationFilename: 'x.yaml', target: 'compile', bundle });

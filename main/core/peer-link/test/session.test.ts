@@ -8,6 +8,7 @@ import type { ReceiverSession } from '../session';
 import { NoisePeerSession } from '../session';
 import { captureEvents, collectFrames, fakeReceiver, newIdentity, sleep, startReceiver, type ReceiverFixture } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 const DASH = 'sessionDASHBOARD0000000000000000';
 const host = '127.0.0.1';
@@ -73,7 +74,7 @@ describe('peer-link sessions', () => {
     expect(s.pin).toBe(rx.identity.pin);
     expect(s.response.esphome_version).toBe('2026.4.1');
 
-    const rs = sessions[0];
+    const rs = must(sessions[0]);
     expect(rs).toMatchObject({ dashboardId: DASH, label: 'Laptop', peerIp: '127.0.0.1', pin: me.pin, friendlyName: 'laptop.lan', haAddon: false });
     expect(events).toEqual([{ name: 'receiver_session_opened', payload: { dashboard_id: DASH, label: 'Laptop' } }]);
     expect(rx.store.get(DASH)!.peer_ip).toBe('127.0.0.1'); // refreshed on register

@@ -13,6 +13,7 @@ import { ReceiverPeerStore, RECEIVER_PEERS_FILE_NAME } from '../receiver-store';
 import { openPeerLinkState } from '../state';
 import { pinOf, x25519KeyPairFromPrivate } from '../x25519';
 import { captureEvents, newIdentity, tempDir } from './helpers';
+import { must } from '../../../../test/support/must';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -140,7 +141,7 @@ describe('ReceiverPeerStore', () => {
     expect(reports[0]).toMatch(/corrupt.*moved aside/);
     const aside = readdirSync(d).filter((n) => n.startsWith(`${RECEIVER_PEERS_FILE_NAME}.corrupt-`));
     expect(aside).toHaveLength(1);
-    expect(readFileSync(join(d, aside[0]), 'utf8')).toBe('{"peers": [ this is not json');
+    expect(readFileSync(join(d, must(aside[0])), 'utf8')).toBe('{"peers": [ this is not json');
 
     const good = peer();
     writeFileSync(

@@ -19,6 +19,7 @@ import {
 } from '../transfer';
 import { decodeAppFrame, type PeerMessage } from '../frames';
 import { decodeBase64Strict as wireDecodeBase64Strict, encodeJson } from '../strict-json';
+import { must } from '../../../../test/support/must';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -159,21 +160,21 @@ describe('decodeChunkFrame: fast path gives exactly what JSON.parse gives, or st
       const fast = decodeChunkFrame(plain)!;
       expect(fast).toEqual(JSON.parse(plain.toString('utf8')));
       expect(decodeAppFrame(plain)).toEqual(JSON.parse(plain.toString('utf8')));
-      expect(chunkFrameData(fast, fast.data_b64)!.equals(Buffer.from(f.data_b64 as string, 'base64'))).toBe(true);
+      expect(chunkFrameData(fast, fast.data_b64)!.equals(Buffer.from(f.data_b64, 'base64'))).toBe(true);
     }
-    const submit = [...chunkFrames('submit_job_chunk', 'x', randomBytes(3))][0];
+    const submit = must([...chunkFrames('submit_job_chunk', 'x', randomBytes(3))][0]);
     expect(decodeChunkFrame(bytesOf(submit))?.type).toBe('submit_job_chunk');
   });
 
   it('a changed data_b64 is decoded from the text, not from the cache', () => {
-    const fast = decodeChunkFrame(bytesOf(frames[0]))!;
+    const fast = decodeChunkFrame(bytesOf(must(frames[0])))!;
     expect(chunkFrameData(fast, 'QUJD')!.toString()).toBe('ABC');
     expect(chunkFrameData(fast, 'QUJD*')).toBeNull();
   });
 
   it('any other layout takes the general path, with the general result', () => {
-    const f = frames[1];
-    const b64 = f.data_b64 as string;
+    const f = must(frames[1]);
+    const b64 = f.data_b64;
     const variants: string[] = [
       JSON.stringify(f, null, 1), // whitespace
       JSON.stringify({ job_id: f.job_id, type: f.type, chunk_index: f.chunk_index, data_b64: b64, is_last: f.is_last }), // key order
@@ -211,7 +212,7 @@ describe('decodeCanonicalBase64: same verdict as decoding and comparing the re-e
   const R = seeded('decodeCanonicalBase64 differential');
   const rnd = (n: number): number => R.int(n);
   const SPECIAL = ['=', '-', '_', ' ', '\n', '\r', '\t', '"', '\\', '\u0000', '\u007f', '\u0080', '\u00e9', '\u00ab', '\u00ff', '.', '*', ','];
-  const anyChar = (): string => (rnd(3) === 0 ? SPECIAL[rnd(SPECIAL.length)] : rnd(2) === 0 ? ALPHABET[rnd(64)] : String.fromCharCode(rnd(256)));
+  const anyChar = (): string => (rnd(3) === 0 ? must(SPECIAL[rnd(SPECIAL.length)]) : rnd(2) === 0 ? must(ALPHABET[rnd(64)]) : String.fromCharCode(rnd(256)));
 
   function mutate(valid: string): string {
     const chars = [...valid];
@@ -235,7 +236,7 @@ describe('decodeCanonicalBase64: same verdict as decoding and comparing the re-e
         break;
       case 5: { // another last data character (non-zero padding bits for most)
         const pad = valid.endsWith('==') ? 2 : valid.endsWith('=') ? 1 : 0;
-        if (chars.length > pad) chars[chars.length - pad - 1] = ALPHABET[rnd(64)];
+        if (chars.length > pad) chars[chars.length - pad - 1] = must(ALPHABET[rnd(64)]);
         break;
       }
       case 6: // padding added or removed
@@ -243,7 +244,7 @@ describe('decodeCanonicalBase64: same verdict as decoding and comparing the re-e
         else chars.push('=');
         break;
       default: // whitespace at both ends or inside
-        chars.splice(at, 0, [' ', '\n', '\r\n', '\t'][rnd(4)]);
+        chars.splice(at, 0, must([' ', '\n', '\r\n', '\t'][rnd(4)]));
     }
     return chars.join('');
   }
@@ -348,7 +349,7 @@ describe('sendFrames: ordered, windowed, stoppable', () => {
       },
     };
   }
-  const frames = (n: number) => Array.from({ length: n }, (_, i) => ({ type: 't', i }) as PeerMessage);
+  const frames = (n: number) => Array.from({ length: n }, (_, i) => ({ type: 't', i }));
 
   it('sends every frame in order with at most `window` unsettled', async () => {
     const s = fakeSession();
@@ -408,35 +409,35 @@ describe('ChunkAssembler §7.1', () => {
   it('post_completion: a chunk after the last one was accepted', () => {
     const a = assemblerFor(payload);
     for (const c of chunks) a.feed(c.chunk_index, c.data_b64, c.is_last);
-    expect(codeOf(() => a.feed(3, chunks[0].data_b64, true))).toBe('post_completion');
+    expect(codeOf(() => a.feed(3, must(chunks[0]).data_b64, true))).toBe('post_completion');
     // post_completion is checked before the index check
-    expect(codeOf(() => a.feed(0, chunks[0].data_b64, false))).toBe('post_completion');
+    expect(codeOf(() => a.feed(0, must(chunks[0]).data_b64, false))).toBe('post_completion');
   });
 
   it('out_of_order: skipped index, duplicate index', () => {
     const a = assemblerFor(payload);
-    expect(codeOf(() => a.feed(1, chunks[1].data_b64, false))).toBe('out_of_order');
+    expect(codeOf(() => a.feed(1, must(chunks[1]).data_b64, false))).toBe('out_of_order');
     const b = assemblerFor(payload);
-    b.feed(0, chunks[0].data_b64, false);
-    expect(codeOf(() => b.feed(0, chunks[0].data_b64, false))).toBe('out_of_order');
+    b.feed(0, must(chunks[0]).data_b64, false);
+    expect(codeOf(() => b.feed(0, must(chunks[0]).data_b64, false))).toBe('out_of_order');
   });
 
   it('oversized on feed: bytes so far + chunk > announced total', () => {
     const a = assemblerFor(payload, { totalBytes: CHUNK_SIZE + 10 });
-    a.feed(0, chunks[0].data_b64, false);
-    expect(codeOf(() => a.feed(1, chunks[1].data_b64, false))).toBe('oversized');
+    a.feed(0, must(chunks[0]).data_b64, false);
+    expect(codeOf(() => a.feed(1, must(chunks[1]).data_b64, false))).toBe('oversized');
   });
 
   it('chunk_count_mismatch: is_last early, and not is_last on the announced final chunk', () => {
     const early = assemblerFor(payload);
-    expect(codeOf(() => early.feed(0, chunks[0].data_b64, true))).toBe('chunk_count_mismatch');
+    expect(codeOf(() => early.feed(0, must(chunks[0]).data_b64, true))).toBe('chunk_count_mismatch');
     const late = assemblerFor(payload, { numChunks: 1, totalBytes: payload.length });
-    expect(codeOf(() => late.feed(0, chunks[0].data_b64, false))).toBe('chunk_count_mismatch');
+    expect(codeOf(() => late.feed(0, must(chunks[0]).data_b64, false))).toBe('chunk_count_mismatch');
   });
 
   it('undersized: finalise before is_last, or length short of the announced total', () => {
     const a = assemblerFor(payload);
-    a.feed(0, chunks[0].data_b64, false);
+    a.feed(0, must(chunks[0]).data_b64, false);
     expect(codeOf(() => a.finalize())).toBe('undersized');
     const short = assemblerFor(payload, { totalBytes: payload.length + 50 });
     for (const c of chunks) short.feed(c.chunk_index, c.data_b64, c.is_last);
@@ -452,7 +453,7 @@ describe('ChunkAssembler §7.1', () => {
 
   it('the digest covers the bytes as fed: one altered byte in a middle chunk is a hash_mismatch', () => {
     const altered = Buffer.from(payload);
-    altered[CHUNK_SIZE + 3] ^= 0xff;
+    altered[CHUNK_SIZE + 3] = must(altered[CHUNK_SIZE + 3]) ^ 0xff;
     const a = assemblerFor(payload);
     for (const c of splitChunks(altered)) a.feed(c.chunk_index, c.data_b64, c.is_last);
     expect(codeOf(() => a.finalize())).toBe('hash_mismatch');
@@ -474,7 +475,7 @@ describe('ChunkAssembler §7.1', () => {
     const a = assemblerFor(payload);
     expect(codeOf(() => a.feed(0, 'not base64!', false))).toBe('out_of_order');
     const b = assemblerFor(payload);
-    b.feedBytes(0, decodeBase64Strict(chunks[0].data_b64)!, false);
+    b.feedBytes(0, decodeBase64Strict(must(chunks[0]).data_b64)!, false);
     expect(b.bytesReceived).toBe(CHUNK_SIZE);
   });
 });

@@ -13,6 +13,7 @@ import { NoisePeerSession } from '../session';
 import { openPeerLinkState } from '../state';
 import { captureEvents, sleep, tempDir } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 const SCRIPT = fileURLToPath(new URL('../demo-receiver.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -86,7 +87,7 @@ describe('two processes pair and keep a session alive', () => {
 
     send(`approve ${state.dashboardId}`);
     await waitUntil(() => events.find((e) => e.name === 'peer_link_opened'), { timeoutMs: 10_000, what: 'peer_link_opened' });
-    expect(events[0].payload).toMatchObject({ pin: receiverPin, label: 'Child', esphome_version: 'demo' });
+    expect(must(events[0]).payload).toMatchObject({ pin: receiverPin, label: 'Child', esphome_version: 'demo' });
     expect(state.pairings.get(receiverPin)).toMatchObject({ status: 'approved', esphome_version: 'demo' });
     await next('session_opened', (l) => l.dashboard_id === state.dashboardId);
 
@@ -103,8 +104,8 @@ describe('two processes pair and keep a session alive', () => {
     const list = theirs.list as Array<{ dashboard_id: string; pin: string; closed: boolean; stats: { pingsSent: number; pongsReceived: number } }>;
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({ dashboard_id: state.dashboardId, pin: state.identity.pin, closed: false });
-    expect(list[0].stats.pingsSent).toBeGreaterThanOrEqual(10);
-    expect(list[0].stats.pongsReceived).toBeGreaterThanOrEqual(10);
+    expect(must(list[0]).stats.pingsSent).toBeGreaterThanOrEqual(10);
+    expect(must(list[0]).stats.pongsReceived).toBeGreaterThanOrEqual(10);
     expect(events.filter((e) => e.name === 'peer_link_closed')).toEqual([]);
 
     // Offloader stops: the receiver sees client_stopped. Then the receiver quits cleanly.

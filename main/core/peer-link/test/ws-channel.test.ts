@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { WsChannel } from '../ws-channel';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 describe('WsChannel sends', () => {
   const cleanups: Array<() => void> = [];
@@ -36,7 +37,7 @@ describe('WsChannel sends', () => {
     const sends = frames.map((f) => client.send(f));
     await Promise.all(sends);
     await waitUntil(() => got.length === frames.length, { timeoutMs: 5000, what: 'all frames' });
-    got.forEach((g, i) => expect(g.equals(frames[i]), `frame ${i}`).toBe(true));
+    got.forEach((g, i) => expect(g.equals(must(frames[i])), `frame ${i}`).toBe(true));
   });
 
   it('both directions, interleaved bursts and awaited sends', async () => {

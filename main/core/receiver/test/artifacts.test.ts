@@ -9,6 +9,7 @@ import { ArtifactMaterializeError, materializeArtifacts } from '../artifact-mate
 import { ArtifactPackError, artifactGzipLevel, firmwareOffsetForPlatform, packArtifacts } from '../artifact-pack';
 import { extractTarGzSafely } from '../safe-tar';
 import { tarGz } from './tar-helpers';
+import { must } from '../../../../test/support/must';
 
 let base: string;
 let sender: string;
@@ -141,7 +142,7 @@ describe('packArtifacts (§10.1)', () => {
     await mkdir(out2);
     await extractTarGzSafely(p.tarball, out2, { maxUncompressedBytes: 1 << 30 });
     expect((await readFile(join(out2, '.pioenvs/kitchen/firmware.elf'))).equals(elf)).toBe(true);
-    expect((await readFile(join(out2, '.pioenvs/kitchen/partitions.bin'))).equals(contents['.pioenvs/kitchen/partitions.bin'])).toBe(true);
+    expect((await readFile(join(out2, '.pioenvs/kitchen/partitions.bin'))).equals(must(contents['.pioenvs/kitchen/partitions.bin']))).toBe(true);
   });
 
   it('artifactGzipLevel: 0 for random data, 1 when deflating pays, default for nothing', () => {
@@ -219,7 +220,7 @@ describe('materializeArtifacts (§10.1 offloader side)', () => {
     expect(idedata.prog_path).toBe(join(m.buildPath, '.pioenvs', 'kitchen', 'firmware.elf'));
     expect(idedata.extra.flash_images[0].path).toBe(join(m.buildPath, '.pioenvs', 'kitchen', 'bootloader.bin'));
     expect(idedata.cc_path).toBe('/opt/toolchain/gcc');
-    for (const rel of ESP32_FILES) expect((await readFile(join(m.buildPath, ...rel.split('/')))).equals(contents[rel])).toBe(true);
+    for (const rel of ESP32_FILES) expect((await readFile(join(m.buildPath, ...rel.split('/')))).equals(must(contents[rel]))).toBe(true);
     expect((await stat(m.idedataPath!)).mtimeMs).toBeGreaterThan((await stat(join(m.buildPath, 'platformio.ini'))).mtimeMs);
     expect(await readFile(join(m.buildPath, 'build_info.json'))).toEqual(contents['build_info.json']);
     // a second materialisation overwrites in place
@@ -235,7 +236,7 @@ describe('materializeArtifacts (§10.1 offloader side)', () => {
     const configDir = join(base, 'config');
     await mkdir(configDir);
     const m = await materializeArtifacts({ tarball: p.tarball, configDir, configuration: 'kitchen.yaml', deviceName: name });
-    for (const rel of files) expect((await readFile(join(m.buildPath, ...rel.split('/')))).equals(contents[rel])).toBe(true);
+    for (const rel of files) expect((await readFile(join(m.buildPath, ...rel.split('/')))).equals(must(contents[rel]))).toBe(true);
   });
 
   it('refuses a local build tree whose directory is a symlink (or a file), for every member path', async () => {

@@ -20,6 +20,7 @@ import { senderKey } from '../filename';
 import { extractTarGzSafely } from '../safe-tar';
 import { REPO_ROOT, SIM } from './harness';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 interface Child {
   proc: ChildProcessWithoutNullStreams;
@@ -163,7 +164,7 @@ describe('kiln receiver (child process)', () => {
     const statesSeen: string[] = [];
     o.bus.on('offloader_job_state_changed', (e) => e.job_id === '0123456789ab' && statesSeen.push(e.status));
 
-    const bundle = await buildBundle([process.execPath, SIM], join(senderConfig, 'living-room.yaml'), join(senderConfig, '.b', 'lr.tar.gz'), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } as Record<string, string> });
+    const bundle = await buildBundle([process.execPath, SIM], join(senderConfig, 'living-room.yaml'), join(senderConfig, '.b', 'lr.tar.gz'), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } });
     const ack = await submitJob(session, { jobId: '0123456789ab', configurationFilename: 'living-room.yaml', target: 'compile', bundle, deviceName: 'living-room', deviceFriendlyName: 'Living Room' });
     expect(ack.accepted).toBe(true);
     await waitUntil(() => statesSeen.includes('completed') || statesSeen.includes('failed'), { timeoutMs: 30_000, what: `job end (receiver output:\n${child.out.join('\n')})` });
@@ -186,7 +187,7 @@ describe('kiln receiver (child process)', () => {
     const hangYaml = (await readFile(join(senderConfig, 'living-room.yaml'), 'utf8')).replace('device: living-room', 'device: hang-room');
     const { writeFile } = await import('node:fs/promises');
     await writeFile(join(senderConfig, 'hang-room.yaml'), `# sim: hang\n${hangYaml}`);
-    const hangBundle = await buildBundle([process.execPath, SIM], join(senderConfig, 'hang-room.yaml'), join(senderConfig, '.b', 'hang.tar.gz'), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } as Record<string, string> });
+    const hangBundle = await buildBundle([process.execPath, SIM], join(senderConfig, 'hang-room.yaml'), join(senderConfig, '.b', 'hang.tar.gz'), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } });
     const closed: Array<{ reason: string }> = [];
     session.onClose((reason) => closed.push({ reason }));
     await submitJob(session, { jobId: 'feedfacecafe', configurationFilename: 'hang-room.yaml', target: 'compile', bundle: hangBundle });
@@ -196,7 +197,7 @@ describe('kiln receiver (child process)', () => {
     const end = frames.find((f) => f.type === 'job_state_changed' && f.job_id === 'feedfacecafe' && f.status !== 'running');
     expect(end).toMatchObject({ status: 'cancelled' });
     await waitUntil(() => closed.length > 0, { timeoutMs: 5000, what: 'session closed' });
-    expect(closed[0].reason).toBe('server_shutting_down');
+    expect(must(closed[0]).reason).toBe('server_shutting_down');
     await o.manager.stop();
     // the receiver's job file says cancelled, not running
     const jobs = JSON.parse(await readFile(join(dataDir, 'jobs.json'), 'utf8'));

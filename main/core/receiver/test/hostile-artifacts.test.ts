@@ -75,7 +75,7 @@ describe('hostile build server artifacts are refused, nothing written (issue 11 
     ['platformio.ini with an upload_command', { 'platformio.ini': '[env:porch]\nupload_protocol = custom\nupload_command = sh -c id\n' }, /platformio\.ini sets upload/],
   ] as const) {
     it(`the job's own device but ${what}`, async () => {
-      const r = await remoteCompile(() => crafted('porch', extra as Record<string, string>));
+      const r = await remoteCompile(() => crafted('porch', extra));
       expect(r.status).toBe('failed');
       expect(r.error).toMatch(/refused the build server's artifacts/);
       expect(r.error).toMatch(why);

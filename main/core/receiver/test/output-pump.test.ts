@@ -6,6 +6,7 @@ import { NOISE_TAG_BYTES } from '../../peer-link/transfer';
 import { elisionNotice, OutputPump } from '../output-pump';
 import type { Frame } from '../frame-parse';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 /** A session whose sends resolve only when the test says so (a sender that reads on demand). */
 function manualSession() {
@@ -70,7 +71,7 @@ describe('OutputPump', () => {
     expect(kept.at(-1)).toBe(`line ${String(total - 1).padStart(6, '0')}\n`);
     // Kept lines stay in order.
     const nums = kept.map((l) => Number(l.slice(5)));
-    expect(nums.every((n, i) => i === 0 || n > nums[i - 1])).toBe(true);
+    expect(nums.every((n, i) => i === 0 || n > must(nums[i - 1]))).toBe(true);
     expect(elisionNotice(3)).toMatch(/^\.\.\. \[output trimmed: 3 line\(s\) elided by the build server/);
   });
 

@@ -6,6 +6,7 @@ import { createJob } from '../../jobs/model';
 import { holdingScript, startRig, type Rig } from './harness/rig';
 import type { ScriptedJob } from './harness/scripted-server';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 const rigs: Rig[] = [];
 afterEach(async () => {
@@ -29,7 +30,7 @@ async function rig(o: Parameters<typeof startRig>[0]): Promise<Rig> {
 }
 
 const job = (r: Rig, id: string): FirmwareJob => r.off.engine.getJob(id)!;
-const onServer = (r: Rig, i: number): string[] => r.servers[i].jobs.map((j) => j.jobId);
+const onServer = (r: Rig, i: number): string[] => must(r.servers[i]).jobs.map((j) => j.jobId);
 const allSubmitted = (r: Rig): string[] => r.servers.flatMap((s) => s.jobs.map((j) => j.jobId));
 
 describe('dispatch pool', () => {
@@ -50,9 +51,9 @@ describe('dispatch pool', () => {
     expect(job(r, waiting)).toMatchObject({ status: 'queued', source: 'remote_pending', source_pin_sha256: '' });
     expect(r.off.remote.pool.busyPins().size).toBe(3);
     // Free the server of the first job: the waiting one goes there.
-    const freedPin = job(r, bound[0]).source_pin_sha256;
-    hold.release(bound[0]);
-    await r.off.waitDone(bound[0]);
+    const freedPin = job(r, must(bound[0])).source_pin_sha256;
+    hold.release(must(bound[0]));
+    await r.off.waitDone(must(bound[0]));
     await waitUntil(() => job(r, waiting).status === 'running', { timeoutMs: 5000, what: 'waiting job dispatched' });
     expect(job(r, waiting)).toMatchObject({ source: 'remote', source_pin_sha256: freedPin });
     for (const id of [...bound.slice(1), waiting]) hold.release(id);
@@ -99,8 +100,8 @@ describe('dispatch pool', () => {
     const hold = holdingScript();
     const r = await rig({ servers: 2, server: () => ({ onSubmit: hold.onSubmit }) });
     // Only server 0 is paired at first.
-    await r.off.store.setEnabled(r.servers[1].pin, false);
-    await waitUntil(() => !r.off.clients.connectedPins().includes(r.servers[1].pin));
+    await r.off.store.setEnabled(must(r.servers[1]).pin, false);
+    await waitUntil(() => !r.off.clients.connectedPins().includes(must(r.servers[1]).pin));
     r.off.writeYaml('a.yaml');
     r.off.writeYaml('b.yaml');
     const a = r.off.engine.compile({ configuration: 'a.yaml' });
@@ -108,9 +109,9 @@ describe('dispatch pool', () => {
     const b = r.off.engine.compile({ configuration: 'b.yaml' });
     await new Promise((res) => setTimeout(res, 30));
     expect(job(r, b.job_id).status).toBe('queued');
-    await r.off.store.setEnabled(r.servers[1].pin, true);
+    await r.off.store.setEnabled(must(r.servers[1]).pin, true);
     await waitUntil(() => onServer(r, 1).length === 1, { timeoutMs: 5000, what: 'submit to the added server' });
-    expect(job(r, b.job_id).source_pin_sha256).toBe(r.servers[1].pin);
+    expect(job(r, b.job_id).source_pin_sha256).toBe(must(r.servers[1]).pin);
     hold.release(a.job_id);
     hold.release(b.job_id);
     await r.off.waitDone(b.job_id);
@@ -126,7 +127,7 @@ describe('dispatch pool', () => {
     const b = r.off.engine.compile({ configuration: 'b.yaml' });
     expect(b.source).toBe('remote_pending');
     // Disable the pairing (its link closes): the pending job falls back to local.
-    await r.off.store.setEnabled(r.servers[0].pin, false);
+    await r.off.store.setEnabled(must(r.servers[0]).pin, false);
     const doneB = await r.off.waitDone(b.job_id);
     expect(doneB).toMatchObject({ status: 'completed', source: 'local' });
     const c = r.off.engine.compile({ configuration: 'b.yaml' });
@@ -142,10 +143,10 @@ describe('dispatch pool', () => {
     await waitUntil(() => allSubmitted(r).length === 1);
     const first = r.servers.findIndex((s) => s.jobs.length === 1);
     const other = 1 - first;
-    await r.servers[first].stop();
+    await must(r.servers[first]).stop();
     await waitUntil(() => onServer(r, other).length === 1, { timeoutMs: 5000, what: 're-routed submit' });
-    expect(job(r, a.job_id).source_pin_sha256).toBe(r.servers[other].pin);
-    expect(r.servers[other].jobs[0].jobId).toBe(a.job_id);
+    expect(job(r, a.job_id).source_pin_sha256).toBe(must(r.servers[other]).pin);
+    expect(must(must(r.servers[other]).jobs[0]).jobId).toBe(a.job_id);
     hold.release(a.job_id);
     const done = await r.off.waitDone(a.job_id);
     expect(done.status).toBe('completed');
@@ -166,7 +167,7 @@ describe('dispatch pool', () => {
     const done = await r.off.waitDone(a.job_id, 15_000);
     expect(done.status).toBe('failed');
     expect(done.error).toMatch(/^remote build: lost .+ mid-build 4x \(heartbeat_timeout[^)]*\)$/);
-    expect(r.servers[0].jobs.map((j) => j.jobId)).toEqual([a.job_id, a.job_id, a.job_id, a.job_id]);
+    expect(must(r.servers[0]).jobs.map((j) => j.jobId)).toEqual([a.job_id, a.job_id, a.job_id, a.job_id]);
     expect(done.output.join('').match(/ mid-build \(/g)).toHaveLength(3);
   });
 
@@ -181,7 +182,7 @@ describe('dispatch pool', () => {
     const done = await r.off.waitDone(a.job_id, 15_000);
     expect(done.status).toBe('failed');
     expect(done.error).toMatch(/^remote build: lost .+ mid-build 3x \(heartbeat_timeout[^)]*\)$/);
-    expect(r.servers[0].jobs).toHaveLength(3);
+    expect(must(r.servers[0]).jobs).toHaveLength(3);
     expect(done.output.join('').match(/ mid-build \(/g)).toHaveLength(2);
   });
 
@@ -191,7 +192,7 @@ describe('dispatch pool', () => {
     r.off.writeYaml('a.yaml');
     const a = r.off.engine.compile({ configuration: 'a.yaml' });
     await waitUntil(() => onServer(r, 0).length === 1);
-    await r.servers[0].stop();
+    await must(r.servers[0]).stop();
     const done = await r.off.waitDone(a.job_id);
     expect(done).toMatchObject({ status: 'completed', source: 'local', source_pin_sha256: '' });
     expect(done.output.join('')).toContain(' mid-build (');
@@ -213,7 +214,7 @@ describe('dispatch pool', () => {
     const done = await r.off.waitDone(a.job_id);
     expect(done).toMatchObject({ status: 'completed', source: 'local', failure_reason: '' });
     expect(done.output.join('')).toContain('rebuilding locally');
-    expect(r.servers[0].jobs).toHaveLength(1);
+    expect(must(r.servers[0]).jobs).toHaveLength(1);
   });
 
   it('supersede removes a pending remote compile; it is never dispatched', async () => {
@@ -301,14 +302,14 @@ describe('dispatch pool', () => {
 
   it('exact_required: a disconnected intended server → the pending job waits', async () => {
     const r = await rig({ servers: 1, offloader: { settings: { version_match_policy: 'exact_required' } } });
-    await r.servers[0].stop();
+    await must(r.servers[0]).stop();
     await waitUntil(() => r.off.clients.connectedPins().length === 0);
     r.off.writeYaml('a.yaml');
     const pending = createJob({ configuration: 'a.yaml', job_type: 'compile', source: 'remote_pending' });
     r.off.engine.enqueue([pending]);
     await new Promise((res) => setTimeout(res, 100));
     expect(job(r, pending.job_id)).toMatchObject({ status: 'queued', source: 'remote_pending' });
-    await r.servers[0].restart();
+    await must(r.servers[0]).restart();
     expect((await r.off.waitDone(pending.job_id)).status).toBe('completed');
   });
 
@@ -343,7 +344,7 @@ describe('dispatch pool', () => {
     expect(onServer(r, 0)).toEqual([]);
     r.off.engine.resume();
     await waitUntil(() => onServer(r, 0).length === 1, { timeoutMs: 5000, what: 'submit after resume' });
-    expect(job(r, a.job_id)).toMatchObject({ status: 'running', source: 'remote', source_pin_sha256: r.servers[0].pin });
+    expect(job(r, a.job_id)).toMatchObject({ status: 'running', source: 'remote', source_pin_sha256: must(r.servers[0]).pin });
     hold.release(a.job_id);
     expect((await r.off.waitDone(a.job_id)).status).toBe('completed');
   });
@@ -367,7 +368,7 @@ describe('dispatch pool', () => {
     const r = await rig({ servers: 1, server: () => ({ onSubmit: hold.onSubmit }) });
     r.off.writeYaml('a.yaml');
     const compile = r.off.engine.install({ configuration: 'a.yaml', port: '192.168.1.50', bootloader: true });
-    await waitUntil(() => onServer(r, 0).length === 1 && r.servers[0].jobs[0].jobId === compile.job_id);
+    await waitUntil(() => onServer(r, 0).length === 1 && must(must(r.servers[0]).jobs[0]).jobId === compile.job_id);
     await new Promise((res) => setTimeout(res, 20));
     const upload = r.off.engine.getJobs().find((j) => j.depends_on === compile.job_id)!;
     const local = await r.off.remote.buildLocallyInstead(compile.job_id);
@@ -375,7 +376,7 @@ describe('dispatch pool', () => {
     expect((await r.off.waitDone(compile.job_id)).status).toBe('cancelled');
     expect((await r.off.waitDone(upload.job_id)).status).toBe('cancelled');
     // The remote side was told to stop.
-    await waitUntil(() => r.servers[0].received.some((m) => m.type === 'cancel_job' && m.job_id === compile.job_id));
+    await waitUntil(() => must(r.servers[0]).received.some((m) => m.type === 'cancel_job' && m.job_id === compile.job_id));
     const newUpload = r.off.engine.getJobs().find((j) => j.depends_on === local.job_id)!;
     expect(newUpload).toMatchObject({ port: '192.168.1.50', flash_bootloader: true });
     expect((await r.off.waitDone(local.job_id)).status).toBe('completed');

@@ -10,6 +10,7 @@ import { waitUntil } from '../../../../test/support/wait-until';
 import type { FirmwareJob } from '../../jobs/model';
 import { deviceOf, holdingScript, startRig, type Rig } from './harness/rig';
 import { makeArtifactTarball } from './harness/scripted-server';
+import { must } from '../../../../test/support/must';
 
 const rigs: Rig[] = [];
 afterEach(async () => {
@@ -39,14 +40,14 @@ describe('pipelined dispatch pool', () => {
     r.off.writeYaml('b.yaml');
     ageConfigs(r);
     const a = r.off.engine.compile({ configuration: 'a.yaml' });
-    await waitUntil(() => r.servers[0].jobs.length === 1, { timeoutMs: 10_000, what: 'a submitted' });
+    await waitUntil(() => must(r.servers[0]).jobs.length === 1, { timeoutMs: 10_000, what: 'a submitted' });
     const b = r.off.engine.compile({ configuration: 'b.yaml' });
     await waitUntil(() => bundlesOf(r, 'b.yaml').length === 1, { timeoutMs: 10_000, what: 'b bundled ahead' });
     // Bundled ahead, yet still waiting for the pool: not bound, not started, not on the server.
     expect(job(r, b.job_id)).toMatchObject({ status: 'queued', source: 'remote_pending', source_pin_sha256: '' });
-    expect(r.servers[0].jobs.map((j) => j.jobId)).toEqual([a.job_id]);
+    expect(must(r.servers[0]).jobs.map((j) => j.jobId)).toEqual([a.job_id]);
     hold.release(a.job_id);
-    await waitUntil(() => r.servers[0].jobs.length === 2, { timeoutMs: 10_000, what: 'b submitted' });
+    await waitUntil(() => must(r.servers[0]).jobs.length === 2, { timeoutMs: 10_000, what: 'b submitted' });
     hold.release(b.job_id);
     const done = await r.off.waitDone(b.job_id);
     expect(done.status).toBe('completed');
@@ -60,11 +61,11 @@ describe('pipelined dispatch pool', () => {
     r.off.writeYaml('a.yaml');
     r.off.writeYaml('b.yaml');
     const a = r.off.engine.compile({ configuration: 'a.yaml' });
-    await waitUntil(() => r.servers[0].jobs.length === 1, { timeoutMs: 10_000, what: 'a submitted' });
+    await waitUntil(() => must(r.servers[0]).jobs.length === 1, { timeoutMs: 10_000, what: 'a submitted' });
     r.off.jobEnv.ESPHOME_SIM_STALL_BUNDLE = '1'; // b's bundle stalls until killed
     const b = r.off.engine.compile({ configuration: 'b.yaml' });
     await waitUntil(() => bundlesOf(r, 'b.yaml').length === 1, { timeoutMs: 10_000, what: 'b bundling ahead' });
-    const pid = bundlesOf(r, 'b.yaml')[0].pid;
+    const pid = must(bundlesOf(r, 'b.yaml')[0]).pid;
     expect(isAlive(pid)).toBe(true);
     await r.off.engine.cancel(b.job_id);
     expect(job(r, b.job_id).status).toBe('cancelled');
@@ -72,7 +73,7 @@ describe('pipelined dispatch pool', () => {
     delete r.off.jobEnv.ESPHOME_SIM_STALL_BUNDLE;
     hold.release(a.job_id);
     expect((await r.off.waitDone(a.job_id)).status).toBe('completed');
-    expect(r.servers[0].jobs.map((j) => j.jobId)).toEqual([a.job_id]);
+    expect(must(r.servers[0]).jobs.map((j) => j.jobId)).toEqual([a.job_id]);
   });
 
   it('the server takes the next job while the previous one downloads; killed then, both jobs are re-routed (a lost server each) and complete', async () => {
@@ -87,7 +88,7 @@ describe('pipelined dispatch pool', () => {
         artifacts: async (jobId) => {
           // The first job's artifacts are "still downloading" until the test lets them go.
           if (jobId === firstJob) await downloadGate;
-          return makeArtifactTarball(deviceOf(r.servers[0], jobId));
+          return makeArtifactTarball(deviceOf(must(r.servers[0]), jobId));
         },
       }),
     });
@@ -96,13 +97,13 @@ describe('pipelined dispatch pool', () => {
     const a = r.off.engine.compile({ configuration: 'a.yaml' });
     firstJob = a.job_id;
     const b = r.off.engine.compile({ configuration: 'b.yaml' });
-    await waitUntil(() => r.servers[0].jobs.length === 1, { timeoutMs: 10_000, what: 'a submitted' });
+    await waitUntil(() => must(r.servers[0]).jobs.length === 1, { timeoutMs: 10_000, what: 'a submitted' });
     hold.release(a.job_id);
     // a's build is complete but its artifacts are held: the server already builds b.
-    await waitUntil(() => r.servers[0].jobs.length === 2, { timeoutMs: 10_000, what: 'b submitted during a download' });
+    await waitUntil(() => must(r.servers[0]).jobs.length === 2, { timeoutMs: 10_000, what: 'b submitted during a download' });
     expect(job(r, a.job_id).status).toBe('running');
     expect(job(r, b.job_id)).toMatchObject({ status: 'running', source: 'remote' });
-    await r.servers[0].stop();
+    await must(r.servers[0]).stop();
     releaseDownload();
     // No other server: per §11.3 both go back to the pool and, with none left, build here.
     const [da, db] = [await r.off.waitDone(a.job_id), await r.off.waitDone(b.job_id)];

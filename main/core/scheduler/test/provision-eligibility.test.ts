@@ -2,6 +2,7 @@
 // (upstream build_scheduler `_can_provision`), but only for a version it can pin.
 import { describe, expect, it } from 'vitest';
 import { canProvision, classifyPairings, type SchedulerPairing, type SchedulerSnapshot } from '../build-scheduler';
+import { must } from '../../../../test/support/must';
 
 const PIN = 'a'.repeat(64);
 const pairing = (over: Partial<SchedulerPairing> = {}): SchedulerPairing => ({ pin_sha256: PIN, label: 'srv', paired_at: 1, status: 'approved', enabled: true, esphome_version: '2025.12.2', ...over });
@@ -20,8 +21,8 @@ const snap = (p: SchedulerPairing, local: string, policy: SchedulerSnapshot['ver
 describe('provisioning build servers and the version policy', () => {
   it('a mismatched server is filtered unless it provisions', () => {
     for (const policy of ['release', 'exact', 'exact_required'] as const) {
-      expect(classifyPairings(snap(pairing(), '2026.10.0', policy))[0].eligibility, policy).toBe('version_filtered');
-      expect(classifyPairings(snap(pairing({ auto_provision_supported: true }), '2026.10.0', policy))[0].eligibility, policy).toBe('eligible');
+      expect(must(classifyPairings(snap(pairing(), '2026.10.0', policy))[0]).eligibility, policy).toBe('version_filtered');
+      expect(must(classifyPairings(snap(pairing({ auto_provision_supported: true }), '2026.10.0', policy))[0]).eligibility, policy).toBe('eligible');
     }
   });
   it('only a pinnable local version can be provisioned', () => {
@@ -29,6 +30,6 @@ describe('provisioning build servers and the version policy', () => {
     expect(canProvision(pairing({ auto_provision_supported: true }), '2026.10.0-dev')).toBe(false);
     expect(canProvision(pairing({ auto_provision_supported: true }), '')).toBe(false);
     expect(canProvision(pairing({ auto_provision_supported: false }), '2026.10.0')).toBe(false);
-    expect(classifyPairings(snap(pairing({ auto_provision_supported: true }), '2026.10.0+local', 'exact'))[0].eligibility).toBe('version_filtered');
+    expect(must(classifyPairings(snap(pairing({ auto_provision_supported: true }), '2026.10.0+local', 'exact'))[0]).eligibility).toBe('version_filtered');
   });
 });

@@ -11,6 +11,7 @@ import { installToolchain } from '../installer';
 import type { InstallProgress } from '../pip-progress';
 import { ToolchainStore } from '../store';
 import { ToolchainError } from '../version';
+import { must } from '../../../../test/support/must';
 
 const PY312 = pyenvPython('3.12');
 const PY311 = pyenvPython('3.11');
@@ -53,7 +54,7 @@ describe.skipIf(!PY312)('toolchain install (real pip, offline wheelhouse)', { ti
     const phases = [...new Set(progress.map((p) => p.phase))];
     expect(phases).toEqual(['python', 'venv', 'resolving', 'downloading', 'installing', 'verifying', 'done']);
     // never goes down, ends at 1
-    for (let i = 1; i < progress.length; i++) expect(progress[i].fraction).toBeGreaterThanOrEqual(progress[i - 1].fraction);
+    for (let i = 1; i < progress.length; i++) expect(must(progress[i]).fraction).toBeGreaterThanOrEqual(must(progress[i - 1]).fraction);
     expect(progress.at(-1)!.fraction).toBe(1);
     expect(lines.join('\n')).toMatch(/Successfully installed esphome-2099\.1\.0/);
     expect(store.list().map((t) => t.version)).toEqual(['2099.1.0']);

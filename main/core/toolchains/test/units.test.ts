@@ -15,6 +15,7 @@ import { PipProgressParser, type InstallProgress } from '../pip-progress';
 import { findPython, installAdvice } from '../python';
 import { checkForUpdate } from '../update-check';
 import { checkVersion, compareVersions, isEsphomeVersion, minFromRequiresPython } from '../version';
+import { must } from '../../../../test/support/must';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-tc-units-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -53,9 +54,9 @@ describe('pip output → progress', () => {
     ])
       p.line(l);
     expect(seen.map((s) => s.phase)).toEqual(['resolving', 'downloading', 'downloading', 'downloading', 'downloading', 'downloading', 'installing', 'installing']);
-    expect(seen[4].message).toBe('downloading 2 of 3 (click-8.1.7-py3-none-any.whl)');
-    expect(seen[6].message).toBe('installing 4 packages');
-    for (let i = 1; i < seen.length; i++) expect(seen[i].fraction).toBeGreaterThanOrEqual(seen[i - 1].fraction);
+    expect(must(seen[4]).message).toBe('downloading 2 of 3 (click-8.1.7-py3-none-any.whl)');
+    expect(must(seen[6]).message).toBe('installing 4 packages');
+    for (let i = 1; i < seen.length; i++) expect(must(seen[i]).fraction).toBeGreaterThanOrEqual(must(seen[i - 1]).fraction);
   });
 });
 
@@ -84,7 +85,7 @@ describe('which esphome runs', () => {
     const fakePy = join(dir, 'py');
     writeFileSync(fakePy, '#!/bin/sh\necho "toolchain:$*"\n');
     chmodSync(fakePy, 0o755);
-    const [launcher] = await writeLauncher(dir, [fake, '--x']);
+    const launcher = must((await writeLauncher(dir, [fake, '--x']))[0]);
     expect(execFileSync(launcher, ['compile', 'a b.yaml'], { encoding: 'utf8', env: { PATH: process.env.PATH } })).toBe('base:--x compile a b.yaml\n');
     expect(execFileSync(launcher, ['compile'], { encoding: 'utf8', env: { PATH: process.env.PATH, KILN_TOOLCHAIN_PYTHON: fakePy } })).toBe('toolchain:-m esphome compile\n');
     await writeLauncher(dir, ['kiln-no-such-esphome']);

@@ -6,6 +6,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { must } from '../../../../test/support/must';
 
 const ROOT = resolve(__dirname, '../../../..');
 const KILN = join(ROOT, 'main/headless/cli/kiln.ts');
@@ -30,7 +31,7 @@ function kiln(args: string[]): Promise<{ code: number | null; stdout: string; st
   });
 }
 const compiled = (): string[] =>
-  existsSync(simLog) ? readFileSync(simLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { role: string; argv: string[] }).filter((x) => x.role === 'main' && x.argv[1] === 'compile').map((x) => x.argv[2].split('/').pop()!) : [];
+  existsSync(simLog) ? readFileSync(simLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { role: string; argv: string[] }).filter((x) => x.role === 'main' && x.argv[1] === 'compile').map((x) => must(x.argv[2]).split('/').pop()!) : [];
 
 describe('kiln build-all (real process)', () => {
   it('compiles every device that is not up to date, reports failures, and skips up-to-date ones next time', async () => {

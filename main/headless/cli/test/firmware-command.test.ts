@@ -7,6 +7,7 @@ import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { must } from '../../../../test/support/must';
 
 const ROOT = resolve(__dirname, '../../../..');
 const KILN = join(ROOT, 'main/headless/cli/kiln.ts');
@@ -69,9 +70,9 @@ describe('firmware library on the command line (real processes)', () => {
     const builds = JSON.parse(list.stdout) as Array<{ id: string; images: Array<{ kind: string; sha256: string }> }>;
     expect(builds.length).toBe(2);
     const out = join(dir, 'exported.bin');
-    const exp = await kiln(['firmware', 'export', yaml(), '--out', out, '--build', builds[1].id]);
+    const exp = await kiln(['firmware', 'export', yaml(), '--out', out, '--build', must(builds[1]).id]);
     expect(exp.code).toBe(0);
-    expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(builds[1].images.find((i) => i.kind === 'ota')!.sha256);
+    expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(must(builds[1]).images.find((i) => i.kind === 'ota')!.sha256);
     expect((await kiln(['firmware', 'export', yaml(), '--out', out, '--image', 'bogus'])).code).toBe(2);
     appendFileSync(yaml(), '\n# changed\n');
     const after = JSON.parse((await kiln(['devices', '--config-dir', dir, '--json'])).stdout) as typeof parsed;
@@ -83,10 +84,10 @@ describe('firmware library on the command line (real processes)', () => {
   it('kiln firmware flash uploads a kept build without compiling', async () => {
     const builds = JSON.parse((await kiln(['firmware', 'list', yaml(), '--json'])).stdout) as Array<{ id: string }>;
     const before = commands().length;
-    const r = await kiln(['firmware', 'flash', yaml(), '--build', builds[1].id, '--device', 'OTA']);
+    const r = await kiln(['firmware', 'flash', yaml(), '--build', must(builds[1]).id, '--device', 'OTA']);
     expect(r.stderr).toContain('upload completed');
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`Firmware library: flashing build ${builds[1].id}`);
+    expect(r.stdout).toContain(`Firmware library: flashing build ${must(builds[1]).id}`);
     expect(commands().slice(before)).toEqual(['upload']);
     const bad = await kiln(['firmware', 'flash', yaml(), '--build', 'zzzzzz-00000000', '--device', 'OTA']);
     expect(bad.code).toBe(1);

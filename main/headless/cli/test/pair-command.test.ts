@@ -14,6 +14,7 @@ import { ReceiverPeerStore } from '../../../core/peer-link/receiver-store';
 import { generateX25519KeyPair } from '../../../core/peer-link/x25519';
 import { pair, parseEndpoint, parsePairArgs, type PairArgs, type PairIo } from '../pair-command';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { must } from '../../../../test/support/must';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -89,9 +90,9 @@ describe('kiln pair', () => {
     expect(t.lines).toContain('  name             Attic box');
     expect(t.asked[0]).toMatch(/fingerprint/);
     expect(t.lines).toContain(`  this machine     laptop`);
-    expect(srv.pairing.pending()[0].label).toBe('laptop');
+    expect(must(srv.pairing.pending()[0]).label).toBe('laptop');
     expect(storedPins(a.dataDir)).toEqual([]); // pending rows are RAM-only
-    await srv.pairing.approve(srv.pairing.pending()[0].dashboard_id);
+    await srv.pairing.approve(must(srv.pairing.pending()[0]).dashboard_id);
     expect(await run).toBe(0);
     expect(storedPins(a.dataDir)).toEqual([srv.pin]);
     expect(t.lines.some((l) => l.includes('accepted: paired with Attic box'))).toBe(true);
@@ -103,7 +104,7 @@ describe('kiln pair', () => {
     const t = io();
     const run = pair(a, t, { timeoutMs: 5000 });
     await waitUntil(() => srv.pairing.pending().length === 1);
-    srv.pairing.reject(srv.pairing.pending()[0].dashboard_id);
+    srv.pairing.reject(must(srv.pairing.pending()[0]).dashboard_id);
     expect(await run).toBe(1);
     expect(t.errs.join('\n')).toContain('declined or removed');
     expect(storedPins(a.dataDir)).toEqual([]);

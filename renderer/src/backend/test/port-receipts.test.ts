@@ -9,7 +9,7 @@ describe('MessagePort transport receipts', () => {
     const { port1: mainEnd, port2: pageEnd } = new MessageChannel();
     const fromPage: unknown[] = [];
     mainEnd.onmessage = (e) => fromPage.push(e.data);
-    const ch = portChannel(pageEnd as unknown as globalThis.MessagePort);
+    const ch = portChannel(pageEnd);
     const got: unknown[] = [];
     ch.onMessage((m) => got.push(m));
     await waitUntil(() => fromPage.length === 1);

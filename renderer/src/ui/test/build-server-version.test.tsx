@@ -8,7 +8,7 @@ import { useApp } from '../../store/app';
 import { BuildServerVersion } from '../BuildServerVersion';
 
 const pairing = (over: Partial<BuildServerPairing> = {}): BuildServerPairing =>
-  ({ pin: 'a'.repeat(64), host: 'h', port: 6055, label: 'srv', friendlyName: 'srv', status: 'approved', enabled: true, connection: 'connected', lastError: '', esphomeVersion: '2026.9.0', autoProvision: false, queue: null, pairedAt: '', ...over }) as BuildServerPairing;
+  ({ pin: 'a'.repeat(64), host: 'h', port: 6055, label: 'srv', friendlyName: 'srv', status: 'approved', enabled: true, connection: 'connected', lastError: '', esphomeVersion: '2026.9.0', autoProvision: false, queue: null, pairedAt: '', ...over });
 
 function local(version: string) {
   useApp.setState({ env: { appVersion: '', configDir: '', dataDir: '', esphome: { command: [], found: true, version, simulator: false, error: '' } } });

@@ -10,6 +10,7 @@ import { useApp } from '../../store/app';
 import { refreshConfigurations, startSync } from '../../sync';
 import { Configurations } from '../Configurations';
 import { scriptedApi } from './scripted-api';
+import { must } from '../../../../test/support/must';
 
 const reading = (name: string): ConfigurationEntry => ({ name, deviceName: '', friendlyName: '', platform: '', error: '', reading: true });
 
@@ -51,10 +52,10 @@ describe('device list during the server’s first scan', () => {
     render(<Configurations />);
     const rows = screen.getAllByTestId('configuration');
     expect(rows.map((r) => r.getAttribute('data-name'))).toEqual(['attic.yaml', 'porch.yaml']);
-    const porch = rows[1];
+    const [attic, porch] = [must(rows[0]), must(rows[1])];
     expect(within(porch).getByTestId('config-reading').textContent).toBe('reading…');
     expect(within(porch).getByTestId('compile')).toBeTruthy(); // usable: its actions are there
-    expect(within(rows[0]).queryByTestId('config-reading')).toBeNull();
+    expect(within(attic).queryByTestId('config-reading')).toBeNull();
 
     act(() => b.emit('configurationsChanged', { reason: 'scan', changed: [{ name: 'porch.yaml', deviceName: 'porch', friendlyName: 'Porch light', platform: 'esp8266', error: '' }], removed: [] }));
     const after = screen.getAllByTestId('configuration').find((r) => r.getAttribute('data-name') === 'porch.yaml')!;

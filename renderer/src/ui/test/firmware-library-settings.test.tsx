@@ -37,12 +37,12 @@ describe('FirmwareLibrarySettings', () => {
       setFirmwareRetention: (p) => (stored = { keepPerDevice: p.keepPerDevice as number, maxBytes: p.maxBytes as number, usedBytes: 10_485_760 }),
     });
     render(<FirmwareLibrarySettings />);
-    const keep = (await screen.findByTestId('fw-keep')) as HTMLInputElement;
+    const keep = await screen.findByTestId<HTMLInputElement>('fw-keep');
     expect(screen.getByText('Keep the last N builds per device')).toBeTruthy();
     expect(screen.getByText('Total size limit')).toBeTruthy();
     expect(keep.value).toBe('3');
-    expect((screen.getByTestId('fw-max-size') as HTMLInputElement).value).toBe('1');
-    expect((screen.getByTestId('fw-max-unit') as HTMLSelectElement).value).toBe('GiB');
+    expect(screen.getByTestId<HTMLInputElement>('fw-max-size').value).toBe('1');
+    expect(screen.getByTestId<HTMLSelectElement>('fw-max-unit').value).toBe('GiB');
     expect(screen.getByTestId('fw-used').textContent).toContain('In use: 50 MiB of 1 GiB');
 
     fireEvent.change(keep, { target: { value: '5' } });

@@ -71,7 +71,7 @@ describe('job list paging and deltas', () => {
     });
     expect(b.count('getJobsPage')).toBe(pages);
     expect(recentRows()).toBe(101);
-    expect(useJobs.getState().byId[job(1001).job_id].status).toBe('queued');
+    expect(useJobs.getState().byId[job(1001).job_id]?.status).toBe('queued');
 
     // Older pages.
     fireEvent.click(screen.getByTestId('older-tasks-btn'));

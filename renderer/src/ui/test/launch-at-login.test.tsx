@@ -27,7 +27,7 @@ describe('LaunchAtLoginSetting', () => {
     connect(true);
     const saved: Array<Partial<Settings>> = [];
     render(<LaunchAtLoginSetting settings={SETTINGS} save={async (p) => void saved.push(p)} />);
-    const box = screen.getByTestId('launch-at-login-toggle') as HTMLInputElement;
+    const box = screen.getByTestId<HTMLInputElement>('launch-at-login-toggle');
     expect(box.checked).toBe(false);
     fireEvent.click(box);
     expect(saved).toEqual([{ launchAtLogin: true }]);

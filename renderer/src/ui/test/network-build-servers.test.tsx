@@ -116,8 +116,8 @@ describe('Build servers on your network', () => {
     // While the preview handshake runs: the fields are pre-filled (an advertised address, not
     // the .local name) and the dialog says it is connecting; nothing has been confirmed yet.
     expect(b.calls.filter((c) => c.method === 'previewBuildServer')).toEqual([{ method: 'previewBuildServer', params: { host: '10.0.0.5', port: 6055 } }]);
-    expect((screen.getByTestId('pair-host') as HTMLInputElement).value).toBe('10.0.0.5');
-    expect((screen.getByTestId('pair-port') as HTMLInputElement).value).toBe('6055');
+    expect(screen.getByTestId<HTMLInputElement>('pair-host').value).toBe('10.0.0.5');
+    expect(screen.getByTestId<HTMLInputElement>('pair-port').value).toBe('6055');
     expect(screen.getByTestId('pair-continue').textContent).toBe('Connecting…');
     expect(screen.queryByTestId('pair-confirm')).toBeNull();
     expect(useServers.getState().pairTarget).toBeNull();
@@ -130,7 +130,7 @@ describe('Build servers on your network', () => {
     const confirm = screen.getByTestId('pair-confirm');
     expect(confirm.textContent).toContain('Connected to 10.0.0.5:6055');
     expect(screen.getByTestId('server-fingerprint-emoji').textContent).toBe(emojiOf(PIN));
-    expect((screen.getByTestId('pair-label') as HTMLInputElement).value).toBe('Workshop PC');
+    expect(screen.getByTestId<HTMLInputElement>('pair-label').value).toBe('Workshop PC');
     expect(screen.getByTestId('pair-key')).toBeTruthy();
     // Secondary button is Cancel (there is no input step to go back to).
     expect(within(confirm).queryByText('Back')).toBeNull();
@@ -167,8 +167,8 @@ describe('Build servers on your network', () => {
     await flush();
     fireEvent.click(screen.getByTestId('open-pair-dialog'));
     await flush();
-    expect((screen.getByTestId('pair-host') as HTMLInputElement).value).toBe('');
-    expect((screen.getByTestId('pair-port') as HTMLInputElement).value).toBe('6055');
+    expect(screen.getByTestId<HTMLInputElement>('pair-host').value).toBe('');
+    expect(screen.getByTestId<HTMLInputElement>('pair-port').value).toBe('6055');
     expect(b.calls.some((c) => c.method === 'previewBuildServer')).toBe(false);
   });
 });

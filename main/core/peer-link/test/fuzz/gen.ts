@@ -4,6 +4,7 @@
 import { gzipSync } from 'node:zlib';
 import { sha256Hex } from '../../transfer';
 import { tarBytes, type RawMember } from '../../../receiver/test/tar-helpers';
+import { must } from '../../../../../test/support/must';
 
 export class Rng {
   private s: number;
@@ -22,7 +23,7 @@ export class Rng {
     return Math.floor(this.next() * n);
   }
   pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)];
+    return must(xs[this.int(xs.length)], 'a non-empty list to pick from');
   }
   chance(p: number): boolean {
     return this.next() < p;
@@ -162,7 +163,10 @@ export async function hostileTarball(r: Rng): Promise<Buffer> {
       break;
     case 1: {
       gz = Buffer.from(gz);
-      for (let i = r.int(4) + 1; i > 0; i--) gz[r.int(gz.length)] ^= 1 << r.int(8); // bit flips
+      for (let i = r.int(4) + 1; i > 0; i--) {
+        const at = r.int(gz.length);
+        gz[at] = must(gz[at]) ^ (1 << r.int(8)); // bit flips
+      }
       break;
     }
     case 2: {

@@ -120,10 +120,10 @@ export class ScriptedServer {
 
   /** The next submit (or one that already arrived and was not taken yet). */
   nextJob(timeoutMs = 5000): Promise<ScriptedJob> {
-    const taken = this.takenCount;
-    if (this.jobs.length > taken) {
+    const waiting = this.jobs[this.takenCount];
+    if (waiting !== undefined) {
       this.takenCount++;
-      return Promise.resolve(this.jobs[taken]);
+      return Promise.resolve(waiting);
     }
     return withTimeout(
       new Promise<ScriptedJob>((r) => this.waiters.push(r)).then((j) => {
