@@ -106,7 +106,8 @@ export class SenderLimits {
       return undefined;
     }
     const usage = await workspaceUsage(this.o.root);
-    this.usage = { total: usage.total, at: Date.now(), addedSince: 0 };
+    // Dated when the walk began (as the background refresh does): the conservative age.
+    this.usage = { total: usage.total, at: now, addedSince: 0 };
     let total = usage.total;
     if (total + incoming <= quota) {
       this.usage.addedSince = incoming;
