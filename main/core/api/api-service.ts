@@ -35,6 +35,7 @@ import { LogBatcher, type LogBatcherOptions } from './log-batcher';
 import { toolchainHandlers, type ToolchainsPort } from './toolchains-api';
 import type { DiscoveryPort, EsphomeProbe, IdentityPort, JobsPort, SenderPort, SenderSettings, BuildServerRolePort } from './ports';
 import type { SettingsStore } from './settings-store';
+import { ProgressThrottle } from './progress-throttle';
 
 export interface ApiServiceOptions {
   jobs: JobsPort;
@@ -66,7 +67,7 @@ export class ApiService {
   private readonly connections = new Set<Connection>();
   /** job_id → follows of that job across connections (one bus listener for all). */
   private readonly followers = new Map<string, Set<Follow>>();
-  private readonly progressPending = new Map<string, { value: number; timer: ReturnType<typeof setTimeout> | null; last: number }>();
+  private readonly progress: ProgressThrottle;
   private readonly offBus: Array<() => void> = [];
   private esphomeStatus: ReturnType<EsphomeProbe> | null = null;
   /** The esphome argv the engine runs (a saved change that needs a restart does not move it). */
@@ -82,6 +83,7 @@ export class ApiService {
 
   constructor(private readonly opts: ApiServiceOptions) {
     this.bus = opts.jobs.bus;
+    this.progress = new ProgressThrottle((jobId, progress) => this.broadcast('jobProgress', { jobId, progress }), opts.progressIntervalMs ?? 100);
     this.configurations = new ConfigurationsCache(opts.jobs.configDir, {
       onChange: ({ changed, removed }) => this.broadcast('configurationsChanged', { reason: this.configurations.primed ? 'folder' : 'scan', changed, removed }),
     });
@@ -115,8 +117,7 @@ export class ApiService {
     this.configurations.close();
     for (const off of this.offBus.splice(0)) off();
     for (const c of [...this.connections]) c.close();
-    for (const p of this.progressPending.values()) if (p.timer) clearTimeout(p.timer);
-    this.progressPending.clear();
+    this.progress.dispose();
   }
 
   broadcast<E extends EventName>(event: E, data: FrontendEvents[E]): void {
@@ -155,7 +156,7 @@ export class ApiService {
         const set = this.followers.get(job_id);
         if (set) for (const f of set) f.batcher.push(line);
       }),
-      on('job_progress', ({ job_id, progress }) => this.queueProgress(job_id, progress)),
+      on('job_progress', ({ job_id, progress }) => this.progress.queue(job_id, progress)),
       on('job_queued', ({ job }) => this.lifecycle('queued', job)),
       on('job_started', ({ job }) => this.lifecycle('started', job)),
       on('job_completed', ({ job }) => this.lifecycle('completed', job)),
@@ -197,52 +198,13 @@ export class ApiService {
       if (set) {
         for (const f of [...set]) f.conn.unfollow(job.job_id);
       }
-      this.dropProgress(job.job_id);
+      this.progress.drop(job.job_id);
       this.notes.ended(job);
     } else {
       if (kind === 'queued' && job.started_at === null) this.notes.requeued(job.job_id);
-      this.flushProgress(job.job_id);
+      this.progress.flush(job.job_id);
     }
     this.broadcast('jobLifecycle', { kind, job: this.notes.view(job) });
-  }
-
-  private queueProgress(jobId: string, progress: number): void {
-    const interval = this.opts.progressIntervalMs ?? 100;
-    const now = Date.now();
-    const p = this.progressPending.get(jobId);
-    if (!p) {
-      this.progressPending.set(jobId, { value: progress, timer: null, last: now });
-      this.broadcast('jobProgress', { jobId, progress });
-      return;
-    }
-    p.value = progress;
-    if (p.timer) return;
-    const wait = Math.max(0, p.last + interval - now);
-    if (wait === 0) {
-      p.last = now;
-      this.broadcast('jobProgress', { jobId, progress });
-      return;
-    }
-    p.timer = setTimeout(() => {
-      p.timer = null;
-      p.last = Date.now();
-      this.broadcast('jobProgress', { jobId, progress: p.value });
-    }, wait);
-  }
-
-  private flushProgress(jobId: string): void {
-    const p = this.progressPending.get(jobId);
-    if (p?.timer) {
-      clearTimeout(p.timer);
-      p.timer = null;
-      p.last = Date.now();
-      this.broadcast('jobProgress', { jobId, progress: p.value });
-    }
-  }
-
-  private dropProgress(jobId: string): void {
-    this.flushProgress(jobId);
-    this.progressPending.delete(jobId);
   }
 
   /**
