@@ -16,7 +16,7 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { KilnApp } from '../main/core/app';
 import { mean, percentile, type BenchContext, type BenchResult } from './lib/report';
-import { Cleanup, pairByKey, REPO_ROOT, startKilnReceiver, startSender, tempDir, whenDone } from './lib/stack';
+import { Cleanup, pairByKey, REPO_ROOT, startKilnBuildServer, startSender, tempDir, whenDone } from './lib/stack';
 
 const KEYS = ['WQRT-TMEE-PAAB-2345', 'WQRT-TMEE-PABC-2345', 'WQRT-TMEE-PACD-2345', 'WQRT-TMEE-PADE-2345'];
 
@@ -112,7 +112,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const dB = durationsMs(nB);
     const cA = await writeConfigs(configDir, 'p6a', dA);
     const cB = await writeConfigs(configDir, 'p6b', dB);
-    const servers = await Promise.all(KEYS.map((k) => startKilnReceiver(cleanup, k, { ESPHOME_SIM_SPEED: '0' })));
+    const servers = await Promise.all(KEYS.map((k) => startKilnBuildServer(cleanup, k, { ESPHOME_SIM_SPEED: '0' })));
     ctx.log(`    load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
     // A: 4 servers, nothing local.

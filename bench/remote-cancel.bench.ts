@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { startKilnServer } from '../main/headless/server';
 import { openClient } from '../main/headless/test/ws-client';
 import { percentile, type BenchContext, type BenchResult } from './lib/report';
-import { Cleanup, exited, pairByKey, readSimLog, REPO_ROOT, startKilnReceiver, startSender, tempDir } from './lib/stack';
+import { Cleanup, exited, pairByKey, readSimLog, REPO_ROOT, startKilnBuildServer, startSender, tempDir } from './lib/stack';
 import { waitUntil } from '../test/support/wait-until';
 
 const KEY = 'BNCH-CANC-EMAT-ENCY';
@@ -28,7 +28,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     await cp(join(REPO_ROOT, 'tools/esphome-sim/examples'), configDir, { recursive: true });
     // Speed 0.3: the simulated compile paces its output (seconds of steady lines, a third of a
     // real compile's pauses, to keep the benchmark short); Stop lands while lines still arrive.
-    const recv = await startKilnReceiver(cleanup, KEY, { ESPHOME_SIM_LOG: simLog, ESPHOME_SIM_SPEED: '0.3' });
+    const recv = await startKilnBuildServer(cleanup, KEY, { ESPHOME_SIM_LOG: simLog, ESPHOME_SIM_SPEED: '0.3' });
     const pin = await pairByKey(senderData, recv.port, KEY);
     const app = await startSender(cleanup, configDir, senderData, [pin]);
     const server = await startKilnServer({ service: app.service, port: 0, token: 'bench-token', staticDir: await mkdtemp(join(root, 'www-')) });

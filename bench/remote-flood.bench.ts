@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createJob } from '../main/core/jobs/model';
 import type { BenchContext, BenchResult } from './lib/report';
-import { Cleanup, pairByKey, REPO_ROOT, startKilnReceiver, startSender, tempDir, whenDone } from './lib/stack';
+import { Cleanup, pairByKey, REPO_ROOT, startKilnBuildServer, startSender, tempDir, whenDone } from './lib/stack';
 
 const KEY = 'WQRT-TMEE-FWDZ-2345';
 const TARGET_RSS_MB = 250;
@@ -47,7 +47,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     // KILN_DEBUG_MEMORY: the receiver prints what its idle collection released (memoryUsage).
     // BENCH_RECEIVER_ENV="K=V …": extra environment for the receiver (e.g. MALLOC_ARENA_MAX=2).
     const extraEnv = Object.fromEntries((process.env.BENCH_RECEIVER_ENV ?? '').split(' ').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-    const receiver = await startKilnReceiver(cleanup, KEY, { ESPHOME_SIM_FLOOD_LINES: String(lines), KILN_DEBUG_MEMORY: '1', ...extraEnv });
+    const receiver = await startKilnBuildServer(cleanup, KEY, { ESPHOME_SIM_FLOOD_LINES: String(lines), KILN_DEBUG_MEMORY: '1', ...extraEnv });
     const pin = await pairByKey(senderData, receiver.port, KEY);
     const app = await startSender(cleanup, configDir, senderData, [pin]);
     const pid = receiver.proc.pid!;

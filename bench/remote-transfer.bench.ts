@@ -16,10 +16,10 @@ import { createGzip, gunzipSync } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import { buildBundle } from '../main/core/esphome/bundle';
 import { newJobId } from '../main/core/jobs/model';
-import { downloadArtifacts, submitJob } from '../main/core/peer-link/offloader-jobs';
+import { downloadArtifacts, submitJob } from '../main/core/peer-link/sender-jobs';
 import type { PeerMessage } from '../main/core/peer-link/frames';
 import { mean, type BenchContext, type BenchResult } from './lib/report';
-import { Cleanup, pairByKey, REPO_ROOT, SIM_ARGV, startKilnReceiver, startSender, tempDir } from './lib/stack';
+import { Cleanup, pairByKey, REPO_ROOT, SIM_ARGV, startKilnBuildServer, startSender, tempDir } from './lib/stack';
 
 const MIB = 1024 * 1024;
 const TARGET_MBPS = 200;
@@ -66,7 +66,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const configDir = join(root, 'config');
     const senderData = join(root, 'data');
     await cp(join(REPO_ROOT, 'tools/esphome-sim/examples'), configDir, { recursive: true });
-    const server = await startKilnReceiver(cleanup, KEY, { ESPHOME_SIM_SPEED: '0' });
+    const server = await startKilnBuildServer(cleanup, KEY, { ESPHOME_SIM_SPEED: '0' });
     const pin = await pairByKey(senderData, server.port, KEY);
     const app = await startSender(cleanup, configDir, senderData, [pin]);
     const session = app.peerLink!.clients.getSession(pin);

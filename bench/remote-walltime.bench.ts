@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import type { KilnApp } from '../main/core/app';
 import { mean, type BenchContext, type BenchResult } from './lib/report';
 import { buildBundle } from '../main/core/esphome/bundle';
-import { Cleanup, pairByKey, REPO_ROOT, SIM_ARGV, startKilnReceiver, startSender, tempDir, whenDone, type ReceiverChild } from './lib/stack';
+import { Cleanup, pairByKey, REPO_ROOT, SIM_ARGV, startKilnBuildServer, startSender, tempDir, whenDone, type BuildServerChild } from './lib/stack';
 
 const KEY_FAST = 'WQRT-TMEE-FAST-2345';
 const KEY_SLOW = 'WQRT-TMEE-SZWW-6789';
@@ -63,7 +63,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     await writeFile(join(configDir, 'wall-slow.yaml'), slowYaml);
 
     // Near-zero build first (speed 0 on both sides).
-    const fast = await startKilnReceiver(cleanup, KEY_FAST, { ESPHOME_SIM_SPEED: '0' });
+    const fast = await startKilnBuildServer(cleanup, KEY_FAST, { ESPHOME_SIM_SPEED: '0' });
     const fastPin = await pairByKey(senderData, fast.port, KEY_FAST);
     // Calibrate the slow speed on this machine so the local build takes ~10 s.
     let app = await startSender(cleanup, configDir, senderData, [fastPin]);
@@ -117,7 +117,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     await app.stop();
     fast.proc.kill('SIGTERM');
     await fast.exit;
-    const slow: ReceiverChild = await startKilnReceiver(cleanup, KEY_SLOW, { ESPHOME_SIM_SPEED: speed.toFixed(6) });
+    const slow: BuildServerChild = await startKilnBuildServer(cleanup, KEY_SLOW, { ESPHOME_SIM_SPEED: speed.toFixed(6) });
     const slowPin = await pairByKey(senderData, slow.port, KEY_SLOW);
     app = await startSender(cleanup, configDir, senderData, [slowPin]);
     const tenPairs = ctx.quick ? 1 : 5;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { isAlive } from '../../test/e2e-remote/helpers';
 import { createApp, type KilnApp } from '../../main/core/app';
 import { EventBus } from '../../main/core/events';
-import { OffloaderPairingFlow } from '../../main/core/peer-link/offloader-pairing';
+import { OffloaderPairingFlow } from '../../main/core/peer-link/sender-pairing';
 import { openPeerLinkState } from '../../main/core/peer-link/state';
 import { waitUntil } from '../../test/support/wait-until';
 
@@ -68,14 +68,14 @@ function spawnChild(cleanup: Cleanup, argv: string[], env: Record<string, string
   return { proc, out, exit };
 }
 
-export interface ReceiverChild extends Child {
+export interface BuildServerChild extends Child {
   port: number;
   pin: string;
   dataDir: string;
 }
 
 /** `kiln receiver` on 127.0.0.1:0 in key mode, compiling with the simulator. */
-export async function startKilnReceiver(cleanup: Cleanup, key: string, env: Record<string, string> = {}): Promise<ReceiverChild> {
+export async function startKilnBuildServer(cleanup: Cleanup, key: string, env: Record<string, string> = {}): Promise<BuildServerChild> {
   const dataDir = await tempDir(cleanup, 'kiln-bench-recv-');
   // BENCH_RECEIVER_NODE_ARGS: extra node flags for the receiver (e.g. `--cpu-prof` to see its side).
   const nodeArgs = (process.env.BENCH_RECEIVER_NODE_ARGS ?? '').split(' ').filter(Boolean);

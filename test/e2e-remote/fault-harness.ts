@@ -13,7 +13,7 @@ import type { FirmwareJob } from '../../main/core/jobs/model';
 import { mountTmpfs, unmountTmpfs } from '../support/tmpfs';
 import { waitUntil } from '../support/wait-until';
 export { canMountTmpfs, NOT_RUN_TMPFS } from '../support/tmpfs';
-import { isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, spawnKiln, startReceiver, type KilnChild, type ReceiverChild } from './helpers';
+import { isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, spawnKiln, startReceiver, type KilnChild, type BuildServerChild } from './helpers';
 
 export const KEY = 'ABCD-EFGH-JKMN-PQRS';
 export const HEARTBEAT = { heartbeatIntervalMs: 500, heartbeatDeadAfterMs: 2000 };
@@ -66,7 +66,7 @@ export interface FaultSetup {
   root: string;
   configDir: string;
   senderData: string;
-  recv: ReceiverChild;
+  recv: BuildServerChild;
   recvLog: string;
   senderLog: string;
 }

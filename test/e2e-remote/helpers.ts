@@ -46,19 +46,19 @@ export function spawnKiln(args: string[], env: Record<string, string | undefined
   return { proc, out, err, exit, text: () => [...out, ...err.map((l) => `[stderr] ${l}`)].join('\n') };
 }
 
-export interface ReceiverChild extends KilnChild {
+export interface BuildServerChild extends KilnChild {
   ready: { port: number; pin: string; pairing_key: string | null; data_dir: string; esphome_version: string; auto_provision_supported?: boolean };
 }
 
 /** `managed`: no --esphome (the receiver's default managed toolchain); else the simulator. */
-export async function startReceiver(dataDir: string, pairingKey: string, env: Record<string, string> = {}, opts: { managed?: boolean } = {}): Promise<ReceiverChild> {
+export async function startReceiver(dataDir: string, pairingKey: string, env: Record<string, string> = {}, opts: { managed?: boolean } = {}): Promise<BuildServerChild> {
   const esphome = opts.managed ? [] : ['--esphome', SIM_CMD];
   const child = spawnKiln(['receiver', '--host', '127.0.0.1', '--port', '0', '--no-mdns', ...esphome, '--data-dir', dataDir, '--pairing-key', pairingKey], {
     ESPHOME_SIM_SPEED: '0',
     ESPHOME_NOGITIGNORE: '1',
     ESPHOME_SIM_ORPHAN_TTL: '60',
     ...env,
-  }) as ReceiverChild;
+  }) as BuildServerChild;
   const line = await waitUntil(() => child.out.find((l) => l.startsWith('KILN_RECEIVER_READY ')), { timeoutMs: 30_000, what: () => `receiver ready (output so far:\n${child.text()})` });
   child.ready = JSON.parse(line.slice('KILN_RECEIVER_READY '.length));
   return child;

@@ -8,7 +8,7 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, spawnKiln, startReceiver, type KilnChild, type ReceiverChild } from './helpers';
+import { isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, spawnKiln, startReceiver, type KilnChild, type BuildServerChild } from './helpers';
 import { waitUntil } from '../support/wait-until';
 import { must } from '../support/must';
 
@@ -24,8 +24,8 @@ const lastFloodLine = `Compiling .pioenvs/flood/flood/${String(FLOOD - 1).padSta
 let root: string;
 let configDir: string;
 let senderData: string;
-let flood: ReceiverChild;
-let endless: ReceiverChild;
+let flood: BuildServerChild;
+let endless: BuildServerChild;
 const logs: string[] = [];
 const children: KilnChild[] = [];
 

@@ -17,7 +17,7 @@ import { installToolchain } from '../../main/core/toolchains/installer';
 import { ToolchainStore } from '../../main/core/toolchains/store';
 import { buildWheelhouse, pyenvPython } from '../support/esphome-wheelhouse';
 import { waitUntil } from '../support/wait-until';
-import { isAlive, killQuietly, readSimLog, REPO_ROOT, spawnKiln, startReceiver, type ReceiverChild } from './helpers';
+import { isAlive, killQuietly, readSimLog, REPO_ROOT, spawnKiln, startReceiver, type BuildServerChild } from './helpers';
 
 const A = '2099.1.0';
 const B = '2099.2.0';
@@ -31,7 +31,7 @@ let configDir: string;
 let senderData: string;
 let senderTc: ToolchainStore;
 let recvTc: ToolchainStore;
-let recv: ReceiverChild;
+let recv: BuildServerChild;
 let app: KilnApp | undefined;
 let recvSimLog: string;
 let senderSimLog: string;

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type KilnApp } from '../../main/core/app';
 import { emojiString, groupedHex } from '../../main/core/peer-link/fingerprint';
 import type { FirmwareJob } from '../../main/core/jobs/model';
-import { groupMembers, isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, spawnKiln, startReceiver, type ReceiverChild } from './helpers';
+import { groupMembers, isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, spawnKiln, startReceiver, type BuildServerChild } from './helpers';
 import { waitUntil } from '../support/wait-until';
 import { must } from '../support/must';
 
@@ -26,8 +26,8 @@ let senderData: string;
 let senderSimLog: string;
 let recvALog: string;
 let recvBLog: string;
-let a: ReceiverChild;
-let b: ReceiverChild;
+let a: BuildServerChild;
+let b: BuildServerChild;
 let app: KilnApp | undefined;
 const savedEnv = { ...process.env };
 

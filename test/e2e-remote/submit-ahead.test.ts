@@ -13,10 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type KilnApp } from '../../main/core/app';
 import type { FirmwareJob } from '../../main/core/jobs/model';
 import { EventBus } from '../../main/core/events';
-import { OffloaderPairingFlow } from '../../main/core/peer-link/offloader-pairing';
+import { OffloaderPairingFlow } from '../../main/core/peer-link/sender-pairing';
 import { openPeerLinkState } from '../../main/core/peer-link/state';
 import { waitUntil } from '../support/wait-until';
-import { isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, startReceiver, type ReceiverChild } from './helpers';
+import { isAlive, killQuietly, readSimLog, REPO_ROOT, SIM, startReceiver, type BuildServerChild } from './helpers';
 
 const KEY_H = 'ABCD-EFGH-JKMN-PQRS';
 const KEY_N = 'TVWX-YZ23-4567-89AB';
@@ -25,8 +25,8 @@ let root: string;
 let configDir: string;
 let hLog: string;
 let nLog: string;
-let h: ReceiverChild;
-let n: ReceiverChild;
+let h: BuildServerChild;
+let n: BuildServerChild;
 let app: KilnApp;
 const savedEnv = { ...process.env };
 

@@ -11,7 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { buildBundle } from '../../main/core/esphome/bundle';
 import { parseVersionOutput, probeVersion } from '../../main/core/esphome/version';
-import { extractBundle } from '../../main/core/receiver/bundle-extract';
+import { extractBundle } from '../../main/core/build-server/bundle-extract';
 import { REPO_ROOT } from '../e2e-remote/helpers';
 import { waitUntil } from '../support/wait-until';
 import { cleanupConfigDirs, configDir, esphome } from './cli';

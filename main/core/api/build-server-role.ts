@@ -1,5 +1,5 @@
 // The build-server role of a Kiln window (desktop or `kiln serve`): the peer-link listener and
-// the BuildReceiver are started and stopped live when the role is switched on or off (upstream
+// the BuildServer are started and stopped live when the role is switched on or off (upstream
 // needed a restart), and the build server's pairing state is exposed to the UI. With an mDNS stack
 // the role advertises _esphomebuilder._tcp (peer-link-protocol.md §16) exactly while the
 // listener is bound, like `kiln receiver`.
@@ -9,12 +9,12 @@ import type { EventBus } from '../events';
 import type { JobEngine } from '../jobs/engine';
 import { startPeerLinkListener, type PeerLinkListener } from '../peer-link/listener';
 import { BuildServerAdvertiser, type BonjourLike, type MdnsPublishConfig } from '../peer-link/mdns';
-import type { ReceiverPairing } from '../peer-link/receiver-pairing';
+import type { ReceiverPairing } from '../peer-link/build-server-pairing';
 import type { SessionTiming } from '../peer-link/session';
 import type { PeerLinkState } from '../peer-link/state';
-import type { ReceiverProvisioner } from '../receiver/provision';
-import { BuildReceiver } from '../receiver/build-receiver';
-import type { JobOwners } from '../receiver/job-env';
+import type { BuildServerProvisioner } from '../build-server/provision';
+import { BuildServer } from '../build-server/build-server';
+import type { JobOwners } from '../build-server/job-env';
 import type { BuildServerRolePort } from './ports';
 
 export interface BuildServerRoleOptions extends SessionTiming {
@@ -29,7 +29,7 @@ export interface BuildServerRoleOptions extends SessionTiming {
   port?: number;
   esphomeVersion: () => string;
   /** Builds senders' ESPHome versions in toolchains (§9.5); absent = auto_provision_supported false. */
-  provisioner?: ReceiverProvisioner;
+  provisioner?: BuildServerProvisioner;
   friendlyName: () => string;
   /** mDNS stack to advertise the bound listener on (absent: no advertising). */
   mdns?: BonjourLike;
@@ -40,7 +40,7 @@ export interface BuildServerRoleOptions extends SessionTiming {
 
 export class BuildServerRole implements BuildServerRolePort {
   private listener: PeerLinkListener | null = null;
-  private receiver: BuildReceiver | null = null;
+  private receiver: BuildServer | null = null;
   private listenError = '';
   /** On for this run by `kiln serve --build-server`, whatever the stored setting. */
   private forced = false;
@@ -175,7 +175,7 @@ export class BuildServerRole implements BuildServerRolePort {
         heartbeatIntervalMs: o.heartbeatIntervalMs,
         heartbeatDeadAfterMs: o.heartbeatDeadAfterMs,
       });
-      const receiver = new BuildReceiver({
+      const receiver = new BuildServer({
         engine: o.engine,
         jobOwners: o.jobOwners,
         sessions: listener.sessions,

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import type { BuildServerPairing } from '../../../preload/contract';
 import { ApiError } from '../errors';
 import type { PeerLinkClientManager } from '../peer-link/client-manager';
-import type { OffloaderPairingFlow } from '../peer-link/offloader-pairing';
+import type { OffloaderPairingFlow } from '../peer-link/sender-pairing';
 import type { PairingStore, StoredPairing } from '../peer-link/pairing-store';
 import type { SenderPort } from './ports';
 import { alertText, formatLastError } from './api-service';

@@ -101,7 +101,7 @@ export class RunLifecycle {
     markRunning(job);
     this.ctx.bus.emit('job_started', { job });
     // A build server's job (remote_peer set) spawns without waiting for this write: after a
-    // crash the build server cancels every job it held for a sender anyway (cancelReceiverJobs),
+    // crash the build server cancels every job it held for a sender anyway (cancelBuildServerJobs),
     // so the wait bought nothing there and was ~100 ms of fsync between two builds under load.
     const persisted = this.ctx.persist();
     if (job.remote_peer === '') await persisted;

@@ -5,7 +5,7 @@ import { outputLines } from '../esphome/line-splitter';
 import type { EventBus, PeerLinkEventMap } from '../events';
 import type { QueueStatus } from '../jobs/model';
 import { RECONNECT_BASE_MS, RECONNECT_CAP_MS } from './constants';
-import { openPeerLink, type OffloaderSession } from './client';
+import { openPeerLink, type SenderSession } from './client';
 import { PeerLinkAuthRejectedError, PeerLinkNoSessionError, PeerLinkPinMismatchError } from './errors';
 import { parseJobOutput, parseJobStateChanged, parseQueueStatus, type PeerMessage } from './frames';
 import type { PeerLinkIdentity } from './identity';
@@ -59,7 +59,7 @@ export function backoffDelay(failures: number, baseMs = RECONNECT_BASE_MS, capMs
 const REVOKED_REASONS = new Set(['no_approved_peer', 'pin_mismatch']);
 
 class PairingClient {
-  session: OffloaderSession | undefined;
+  session: SenderSession | undefined;
   readonly state: PeerLinkPinState;
   private running = false;
   private failures = 0;
@@ -136,7 +136,7 @@ class PairingClient {
     if (this.state.status !== 'disconnected' || this.state.nextRetryAt !== null) this.update({ status: 'disconnected', nextRetryAt: null });
   }
 
-  private async runSession(session: OffloaderSession, response: IntentResponse, label: string): Promise<void> {
+  private async runSession(session: SenderSession, response: IntentResponse, label: string): Promise<void> {
     this.session = session;
     const closed = new Promise<{ reason: string; detail: string }>((resolve) => session.onClose((reason, detail) => resolve({ reason, detail })));
     session.onMessage((msg) => this.dispatch(msg));
@@ -259,7 +259,7 @@ export class PeerLinkClientManager {
   }
 
   /** The open session with the build server `pin`, or PeerLinkNoSessionError saying why not. */
-  getSession(pin: string): OffloaderSession {
+  getSession(pin: string): SenderSession {
     const client = this.clients.get(pin);
     const session = client?.session;
     if (session && !session.closed) return session;

@@ -226,14 +226,14 @@ export async function pairStatus(host: string, port: number, args: { expectedPin
 }
 
 /** Offloader side of an open session. */
-export interface OffloaderSession extends PeerSession {
+export interface SenderSession extends PeerSession {
   readonly host: string;
   readonly port: number;
   /** The `ok` response that opened the session (esphome_version, capabilities…). */
   readonly response: IntentResponse;
 }
 
-class DialledOffloaderSession extends NoisePeerSession implements OffloaderSession {
+class DialledOffloaderSession extends NoisePeerSession implements SenderSession {
   constructor(
     base: ConstructorParameters<typeof NoisePeerSession>[0],
     readonly host: string,
@@ -258,7 +258,7 @@ export interface OpenPeerLinkArgs extends SessionTiming {
   debug?: (msg: string) => void;
 }
 
-export type OpenPeerLinkResult = { ok: true; session: OffloaderSession; response: IntentResponse } | { ok: false; response: IntentResponse };
+export type OpenPeerLinkResult = { ok: true; session: SenderSession; response: IntentResponse } | { ok: false; response: IntentResponse };
 
 /** `peer_link`: on `ok` the connection becomes an application session; otherwise it is closed. */
 export async function openPeerLink(args: OpenPeerLinkArgs): Promise<OpenPeerLinkResult> {

@@ -1,6 +1,6 @@
 // Application frames (peer-link-protocol.md §6): decoding of one decrypted frame and exact
 // validators for the frames this module consumes. Job-transfer frames are validated by their
-// consumers (transfer.ts / offloader-jobs.ts / receiver).
+// consumers (transfer.ts / sender-jobs.ts / receiver).
 import type { QueueStatus } from '../jobs/model';
 import { decodeChunkFrame } from './transfer';
 import { isBool, isInt, isObject, isStr, parseJson } from './strict-json';

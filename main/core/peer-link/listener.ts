@@ -1,6 +1,6 @@
 // Receiver side of the peer-link: the WebSocket listener, the Noise responder and the intent
 // decisions (peer-link-protocol.md §1, §2, §4). An accepted `peer_link` connection becomes a
-// ReceiverSession in the registry.
+// BuildServerSession in the registry.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -20,9 +20,9 @@ import {
 import type { PeerLinkIdentity } from './identity';
 import { normalisePairRequest, normalisePeerLink, parseIntentMessage, parseIntentPayload, type IntentResponse } from './intents';
 import { HandshakeState, type TransportCiphers } from './noise';
-import type { Decision, ReceiverPairing } from './receiver-pairing';
-import { ReceiverSessionRegistry } from './receiver-sessions';
-import { NoisePeerSession, type ReceiverSession, type SessionTiming } from './session';
+import type { Decision, ReceiverPairing } from './build-server-pairing';
+import { ReceiverSessionRegistry } from './build-server-sessions';
+import { NoisePeerSession, type BuildServerSession, type SessionTiming } from './session';
 import { encodeJson, normaliseText, type JsonObject } from './strict-json';
 import { DEFAULT_INBOUND_QUEUE_LIMIT, WsChannel, type InboundQueueLimit } from './ws-channel';
 
@@ -57,7 +57,7 @@ export interface PeerLinkListenerOptions extends SessionTiming {
   maxHandshakesPerAddress?: number;
   maxHandshakes?: number;
   /** Shortcut for `listener.sessions.onRegister(fn)` registered before the first connection. */
-  onSession?: (session: ReceiverSession) => void;
+  onSession?: (session: BuildServerSession) => void;
   debug?: (msg: string) => void;
 }
 
@@ -70,7 +70,7 @@ export interface PeerLinkListener {
   close(): Promise<void>;
 }
 
-class AcceptedReceiverSession extends NoisePeerSession implements ReceiverSession {
+class AcceptedReceiverSession extends NoisePeerSession implements BuildServerSession {
   constructor(
     base: ConstructorParameters<typeof NoisePeerSession>[0],
     readonly dashboardId: string,

@@ -38,7 +38,7 @@ export interface PeerSession {
 }
 
 /** Receiver side: the offloader at the other end. */
-export interface ReceiverSession extends PeerSession {
+export interface BuildServerSession extends PeerSession {
   readonly dashboardId: string;
   /** The sender's label as approved (≤128). */
   readonly label: string;

@@ -4,13 +4,13 @@ import type { EventBus } from '../events';
 import { defaultReporter, type Reporter } from './atomic-json';
 import { identityFilePath, loadOrCreateIdentity, type PeerLinkIdentity } from './identity';
 import { PairingStore } from './pairing-store';
-import { ReceiverPeerStore } from './receiver-store';
+import { ApprovedSenderStore } from './approved-senders';
 
 export interface PeerLinkState {
   identityFile: string;
   identity: PeerLinkIdentity;
   pairings: PairingStore;
-  receiverPeers: ReceiverPeerStore;
+  receiverPeers: ApprovedSenderStore;
   /** This instance's dashboard_id (offloader identity towards receivers; mDNS name as receiver). */
   dashboardId: string;
 }
@@ -31,7 +31,7 @@ export async function openPeerLinkState(dataDir: string, opts: OpenStateOptions 
   const identityFile = identityFilePath(dataDir);
   const identity = loadOrCreateIdentity(identityFile, report);
   const pairings = PairingStore.inDataDir(dataDir, { bus: opts.bus, report });
-  const receiverPeers = ReceiverPeerStore.inDataDir(dataDir, { report, debounceMs: opts.receiverDebounceMs });
+  const receiverPeers = ApprovedSenderStore.inDataDir(dataDir, { report, debounceMs: opts.receiverDebounceMs });
   if (pairings.dashboardIdGenerated && !receiverPeers.dashboardIdGenerated) {
     await pairings.setDashboardId(receiverPeers.settings.dashboard_id);
   } else if (receiverPeers.settings.dashboard_id !== pairings.dashboardId) {

@@ -8,8 +8,8 @@ import { EventBus } from '../events';
 import { JobEngine, type EngineHooks, type EngineOptions } from '../jobs/engine';
 import { createJob, type FirmwareJob, type JobSource } from '../jobs/model';
 import { createRemotePreparer, createRemoteRunner, type RemoteRunnerDeps, type SubmitHeader } from '../jobs/remote-runner';
-import type { OffloaderSession } from '../peer-link/client';
-import { cancelJob, downloadArtifacts, materializeArtifacts, submitJob } from '../peer-link/offloader-jobs';
+import type { SenderSession } from '../peer-link/client';
+import { cancelJob, downloadArtifacts, materializeArtifacts, submitJob } from '../peer-link/sender-jobs';
 import type { PairingStore, StoredPairing } from '../peer-link/pairing-store';
 import { buildLocallyInstead } from './build-locally';
 import { pickBuildPath, type SchedulerPairing } from './build-scheduler';
@@ -17,7 +17,7 @@ import { DispatchPool, type PoolEngine } from './dispatch-pool';
 
 /** What the wiring needs from the peer-link client manager (PeerLinkClientManager fits). */
 export interface SessionSource {
-  getSession(pin: string): OffloaderSession;
+  getSession(pin: string): SenderSession;
   connectedPins(): string[];
 }
 
@@ -52,7 +52,7 @@ export function toSchedulerPairing(p: StoredPairing): SchedulerPairing {
 }
 
 /** The runner's dependencies over the real peer-link calls. */
-export function peerLinkRunnerDeps(o: Pick<RemoteBuildsOptions, 'clients' | 'localEsphomeVersion' | 'deviceNames' | 'cancelConfirmTimeoutMs' | 'buildBundle'>): RemoteRunnerDeps<OffloaderSession> {
+export function peerLinkRunnerDeps(o: Pick<RemoteBuildsOptions, 'clients' | 'localEsphomeVersion' | 'deviceNames' | 'cancelConfirmTimeoutMs' | 'buildBundle'>): RemoteRunnerDeps<SenderSession> {
   return {
     getSession: (pin) => o.clients.getSession(pin),
     submitJob: async (session, h: SubmitHeader, bundle) => {

@@ -4,7 +4,7 @@
 // installed default applies without a restart and a build server can build one job in another
 // version (peer-link §9.5).
 import { resolveEsphomeCommand } from '../esphome/command';
-import { ReceiverProvisioner } from '../receiver/provision';
+import { BuildServerProvisioner } from '../build-server/provision';
 import { launcherSupported, writeLauncher } from './launcher';
 import { ToolchainManager, type ToolchainManagerOptions } from './manager';
 import { ToolchainStore } from './store';
@@ -36,7 +36,7 @@ export interface ToolchainSetup {
   /** Re-resolves after a setting or default change; true when `base()` changed. */
   refresh(setting?: readonly string[]): Promise<boolean>;
   /** For a build server; null when toolchains are off or builds cannot switch version here. */
-  provisioner(ownVersion: () => string): ReceiverProvisioner | null;
+  provisioner(ownVersion: () => string): BuildServerProvisioner | null;
 }
 
 export async function setupToolchains(o: ToolchainSetupOptions): Promise<ToolchainSetup> {
@@ -61,6 +61,6 @@ export async function setupToolchains(o: ToolchainSetupOptions): Promise<Toolcha
       if (usesLauncher) await writeLauncher(o.dataDir, base);
       return true;
     },
-    provisioner: (ownVersion) => (manager && usesLauncher ? new ReceiverProvisioner({ manager, ownVersion }) : null),
+    provisioner: (ownVersion) => (manager && usesLauncher ? new BuildServerProvisioner({ manager, ownVersion }) : null),
   };
 }

@@ -9,7 +9,7 @@ import { ApiError } from '../../core/errors';
 import { EventBus } from '../../core/events';
 import { PEER_LINK_DEFAULT_PORT } from '../../core/peer-link/constants';
 import { emojiNames, emojiString, groupedHex } from '../../core/peer-link/fingerprint';
-import { OffloaderPairingFlow, type PreviewInfo } from '../../core/peer-link/offloader-pairing';
+import { OffloaderPairingFlow, type PreviewInfo } from '../../core/peer-link/sender-pairing';
 import { openPeerLinkState, type PeerLinkState } from '../../core/peer-link/state';
 import { onePositional, parseStrictArgs } from './args';
 import type { CliCommand } from './command';

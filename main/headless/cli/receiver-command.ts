@@ -1,5 +1,5 @@
 // `kiln receiver`: a headless build server. Runs only the peer-link listener, the job engine and
-// the BuildReceiver — no GUI, no offloader role. With no approved sender it opens a key-mode
+// the BuildServer — no GUI, no offloader role. With no approved sender it opens a key-mode
 // pairing window (peer-link-protocol.md §5.3) and prints the fingerprint and the one-time key.
 import { unwatchFile, watchFile } from 'node:fs';
 import { homedir, hostname } from 'node:os';
@@ -12,19 +12,19 @@ import { probeVersion } from '../../core/esphome/version';
 import { kilnVersion } from './version';
 import { acquireDataDirLock } from '../../core/data-dir-lock';
 import { JobEngine } from '../../core/jobs/engine';
-import { buildServerJobEnv, JobOwners } from '../../core/receiver/job-env';
+import { buildServerJobEnv, JobOwners } from '../../core/build-server/job-env';
 import type { FirmwareJob } from '../../core/jobs/model';
 import { emojiNames, emojiString, groupedHex } from '../../core/peer-link/fingerprint';
 import { startPeerLinkListener, type PeerLinkListener } from '../../core/peer-link/listener';
 import { BuildServerAdvertiser, createBonjour } from '../../core/peer-link/mdns';
 import { normalisePairingKey, PAIRING_KEY_ALPHABET } from '../../core/peer-link/pairing-key';
-import { ReceiverPairing } from '../../core/peer-link/receiver-pairing';
+import { ReceiverPairing } from '../../core/peer-link/build-server-pairing';
 import { openPeerLinkState } from '../../core/peer-link/state';
-import { BuildReceiver, cancelReceiverJobs } from '../../core/receiver/build-receiver';
+import { BuildServer, cancelBuildServerJobs } from '../../core/build-server/build-server';
 import { mkdirPrivateSync } from '../../core/private-fs';
-import { printableName, printableOutput } from '../../core/receiver/printable';
+import { printableName, printableOutput } from '../../core/build-server/printable';
 import { runReceiverSenders } from './receiver-senders';
-import { IdleCollector } from '../../core/receiver/idle-collect';
+import { IdleCollector } from '../../core/build-server/idle-collect';
 import { reduceMemory } from '../../core/jobs/release-memory';
 
 export const READY_MARKER = 'KILN_RECEIVER_READY';
@@ -60,7 +60,7 @@ export interface ReceiverCommandOptions {
   /** --esphome / KILN_ESPHOME was given (else the managed default toolchain comes first). */
   esphomeExplicit?: boolean;
   pairingKey?: string;
-  /** Per-sender and disk limits (BuildReceiver defaults when absent). */
+  /** Per-sender and disk limits (BuildServer defaults when absent). */
   maxQueuedJobsPerSender?: number;
   maxBytesPerSender?: number;
   workspaceQuotaBytes?: number;
@@ -173,7 +173,7 @@ export interface HeadlessReceiver {
   /** The armed one-time key, or null when a sender is already approved. */
   readonly pairingKey: string | null;
   readonly engine: JobEngine;
-  readonly receiver: BuildReceiver;
+  readonly receiver: BuildServer;
   readonly listener: PeerLinkListener;
   /** Graceful stop: running jobs cancelled, sessions terminated with server_shutting_down. */
   stop(): Promise<void>;
@@ -205,7 +205,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
   const engine = new JobEngine({ configDir: opts.dataDir, dataDir: opts.dataDir, esphome: toolchains.engineCommand, bus, report, jobEnv: buildServerJobEnv(opts.dataDir, jobOwners) });
   await engine.start();
   // Synchronously, before the engine's first pump: leftover receiver jobs must not spawn.
-  cancelReceiverJobs(engine);
+  cancelBuildServerJobs(engine);
   const pairing = new ReceiverPairing({ store: state.receiverPeers, bus, report });
   const friendly = hostname();
   const listener = await startPeerLinkListener({
@@ -219,7 +219,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     autoProvisionSupported: () => provisioner?.supported() ?? false,
     resetBuildEnvSupported: () => false,
   });
-  const receiver = new BuildReceiver({
+  const receiver = new BuildServer({
     engine,
     jobOwners,
     sessions: listener.sessions,

@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { groupedHex } from '../../core/peer-link/fingerprint';
-import { RECEIVER_PEERS_FILE_NAME, ReceiverPeerStore, type StoredPeer } from '../../core/peer-link/receiver-store';
-import { printableName } from '../../core/receiver/printable';
+import { RECEIVER_PEERS_FILE_NAME, ApprovedSenderStore, type StoredPeer } from '../../core/peer-link/approved-senders';
+import { printableName } from '../../core/build-server/printable';
 
 export const SENDERS_USAGE = `usage: kiln receiver senders [list] [--data-dir D]
        kiln receiver senders remove <dashboard-id|label> [--data-dir D]
@@ -83,7 +83,7 @@ export async function runReceiverSenders(argv: string[], print: SendersPrinter, 
     print.err(`kiln receiver senders: no ${RECEIVER_PEERS_FILE_NAME} in ${args.dataDir}: nothing to remove`);
     return 1;
   }
-  const store = new ReceiverPeerStore(file, { report: (m) => print.err(`kiln receiver senders: ${m}`) });
+  const store = new ApprovedSenderStore(file, { report: (m) => print.err(`kiln receiver senders: ${m}`) });
   const peers = store.list().sort((a, b) => a.paired_at - b.paired_at);
   if (args.action === 'list') {
     if (peers.length === 0) print.out('no approved senders');

@@ -8,7 +8,7 @@ import type { CoreEventMap } from '../../events';
 import { createJob, type FirmwareJob } from '../model';
 import type { RemoteRunnerFn, RemoteRunResult } from '../remote';
 import { makeArtifactTarball, ScriptedServer, type ScriptedJob, type ScriptedServerOptions } from '../../scheduler/test/harness/scripted-server';
-import { TestOffloader, type OffloaderOptions } from '../../scheduler/test/harness/offloader';
+import { TestSender, type OffloaderOptions } from '../../scheduler/test/harness/offloader';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { must } from '../../../../test/support/must';
 
@@ -18,7 +18,7 @@ afterEach(async () => {
 });
 
 interface Rig {
-  off: TestOffloader;
+  off: TestSender;
   srv: ScriptedServer;
   events: Array<{ name: keyof CoreEventMap; payload: unknown }>;
   /** What the real remote runner returned, in order. */
@@ -40,7 +40,7 @@ async function rig(script: Partial<ScriptedServerOptions> = {}, o: OffloaderOpti
     results.push(res);
     return res;
   };
-  const off = await TestOffloader.start([{ pin: srv.pin, publicKey: srv.identity.publicKey, port: srv.port, label: 'Attic' }], { identity, dashboardId, wrapRunner: record, ...o });
+  const off = await TestSender.start([{ pin: srv.pin, publicKey: srv.identity.publicKey, port: srv.port, label: 'Attic' }], { identity, dashboardId, wrapRunner: record, ...o });
   cleanups.push(() => off.dispose());
   await off.waitConnected([srv.pin]);
   const events: Rig['events'] = [];
@@ -158,7 +158,7 @@ describe('remote runner: happy path and translation', () => {
     });
     const b = await ScriptedServer.start({ sender: { identity, dashboardId } });
     cleanups.push(() => a.dispose(), () => b.dispose());
-    const off = await TestOffloader.start(
+    const off = await TestSender.start(
       [
         { pin: a.pin, publicKey: a.identity.publicKey, port: a.port },
         { pin: b.pin, publicKey: b.identity.publicKey, port: b.port },

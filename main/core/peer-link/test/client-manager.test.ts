@@ -6,8 +6,8 @@ import { backoffDelay, PeerLinkClientManager, type PeerLinkClientManagerOptions 
 import { PeerLinkNoSessionError } from '../errors';
 import type { PeerLinkIdentity } from '../identity';
 import { PairingStore } from '../pairing-store';
-import type { ReceiverSession } from '../session';
-import { captureEvents, newIdentity, sleep, startReceiver, tempDir, type ReceiverFixture } from './helpers';
+import type { BuildServerSession } from '../session';
+import { captureEvents, newIdentity, sleep, startReceiver, tempDir, type BuildServerFixture } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { must } from '../../../../test/support/must';
 
@@ -23,13 +23,13 @@ interface Offloader {
   manager: PeerLinkClientManager;
 }
 
-async function receiver(over: Parameters<typeof startReceiver>[0] = {}): Promise<ReceiverFixture> {
+async function receiver(over: Parameters<typeof startReceiver>[0] = {}): Promise<BuildServerFixture> {
   const rx = await startReceiver({ heartbeatIntervalMs: 40, heartbeatDeadAfterMs: 400, ...over });
   cleanups.push(() => rx.stop());
   return rx;
 }
 
-async function offloader(rx: ReceiverFixture | { port: number; identity: PeerLinkIdentity }, over: Partial<PeerLinkClientManagerOptions> & { identity?: PeerLinkIdentity; dashboardId?: string; approveOn?: ReceiverFixture | null } = {}): Promise<Offloader> {
+async function offloader(rx: BuildServerFixture | { port: number; identity: PeerLinkIdentity }, over: Partial<PeerLinkClientManagerOptions> & { identity?: PeerLinkIdentity; dashboardId?: string; approveOn?: BuildServerFixture | null } = {}): Promise<Offloader> {
   const tmp = tempDir('kiln-off-');
   const identity = over.identity ?? newIdentity();
   const bus = new EventBus();
@@ -262,7 +262,7 @@ describe('PeerLinkClientManager', () => {
 
   it('stop() sends terminate{client_stopped}; disabling a pairing or the master switch stops its client', async () => {
     const closes: string[] = [];
-    const rx = await receiver({ onSession: (s: ReceiverSession) => s.onClose((r) => closes.push(r)) });
+    const rx = await receiver({ onSession: (s: BuildServerSession) => s.onClose((r) => closes.push(r)) });
     const off = await offloader(rx);
     const pin = rx.identity.pin;
     const events = captureEvents(off.bus, ['peer_link_closed']);

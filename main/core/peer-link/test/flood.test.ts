@@ -9,7 +9,7 @@ import { PEER_LINK_PATH } from '../constants';
 import { HandshakeState } from '../noise';
 import { WsChannel } from '../ws-channel';
 import { encodeJson } from '../strict-json';
-import { captureEvents, newIdentity, startReceiver, type ReceiverFixture } from './helpers';
+import { captureEvents, newIdentity, startReceiver, type BuildServerFixture } from './helpers';
 import type { PeerLinkIdentity } from '../identity';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -17,7 +17,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function receiver(over: Parameters<typeof startReceiver>[0] = {}): Promise<ReceiverFixture> {
+async function receiver(over: Parameters<typeof startReceiver>[0] = {}): Promise<BuildServerFixture> {
   const rx = await startReceiver(over);
   cleanups.push(() => rx.stop());
   return rx;
@@ -39,7 +39,7 @@ async function pool<T>(n: number, width: number, task: (i: number) => Promise<T>
 }
 
 /** An approved sender with an open session, to show other sessions keep working. */
-async function approvedSession(rx: ReceiverFixture) {
+async function approvedSession(rx: BuildServerFixture) {
   const id = newIdentity();
   const dashboardId = 'good-sender-000000000000';
   rx.store.put({ dashboard_id: dashboardId, pin_sha256: id.pin, static_x25519_pub: Buffer.from(id.publicKey), label: 'Good', paired_at: 1, peer_ip: '127.0.0.1', connect_back_port: 0, friendly_name: '', ha_addon: false });

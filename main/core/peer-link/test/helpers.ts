@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { EventBus, type CoreEventMap } from '../../events';
 import { identityFromPrivateKey, type PeerLinkIdentity } from '../identity';
 import { startPeerLinkListener, type PeerLinkListener, type PeerLinkListenerOptions } from '../listener';
-import { ReceiverPairing, type PairingLimits } from '../receiver-pairing';
-import { ReceiverPeerStore } from '../receiver-store';
+import { ReceiverPairing, type PairingLimits } from '../build-server-pairing';
+import { ApprovedSenderStore } from '../approved-senders';
 import { WebSocketServer } from 'ws';
 import { HandshakeState, type TransportCiphers } from '../noise';
 import { WsChannel } from '../ws-channel';
@@ -32,11 +32,11 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-export interface ReceiverFixture {
+export interface BuildServerFixture {
   dir: string;
   bus: EventBus;
   identity: PeerLinkIdentity;
-  store: ReceiverPeerStore;
+  store: ApprovedSenderStore;
   pairing: ReceiverPairing;
   listener: PeerLinkListener;
   port: number;
@@ -44,10 +44,10 @@ export interface ReceiverFixture {
   restart(over?: Partial<PeerLinkListenerOptions>): Promise<void>;
 }
 
-export async function startReceiver(over: Partial<PeerLinkListenerOptions> & { dir?: string; windowIdleMs?: number; pairingLimits?: PairingLimits } = {}): Promise<ReceiverFixture> {
+export async function startReceiver(over: Partial<PeerLinkListenerOptions> & { dir?: string; windowIdleMs?: number; pairingLimits?: PairingLimits } = {}): Promise<BuildServerFixture> {
   const tmp = over.dir ? { dir: over.dir, cleanup: () => undefined } : tempDir('kiln-recv-');
   const bus = over.bus ?? new EventBus();
-  const store = ReceiverPeerStore.inDataDir(tmp.dir, { debounceMs: 20, report: () => undefined });
+  const store = ApprovedSenderStore.inDataDir(tmp.dir, { debounceMs: 20, report: () => undefined });
   const pairing = over.pairing ?? new ReceiverPairing({ store, bus, windowIdleMs: over.windowIdleMs, limits: over.pairingLimits, report: () => undefined });
   const baseOpts = (): PeerLinkListenerOptions => ({
     identity: fx.identity,
@@ -60,7 +60,7 @@ export async function startReceiver(over: Partial<PeerLinkListenerOptions> & { d
     handshakeTimeoutMs: 1000,
     ...over,
   });
-  const fx: ReceiverFixture = {
+  const fx: BuildServerFixture = {
     dir: tmp.dir,
     bus,
     identity: over.identity ?? newIdentity(),

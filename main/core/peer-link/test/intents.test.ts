@@ -4,13 +4,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../errors';
 import { dialIntent, pairRequest, pairStatus, preview } from '../client';
 import { PeerLinkPinMismatchError } from '../errors';
-import { captureEvents, newIdentity, sleep, startReceiver, type ReceiverFixture } from './helpers';
+import { captureEvents, newIdentity, sleep, startReceiver, type BuildServerFixture } from './helpers';
 import { must } from '../../../../test/support/must';
 
 const DASH = 'offloaderAAAAAAAAAAAAAAAAAAAAAAA';
 
 describe('peer-link intents', () => {
-  let rx: ReceiverFixture;
+  let rx: BuildServerFixture;
   const offloader = newIdentity();
   const host = '127.0.0.1';
 

@@ -7,9 +7,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../events';
 import { writeFileAtomic } from '../atomic-json';
 import { pairRequest } from '../client';
-import { ReceiverPairing } from '../receiver-pairing';
-import { ReceiverPeerStore } from '../receiver-store';
-import { newIdentity, startReceiver, tempDir, type ReceiverFixture } from './helpers';
+import { ReceiverPairing } from '../build-server-pairing';
+import { ApprovedSenderStore } from '../approved-senders';
+import { newIdentity, startReceiver, tempDir, type BuildServerFixture } from './helpers';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -21,7 +21,7 @@ describe('key-mode pairing on a failing disk', () => {
     const tmp = tempDir('kiln-full-');
     cleanups.push(tmp.cleanup);
     let diskFull = false;
-    const store = ReceiverPeerStore.inDataDir(tmp.dir, {
+    const store = ApprovedSenderStore.inDataDir(tmp.dir, {
       debounceMs: 10,
       report: () => undefined,
       writeFile: async (file, data) => {
@@ -33,7 +33,7 @@ describe('key-mode pairing on a failing disk', () => {
     const bus = new EventBus();
     const pairing = new ReceiverPairing({ store, bus, report: () => undefined });
     const key = pairing.armKeyMode({ key: 'ABCD-EFGH-JKMN-PQRS' });
-    const rx: ReceiverFixture = await startReceiver({ dir: tmp.dir, pairing, bus });
+    const rx: BuildServerFixture = await startReceiver({ dir: tmp.dir, pairing, bus });
     cleanups.push(() => rx.listener.close());
     const sender = newIdentity();
     const ask = (pairingKey?: string) =>
@@ -60,7 +60,7 @@ describe('key-mode pairing on a failing disk', () => {
     const tmp = tempDir('kiln-full-');
     cleanups.push(tmp.cleanup);
     let diskFull = false;
-    const store = ReceiverPeerStore.inDataDir(tmp.dir, {
+    const store = ApprovedSenderStore.inDataDir(tmp.dir, {
       debounceMs: 10,
       report: () => undefined,
       writeFile: async (file, data) => {
@@ -90,7 +90,7 @@ describe('a sender removed by another process (kiln receiver senders remove)', (
   it('is not written back by the running server’s next write, and the server is told', async () => {
     const tmp = tempDir('kiln-ext-');
     cleanups.push(tmp.cleanup);
-    const running = ReceiverPeerStore.inDataDir(tmp.dir, { debounceMs: 10_000, report: () => undefined });
+    const running = ApprovedSenderStore.inDataDir(tmp.dir, { debounceMs: 10_000, report: () => undefined });
     const row = (id: string) => {
       const k = newIdentity();
       return { dashboard_id: id, pin_sha256: k.pin, static_x25519_pub: Buffer.from(k.publicKey), label: id, paired_at: 1, peer_ip: '10.0.0.1', connect_back_port: 0, friendly_name: '', ha_addon: false };
@@ -100,7 +100,7 @@ describe('a sender removed by another process (kiln receiver senders remove)', (
     const told: string[][] = [];
     running.onExternalRemoval((ids) => told.push(ids));
     // The CLI, another store on the same file.
-    const cli = ReceiverPeerStore.inDataDir(tmp.dir, { report: () => undefined });
+    const cli = ApprovedSenderStore.inDataDir(tmp.dir, { report: () => undefined });
     expect(cli.remove('remove-me')).toBe(true);
     await cli.flush();
     // The running server refreshes a row (a reconnect) and writes.

@@ -8,7 +8,7 @@ import { EventBus } from '../../events';
 import { PEER_LINK_PATH } from '../constants';
 import { HandshakeState } from '../noise';
 import { startPeerLinkListener } from '../listener';
-import { captureEvents, newIdentity, startReceiver, type ReceiverFixture } from './helpers';
+import { captureEvents, newIdentity, startReceiver, type BuildServerFixture } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -16,7 +16,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function receiver(over: Parameters<typeof startReceiver>[0] = {}): Promise<ReceiverFixture> {
+async function receiver(over: Parameters<typeof startReceiver>[0] = {}): Promise<BuildServerFixture> {
   const rx = await startReceiver(over);
   cleanups.push(() => rx.stop());
   return rx;

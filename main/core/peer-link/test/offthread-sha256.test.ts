@@ -11,11 +11,11 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { offThreadHashWorkers, OffThreadSha256 } from '../offthread-sha256';
 import { ARTIFACTS_MAX_TOTAL_BYTES, ChunkAssembler, chunkFrames, CHUNK_SIZE, sendFrames, sha256Hex, TransferError } from '../transfer';
-import { downloadArtifacts, submitJob } from '../offloader-jobs';
+import { downloadArtifacts, submitJob } from '../sender-jobs';
 import { ScriptedServer } from '../../scheduler/test/harness/scripted-server';
-import { TestOffloader } from '../../scheduler/test/harness/offloader';
-import { startStack } from '../../receiver/test/harness';
-import { bundleFor } from '../../receiver/test/tar-helpers';
+import { TestSender } from '../../scheduler/test/harness/offloader';
+import { startStack } from '../../build-server/test/harness';
+import { bundleFor } from '../../build-server/test/tar-helpers';
 import { must } from '../../../../test/support/must';
 
 const MIB = 1024 * 1024;
@@ -217,7 +217,7 @@ describe('6 MiB bundle and artifacts over a real session (worker-hashed on both 
     const artifact = randomBytes(6 * MIB + 123);
     const srv = await ScriptedServer.start({ sender: { identity, dashboardId }, artifacts: (id) => (id === 'abcdefabcdef' ? artifact : new Promise<never>(() => undefined)) });
     cleanups.push(() => srv.dispose());
-    const off = await TestOffloader.start([{ pin: srv.pin, publicKey: srv.identity.publicKey, port: srv.port, label: 'Attic' }], { identity, dashboardId });
+    const off = await TestSender.start([{ pin: srv.pin, publicKey: srv.identity.publicKey, port: srv.port, label: 'Attic' }], { identity, dashboardId });
     cleanups.push(() => off.dispose());
     await off.waitConnected([srv.pin]);
     const session = off.clients.getSession(srv.pin);

@@ -4,9 +4,9 @@ import { ApiError } from '../../errors';
 import { EventBus } from '../../events';
 import { PeerLinkClientManager } from '../client-manager';
 import { emojiFingerprint } from '../fingerprint';
-import { FINGERPRINT_CHANGED_MESSAGE, OffloaderPairingFlow } from '../offloader-pairing';
+import { FINGERPRINT_CHANGED_MESSAGE, OffloaderPairingFlow } from '../sender-pairing';
 import { PairingStore } from '../pairing-store';
-import { captureEvents, newIdentity, startReceiver, tempDir, type ReceiverFixture } from './helpers';
+import { captureEvents, newIdentity, startReceiver, tempDir, type BuildServerFixture } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -149,7 +149,7 @@ describe('offloader pairing flow', () => {
   });
 
   it("refuses to pair with this app's own build server", async () => {
-    const rx: ReceiverFixture = await startReceiver();
+    const rx: BuildServerFixture = await startReceiver();
     cleanups.push(() => rx.stop());
     const tmp = tempDir();
     cleanups.push(tmp.cleanup);

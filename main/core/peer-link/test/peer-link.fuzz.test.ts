@@ -7,12 +7,12 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { waitUntil } from '../../../../test/support/wait-until';
-import { submitJob } from '../offloader-jobs';
+import { submitJob } from '../sender-jobs';
 import { PEER_LINK_PATH } from '../constants';
 import { HandshakeState } from '../noise';
 import { WsChannel } from '../ws-channel';
-import { bundleFor } from '../../receiver/test/tar-helpers';
-import { newIdentity, startStack, type ReceiverStack } from '../../receiver/test/harness';
+import { bundleFor } from '../../build-server/test/tar-helpers';
+import { newIdentity, startStack, type ReceiverStack } from '../../build-server/test/harness';
 import { anyValue, fuzzSeed, hostilePlaintext, hostileTarball, Rng, submitFrames } from './fuzz/gen';
 import { fuzzAssembler, fuzzDecoder, fuzzSession, fuzzTar, sampleBundles, type TargetResult } from './fuzz/targets';
 

@@ -1,12 +1,12 @@
 // Application sessions over real WebSockets on 127.0.0.1 (peer-link-protocol.md §6, §12, §13).
 import { afterEach, describe, expect, it } from 'vitest';
-import { dialIntent, openPeerLink, type OffloaderSession } from '../client';
+import { dialIntent, openPeerLink, type SenderSession } from '../client';
 import { PeerLinkFrameTooLargeError, PeerLinkSessionClosedError } from '../errors';
 import type { PeerMessage } from '../frames';
 import type { PeerLinkIdentity } from '../identity';
-import type { ReceiverSession } from '../session';
+import type { BuildServerSession } from '../session';
 import { NoisePeerSession } from '../session';
-import { captureEvents, collectFrames, fakeReceiver, newIdentity, sleep, startReceiver, type ReceiverFixture } from './helpers';
+import { captureEvents, collectFrames, fakeReceiver, newIdentity, sleep, startReceiver, type BuildServerFixture } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { must } from '../../../../test/support/must';
 
@@ -15,7 +15,7 @@ const host = '127.0.0.1';
 /** Bytes of {"type":"pad","p":""} around the padding. */
 const PAD_OVERHEAD = JSON.stringify({ type: 'pad', p: '' }).length;
 
-function approve(rx: ReceiverFixture, who: PeerLinkIdentity, dashboardId = DASH): void {
+function approve(rx: BuildServerFixture, who: PeerLinkIdentity, dashboardId = DASH): void {
   rx.store.put({
     dashboard_id: dashboardId,
     pin_sha256: who.pin,
@@ -29,14 +29,14 @@ function approve(rx: ReceiverFixture, who: PeerLinkIdentity, dashboardId = DASH)
   });
 }
 
-async function open(rx: ReceiverFixture, who: PeerLinkIdentity, over: { heartbeatIntervalMs?: number; heartbeatDeadAfterMs?: number; dashboardId?: string } = {}): Promise<OffloaderSession> {
+async function open(rx: BuildServerFixture, who: PeerLinkIdentity, over: { heartbeatIntervalMs?: number; heartbeatDeadAfterMs?: number; dashboardId?: string } = {}): Promise<SenderSession> {
   const r = await openPeerLink({ host, port: rx.port, identity: who, expectedPin: rx.identity.pin, dashboardId: over.dashboardId ?? DASH, friendlyName: 'laptop.lan', ...over });
   if (!r.ok) throw new Error(`not ok: ${JSON.stringify(r.response)}`);
   return r.session;
 }
 
 /** A raw offloader: completes peer_link and then does exactly what the test says. */
-async function rawLink(rx: ReceiverFixture, who: PeerLinkIdentity) {
+async function rawLink(rx: BuildServerFixture, who: PeerLinkIdentity) {
   const r = await dialIntent({ host, port: rx.port, identity: who, intent: 'peer_link', payload: { dashboard_id: DASH }, expectedPin: rx.identity.pin });
   expect(r.response.intent_response).toBe('ok');
   return r;
@@ -47,7 +47,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function receiver(over: Parameters<typeof startReceiver>[0] = {}): Promise<ReceiverFixture> {
+async function receiver(over: Parameters<typeof startReceiver>[0] = {}): Promise<BuildServerFixture> {
   const rx = await startReceiver(over);
   cleanups.push(() => rx.stop());
   return rx;
@@ -55,7 +55,7 @@ async function receiver(over: Parameters<typeof startReceiver>[0] = {}): Promise
 
 describe('peer-link sessions', () => {
   it('opens on peer_link ok: registration hook frames arrive, app frames flow both ways, unknown types are delivered not fatal', async () => {
-    const sessions: ReceiverSession[] = [];
+    const sessions: BuildServerSession[] = [];
     const rx = await receiver({
       onSession: (s) => {
         sessions.push(s);
@@ -94,7 +94,7 @@ describe('peer-link sessions', () => {
   });
 
   it('sends issued back to back go out in nonce order', async () => {
-    let rs: ReceiverSession | undefined;
+    let rs: BuildServerSession | undefined;
     const rx = await receiver({ onSession: (s) => (rs = s) });
     const me = newIdentity();
     approve(rx, me);
@@ -183,7 +183,7 @@ describe('peer-link sessions', () => {
     cleanups.push(() => fake.close());
     const r = await openPeerLink({ host, port: fake.port, identity: newIdentity(), expectedPin: rxId.pin, dashboardId: DASH });
     expect(r.ok).toBe(true);
-    const s = (r as { session: OffloaderSession }).session;
+    const s = (r as { session: SenderSession }).session;
     const closed = new Promise<[string, string]>((res) => s.onClose((a, b) => res([a, b])));
     const [reason, detail] = await closed;
     expect(reason).toBe('transport_error');
@@ -193,7 +193,7 @@ describe('peer-link sessions', () => {
   });
 
   it('refuses to send a frame over the cap without breaking the session', async () => {
-    let rs: ReceiverSession | undefined;
+    let rs: BuildServerSession | undefined;
     const rx = await receiver({ onSession: (s) => (rs = s) });
     const me = newIdentity();
     approve(rx, me);
@@ -209,7 +209,7 @@ describe('peer-link sessions', () => {
 
   describe('heartbeat', () => {
     it('keeps an answering pair alive through many intervals, both sides pinging', async () => {
-      let rs: ReceiverSession | undefined;
+      let rs: BuildServerSession | undefined;
       const rx = await receiver({ heartbeatIntervalMs: 20, heartbeatDeadAfterMs: 300, onSession: (s) => (rs = s) });
       const me = newIdentity();
       approve(rx, me);
@@ -249,7 +249,7 @@ describe('peer-link sessions', () => {
       const fake = await fakeReceiver(rxId, ({ channel, ciphers }) => (fakeFrames = collectFrames(channel, ciphers)));
       cleanups.push(() => fake.close());
       const r = await openPeerLink({ host, port: fake.port, identity: newIdentity(), expectedPin: rxId.pin, dashboardId: DASH, heartbeatIntervalMs: 25, heartbeatDeadAfterMs: 200 });
-      const s = (r as { session: OffloaderSession }).session;
+      const s = (r as { session: SenderSession }).session;
       const [reason] = await new Promise<[string, string]>((res) => s.onClose((a, b) => res([a, b])));
       expect(reason).toBe('heartbeat_timeout');
       expect(fakeFrames!.frames.length).toBeGreaterThanOrEqual(2);

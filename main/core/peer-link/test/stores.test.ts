@@ -9,7 +9,7 @@ import { isValidDashboardId } from '../constants';
 import { newDashboardId } from '../dashboard-id';
 import { identityFilePath, loadOrCreateIdentity, rotateIdentity } from '../identity';
 import { PairingStore, PAIRINGS_FILE_NAME } from '../pairing-store';
-import { ReceiverPeerStore, RECEIVER_PEERS_FILE_NAME } from '../receiver-store';
+import { ApprovedSenderStore, RECEIVER_PEERS_FILE_NAME } from '../approved-senders';
 import { openPeerLinkState } from '../state';
 import { pinOf, x25519KeyPairFromPrivate } from '../x25519';
 import { captureEvents, newIdentity, tempDir } from './helpers';
@@ -99,10 +99,10 @@ const peer = (id = newIdentity(), dashboard_id = 'dashAAAA') => ({
   ha_addon: false,
 });
 
-describe('ReceiverPeerStore', () => {
+describe('ApprovedSenderStore', () => {
   it('persists approved peers (key as standard base64) and settings, and reloads them', async () => {
     const d = dir();
-    const s = ReceiverPeerStore.inDataDir(d, { debounceMs: 10_000, report: () => undefined });
+    const s = ApprovedSenderStore.inDataDir(d, { debounceMs: 10_000, report: () => undefined });
     const p = peer();
     s.put(p);
     await s.flush();
@@ -111,17 +111,17 @@ describe('ReceiverPeerStore', () => {
     expect(raw).toMatchObject({ enabled: false, cleanup_ttl_seconds: 86400 }); // off until turned on (issue 11 defect 11)
     expect(isValidDashboardId(raw.dashboard_id)).toBe(true);
     await s.updateSettings({ enabled: false, cleanup_ttl_seconds: 10 }); // clamped to 3600
-    const again = ReceiverPeerStore.inDataDir(d, { report: () => undefined });
+    const again = ApprovedSenderStore.inDataDir(d, { report: () => undefined });
     expect(again.get('dashAAAA')).toEqual(p);
     expect(again.settings).toEqual({ enabled: false, cleanup_ttl_seconds: 3600, dashboard_id: raw.dashboard_id });
     expect(again.remove('dashAAAA')).toBe(true);
     await again.flush();
-    expect(ReceiverPeerStore.inDataDir(d, { report: () => undefined }).list()).toEqual([]);
+    expect(ApprovedSenderStore.inDataDir(d, { report: () => undefined }).list()).toEqual([]);
   });
 
   it('debounces ordinary writes', async () => {
     const d = dir();
-    const s = ReceiverPeerStore.inDataDir(d, { debounceMs: 60, report: () => undefined });
+    const s = ApprovedSenderStore.inDataDir(d, { debounceMs: 60, report: () => undefined });
     await s.flush();
     s.put(peer());
     const file = join(d, RECEIVER_PEERS_FILE_NAME);
@@ -135,7 +135,7 @@ describe('ReceiverPeerStore', () => {
     const file = join(d, RECEIVER_PEERS_FILE_NAME);
     writeFileSync(file, '{"peers": [ this is not json');
     const reports: string[] = [];
-    const s = ReceiverPeerStore.inDataDir(d, { report: (m) => reports.push(m) });
+    const s = ApprovedSenderStore.inDataDir(d, { report: (m) => reports.push(m) });
     expect(s.list()).toEqual([]);
     expect(reports).toHaveLength(1);
     expect(reports[0]).toMatch(/corrupt.*moved aside/);
@@ -149,12 +149,12 @@ describe('ReceiverPeerStore', () => {
       JSON.stringify({ peers: [{ ...good, static_x25519_pub: good.static_x25519_pub.toString('base64') }, { ...good, dashboard_id: 'bad id!' }, { ...good, dashboard_id: 'x2', static_x25519_pub: 'not*base64' }] }),
     );
     const reports2: string[] = [];
-    const s2 = ReceiverPeerStore.inDataDir(d, { report: (m) => reports2.push(m) });
+    const s2 = ApprovedSenderStore.inDataDir(d, { report: (m) => reports2.push(m) });
     expect(s2.list().map((p) => p.dashboard_id)).toEqual(['dashAAAA']);
     expect(reports2).toHaveLength(2);
 
     writeFileSync(file, '[1,2,3]');
-    expect(ReceiverPeerStore.inDataDir(d, { report: () => undefined }).list()).toEqual([]);
+    expect(ApprovedSenderStore.inDataDir(d, { report: () => undefined }).list()).toEqual([]);
     expect(readdirSync(d).filter((n) => n.includes('.corrupt-')).length).toBe(2);
   });
 });
@@ -241,7 +241,7 @@ describe('dashboard_id', () => {
     expect(b.identity.pin).toBe(a.identity.pin);
     // Only a receiver file: its id is adopted.
     const d2 = dir();
-    const r = ReceiverPeerStore.inDataDir(d2, { report: () => undefined });
+    const r = ApprovedSenderStore.inDataDir(d2, { report: () => undefined });
     await r.flush();
     const c = await openPeerLinkState(d2, { report: () => undefined });
     expect(c.dashboardId).toBe(r.settings.dashboard_id);

@@ -1,6 +1,6 @@
 // Done-criterion of the peer-link: two processes on one machine pair (preview → request →
 // approve → session open) and keep the session alive through heartbeats. The receiver is a real
-// child process (`node --import tsx demo-receiver.ts`); this test process is the offloader.
+// child process (`node --import tsx demo-build-server.ts`); this test process is the offloader.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -8,14 +8,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EventBus } from '../../events';
 import { PeerLinkClientManager } from '../client-manager';
 import { emojiNames } from '../fingerprint';
-import { OffloaderPairingFlow } from '../offloader-pairing';
+import { OffloaderPairingFlow } from '../sender-pairing';
 import { NoisePeerSession } from '../session';
 import { openPeerLinkState } from '../state';
 import { captureEvents, sleep, tempDir } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { must } from '../../../../test/support/must';
 
-const SCRIPT = fileURLToPath(new URL('../demo-receiver.ts', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('../demo-build-server.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const HEARTBEAT_MS = 50;
 const DEAD_AFTER_MS = 400;

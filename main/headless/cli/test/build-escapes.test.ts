@@ -8,7 +8,7 @@ import { cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, SIM, spawnKiln, type ReceiverChild } from '../../../../test/e2e-remote/helpers';
+import { REPO_ROOT, SIM, spawnKiln, type BuildServerChild } from '../../../../test/e2e-remote/helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { plainText, sanitizeBuildOutput } from '../terminal-text';
 
@@ -38,7 +38,7 @@ describe('sanitizeBuildOutput', () => {
 });
 
 let root: string;
-let recv: ReceiverChild | undefined;
+let recv: BuildServerChild | undefined;
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'kiln-escapes-'));
@@ -57,7 +57,7 @@ process.exit(r.status ?? 1);
   const child = spawnKiln(['receiver', '--host', '127.0.0.1', '--port', '0', '--no-mdns', '--esphome', `${process.execPath} ${hostile}`, '--data-dir', join(root, 'recv'), '--pairing-key', 'ABCD-EFGH-JKMN-PQRS'], {
     ESPHOME_SIM_SPEED: '0',
     ESPHOME_NOGITIGNORE: '1',
-  }) as ReceiverChild;
+  }) as BuildServerChild;
   const line = await waitUntil(() => child.out.find((l) => l.startsWith('KILN_RECEIVER_READY ')), { timeoutMs: 30_000, what: () => `receiver ready:\n${child.text()}` });
   child.ready = JSON.parse(line.slice('KILN_RECEIVER_READY '.length));
   recv = child;

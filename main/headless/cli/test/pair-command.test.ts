@@ -9,8 +9,8 @@ import { EventBus } from '../../../core/events';
 import { emojiNames, emojiString, groupedHex } from '../../../core/peer-link/fingerprint';
 import { identityFromPrivateKey } from '../../../core/peer-link/identity';
 import { startPeerLinkListener, type PeerLinkListener } from '../../../core/peer-link/listener';
-import { ReceiverPairing } from '../../../core/peer-link/receiver-pairing';
-import { ReceiverPeerStore } from '../../../core/peer-link/receiver-store';
+import { ReceiverPairing } from '../../../core/peer-link/build-server-pairing';
+import { ApprovedSenderStore } from '../../../core/peer-link/approved-senders';
 import { generateX25519KeyPair } from '../../../core/peer-link/x25519';
 import { pair, parseEndpoint, parsePairArgs, type PairArgs, type PairIo } from '../pair-command';
 import { waitUntil } from '../../../../test/support/wait-until';
@@ -30,7 +30,7 @@ interface Server {
 async function server(mode: 'window' | 'key' | 'closed'): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-pair-srv-'));
   const bus = new EventBus();
-  const store = ReceiverPeerStore.inDataDir(dir, { debounceMs: 5, report: () => undefined });
+  const store = ApprovedSenderStore.inDataDir(dir, { debounceMs: 5, report: () => undefined });
   const pairing = new ReceiverPairing({ store, bus, report: () => undefined });
   const identity = identityFromPrivateKey(generateX25519KeyPair().privateKey);
   if (mode === 'window') pairing.openWindow('test');

@@ -3,7 +3,7 @@
 // valid-but-hostile frames, chunk streams and tarballs.
 import { gzipSync } from 'node:zlib';
 import { sha256Hex } from '../../transfer';
-import { tarBytes, type RawMember } from '../../../receiver/test/tar-helpers';
+import { tarBytes, type RawMember } from '../../../build-server/test/tar-helpers';
 import { must } from '../../../../../test/support/must';
 
 export class Rng {

@@ -10,10 +10,10 @@ import { HandshakeState, type TransportCiphers } from '../../noise';
 import { NoisePeerSession } from '../../session';
 import { ChunkAssembler, decodeChunkFrame, TransferError } from '../../transfer';
 import type { ChannelHandlers, WsChannel } from '../../ws-channel';
-import { BundleExtractError, extractBundle } from '../../../receiver/bundle-extract';
-import { readTarGzSafely, UnsafeArchiveError } from '../../../receiver/safe-tar';
-import { SubmitIntake } from '../../../receiver/submit-intake';
-import { parseChunk, parseSubmitHeader, type SubmitReason } from '../../../receiver/frame-parse';
+import { BundleExtractError, extractBundle } from '../../../build-server/bundle-extract';
+import { readTarGzSafely, UnsafeArchiveError } from '../../../build-server/safe-tar';
+import { SubmitIntake } from '../../../build-server/submit-intake';
+import { parseChunk, parseSubmitHeader, type SubmitReason } from '../../../build-server/frame-parse';
 import { generateX25519KeyPair } from '../../x25519';
 import { anyValue, hostileObject, hostilePlaintext, hostileTarball, submitFrames, type Rng } from './gen';
 

@@ -46,7 +46,7 @@ export interface OffloaderOptions {
   backoffCapMs?: number;
 }
 
-export class TestOffloader {
+export class TestSender {
   readonly dir: string;
   readonly configDir: string;
   readonly bus = new EventBus();
@@ -110,8 +110,8 @@ export class TestOffloader {
     });
   }
 
-  static async start(servers: ServerEndpoint[], o: OffloaderOptions = {}): Promise<TestOffloader> {
-    const off = new TestOffloader(o);
+  static async start(servers: ServerEndpoint[], o: OffloaderOptions = {}): Promise<TestSender> {
+    const off = new TestSender(o);
     if (o.dashboardId) await off.store.setDashboardId(o.dashboardId);
     if (o.settings) await off.store.updateSettings(o.settings);
     for (const [i, s] of servers.entries()) await off.pair(s, s.pairedAt ?? 1000 + i);

@@ -2,11 +2,11 @@
 import { newDashboardId } from '../../../peer-link/dashboard-id';
 import { identityFromPrivateKey } from '../../../peer-link/identity';
 import { generateX25519KeyPair } from '../../../peer-link/x25519';
-import { TestOffloader, type OffloaderOptions } from './offloader';
+import { TestSender, type OffloaderOptions } from './offloader';
 import { makeArtifactTarball, ScriptedServer, type ScriptedJob, type ScriptedServerOptions } from './scripted-server';
 
 export interface Rig {
-  off: TestOffloader;
+  off: TestSender;
   servers: ScriptedServer[];
   dispose(): Promise<void>;
 }
@@ -31,7 +31,7 @@ export async function startRig(o: RigOptions = {}): Promise<Rig> {
     const server: ScriptedServer = await ScriptedServer.start({ sender: { identity, dashboardId }, artifacts: (jobId) => makeArtifactTarball(deviceOf(server, jobId)), ...o.server?.(i) });
     servers.push(server);
   }
-  const off = await TestOffloader.start(
+  const off = await TestSender.start(
     servers.map((s, i) => ({ pin: s.pin, publicKey: s.identity.publicKey, port: s.port, label: `srv${i}`, pairedAt: 1000 + i, ...o.pairing?.(i) })),
     { ...o.offloader, identity, dashboardId },
   );
@@ -76,7 +76,7 @@ export function holdingScript(): { onSubmit: (j: ScriptedJob) => Promise<void>; 
   };
 }
 
-/** The device a scripted server's job builds: the submit's device_name, else TestOffloader.writeYaml's rule. */
+/** The device a scripted server's job builds: the submit's device_name, else TestSender.writeYaml's rule. */
 export function deviceOf(server: ScriptedServer, jobId: string): string {
   const header = server.jobs.find((j) => j.jobId === jobId)?.header as { device_name?: string; configuration_filename?: string } | undefined;
   if (header?.device_name) return header.device_name;

@@ -11,9 +11,9 @@ import { EventBus } from '../../../events';
 import type { QueueStatus } from '../../../jobs/model';
 import { identityFromPrivateKey, type PeerLinkIdentity } from '../../../peer-link/identity';
 import { startPeerLinkListener, type PeerLinkListener } from '../../../peer-link/listener';
-import { ReceiverPairing } from '../../../peer-link/receiver-pairing';
-import { ReceiverPeerStore } from '../../../peer-link/receiver-store';
-import type { PeerMessage, ReceiverSession } from '../../../peer-link/session';
+import { ReceiverPairing } from '../../../peer-link/build-server-pairing';
+import { ApprovedSenderStore } from '../../../peer-link/approved-senders';
+import type { PeerMessage, BuildServerSession } from '../../../peer-link/session';
 import { ChunkAssembler, chunkCount, chunkFrames, sendFrames, sha256Hex } from '../../../peer-link/transfer';
 
 /**
@@ -39,7 +39,7 @@ export interface ScriptedJob {
   readonly jobId: string;
   readonly header: PeerMessage;
   readonly bundle: Buffer;
-  readonly session: ReceiverSession;
+  readonly session: BuildServerSession;
   ack(accepted?: boolean, reason?: string): Promise<void>;
   state(status: WireStatus, errorMessage?: string, extra?: Record<string, unknown>): Promise<void>;
   output(line: string): Promise<void>;
@@ -74,18 +74,18 @@ export class ScriptedServer {
   readonly jobs: ScriptedJob[] = [];
   private listener!: PeerLinkListener;
   private readonly dir: string;
-  private readonly store: ReceiverPeerStore;
+  private readonly store: ApprovedSenderStore;
   private readonly pairing: ReceiverPairing;
   private readonly bus = new EventBus();
-  private current: ReceiverSession | undefined;
+  private current: BuildServerSession | undefined;
   private readonly waiters: Array<(j: ScriptedJob) => void> = [];
-  private readonly sessionWaiters: Array<(s: ReceiverSession) => void> = [];
+  private readonly sessionWaiters: Array<(s: BuildServerSession) => void> = [];
   private readonly cancelHooks = new Map<string, { fire: () => void; count: number }>();
 
   private constructor(private readonly opts: ScriptedServerOptions) {
     this.identity = opts.identity ?? identityFromPrivateKey(generateX25519KeyPair().privateKey);
     this.dir = mkdtempSync(join(tmpdir(), 'kiln-scripted-'));
-    this.store = ReceiverPeerStore.inDataDir(this.dir, { debounceMs: 10, report: () => undefined });
+    this.store = ApprovedSenderStore.inDataDir(this.dir, { debounceMs: 10, report: () => undefined });
     this.store.put({
       dashboard_id: opts.sender.dashboardId,
       pin_sha256: opts.sender.identity.pin,
@@ -114,7 +114,7 @@ export class ScriptedServer {
     return this.listener.port;
   }
 
-  get session(): ReceiverSession | undefined {
+  get session(): BuildServerSession | undefined {
     return this.current && !this.current.closed ? this.current : undefined;
   }
 
@@ -137,9 +137,9 @@ export class ScriptedServer {
   private takenCount = 0;
 
   /** Resolves with the live session (waiting for the sender to connect). */
-  waitSession(timeoutMs = 5000): Promise<ReceiverSession> {
+  waitSession(timeoutMs = 5000): Promise<BuildServerSession> {
     if (this.session) return Promise.resolve(this.session);
-    return withTimeout(new Promise<ReceiverSession>((r) => this.sessionWaiters.push(r)), timeoutMs, 'a peer-link session');
+    return withTimeout(new Promise<BuildServerSession>((r) => this.sessionWaiters.push(r)), timeoutMs, 'a peer-link session');
   }
 
   /** Sends any frame on the live session (stray ids, foreign frames, garbage types). */
@@ -188,7 +188,7 @@ export class ScriptedServer {
     });
   }
 
-  private attach(session: ReceiverSession): void {
+  private attach(session: BuildServerSession): void {
     this.current = session;
     let inflight: { header: PeerMessage; asm: ChunkAssembler } | undefined;
     session.onMessage((msg) => {
@@ -200,7 +200,7 @@ export class ScriptedServer {
   }
 
   private async handle(
-    session: ReceiverSession,
+    session: BuildServerSession,
     msg: PeerMessage,
     inflight: { header: PeerMessage; asm: ChunkAssembler } | undefined,
     setInflight: (v: { header: PeerMessage; asm: ChunkAssembler } | undefined) => void,
@@ -250,7 +250,7 @@ export class ScriptedServer {
           await session.send({ type: 'artifacts_end', job_id: jobId, accepted: false, reason: reply.reason, ...(reply.detail ? { detail: reply.detail } : {}) });
           return;
         }
-        // Sent the way the receiver sends them (build-receiver.ts packAndSend).
+        // Sent the way the receiver sends them (build-server.ts packAndSend).
         await session.send({ type: 'artifacts_start', job_id: jobId, total_bytes: reply.length, num_chunks: chunkCount(reply.length), artifacts_sha256: digestOf(reply), firmware_offset: '0x10000' });
         await sendFrames(session, chunkFrames('artifacts_chunk', jobId, reply));
         await session.send({ type: 'artifacts_end', job_id: jobId, accepted: true });
@@ -261,7 +261,7 @@ export class ScriptedServer {
     }
   }
 
-  private makeJob(session: ReceiverSession, header: PeerMessage, bundle: Buffer): ScriptedJob {
+  private makeJob(session: BuildServerSession, header: PeerMessage, bundle: Buffer): ScriptedJob {
     const jobId = header.job_id as string;
     let fire!: () => void;
     const cancelled = new Promise<void>((r) => (fire = r));

@@ -32,7 +32,7 @@ export interface SenderLimitOptions {
   workspaceQuotaBytes?: number;
 }
 
-/** What is held now, as the BuildReceiver counts it. */
+/** What is held now, as the BuildServer counts it. */
 export interface HeldNow {
   /** This sender's jobs waiting for extraction plus its queued/running builds. */
   queued: number;

@@ -2,7 +2,7 @@
 // version is answered with the stored artifacts at once (no esphome process), a plain-words line
 // in its log, and a normal artifact download the sender stages. Everything else rebuilds: a
 // changed bundle, another sender's identical bundle, another ESPHome version. Real parts: the
-// BuildReceiver on a real peer-link listener, the real JobEngine running the esphome simulator
+// BuildServer on a real peer-link listener, the real JobEngine running the esphome simulator
 // (its ESPHOME_SIM_LOG counts compiles), bundles built by the simulator.
 import { createHash } from 'node:crypto';
 import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle } from '../../esphome/bundle';
 import { outputLines } from '../../esphome/line-splitter';
-import { downloadArtifacts, materializeArtifacts, submitJob } from '../../peer-link/offloader-jobs';
+import { downloadArtifacts, materializeArtifacts, submitJob } from '../../peer-link/sender-jobs';
 import { agoText, bundleContentDigest, REUSE_DIR } from '../artifact-reuse';
 import { REPO_ROOT, SIM, startStack, type ReceiverStack, type SenderHandle } from './harness';
 import { waitUntil } from '../../../../test/support/wait-until';
@@ -149,12 +149,12 @@ describe('build server: stored builds for an identical resubmission', () => {
     expect(again.states).toEqual(['running', 'completed']);
     expect(await compiles()).toBe(n + 1);
 
-    // A restart (the role stopped, a new BuildReceiver on the same data dir) does not trust packs from before.
-    const { BuildReceiver } = await import('../build-receiver');
+    // A restart (the role stopped, a new BuildServer on the same data dir) does not trust packs from before.
+    const { BuildServer } = await import('../build-server');
     await waitUntil(async () => (await storedPacks(s)).join() === firstPack, { timeoutMs: 10_000, what: 'the first bundle stored again' });
     await stack.receiver.stop(); // waits for any store being written
     expect(await storedPacks(s)).toEqual([firstPack]);
-    const fresh = new BuildReceiver({ engine: stack.engine, sessions: stack.listener.sessions, jobOwners: stack.jobOwners, dataDir: stack.dir });
+    const fresh = new BuildServer({ engine: stack.engine, sessions: stack.listener.sessions, jobOwners: stack.jobOwners, dataDir: stack.dir });
     await waitUntil(async () => (await storedPacks(s)).length === 0, { timeoutMs: 10_000, what: 'leftover packs removed at start' });
     await fresh.stop();
   }, 90_000);

@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { submitJob } from '../../peer-link/offloader-jobs';
-import { BUNDLE_FAILURE_PREFIX } from '../build-receiver';
+import { submitJob } from '../../peer-link/sender-jobs';
+import { BUNDLE_FAILURE_PREFIX } from '../build-server';
 import { startStack, type ReceiverStack } from './harness';
 import { bundleFor } from './tar-helpers';
 
@@ -84,7 +84,7 @@ describe('per-sender limits', () => {
 });
 
 describe('kiln receiver limit flags', () => {
-  it('parse into the BuildReceiver options; bad values are usage errors', async () => {
+  it('parse into the BuildServer options; bad values are usage errors', async () => {
     const { parseReceiverArgs } = await import('../../../headless/cli/receiver-command');
     const env = { KILN_ESPHOME: 'esphome' };
     expect(parseReceiverArgs(['--max-queued', '3', '--max-sender-mib', '64', '--disk-quota-gib', '2'], env)).toMatchObject({

@@ -1,21 +1,21 @@
 // Test fixture: a real receiver stack (peer-link listener on 127.0.0.1:0, real JobEngine running
-// the esphome simulator, BuildReceiver) and real offloader sessions dialled with openPeerLink.
+// the esphome simulator, BuildServer) and real offloader sessions dialled with openPeerLink.
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EventBus } from '../../events';
 import { JobEngine } from '../../jobs/engine';
-import { openPeerLink, type OffloaderSession } from '../../peer-link/client';
+import { openPeerLink, type SenderSession } from '../../peer-link/client';
 import { identityFromPrivateKey, type PeerLinkIdentity } from '../../peer-link/identity';
 import { startPeerLinkListener, type PeerLinkListener } from '../../peer-link/listener';
-import { ReceiverPairing } from '../../peer-link/receiver-pairing';
-import { ReceiverPeerStore } from '../../peer-link/receiver-store';
+import { ReceiverPairing } from '../../peer-link/build-server-pairing';
+import { ApprovedSenderStore } from '../../peer-link/approved-senders';
 import type { PeerMessage } from '../../peer-link/session';
 import { generateX25519KeyPair } from '../../peer-link/x25519';
 import { buildServerJobEnv, JobOwners } from '../job-env';
 import { senderKey } from '../filename';
-import { BuildReceiver, type BuildReceiverOptions } from '../build-receiver';
+import { BuildServer, type BuildServerOptions } from '../build-server';
 import { waitUntil } from '../../../../test/support/wait-until';
 
 export const REPO_ROOT = resolve(__dirname, '../../../..');
@@ -33,7 +33,7 @@ export interface SenderHandle {
   /** senderKey(dashboardId, pin): the name of this sender's workspace under remote_builds/. */
   key: string;
   identity: PeerLinkIdentity;
-  session: OffloaderSession;
+  session: SenderSession;
   frames: PeerMessage[];
   closed: { reason: string; detail: string } | null;
   /** Frames of a type (optionally for one job_id). */
@@ -46,10 +46,10 @@ export interface ReceiverStack {
   dir: string;
   bus: EventBus;
   engine: JobEngine;
-  receiver: BuildReceiver;
+  receiver: BuildServer;
   listener: PeerLinkListener;
   jobOwners: JobOwners;
-  store: ReceiverPeerStore;
+  store: ApprovedSenderStore;
   identity: PeerLinkIdentity;
   port: number;
   connect(label?: string, dashboardId?: string): Promise<SenderHandle>;
@@ -58,7 +58,7 @@ export interface ReceiverStack {
 
 let counter = 0;
 
-export async function startStack(over: { env?: Record<string, string>; receiver?: Partial<BuildReceiverOptions>; esphome?: string[] } = {}): Promise<ReceiverStack> {
+export async function startStack(over: { env?: Record<string, string>; receiver?: Partial<BuildServerOptions>; esphome?: string[] } = {}): Promise<ReceiverStack> {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-recv-'));
   const bus = new EventBus();
   for (const [k, v] of Object.entries(over.env ?? {})) process.env[k] = v;
@@ -74,7 +74,7 @@ export async function startStack(over: { env?: Record<string, string>; receiver?
     jobEnv: buildServerJobEnv(over.receiver?.dataDir ?? dir, jobOwners),
   });
   await engine.start();
-  const store = ReceiverPeerStore.inDataDir(dir, { debounceMs: 10, report: () => undefined });
+  const store = ApprovedSenderStore.inDataDir(dir, { debounceMs: 10, report: () => undefined });
   const pairing = new ReceiverPairing({ store, bus, report: () => undefined });
   const identity = newIdentity();
   const listener = await startPeerLinkListener({
@@ -86,7 +86,7 @@ export async function startStack(over: { env?: Record<string, string>; receiver?
     esphomeVersion: () => '2025.12.2',
     handshakeTimeoutMs: 2000,
   });
-  const receiver = new BuildReceiver({ engine, sessions: listener.sessions, jobOwners, ...over.receiver });
+  const receiver = new BuildServer({ engine, sessions: listener.sessions, jobOwners, ...over.receiver });
   receiver.start();
   const senders: SenderHandle[] = [];
 

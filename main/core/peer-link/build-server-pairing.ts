@@ -7,7 +7,7 @@ import { defaultReporter, type Reporter } from './atomic-json';
 import { PAIRING_KEY_WINDOW_MS, type IntentResponseKind, type RejectReason } from './constants';
 import { generatePairingKey, pairingKeysMatch } from './pairing-key';
 import { PairingWindow } from './pairing-window';
-import type { ReceiverPeerStore, StoredPeer } from './receiver-store';
+import type { ApprovedSenderStore, StoredPeer } from './approved-senders';
 
 export interface PendingPeer extends StoredPeer {
   label_auto: boolean;
@@ -51,7 +51,7 @@ export interface PairingLimits {
 }
 
 export interface ReceiverPairingOptions {
-  store: ReceiverPeerStore;
+  store: ApprovedSenderStore;
   limits?: PairingLimits;
   bus: EventBus;
   windowIdleMs?: number;
@@ -67,7 +67,7 @@ export const DEFAULT_PAIR_REQUESTS_PER_ADDRESS_PER_MINUTE = 30;
 const RATE_TABLE_MAX = 4096;
 
 export class ReceiverPairing {
-  readonly store: ReceiverPeerStore;
+  readonly store: ApprovedSenderStore;
   readonly window: PairingWindow;
   private readonly bus: EventBus;
   private readonly pendingRows = new Map<string, PendingPeer>();

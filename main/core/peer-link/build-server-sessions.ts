@@ -1,23 +1,23 @@
 // Receiver session registry (peer-link-protocol.md §13): sessions keyed by the sender's
 // dashboard_id; a newer session displaces the older one with terminate{superseded}.
 import type { EventBus } from '../events';
-import type { ReceiverSession } from './session';
+import type { BuildServerSession } from './session';
 
 export class ReceiverSessionRegistry {
-  private readonly sessions = new Map<string, ReceiverSession>();
-  private readonly registerHooks = new Set<(s: ReceiverSession) => void>();
-  private readonly unregisterHooks = new Set<(s: ReceiverSession, reason: string) => void>();
+  private readonly sessions = new Map<string, BuildServerSession>();
+  private readonly registerHooks = new Set<(s: BuildServerSession) => void>();
+  private readonly unregisterHooks = new Set<(s: BuildServerSession, reason: string) => void>();
 
   constructor(
     private readonly bus: EventBus,
     private readonly report: (msg: string) => void = () => undefined,
   ) {}
 
-  get(dashboardId: string): ReceiverSession | undefined {
+  get(dashboardId: string): BuildServerSession | undefined {
     return this.sessions.get(dashboardId);
   }
 
-  list(): ReceiverSession[] {
+  list(): BuildServerSession[] {
     return [...this.sessions.values()];
   }
 
@@ -29,18 +29,18 @@ export class ReceiverSessionRegistry {
    * Called for every newly registered session, after any older one was superseded. The receiver
    * pushes its first queue_status here.
    */
-  onRegister(fn: (s: ReceiverSession) => void): () => void {
+  onRegister(fn: (s: BuildServerSession) => void): () => void {
     this.registerHooks.add(fn);
     return () => this.registerHooks.delete(fn);
   }
 
   /** Called when a registered session ends (drop that sender's in-flight submit state here). */
-  onUnregister(fn: (s: ReceiverSession, reason: string) => void): () => void {
+  onUnregister(fn: (s: BuildServerSession, reason: string) => void): () => void {
     this.unregisterHooks.add(fn);
     return () => this.unregisterHooks.delete(fn);
   }
 
-  register(session: ReceiverSession): void {
+  register(session: BuildServerSession): void {
     const old = this.sessions.get(session.dashboardId);
     this.sessions.set(session.dashboardId, session);
     if (old && old !== session) void old.close('superseded', 'a newer session from the same sender replaced this one');

@@ -5,16 +5,16 @@
 // idle workspaces.
 import { join, resolve } from 'node:path';
 import { createJob, isActive, isNetworkFlash, type FirmwareJob } from '../jobs/model';
-import type { ReceiverSession } from '../peer-link/session';
+import type { BuildServerSession } from '../peer-link/session';
 import { ArtifactHolder, serveDownload, type DownloadSource } from './artifact-holder';
 import { ArtifactReuse, bundleContentDigest, type ReuseCandidate } from './artifact-reuse';
 import { SenderLimits } from './sender-limits';
-import { ackFrame, cancelReceiverJobs, configurationFor, stopRunningBuilds, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
-export { cancelReceiverJobs, type BuildReceiverOptions, type ReceiverEngine, type ReceiverSessions } from './build-receiver-options';
+import { ackFrame, cancelBuildServerJobs, configurationFor, stopRunningBuilds, type BuildServerOptions, type BuildServerEngine, type BuildServerSessions } from './build-server-options';
+export { cancelBuildServerJobs, type BuildServerOptions, type BuildServerEngine, type BuildServerSessions } from './build-server-options';
 import { BundleExtractError, extractBundle, isOutOfDiskSpace, outOfDiskSpaceMessages } from './bundle-extract';
 import { senderKey } from './filename';
 import { mkdirPrivate } from '../private-fs';
-import { provisionSubmit, ReceiverProvisioner } from './provision';
+import { provisionSubmit, BuildServerProvisioner } from './provision';
 import { SubmitIntake, type AcceptedSubmit } from './submit-intake';
 import { OutputPump } from './output-pump';
 import type { JobOwners } from './job-env';
@@ -43,7 +43,7 @@ interface SenderState {
 }
 
 interface SessionState {
-  session: ReceiverSession;
+  session: BuildServerSession;
   /** senderKey(dashboard_id, pin): the identity every per-sender resource is keyed on. */
   key: string;
   intake: SubmitIntake;
@@ -53,13 +53,13 @@ interface SessionState {
   pump: OutputPump;
 }
 
-export class BuildReceiver {
+export class BuildServer {
   readonly dataDir: string;
   readonly root: string;
-  private readonly engine: ReceiverEngine;
-  private readonly sessions: ReceiverSessions;
+  private readonly engine: BuildServerEngine;
+  private readonly sessions: BuildServerSessions;
   private readonly log: (message: string) => void;
-  private readonly states = new Map<ReceiverSession, SessionState>();
+  private readonly states = new Map<BuildServerSession, SessionState>();
   /** Per sender, by senderKey (full dashboard_id + pinned key), never by an id prefix. */
   private readonly senders = new Map<string, SenderState>();
   /** Receiver job id → senderKey of the sender that submitted it. */
@@ -74,7 +74,7 @@ export class BuildReceiver {
   /** Completed builds kept per sender for an identical resubmission (artifact-reuse.ts). */
   private readonly reuse: ArtifactReuse;
 
-  constructor(private readonly opts: BuildReceiverOptions) {
+  constructor(private readonly opts: BuildServerOptions) {
     this.engine = opts.engine;
     this.jobOwners = opts.jobOwners;
     this.limits = new SenderLimits({
@@ -128,7 +128,7 @@ export class BuildReceiver {
       bus.on('job_cancelled', ({ job }) => this.onTerminal(job, 'cancelled')),
       bus.on('job_output', ({ job_id, line }) => this.fanOutput(job_id, line)),
     );
-    const orphans = cancelReceiverJobs(this.engine);
+    const orphans = cancelBuildServerJobs(this.engine);
     if (orphans > 0) this.log(`cancelled ${orphans} build(s) left over from before: their senders' sessions are gone`);
     for (const s of this.sessions.list()) this.attach(s);
     this.sweeper.start();
@@ -148,7 +148,7 @@ export class BuildReceiver {
     this.artifacts.dropAll();
     for (const off of this.offs.splice(0)) off();
     // Builds of a role that is going away could neither report nor be downloaded any more.
-    cancelReceiverJobs(this.engine);
+    cancelBuildServerJobs(this.engine);
     for (const st of this.states.values()) {
       st.offMessage();
       st.pump.close();
@@ -175,7 +175,7 @@ export class BuildReceiver {
 
   // ---------------------------------------------------------------- sessions
 
-  private attach(session: ReceiverSession): void {
+  private attach(session: BuildServerSession): void {
     if (this.stopped || this.states.has(session)) return;
     const key = senderKey(session.dashboardId, session.pin);
     const state: SessionState = {
@@ -205,7 +205,7 @@ export class BuildReceiver {
     this.send(session, { type: 'queue_status', ...this.engine.queueStatus() });
   }
 
-  private detach(session: ReceiverSession): void {
+  private detach(session: BuildServerSession): void {
     const st = this.states.get(session);
     if (!st) return;
     st.offMessage();
@@ -235,13 +235,13 @@ export class BuildReceiver {
     }
   }
 
-  private send(session: ReceiverSession, frame: Frame): void {
+  private send(session: BuildServerSession, frame: Frame): void {
     if (session.closed) return;
     session.send(frame).catch((err: Error) => this.log(`send ${frame.type} to ${session.label || session.dashboardId} failed: ${err.message}`));
   }
 
   /** The sender's live session, if any (fan-out is best effort, no replay, §9.2). */
-  private liveSession(dashboardId: string): ReceiverSession | undefined {
+  private liveSession(dashboardId: string): BuildServerSession | undefined {
     const s = this.sessions.get(dashboardId);
     return s && !s.closed ? s : undefined;
   }
@@ -257,7 +257,7 @@ export class BuildReceiver {
     return s;
   }
 
-  private schedule(session: ReceiverSession, key: string, submit: AcceptedSubmit): void {
+  private schedule(session: BuildServerSession, key: string, submit: AcceptedSubmit): void {
     const dashboardId = session.dashboardId;
     const sender = this.senderState(key);
     const pending: PendingExtract = { dashboardId, key, bytes: submit.bundle.length, jobId: submit.jobId, abort: new AbortController() };
@@ -266,7 +266,7 @@ export class BuildReceiver {
     sender.tail = sender.tail.then(() => this.process(session, submit, pending)).catch((err: Error) => this.log(`post-ack processing failed: ${err.message}`));
   }
 
-  private async process(session: ReceiverSession, submit: AcceptedSubmit, pending: PendingExtract): Promise<void> {
+  private async process(session: BuildServerSession, submit: AcceptedSubmit, pending: PendingExtract): Promise<void> {
     const { dashboardId, key } = pending;
     const sender = this.senderState(key);
     const signal = pending.abort.signal;
@@ -350,7 +350,7 @@ export class BuildReceiver {
       jobId: submit.jobId,
       target: submit.targetEsphomeVersion,
       signal,
-      inUse: () => ReceiverProvisioner.versionsInUse(this.engine.getJobs()),
+      inUse: () => BuildServerProvisioner.versionsInUse(this.engine.getJobs()),
       send,
       log: this.log,
     });
@@ -384,7 +384,7 @@ export class BuildReceiver {
   // ---------------------------------------------------------------- limits (issue 11, defect 7)
 
   /** submit_job header admission: per-sender queue and bytes, total bytes held. */
-  private admit(key: string, session: ReceiverSession, jobId: string, totalBytes: number): SubmitReason | undefined {
+  private admit(key: string, session: BuildServerSession, jobId: string, totalBytes: number): SubmitReason | undefined {
     const sender = this.senders.get(key);
     const active = this.engine.getJobs().filter((j) => isActive(j) && this.jobOwners.get(j.job_id) === key).length;
     let heldTotal = 0;

@@ -18,7 +18,7 @@ export interface ProvisionerOptions {
   ownVersion: () => string;
 }
 
-export class ReceiverProvisioner {
+export class BuildServerProvisioner {
   constructor(private readonly o: ProvisionerOptions) {}
 
   /** `auto_provision_supported` in the session response. */
@@ -68,7 +68,7 @@ export const PROVISION_FAILURE_PREFIX = 'could not provision ESPHome ';
  * or the sender cancelled it meanwhile).
  */
 export async function provisionSubmit(
-  provisioner: ReceiverProvisioner | undefined,
+  provisioner: BuildServerProvisioner | undefined,
   a: { jobId: string; target: string; signal: AbortSignal; send: (frame: Frame) => void; inUse: () => Set<string>; log: (m: string) => void },
 ): Promise<boolean> {
   const version = provisioner?.versionFor(a.target) ?? null;

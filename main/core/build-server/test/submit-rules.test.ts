@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_MAX_TOTAL_BYTES, sha256Hex, splitChunks } from '../../peer-link/transfer';
-import { BUNDLE_FAILURE_PREFIX, CANCELLED_BEFORE_QUEUED } from '../build-receiver';
+import { BUNDLE_FAILURE_PREFIX, CANCELLED_BEFORE_QUEUED } from '../build-server';
 import { startStack, sleep, type ReceiverStack, type SenderHandle } from './harness';
 import { bundleFor, tarGz, manifest } from './tar-helpers';
 import { waitUntil } from '../../../../test/support/wait-until';

@@ -1,7 +1,7 @@
 // A minimal stand-alone peer-link receiver (no job engine): binds the listener and speaks JSON
 // lines so a test or a person can drive pairing from another process.
 //
-//   node --import tsx main/core/peer-link/demo-receiver.ts --data-dir /tmp/rx [--host 127.0.0.1]
+//   node --import tsx main/core/peer-link/demo-build-server.ts --data-dir /tmp/rx [--host 127.0.0.1]
 //        [--port 6055] [--heartbeat-ms 30000] [--dead-after-ms 90000] [--key-mode]
 //
 // stdout: one JSON object per line ({"event":"listening",...}, pair_request_received,
@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { EventBus } from '../events';
 import { emojiNames, groupedHex } from './fingerprint';
 import { startPeerLinkListener } from './listener';
-import { ReceiverPairing } from './receiver-pairing';
+import { ReceiverPairing } from './build-server-pairing';
 import { NoisePeerSession } from './session';
 import { openPeerLinkState } from './state';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../events';
-import { submitJob } from '../../peer-link/offloader-jobs';
+import { submitJob } from '../../peer-link/sender-jobs';
 import { openPeerLinkState } from '../../peer-link/state';
 import { startHeadlessReceiver } from '../../../headless/cli/receiver-command';
 import { SIM, startStack, type ReceiverStack } from './harness';

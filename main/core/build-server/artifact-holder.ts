@@ -6,7 +6,7 @@
 import { join, resolve, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FirmwareJob } from '../jobs/model';
-import type { ReceiverSession } from '../peer-link/session';
+import type { BuildServerSession } from '../peer-link/session';
 import { isStr, type Frame } from './frame-parse';
 import { chunkCount, chunkFrames, CHUNK_SIZE, sendFrames } from '../peer-link/transfer';
 import { ArtifactPackError, packArtifacts, type PackedArtifacts } from './artifact-pack';
@@ -76,7 +76,7 @@ export class ArtifactHolder {
 }
 
 /** artifacts_start → chunks (windowed) → artifacts_end{accepted:true} for one completed job. */
-export async function sendArtifacts(session: ReceiverSession, job: Pick<FirmwareJob, 'remote_job_id' | 'configuration'>, packing: Promise<PackedArtifacts>, log: (m: string) => void): Promise<void> {
+export async function sendArtifacts(session: BuildServerSession, job: Pick<FirmwareJob, 'remote_job_id' | 'configuration'>, packing: Promise<PackedArtifacts>, log: (m: string) => void): Promise<void> {
   const packStarted = performance.now();
   const packed = await packing;
   const wireId = job.remote_job_id;
@@ -104,7 +104,7 @@ export interface DownloadSource {
 
 /** §10 download_artifacts on one session: one at a time, refusals as artifacts_end{accepted:false}. */
 export function serveDownload(a: {
-  session: ReceiverSession;
+  session: BuildServerSession;
   msg: Frame;
   state: { downloading: boolean };
   resolveJob: (jobId: string) => DownloadSource | 'unknown_job' | 'job_not_completed';

@@ -4,13 +4,13 @@
 //
 // Which sender a receiver job belongs to is keyed on the sender's full identity (senderKey: full
 // dashboard_id + pinned static key), never on the sender-chosen id or a prefix of it. The
-// BuildReceiver records that owner when it enqueues a job; the engine (built before the receiver)
+// BuildServer records that owner when it enqueues a job; the engine (built before the receiver)
 // reads it through the same `JobOwners` instance.
 import { join } from 'node:path';
 import type { FirmwareJob } from '../jobs/model';
 import { remoteBuildsRoot, SENDER_DATA_DIR, senderEsphomeDataDir } from './workspace';
 
-/** Receiver job id → senderKey of the sender that submitted it. Shared by the engine's job env and the BuildReceiver. */
+/** Receiver job id → senderKey of the sender that submitted it. Shared by the engine's job env and the BuildServer. */
 export class JobOwners {
   private readonly owners = new Map<string, string>();
   /** Extra environment fixed when the job was queued (a provisioned toolchain's Python). */
@@ -38,7 +38,7 @@ export class JobOwners {
   }
 }
 
-/** `dataDir` is where `remote_builds/` lives (the BuildReceiver's dataDir, by default the engine's). */
+/** `dataDir` is where `remote_builds/` lives (the BuildServer's dataDir, by default the engine's). */
 export function buildServerJobEnv(dataDir: string, owners: JobOwners): (job: FirmwareJob) => Record<string, string | undefined> {
   return (job) => {
     if (!job.remote_peer) return {};

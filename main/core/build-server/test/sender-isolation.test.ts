@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle } from '../../esphome/bundle';
-import { cancelJob, submitJob } from '../../peer-link/offloader-jobs';
+import { cancelJob, submitJob } from '../../peer-link/sender-jobs';
 import { SIM, startStack, type ReceiverStack } from './harness';
 import { makeSenderDir } from './sender-dir';
 

@@ -73,7 +73,7 @@ interface Hit {
   held?: { packed: PackedArtifacts; timer: NodeJS.Timeout };
 }
 
-/** What the BuildReceiver records at enqueue so a completed build can be stored. */
+/** What the BuildServer records at enqueue so a completed build can be stored. */
 export interface ReuseCandidate {
   key: string;
   digest: string;

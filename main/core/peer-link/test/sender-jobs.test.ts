@@ -1,8 +1,8 @@
 // Offloader job calls against a real receiver over a real session.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { bundleFor } from '../../receiver/test/tar-helpers';
-import { startStack, type ReceiverStack } from '../../receiver/test/harness';
-import { ArtifactsRejectedError, cancelJob, downloadArtifacts, OffloaderTransferError, submitAckTimeoutMs, submitJob } from '../offloader-jobs';
+import { bundleFor } from '../../build-server/test/tar-helpers';
+import { startStack, type ReceiverStack } from '../../build-server/test/harness';
+import { ArtifactsRejectedError, cancelJob, downloadArtifacts, SenderTransferError, submitAckTimeoutMs, submitJob } from '../sender-jobs';
 import { waitUntil } from '../../../../test/support/wait-until';
 
 let stack: ReceiverStack | null = null;
@@ -55,8 +55,8 @@ describe('submitJob', () => {
     const s = await stack.connect();
     await stack.receiver.stop(); // nobody answers submits any more
     const err = await submitJob(s.session, { jobId: 'dddddddddddd', configurationFilename: 'kitchen.yaml', target: 'compile', bundle: await bundleFor('kitchen.yaml') }, { ackTimeoutMs: 150 }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(OffloaderTransferError);
-    expect((err as OffloaderTransferError).kind).toBe('timeout');
+    expect(err).toBeInstanceOf(SenderTransferError);
+    expect((err as SenderTransferError).kind).toBe('timeout');
   });
 
   it('fails at once when the session ends while waiting', async () => {
@@ -67,13 +67,13 @@ describe('submitJob', () => {
     const p = submitJob(s.session, { jobId: 'eeeeeeeeeeee', configurationFilename: 'kitchen.yaml', target: 'compile', bundle: await bundleFor('kitchen.yaml') });
     setTimeout(() => void stack!.listener.close(), 50);
     const err = await p.catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(OffloaderTransferError);
-    expect((err as OffloaderTransferError).kind).toBe('session_closed');
-    expect((err as OffloaderTransferError).reason).toBe('server_shutting_down');
+    expect(err).toBeInstanceOf(SenderTransferError);
+    expect((err as SenderTransferError).kind).toBe('session_closed');
+    expect((err as SenderTransferError).reason).toBe('server_shutting_down');
     expect(Date.now() - t0).toBeLessThan(5000);
     // and on an already-closed session
     const err2 = await submitJob(s.session, { jobId: 'ffffffffffff', configurationFilename: 'kitchen.yaml', target: 'compile', bundle: Buffer.from('x') }).catch((e: unknown) => e);
-    expect((err2 as OffloaderTransferError).kind).toBe('session_closed');
+    expect((err2 as SenderTransferError).kind).toBe('session_closed');
   });
 });
 
@@ -97,7 +97,7 @@ describe('downloadArtifacts / cancelJob', () => {
     const p = downloadArtifacts(s.session, '222222222222');
     await s.session.close('client_stopped');
     const err = await p.catch((e: unknown) => e);
-    expect((err as OffloaderTransferError).kind).toBe('session_closed');
+    expect((err as SenderTransferError).kind).toBe('session_closed');
   });
 
   it('cancelJob sends cancel_job and the receiver cancels the queued job', async () => {

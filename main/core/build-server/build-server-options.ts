@@ -1,12 +1,12 @@
-// What a BuildReceiver is built from: the engine and session-registry surfaces it uses, its
+// What a BuildServer is built from: the engine and session-registry surfaces it uses, its
 // options, and the one helper that cancels build-server jobs whose senders are gone.
 import type { EventBus } from '../events';
 import { isActive, isTerminal, type CancelledBy, type FirmwareJob, type QueueStatus } from '../jobs/model';
-import type { ReceiverSession } from '../peer-link/session';
+import type { BuildServerSession } from '../peer-link/session';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Frame, SubmitReason } from './frame-parse';
 import type { JobOwners } from './job-env';
-import type { ReceiverProvisioner } from './provision';
+import type { BuildServerProvisioner } from './provision';
 import type { SenderLimitOptions } from './sender-limits';
 
 /**
@@ -15,7 +15,7 @@ import type { SenderLimitOptions } from './sender-limits';
  * it stops. Queued ones are cancelled synchronously, so calling this right after
  * `await engine.start()` keeps them from ever spawning. Returns how many were cancelled.
  */
-export function cancelReceiverJobs(engine: Pick<ReceiverEngine, 'getJobs' | 'cancel'>): number {
+export function cancelBuildServerJobs(engine: Pick<BuildServerEngine, 'getJobs' | 'cancel'>): number {
   let n = 0;
   for (const job of engine.getJobs()) {
     if (job.remote_peer === '' || !isActive(job)) continue;
@@ -29,7 +29,7 @@ export function cancelReceiverJobs(engine: Pick<ReceiverEngine, 'getJobs' | 'can
  * The engine surface the receiver uses (JobEngine fits). The engine must be constructed with
  * `jobEnv: buildServerJobEnv(dataDir)` (job-env.ts) so each sender's builds get its ESPHOME_DATA_DIR.
  */
-export interface ReceiverEngine {
+export interface BuildServerEngine {
   readonly bus: EventBus;
   readonly configDir: string;
   readonly dataDir: string;
@@ -43,19 +43,19 @@ export interface ReceiverEngine {
 }
 
 /** The session registry surface (ReceiverSessionRegistry fits). */
-export interface ReceiverSessions {
-  get(dashboardId: string): ReceiverSession | undefined;
-  list(): ReceiverSession[];
-  onRegister(fn: (s: ReceiverSession) => void): () => void;
-  onUnregister(fn: (s: ReceiverSession, reason: string) => void): () => void;
+export interface BuildServerSessions {
+  get(dashboardId: string): BuildServerSession | undefined;
+  list(): BuildServerSession[];
+  onRegister(fn: (s: BuildServerSession) => void): () => void;
+  onUnregister(fn: (s: BuildServerSession, reason: string) => void): () => void;
 }
 
 /** Per-sender and total limits: SenderLimitOptions (sender-limits.ts). */
-export interface BuildReceiverOptions extends SenderLimitOptions {
-  engine: ReceiverEngine;
+export interface BuildServerOptions extends SenderLimitOptions {
+  engine: BuildServerEngine;
   /** The registry the engine's job env reads (`buildServerJobEnv(dataDir, owners)`): must be the same instance. */
   jobOwners: JobOwners;
-  sessions: ReceiverSessions;
+  sessions: BuildServerSessions;
   /** Where `remote_builds/` lives; default the engine's dataDir. Must lie inside the engine's configDir. */
   dataDir?: string;
   /** Workspace TTL (§15 `cleanup_ttl_seconds`), default 24 h, clamped 1 h..30 days. */
@@ -78,7 +78,7 @@ export interface BuildReceiverOptions extends SenderLimitOptions {
   /** Completed builds kept per sender for an identical resubmission (artifact-reuse.ts), default 3; 0 = off. */
   reuseKeepPerSender?: number;
   /** Builds a sender's ESPHome version in a toolchain of that version (§9.5); absent = never. */
-  provisioner?: ReceiverProvisioner;
+  provisioner?: BuildServerProvisioner;
 }
 
 /** The job's configuration: the extracted YAML relative to the engine's config dir (POSIX). */
@@ -91,7 +91,7 @@ export function configurationFor(configDir: string, root: string, yamlPath: stri
 }
 
 /** Cancels the running builds of `configuration` and waits until they ended (a resubmit rewrites their workspace). */
-export async function stopRunningBuilds(engine: Pick<ReceiverEngine, 'bus' | 'cancel' | 'getJobs'>, configuration: string, onReplace: (jobId: string) => void): Promise<void> {
+export async function stopRunningBuilds(engine: Pick<BuildServerEngine, 'bus' | 'cancel' | 'getJobs'>, configuration: string, onReplace: (jobId: string) => void): Promise<void> {
   const running = engine.getJobs({ configuration }).filter((j) => j.status === 'running');
   for (const job of running) {
     onReplace(job.job_id);

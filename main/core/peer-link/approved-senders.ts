@@ -82,7 +82,7 @@ export interface ReceiverPeerStoreOptions {
  * memory; disk writes are debounced and serialised, `flush()` forces one and resolves when the
  * file is on disk.
  */
-export class ReceiverPeerStore {
+export class ApprovedSenderStore {
   readonly file: string;
   private readonly peers = new Map<string, StoredPeer>();
   private settingsValue: ReceiverSettings;
@@ -117,8 +117,8 @@ export class ReceiverPeerStore {
     if (!loaded || !s.dashboard_id) this.markDirty();
   }
 
-  static inDataDir(dataDir: string, opts?: ReceiverPeerStoreOptions): ReceiverPeerStore {
-    return new ReceiverPeerStore(join(dataDir, RECEIVER_PEERS_FILE_NAME), opts);
+  static inDataDir(dataDir: string, opts?: ReceiverPeerStoreOptions): ApprovedSenderStore {
+    return new ApprovedSenderStore(join(dataDir, RECEIVER_PEERS_FILE_NAME), opts);
   }
 
   get settings(): Readonly<ReceiverSettings> {

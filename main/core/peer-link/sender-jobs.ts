@@ -2,7 +2,7 @@
 // §8, §9.6, §10): submit a bundle and wait for its ack, download verified artifacts, cancel.
 // Every pending request fails at once when the session ends (§8). One submit and one download at
 // a time per session, as the receiver enforces (`duplicate_submit`, `duplicate_download`).
-import { materializeArtifacts, type MaterializeOptions, type MaterializedArtifacts } from '../receiver/artifact-materialize';
+import { materializeArtifacts, type MaterializeOptions, type MaterializedArtifacts } from '../build-server/artifact-materialize';
 import type { PeerMessage, PeerSession } from './session';
 import { ARTIFACTS_MAX_TOTAL_BYTES, ChunkAssembler, chunkCount, chunkFrames, CHUNK_SIZE, MIB, sendFrames, TransferError, sha256Hex } from './transfer';
 import { isBool, isInt, isStr } from './strict-json';
@@ -41,7 +41,7 @@ export interface SubmitJobOptions {
 /** Why a request over the session failed without a protocol answer. */
 export type TransferFailureKind = 'session_closed' | 'timeout' | 'send_failed' | 'protocol';
 
-export class OffloaderTransferError extends Error {
+export class SenderTransferError extends Error {
   constructor(
     readonly kind: TransferFailureKind,
     message: string,
@@ -50,7 +50,7 @@ export class OffloaderTransferError extends Error {
     readonly detail = '',
   ) {
     super(message);
-    this.name = 'OffloaderTransferError';
+    this.name = 'SenderTransferError';
   }
 }
 
@@ -129,9 +129,9 @@ function request<T>(session: TransferSession, onFrame: (msg: PeerMessage, settle
     if (!done) onFrame(msg, settle);
   });
   offClose = session.onClose((reason, detail) => {
-    settle.reject(new OffloaderTransferError('session_closed', `peer-link session closed (${reason}${detail ? `: ${detail}` : ''})`, reason, detail));
+    settle.reject(new SenderTransferError('session_closed', `peer-link session closed (${reason}${detail ? `: ${detail}` : ''})`, reason, detail));
   });
-  if (session.closed) settle.reject(new OffloaderTransferError('session_closed', `peer-link session closed (${session.closeReason ?? 'closed'})`, session.closeReason ?? 'closed'));
+  if (session.closed) settle.reject(new SenderTransferError('session_closed', `peer-link session closed (${session.closeReason ?? 'closed'})`, session.closeReason ?? 'closed'));
   return { promise, settle };
 }
 
@@ -145,7 +145,7 @@ interface Settle<T> {
 /**
  * Submit a bundle: header, then the chunks, then wait for `submit_job_ack`. Resolves with the
  * ack (accepted or not; a rejection can arrive before the last chunk, which stops the upload).
- * Rejects with OffloaderTransferError on session loss, send failure or ack timeout. Never
+ * Rejects with SenderTransferError on session loss, send failure or ack timeout. Never
  * resubmit on the same session after a failure: the receiver may already have queued the job.
  */
 export function submitJob(session: TransferSession, req: SubmitJobRequest, opts: SubmitJobOptions = {}): Promise<SubmitJobAck> {
@@ -161,7 +161,7 @@ async function submitJobNow(session: TransferSession, req: SubmitJobRequest, opt
     // One submit per session at a time, so an ack with an empty job_id (unusable header) is ours.
     if (msg.job_id !== req.jobId && msg.job_id !== '') return;
     if (!isBool(msg.accepted) || (msg.reason !== undefined && !isStr(msg.reason))) {
-      s.reject(new OffloaderTransferError('protocol', 'malformed submit_job_ack from the build server'));
+      s.reject(new SenderTransferError('protocol', 'malformed submit_job_ack from the build server'));
       return;
     }
     const ack: SubmitJobAck = { jobId: req.jobId, accepted: msg.accepted };
@@ -189,13 +189,13 @@ async function submitJobNow(session: TransferSession, req: SubmitJobRequest, opt
   } catch (err) {
     settle.reject(
       session.closed
-        ? new OffloaderTransferError('session_closed', `peer-link session closed (${session.closeReason ?? 'closed'})`, session.closeReason ?? 'closed')
-        : new OffloaderTransferError('send_failed', `sending the bundle failed: ${(err as Error).message}`),
+        ? new SenderTransferError('session_closed', `peer-link session closed (${session.closeReason ?? 'closed'})`, session.closeReason ?? 'closed')
+        : new SenderTransferError('send_failed', `sending the bundle failed: ${(err as Error).message}`),
     );
     return promise;
   }
   const wait = opts.ackTimeoutMs ?? submitAckTimeoutMs(bundle.length);
-  settle.timeout(wait, () => new OffloaderTransferError('timeout', `no submit_job_ack within ${Math.round(wait / 1000)} s`));
+  settle.timeout(wait, () => new SenderTransferError('timeout', `no submit_job_ack within ${Math.round(wait / 1000)} s`));
   return promise;
 }
 
@@ -216,7 +216,7 @@ const FIRMWARE_OFFSET = /^0x[0-9a-f]+$/;
 /**
  * `download_artifacts{job_id}` → `artifacts_start`, chunks, `artifacts_end`. No timeout: it ends
  * with `artifacts_end` or session loss. Rejects with ArtifactsRejectedError (`reason`,
- * `detail`), OffloaderTransferError, or TransferError (assembler code, e.g. hash_mismatch).
+ * `detail`), SenderTransferError, or TransferError (assembler code, e.g. hash_mismatch).
  */
 export function downloadArtifacts(session: TransferSession, jobId: string, opts: DownloadOptions = {}): Promise<DownloadedArtifacts> {
   return serialised(downloadLocks, session, () => downloadNow(session, jobId, opts));
@@ -226,7 +226,7 @@ async function downloadNow(session: TransferSession, jobId: string, opts: Downlo
   let assembler: ChunkAssembler | null = null;
   let firmwareOffset = '';
   let sha = '';
-  const protocolError = (what: string) => new OffloaderTransferError('protocol', `malformed ${what} from the build server`);
+  const protocolError = (what: string) => new SenderTransferError('protocol', `malformed ${what} from the build server`);
   const { promise, settle } = request<DownloadedArtifacts>(session, (msg, s) => {
     if (msg.job_id !== jobId) return;
     try {
@@ -265,7 +265,7 @@ async function downloadNow(session: TransferSession, jobId: string, opts: Downlo
     }
   });
   promise.catch(() => undefined);
-  const onAbort = (): void => settle.reject(new OffloaderTransferError('protocol', 'download aborted'));
+  const onAbort = (): void => settle.reject(new SenderTransferError('protocol', 'download aborted'));
   if (opts.signal) {
     if (opts.signal.aborted) onAbort();
     opts.signal.addEventListener('abort', onAbort, { once: true });
@@ -275,8 +275,8 @@ async function downloadNow(session: TransferSession, jobId: string, opts: Downlo
   } catch (err) {
     settle.reject(
       session.closed
-        ? new OffloaderTransferError('session_closed', `peer-link session closed (${session.closeReason ?? 'closed'})`, session.closeReason ?? 'closed')
-        : new OffloaderTransferError('send_failed', `sending download_artifacts failed: ${(err as Error).message}`),
+        ? new SenderTransferError('session_closed', `peer-link session closed (${session.closeReason ?? 'closed'})`, session.closeReason ?? 'closed')
+        : new SenderTransferError('send_failed', `sending download_artifacts failed: ${(err as Error).message}`),
     );
   }
   try {
