@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { mean, type BenchContext, type BenchResult } from './lib/report';
-import { REPO_ROOT, SIM } from './lib/stack';
+import { KEEP_NO_BUILDS, REPO_ROOT, SIM } from './lib/stack';
 import { start, type Proc } from '../test/real/procs';
 
 const KILN = join(REPO_ROOT, 'main/headless/cli/kiln.ts');
@@ -71,7 +71,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       procs.push(up);
       const upPort = (await waitLine(up, /listening on 127\.0\.0\.1:(\d+)/, 90_000))[1];
       const upKey = (await waitLine(up, /pair dialog\n.*\n\s*\n\s+([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})/, 60_000))[1];
-      const recv = start(process.execPath, ['--import', 'tsx', KILN, 'receiver', '--host', '127.0.0.1', '--port', '0', '--no-mdns', '--esphome', SIM, '--data-dir', mkdtempSync(join(root, 'recv-')), '--pairing-key', KEY], { cwd: REPO_ROOT, env: { KILN_FROM_SOURCE: '1', ...speed(simSpeed) } });
+      const recv = start(process.execPath, ['--import', 'tsx', KILN, 'receiver', '--host', '127.0.0.1', '--port', '0', '--no-mdns', '--esphome', SIM, '--data-dir', mkdtempSync(join(root, 'recv-')), '--pairing-key', KEY, ...KEEP_NO_BUILDS], { cwd: REPO_ROOT, env: { KILN_FROM_SOURCE: '1', ...speed(simSpeed) } });
       procs.push(recv);
       const kPort = (await waitLine(recv, /KILN_RECEIVER_READY \{"port":(\d+)/, 60_000))[1];
       if (upPort === undefined || upKey === undefined || kPort === undefined) throw new Error('a build server printed no port or pairing key');

@@ -74,12 +74,18 @@ export interface BuildServerChild extends Child {
   dataDir: string;
 }
 
+/**
+ * Benchmarks time builds: a build server that answers an identical resubmission from its stored
+ * builds (issue 15) would time that shortcut instead (P2's pairs rebuild one configuration).
+ */
+export const KEEP_NO_BUILDS = ['--keep-builds', '0'];
+
 /** `kiln receiver` on 127.0.0.1:0 in key mode, compiling with the simulator. */
 export async function startKilnBuildServer(cleanup: Cleanup, key: string, env: Record<string, string> = {}): Promise<BuildServerChild> {
   const dataDir = await tempDir(cleanup, 'kiln-bench-recv-');
   // BENCH_RECEIVER_NODE_ARGS: extra node flags for the receiver (e.g. `--cpu-prof` to see its side).
   const nodeArgs = (process.env.BENCH_RECEIVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawnChild(cleanup, [...nodeArgs, '--import', 'tsx', KILN, 'receiver', '--host', '127.0.0.1', '--port', '0', '--no-mdns', '--esphome', SIM_ARGV.join(' '), '--data-dir', dataDir, '--pairing-key', key], {
+  const child = spawnChild(cleanup, [...nodeArgs, '--import', 'tsx', KILN, 'receiver', '--host', '127.0.0.1', '--port', '0', '--no-mdns', '--esphome', SIM_ARGV.join(' '), '--data-dir', dataDir, '--pairing-key', key, ...KEEP_NO_BUILDS], {
     ESPHOME_SIM_SPEED: '0',
     ESPHOME_NOGITIGNORE: '1',
     ESPHOME_SIM_ORPHAN_TTL: '120',

@@ -48,6 +48,8 @@ opens a 15-minute pairing window for one more sender and prints the key.
   --max-queued N     per sender: jobs queued or building at once (default 16)
   --max-sender-mib N per sender: MiB of bundles held in memory (default 256)
   --disk-quota-gib N all workspaces together; idle ones are removed oldest first (default 20)
+  --keep-builds N    per sender: completed builds kept so an identical resubmission gets the
+                     stored firmware without a rebuild (default 3; 0 = always build)
   --no-mdns          do not advertise the build server over mDNS
   -h, --help         this help
 `;
@@ -64,6 +66,8 @@ export interface ReceiverCommandOptions {
   maxQueuedJobsPerSender?: number;
   maxBytesPerSender?: number;
   workspaceQuotaBytes?: number;
+  /** Completed builds kept per sender for identical resubmissions (--keep-builds; 0 = off). */
+  reuseKeepPerSender?: number;
   /** Arm key mode even when senders exist (set by --pair, or by an explicit key). */
   pair?: boolean;
   mdns: boolean;
@@ -81,7 +85,7 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
   let pairingKey = env.KILN_PAIRING_KEY || undefined;
   let mdns = true;
   let pair = false;
-  const limits: Pick<ReceiverCommandOptions, 'maxQueuedJobsPerSender' | 'maxBytesPerSender' | 'workspaceQuotaBytes'> = {};
+  const limits: Pick<ReceiverCommandOptions, 'maxQueuedJobsPerSender' | 'maxBytesPerSender' | 'workspaceQuotaBytes' | 'reuseKeepPerSender'> = {};
   const positive = (flag: string, v: string, max: number): number => {
     const n = Number(v);
     if (!/^\d+$/.test(v) || n < 1 || n > max) throw new UsageError(`${flag} must be a whole number 1..${max}, got ${v}`);
@@ -138,6 +142,13 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
       case '--disk-quota-gib':
         limits.workspaceQuotaBytes = positive(flag, value(), 1_048_576) * 1024 * 1024 * 1024;
         break;
+      case '--keep-builds': {
+        const v = value();
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n > 50) throw new UsageError(`--keep-builds must be a whole number 0..50, got ${v}`);
+        limits.reuseKeepPerSender = n;
+        break;
+      }
       default:
         throw new UsageError(`unknown option ${arg}`);
     }
@@ -227,6 +238,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
     maxQueuedJobsPerSender: opts.maxQueuedJobsPerSender,
     maxBytesPerSender: opts.maxBytesPerSender,
     workspaceQuotaBytes: opts.workspaceQuotaBytes,
+    reuseKeepPerSender: opts.reuseKeepPerSender,
     provisioner: provisioner ?? undefined,
     esphomeVersion: () => esphomeVersion,
     log: (m) => print.out(`[build server] ${m}`),

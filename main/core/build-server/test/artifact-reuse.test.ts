@@ -133,6 +133,20 @@ describe('build server: stored builds for an identical resubmission', () => {
     expect(await compiles()).toBe(++n);
   }, 90_000);
 
+  it('kept builds 0 (`kiln receiver --keep-builds 0`): an identical resubmission always builds, nothing stored', async () => {
+    version = '2026.11.1';
+    stack = await startStack({ receiver: { esphomeVersion: () => version, reuseKeepPerSender: 0 } });
+    const s = await stack.connect('Dave');
+    const bundle = await bundleOf(join(root, 'a'));
+    const n = await compiles();
+    await build(s, 'off000000001', bundle);
+    const again = await build(s, 'off000000002', bundle);
+    expect(again.states).toEqual(['running', 'completed']);
+    expect(again.output).not.toContain('Identical configuration');
+    expect(await compiles()).toBe(n + 2);
+    expect(await storedPacks(s)).toEqual([]);
+  }, 60_000);
+
   it('keeps only the last K builds per sender; leftovers of a previous run are removed at start', async () => {
     version = '2026.11.1';
     stack = await startStack({ receiver: { esphomeVersion: () => version, reuseKeepPerSender: 1 } });

@@ -94,5 +94,9 @@ describe('kiln receiver limit flags', () => {
     });
     expect(() => parseReceiverArgs(['--max-queued', '0'], env)).toThrow(/--max-queued must be a whole number/);
     expect(() => parseReceiverArgs(['--disk-quota-gib', 'lots'], env)).toThrow(/--disk-quota-gib/);
+    expect(parseReceiverArgs(['--keep-builds', '0'], env)).toMatchObject({ reuseKeepPerSender: 0 });
+    expect(parseReceiverArgs(['--keep-builds=5'], env)).toMatchObject({ reuseKeepPerSender: 5 });
+    expect(parseReceiverArgs([], env)).not.toHaveProperty('reuseKeepPerSender');
+    expect(() => parseReceiverArgs(['--keep-builds', '51'], env)).toThrow(/--keep-builds must be a whole number 0\.\.50/);
   });
 });
