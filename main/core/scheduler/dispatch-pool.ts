@@ -309,6 +309,18 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     const settings = this.env.settings();
     const pairings = this.env.pairings();
     const localVersion = this.env.localEsphomeVersion();
+    // What the scheduler decides on, read afresh at each call (busy pins and the local lane change).
+    const snapshot = (): SchedulerSnapshot => ({
+      remoteBuildsEnabled: settings.remote_builds_enabled,
+      pairings,
+      connectedPins: this.connectedPins(),
+      queueStatus: this.queue,
+      localEsphomeVersion: localVersion,
+      versionPolicy: settings.version_match_policy,
+      busyPins: this.busyPins(),
+      includeLocalInPool: settings.include_local_in_pool,
+      localCompileBusy: !this.jobs().queueStatus('compile').idle,
+    });
     for (const job of pending) {
       if (job.status !== 'queued' || job.source !== 'remote_pending') continue;
       if (this.mustBuildLocally.has(job.job_id)) {
@@ -317,17 +329,7 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
         continue;
       }
       // Busy pins and the local lane are re-read per job: the previous iteration may have taken them.
-      const decision = pickDispatchTarget({
-        remoteBuildsEnabled: settings.remote_builds_enabled,
-        pairings,
-        connectedPins: this.connectedPins(),
-        queueStatus: this.queue,
-        localEsphomeVersion: localVersion,
-        versionPolicy: settings.version_match_policy,
-        busyPins: this.busyPins(),
-        includeLocalInPool: settings.include_local_in_pool,
-        localCompileBusy: !this.jobs().queueStatus('compile').idle,
-      });
+      const decision = pickDispatchTarget(snapshot());
       switch (decision.target) {
         case 'remote':
           this.drive(job, decision.pairing, false);
@@ -345,19 +347,8 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     }
     this.prepareAhead();
     if (this.submitAhead) {
-      const snap = (): SchedulerSnapshot => ({
-        remoteBuildsEnabled: settings.remote_builds_enabled,
-        pairings,
-        connectedPins: this.connectedPins(),
-        queueStatus: this.queue,
-        localEsphomeVersion: localVersion,
-        versionPolicy: settings.version_match_policy,
-        busyPins: this.busyPins(),
-        includeLocalInPool: settings.include_local_in_pool,
-        localCompileBusy: !this.jobs().queueStatus('compile').idle,
-      });
-      this.fillAhead(snap());
-      this.stealBack(snap());
+      this.fillAhead(snapshot());
+      this.stealBack(snapshot());
     }
   }
 
