@@ -32,6 +32,8 @@ interface Scenario {
   /** Per gap: server done → the next job started on the sender (pool, dispatch, persist). */
   toStart: number[];
   local: number;
+  /** Where the makespan goes beyond the builds themselves (remote jobs only; ms). */
+  split: { firstStart: number[]; overrun: number[]; tail: number; lastEnd: number };
 }
 
 async function writeConfigs(configDir: string, prefix: string, durations: number[]): Promise<string[]> {
@@ -50,10 +52,14 @@ async function runBatch(app: KilnApp, configs: string[], durations: number[], wo
   const ended = new Map<string, number[]>();
   const startedAt = new Map<string, number>();
   const runningJob = new Map<string, string[]>();
+  const frameAt = new Map<string, { running?: number; end?: number }>();
   const offStarted = app.bus.on('job_started', (e) => startedAt.set(e.job.job_id, performance.now()));
   const push = (m: Map<string, number[]>, pin: string, t: number): void => void (m.get(pin) ?? m.set(pin, []).get(pin)!).push(t);
   const off = app.bus.on('offloader_job_state_changed', (f) => {
     const t = performance.now();
+    const at = frameAt.get(f.job_id) ?? frameAt.set(f.job_id, {}).get(f.job_id)!;
+    if (f.status === 'running') at.running = t;
+    else if (f.status !== 'queued') at.end = t;
     if (f.status === 'running') {
       push(running, f.pin, t);
       (runningJob.get(f.pin) ?? runningJob.set(f.pin, []).get(f.pin)!).push(f.job_id);
@@ -84,7 +90,21 @@ async function runBatch(app: KilnApp, configs: string[], durations: number[], wo
     gaps.set(pin, g);
   }
   const total = durations.reduce((a, b) => a + b, 0);
-  return { makespanMs, idealMs: total / workers, gaps, toStart, local: done.filter((j) => j.source === 'local').length };
+  // A frame names the job by the sender's id (or the server's, kept as remote_job_id).
+  const msOf = new Map(configs.map((c, i) => [c, durations[i] ?? 0]));
+  const overrun: number[] = [];
+  let lastEnd = 0;
+  for (const j of done) {
+    const at = frameAt.get(j.job_id) ?? frameAt.get(j.remote_job_id);
+    if (at?.running === undefined || at.end === undefined) continue;
+    overrun.push(at.end - at.running - (msOf.get(j.configuration) ?? 0));
+    lastEnd = Math.max(lastEnd, at.end - t0);
+  }
+  const firstStart = [...running.values()].map((starts) => (starts[0] ?? NaN) - t0);
+  return {
+    makespanMs, idealMs: total / workers, gaps, toStart, local: done.filter((j) => j.source === 'local').length,
+    split: { firstStart, overrun, tail: makespanMs - lastEnd, lastEnd },
+  };
 }
 
 /** How many next jobs were already waiting in the server's queue; for the rest, server done → started here. */
@@ -92,6 +112,13 @@ function startNote(s: Scenario): string {
   const ahead = s.toStart.filter((t) => t < 0).length;
   const later = s.toStart.filter((t) => t >= 0);
   return `next job already waiting in the server's queue: ${ahead} of ${s.toStart.length}; otherwise server done → next job started on the sender: mean ${later.length ? mean(later).toFixed(0) : 'n/a'} ms`;
+}
+
+function splitNote(s: Scenario): string {
+  const o = s.split.overrun;
+  return `first job running on each server after ${s.split.firstStart.map((x) => x.toFixed(0)).join(' / ')} ms; `
+    + `a remote build's running → terminal frame beyond its N ms: mean ${o.length ? mean(o).toFixed(0) : 'n/a'} ms (p90 ${o.length ? percentile(o, 90).toFixed(0) : 'n/a'}, ${o.length} builds, Σ ${(o.reduce((a, b) => a + b, 0) / 1000).toFixed(2)} s); `
+    + `last terminal frame → last job completed here ${s.split.tail.toFixed(0)} ms`;
 }
 
 function gapNote(s: Scenario, labels: Map<string, string>): string {
@@ -128,6 +155,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const a = await runBatch(app, cA, dA, 4);
     await app.stop();
     ctx.log(`    A (4 servers): makespan ${a.makespanMs.toFixed(0)} ms, ideal ${a.idealMs.toFixed(0)} ms; idle gap per server: ${gapNote(a, labels)}; ${startNote(a)}`);
+    ctx.log(`    A split: ${splitNote(a)}`);
 
     // B: 2 servers + this computer (the same sender state; the other two pairings disabled).
     app = await startSender(cleanup, configDir, dataA, pinsA);
@@ -136,6 +164,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const b = await runBatch(app, cB, dB, 3);
     await app.stop();
     ctx.log(`    B (2 servers + this computer): makespan ${b.makespanMs.toFixed(0)} ms, ideal ${b.idealMs.toFixed(0)} ms, ${b.local} built here; idle gap per server: ${gapNote(b, labels)}; ${startNote(b)}`);
+    ctx.log(`    B split: ${splitNote(b)}`);
     ctx.log(`    load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     const allGaps = [...a.gaps.values(), ...b.gaps.values()].flat();
     return [
