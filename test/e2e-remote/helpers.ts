@@ -65,6 +65,8 @@ export async function startReceiver(dataDir: string, pairingKey: string, env: Re
 }
 
 export interface SimLogEntry {
+  /** ISO time the invocation started. */
+  time: string;
   pid: number;
   ppid: number;
   pgid: number | null;

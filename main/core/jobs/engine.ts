@@ -17,6 +17,7 @@ import { loadAndRecover } from './recovery';
 import type { RemoteBinding } from './remote';
 import { RunLifecycle } from './run-lifecycle';
 import { reduceMemory } from './release-memory';
+import type { BundlePriority } from '../esphome/bundle-slots';
 
 /** A jobs.json this big is collected after load even when nothing was pruned. */
 const OVERSIZED_STORE_BYTES = 4 * 1024 * 1024;
@@ -291,9 +292,9 @@ export class JobEngine {
     return this.pool.dispatchRemote(jobId, binding);
   }
 
-  /** Bundle a pending job ahead of its dispatch; it stays queued and unbound (the pool's pipelining). */
-  prepareRemote(jobId: string, signal: AbortSignal): Promise<void> {
-    return this.pool.prepareRemote(jobId, signal);
+  /** Bundle a pending job before its dispatch; it stays queued and unbound (the pool's pipelining). */
+  prepareRemote(jobId: string, signal: AbortSignal, priority?: BundlePriority): Promise<void> {
+    return this.pool.prepareRemote(jobId, signal, priority);
   }
 
   /** Run a pending job locally on the compile lane. */

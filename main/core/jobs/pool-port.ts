@@ -9,6 +9,7 @@ import type { PauseControl } from './pause';
 import type { RemoteBinding } from './remote';
 import { prepareRemote } from './remote-run';
 import type { RunLifecycle } from './run-lifecycle';
+import type { BundlePriority } from '../esphome/bundle-slots';
 
 export class PoolPort {
   constructor(
@@ -37,11 +38,11 @@ export class PoolPort {
     return this.runs.execute(job, null);
   }
 
-  /** Bundle a pending job ahead of its dispatch (it stays queued and unbound). */
-  async prepareRemote(jobId: string, signal: AbortSignal): Promise<void> {
+  /** Bundle a pending job before its dispatch (it stays queued and unbound; see RemotePreparerFn). */
+  async prepareRemote(jobId: string, signal: AbortSignal, priority: BundlePriority = 'ahead'): Promise<void> {
     const job = this.ctx.jobs.get(jobId);
     if (!job || job.status !== 'queued' || job.source !== 'remote_pending') return;
-    await prepareRemote(this.ctx, job, signal);
+    await prepareRemote(this.ctx, job, signal, priority);
   }
 
   /** Run a pending job locally on the compile lane. */

@@ -9,6 +9,7 @@ import type { EngineContext, Outcome, RunState } from './engine-context';
 import { resetProgress } from './ingest';
 import type { FirmwareJob } from './model';
 import type { RemoteRunContext, RunEsphomeResult } from './remote';
+import type { BundlePriority } from '../esphome/bundle-slots';
 
 export const NO_REMOTE_RUNNER = 'remote build: no remote runner is registered (remote builds are not available in this process)';
 
@@ -27,8 +28,8 @@ export async function runRemote(ctx: EngineContext, run: RunState): Promise<Outc
   return result;
 }
 
-/** Bundle a queued remote job ahead of its dispatch (no run, no events, no output). */
-export async function prepareRemote(ctx: EngineContext, job: FirmwareJob, signal: AbortSignal): Promise<void> {
+/** Bundle a queued remote job before its dispatch (no run, no events, no output; see RemotePreparerFn). */
+export async function prepareRemote(ctx: EngineContext, job: FirmwareJob, signal: AbortSignal, priority: BundlePriority = 'ahead'): Promise<void> {
   const preparer = ctx.hooks.remotePreparer;
   if (!preparer || job.configuration === '') return;
   const yamlPath = resolveConfigPath(ctx.configDir, job.configuration);
@@ -48,6 +49,7 @@ export async function prepareRemote(ctx: EngineContext, job: FirmwareJob, signal
       runEsphome: () => Promise.reject(new Error('not available while preparing')),
     },
     signal,
+    priority,
   );
 }
 

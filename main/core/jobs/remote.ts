@@ -3,6 +3,7 @@
 // the shared end-of-run bookkeeping with the runner's verdict.
 import type { EventBus } from '../events';
 import type { FirmwareJob, JobFailureReason } from './model';
+import type { BundlePriority } from '../esphome/bundle-slots';
 
 export interface RunEsphomeResult {
   exitCode: number | null;
@@ -62,7 +63,12 @@ export type RemoteRunnerFn = (ctx: RemoteRunContext) => Promise<RemoteRunResult>
  * Prepares a queued remote job before the pool binds it (bundling ahead). The context's job is
  * not running: `ingest` and `resetProgress` do nothing, `runEsphome` is not available.
  */
-export type RemotePreparerFn = (ctx: RemoteRunContext, signal: AbortSignal) => Promise<void>;
+/**
+ * Bundle a pending job before its run: `ahead` while it still waits for a server (into the bundle
+ * cache), `now` the moment the pool binds it (the run then takes that bundle: it starts before
+ * the run has persisted its start, and before any bundle made ahead).
+ */
+export type RemotePreparerFn = (ctx: RemoteRunContext, signal: AbortSignal, priority?: BundlePriority) => Promise<void>;
 
 /** The scheduler's dispatch pool: woken when pending remote jobs or the compile lane change. */
 export interface DispatchPool {

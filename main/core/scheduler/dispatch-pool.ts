@@ -44,7 +44,7 @@ export interface PoolEngine {
    * Bundle a pending job ahead of its dispatch (into the bundle cache its run then reads). The
    * job is not bound or started. Absent: no preparing ahead.
    */
-  prepareRemote?(jobId: string, signal: AbortSignal): Promise<void>;
+  prepareRemote?(jobId: string, signal: AbortSignal, priority?: 'now' | 'ahead'): Promise<void>;
   /** Queue paused: no job is bound while it is (the engine wakes the pool on resume). */
   isPaused(): boolean;
 }
@@ -420,6 +420,27 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     }
   }
 
+  /**
+   * A job bound to a free server is bundled from this moment, before every bundle made ahead (one
+   * already being made ahead is raised instead); its run takes that bundle. Without this, the
+   * bundles made ahead in the same pass took the free slots first: 4 free servers started their
+   * first builds after ~0.9 s instead of ~0.25–0.5 s (P6, docs/notes/performance.md).
+   */
+  private bundleOnBind(id: string): void {
+    const engine = this.jobs();
+    if (!engine.prepareRemote) return;
+    const existing = this.prepared.get(id);
+    if (existing === null) return; // already bundled ahead, into the cache
+    const ctl = existing ?? new AbortController();
+    if (!existing) this.prepared.set(id, ctl);
+    engine
+      .prepareRemote(id, ctl.signal, 'now')
+      .catch(() => undefined) // the job's run reports any error
+      .finally(() => {
+        if (!existing && this.prepared.get(id) === ctl) this.prepared.set(id, null);
+      });
+  }
+
   private toLocal(job: FirmwareJob): void {
     try {
       this.jobs().dispatchLocal(job.job_id);
@@ -438,7 +459,10 @@ export class DispatchPool implements EngineDispatchPool, PoolRunnerHooks {
     const id = job.job_id;
     const slot = { jobId: id, pin, label: pairing.label, since: Date.now() };
     if (ahead) this.ahead.set(pin, { ...slot, state: 'submitting', withdraw: new AbortController() });
-    else this.inFlight.set(pin, slot);
+    else {
+      this.inFlight.set(pin, slot);
+      this.bundleOnBind(id);
+    }
     this.driving.add(id);
     let run: Promise<void>;
     try {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readSimLog, isAlive } from '../../../../test/e2e-remote/helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
+import { BUNDLE_CONCURRENCY } from '../../esphome/bundle-slots';
 import type { FirmwareJob } from '../../jobs/model';
 import { deviceOf, holdingScript, startRig, type Rig } from './harness/rig';
 import { makeArtifactTarball } from './harness/scripted-server';
@@ -111,5 +112,60 @@ describe('pipelined dispatch pool', () => {
       expect(d).toMatchObject({ status: 'completed', source: 'local' });
       expect(d.output.join('')).toContain(' mid-build (');
     }
+  });
+
+  it('with every server free, the bound jobs are bundled first and no more bundles run at once than the slots allow', async () => {
+    const hold = holdingScript();
+    const r = await rig({ servers: 4, server: () => ({ onSubmit: hold.onSubmit }) });
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => `${n}.yaml`);
+    for (const n of names) r.off.writeYaml(n);
+    ageConfigs(r);
+    r.off.jobEnv.ESPHOME_SIM_SPEED = '0.25'; // each bundle takes ~0.5 s, long enough to overlap
+    const jobs = names.map((configuration) => r.off.engine.compile({ configuration }));
+    // Sample the live bundle processes until every server has its job and the two waiting jobs
+    // (bundled ahead, at the back of the slots) are bundled too.
+    let most = 0;
+    await waitUntil(
+      () => {
+        const alive = readSimLog(r.off.simLogPath).filter((e) => e.role === 'main' && e.argv?.includes('bundle') && isAlive(e.pid)).length;
+        most = Math.max(most, alive);
+        return r.servers.every((s) => s.jobs.length === 1) && names.slice(4).every((n) => bundlesOf(r, n).length === 1);
+      },
+      { timeoutMs: 30_000, stepMs: 5, what: 'four jobs submitted and two bundled ahead' },
+    );
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(BUNDLE_CONCURRENCY);
+    // The four bound jobs' bundles all started before either bundle made ahead.
+    const startOf = (n: string): number => Date.parse(must(bundlesOf(r, n)[0]).time);
+    const lastBound = Math.max(...names.slice(0, 4).map(startOf));
+    for (const n of names.slice(4)) expect(startOf(n)).toBeGreaterThanOrEqual(lastBound);
+    // The waiting jobs are still unbound; each server holds one of the first four.
+    for (const j of jobs.slice(4)) expect(job(r, j.job_id)).toMatchObject({ status: 'queued', source: 'remote_pending' });
+    expect(r.servers.map((s) => must(s.jobs[0]).jobId).sort()).toEqual(jobs.slice(0, 4).map((j) => j.job_id).sort());
+    for (const j of jobs) hold.release(j.job_id);
+    for (const j of jobs) expect((await r.off.waitDone(j.job_id)).status).toBe('completed');
+  });
+
+  it('a job bound at once with a configuration edited a moment ago is bundled once: its run takes the bundle the pool started at the bind', async () => {
+    const hold = holdingScript();
+    const r = await rig({ servers: 1, server: () => ({ onSubmit: hold.onSubmit }) });
+    // Written just now: the bundle cache does not vouch for it, so only the hand-over avoids a second bundle.
+    r.off.writeYaml('fresh.yaml');
+    const j = r.off.engine.compile({ configuration: 'fresh.yaml' });
+    await waitUntil(() => must(r.servers[0]).jobs.length === 1, { timeoutMs: 10_000, what: 'submitted' });
+    hold.release(j.job_id);
+    expect((await r.off.waitDone(j.job_id)).status).toBe('completed');
+    expect(bundlesOf(r, 'fresh.yaml')).toHaveLength(1);
+  });
+
+  it('a bundle that fails when its job is bound fails the job once, in the words of the CLI, and nothing reaches the server', async () => {
+    const r = await rig({ servers: 1 });
+    r.off.writeYaml('broken.yaml', 'substitutions: [\n');
+    const j = r.off.engine.compile({ configuration: 'broken.yaml' });
+    const done = await r.off.waitDone(j.job_id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatch(/bundle failed: [^]*Invalid YAML syntax/);
+    expect(bundlesOf(r, 'broken.yaml')).toHaveLength(1);
+    expect(must(r.servers[0]).jobs).toHaveLength(0);
   });
 });
