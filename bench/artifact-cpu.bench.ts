@@ -95,7 +95,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     if (status !== 'completed') throw new Error(`remote compile ${status}`);
 
     const warmup = ctx.quick ? 2 : 3;
-    const rounds = ctx.quick ? 5 : 15;
+    const rounds = ctx.quick ? 5 : 25;
     const dl: number[] = [];
     const stage: number[] = [];
     const mbps: number[] = [];
