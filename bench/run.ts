@@ -22,6 +22,7 @@ const OWN: Entry[] = [
   { name: 'cancel', title: 'Cancel latency, remote job, loopback', run: lazy(() => import('./remote-cancel.bench')) },
   { name: 'walltime', title: 'Remote vs local wall time of the same simulated build', run: lazy(() => import('./remote-walltime.bench')) },
   { name: 'transfer', title: 'Bundle and artifact throughput through the encrypted session', run: lazy(() => import('./remote-transfer.bench')) },
+  { name: 'artifact-cpu', title: 'Sender CPU per artifact download and staging (P3 artifacts, real kiln receiver)', run: lazy(() => import('./artifact-cpu.bench')) },
   { name: 'logs', title: 'A build printing at full speed on a kiln receiver → a slower sender: build-server RSS and end-to-end drain', run: lazy(() => import('./remote-flood.bench')) },
   { name: 'fleet', title: 'Window (re)connect and job persistence at fleet scale (1,000 configurations, 500 jobs)', run: lazy(() => import('./fleet-sync.bench')) },
   { name: 'pool', title: 'P6: dispatch pool makespan vs ideal, 2–5 s simulated builds on 4 build servers and on 2 + this computer', run: lazy(() => import('./pool-makespan.bench')) },

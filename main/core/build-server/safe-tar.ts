@@ -95,6 +95,21 @@ export interface MemberData {
 
 /** Inflate in 1 MiB pieces: zlib's default 16 KiB makes a 5 MB archive hundreds of thread-pool round trips. */
 const INFLATE_CHUNK_BYTES = 1024 * 1024;
+/** gzip header (10) + trailer (8): the least a gzip stream can be. */
+const GZIP_MIN_BYTES = 18;
+
+/**
+ * zlib's output chunk for inflating `gz` in one call: the size the gzip trailer announces
+ * (ISIZE, plus one so the output ends inside the chunk), bounded by `max` + 1, so the inflated
+ * tar comes back as one buffer instead of 1 MiB pieces that zlib then concatenates (a second
+ * copy of every artifact download, ~5 MB). ISIZE is only a hint from untrusted bytes: a wrong
+ * one changes how the output is cut, never the output or the `maxOutputLength` bound.
+ */
+export function inflateChunkBytes(gz: Buffer, max: number): number {
+  if (gz.length < GZIP_MIN_BYTES) return INFLATE_CHUNK_BYTES;
+  const isize = gz.readUInt32LE(gz.length - 4);
+  return Math.min(Math.max(isize + 1, 64 * 1024), max + 1);
+}
 
 /**
  * Reads a gzip tar that is already in memory into memory, member by member, under the same
@@ -108,7 +123,9 @@ export async function readTarGzSafely(gz: Uint8Array, limits: SafeTarLimits, sig
   let tar: Buffer;
   try {
     // Untrusted input: only zlib parses it.
-    tar = await gunzipAsync(Buffer.from(gz.buffer, gz.byteOffset, gz.byteLength), { chunkSize: INFLATE_CHUNK_BYTES, maxOutputLength: Math.max(1, limits.maxUncompressedBytes) });
+    const input = Buffer.from(gz.buffer, gz.byteOffset, gz.byteLength);
+    const maxOutputLength = Math.max(1, limits.maxUncompressedBytes);
+    tar = await gunzipAsync(input, { chunkSize: inflateChunkBytes(input, maxOutputLength), maxOutputLength });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) throw new UnsafeArchiveError(`archive inflates beyond ${limits.maxUncompressedBytes} bytes`);

@@ -1,7 +1,7 @@
 // §8 on one session: the submit_job header rules and the submit_job_chunk stream, in order, with
 // every reason code and the exact terminate split. The intake only decides; what an accepted
 // bundle becomes (extract + enqueue) is the caller's `onAccepted`.
-import { BUNDLE_MAX_TOTAL_BYTES, ChunkAssembler, chunkFrameData, TransferError, type AssemblerReason } from '../peer-link/transfer';
+import { BUNDLE_MAX_TOTAL_BYTES, ChunkAssembler, chunkFrameBytes, TransferError, type AssemblerReason } from '../peer-link/transfer';
 import { isSafeConfigurationFilename } from './filename';
 import { coerceDisplayName, coerceVersion, isStr, parseChunk, parseSubmitHeader, type Frame, type SubmitReason } from './frame-parse';
 
@@ -123,8 +123,9 @@ export class SubmitIntake {
     const inflight = this.inflight;
     if (!inflight) return this.hooks.ack(c.job_id, false, 'no_inflight_submit');
     if (c.job_id !== inflight.jobId) return this.hooks.ack(c.job_id, false, 'job_id_mismatch');
-    // Strict base64 (already decoded by the session's fast path when the frame took it).
-    const bytes = chunkFrameData(frame, c.data_b64);
+    // Strict base64 (already decoded by the session's fast path when the frame took it; a view
+    // valid until the next frame is decoded: feedBytes copies it at once).
+    const bytes = chunkFrameBytes(frame, c.data_b64);
     if (!bytes) {
       this.inflight = null;
       this.hooks.ack(c.job_id, false, 'chunk_decode_failed');

@@ -145,13 +145,27 @@ export function* chunkFrames(type: ChunkFrameType, jobId: string, bytes: Uint8Ar
   }
 }
 
-/** Bytes of a chunk's `data_b64` already decoded and validated by `decodeChunkFrame`. */
+/** A chunk's `data_b64` already decoded and validated by `decodeChunkFrame` (into the scratch buffer). */
 const DECODED_DATA: unique symbol = Symbol('peer-link.decoded-chunk-data');
 
 interface DecodedData {
   text: string;
-  bytes: Buffer;
+  /** Decoded byte count, at the start of `scratch`. */
+  length: number;
+  /** `scratchGeneration` when decoded: the bytes are still there only while it is current. */
+  generation: number;
 }
+
+/**
+ * Where `decodeChunkFrame` decodes a chunk's payload: one buffer reused for every frame instead of
+ * a fresh 32 KiB allocation per chunk (~160 per 5 MB artifact download; together with the other
+ * per-frame buffers they made V8 run a full mark-compact almost every download, see
+ * docs/notes/performance.md). The bytes stay valid until the next frame is decoded; the consumers
+ * use them synchronously in the same turn (the assembler copies them into its payload), and
+ * anything later falls back to decoding the frame's text again (`scratchGeneration`).
+ */
+let scratch = Buffer.allocUnsafe(48 * 1024);
+let scratchGeneration = 0;
 
 const CHUNK_HEADS: ReadonlyArray<[string, ChunkFrameType]> = [
   ['{"type":"submit_job_chunk","job_id":"', 'submit_job_chunk'],
@@ -191,6 +205,20 @@ const EQ = 0x3d;
  * Differentially tested against the re-encoding check (test/transfer.test.ts).
  */
 export function decodeCanonicalBase64(buf: Buffer, start: number, end: number): { text: string; bytes: Buffer } | undefined {
+  const size = canonicalBase64Size(buf, start, end);
+  if (size === undefined) return undefined;
+  const text = buf.toString('latin1', start, end);
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length !== size) return undefined;
+  return { text, bytes };
+}
+
+/**
+ * The byte count `buf[start, end)` decodes to when it passes the canonical-shape checks of
+ * `decodeCanonicalBase64` (length, padding, no url-safe characters, zero padding bits); undefined
+ * otherwise. The decoder's byte count must still equal it (that check catches every other byte).
+ */
+function canonicalBase64Size(buf: Buffer, start: number, end: number): number | undefined {
   const len = end - start;
   if (len < 0 || len % 4 !== 0) return undefined;
   let pad = 0;
@@ -208,10 +236,22 @@ export function decodeCanonicalBase64(buf: Buffer, start: number, end: number): 
     // One '=': the last character carries 2 unused bits; two: 4.
     if (last < 0 || (last & (pad === 1 ? 3 : 15)) !== 0) return undefined;
   }
+  return (len / 4) * 3 - pad;
+}
+
+/**
+ * `decodeCanonicalBase64` decoding into the start of the shared scratch buffer instead of a fresh
+ * one (same verdict: the same checks, the same decoder, the same byte-count comparison).
+ */
+function decodeCanonicalBase64ToScratch(buf: Buffer, start: number, end: number): { text: string; length: number } | undefined {
+  const size = canonicalBase64Size(buf, start, end);
+  if (size === undefined) return undefined;
   const text = buf.toString('latin1', start, end);
-  const bytes = Buffer.from(text, 'base64');
-  if (bytes.length !== (len / 4) * 3 - pad) return undefined;
-  return { text, bytes };
+  if (scratch.length < size) scratch = Buffer.allocUnsafe(size);
+  const length = scratch.write(text, 0, size, 'base64');
+  scratchGeneration++;
+  if (length !== size) return undefined;
+  return { text, length };
 }
 
 /**
@@ -253,22 +293,30 @@ export function decodeChunkFrame(plaintext: Uint8Array): ChunkMessage | undefine
   if (dataEnd + LAST_TRUE.length === buf.length && matchAt(buf, dataEnd, LAST_TRUE)) isLast = true;
   else if (dataEnd + LAST_FALSE.length === buf.length && matchAt(buf, dataEnd, LAST_FALSE)) isLast = false;
   else return undefined;
-  const decoded = decodeCanonicalBase64(buf, dataStart, dataEnd);
+  const decoded = decodeCanonicalBase64ToScratch(buf, dataStart, dataEnd);
   if (!decoded) return undefined;
-  const { text, bytes } = decoded;
+  const { text, length } = decoded;
   const msg: ChunkMessage = { type, job_id: buf.toString('latin1', idStart, idEnd), chunk_index: chunkIndex, data_b64: text, is_last: isLast };
-  Object.defineProperty(msg, DECODED_DATA, { value: { text, bytes } satisfies DecodedData, enumerable: false });
+  Object.defineProperty(msg, DECODED_DATA, { value: { text, length, generation: scratchGeneration } satisfies DecodedData, enumerable: false });
   return msg;
 }
 
 /**
- * A chunk frame's payload bytes, strictly decoded: the bytes `decodeChunkFrame` already decoded
- * when `text` is still the frame's `data_b64`, else `decodeBase64Strict(text)`. `null` = invalid.
- * The returned buffer is fresh (owned by the caller).
+ * A chunk frame's payload bytes, strictly decoded, as a view that is valid only until the next
+ * frame is decoded (use it synchronously: `ChunkAssembler.feedBytes` copies it): the bytes
+ * `decodeChunkFrame` decoded when `text` is still the frame's `data_b64` and no frame was decoded
+ * since, else `decodeBase64Strict(text)`. `null` = invalid.
  */
+export function chunkFrameBytes(msg: object, text: string): Buffer | null {
+  const cached = (msg as { [DECODED_DATA]?: DecodedData })[DECODED_DATA];
+  if (cached && cached.text === text && cached.generation === scratchGeneration) return scratch.subarray(0, cached.length);
+  return decodeBase64Strict(text);
+}
+
+/** `chunkFrameBytes` as a fresh buffer owned by the caller (kept as long as it likes). */
 export function chunkFrameData(msg: object, text: string): Buffer | null {
   const cached = (msg as { [DECODED_DATA]?: DecodedData })[DECODED_DATA];
-  if (cached && cached.text === text) return cached.bytes;
+  if (cached && cached.text === text && cached.generation === scratchGeneration) return Buffer.from(scratch.subarray(0, cached.length));
   return decodeBase64Strict(text);
 }
 
@@ -338,7 +386,7 @@ export class ChunkAssembler {
   feed(chunkIndex: number, dataB64: string, isLast: boolean, frame?: object): void {
     this.checkPosition(chunkIndex);
     // `frame`: the decoded chunk frame, whose base64 may already have been decoded (fast path).
-    const bytes = frame ? chunkFrameData(frame, dataB64) : decodeBase64Strict(dataB64);
+    const bytes = frame ? chunkFrameBytes(frame, dataB64) : decodeBase64Strict(dataB64);
     if (!bytes) {
       this.offThread?.abandon();
       throw new TransferError('out_of_order', `chunk ${chunkIndex}: invalid base64`);

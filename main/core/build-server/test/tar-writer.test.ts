@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { tarBytes } from './tar-helpers';
 import { fitsUstarName, renderTar, type TarFile } from '../tar-writer';
-import { readTarGzSafely } from '../safe-tar';
+import { inflateChunkBytes, readTarGzSafely } from '../safe-tar';
 import { gzipSync } from 'node:zlib';
 import { must } from '../../../../test/support/must';
 
@@ -51,5 +51,49 @@ describe('gzip of untrusted archives is zlib\'s', () => {
     await expect(readTarGzSafely(bad, { maxUncompressedBytes: 1 << 20 })).rejects.toThrow(/not a valid gzip stream/);
     await expect(readTarGzSafely(gz, { maxUncompressedBytes: 100_000 })).rejects.toThrow(/inflates beyond 100000 bytes/);
     await expect(readTarGzSafely(gz.subarray(0, 70_000), { maxUncompressedBytes: 1 << 20 })).rejects.toThrow(/not a valid gzip stream/);
+  });
+});
+
+describe('inflating in one chunk sized by the gzip trailer (ISIZE)', () => {
+  const files: TarFile[] = [
+    { name: 'storage.json', data: Buffer.from('{"name":"k"}') },
+    { name: '.pioenvs/k/firmware.bin', data: randomBytes(300_007) },
+  ];
+  const tar = renderTar(files)!;
+  const gz = gzipSync(tar, { level: 0 });
+  /** `gz` with its ISIZE trailer replaced (the CRC still covers the real bytes). */
+  const withIsize = (isize: number): Buffer => {
+    const b = Buffer.from(gz);
+    b.writeUInt32LE(isize >>> 0, b.length - 4);
+    return b;
+  };
+
+  it('the chunk is the announced size + 1, at least 64 KiB, at most the bound + 1', () => {
+    expect(inflateChunkBytes(gz, 1 << 30)).toBe(tar.length + 1);
+    expect(inflateChunkBytes(withIsize(10), 1 << 30)).toBe(64 * 1024);
+    expect(inflateChunkBytes(withIsize(0xffffffff), 1 << 20)).toBe((1 << 20) + 1);
+    expect(inflateChunkBytes(Buffer.alloc(5), 1 << 20)).toBe(1024 * 1024);
+  });
+
+  it('reads the same members whatever the trailer claims', async () => {
+    for (const isize of [tar.length, 0, 100, tar.length - 1, tar.length * 3, 0xffffffff]) {
+      const b = withIsize(isize);
+      // zlib checks ISIZE itself at the end of the stream: a wrong one is refused, a right one read.
+      if (isize === tar.length) {
+        const back = await readTarGzSafely(b, { maxUncompressedBytes: 1 << 20 });
+        expect(back.map((m) => m.name)).toEqual(files.map((f) => f.name));
+        expect(must(back[1]).data.equals(Buffer.from(must(files[1]).data))).toBe(true);
+      } else {
+        await expect(readTarGzSafely(b, { maxUncompressedBytes: 1 << 20 }), `isize ${isize}`).rejects.toThrow(/not a valid gzip stream/);
+      }
+    }
+  });
+
+  it('the bound still holds when the trailer understates the size (a bomb cannot hide behind ISIZE)', async () => {
+    const bomb = gzipSync(Buffer.alloc(4 << 20), { level: 9 });
+    const lying = Buffer.from(bomb);
+    lying.writeUInt32LE(1000, lying.length - 4);
+    await expect(readTarGzSafely(lying, { maxUncompressedBytes: 1 << 20 })).rejects.toThrow(/inflates beyond 1048576 bytes/);
+    await expect(readTarGzSafely(bomb, { maxUncompressedBytes: 1 << 20 })).rejects.toThrow(/inflates beyond 1048576 bytes/);
   });
 });
