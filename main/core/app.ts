@@ -3,11 +3,10 @@
 // remote builds (runner, scheduler, dispatch pool) → build-server role → API service → desktop
 // policy. Each part is optional so a minimal backend (tests, a receiver) can leave some out, and
 // `extensions` let the integrator hang further parts on the same objects.
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { EsphomeStatus } from '../../preload/contract';
-import { listConfigurations, parseDevice } from './api/configurations';
+import { declaredDeviceNames, listConfigurations } from './api/configurations';
 import { probeEsphome } from './api/esphome-status';
 import { createSenderPort } from './api/sender-port';
 import type { SenderPort } from './api/ports';
@@ -195,7 +194,7 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
       store: state.pairings,
       clients,
       localEsphomeVersion: () => esphomeVersion,
-      deviceNames: (configuration) => deviceNames(configDir, configuration),
+      deviceNames: (configuration) => declaredDeviceNames(configDir, configuration),
       startupGraceMs: pl.startupGraceMs,
       report,
     }));
@@ -400,14 +399,4 @@ async function composeApp(opts: AppOptions, report: (m: string) => void, configD
     if (typeof stop === 'function') stops.push(stop);
   }
   return app;
-}
-
-/** Display names for a configuration (submit header of remote builds); "" when unreadable. */
-function deviceNames(configDir: string, configuration: string): { device_name: string; device_friendly_name: string } {
-  try {
-    const info = parseDevice(readFileSync(join(configDir, configuration), 'utf8'));
-    return { device_name: info.deviceName, device_friendly_name: info.friendlyName };
-  } catch {
-    return { device_name: '', device_friendly_name: '' };
-  }
 }

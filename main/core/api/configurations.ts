@@ -1,6 +1,7 @@
 // The user's configurations: list the YAML files in the config dir, and import one from content
 // (drag-and-drop or a file picker — content-first, electron.md §6). Imports are validated
 // before anything touches the disk and never clobber a file unless overwrite was asked for.
+import { readFileSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -71,6 +72,19 @@ export function parseDevice(text: string): DeviceInfo {
     friendlyName: typeof esphome.friendly_name === 'string' ? expand(esphome.friendly_name.trim()) : '',
     platform: PLATFORM_KEYS.find((k) => k in root) ?? '',
   };
+}
+
+/**
+ * The names a configuration's YAML declares, "" when unreadable: a remote build reads them once,
+ * for its submit header and for the check of the build server's artifacts.
+ */
+export function declaredDeviceNames(configDir: string, configuration: string): { device_name: string; device_friendly_name: string } {
+  try {
+    const info = parseDevice(readFileSync(join(configDir, configuration), 'utf8'));
+    return { device_name: info.deviceName, device_friendly_name: info.friendlyName };
+  } catch {
+    return { device_name: '', device_friendly_name: '' };
+  }
 }
 
 export async function listConfigurations(configDir: string): Promise<ConfigurationEntry[]> {

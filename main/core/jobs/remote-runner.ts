@@ -41,11 +41,18 @@ export interface RemoteRunnerDeps<S extends RemoteSession = RemoteSession> {
   /** Fire-and-forget wire `cancel_job`. */
   cancelJob(session: S, jobId: string): Promise<void>;
   downloadArtifacts(session: S, jobId: string): Promise<{ tarball: Buffer; firmwareOffset: string }>;
-  /** Stage the artifact tarball where esphome expects it in the local build tree (§10.1). */
-  materialiseArtifacts(a: { job: FirmwareJob; configDir: string; tarball: Buffer; signal: AbortSignal }): Promise<void>;
+  /**
+   * Stage the artifact tarball where esphome expects it in the local build tree (§10.1).
+   * `deviceName`: the name the YAML declared when the job was submitted (what the build server
+   * built, so what its storage.json must name); '' = read the YAML again.
+   */
+  materialiseArtifacts(a: { job: FirmwareJob; configDir: string; tarball: Buffer; signal: AbortSignal; deviceName: string }): Promise<void>;
   /** `esphome bundle`; default: the CLI through `runTracked` with a 60 s timeout. */
   buildBundle?(ctx: RemoteRunContext, signal: AbortSignal): Promise<Buffer>;
-  /** Display names from the local device list ("" when unknown). */
+  /**
+   * The names the configuration's YAML declares ("" when unreadable), read once per job: for the
+   * submit header's display names and for the artifact check at the end.
+   */
   deviceNames?(configuration: string): { device_name: string; device_friendly_name: string };
   /** Sent as `target_esphome_version` so a provisioning server can match it ("" = none). */
   localEsphomeVersion?(): string;
@@ -352,7 +359,7 @@ export async function runRemoteJob<S extends RemoteSession>(
         return fail(`${PREFIX}artifact download failed: ${errText(err)}`);
       }
       try {
-        const r = await untilInterrupted(deps.materialiseArtifacts({ job, configDir: ctx.configDir, tarball, signal: interruptCtl.signal }));
+        const r = await untilInterrupted(deps.materialiseArtifacts({ job, configDir: ctx.configDir, tarball, signal: interruptCtl.signal, deviceName: names?.device_name ?? '' }));
         if ('interrupted' in r) return cancelledNow();
       } catch (err) {
         return fail(`${PREFIX}could not stage the build artifacts: ${errText(err)}`);

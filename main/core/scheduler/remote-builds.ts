@@ -69,8 +69,8 @@ export function peerLinkRunnerDeps(o: Pick<RemoteBuildsOptions, 'clients' | 'loc
     },
     cancelJob: (session, jobId) => cancelJob(session, jobId),
     downloadArtifacts: (session, jobId) => downloadArtifacts(session, jobId),
-    materialiseArtifacts: async ({ job, configDir, tarball, signal }) => {
-      await materializeArtifacts({ tarball, configDir, configuration: job.configuration, signal });
+    materialiseArtifacts: async ({ job, configDir, tarball, signal, deviceName }) => {
+      await materializeArtifacts({ tarball, configDir, configuration: job.configuration, signal, deviceName: deviceName || undefined });
     },
     buildBundle: o.buildBundle,
     deviceNames: o.deviceNames,

@@ -94,12 +94,13 @@ describe('remote runner: happy path and translation', () => {
     expect(r.srv.received.filter((m) => m.type === 'download_artifacts').map((m) => m.job_id)).toEqual([job.job_id]);
   });
 
-  it('sends the local device names and esphome version with the submit', async () => {
-    const r = await rig({}, { remote: { deviceNames: (c) => ({ device_name: `${c}-name`, device_friendly_name: 'Kitchen Lights' }) }, localEsphomeVersion: '2026.5.1' });
+  it('sends the device names the YAML declares and the esphome version with the submit', async () => {
+    // The names are also what the artifacts are checked against: the device is "kitchen".
+    const r = await rig({}, { remote: { deviceNames: (c) => ({ device_name: c.replace(/\.yaml$/, ''), device_friendly_name: 'Kitchen Lights' }) }, localEsphomeVersion: '2026.5.1' });
     r.off.writeYaml('kitchen.yaml');
     const job = r.off.compileOn('kitchen.yaml', r.srv.pin);
     expect((await r.off.waitDone(job.job_id)).status).toBe('completed');
-    expect(must(r.srv.jobs[0]).header).toMatchObject({ device_name: 'kitchen.yaml-name', device_friendly_name: 'Kitchen Lights', target_esphome_version: '2026.5.1' });
+    expect(must(r.srv.jobs[0]).header).toMatchObject({ device_name: 'kitchen', device_friendly_name: 'Kitchen Lights', target_esphome_version: '2026.5.1' });
   });
 
   it('parses progress from wire output: [ 47%] Compiling … → 47', async () => {
