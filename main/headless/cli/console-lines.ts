@@ -1,14 +1,13 @@
-// `kiln receiver`'s console: its own lines and the echo of remote jobs' output, written to stdout
-// in small chunks, one write at a time (issue 18 §1, docs/notes/performance.md "Memory after
-// bursts"). Echoing a 1M-line build one `process.stdout.write` per line left the build server
-// 26–50 MB over its baseline after the flood: while a write to the pipe was pending, the stream
-// buffered every further line and then handed them to node's `writev` together, which copies
-// them into one native block of up to 3 bytes per character (1.5–8 MB, measured); freeing such a
-// block raises glibc's mmap threshold to its size, so from then on every frame and pipe-read
-// Buffer of the flood lands in the main heap, which glibc never returns from the middle. Without
-// the echo the same flood ends at −3…−2 MB. Here a chunk is at most ECHO_CHUNK_CHARS characters
-// (node writes a string of ≤ 16 KiB from its stack, with no allocation, when the pipe takes it)
-// and the next one is written only after the previous one's callback, so node never batches.
+// `kiln receiver`'s stdout: its own lines and the echo of remote jobs' output, written in chunks
+// of at most ECHO_CHUNK_CHARS characters, the next one only after the previous one's write
+// callback (issue 18 §1, docs/notes/performance.md "Memory after bursts"). One
+// `process.stdout.write` per line, as before, left the build server 33–37 MB over its baseline
+// 20 s after a 1M-line flood: while one write to the pipe was pending, the stream queued every
+// further line and then handed them to node's `writev` together, which copies them into one
+// native block (3 bytes per character: 1.5–8 MB blocks measured), and glibc's main heap ended
+// 45–70 MB large, mostly free and never returned; without the echo the same flood ends at
+// −3…−2 MB. A string of ≤ 16 KiB (3 bytes per character) is written from node's stack with no
+// allocation when the pipe takes it, and one write at a time means node never batches.
 
 /** The part of a Writable this needs (process.stdout). */
 export interface LineStream {
@@ -28,27 +27,16 @@ export class ConsoleLines {
   private writing = false;
   private broken = false;
 
-  /** maxBacklogChars: past this many characters waiting, `echo` drops lines (`line` never does). */
-  constructor(
-    private readonly stream: LineStream,
-    private readonly maxBacklogChars: number,
-  ) {}
+  constructor(private readonly stream: LineStream) {}
 
-  /** Characters waiting to be written. */
+  /** Characters waiting to be written (the caller bounds what it echoes by this). */
   get backlog(): number {
     return this.pendingChars;
   }
 
-  /** A line of the build server's own (lifecycle, notices): always printed, after every line before it. */
+  /** One line, printed after every line before it (dropped only once stdout is gone). */
   line(text: string): void {
     this.push(`${text}\n`);
-  }
-
-  /** An echoed output line: printed unless more than the backlog bound is waiting; false when dropped. */
-  echo(text: string): boolean {
-    if (this.broken || this.pendingChars + text.length + 1 > this.maxBacklogChars) return false;
-    this.push(`${text}\n`);
-    return true;
   }
 
   /** Hands everything still waiting to the stream at once (before the process exits). */

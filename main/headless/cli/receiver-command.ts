@@ -399,7 +399,7 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
 export async function runReceiverCommand(argv: string[]): Promise<number> {
   // Small chunks, one write at a time: a flood's echo must not make node batch lines into large
   // native blocks (console-lines.ts).
-  const stdout = new ConsoleLines(process.stdout, ECHO_BACKLOG_MAX_BYTES);
+  const stdout = new ConsoleLines(process.stdout);
   const print: Printer = { out: (l) => stdout.line(l), err: (l) => process.stderr.write(`${l}\n`), outBacklog: () => stdout.backlog };
   try {
     return await runReceiver(argv, print);

@@ -28,9 +28,9 @@ const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 describe('ConsoleLines', () => {
   it('writes the lines of one burst together, in order, in chunks of at most ECHO_CHUNK_CHARS, one write at a time', async () => {
     const s = new HeldStream();
-    const c = new ConsoleLines(s, 1 << 20);
+    const c = new ConsoleLines(s);
     const lines = Array.from({ length: 1000 }, (_, i) => `[job j] line ${String(i).padStart(4, '0')} ${'x'.repeat(20)}`);
-    for (const l of lines) expect(c.echo(l)).toBe(true);
+    for (const l of lines) c.line(l);
     expect(s.writes).toHaveLength(0); // leaves after the burst, not per line
     await tick();
     expect(s.writes).toHaveLength(1);
@@ -48,23 +48,9 @@ describe('ConsoleLines', () => {
     expect(c.backlog).toBe(0);
   });
 
-  it('echo lines are dropped past the backlog bound; its own lines never are', async () => {
-    const s = new HeldStream();
-    const c = new ConsoleLines(s, 100);
-    expect(c.echo('a'.repeat(59))).toBe(true); // 60 with the newline
-    expect(c.echo('b'.repeat(40))).toBe(false); // 60 + 41 > 100
-    expect(c.echo('c'.repeat(39))).toBe(true); // exactly 100
-    c.line('notice past the bound');
-    expect(c.backlog).toBe(100 + 'notice past the bound\n'.length);
-    await tick();
-    s.complete();
-    await tick();
-    expect(s.writes.join('')).toBe(`${'a'.repeat(59)}\n${'c'.repeat(39)}\nnotice past the bound\n`);
-  });
-
   it('a line longer than a chunk goes alone, whole', async () => {
     const s = new HeldStream();
-    const c = new ConsoleLines(s, 1 << 20);
+    const c = new ConsoleLines(s);
     const long = 'L'.repeat(ECHO_CHUNK_CHARS * 2);
     c.line('before');
     c.line(long);
@@ -78,9 +64,9 @@ describe('ConsoleLines', () => {
 
   it('flush hands everything waiting to the stream at once', () => {
     const s = new HeldStream();
-    const c = new ConsoleLines(s, 1 << 20);
+    const c = new ConsoleLines(s);
     c.line('one');
-    c.echo('two');
+    c.line('two');
     c.flush();
     expect(s.writes).toEqual(['one\ntwo\n']);
     expect(c.backlog).toBe(0);
@@ -90,14 +76,13 @@ describe('ConsoleLines', () => {
 
   it('a failed write (stdout gone) stops printing without throwing', async () => {
     const s = new HeldStream();
-    const c = new ConsoleLines(s, 1 << 20);
+    const c = new ConsoleLines(s);
     c.line('one');
     await tick();
     c.line('two');
     s.complete(new Error('EPIPE'));
     await tick();
     c.line('three');
-    expect(c.echo('four')).toBe(false);
     await tick();
     expect(s.writes).toEqual(['one\n']);
     expect(c.backlog).toBe(0);
@@ -109,7 +94,7 @@ describe('ConsoleLines', () => {
     let reply = '';
     reader.stdout.on('data', (d: Buffer) => (reply += d.toString()));
     const ended = new Promise<void>((r) => reader.on('close', () => r()));
-    const c = new ConsoleLines(reader.stdin, 1 << 30);
+    const c = new ConsoleLines(reader.stdin);
     let expectedBytes = 0;
     let maxHeld = 0;
     for (let burst = 0; burst < 40; burst++) {
