@@ -51,9 +51,11 @@ export class ConsoleLines {
     if (this.broken) return;
     this.pending.push(chunk);
     this.pendingChars += chunk.length;
+    // Nothing in flight: out at once (a lifecycle line is not delayed). Otherwise it waits for the
+    // write callback (next tick at the earliest), so the rest of a burst leaves together.
     if (!this.writing) {
       this.writing = true;
-      setImmediate(() => this.writeNext()); // lines of one burst leave together
+      this.writeNext();
     }
   }
 

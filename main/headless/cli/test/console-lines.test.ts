@@ -26,12 +26,12 @@ class HeldStream implements LineStream {
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('ConsoleLines', () => {
-  it('writes the lines of one burst together, in order, in chunks of at most ECHO_CHUNK_CHARS, one write at a time', async () => {
+  it('a line is written at once; the rest of its burst waits for that write, then leaves in chunks of at most ECHO_CHUNK_CHARS, in order, one write at a time', async () => {
     const s = new HeldStream();
     const c = new ConsoleLines(s);
     const lines = Array.from({ length: 1000 }, (_, i) => `[job j] line ${String(i).padStart(4, '0')} ${'x'.repeat(20)}`);
     for (const l of lines) c.line(l);
-    expect(s.writes).toHaveLength(0); // leaves after the burst, not per line
+    expect(s.writes).toEqual([`${must(lines[0])}\n`]); // not delayed, and not one write per line
     await tick();
     expect(s.writes).toHaveLength(1);
     // Nothing more is handed over while that write is in flight, however many lines arrive.
@@ -65,20 +65,20 @@ describe('ConsoleLines', () => {
   it('flush hands everything waiting to the stream at once', () => {
     const s = new HeldStream();
     const c = new ConsoleLines(s);
-    c.line('one');
+    c.line('one'); // written at once; its write stays in flight
     c.line('two');
+    c.line('three');
     c.flush();
-    expect(s.writes).toEqual(['one\ntwo\n']);
+    expect(s.writes).toEqual(['one\n', 'two\nthree\n']);
     expect(c.backlog).toBe(0);
     c.flush();
-    expect(s.writes).toHaveLength(1);
+    expect(s.writes).toHaveLength(2);
   });
 
   it('a failed write (stdout gone) stops printing without throwing', async () => {
     const s = new HeldStream();
     const c = new ConsoleLines(s);
     c.line('one');
-    await tick();
     c.line('two');
     s.complete(new Error('EPIPE'));
     await tick();
