@@ -4,12 +4,13 @@
 // the slow side: it reads slower than the build prints, so the build server must hold, coalesce
 // or elide. Measured: the receiver's RSS (VmRSS from /proc, every 50 ms) before, at its peak and
 // after the job; the sender's end-to-end drain rate (flood lines ingested ÷ first→last).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createJob } from '../main/core/jobs/model';
 import type { BenchContext, BenchResult } from './lib/report';
+import { waitUntil } from '../test/support/wait-until';
 import { Cleanup, pairByKey, REPO_ROOT, startKilnBuildServer, startSender, tempDir, whenDone } from './lib/stack';
 
 const KEY = 'WQRT-TMEE-FWDZ-2345';
@@ -34,6 +35,34 @@ function anonMb(pid: number): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Resident size of glibc's main heap (the brk `[heap]` mapping): where a flood's native garbage stayed. */
+function brkHeapMb(pid: number): number {
+  const m = /\[heap\]\n(?:.*\n)*?Rss:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/smaps`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+/**
+ * BENCH_MEMORY_PROBE_DIR (diagnostics, docs/notes/performance.md "Memory after bursts"): the
+ * receiver's /proc smaps is copied there at each stage (smaps-<stage>.txt); when the folder holds
+ * a FIFO `mprobe.fifo` read by bench/tools/malloc-probe.c preloaded into the receiver, it also
+ * writes malloc_info(3) (malloc-<stage>.xml), and after the last stage runs malloc_trim(0).
+ */
+function probeFifo(): string | null {
+  const dir = process.env.BENCH_MEMORY_PROBE_DIR;
+  return dir && existsSync(join(dir, 'mprobe.fifo')) ? join(dir, 'mprobe.fifo') : null;
+}
+
+async function memoryProbe(pid: number, stage: string): Promise<void> {
+  const dir = process.env.BENCH_MEMORY_PROBE_DIR;
+  if (!dir) return;
+  await writeFile(join(dir, `smaps-${stage}.txt`), readFileSync(`/proc/${pid}/smaps`, 'utf8'));
+  const fifo = probeFifo();
+  if (!fifo) return;
+  const out = join(dir, `malloc-${stage}.xml`);
+  await writeFile(fifo, `${out}\n`);
+  await waitUntil(() => existsSync(out) && readFileSync(out, 'utf8').includes('</malloc>'), { timeoutMs: 5000, what: () => `malloc probe ${out}` });
+}
+
 export async function run(ctx: BenchContext): Promise<BenchResult[]> {
   const cleanup = new Cleanup();
   try {
@@ -52,6 +81,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const app = await startSender(cleanup, configDir, senderData, [pin]);
     const pid = receiver.proc.pid!;
     await sleep(1000);
+    await memoryProbe(pid, 'before');
     const baseline = rssMb(pid);
 
     let peak = baseline;
@@ -93,15 +123,29 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const maxIdleMs = 20_000;
     const idleStart = performance.now();
     const atEnd = rssMb(pid);
-    const atEndSplit = anonMb(pid);
+    const atEndSplit = `${anonMb(pid)}, main heap ${brkHeapMb(pid).toFixed(0)} MB`;
+    await memoryProbe(pid, 'end');
     let after = atEnd;
     while (after > baseline + NEAR_BASELINE_MB && performance.now() - idleStart < maxIdleMs) {
       await sleep(500);
       after = rssMb(pid);
     }
     const settledS = (performance.now() - idleStart) / 1000;
+    await memoryProbe(pid, 'after');
+    const afterSplit = `${anonMb(pid)}, main heap ${brkHeapMb(pid).toFixed(0)} MB`;
+    const fifo = probeFifo();
+    if (fifo) {
+      await writeFile(fifo, 'trim\n');
+      await sleep(500);
+      ctx.log(`    after malloc_trim(0) in the receiver: ${rssMb(pid).toFixed(0)} MB (${anonMb(pid)}, main heap ${brkHeapMb(pid).toFixed(0)} MB)`);
+      await memoryProbe(pid, 'trimmed');
+    }
     const collected = receiver.out.find((l) => l.includes('memory collected:'));
-    ctx.log(`    receiver at the job's end ${atEnd.toFixed(0)} MB (${atEndSplit}), after ${after.toFixed(0)} MB (${anonMb(pid)}); ${collected ? collected.replace(/^.*memory collected: /, 'idle collection: ') : 'no idle collection seen'}`);
+    ctx.log(`    receiver at the job's end ${atEnd.toFixed(0)} MB (${atEndSplit}), after ${after.toFixed(0)} MB (${afterSplit}); ${collected ? collected.replace(/^.*memory collected: /, 'idle collection: ') : 'no idle collection seen'}`);
+    // The receiver echoes remote output to its stdout (read by this process) unless stdout is behind.
+    const echoed = receiver.out.filter((l) => FLOOD_LINE.test(`${l}\n`)).length;
+    const notEchoed = receiver.out.reduce((n, l) => n + Number(/\.\.\. \[(\d+) output line\(s\) not echoed here/.exec(l)?.[1] ?? 0), 0);
+    ctx.log(`    receiver's console echo: ${echoed} flood lines printed, ${notEchoed} output lines counted as not echoed`);
     const rate = (received - 1) / ((last - first) / 1000);
     const load = (await import('node:os')).loadavg().map((n) => n.toFixed(1)).join(' ');
     ctx.log(`    ${lines} lines: job ${wall.toFixed(0)} ms; sender ingested ${received}, build server elided ${elided}; receiver RSS ${baseline.toFixed(0)} → peak ${peak.toFixed(0)} → ${after.toFixed(0)} MB ${settledS.toFixed(1)} s after; load ${load}`);

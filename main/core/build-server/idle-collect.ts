@@ -5,9 +5,9 @@
 // during the flood sits in old space, and 25–55 MB of dead Buffers' backing stores
 // (`arrayBuffers`) wait for a full collection that never comes, because an idle process allocates
 // nothing that would trigger one. One memory-reducing collection (jobs/release-memory.ts) once the
-// server has gone quiet gives that back — heapTotal to ~15 MB. What remains above the baseline is
-// malloc arena fragmentation, which only the allocator's own settings change (MALLOC_ARENA_MAX,
-// docs/notes/performance.md).
+// server has gone quiet gives that back — heapTotal to ~15 MB. glibc's main heap, which holds the
+// flood's Buffers, is not returned by this; since `kiln receiver` writes its console echo in
+// chunks (cli/console-lines.ts) it ends a few MB over its baseline (performance.md "Memory after bursts").
 import type { EventBus } from '../events';
 
 /** Quiet time (no job output, no running build) before the collection. */

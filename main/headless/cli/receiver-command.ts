@@ -26,6 +26,7 @@ import { printableName, printableOutput } from '../../core/build-server/printabl
 import { runReceiverSenders } from './receiver-senders';
 import { IdleCollector } from '../../core/build-server/idle-collect';
 import { reduceMemory } from '../../core/jobs/release-memory';
+import { ConsoleLines } from './console-lines';
 
 export const READY_MARKER = 'KILN_RECEIVER_READY';
 export const DEFAULT_RECEIVER_PORT = 6055;
@@ -168,13 +169,14 @@ export function parseReceiverArgs(argv: string[], env: NodeJS.ProcessEnv = proce
 export interface Printer {
   out(line: string): void;
   err(line: string): void;
-  /** Bytes printed but not yet taken by whoever reads stdout (absent: never behind). */
+  /** Characters printed but not yet taken by whoever reads stdout (absent: never behind). */
   outBacklog?(): number;
 }
 
 /**
  * Echoing a build's output to stdout must not buffer without bound when stdout's reader is slower
- * than the build prints (issue 18 §1): past this backlog lines are counted, not printed.
+ * than the build prints (issue 18 §1): past this backlog (characters waiting) lines are counted,
+ * not printed.
  */
 export const ECHO_BACKLOG_MAX_BYTES = 1024 * 1024;
 
@@ -395,7 +397,18 @@ export async function startHeadlessReceiver(opts: ReceiverCommandOptions, print:
 
 /** CLI entry: returns the exit code (0 after a clean SIGTERM/SIGINT shutdown). */
 export async function runReceiverCommand(argv: string[]): Promise<number> {
-  const print: Printer = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`), outBacklog: () => process.stdout.writableLength };
+  // Small chunks, one write at a time: a flood's echo must not make node batch lines into large
+  // native blocks (console-lines.ts).
+  const stdout = new ConsoleLines(process.stdout);
+  const print: Printer = { out: (l) => stdout.line(l), err: (l) => process.stderr.write(`${l}\n`), outBacklog: () => stdout.backlog };
+  try {
+    return await runReceiver(argv, print);
+  } finally {
+    stdout.flush(); // the CLI waits for stdout to take it before exiting (kiln.ts)
+  }
+}
+
+async function runReceiver(argv: string[], print: Printer): Promise<number> {
   if (argv[0] === 'senders') return runReceiverSenders(argv.slice(1), print);
   let opts: ReceiverCommandOptions | 'help';
   try {
