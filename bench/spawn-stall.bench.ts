@@ -60,7 +60,10 @@ class BusyLoop {
     this.maxGap = Math.max(this.maxGap, now - this.last);
     this.last = now;
     const { scratch, objects } = this.ballast;
-    for (let k = 0; k < 16; k++) scratch[(Math.random() * scratch.length) | 0] ^= 1;
+    for (let k = 0; k < 16; k++) {
+      const at = (Math.random() * scratch.length) | 0;
+      scratch.writeUInt8(scratch.readUInt8(at) ^ 1, at);
+    }
     const o = objects[(Math.random() * objects.length) | 0];
     if (o) o.id++;
     if (this.running) setImmediate(this.turn);
