@@ -7,7 +7,7 @@
 //   process spawner (process-spawner.ts). Per spawn: the longest gap between two turns of a
 //   busy loop that keeps touching memory (setImmediate, writes to random pages — a loop that
 //   only slept would not meet the page faults a fork leaves behind), from the call until the
-//   run resolved; plus perf_hooks monitorEventLoopDelay (1 ms resolution) over the whole phase,
+//   run resolved (the worker variant: the raw spawn made on a worker_thread); plus perf_hooks monitorEventLoopDelay (1 ms resolution) over the whole phase,
 //   and a baseline with no spawn (what the machine's load alone does to those gaps).
 // - the main thread's own CPU time per run (/proc schedstat), which the machine's load does not
 //   inflate: the fork's page-table copy is CPU work of the calling thread.
@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
+import { Worker } from 'node:worker_threads';
 import { runInNewContext } from 'node:vm';
 import { ProcessSpawner } from '../main/core/esphome/process-spawner';
 import { runTracked } from '../main/core/esphome/tracked-process';
@@ -92,6 +93,8 @@ async function phase(n: number, loop: BusyLoop, once: () => Promise<number>): Pr
   return { stall, sync, eldP50: eld.percentile(50) / 1e6, eldP99: eld.percentile(99) / 1e6, eldMax: eld.max / 1e6 };
 }
 
+type Phase = Awaited<ReturnType<typeof phase>>;
+
 /** runTracked of /bin/true; returns the time the call itself took (the synchronous part). */
 async function tracked(spawner: ProcessSpawner | null): Promise<number> {
   const t0 = performance.now();
@@ -100,6 +103,38 @@ async function tracked(spawner: ProcessSpawner | null): Promise<number> {
   const res = await p;
   if (res.exitCode !== 0) throw new Error(`/bin/true exited ${res.exitCode ?? res.signal}`);
   return sync;
+}
+
+/**
+ * Design (a), measured and not taken: the same raw spawn from a worker thread. The fork still
+ * copies the whole process's page tables (holding its mmap lock) and leaves every page
+ * copy-on-write, so the main thread's loop still stalls on its own page faults.
+ */
+function inWorker(): { spawn: () => Promise<number>; stop: () => Promise<number> } {
+  const w = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     const { spawn } = require('node:child_process');
+     parentPort.on('message', (id) => {
+       const c = spawn('/bin/sh', ['-c', 'exec /bin/true'], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+       c.stdout.resume();
+       c.on('close', () => parentPort.postMessage(id));
+     });`,
+    { eval: true },
+  );
+  const waiting = new Map<number, () => void>();
+  let next = 0;
+  w.on('message', (id: number) => waiting.get(id)?.());
+  return {
+    spawn: () =>
+      new Promise<number>((resolve) => {
+        const id = next++;
+        const t0 = performance.now();
+        waiting.set(id, () => resolve(sync));
+        w.postMessage(id);
+        const sync = performance.now() - t0;
+      }),
+    stop: () => w.terminate(),
+  };
 }
 
 function raw(): Promise<number> {
@@ -132,7 +167,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
   const spawnerStartMs = performance.now() - startT0;
 
   const results: BenchResult[] = [];
-  const report = (label: string, r: Awaited<ReturnType<typeof phase>>, target?: number): void => {
+  const report = (label: string, r: Phase, target?: number): void => {
     const stallP50 = percentile(r.stall, 50);
     const stallMax = Math.max(...r.stall);
     ctx.log(
@@ -154,14 +189,18 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
   ctx.log(`  a run of /bin/true through the spawner takes p50 ${windowMs.toFixed(1)} ms (the baseline's window)`);
   // Interleaved halves, so load changes on a shared machine hit every variant alike.
   const half = Math.ceil(n / 2);
-  const acc = { base: [] as Array<Awaited<ReturnType<typeof phase>>>, raw: [] as Array<Awaited<ReturnType<typeof phase>>>, direct: [] as Array<Awaited<ReturnType<typeof phase>>>, spawner: [] as Array<Awaited<ReturnType<typeof phase>>> };
+  const acc = { base: [] as Phase[], raw: [] as Phase[], worker: [] as Phase[], direct: [] as Phase[], spawner: [] as Phase[] };
+  const worker = inWorker();
+  await worker.spawn(); // the worker's own start is not a spawn
   for (let round = 0; round < 2; round++) {
     acc.base.push(await phase(half, loop, () => pause(windowMs).then(() => 0)));
     acc.raw.push(await phase(half, loop, raw));
+    acc.worker.push(await phase(half, loop, worker.spawn));
     acc.direct.push(await phase(half, loop, () => tracked(null)));
     acc.spawner.push(await phase(half, loop, () => tracked(spawner)));
   }
   loop.stop();
+  await worker.stop();
   await pause(50);
   // The main thread's own CPU time per run (busy loop stopped): what the spawn costs this thread
   // whatever the machine's load (the gaps above also hold the time other processes had the CPU).
@@ -174,7 +213,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
       cpu[key].push((mainThreadCpuNs() - c0) / 1e6);
     }
   }
-  const merge = (rs: Array<Awaited<ReturnType<typeof phase>>>): Awaited<ReturnType<typeof phase>> => ({
+  const merge = (rs: Phase[]): Phase => ({
     stall: rs.flatMap((r) => r.stall),
     sync: rs.flatMap((r) => r.sync),
     eldP50: Math.max(...rs.map((r) => r.eldP50)),
@@ -183,6 +222,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult[]> {
   });
   report('no spawn (baseline: the machine alone)', merge(acc.base));
   report('child_process.spawn (raw)', merge(acc.raw));
+  report('child_process.spawn on a worker thread', merge(acc.worker));
   report('runTracked, direct spawn', merge(acc.direct));
   report('runTracked via the spawner', merge(acc.spawner), TARGET_STALL_P50_MS);
   for (const [key, label] of [['direct', 'runTracked, direct spawn'], ['spawner', 'runTracked via the spawner']] as const) {
