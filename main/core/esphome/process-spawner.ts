@@ -8,6 +8,9 @@
 // The spawner is an accelerator: when its file is missing, it does not come up in time, or it died
 // too often, `launch` returns false and the caller spawns directly. A process that was running
 // when the spawner died is reported `lost` (its exit status can no longer be known).
+// Not inside Electron: the packaged app has the runAsNode fuse off (electron.config.ts), so a
+// fork of process.execPath would start a second Kiln app, not a Node script; the desktop app
+// spawns directly as before (see docs/notes/performance.md "Process start").
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -45,6 +48,8 @@ export interface ProcessSpawnerOptions {
   readyTimeoutMs?: number;
   /** Spawner starts allowed in this process's life; after that every launch goes direct. */
   maxStarts?: number;
+  /** Default `spawnerSupported()`; false = every launch goes direct. */
+  enabled?: boolean;
   /** How long the spawner gives its groups after SIGTERM when Kiln has gone. */
   graceMs?: number;
 }
@@ -58,6 +63,14 @@ type Incoming =
 interface Pending {
   handlers: LaunchHandlers;
   spawned: boolean;
+}
+
+/**
+ * Whether a spawner can be forked here: plain Node only. Inside Electron process.execPath is the
+ * Electron binary, which runs a script only with the runAsNode fuse on (off in release builds).
+ */
+export function spawnerSupported(versions: NodeJS.ProcessVersions = process.versions): boolean {
+  return process.platform !== 'win32' && !('electron' in versions);
 }
 
 export class ProcessSpawner {
@@ -74,7 +87,7 @@ export class ProcessSpawner {
   constructor(opts: ProcessSpawnerOptions = {}) {
     this.scriptPath = opts.scriptPath ?? (SPAWNER_FILE.protocol === 'file:' ? fileURLToPath(SPAWNER_FILE) : undefined);
     this.readyTimeoutMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
-    this.maxStarts = opts.maxStarts ?? MAX_STARTS;
+    this.maxStarts = (opts.enabled ?? spawnerSupported()) ? (opts.maxStarts ?? MAX_STARTS) : 0;
     this.graceMs = opts.graceMs ?? SPAWNER_GRACE_MS;
   }
 
@@ -148,7 +161,7 @@ export class ProcessSpawner {
       let markReady: (ok: boolean) => void = () => {};
       const readyLater = new Promise<boolean>((r) => (markReady = r));
       child.on('message', (msg: Incoming, handle?: Socket) => {
-        if (msg.t === 'ready') {
+        if (msg?.t === 'ready') {
           settle(true);
           markReady(true);
         } else this.onMessage(msg, handle);
@@ -170,7 +183,10 @@ export class ProcessSpawner {
   }
 
   private onMessage(msg: Incoming, handle: Socket | undefined): void {
-    if (msg.t === 'ready') return;
+    // Our own child, but still input from another process: anything off-shape is ignored.
+    if (typeof msg !== 'object' || msg === null || msg.t === 'ready' || typeof msg.id !== 'number') return;
+    if (msg.t === 'spawned' && !(Number.isInteger(msg.pid) && msg.pid > 0)) return;
+    if (msg.t === 'failed' && typeof msg.code !== 'string') return;
     const p = this.pending.get(msg.id);
     if (!p) return;
     if (msg.t === 'spawned') {

@@ -173,9 +173,18 @@ export function runTracked(argv: readonly string[], opts: RunTrackedOptions = {}
     }
     spawner
       .launch(
-        { file: '/bin/sh', args: shellArgs, cwd: opts.cwd, env },
+        // The spawner's own cwd is this process's at the time it started: name ours explicitly.
+        { file: '/bin/sh', args: shellArgs, cwd: opts.cwd ?? process.cwd(), env },
         {
-          spawned: (childPid, out) => started(childPid, out),
+          spawned: (childPid, out) => {
+            // As on the direct path, where it throws out of the executor: a throwing onSpawn
+            // rejects the run instead of escaping into the IPC handler.
+            try {
+              started(childPid, out);
+            } catch (err) {
+              reject(err instanceof Error ? err : new Error(String(err)));
+            }
+          },
           failed: failStart,
           exited: onExit,
           lost: () => {

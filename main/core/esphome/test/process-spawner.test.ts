@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { liveGroupMembers, processDead } from '../../jobs/test/helpers';
-import { ProcessSpawner } from '../process-spawner';
+import { ProcessSpawner, spawnerSupported } from '../process-spawner';
 import { runTracked, SpawnError } from '../tracked-process';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { must } from '../../../../test/support/must';
@@ -48,15 +48,11 @@ describe.skipIf(process.platform === 'win32')('runTracked through the process sp
   it('the process is the spawner’s child in its own group; stderr merged in order; exit code', async () => {
     const sp = newSpawner();
     const chunks: string[] = [];
-    let ppid = 0;
     const script = 'echo out1; echo err1 >&2; printf "partial"; echo " line" >&2; cat /proc/$$/stat; exit 3';
     const res = await runTracked(['/bin/sh', '-c', script], {
       spawner: sp,
       onChunk: (c) => chunks.push(c),
-      onSpawn: (pid) => {
-        groups.push(pid);
-        ppid = ppidOf(pid);
-      },
+      onSpawn: (pid) => groups.push(pid),
     });
     expect(res.exitCode).toBe(3);
     expect(res.signal).toBeNull();
@@ -65,7 +61,6 @@ describe.skipIf(process.platform === 'win32')('runTracked through the process sp
     const stat = must(chunks[3]).trim();
     const [, ppidField, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     expect(Number(ppidField)).toBe(sp.pid);
-    expect(ppid).toBe(sp.pid);
     expect(Number(pgrp)).toBe(res.pid); // own process group (detached)
     expect(sp.pid).not.toBe(process.pid);
   });
@@ -204,6 +199,17 @@ describe.skipIf(process.platform === 'win32')('runTracked through the process sp
       expect(ppid).toBe(process.pid);
       expect(s.pid).toBeUndefined();
     }
+  });
+
+  it('inside Electron (process.versions.electron) there is no spawner: runs spawn directly', async () => {
+    expect(spawnerSupported({ ...process.versions, electron: '45.5.0' })).toBe(false);
+    expect(spawnerSupported(process.versions)).toBe(true);
+    const sp = newSpawner({ enabled: false });
+    let ppid = 0;
+    const res = await runTracked(['/bin/sh', '-c', 'sleep 0.1'], { spawner: sp, onSpawn: (x) => (ppid = ppidOf(x)) });
+    expect(res.exitCode).toBe(0);
+    expect(ppid).toBe(process.pid);
+    expect(sp.pid).toBeUndefined();
   });
 
   it('when its owner dies (kill -9), the spawner stops the groups it started and exits', async () => {
