@@ -201,6 +201,22 @@ describe.skipIf(process.platform === 'win32')('runTracked through the process sp
     }
   });
 
+  it('a spawner that dies on a request, or never says ready: the run starts directly', async () => {
+    const d = tmp();
+    const dies = join(d, 'dies.cjs');
+    writeFileSync(dies, "process.on('message', () => process.exit(7)); process.send({ t: 'ready' });\n");
+    const mute = join(d, 'mute.cjs');
+    writeFileSync(mute, 'setInterval(() => {}, 1000);\n');
+    for (const sp of [newSpawner({ scriptPath: dies }), newSpawner({ scriptPath: mute, readyTimeoutMs: 300 })]) {
+      let ppid = 0;
+      const out: string[] = [];
+      const res = await runTracked(['/bin/sh', '-c', 'echo direct; sleep 0.2'], { spawner: sp, onChunk: (c) => out.push(c), onSpawn: (x) => (ppid = ppidOf(x)) });
+      expect(res.exitCode).toBe(0);
+      expect(out).toEqual(['direct\n']);
+      expect(ppid).toBe(process.pid);
+    }
+  });
+
   it('inside Electron (process.versions.electron) there is no spawner: runs spawn directly', async () => {
     expect(spawnerSupported({ ...process.versions, electron: '45.5.0' })).toBe(false);
     expect(spawnerSupported(process.versions)).toBe(true);
