@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 /** Next to this module in the sources, next to the bundle in builds (both copy it there). */
 const SPAWNER_FILE = new URL('./process-spawner.cjs', import.meta.url);
-const READY_TIMEOUT_MS = 5000;
+const READY_TIMEOUT_MS = 10_000;
 const MAX_STARTS = 3;
 const SPAWNER_GRACE_MS = 3000;
 
@@ -44,7 +44,7 @@ export interface LaunchHandlers {
 export interface ProcessSpawnerOptions {
   /** The spawner script (default: process-spawner.cjs next to this module). */
   scriptPath?: string;
-  /** How long the first launch waits for a starting spawner before going direct. */
+  /** How long a new spawner may take to say ready; then it is killed and launches go direct. */
   readyTimeoutMs?: number;
   /** Spawner starts allowed in this process's life; after that every launch goes direct. */
   maxStarts?: number;
@@ -75,7 +75,8 @@ export function spawnerSupported(versions: NodeJS.ProcessVersions = process.vers
 
 export class ProcessSpawner {
   private child: ChildProcess | undefined;
-  private ready: Promise<boolean> | undefined;
+  private ready: Promise<boolean> = Promise.resolve(false);
+  private isReady = false;
   private starts = 0;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -118,19 +119,27 @@ export class ProcessSpawner {
     this.child?.kill('SIGKILL');
   }
 
-  private whenReady(): Promise<ChildProcess | undefined> {
-    if (!this.ready) {
-      if (this.starts >= this.maxStarts || !this.scriptPath || !existsSync(this.scriptPath)) return Promise.resolve(undefined);
-      this.ready = this.start(this.scriptPath);
+  /**
+   * The spawner once it has said ready; undefined when it cannot be had in time (not allowed, file
+   * missing, died, or not ready within `readyTimeoutMs` of its start — then it is killed and the
+   * next launch may start another, up to `maxStarts`).
+   */
+  private async whenReady(): Promise<ChildProcess | undefined> {
+    if (!this.child) {
+      if (this.starts >= this.maxStarts || !this.scriptPath || !existsSync(this.scriptPath)) return undefined;
+      this.start(this.scriptPath);
     }
-    return this.ready.then((ok) => (ok ? this.child : undefined));
+    const child = this.child;
+    if (!child || this.isReady) return child;
+    return (await this.ready) ? child : undefined;
   }
 
-  private start(scriptPath: string): Promise<boolean> {
+  private start(scriptPath: string): void {
     this.starts++;
-    // Plain node (Electron: its binary in node mode), no loader flags or NODE_OPTIONS: the spawner
-    // is one small CommonJS file and should stay small.
-    const env: Record<string, string | undefined> = { ...process.env, ELECTRON_RUN_AS_NODE: '1' };
+    this.isReady = false;
+    // Plain node, no loader flags or NODE_OPTIONS: the spawner is one small CommonJS file and
+    // should stay small.
+    const env: Record<string, string | undefined> = { ...process.env };
     delete env.NODE_OPTIONS;
     let child: ChildProcess;
     try {
@@ -141,45 +150,38 @@ export class ProcessSpawner {
         serialization: 'json',
       });
     } catch {
-      return Promise.resolve(false);
+      return;
     }
     this.child = child;
-    return new Promise<boolean>((resolve) => {
-      let settled = false;
-      const settle = (ok: boolean): void => {
-        if (settled) return;
-        settled = true;
+    let markReady: (ok: boolean) => void = () => {};
+    this.ready = new Promise<boolean>((r) => (markReady = r));
+    // Not ready in time: something is wrong with it; do not keep launches waiting on it.
+    const timer = setTimeout(() => child.kill('SIGKILL'), this.readyTimeoutMs);
+    let gone = false;
+    const onGone = (): void => {
+      if (gone) return;
+      gone = true;
+      clearTimeout(timer);
+      if (this.child === child) {
+        this.child = undefined;
+        this.isReady = false;
+      }
+      markReady(false);
+      this.onSpawnerGone();
+    };
+    child.on('message', (msg: Incoming, handle?: Socket) => {
+      if (msg?.t === 'ready') {
         clearTimeout(timer);
-        resolve(ok);
-      };
-      // A spawner that is slow to come up does not hold this launch; a later one may use it.
-      const timer = setTimeout(() => {
-        settled = true;
-        resolve(false);
-        this.ready = readyLater;
-      }, this.readyTimeoutMs);
-      let markReady: (ok: boolean) => void = () => {};
-      const readyLater = new Promise<boolean>((r) => (markReady = r));
-      child.on('message', (msg: Incoming, handle?: Socket) => {
-        if (msg?.t === 'ready') {
-          settle(true);
-          markReady(true);
-        } else this.onMessage(msg, handle);
-      });
-      child.on('error', () => {
-        /* 'exit' follows (or never started: handled there too) */
-      });
-      child.on('exit', () => {
-        if (this.child === child) {
-          this.child = undefined;
-          this.ready = undefined;
-        }
-        settle(false);
-        markReady(false);
-        this.onSpawnerGone();
-      });
-      this.updateRef();
+        if (this.child === child) this.isReady = true;
+        markReady(true);
+      } else this.onMessage(msg, handle);
     });
+    child.on('error', () => {
+      // Could not be started at all: no 'exit' follows. Otherwise 'exit' does.
+      if (child.pid === undefined) onGone();
+    });
+    child.on('exit', onGone);
+    this.updateRef();
   }
 
   private onMessage(msg: Incoming, handle: Socket | undefined): void {
@@ -192,6 +194,9 @@ export class ProcessSpawner {
     if (msg.t === 'spawned') {
       if (!handle) {
         // Cannot happen with a working channel; never leave the process running unread.
+        try {
+          process.kill(-msg.pid, 'SIGKILL');
+        } catch {}
         this.pending.delete(msg.id);
         this.updateRef();
         p.handlers.lost();

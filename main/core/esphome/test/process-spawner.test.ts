@@ -207,7 +207,9 @@ describe.skipIf(process.platform === 'win32')('runTracked through the process sp
     writeFileSync(dies, "process.on('message', () => process.exit(7)); process.send({ t: 'ready' });\n");
     const mute = join(d, 'mute.cjs');
     writeFileSync(mute, 'setInterval(() => {}, 1000);\n');
-    for (const sp of [newSpawner({ scriptPath: dies }), newSpawner({ scriptPath: mute, readyTimeoutMs: 300 })]) {
+    const muteSpawner = newSpawner({ scriptPath: mute, readyTimeoutMs: 300 });
+    // The mute one twice: the first is killed at its deadline, the second start meets the same.
+    for (const sp of [newSpawner({ scriptPath: dies }), muteSpawner, muteSpawner]) {
       let ppid = 0;
       const out: string[] = [];
       const res = await runTracked(['/bin/sh', '-c', 'echo direct; sleep 0.2'], { spawner: sp, onChunk: (c) => out.push(c), onSpawn: (x) => (ppid = ppidOf(x)) });
@@ -215,6 +217,7 @@ describe.skipIf(process.platform === 'win32')('runTracked through the process sp
       expect(out).toEqual(['direct\n']);
       expect(ppid).toBe(process.pid);
     }
+    expect(muteSpawner.pid).toBeUndefined(); // killed, not left waiting
   });
 
   it('inside Electron (process.versions.electron) there is no spawner: runs spawn directly', async () => {
