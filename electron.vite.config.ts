@@ -16,7 +16,7 @@ import { loadConfigFromFile, type Plugin, type UserConfig } from 'vite';
 const root = dirname(fileURLToPath(import.meta.url));
 const r = (...p: string[]) => resolve(root, ...p);
 
-/** Ships the tray icons, the window icon, the hashing worker and the process spawner next to the main bundle (out/main/{tray,icon.png,sha256-worker.cjs,process-spawner.cjs}). */
+/** Ships the tray icons, the window icon and the hashing worker next to the main bundle (out/main/{tray,icon.png,sha256-worker.cjs}). */
 function desktopAssets(): Plugin {
   return {
     name: 'kiln:desktop-assets',
@@ -28,8 +28,6 @@ function desktopAssets(): Plugin {
       this.emitFile({ type: 'asset', fileName: 'icon.png', source: readFileSync(r('assets', 'icon.png')) });
       // The hashing worker offthread-sha256.ts loads from next to the bundle (a plain file, not eval'd).
       this.emitFile({ type: 'asset', fileName: 'sha256-worker.cjs', source: readFileSync(r('main', 'core', 'peer-link', 'sha256-worker.cjs')) });
-      // The process spawner process-spawner.ts forks, likewise.
-      this.emitFile({ type: 'asset', fileName: 'process-spawner.cjs', source: readFileSync(r('main', 'core', 'esphome', 'process-spawner.cjs')) });
     },
   };
 }

@@ -105,7 +105,6 @@ async function main() {
     check(files.includes('/out/main/index.js'), 'out/main/index.js (main bundle) is packed');
     check(files.some((f) => f.startsWith('/out/main/tray/') && f.endsWith('.png')), 'tray icons are packed (out/main/tray/*.png)');
     check(files.includes('/out/main/sha256-worker.cjs'), 'the hashing worker is packed next to the main bundle (out/main/sha256-worker.cjs)');
-    check(files.includes('/out/main/process-spawner.cjs'), 'the process spawner is packed next to the main bundle (out/main/process-spawner.cjs)');
     check(files.includes('/out/preload/index.cjs'), 'out/preload/index.cjs (sandboxed preload, one CJS file) is packed');
     check(files.filter((f) => f.startsWith('/out/preload/')).length === 1, 'the preload is exactly one file');
     check(files.includes('/out/renderer/index.html'), 'out/renderer/index.html (renderer) is packed');
