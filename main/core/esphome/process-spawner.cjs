@@ -1,10 +1,11 @@
 // Kiln's process spawner: a small long-lived child of Kiln that starts esphome and the other tools
 // on request (process-spawner.ts is the Kiln side). Why: on Linux libuv starts a process with
 // fork(), and the fork copies the page tables of the whole caller while the caller's event loop
-// waits (the copy grows with RSS; ~8-15 ms per spawn at 250 MB, docs/notes/performance.md). This
-// process stays small, so its forks are cheap and Kiln's loop never waits for one.
-// Plain CommonJS, loaded as a file; the builds copy it next to their bundle (tools/build-node.mjs,
-// electron.vite.config.ts).
+// waits until the child has exec'd (the copy grows with RSS: ~4-5 ms per spawn at 250 MB on a
+// quiet machine, tens of ms under load; docs/notes/performance.md "Process start"). This process
+// stays small, so its forks are cheap and Kiln's loop never waits for one.
+// Plain CommonJS, loaded as a file; tools/build-node.mjs copies it next to the CLI bundle (the
+// desktop app does not use it: see spawnerSupported in process-spawner.ts).
 //
 // Protocol (JSON over the IPC channel):
 //   ← { t: 'ready' }                                once, at start
