@@ -27,6 +27,7 @@ const OWN: Entry[] = [
   { name: 'fleet', title: 'Window (re)connect and job persistence at fleet scale (1,000 configurations, 500 jobs)', run: lazy(() => import('./fleet-sync.bench')) },
   { name: 'pool', title: 'P6: dispatch pool makespan vs ideal, 2–5 s simulated builds on 4 build servers and on 2 + this computer', run: lazy(() => import('./pool-makespan.bench')) },
   { name: 'firmware', title: 'Firmware library: install with a library hit, digest of an unchanged configuration', run: lazy(() => import('./firmware-library.bench')) },
+  { name: 'spawn', title: 'Process start vs the event loop at ~250 MB RSS: direct spawn vs the process spawner', run: lazy(() => import('./spawn-stall.bench')) },
   { name: 'anchor', title: 'Against upstream esphome-device-builder (pinned): remote wall time and receiver throughput, side by side', run: lazy(() => import('./upstream-anchor.bench')) },
 ];
 

@@ -24,4 +24,6 @@ await build({
 });
 // The hashing worker offthread-sha256.ts loads from next to the bundle (a plain file, not eval'd).
 copyFileSync(resolve(root, 'main/core/peer-link/sha256-worker.cjs'), resolve(root, 'out/node/sha256-worker.cjs'));
+// So does the process spawner (process-spawner.ts forks it; without it processes start directly).
+copyFileSync(resolve(root, 'main/core/esphome/process-spawner.cjs'), resolve(root, 'out/node/process-spawner.cjs'));
 console.log(`built out/node/kiln.mjs in ${Date.now() - started} ms`);

@@ -4,8 +4,10 @@
 // the child exits because a grandchild may keep the pipe open.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { findExecutable } from './command';
 import { LineSplitter } from './line-splitter';
+import { sharedProcessSpawner, type ProcessSpawner } from './process-spawner';
 
 export const TERMINATE_GRACE_MS = 3000;
 export const DRAIN_AFTER_EXIT_MS = 1000;
@@ -24,6 +26,11 @@ export interface RunTrackedOptions {
   /** Terminate the group after this long (bundle: 60 s, version probe: 15 s). */
   timeoutMs?: number;
   onSpawn?: (pid: number) => void;
+  /**
+   * Who starts the process on Linux/macOS: default the process-wide spawner (no fork of this
+   * process, see process-spawner.ts); null = spawn directly from this process.
+   */
+  spawner?: ProcessSpawner | null;
 }
 
 export interface TrackedResult {
@@ -66,24 +73,8 @@ export function runTracked(argv: readonly string[], opts: RunTrackedOptions = {}
   }
 
   return new Promise<TrackedResult>((resolvePromise, reject) => {
-    let child: ChildProcess;
-    try {
-      child = isWindows
-        ? spawn(exe, rest, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true })
-        : // `exec 2>&1` makes stderr the same pipe as stdout (true merge, order preserved), then
-          // `exec "$@"` replaces the shell: the process and its group are esphome itself. Arguments
-          // travel as positional parameters, never through shell parsing.
-          spawn('/bin/sh', ['-c', 'exec 2>&1; exec "$@"', 'kiln-exec', exe, ...rest], {
-            cwd: opts.cwd,
-            env,
-            stdio: ['ignore', 'pipe', 'ignore'],
-            detached: true,
-          });
-    } catch (err) {
-      reject(toSpawnError(err, cmd));
-      return;
-    }
-
+    // Everything after the start is the same for a direct child and one started by the spawner:
+    // one output pipe (stderr merged into it by the shell), an exit status, the pid of the group.
     const splitter = new LineSplitter((chunk) => opts.onChunk?.(chunk));
     let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
     let eof = false;
@@ -92,60 +83,130 @@ export function runTracked(argv: readonly string[], opts: RunTrackedOptions = {}
     let timedOut = false;
     let drainTimer: NodeJS.Timeout | undefined;
     let timeoutTimer: NodeJS.Timeout | undefined;
-    const pid = child.pid;
+    let pid: number | undefined;
+    let stdout: Readable | undefined;
 
-    const onData = (b: Buffer): void => splitter.push(b);
-    child.stdout!.on('data', onData);
-    child.stderr?.on('data', onData); // Windows only: two pipes
-    child.stdout!.on('end', () => {
-      eof = true;
-      maybeFinish();
-    });
-    child.stdout!.on('error', () => {
-      eof = true;
-      maybeFinish();
-    });
+    const onAbort = (): void => {
+      if (terminated) return;
+      terminated = true;
+      if (pid !== undefined) terminateGroup(pid, grace);
+    };
+    // Aborting before the process exists (the spawner is still starting it) terminates it as soon
+    // as it does.
+    if (opts.signal) {
+      if (opts.signal.aborted) terminated = true;
+      else opts.signal.addEventListener('abort', onAbort, { once: true });
+    }
 
-    child.on('error', (err) => {
-      if (pid === undefined && !settled) {
-        settled = true;
-        cleanup();
-        reject(toSpawnError(err, cmd));
+    const failStart = (code: string): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      reject(new SpawnError(code, cmd, `command ${spawnReason(code)}: '${cmd}'`));
+    };
+
+    const started = (childPid: number, out: Readable, err?: Readable): void => {
+      pid = childPid;
+      stdout = out;
+      const onData = (b: Buffer): void => splitter.push(b);
+      out.on('data', onData);
+      err?.on('data', onData); // Windows only: two pipes
+      out.on('end', () => {
+        eof = true;
+        maybeFinish();
+      });
+      out.on('error', () => {
+        eof = true;
+        maybeFinish();
+      });
+      opts.onSpawn?.(childPid);
+      if (terminated) terminateGroup(childPid, grace);
+      if (opts.timeoutMs !== undefined) {
+        timeoutTimer = setTimeout(() => {
+          timedOut = true;
+          onAbort();
+        }, opts.timeoutMs);
       }
-    });
-    child.on('exit', (code, signal) => {
+    };
+
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
       exited = { code, signal };
       if (!eof) {
         drainTimer = setTimeout(() => {
           // Something in the group still holds the pipe: stop waiting, and make sure no stray
           // process keeps running after the job is over.
-          child.stdout!.destroy();
+          stdout?.destroy();
           eof = true;
           if (pid !== undefined && !terminated) terminateGroup(pid, grace);
           maybeFinish();
         }, drainMs);
       }
       maybeFinish();
-    });
-
-    if (pid === undefined) return; // 'error' follows
-    opts.onSpawn?.(pid);
-
-    const onAbort = (): void => {
-      if (terminated) return;
-      terminated = true;
-      terminateGroup(pid, grace);
     };
-    if (opts.signal) {
-      if (opts.signal.aborted) onAbort();
-      else opts.signal.addEventListener('abort', onAbort, { once: true });
+
+    const spawnDirect = (): void => {
+      let child: ChildProcess;
+      try {
+        child = isWindows
+          ? spawn(exe, rest, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true })
+          : spawn('/bin/sh', shellArgs, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+      } catch (err) {
+        failStart(errnoCode(err));
+        return;
+      }
+      child.on('error', (err) => {
+        if (child.pid === undefined) failStart(errnoCode(err));
+      });
+      child.on('exit', onExit);
+      if (child.pid === undefined) return; // 'error' follows
+      started(child.pid, child.stdout!, child.stderr ?? undefined);
+    };
+
+    // `exec 2>&1` makes stderr the same pipe as stdout (true merge, order preserved), then
+    // `exec "$@"` replaces the shell: the process and its group are esphome itself. Arguments
+    // travel as positional parameters, never through shell parsing.
+    const shellArgs = ['-c', 'exec 2>&1; exec "$@"', 'kiln-exec', exe, ...rest];
+    const spawner = isWindows ? undefined : opts.spawner === undefined ? sharedProcessSpawner() : opts.spawner ?? undefined;
+    if (!spawner) {
+      spawnDirect();
+      return;
     }
-    if (opts.timeoutMs !== undefined) {
-      timeoutTimer = setTimeout(() => {
-        timedOut = true;
-        onAbort();
-      }, opts.timeoutMs);
-    }
+    spawner
+      .launch(
+        // The spawner's own cwd is this process's at the time it started: name ours explicitly.
+        { file: '/bin/sh', args: shellArgs, cwd: opts.cwd ?? process.cwd(), env },
+        {
+          spawned: (childPid, out) => {
+            // As on the direct path, where it throws out of the executor: a throwing onSpawn
+            // rejects the run instead of escaping into the IPC handler.
+            try {
+              started(childPid, out);
+            } catch (err) {
+              reject(err instanceof Error ? err : new Error(String(err)));
+            }
+          },
+          failed: failStart,
+          exited: onExit,
+          lost: () => {
+            // The spawner died under a running process: its output pipe is still ours, but no one
+            // can report how it ended. Stop it (no stray build) and say what happened.
+            if (settled || exited) return;
+            settled = true;
+            if (pid !== undefined) terminateGroup(pid, grace);
+            stdout?.destroy();
+            cleanup();
+            splitter.end();
+            reject(new Error(`the process runner stopped unexpectedly; '${cmd}' was stopped`));
+          },
+          unavailable: spawnDirect,
+        },
+      )
+      .then(
+        (viaSpawner) => {
+          if (!viaSpawner) spawnDirect();
+        },
+        () => spawnDirect(),
+      );
 
     function cleanup(): void {
       clearTimeout(drainTimer);
@@ -202,9 +263,8 @@ function signalGroup(pid: number, sig: NodeJS.Signals): boolean {
   }
 }
 
-function toSpawnError(err: unknown, cmd: string): SpawnError {
-  const code = (err as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN';
-  return new SpawnError(code, cmd, `command ${spawnReason(code)}: '${cmd}'`);
+function errnoCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN';
 }
 
 /** Human wording for a spawn error code ("not found", "is not executable", …). */

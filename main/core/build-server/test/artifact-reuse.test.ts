@@ -155,7 +155,12 @@ describe('build server: stored builds for an identical resubmission', () => {
     await waitUntil(async () => (await storedPacks(s)).length === 1, { timeoutMs: 10_000, what: 'stored' });
     const firstPack = (await storedPacks(s))[0];
     await build(s, 'k00000000002', await bundleOf(join(root, 'changed')));
-    await waitUntil(async () => (await storedPacks(s))[0] !== firstPack, { timeoutMs: 10_000, what: 'the newer build replacing the older' });
+    // The new pack is renamed into place before the oldest is removed: wait for both steps (a
+    // listing between them holds two packs).
+    await waitUntil(async () => {
+      const packs = await storedPacks(s);
+      return packs.length === 1 && packs[0] !== firstPack;
+    }, { timeoutMs: 10_000, what: 'the newer build replacing the older' });
     expect(await storedPacks(s)).toHaveLength(1);
     // The older one is gone: the first bundle builds again.
     const n = await compiles();

@@ -5,7 +5,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RESTART_NOTICE } from '../model';
-import { FAKE_ESPHOME, Harness, pidAlive } from './helpers';
+import { FAKE_ESPHOME, Harness, liveGroupMembers } from './helpers';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { readPersistedState } from '../journal';
 import { must } from '../../../../test/support/must';
@@ -48,9 +48,9 @@ describe('crash recovery', () => {
     const exited = new Promise((r) => child!.once('exit', r));
     child.kill('SIGKILL');
     await exited;
-    // The orphaned esphome of the crashed engine is still running in its own group; end it.
-    expect(pidAlive(esphomePid)).toBe(true);
-    process.kill(-esphomePid, 'SIGKILL');
+    // The crashed engine's esphome does not outlive it: its process spawner ends the group (was:
+    // an orphan left running in its own group).
+    await waitUntil(() => liveGroupMembers(esphomePid).length === 0, { what: "the crashed engine's esphome ended" });
 
     const meta = readPersistedState(h.dataDir); // intact (snapshot + journal)
     const entry = meta.jobs.find((j: { job_id: string }) => j.job_id === jobId)!;
