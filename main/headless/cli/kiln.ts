@@ -1,5 +1,6 @@
 // The `kiln` command line: `kiln <subcommand> [options]`, `kiln --version`, `kiln --help`.
 // Subcommands live in their own modules, registered in ./command.ts.
+import { sharedProcessSpawner } from '../../core/esphome/process-spawner';
 import { COMMANDS } from './command';
 import { kilnVersion } from './version';
 
@@ -24,6 +25,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`kiln: unknown command '${name}'\n${usage()}\n`);
     return 2;
   }
+  // Booting beside the command's own start-up (loading its modules, opening sessions), so the
+  // first esphome run does not wait for it.
+  if (entry.startsProcesses) sharedProcessSpawner().warmUp();
   const command = await entry.load();
   return command.run(rest);
 }

@@ -220,6 +220,22 @@ describe.skipIf(process.platform === 'win32')('runTracked through the process sp
     expect(muteSpawner.pid).toBeUndefined(); // killed, not left waiting
   });
 
+  it('warmUp starts the spawner at once without waiting for it; the next run goes through it; disabled, it starts nothing', async () => {
+    const sp = newSpawner();
+    expect(sp.pid).toBeUndefined();
+    sp.warmUp();
+    const spawnerPid = must(sp.pid);
+    sp.warmUp(); // already started: the same spawner
+    expect(sp.pid).toBe(spawnerPid);
+    let ppid = 0;
+    const res = await runTracked(['/bin/sh', '-c', 'sleep 0.1'], { spawner: sp, onSpawn: (x) => (ppid = ppidOf(x)) });
+    expect(res.exitCode).toBe(0);
+    expect(ppid).toBe(spawnerPid);
+    const off = newSpawner({ enabled: false });
+    off.warmUp();
+    expect(off.pid).toBeUndefined();
+  });
+
   it('inside Electron (process.versions.electron) there is no spawner: runs spawn directly', async () => {
     expect(spawnerSupported({ ...process.versions, electron: '45.5.0' })).toBe(false);
     expect(spawnerSupported(process.versions)).toBe(true);
