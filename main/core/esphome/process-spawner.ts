@@ -115,7 +115,7 @@ export class ProcessSpawner {
   }
 
   /**
-   * Starts the spawner now without waiting for it, so its start (a node process, ~50 ms quiet,
+   * Starts the spawner now without waiting for it, so its start (a node process, 80–110 ms at load 2,
    * up to ~0.3 s loaded) overlaps the caller's own start-up instead of delaying its first run.
    */
   warmUp(): void {
