@@ -106,11 +106,13 @@ export function createRemotePreparer(deps: BundleDeps, cache: BundleCache = shar
       if (priority === 'now') ahead.promote();
       return;
     }
-    let promote = (): void => undefined;
+    // Raised before its slot was even asked for (while the cache was checked): ask as "now".
+    let raised = false;
+    let promote = (): void => void (raised = true);
     const result = (async (): Promise<Prepared> => {
       const cached = await cache.get(key);
       if (cached) return { bytes: cached, fromCache: true };
-      const made = await inSlot(slots, () => spawnBundle(ctx, signal, deps.bundleTimeoutMs ?? BUNDLE_TIMEOUT_MS), priority, signal, (p) => (promote = p));
+      const made = await inSlot(slots, () => spawnBundle(ctx, signal, deps.bundleTimeoutMs ?? BUNDLE_TIMEOUT_MS), raised ? 'now' : priority, signal, (p) => (promote = p));
       const put = cache.put(key, ctx.yamlPath, made.bytes, made.output, made.startedAt).catch(() => false);
       // A bundle made ahead reaches its run through the cache: in it before it counts as done. A
       // bound job's run takes the bytes: hashing the sources for the cache is not on its way.
