@@ -27,6 +27,7 @@ import { runReceiverSenders } from './receiver-senders';
 import { IdleCollector } from '../../core/build-server/idle-collect';
 import { reduceMemory } from '../../core/jobs/release-memory';
 import { ConsoleLines } from './console-lines';
+import { StopSignals } from './stop-signals';
 
 export const READY_MARKER = 'KILN_RECEIVER_READY';
 export const DEFAULT_RECEIVER_PORT = 6055;
@@ -422,18 +423,19 @@ async function runReceiver(argv: string[], print: Printer): Promise<number> {
     print.out(RECEIVER_USAGE);
     return 0;
   }
+  // Listening before the start: its ready line is printed while it starts (stop-signals.ts).
+  const signals = new StopSignals();
   let server: HeadlessReceiver;
   try {
     server = await startHeadlessReceiver(opts, print);
   } catch (err) {
+    signals.dispose();
     print.err(`kiln receiver: ${(err as Error).message}`);
     return 1;
   }
   return new Promise<number>((resolveExit) => {
-    const onSignal = (sig: NodeJS.Signals): void => {
+    signals.onStop((sig) => {
       print.out(`[build server] ${sig}: shutting down`);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
       server.stop().then(
         () => resolveExit(0),
         (err: Error) => {
@@ -441,9 +443,7 @@ async function runReceiver(argv: string[], print: Printer): Promise<number> {
           resolveExit(1);
         },
       );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    });
   });
 }
 

@@ -3,6 +3,7 @@ import { DataDirLockedError } from '../../core/data-dir-lock';
 import { parseServeArgs, SERVE_USAGE, ServeUsageError, startServe } from '../serve';
 import type { CliCommand } from './command';
 import { kilnVersion } from './version';
+import { StopSignals } from './stop-signals';
 
 export const command: CliCommand = {
   summary: 'serve the Kiln window to a browser (job queue, pairing, build server) on 127.0.0.1',
@@ -22,10 +23,13 @@ export const command: CliCommand = {
       process.stdout.write(SERVE_USAGE);
       return 0;
     }
+    // Listening before the start: its ready line is printed while it starts (stop-signals.ts).
+    const signals = new StopSignals();
     let running;
     try {
       running = await startServe(opts, { appVersion: kilnVersion() });
     } catch (err) {
+      signals.dispose();
       if (err instanceof DataDirLockedError) {
         process.stderr.write(`kiln serve: ${err.message}\n`);
         return 1;
@@ -43,8 +47,7 @@ export const command: CliCommand = {
           },
         );
       };
-      process.once('SIGINT', () => shutdown('SIGINT'));
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      signals.onStop(shutdown);
     });
   },
 };
