@@ -7,19 +7,15 @@
 //              MB, as a user's firmware), download_artifacts → verified tarball on our side.
 // The first round is reported apart as the cold transfer (JIT, first-touch page faults).
 import { randomBytes } from 'node:crypto';
-import { cp, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { buffer as streamToBuffer } from 'node:stream/consumers';
 import { createGzip, gunzipSync } from 'node:zlib';
 import * as tarStream from 'tar-stream';
-import { buildBundle } from '../main/core/esphome/bundle';
 import { newJobId } from '../main/core/jobs/model';
 import { downloadArtifacts, submitJob } from '../main/core/peer-link/sender-jobs';
-import type { PeerMessage } from '../main/core/peer-link/frames';
 import { mean, type BenchContext, type BenchResult } from './lib/report';
-import { Cleanup, pairByKey, REPO_ROOT, SIM_ARGV, startKilnBuildServer, startSender, tempDir } from './lib/stack';
+import { Cleanup, startPairedSenderWithBundle, whenRemoteDone } from './lib/stack';
 
 const MIB = 1024 * 1024;
 const TARGET_MBPS = 200;
@@ -43,36 +39,10 @@ async function grownBundle(base: Buffer, padBytes: number, round: number): Promi
   return gz;
 }
 
-function whenRemoteDone(session: { onMessage(fn: (m: PeerMessage) => void): () => void }, jobId: string, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`remote job ${jobId} did not finish within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = session.onMessage((m) => {
-      if (m.type === 'job_state_changed' && m.job_id === jobId && ['completed', 'failed', 'cancelled'].includes(String(m.status))) {
-        clearTimeout(timer);
-        off();
-        resolve(String(m.status));
-      }
-    });
-  });
-}
-
 export async function run(ctx: BenchContext): Promise<BenchResult[]> {
   const cleanup = new Cleanup();
   try {
-    const root = await tempDir(cleanup, 'kiln-bench-transfer-');
-    const configDir = join(root, 'config');
-    const senderData = join(root, 'data');
-    await cp(join(REPO_ROOT, 'tools/esphome-sim/examples'), configDir, { recursive: true });
-    const server = await startKilnBuildServer(cleanup, KEY, { ESPHOME_SIM_SPEED: '0' });
-    const pin = await pairByKey(senderData, server.port, KEY);
-    const app = await startSender(cleanup, configDir, senderData, [pin]);
-    const session = app.peerLink!.clients.getSession(pin);
-    const bundleOut = await tempDir(cleanup, 'kiln-bench-bundle-');
-    await buildBundle(SIM_ARGV, join(configDir, 'living-room.yaml'), join(bundleOut, 'b.tar.gz'), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } });
-    const base = await readFile(join(bundleOut, 'b.tar.gz'));
+    const { session, bundle: base } = await startPairedSenderWithBundle(cleanup, 'kiln-bench-transfer-', KEY);
     const padBytes = (ctx.quick ? 8 : 64) * MIB;
     const rounds = ctx.quick ? 2 : 5;
 

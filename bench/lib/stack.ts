@@ -2,12 +2,14 @@
 // composition root as `kiln serve` / Electron), `kiln receiver` children compiling with the
 // esphome simulator.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive } from '../../test/e2e-remote/helpers';
 import { createApp, type KilnApp } from '../../main/core/app';
+import { buildBundle } from '../../main/core/esphome/bundle';
+import type { PeerMessage } from '../../main/core/peer-link/frames';
 import { EventBus } from '../../main/core/events';
 import { OffloaderPairingFlow } from '../../main/core/peer-link/sender-pairing';
 import { openPeerLinkState } from '../../main/core/peer-link/state';
@@ -149,4 +151,39 @@ export function whenDone(app: KilnApp, jobId: string, timeoutMs: number): Promis
       t = setTimeout(() => reject(new Error(`job ${jobId} not done within ${timeoutMs} ms`)), timeoutMs);
     }),
   ]);
+}
+
+/** Resolves with a remote job's terminal status as its build server reports it on `session`. */
+export function whenRemoteDone(session: { onMessage(fn: (m: PeerMessage) => void): () => void }, jobId: string, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`remote job ${jobId} did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const off = session.onMessage((m) => {
+      if (m.type === 'job_state_changed' && m.job_id === jobId && ['completed', 'failed', 'cancelled'].includes(String(m.status))) {
+        clearTimeout(timer);
+        off();
+        resolve(String(m.status));
+      }
+    });
+  });
+}
+
+/**
+ * One `kiln receiver` child (simulator at speed 0), a sender composed by createApp paired with it,
+ * its session, and a real simulator bundle of the example living-room.yaml (the transfer benches).
+ */
+export async function startPairedSenderWithBundle(cleanup: Cleanup, prefix: string, key: string): Promise<{ root: string; configDir: string; senderData: string; app: KilnApp; session: ReturnType<NonNullable<KilnApp['peerLink']>['clients']['getSession']>; bundle: Buffer }> {
+  const root = await tempDir(cleanup, prefix);
+  const configDir = join(root, 'config');
+  const senderData = join(root, 'data');
+  await cp(join(REPO_ROOT, 'tools/esphome-sim/examples'), configDir, { recursive: true });
+  const server = await startKilnBuildServer(cleanup, key, { ESPHOME_SIM_SPEED: '0' });
+  const pin = await pairByKey(senderData, server.port, key);
+  const app = await startSender(cleanup, configDir, senderData, [pin]);
+  const session = app.peerLink!.clients.getSession(pin);
+  const bundleOut = await tempDir(cleanup, 'kiln-bench-bundle-');
+  await buildBundle(SIM_ARGV, join(configDir, 'living-room.yaml'), join(bundleOut, 'b.tar.gz'), { env: { ...process.env, ESPHOME_SIM_SPEED: '0' } });
+  return { root, configDir, senderData, app, session, bundle: await readFile(join(bundleOut, 'b.tar.gz')) };
 }
