@@ -11,6 +11,7 @@ import { BUNDLE_TIMEOUT_MS, BundleError, buildBundle } from '../esphome/bundle';
 import { BundleCache, bundleCacheKey } from '../esphome/bundle-cache';
 import { BundleSlots, type BundlePriority } from '../esphome/bundle-slots';
 import { SpawnError } from '../esphome/tracked-process';
+import { raceAbort } from '../race-abort';
 import type { RemotePreparerFn, RemoteRunContext } from './remote';
 
 /** The bundle step's options (a subset of RemoteRunnerDeps). */
@@ -43,6 +44,8 @@ const bundlesAhead = new Map<string, { result: Promise<Prepared>; promote: () =>
 const bundlesForRun = new Map<string, Promise<Prepared>>();
 const FOR_RUN_KEEP_MS = 60_000;
 
+const bundleCancelled = (): Error => new BundleError('cancelled', 'bundle cancelled');
+
 /** `work` in one of the slots; a wait for a slot ended by `signal` is a cancelled bundle. */
 async function inSlot<T>(
   slots: BundleSlots,
@@ -56,19 +59,9 @@ async function inSlot<T>(
   try {
     return await slot.done;
   } catch (err) {
-    if (signal.aborted && err === signal.reason) throw new BundleError('cancelled', 'bundle cancelled');
+    if (signal.aborted && err === signal.reason) throw bundleCancelled();
     throw err;
   }
-}
-
-/** `p`, or a cancelled bundle as soon as `signal` aborts. */
-function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new BundleError('cancelled', 'bundle cancelled'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new BundleError('cancelled', 'bundle cancelled'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 /** `esphome bundle` into a temporary folder (removed after): the bytes and the CLI's output. */
@@ -157,7 +150,7 @@ export async function bundleWithCli(
   const forRun = bundlesForRun.get(ctx.job.job_id);
   if (forRun) {
     bundlesForRun.delete(ctx.job.job_id);
-    const made = await unlessAborted(forRun, signal);
+    const made = await raceAbort(forRun, signal, bundleCancelled);
     if ('bytes' in made) {
       if (made.fromCache) ctx.ingest(UNCHANGED_NOTICE);
       return made.bytes;
@@ -173,7 +166,7 @@ export async function bundleWithCli(
   const ahead = key && cache ? bundlesAhead.get(key) : undefined;
   if (ahead) {
     ahead.promote();
-    await unlessAborted(ahead.result, signal);
+    await raceAbort(ahead.result, signal, bundleCancelled);
   }
   const cached = cache && key && existsSync(ctx.yamlPath) ? await cache.get(key) : undefined;
   if (cached) {

@@ -1,6 +1,7 @@
 // Toolchains for one Kiln process: installs with watchable progress and Stop, the managed default,
 // update checks, and `ensure(version)` for a build server provisioning a sender's version. Two
 // callers asking for one version share one install (here; the store's lock covers other processes).
+import { raceAbort } from '../race-abort';
 import { installToolchain, type InstallOptions } from './installer';
 import type { InstallPhase, InstallProgress } from './pip-progress';
 import { ToolchainStore, type Toolchain } from './store';
@@ -177,7 +178,7 @@ export class ToolchainManager {
     if (!t) {
       const { done } = this.install(version, { origin: 'provision', onLine: opts.onLine });
       // A cancelled build stops waiting; the install goes on for other builds waiting on it.
-      t = await raceAbort(done, opts.signal);
+      t = await raceAbort(done, opts.signal, () => new ToolchainError('provisioning stopped: the build was cancelled', 'cancelled'));
     }
     await this.store.touch(version);
     await this.evict(new Set([version, ...(opts.inUse?.() ?? [])]));
@@ -207,14 +208,4 @@ export class ToolchainManager {
       }
     }
   }
-}
-
-function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return p;
-  return new Promise<T>((res, rej) => {
-    if (signal.aborted) return rej(new ToolchainError('provisioning stopped: the build was cancelled', 'cancelled'));
-    const onAbort = (): void => rej(new ToolchainError('provisioning stopped: the build was cancelled', 'cancelled'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(res, rej).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
